@@ -1,0 +1,187 @@
+//! The command line: clap definitions and dispatch. Each subcommand lives in its own file and
+//! returns an [`std::process::ExitCode`], because exit codes are part of the contract
+//! (`validate` 0/1/2, `plan` 0/2).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code for usage and I/O errors, shared by every subcommand.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tandem",
+    version,
+    about = "Two-way sync between a product workspace and Jira, declared as GitOps manifests"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: watch manifests, reconcile, receive webhooks, sync.
+    Run(RunArgs),
+    /// Check manifests; exit 0 valid, 1 invalid, 2 usage or I/O error.
+    Validate(ValidateArgs),
+    /// Show what applying a directory would change; exit 0 no change, 2 changes.
+    Plan(PlanArgs),
+    /// Show the daemon's resources and their conditions.
+    Status(StatusArgs),
+    /// Start a one-time sync of one integration.
+    Sync(SyncArgs),
+    /// Write the JSON Schema of every manifest kind.
+    Schema(SchemaArgs),
+    /// Run the Jira simulator.
+    JiraSim(JiraSimArgs),
+    /// Start the simulator and the daemon on one machine with the examples, nothing to configure.
+    Demo,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Directory of manifests to watch.
+    #[arg(long, env = "TANDEM_MANIFESTS")]
+    pub manifests: Option<PathBuf>,
+    /// Directory holding the state file.
+    #[arg(long, env = "TANDEM_STATE")]
+    pub state: Option<PathBuf>,
+    /// Public listener for Jira webhooks.
+    #[arg(long, env = "TANDEM_LISTEN", default_value = "0.0.0.0:8686")]
+    pub listen: String,
+    /// Admin listener (status, metrics, workspace API).
+    #[arg(long, env = "TANDEM_ADMIN", default_value = "127.0.0.1:8687")]
+    pub admin: String,
+    /// Directory that relative secret file references resolve against (after $CREDENTIALS_DIRECTORY).
+    #[arg(long, env = "TANDEM_SECRETS")]
+    pub secrets: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Also check every integration against the live Jira it names.
+    #[arg(long)]
+    pub online: bool,
+    /// Manifest directories (default: the current directory).
+    pub dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Manifest directory to compare with what the daemon runs.
+    pub dir: Option<PathBuf>,
+    /// Admin API of the running daemon.
+    #[arg(
+        long,
+        env = "TANDEM_ADMIN_URL",
+        default_value = "http://127.0.0.1:8687"
+    )]
+    pub admin: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Admin API of the running daemon.
+    #[arg(
+        long,
+        env = "TANDEM_ADMIN_URL",
+        default_value = "http://127.0.0.1:8687"
+    )]
+    pub admin: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Name of the ProjectIntegration.
+    pub integration: String,
+    /// Jira to workspace.
+    #[arg(long, conflicts_with = "to_jira", required_unless_present = "to_jira")]
+    pub from_jira: bool,
+    /// JQL filter (with --from-jira); default: all open issues of the project.
+    #[arg(long, requires = "from_jira")]
+    pub jql: Option<String>,
+    /// Workspace to Jira.
+    #[arg(long)]
+    pub to_jira: bool,
+    /// Push the whole workspace (with --to-jira).
+    #[arg(long, requires = "to_jira")]
+    pub all: bool,
+    /// Push these sprints (with --to-jira).
+    #[arg(long = "sprint", requires = "to_jira")]
+    pub sprints: Vec<String>,
+    /// Push these releases (with --to-jira).
+    #[arg(long = "release", requires = "to_jira")]
+    pub releases: Vec<String>,
+    /// Admin API of the running daemon.
+    #[arg(
+        long,
+        env = "TANDEM_ADMIN_URL",
+        default_value = "http://127.0.0.1:8687"
+    )]
+    pub admin: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Directory to write the schemas to.
+    #[arg(long, default_value = "schemas")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deployment {
+    Cloud,
+    #[value(name = "dataCenter")]
+    DataCenter,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JiraSimArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TANDEM_SIM_LISTEN", default_value = "127.0.0.1:8990")]
+    pub listen: String,
+    /// Which Jira to behave like.
+    #[arg(long, value_enum, default_value = "cloud")]
+    pub deployment: Deployment,
+    /// Persist state to this file (loaded at start when present).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Register a webhook for all events: URL or URL#SECRET.
+    #[arg(long = "webhook")]
+    pub webhooks: Vec<String>,
+    /// Add a user: NAME:SECRET or NAME:SECRET:admin.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+}
+
+/// Parses the process arguments, runs the subcommand and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(_) => not_implemented("run"),
+        Command::Validate(_) => not_implemented("validate"),
+        Command::Plan(_) => not_implemented("plan"),
+        Command::Status(_) => not_implemented("status"),
+        Command::Sync(_) => not_implemented("sync"),
+        Command::Schema(_) => not_implemented("schema"),
+        Command::JiraSim(_) => not_implemented("jira-sim"),
+        Command::Demo => not_implemented("demo"),
+    }
+}
+
+/// Unimplemented commands fail loudly instead of pretending to succeed.
+fn not_implemented(what: &str) -> ExitCode {
+    eprintln!("error: `tandem {what}` is not implemented yet");
+    ExitCode::from(EXIT_USAGE)
+}

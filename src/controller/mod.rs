@@ -1,0 +1,1 @@
+//! The reconciling controller: keyed work queue, reconcilers, conditions, backoff.

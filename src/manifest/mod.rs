@@ -1,0 +1,1 @@
+//! Manifests: raw serde/schemars types, loading a directory, and validation into the model.

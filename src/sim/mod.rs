@@ -1,0 +1,1 @@
+//! The Jira simulator (`tandem jira-sim`): a stateful fake of Jira Cloud and Data Center.

@@ -1,0 +1,1 @@
+//! The redb store: the only code that touches the state file.

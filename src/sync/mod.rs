@@ -1,0 +1,1 @@
+//! Mapping between workspace items and Jira issues, and the two-way sync engine.

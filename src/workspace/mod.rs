@@ -1,0 +1,1 @@
+//! The embedded workspace: items, sprints and releases, and their API.
