@@ -111,7 +111,14 @@ impl de::Error for Error {
     /// Never echoes string content: the field might be a secret.
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         let found = describe(unexp);
-        Error::custom(format_args!("expected {exp}, found {found}"))
+        let expected = match exp.to_string().as_str() {
+            "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number".to_string(),
+            "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
+            "f32" | "f64" => "a number".to_string(),
+            "a boolean" => "`true` or `false`".to_string(),
+            other => other.to_string(),
+        };
+        Error::custom(format_args!("expected {expected}, found {found}"))
     }
 }
 
@@ -195,6 +202,7 @@ impl<'a> NodeDe<'a> {
             _ => return Err(self.invalid(&visitor)),
         };
         let access = MapDe {
+            all: entries,
             entries: entries.iter(),
             pending: None,
             fields,
@@ -408,6 +416,7 @@ impl<'a> SeqAccess<'a> for SeqDe<'a, '_> {
 }
 
 struct MapDe<'a, 'p> {
+    all: &'a [Entry],
     entries: std::slice::Iter<'a, Entry>,
     pending: Option<(&'a Entry, &'a str)>,
     /// The struct's field names; keys not in it are reported and skipped.
@@ -424,6 +433,11 @@ impl<'a> MapAccess<'a> for MapDe<'a, '_> {
             let Some(key) = entry.key.as_str() else {
                 continue;
             };
+            // Duplicate keys are reported by the tree builder; the first one counts.
+            let first = self.all.iter().find(|e| e.key.as_str() == Some(key));
+            if first.is_some_and(|f| !std::ptr::eq(f, entry)) {
+                continue;
+            }
             if let Some(fields) = self.fields {
                 if !fields.contains(&key) {
                     let at = if self.parent.path.is_empty() {

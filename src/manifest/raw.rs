@@ -47,7 +47,9 @@ macro_rules! manifest {
             /// What this document declares.
             #[schemars(extend("const" = $kind))]
             pub kind: String,
+            /// Identity of the resource.
             pub metadata: Metadata,
+            /// The desired state.
             pub spec: $spec,
         }
     };

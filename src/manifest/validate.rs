@@ -64,6 +64,17 @@ struct Sink {
 }
 
 impl Sink {
+    /// "line 12", or "line 12, column 30" when `first` is on the same line as `here`.
+    fn earlier(&self, doc: usize, first: &[Seg], here: &[Seg]) -> String {
+        let a = self.location(doc, first, false);
+        let b = self.location(doc, here, false);
+        if a.line == b.line {
+            format!("line {}, column {}", a.line, a.column)
+        } else {
+            format!("line {}", a.line)
+        }
+    }
+
     fn location(&self, doc: usize, path: &[Seg], key: bool) -> Location {
         let (file, root) = &self.docs[doc];
         let pos = root.locate(path, key);
@@ -376,13 +387,13 @@ impl Validator {
                 s.err(doc, r, &path!["spec", "itemTypes", i, "name"], "item type name is empty".into(), None);
             } else if let Some(first) = types.insert(&t.name, i) {
                 types.insert(&t.name, first);
-                let line = s.location(doc, &path!["spec", "itemTypes", first, "name"], false).line;
+                let line = s.earlier(doc, &path!["spec", "itemTypes", first, "name"], &path!["spec", "itemTypes", i, "name"]);
                 s.err(
                     doc,
                     r,
                     &path!["spec", "itemTypes", i, "name"],
                     format!("item type `{}` is declared twice", t.name),
-                    Some(format!("first declared on line {line}")),
+                    Some(format!("first declared on {line}")),
                 );
             }
         }
@@ -417,7 +428,8 @@ impl Validator {
                 if p == start {
                     chain.push(p);
                     in_reported_cycle.extend(chain.iter().copied());
-                    let rendered: Vec<String> = chain.iter().map(|n| format!("`{n}`")).collect();
+                    // Shown parent first, the way hierarchies are written (Epic > Story).
+                    let rendered: Vec<String> = chain.iter().rev().map(|n| format!("`{n}`")).collect();
                     s.err(
                         doc,
                         r,
@@ -453,13 +465,13 @@ impl Validator {
                 );
             } else if let Some(first) = fields.insert(&f.name, i) {
                 fields.insert(&f.name, first);
-                let line = s.location(doc, &path!["spec", "fields", first, "name"], false).line;
+                let line = s.earlier(doc, &path!["spec", "fields", first, "name"], &path!["spec", "fields", i, "name"]);
                 s.err(
                     doc,
                     r,
                     &[base.clone(), path!["name"]].concat(),
                     format!("field `{}` is declared twice", f.name),
-                    Some(format!("first declared on line {line}")),
+                    Some(format!("first declared on {line}")),
                 );
             }
             match (&f.options, f.field_type.is_select()) {
@@ -672,13 +684,13 @@ impl Validator {
         for (i, t) in spec.types.iter().enumerate() {
             let base = path!["spec", "types", i];
             if let Some(first) = seen_ws.get(t.workspace.as_str()) {
-                let line = s.location(doc, &path!["spec", "types", *first, "workspace"], false).line;
+                let line = s.earlier(doc, &path!["spec", "types", *first, "workspace"], &path!["spec", "types", i, "workspace"]);
                 s.err(
                     doc,
                     r,
                     &[base.clone(), path!["workspace"]].concat(),
                     format!("item type `{}` is listed twice in `types`", t.workspace),
-                    Some(format!("first listed on line {line}")),
+                    Some(format!("first listed on {line}")),
                 );
             } else {
                 seen_ws.insert(&t.workspace, i);
@@ -726,13 +738,13 @@ impl Validator {
         for (i, t) in spec.secondary_types.iter().enumerate() {
             let p = path!["spec", "secondaryTypes", i, "jira"];
             if let Some(first) = seen_jira.get(t.jira.as_str()) {
-                let line = s.location(doc, &path!["spec", "types", *first, "jira"], false).line;
+                let line = s.earlier(doc, &path!["spec", "types", *first, "jira"], &p);
                 s.err(
                     doc,
                     r,
                     &p,
                     format!("Jira type `{}` is already a primary type", t.jira),
-                    Some(format!("mapped in `types` on line {line}; a type is either primary or secondary")),
+                    Some(format!("mapped in `types` on {line}; a type is either primary or secondary")),
                 );
             } else if seen_secondary.insert(&t.jira, i).is_some() {
                 s.err(doc, r, &p, format!("Jira type `{}` is listed twice in `secondaryTypes`", t.jira), None);
@@ -828,13 +840,13 @@ impl Validator {
                 return;
             }
             if let Some(first) = targets.get(jira) {
-                let line = s.location(doc, first, false).line;
+                let line = s.earlier(doc, first, &path);
                 s.err(
                     doc,
                     r,
                     &path,
                     format!("Jira field `{jira}` is mapped twice"),
-                    Some(format!("also mapped on line {line}")),
+                    Some(format!("also mapped on {line}")),
                 );
             } else {
                 targets.insert(jira.to_string(), path);
@@ -1092,17 +1104,26 @@ impl Validator {
                     );
                 }
             }
-            for t in &ws.item_types {
-                if !spec.types.iter().any(|m| m.workspace == t.name) {
+            let missing: Vec<&str> = type_names()
+                .filter(|name| !spec.types.iter().any(|m| m.workspace == *name))
+                .collect();
+            match missing.as_slice() {
+                [] => {}
+                [one] => s.err_key(
+                    doc,
+                    r,
+                    &path!["spec", "types"],
+                    format!("workspace item type `{one}` is missing from `types`"),
+                    Some(format!("add `{{workspace: {one}, jira: ISSUE TYPE}}` or `{{workspace: {one}, ignore: true}}`")),
+                ),
+                many => {
+                    let list: Vec<String> = many.iter().map(|n| format!("`{n}`")).collect();
                     s.err_key(
                         doc,
                         r,
                         &path!["spec", "types"],
-                        format!("workspace item type `{}` is missing from `types`", t.name),
-                        Some(format!(
-                            "add `{{workspace: {}, jira: ISSUE TYPE}}` or `{{workspace: {}, ignore: true}}`",
-                            t.name, t.name
-                        )),
+                        format!("workspace item types {} are missing from `types`", list.join(", ")),
+                        Some("add `{workspace: NAME, jira: ISSUE TYPE}` or `{workspace: NAME, ignore: true}` for each".into()),
                     );
                 }
             }
@@ -1302,13 +1323,13 @@ fn check_unique(
         if v.trim().is_empty() {
             s.err(doc, r, &path(i), format!("{what} is empty"), None);
         } else if let Some(first) = seen.get(v.as_str()) {
-            let line = s.location(doc, &path(*first), false).line;
+            let line = s.earlier(doc, &path(*first), &path(i));
             s.err(
                 doc,
                 r,
                 &path(i),
                 format!("{what} `{v}` is listed twice"),
-                Some(format!("first listed on line {line}")),
+                Some(format!("first listed on {line}")),
             );
         } else {
             seen.insert(v, i);

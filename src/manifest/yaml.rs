@@ -280,9 +280,16 @@ impl Builder {
                 Some(k) => {
                     match k.as_str() {
                         Some(name) => {
-                            if entries.iter().any(|e| e.key.as_str() == Some(name)) {
-                                self.problems
-                                    .push((k.pos, format!("duplicate key `{name}`")));
+                            if let Some(first) =
+                                entries.iter().find(|e| e.key.as_str() == Some(name))
+                            {
+                                self.problems.push((
+                                    k.pos,
+                                    format!(
+                                        "duplicate key `{name}` (first on line {})",
+                                        first.key.pos.line
+                                    ),
+                                ));
                             }
                         }
                         None => self
@@ -352,13 +359,18 @@ impl MarkedEventReceiver for Builder {
                         pos,
                         anchor,
                         ..
-                    }) => (
-                        Node {
-                            value: Value::Map(entries),
-                            pos,
-                        },
-                        anchor,
-                    ),
+                    }) => {
+                        // yaml-rust2 marks a block mapping after its first key; the key itself
+                        // is where a reader expects the mapping to start.
+                        let pos = entries.first().map_or(pos, |e| e.key.pos.min(pos));
+                        (
+                            Node {
+                                value: Value::Map(entries),
+                                pos,
+                            },
+                            anchor,
+                        )
+                    }
                     None => return,
                 };
                 self.insert(node, anchor);
@@ -429,7 +441,10 @@ mod tests {
         let parsed = parse("a: 1\nb: 2\na: 3\n");
         assert_eq!(
             parsed.documents[0].problems,
-            vec![(Pos { line: 3, column: 1 }, "duplicate key `a`".to_string())]
+            vec![(
+                Pos { line: 3, column: 1 },
+                "duplicate key `a` (first on line 1)".to_string()
+            )]
         );
     }
 
