@@ -2,6 +2,9 @@
 //! returns an [`std::process::ExitCode`], because exit codes are part of the contract
 //! (`validate` 0/1/2, `plan` 0/2).
 
+mod schema;
+mod validate;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -170,11 +173,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(_) => not_implemented("run"),
-        Command::Validate(_) => not_implemented("validate"),
+        Command::Validate(args) => validate::run(args),
         Command::Plan(_) => not_implemented("plan"),
         Command::Status(_) => not_implemented("status"),
         Command::Sync(_) => not_implemented("sync"),
-        Command::Schema(_) => not_implemented("schema"),
+        Command::Schema(args) => schema::run(args),
         Command::JiraSim(_) => not_implemented("jira-sim"),
         Command::Demo => not_implemented("demo"),
     }

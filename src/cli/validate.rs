@@ -1,0 +1,71 @@
+//! `tandem validate [--online] [DIR...]`: check manifests without running anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{ValidateArgs, EXIT_USAGE};
+use crate::manifest::{collect_files, validate};
+
+/// Prints every diagnostic and a summary; exit 0 valid (warnings allowed), 1 invalid,
+/// 2 usage or I/O error.
+pub fn run(args: ValidateArgs) -> ExitCode {
+    if args.online {
+        eprintln!("error: --online is not implemented yet");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let dirs = if args.dirs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.dirs
+    };
+    let mut files = Vec::new();
+    for dir in &dirs {
+        match collect_files(dir) {
+            Ok(found) => files.extend(found),
+            Err(e) => {
+                eprintln!("error: {}", chain(&e));
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let result = validate(&files);
+    for diagnostic in &result.diagnostics {
+        println!("{diagnostic}");
+    }
+    let errors = result.error_count();
+    let warnings = result.warning_count();
+    let resources = result.model.len();
+    println!(
+        "{}: {} in {}, {} and {}",
+        if errors == 0 { "valid" } else { "invalid" },
+        plural(resources, "valid resource"),
+        plural(files.len(), "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+    );
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `error: outer: inner: root cause`, the way users read cause chains.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
