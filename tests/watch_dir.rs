@@ -153,6 +153,11 @@ fn write_slowly(path: &Path, text: &str) {
     f.write_all(b.as_bytes()).expect("write");
 }
 
+/// A gap between file operations well below the debounce quiet time.
+async fn human_pause() {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_rename_write_is_one_change() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -165,9 +170,13 @@ async fn an_editor_rename_write_is_one_change() {
     assert_eq!(first.generation, 1);
 
     // vim-style save: swap file, rename the original away, write anew, delete the backup.
+    // The pauses make each intermediate state visible to a watcher that does not settle.
     fs::write(dir.join(".a.yaml.swp"), "swap").expect("swp");
+    human_pause().await;
     fs::rename(dir.join("a.yaml"), dir.join("a.yaml~")).expect("rename");
+    human_pause().await;
     write_slowly(&dir.join("a.yaml"), "kind: Workspace # v2, a longer line\n");
+    human_pause().await;
     fs::remove_file(dir.join("a.yaml~")).expect("rm backup");
     fs::remove_file(dir.join(".a.yaml.swp")).expect("rm swp");
 
@@ -204,6 +213,11 @@ async fn a_burst_of_fifty_writes_is_one_change() {
             &sub.join(format!("integration-{i}.yaml")),
             &format!("kind: ProjectIntegration # {i}\n"),
         );
+        // A checkout is not instantaneous; spread the writes so a watcher that rescans on the
+        // first event would publish partial sets.
+        if i % 5 == 4 {
+            human_pause().await;
+        }
     }
     let after = w
         .snapshot_where("all 51 files", |s| s.files.len() == 51)
