@@ -380,7 +380,10 @@ async fn an_emptied_or_removed_directory_keeps_the_last_snapshot_and_recovers() 
 
 /// A scan function over an in-memory set, so only the watcher's own triggers can notice
 /// changes: no filesystem event will announce them.
-fn in_memory() -> (ScanFn, Arc<Mutex<io::Result<Vec<(PathBuf, String)>>>>) {
+/// What the in-memory scan function returns next.
+type Scripted = Arc<Mutex<io::Result<Vec<(PathBuf, String)>>>>;
+
+fn in_memory() -> (ScanFn, Scripted) {
     let files = Arc::new(Mutex::new(Ok::<_, io::Error>(vec![(
         PathBuf::from("m/a.yaml"),
         "v1".to_owned(),

@@ -169,7 +169,8 @@ where
     }
 
     /// The desired spec of `key` changed: unpark it, forget its failures, run it now.
-    /// Call this when a resource's spec digest changes; call [`WorkQueue::enqueue`] otherwise.
+    /// Call this when a resource's spec digest changes (including its removal from the
+    /// manifests); call [`WorkQueue::enqueue`] otherwise.
     pub fn spec_changed(&self, key: K) {
         let mut st = self.lock();
         st.parked.remove(&key);

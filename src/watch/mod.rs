@@ -194,7 +194,11 @@ impl ManifestWatcher {
         let mut resolved: Option<PathBuf> = None;
         let mut events_open = true;
         loop {
-            if scan_now || overflow.swap(false, Ordering::Relaxed) {
+            // Checked here as well as by the timer below, because a steady stream of events
+            // would otherwise keep winning the (biased) select and starve the deadline.
+            let overdue =
+                pending.is_some_and(|(first, _)| Instant::now() >= first + self.config.max_delay);
+            if scan_now || overdue || overflow.swap(false, Ordering::Relaxed) {
                 resolved = self.rescan_once(&arms).await;
                 pending = None;
                 scan_now = false;
