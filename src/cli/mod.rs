@@ -2,6 +2,8 @@
 //! returns an [`std::process::ExitCode`], because exit codes are part of the contract
 //! (`validate` 0/1/2, `plan` 0/2).
 
+pub mod run;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -169,7 +171,7 @@ pub struct JiraSimArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(_) => not_implemented("run"),
+        Command::Run(args) => run::run(args),
         Command::Validate(_) => not_implemented("validate"),
         Command::Plan(_) => not_implemented("plan"),
         Command::Status(_) => not_implemented("status"),

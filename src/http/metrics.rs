@@ -19,17 +19,19 @@ pub enum RejectReason {
     TooLarge,
     Timeout,
     ShuttingDown,
+    NotReady,
     StoreError,
 }
 
 impl RejectReason {
-    const ALL: [RejectReason; 7] = [
+    const ALL: [RejectReason; 8] = [
         RejectReason::Malformed,
         RejectReason::Unauthorized,
         RejectReason::UnknownWorkspace,
         RejectReason::TooLarge,
         RejectReason::Timeout,
         RejectReason::ShuttingDown,
+        RejectReason::NotReady,
         RejectReason::StoreError,
     ];
 
@@ -41,6 +43,7 @@ impl RejectReason {
             RejectReason::TooLarge => "too_large",
             RejectReason::Timeout => "timeout",
             RejectReason::ShuttingDown => "shutting_down",
+            RejectReason::NotReady => "not_ready",
             RejectReason::StoreError => "store_error",
         }
     }

@@ -184,19 +184,23 @@ async fn receive(
     if state.draining.is_set() {
         return Err(shutting_down());
     }
-    let connections = state
-        .routes
-        .borrow()
-        .workspaces
-        .get(workspace)
-        .cloned()
-        .ok_or_else(|| {
-            reject(
-                StatusCode::NOT_FOUND,
-                RejectReason::UnknownWorkspace,
-                "unknown workspace",
-            )
-        })?;
+    let known = state.routes.borrow().workspaces.get(workspace).cloned();
+    let Some(connections) = known else {
+        // Before the first manifest snapshot every workspace looks unknown; a 503 makes Jira
+        // retry instead of dropping events sent during a restart.
+        if !*state.ready.borrow() {
+            return Err(reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                RejectReason::NotReady,
+                "tandem is starting; retry later",
+            ));
+        }
+        return Err(reject(
+            StatusCode::NOT_FOUND,
+            RejectReason::UnknownWorkspace,
+            "unknown workspace",
+        ));
+    };
     let too_large = || {
         reject(
             StatusCode::PAYLOAD_TOO_LARGE,
