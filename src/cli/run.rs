@@ -131,7 +131,6 @@ pub fn run(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %chain(&e), "tandem stopped");
             eprintln!("error: {}", chain(&e));
             ExitCode::FAILURE
         }
