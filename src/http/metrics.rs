@@ -85,6 +85,11 @@ impl WebhookMetrics {
         }
     }
 
+    /// Count of webhook requests received so far (any outcome).
+    pub fn received_count(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
     /// Count of webhooks refused for `reason` so far.
     pub fn rejected_count(&self, reason: RejectReason) -> u64 {
         RejectReason::ALL
