@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod controller;
+pub mod daemon;
 pub mod http;
 pub mod jira;
 pub mod manifest;

@@ -2,6 +2,7 @@
 //! returns an [`std::process::ExitCode`], because exit codes are part of the contract
 //! (`validate` 0/1/2, `plan` 0/2).
 
+pub mod run;
 mod schema;
 mod validate;
 
@@ -172,7 +173,7 @@ pub struct JiraSimArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(_) => not_implemented("run"),
+        Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Plan(_) => not_implemented("plan"),
         Command::Status(_) => not_implemented("status"),

@@ -1,1 +1,108 @@
-//! The daemon's hyper listeners: the public webhook listener and the loopback admin API.
+//! The daemon's hyper listeners: the public webhook listener ([`public`]) and the admin API
+//! ([`admin`]), plus what they share: the connection loop with graceful shutdown and request
+//! limits ([`server`]), counters for `/metrics` ([`metrics`]) and the [`Secret`] type.
+//!
+//! Both `serve` functions take the listener and a shutdown future (mini-redis style), so tests
+//! run the real listeners on port 0 and stop them when they like.
+
+pub mod admin;
+pub mod metrics;
+pub mod public;
+pub mod server;
+
+use std::fmt;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+
+pub use server::Limits;
+
+/// A secret value (webhook secret, admin token). Debug and Display print `***`, so a secret
+/// that ends up in a log line, an error or a status document gives nothing away.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; named so that every use is easy to find in review.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with `candidate` in time that does not depend on where they differ, so a
+    /// caller cannot guess the secret byte by byte from response times.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        constant_time_eq(self.0.as_bytes(), candidate)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Length may leak (it is not secret enough to matter); content does not.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The response body type of both listeners: every answer is small and fully buffered.
+pub type Body = Full<Bytes>;
+
+/// A JSON error document `{"error": {"code": .., "message": ..}}` with `status`.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": { "code": status.as_u16(), "message": message }
+    });
+    json_response(status, &body)
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(text.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// `/healthz` and `/readyz`, shared by both listeners. Health means "the process answers";
+/// readiness comes from the daemon (store open and first manifest snapshot applied).
+pub(crate) fn probe(path: &str, ready: &tokio::sync::watch::Receiver<bool>) -> Option<Response<Body>> {
+    match path {
+        "/healthz" => Some(text_response(StatusCode::OK, "ok\n")),
+        "/readyz" => Some(if *ready.borrow() {
+            text_response(StatusCode::OK, "ready\n")
+        } else {
+            text_response(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,208 @@
+//! `tandem run`: resolve the configuration (flags, `TANDEM_*`, then systemd's directories),
+//! set up logging, and run the daemon until SIGTERM/SIGINT.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::RunArgs;
+use crate::daemon::{self, Daemon, DaemonConfig, Hooks};
+use crate::http::Secret;
+
+/// File name of the admin bearer token in `$CREDENTIALS_DIRECTORY` (`LoadCredential=admin-token:...`).
+pub const ADMIN_TOKEN_CREDENTIAL: &str = "admin-token";
+
+/// Why the configuration could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the admin token file {}", path.display())]
+    AdminToken {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the admin token file {} is empty", .0.display())]
+    EmptyAdminToken(PathBuf),
+}
+
+/// Builds the daemon configuration. `env` is the process environment in production and a map
+/// in tests. Precedence: flag (or its `TANDEM_*` variable, handled by clap), then systemd's
+/// `$STATE_DIRECTORY` / `$CONFIGURATION_DIRECTORY` / `$CREDENTIALS_DIRECTORY`, then paths
+/// relative to the working directory.
+pub fn resolve_config(
+    args: &RunArgs,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<DaemonConfig, ConfigError> {
+    // systemd passes colon-separated lists when several directories are configured; the first
+    // one is ours.
+    let systemd_dir = |var: &str| {
+        env(var).and_then(|v| {
+            let s = v.to_string_lossy().into_owned();
+            s.split(':')
+                .find(|p| !p.is_empty())
+                .map(PathBuf::from)
+        })
+    };
+    let state_dir = args
+        .state
+        .clone()
+        .or_else(|| systemd_dir("STATE_DIRECTORY"))
+        .unwrap_or_else(|| PathBuf::from("state"));
+    let manifests_dir = args
+        .manifests
+        .clone()
+        .or_else(|| systemd_dir("CONFIGURATION_DIRECTORY"))
+        .unwrap_or_else(|| PathBuf::from("manifests"));
+    let credentials = systemd_dir("CREDENTIALS_DIRECTORY");
+    let mut secret_dirs: Vec<PathBuf> = credentials.iter().cloned().collect();
+    secret_dirs.extend(args.secrets.clone());
+
+    let token_file = env("TANDEM_ADMIN_TOKEN_FILE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            credentials
+                .as_ref()
+                .map(|d| d.join(ADMIN_TOKEN_CREDENTIAL))
+                .filter(|p| p.exists())
+        });
+    let admin_token = match token_file {
+        Some(path) => {
+            let raw = std::fs::read_to_string(&path).map_err(|source| ConfigError::AdminToken {
+                path: path.clone(),
+                source,
+            })?;
+            let token = raw.trim();
+            if token.is_empty() {
+                return Err(ConfigError::EmptyAdminToken(path));
+            }
+            Some(Secret::new(token))
+        }
+        None => None,
+    };
+
+    let mut config = DaemonConfig::new(state_dir, manifests_dir);
+    config.secret_dirs = secret_dirs;
+    config.listen = args.listen.clone();
+    config.admin = args.admin.clone();
+    config.admin_token = admin_token;
+    Ok(config)
+}
+
+/// Runs the daemon; 0 after a clean shutdown, 1 when it could not start or stopped on an error,
+/// 2 for configuration errors.
+pub fn run(args: RunArgs) -> ExitCode {
+    if let Err(e) = daemon::logging::init() {
+        eprintln!("error: {}", chain(&e));
+        return ExitCode::from(super::EXIT_USAGE);
+    }
+    let config = match resolve_config(&args, &|k| std::env::var_os(k)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            return ExitCode::from(super::EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tandem")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let daemon = Daemon::start(config).await?;
+        let (hooks, senders) = Hooks::standalone();
+        // The manifest watcher and controller are not wired in yet: serve webhooks against an
+        // empty route table (every workspace is unknown) rather than pretend to be configured.
+        tracing::warn!(
+            manifests = %daemon.config().manifests_dir.display(),
+            "manifest watching is not wired into `tandem run` yet; no workspace will accept webhooks"
+        );
+        let _ = senders.ready.send(true);
+        let result = daemon.run(hooks).await;
+        drop(senders);
+        result
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: outer: inner: root`, the one-sentence-with-causes form the CLI promises.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn args() -> RunArgs {
+        RunArgs {
+            manifests: None,
+            state: None,
+            listen: "127.0.0.1:0".into(),
+            admin: "127.0.0.1:0".into(),
+            secrets: Some(PathBuf::from("/etc/tandem/secrets")),
+        }
+    }
+
+    #[test]
+    fn systemd_directories_are_the_defaults_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(ADMIN_TOKEN_CREDENTIAL), "tok\n").expect("write");
+        let creds = dir.path().to_string_lossy().into_owned();
+        let env: HashMap<&str, String> = [
+            ("STATE_DIRECTORY", "/var/lib/tandem:/var/lib/other".to_string()),
+            ("CONFIGURATION_DIRECTORY", "/etc/tandem".to_string()),
+            ("CREDENTIALS_DIRECTORY", creds.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(OsString::from);
+        let c = resolve_config(&args(), &lookup).expect("config");
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/tandem"));
+        assert_eq!(c.manifests_dir, PathBuf::from("/etc/tandem"));
+        assert_eq!(
+            c.secret_dirs,
+            vec![PathBuf::from(&creds), PathBuf::from("/etc/tandem/secrets")]
+        );
+        assert_eq!(c.admin_token.as_ref().map(Secret::expose), Some("tok"));
+
+        let mut a = args();
+        a.state = Some(PathBuf::from("/tmp/x"));
+        let c = resolve_config(&a, &lookup).expect("config");
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn an_empty_admin_token_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "  \n").expect("write");
+        let p = path.clone();
+        let lookup = move |k: &str| (k == "TANDEM_ADMIN_TOKEN_FILE").then(|| p.clone().into());
+        let err = resolve_config(&args(), &lookup).expect_err("empty token");
+        assert!(err.to_string().contains("is empty"), "{err}");
+    }
+}

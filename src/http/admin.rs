@@ -1,0 +1,230 @@
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/api/v1/status` and
+//! `POST /api/v1/reconcile/{kind}/{name}`. It is how the CLI (`tandem status`, `tandem plan`)
+//! and operators talk to the daemon.
+//!
+//! What the status document says and what "reconcile now" does belong to the controller; this
+//! module only serves them, through [`StatusSource`] and [`ReconcileHandler`].
+//!
+//! Architecture invariant: bound to loopback unless a bearer token is configured, and when a
+//! token is configured every route except the probes requires it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::metrics::{render_store, WebhookMetrics};
+use super::server::{self, Draining, Limits};
+use super::{json_error, json_response, probe, text_response, Body, Secret};
+use crate::store::Store;
+
+/// Produces the `/api/v1/status` document. Called on every request, so it should read a
+/// snapshot rather than do work.
+pub trait StatusSource: Send + Sync {
+    fn status(&self) -> serde_json::Value;
+}
+
+impl<F> StatusSource for F
+where
+    F: Fn() -> serde_json::Value + Send + Sync,
+{
+    fn status(&self) -> serde_json::Value {
+        self()
+    }
+}
+
+/// Why a reconcile request was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReconcileError {
+    /// No resource of that kind and name: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else: 503 (the controller is not running yet or is stopping).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Handles "reconcile now". It should only enqueue the key (reconcilers are reason-blind), so it
+/// is synchronous.
+pub trait ReconcileHandler: Send + Sync {
+    fn reconcile(&self, kind: &str, name: &str) -> Result<(), ReconcileError>;
+}
+
+impl<F> ReconcileHandler for F
+where
+    F: Fn(&str, &str) -> Result<(), ReconcileError> + Send + Sync,
+{
+    fn reconcile(&self, kind: &str, name: &str) -> Result<(), ReconcileError> {
+        self(kind, name)
+    }
+}
+
+/// Extra Prometheus text appended to `/metrics` (controller and sync counters).
+pub trait MetricsSource: Send + Sync {
+    fn render(&self, out: &mut String);
+}
+
+/// Everything the admin listener needs.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub ready: watch::Receiver<bool>,
+    pub status: Arc<dyn StatusSource>,
+    pub reconcile: Arc<dyn ReconcileHandler>,
+    pub webhook_metrics: Arc<WebhookMetrics>,
+    pub extra_metrics: Vec<Arc<dyn MetricsSource>>,
+    /// Bearer token required on every route but the probes; required to bind off loopback.
+    pub token: Option<Secret>,
+    pub limits: Limits,
+}
+
+impl AdminState {
+    /// A state whose status lists the store's webhook state and whose reconcile answers 503:
+    /// what the daemon serves before the controller is wired in.
+    pub fn new(store: Store, ready: watch::Receiver<bool>, webhook_metrics: Arc<WebhookMetrics>) -> Self {
+        let status_store = store.clone();
+        AdminState {
+            store,
+            ready,
+            status: Arc::new(move || store_status(&status_store)),
+            reconcile: Arc::new(|_: &str, _: &str| {
+                Err(ReconcileError::Unavailable(
+                    "no controller is running in this daemon".to_string(),
+                ))
+            }),
+            webhook_metrics,
+            extra_metrics: Vec::new(),
+            token: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The webhook part of the status document, from the store: per connection `connected` with
+/// count and last event time. Connections without events are `waiting`; only the controller
+/// knows them, so it merges this with its own resource list.
+pub fn store_status(store: &Store) -> serde_json::Value {
+    match store.webhook_states() {
+        Ok(states) => serde_json::json!({
+            "resources": [],
+            "webhooks": states.iter().map(|s| serde_json::json!({
+                "connection": s.connection,
+                "state": "connected",
+                "count": s.count,
+                "lastEventTime": s.last_event_at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
+        }),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    }
+}
+
+/// Errors that keep the admin listener from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(
+        "refusing to serve the admin API on {addr}, which is not a loopback address, without a \
+         bearer token; configure an admin token or listen on 127.0.0.1"
+    )]
+    TokenRequired { addr: SocketAddr },
+    #[error("admin listener failed")]
+    Io(#[from] std::io::Error),
+}
+
+/// Refuses a non-loopback admin address unless a token protects it.
+pub fn check_bind(addr: SocketAddr, token: Option<&Secret>) -> Result<(), AdminError> {
+    if addr.ip().is_loopback() || token.is_some_and(|t| !t.expose().is_empty()) {
+        Ok(())
+    } else {
+        Err(AdminError::TokenRequired { addr })
+    }
+}
+
+/// Serves the admin listener until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AdminError> {
+    check_bind(listener.local_addr()?, state.token.as_ref())?;
+    let limits = state.limits.clone();
+    let state = Arc::new(state);
+    server::serve(
+        listener,
+        limits,
+        Draining::default(),
+        move |req| {
+            let state = state.clone();
+            async move { handle(&state, req).await }
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if req.method() == Method::GET {
+        if let Some(resp) = probe(&path, &state.ready) {
+            return resp;
+        }
+    }
+    if let Some(token) = &state.token {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !presented.is_some_and(|p| token.matches(p.as_bytes())) {
+            let mut resp = json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+            resp.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+            return resp;
+        }
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["metrics"]) => {
+            let mut out = String::new();
+            state.webhook_metrics.render(&mut out);
+            render_store(&state.store.stats(), &mut out);
+            for extra in &state.extra_metrics {
+                extra.render(&mut out);
+            }
+            let mut resp = text_response(StatusCode::OK, out);
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        (&Method::GET, ["api", "v1", "status"]) => {
+            json_response(StatusCode::OK, &state.status.status())
+        }
+        (&Method::POST, ["api", "v1", "reconcile", kind, name])
+            if !kind.is_empty() && !name.is_empty() =>
+        {
+            match state.reconcile.reconcile(kind, name) {
+                Ok(()) => json_response(
+                    StatusCode::ACCEPTED,
+                    &serde_json::json!({ "queued": { "kind": kind, "name": name } }),
+                ),
+                Err(ReconcileError::NotFound(m)) => json_error(StatusCode::NOT_FOUND, &m),
+                Err(ReconcileError::Unavailable(m)) => {
+                    json_error(StatusCode::SERVICE_UNAVAILABLE, &m)
+                }
+            }
+        }
+        (_, ["metrics"]) | (_, ["api", "v1", "status"]) | (_, ["api", "v1", "reconcile", _, _]) => {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        }
+        _ => json_error(StatusCode::NOT_FOUND, "no such route"),
+    }
+}

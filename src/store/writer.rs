@@ -1,0 +1,215 @@
+//! The single writer: one OS thread owns every write transaction and commits jobs in groups.
+//!
+//! Why a group commit: a durable redb commit costs one or two `fsync`s, which dominate the cost
+//! of a webhook. While one commit is on disk, new jobs queue in the bounded channel; the next
+//! transaction takes all of them at once, so N concurrent callers pay for about one `fsync`
+//! instead of N, and every caller is answered only after the commit that holds its write.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use redb::{Database, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// Upper bound on jobs per transaction, so one commit never grows without limit.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// Bucket upper bounds of the batch size histogram exposed in metrics.
+pub const BATCH_BUCKETS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// A unit of work for the writer. `run` may be called more than once (on a fresh transaction)
+/// when another job of the same batch failed, so it must not consume its inputs.
+pub(crate) trait Job: Send {
+    /// Runs inside the batch transaction; returns false when the job failed (its error is kept
+    /// for `finish`), which aborts the transaction.
+    fn run(&mut self, txn: &WriteTransaction) -> bool;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+/// A job built from a closure, answering through a oneshot channel.
+pub(crate) struct FnJob<T, F> {
+    pub(crate) f: F,
+    pub(crate) out: Option<Result<T, StoreError>>,
+    pub(crate) reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for FnJob<T, F>
+where
+    T: Send + 'static,
+    F: FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, txn: &WriteTransaction) -> bool {
+        let out = (self.f)(txn);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let answer = match (commit, self.out) {
+            (Ok(()), Some(out)) => out,
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        // The caller may have gone away (request cancelled); nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+pub(crate) enum Msg {
+    Job(Box<dyn Job>),
+    /// Finish what is queued, then stop and report.
+    Close(oneshot::Sender<()>),
+}
+
+/// Counters the writer keeps for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub(crate) commits: AtomicU64,
+    pub(crate) failed_commits: AtomicU64,
+    pub(crate) jobs: AtomicU64,
+    pub(crate) commit_micros: AtomicU64,
+    pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS.len()],
+}
+
+/// A point-in-time copy of [`WriterStats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Transactions that failed to commit.
+    pub failed_commits: u64,
+    /// Jobs answered (committed or not).
+    pub jobs: u64,
+    /// Total time spent committing, in microseconds.
+    pub commit_micros: u64,
+    /// Cumulative counts of batches with at most `BATCH_BUCKETS[i]` jobs (Prometheus style).
+    pub batch_size_buckets: [u64; BATCH_BUCKETS.len()],
+}
+
+impl WriterStats {
+    pub(crate) fn snapshot(&self) -> StoreStats {
+        let mut buckets = [0; BATCH_BUCKETS.len()];
+        let mut acc = 0;
+        for (i, b) in self.batch_buckets.iter().enumerate() {
+            acc += b.load(Ordering::Relaxed);
+            buckets[i] = acc;
+        }
+        StoreStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            failed_commits: self.failed_commits.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            commit_micros: self.commit_micros.load(Ordering::Relaxed),
+            batch_size_buckets: buckets,
+        }
+    }
+
+    fn record_batch(&self, size: usize) {
+        let idx = BATCH_BUCKETS
+            .iter()
+            .position(|b| size as u64 <= *b)
+            .unwrap_or(BATCH_BUCKETS.len() - 1);
+        self.batch_buckets[idx].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The writer loop. Returns when a `Close` arrives or every sender is gone; by then every job
+/// that made it into the channel has been answered.
+pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
+    let mut close_reply = None;
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if batch.is_empty() {
+            match rx.blocking_recv() {
+                Some(Msg::Job(j)) => batch.push(j),
+                Some(Msg::Close(reply)) => {
+                    close_reply = Some(reply);
+                    rx.close();
+                    continue;
+                }
+                None => break,
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Close(reply)) => {
+                    // Stop taking new work, but what is already queued still gets committed:
+                    // those callers are in flight and deserve an answer.
+                    close_reply = Some(reply);
+                    rx.close();
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&db, &mut batch, &stats);
+    }
+    drop(db);
+    if let Some(reply) = close_reply {
+        let _ = reply.send(());
+    }
+}
+
+/// Commits `batch` in one transaction. A failing job is answered with its own error and taken
+/// out; the rest are retried on a fresh transaction so that one bad job never fails its
+/// neighbours.
+fn commit_batch(db: &Database, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
+    while !batch.is_empty() {
+        let started = Instant::now();
+        let txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                let err = StoreError::db("starting a write transaction", e);
+                fail_all(batch, &err, stats);
+                return;
+            }
+        };
+        let mut failed = None;
+        for (i, job) in batch.iter_mut().enumerate() {
+            if !job.run(&txn) {
+                failed = Some(i);
+                break;
+            }
+        }
+        if let Some(i) = failed {
+            let _ = txn.abort();
+            let job = batch.remove(i);
+            // The job's own error is already in its `out`; Ok lets it report that.
+            job.finish(Ok(()));
+            stats.jobs.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let size = batch.len();
+        match txn.commit() {
+            Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.commit_micros.fetch_add(
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                stats.record_batch(size);
+                stats.jobs.fetch_add(size as u64, Ordering::Relaxed);
+                for job in batch.drain(..) {
+                    job.finish(Ok(()));
+                }
+            }
+            Err(e) => {
+                let err = StoreError::db("committing", e);
+                fail_all(batch, &err, stats);
+            }
+        }
+        return;
+    }
+}
+
+fn fail_all(batch: &mut Vec<Box<dyn Job>>, err: &StoreError, stats: &WriterStats) {
+    stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+    stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    for job in batch.drain(..) {
+        job.finish(Err(err.clone()));
+    }
+}
