@@ -1,0 +1,305 @@
+//! The Jira endpoints tandem uses, one method each, in the dialect of the connection.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::client::{Call, Idempotency, JiraClient};
+use super::error::JiraError;
+use super::types::*;
+
+/// Jira Software refuses more than 50 issues per sprint or backlog move.
+pub const MAX_ISSUES_PER_MOVE: usize = 50;
+
+/// Page size for Agile and comment listings (Jira's usual maximum).
+const LIST_PAGE: u64 = 50;
+
+impl JiraClient {
+    /// `GET /myself`: who the credentials belong to (401 when they are wrong).
+    pub async fn myself(&self) -> Result<User, JiraError> {
+        let url = self.api_url(&["myself"]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// `GET /mypermissions?permissions=...`.
+    pub async fn my_permissions(&self, keys: &[&str]) -> Result<Permissions, JiraError> {
+        let url = self.api_url(&["mypermissions"]).await?;
+        self.call(Call::get(url).query("permissions", keys.join(",")))
+            .await
+    }
+
+    /// Whether the authenticated user is a Jira administrator (`ADMINISTER`).
+    pub async fn is_admin(&self) -> Result<bool, JiraError> {
+        Ok(self.my_permissions(&["ADMINISTER"]).await?.is_admin())
+    }
+
+    /// `GET /field`: every system and custom field with its schema.
+    pub async fn fields(&self) -> Result<Vec<Field>, JiraError> {
+        let url = self.api_url(&["field"]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// `GET /project/{key}` (issue types, components and versions included).
+    pub async fn project(&self, key: &str) -> Result<Project, JiraError> {
+        let url = self.api_url(&["project", key]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// The project's issue types, with hierarchy levels (derived on Data Center, see [`IssueType::level`]).
+    pub async fn project_issue_types(&self, key: &str) -> Result<Vec<IssueType>, JiraError> {
+        Ok(self.project(key).await?.issue_types)
+    }
+
+    /// `GET /project/{key}/statuses`: statuses per issue type.
+    pub async fn project_statuses(&self, key: &str) -> Result<Vec<IssueTypeStatuses>, JiraError> {
+        let url = self.api_url(&["project", key, "statuses"]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// `GET /project/{key}/components`.
+    pub async fn project_components(&self, key: &str) -> Result<Vec<Component>, JiraError> {
+        let url = self.api_url(&["project", key, "components"]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// `GET /project/{key}/versions`.
+    pub async fn project_versions(&self, key: &str) -> Result<Vec<Version>, JiraError> {
+        let url = self.api_url(&["project", key, "versions"]).await?;
+        self.call(Call::get(url)).await
+    }
+
+    /// `POST /version`. Not idempotent: a retry could create the version twice.
+    pub async fn create_version(&self, version: &NewVersion) -> Result<Version, JiraError> {
+        let url = self.api_url(&["version"]).await?;
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(version)?)
+            .await
+    }
+
+    /// `GET /rest/agile/1.0/board/{id}`.
+    pub async fn board(&self, board_id: i64) -> Result<Board, JiraError> {
+        let id = board_id.to_string();
+        let url = self.url(&["rest", "agile", "1.0", "board", &id]);
+        self.call(Call::get(url)).await
+    }
+
+    /// `GET /rest/agile/1.0/board/{id}/configuration` (estimation field, ranking field).
+    pub async fn board_configuration(
+        &self,
+        board_id: i64,
+    ) -> Result<BoardConfiguration, JiraError> {
+        let id = board_id.to_string();
+        let url = self.url(&["rest", "agile", "1.0", "board", &id, "configuration"]);
+        self.call(Call::get(url)).await
+    }
+
+    /// Every sprint of a board, optionally filtered by state (`future,active`), following pages.
+    pub async fn board_sprints(
+        &self,
+        board_id: i64,
+        state: Option<&str>,
+    ) -> Result<Vec<Sprint>, JiraError> {
+        let id = board_id.to_string();
+        let mut sprints = Vec::new();
+        let mut start_at = 0u64;
+        loop {
+            let url = self.url(&["rest", "agile", "1.0", "board", &id, "sprint"]);
+            let mut call = Call::get(url)
+                .query("startAt", start_at)
+                .query("maxResults", LIST_PAGE);
+            if let Some(state) = state {
+                call = call.query("state", state);
+            }
+            let page: AgilePage<Sprint> = self.call(call).await?;
+            let count = page.values.len() as u64;
+            sprints.extend(page.values);
+            let done = page.is_last.unwrap_or(count == 0)
+                || count == 0
+                || page.total.is_some_and(|t| start_at + count >= t);
+            if done {
+                return Ok(sprints);
+            }
+            start_at += count;
+        }
+    }
+
+    /// `POST /rest/agile/1.0/sprint`. Not idempotent.
+    pub async fn create_sprint(&self, sprint: &NewSprint) -> Result<Sprint, JiraError> {
+        let url = self.url(&["rest", "agile", "1.0", "sprint"]);
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(sprint)?)
+            .await
+    }
+
+    /// Partial update (`POST /rest/agile/1.0/sprint/{id}`); repeating it is harmless.
+    pub async fn update_sprint(
+        &self,
+        sprint_id: i64,
+        update: &SprintUpdate,
+    ) -> Result<Sprint, JiraError> {
+        let id = sprint_id.to_string();
+        let url = self.url(&["rest", "agile", "1.0", "sprint", &id]);
+        self.call(Call::new(Method::POST, url, Idempotency::Idempotent).json(update)?)
+            .await
+    }
+
+    /// Moves issues into a sprint, at most [`MAX_ISSUES_PER_MOVE`] per call.
+    pub async fn move_to_sprint(&self, sprint_id: i64, issues: &[String]) -> Result<(), JiraError> {
+        let id = sprint_id.to_string();
+        for chunk in issues.chunks(MAX_ISSUES_PER_MOVE) {
+            let url = self.url(&["rest", "agile", "1.0", "sprint", &id, "issue"]);
+            let call = Call::new(Method::POST, url, Idempotency::Idempotent)
+                .json(&json!({ "issues": chunk }))?;
+            self.call_empty(call).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves issues to the backlog (out of any sprint), at most [`MAX_ISSUES_PER_MOVE`] per call.
+    pub async fn move_to_backlog(&self, issues: &[String]) -> Result<(), JiraError> {
+        for chunk in issues.chunks(MAX_ISSUES_PER_MOVE) {
+            let url = self.url(&["rest", "agile", "1.0", "backlog", "issue"]);
+            let call = Call::new(Method::POST, url, Idempotency::Idempotent)
+                .json(&json!({ "issues": chunk }))?;
+            self.call_empty(call).await?;
+        }
+        Ok(())
+    }
+
+    /// `GET /issue/{key}` with a field selection (empty = Jira's default) and optional changelog.
+    pub async fn issue(
+        &self,
+        key: &str,
+        fields: &[&str],
+        changelog: bool,
+    ) -> Result<Issue, JiraError> {
+        let url = self.api_url(&["issue", key]).await?;
+        let mut call = Call::get(url);
+        if !fields.is_empty() {
+            call = call.query("fields", fields.join(","));
+        }
+        if changelog {
+            call = call.query("expand", "changelog");
+        }
+        self.call(call).await
+    }
+
+    /// `POST /issue`. Not idempotent: see [`crate::jira::RetryPolicy::retry_non_idempotent`].
+    pub async fn create_issue(&self, issue: &IssueFields) -> Result<CreatedIssue, JiraError> {
+        let url = self.api_url(&["issue"]).await?;
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(issue)?)
+            .await
+    }
+
+    /// `PUT /issue/{key}`: sets fields; repeating it is harmless.
+    pub async fn edit_issue(&self, key: &str, edit: &IssueFields) -> Result<(), JiraError> {
+        let url = self.api_url(&["issue", key]).await?;
+        self.call_empty(Call::new(Method::PUT, url, Idempotency::Idempotent).json(edit)?)
+            .await
+    }
+
+    /// `DELETE /issue/{key}`; `delete_subtasks` is required by Jira when the issue has any.
+    pub async fn delete_issue(&self, key: &str, delete_subtasks: bool) -> Result<(), JiraError> {
+        let url = self.api_url(&["issue", key]).await?;
+        let call = Call::new(Method::DELETE, url, Idempotency::Idempotent)
+            .query("deleteSubtasks", delete_subtasks);
+        self.call_empty(call).await
+    }
+
+    /// `GET /issue/{key}/transitions?expand=transitions.fields`: what can be done from here and
+    /// which fields each transition requires.
+    pub async fn transitions(&self, key: &str) -> Result<Vec<Transition>, JiraError> {
+        let url = self.api_url(&["issue", key, "transitions"]).await?;
+        let list: Transitions = self
+            .call(Call::get(url).query("expand", "transitions.fields"))
+            .await?;
+        Ok(list.transitions)
+    }
+
+    /// `POST /issue/{key}/transitions`, with the fields the transition screen requires.
+    /// Not idempotent: once applied, the same transition may no longer be available.
+    pub async fn transition_issue(
+        &self,
+        key: &str,
+        transition_id: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), JiraError> {
+        let url = self.api_url(&["issue", key, "transitions"]).await?;
+        let mut body = json!({ "transition": { "id": transition_id } });
+        if !fields.is_empty() {
+            body["fields"] = serde_json::Value::Object(fields);
+        }
+        self.call_empty(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(&body)?)
+            .await
+    }
+
+    /// Every comment of an issue, following pages.
+    pub async fn comments(&self, key: &str) -> Result<Vec<Comment>, JiraError> {
+        let mut comments = Vec::new();
+        let mut start_at = 0u64;
+        loop {
+            let url = self.api_url(&["issue", key, "comment"]).await?;
+            let page: CommentPage = self
+                .call(
+                    Call::get(url)
+                        .query("startAt", start_at)
+                        .query("maxResults", LIST_PAGE),
+                )
+                .await?;
+            let count = page.comments.len() as u64;
+            comments.extend(page.comments);
+            if count == 0 || start_at + count >= page.total {
+                return Ok(comments);
+            }
+            start_at += count;
+        }
+    }
+
+    /// `POST /issue/{key}/comment`; `body` in the dialect's rich text ([`crate::jira::Deployment::rich_text`]).
+    pub async fn add_comment(
+        &self,
+        key: &str,
+        body: serde_json::Value,
+    ) -> Result<Comment, JiraError> {
+        let url = self.api_url(&["issue", key, "comment"]).await?;
+        let call = Call::new(Method::POST, url, Idempotency::NotIdempotent)
+            .json(&json!({ "body": body }))?;
+        self.call(call).await
+    }
+
+    /// `POST /issueLink`.
+    pub async fn create_issue_link(&self, link: &NewIssueLink) -> Result<(), JiraError> {
+        let url = self.api_url(&["issueLink"]).await?;
+        self.call_empty(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(link)?)
+            .await
+    }
+
+    /// `GET /rest/webhooks/1.0/webhook`: the admin webhooks (needs administrator rights).
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>, JiraError> {
+        let url = self.url(&["rest", "webhooks", "1.0", "webhook"]);
+        self.call(Call::get(url)).await
+    }
+
+    /// Registers an admin webhook. Not idempotent: list first and update a match instead.
+    pub async fn create_webhook(&self, spec: &WebhookSpec) -> Result<Webhook, JiraError> {
+        let url = self.url(&["rest", "webhooks", "1.0", "webhook"]);
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(spec)?)
+            .await
+    }
+
+    /// Replaces an admin webhook by id (see [`Webhook::id`]).
+    pub async fn update_webhook(&self, id: &str, spec: &WebhookSpec) -> Result<Webhook, JiraError> {
+        let url = self.url(&["rest", "webhooks", "1.0", "webhook", id]);
+        self.call(Call::new(Method::PUT, url, Idempotency::Idempotent).json(spec)?)
+            .await
+    }
+
+    /// Removes an admin webhook; a webhook already gone counts as removed.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), JiraError> {
+        let url = self.url(&["rest", "webhooks", "1.0", "webhook", id]);
+        match self
+            .call_empty(Call::new(Method::DELETE, url, Idempotency::Idempotent))
+            .await
+        {
+            Err(JiraError::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+}

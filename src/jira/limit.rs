@@ -1,0 +1,207 @@
+//! Pacing of requests to one Jira connection: a token bucket for the configured rate, and a
+//! gate that holds every request back until a `Retry-After` has passed.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng as _;
+use std::time::Instant;
+
+/// Shared by every clone of a client, so the limit is per connection, not per caller.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    /// Tokens per second; `None` disables the bucket but keeps the `Retry-After` gate.
+    rate: Option<f64>,
+    /// Largest burst: one second's worth, at least one request.
+    capacity: f64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Decision {
+    Go,
+    Wait(Duration),
+    TooLong(Duration),
+}
+
+#[derive(Debug)]
+struct State {
+    tokens: f64,
+    refilled_at: Instant,
+    /// Jira asked us to stay quiet until then.
+    blocked_until: Option<Instant>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(requests_per_second: Option<f64>) -> RateLimiter {
+        let rate = requests_per_second.filter(|r| r.is_finite() && *r > 0.0);
+        let capacity = rate.map_or(1.0, |r| r.max(1.0));
+        RateLimiter {
+            rate,
+            capacity,
+            state: Mutex::new(State {
+                tokens: capacity,
+                refilled_at: Instant::now(),
+                blocked_until: None,
+            }),
+        }
+    }
+
+    /// Waits for permission to send one request.
+    ///
+    /// Returns the remaining block instead of waiting when Jira's `Retry-After` lasts longer
+    /// than `max_wait`, so a worker is not parked for minutes.
+    pub(crate) async fn acquire(&self, max_wait: Duration) -> Result<(), Duration> {
+        loop {
+            let decision = {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                self.decide(&mut state, Instant::now(), max_wait)
+            };
+            match decision {
+                Decision::Go => return Ok(()),
+                Decision::Wait(wait) => tokio::time::sleep(wait).await,
+                Decision::TooLong(remaining) => return Err(remaining),
+            }
+        }
+    }
+
+    /// The pure core of [`RateLimiter::acquire`]: takes a token at `now` or says how long to wait.
+    fn decide(&self, state: &mut State, now: Instant, max_wait: Duration) -> Decision {
+        if let Some(until) = state.blocked_until {
+            if until > now {
+                let remaining = until - now;
+                return if remaining > max_wait {
+                    Decision::TooLong(remaining)
+                } else {
+                    Decision::Wait(remaining)
+                };
+            }
+            state.blocked_until = None;
+        }
+        let Some(rate) = self.rate else {
+            return Decision::Go;
+        };
+        let elapsed = now
+            .saturating_duration_since(state.refilled_at)
+            .as_secs_f64();
+        state.tokens = (state.tokens + elapsed * rate).min(self.capacity);
+        state.refilled_at = now;
+        if state.tokens >= 1.0 {
+            state.tokens -= 1.0;
+            Decision::Go
+        } else {
+            Decision::Wait(Duration::from_secs_f64((1.0 - state.tokens) / rate))
+        }
+    }
+
+    /// Holds every request back for `duration` from now (never shortens an existing block).
+    pub(crate) fn block_for(&self, duration: Duration) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let until = Instant::now() + duration;
+        if state.blocked_until.is_none_or(|existing| existing < until) {
+            state.blocked_until = Some(until);
+        }
+    }
+}
+
+/// Parses `Retry-After`: delay seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with full jitter: uniform in `[0, min(max, base * 2^retry)]`.
+///
+/// Full jitter spreads the retries of many workers hit by the same outage.
+pub(crate) fn backoff(retry: u32, base: Duration, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(retry.min(20));
+    let ceiling = base.saturating_mul(factor).min(max);
+    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_stays_within_its_ceiling() {
+        for retry in 0..30 {
+            let d = backoff(retry, Duration::from_millis(100), Duration::from_secs(2));
+            assert!(d <= Duration::from_secs(2));
+            assert!(d <= Duration::from_millis(100) * 2u32.saturating_pow(retry));
+        }
+    }
+
+    fn take(limiter: &RateLimiter, now: Instant) -> Decision {
+        let mut state = limiter.state.lock().unwrap();
+        limiter.decide(&mut state, now, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn bucket_paces_requests_to_the_rate() {
+        let limiter = RateLimiter::new(Some(2.0));
+        let t0 = limiter.state.lock().unwrap().refilled_at;
+        // A burst of one second's worth, then one token every half second.
+        assert_eq!(take(&limiter, t0), Decision::Go);
+        assert_eq!(take(&limiter, t0), Decision::Go);
+        assert_eq!(
+            take(&limiter, t0),
+            Decision::Wait(Duration::from_millis(500))
+        );
+        assert_eq!(
+            take(&limiter, t0 + Duration::from_millis(500)),
+            Decision::Go
+        );
+        assert_eq!(
+            take(&limiter, t0 + Duration::from_millis(600)),
+            Decision::Wait(Duration::from_millis(400))
+        );
+    }
+
+    #[test]
+    fn gate_holds_requests_and_reports_long_blocks() {
+        let limiter = RateLimiter::new(None);
+        limiter.block_for(Duration::from_secs(3));
+        let now = Instant::now();
+        match take(&limiter, now) {
+            Decision::Wait(d) => assert!(d > Duration::from_secs(2) && d <= Duration::from_secs(3)),
+            other => panic!("expected a wait, got {other:?}"),
+        }
+        assert_eq!(take(&limiter, now + Duration::from_secs(4)), Decision::Go);
+        limiter.block_for(Duration::from_secs(120));
+        assert!(
+            matches!(take(&limiter, Instant::now()), Decision::TooLong(d) if d > Duration::from_secs(60))
+        );
+        // A shorter block never shortens a longer one.
+        limiter.block_for(Duration::from_secs(1));
+        assert!(matches!(
+            take(&limiter, Instant::now()),
+            Decision::TooLong(_)
+        ));
+    }
+}
