@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod http;
 pub mod jira;
 pub mod manifest;
+pub mod reconcile;
 pub mod sim;
 pub mod store;
 pub mod sync;

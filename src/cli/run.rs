@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::RunArgs;
-use crate::daemon::{self, Daemon, DaemonConfig, Hooks};
+use crate::daemon::{self, Daemon, DaemonConfig};
+use crate::reconcile::{self, runtime::RuntimeConfig};
 use crate::http::Secret;
 
 /// File name of the admin bearer token in `$CREDENTIALS_DIRECTORY` (`LoadCredential=admin-token:...`).
@@ -115,16 +116,22 @@ pub fn run(args: RunArgs) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let daemon = Daemon::start(config).await?;
-        let (hooks, senders) = Hooks::standalone();
-        // The manifest watcher and controller are not wired in yet: serve webhooks against an
-        // empty route table (every workspace is unknown) rather than pretend to be configured.
-        tracing::warn!(
-            manifests = %daemon.config().manifests_dir.display(),
-            "manifest watching is not wired into `tandem run` yet; no workspace will accept webhooks"
+        let runtime_config = RuntimeConfig::new(
+            daemon.config().manifests_dir.clone(),
+            daemon.config().secret_dirs.clone(),
         );
-        let _ = senders.ready.send(true);
+        let mut tasks = tokio::task::JoinSet::new();
+        let hooks = reconcile::runtime::start(
+            runtime_config,
+            daemon.store().clone(),
+            daemon.shutdown_receiver(),
+            &mut tasks,
+        );
         let result = daemon.run(hooks).await;
-        drop(senders);
+        // The shell has stopped accepting and closed the store; background work saw the
+        // shutdown signal and only needs collecting.
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
         result
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

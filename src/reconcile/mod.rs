@@ -1,0 +1,507 @@
+//! The reconcilers of the five manifest kinds and the state they share: the desired state (last
+//! good version of every resource), one Jira client per Connection, and the webhook routing
+//! table. The generic machinery (queue, backoff, conditions) is in `controller`; this module
+//! decides what "in line with the manifest" means for each kind.
+//!
+//! Architecture invariant: reconcilers are reason-blind. A snapshot, a secret rotation, a timer
+//! or an API call only enqueues a key; every run re-reads the desired state and asks Jira again.
+
+pub mod desired;
+pub mod provenance;
+pub mod runtime;
+pub mod secrets;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::controller::{ObjectRef, Outcome, ReconcileError, Reconciler, StatusBoard};
+use crate::http::public::{WebhookConnection, WebhookRoutes};
+use crate::http::Secret;
+use crate::jira::check::{check_connection, check_integration};
+use crate::jira::{JiraClient, JiraError, WebhookSpec};
+use crate::manifest::Kind;
+use crate::store::Store;
+
+pub use desired::{Changes, Desired};
+pub use secrets::SecretResolver;
+
+/// Events the guide asks to tick when creating the webhook by hand (Issue, Comment, Issue link,
+/// Version, Worklog, Sprint); the same set is registered when tandem manages the webhook.
+pub const WEBHOOK_EVENTS: [&str; 19] = [
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
+    "jira:version_created",
+    "jira:version_updated",
+    "jira:version_deleted",
+    "jira:version_released",
+    "worklog_created",
+    "worklog_updated",
+    "worklog_deleted",
+    "sprint_created",
+    "sprint_started",
+    "sprint_closed",
+    "sprint_updated",
+];
+
+/// Name prefix of the admin webhooks tandem manages, so it never touches anyone else's.
+const MANAGED_WEBHOOK_PREFIX: &str = "tandem ";
+
+/// What a Connection's last successful reconcile established.
+struct LiveConnection {
+    client: Arc<JiraClient>,
+    digest: String,
+    webhook_secret: Option<Secret>,
+    /// The public URL webhooks were registered under, to clean them up on disconnect.
+    webhook_public_url: Option<String>,
+}
+
+/// Shared state of the reconcilers; cheap to clone.
+#[derive(Clone)]
+pub struct Resources {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    desired: RwLock<Desired>,
+    board: StatusBoard,
+    store: Store,
+    secrets: SecretResolver,
+    live: Mutex<HashMap<String, LiveConnection>>,
+    routes: watch::Sender<WebhookRoutes>,
+    /// How long a Ready resource waits before the next check against Jira.
+    recheck: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Resources {
+    pub fn new(
+        store: Store,
+        board: StatusBoard,
+        secrets: SecretResolver,
+        routes: watch::Sender<WebhookRoutes>,
+    ) -> Self {
+        Resources {
+            inner: Arc::new(Inner {
+                desired: RwLock::new(Desired::default()),
+                board,
+                store,
+                secrets,
+                live: Mutex::new(HashMap::new()),
+                routes,
+                recheck: Duration::from_secs(300),
+            }),
+        }
+    }
+
+    pub fn board(&self) -> &StatusBoard {
+        &self.inner.board
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn secrets(&self) -> &SecretResolver {
+        &self.inner.secrets
+    }
+
+    /// A copy of the current desired state.
+    pub fn desired(&self) -> Desired {
+        self.inner
+            .desired
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the desired state (after a snapshot was applied) and republishes the routes.
+    pub fn set_desired(&self, desired: Desired) {
+        *self.inner.desired.write().unwrap_or_else(|e| e.into_inner()) = desired;
+        self.publish_routes();
+    }
+
+    /// Rebuilds the webhook routing table: every workspace id maps to the connections of the
+    /// integrations that use it. A connection is routable once its secrets resolved.
+    fn publish_routes(&self) {
+        let desired = self.desired();
+        let live = lock(&self.inner.live);
+        let mut routes = WebhookRoutes::default();
+        for pi in desired.model.integrations.values() {
+            let (Some(ws), Some(conn)) = (
+                desired.model.workspaces.get(&pi.workspace),
+                desired.model.connections.get(&pi.connection),
+            ) else {
+                continue;
+            };
+            let Some(l) = live.get(&conn.name) else {
+                continue;
+            };
+            let entry = routes.workspaces.entry(ws.id.clone()).or_default();
+            if !entry.iter().any(|c| c.name == conn.name) {
+                entry.push(WebhookConnection {
+                    name: conn.name.clone(),
+                    base_url: conn.url.clone(),
+                    secret: l.webhook_secret.clone(),
+                });
+            }
+        }
+        drop(live);
+        self.inner.routes.send_if_modified(|cur| {
+            if *cur == routes {
+                false
+            } else {
+                *cur = routes;
+                true
+            }
+        });
+    }
+
+    /// The Jira client of a Ready connection, for integrations and the sync engine.
+    pub fn client(&self, connection: &str) -> Option<Arc<JiraClient>> {
+        lock(&self.inner.live)
+            .get(connection)
+            .map(|l| l.client.clone())
+    }
+
+    async fn reconcile_connection(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        let Some(conn) = self.desired().model.connections.get(name).cloned() else {
+            return self.disconnect(name).await;
+        };
+        let secrets = self.inner.secrets.clone();
+        let c2 = conn.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            let creds = spec::credentials(&c2, &secrets)?;
+            let webhook = c2
+                .webhook_secret
+                .as_ref()
+                .map(|r| secrets.resolve(r).map(Secret::new))
+                .transpose()?;
+            Ok::<_, secrets::SecretError>((creds, webhook))
+        })
+        .await
+        .map_err(|e| ReconcileError::transient("InternalError", e.to_string()))?;
+        let (creds, webhook_secret) =
+            resolved.map_err(|e| ReconcileError::transient("SecretUnavailable", e.to_string()))?;
+
+        // Reuse the client while the spec is unchanged (it keeps its rate limiter and learned
+        // dialect); rotated credentials are swapped in place.
+        let existing = lock(&self.inner.live)
+            .get(name)
+            .filter(|l| l.digest == conn.digest)
+            .map(|l| l.client.clone());
+        let client = match existing {
+            Some(client) => {
+                client.set_credentials(creds);
+                client
+            }
+            None => Arc::new(
+                JiraClient::new(spec::jira_config(&conn, creds))
+                    .map_err(|e| ReconcileError::terminal("InvalidConnection", e.to_string()))?,
+            ),
+        };
+        let checked = check_connection(&client).await;
+        // Routes work even while Jira is down: webhooks are stored and processed later.
+        lock(&self.inner.live).insert(
+            name.to_owned(),
+            LiveConnection {
+                client: client.clone(),
+                digest: conn.digest.clone(),
+                webhook_secret: webhook_secret.clone(),
+                webhook_public_url: conn.webhook_public_url.clone(),
+            },
+        );
+        self.publish_routes();
+        let info = checked.map_err(|e| ReconcileError::transient(e.reason(), e.to_string()))?;
+
+        let webhook = match &conn.webhook_public_url {
+            Some(public) => self
+                .ensure_webhooks(&client, name, public, webhook_secret)
+                .await
+                .map_err(|e| {
+                    ReconcileError::transient(
+                        "WebhookRegistrationFailed",
+                        format!("cannot register the Jira webhook: {e}"),
+                    )
+                })?,
+            None => "webhook not managed: create it in Jira (see status for the URL)".to_owned(),
+        };
+        self.inner.board.set_details(
+            Kind::Connection.as_str(),
+            name,
+            serde_json::json!({
+                "displayName": conn.display_name,
+                "url": conn.url,
+                "deployment": info.deployment,
+                "serverTitle": info.server_title,
+                "version": info.version,
+                "user": info.user_display_name,
+                "webhookRegistration": webhook,
+            }),
+        );
+        Ok(Outcome::ready()
+            .with_reason("Connected")
+            .with_message(format!(
+                "connected to {} ({}) as {}",
+                info.server_title.as_deref().unwrap_or(&conn.url),
+                info.deployment.label(),
+                info.user_display_name
+            ))
+            .with_digest(conn.digest)
+            .requeue_after(self.inner.recheck))
+    }
+
+    /// The webhook URL Jira should call for a workspace.
+    pub fn webhook_url(public_base: &str, workspace_id: &str) -> String {
+        format!(
+            "{}/webhooks/jira/{workspace_id}",
+            public_base.trim_end_matches('/')
+        )
+    }
+
+    /// Registers (or repairs) one admin webhook per workspace this connection serves, and
+    /// removes managed webhooks of workspaces it no longer serves.
+    async fn ensure_webhooks(
+        &self,
+        client: &JiraClient,
+        connection: &str,
+        public: &str,
+        secret: Option<Secret>,
+    ) -> Result<String, JiraError> {
+        let desired = self.desired();
+        let mut wanted: Vec<WebhookSpec> = Vec::new();
+        for pi in desired.model.integrations.values() {
+            if pi.connection != connection {
+                continue;
+            }
+            let Some(ws) = desired.model.workspaces.get(&pi.workspace) else {
+                continue;
+            };
+            let name = format!("{MANAGED_WEBHOOK_PREFIX}{connection} {}", ws.id);
+            if wanted.iter().any(|w| w.name == name) {
+                continue;
+            }
+            wanted.push(WebhookSpec {
+                name,
+                url: Self::webhook_url(public, &ws.id),
+                events: WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect(),
+                filters: Default::default(),
+                exclude_body: false,
+                secret: secret
+                    .as_ref()
+                    .map(|s| crate::jira::Secret::new(s.expose())),
+            });
+        }
+        let existing = client.webhooks().await?;
+        let prefix = format!("{MANAGED_WEBHOOK_PREFIX}{connection} ");
+        let (mut created, mut repaired, mut removed) = (0, 0, 0);
+        for spec in &wanted {
+            match existing.iter().find(|w| w.name == spec.name) {
+                None => {
+                    client.create_webhook(spec).await?;
+                    created += 1;
+                }
+                Some(w) => {
+                    let mut have = w.events.clone();
+                    have.sort();
+                    let mut want = spec.events.clone();
+                    want.sort();
+                    if w.url != spec.url || have != want || w.enabled == Some(false) {
+                        if let Some(id) = w.id() {
+                            client.update_webhook(&id, spec).await?;
+                            repaired += 1;
+                        }
+                    }
+                }
+            }
+        }
+        for w in &existing {
+            if w.name.starts_with(&prefix) && !wanted.iter().any(|s| s.name == w.name) {
+                if let Some(id) = w.id() {
+                    client.delete_webhook(&id).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(format!(
+            "managed: {} webhook(s) ({created} created, {repaired} repaired, {removed} removed)",
+            wanted.len()
+        ))
+    }
+
+    /// The Connection manifest is gone: stop using it, drop every link of its integrations
+    /// (the guide: re-adding it does not restore them) and remove the webhooks tandem made.
+    async fn disconnect(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        let live = lock(&self.inner.live).remove(name);
+        if let Some(l) = &live {
+            if l.webhook_public_url.is_some() {
+                let prefix = format!("{MANAGED_WEBHOOK_PREFIX}{name} ");
+                match l.client.webhooks().await {
+                    Ok(hooks) => {
+                        for w in hooks.iter().filter(|w| w.name.starts_with(&prefix)) {
+                            if let Some(id) = w.id() {
+                                if let Err(e) = l.client.delete_webhook(&id).await {
+                                    tracing::warn!(connection = name, error = %e, "could not remove a managed webhook");
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(connection = name, error = %e, "could not list webhooks to remove")
+                    }
+                }
+            }
+        }
+        self.publish_routes();
+        let store = &self.inner.store;
+        let dropped = store
+            .remove_links_of_connection(name)
+            .await
+            .map_err(|e| ReconcileError::transient("StoreError", e.to_string()))?;
+        store
+            .reset_webhook_state(name)
+            .await
+            .map_err(|e| ReconcileError::transient("StoreError", e.to_string()))?;
+        tracing::info!(connection = name, links = dropped, "disconnected");
+        Ok(Outcome::removed())
+    }
+
+    async fn reconcile_integration(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        let desired = self.desired();
+        let Some(pi) = desired.model.integrations.get(name).cloned() else {
+            let dropped = self
+                .inner
+                .store
+                .remove_links_of_integration(name)
+                .await
+                .map_err(|e| ReconcileError::transient("StoreError", e.to_string()))?;
+            tracing::info!(integration = name, links = dropped, "integration removed");
+            return Ok(Outcome::removed());
+        };
+        let board = &self.inner.board;
+        board.require_ready(Kind::Workspace.as_str(), &pi.workspace)?;
+        board.require_ready(Kind::Connection.as_str(), &pi.connection)?;
+        if let Some(fm) = &pi.field_mapping {
+            board.require_ready(Kind::FieldMapping.as_str(), fm)?;
+        }
+        let links = self.inner.store.count_links(name).unwrap_or(0);
+        if pi.suspend {
+            return Ok(Outcome::ready()
+                .with_reason("Suspended")
+                .with_message("suspended: nothing is synced until `suspend` is removed")
+                .with_digest(pi.digest.clone()));
+        }
+        let ws = desired
+            .model
+            .workspaces
+            .get(&pi.workspace)
+            .ok_or_else(|| ReconcileError::DependencyNotReady {
+                message: format!("Workspace/{} does not exist", pi.workspace),
+            })?;
+        let fm = pi
+            .field_mapping
+            .as_ref()
+            .and_then(|n| desired.model.field_mappings.get(n));
+        let client = self
+            .client(&pi.connection)
+            .ok_or_else(|| ReconcileError::DependencyNotReady {
+                message: format!("Connection/{} has no client yet", pi.connection),
+            })?;
+        let spec = spec::integration_spec(&pi, ws, fm);
+        let report = check_integration(&client, &spec)
+            .await
+            .map_err(|e| ReconcileError::transient(e.reason(), e.to_string()))?;
+        let webhook_url = desired
+            .model
+            .connections
+            .get(&pi.connection)
+            .and_then(|c| c.webhook_public_url.as_deref())
+            .map(|p| Self::webhook_url(p, &ws.id));
+        board.set_details(
+            Kind::ProjectIntegration.as_str(),
+            name,
+            serde_json::json!({
+                "displayName": pi.display_name,
+                "project": pi.project,
+                "links": links,
+                "lastSync": null,
+                "failures": report.failures,
+                "webhookUrl": webhook_url,
+            }),
+        );
+        if !report.is_ok() {
+            let text = report
+                .failures
+                .iter()
+                .map(|f| format!("{}: {} ({})", f.pair, f.message, f.hint))
+                .collect::<Vec<_>>()
+                .join("; ");
+            // Jira may be fixed rather than the manifest: retried with backoff, not parked.
+            return Err(ReconcileError::transient("JiraMismatch", text));
+        }
+        Ok(Outcome::ready()
+            .with_reason("Checked")
+            .with_message(format!(
+                "project {}: {} types, {} statuses, {} fields checked; {links} links",
+                pi.project,
+                spec.types.len(),
+                spec.statuses.len(),
+                spec.fields.len()
+            ))
+            .with_digest(pi.digest)
+            .requeue_after(self.inner.recheck))
+    }
+
+    fn reconcile_plain(&self, key: &ObjectRef) -> Result<Outcome, ReconcileError> {
+        let desired = self.desired();
+        match desired.digest(key) {
+            Some(d) => Ok(Outcome::ready().with_digest(d)),
+            None => Ok(Outcome::removed()),
+        }
+    }
+
+    fn reconcile_job(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        let desired = self.desired();
+        let Some(job) = desired.model.sync_jobs.get(name) else {
+            return Ok(Outcome::removed());
+        };
+        self.inner
+            .board
+            .require_ready(Kind::ProjectIntegration.as_str(), &job.integration)?;
+        Err(ReconcileError::terminal(
+            "NotImplemented",
+            "one-time sync jobs need the sync engine, which this build does not have yet",
+        ))
+    }
+}
+
+/// The controller's reconciler: dispatches on the key's kind.
+pub struct ResourceReconciler(pub Resources);
+
+impl Reconciler<ObjectRef> for ResourceReconciler {
+    async fn reconcile(&self, key: &ObjectRef) -> Result<Outcome, ReconcileError> {
+        let r = &self.0;
+        match Kind::parse(&key.kind) {
+            Some(Kind::Connection) => r.reconcile_connection(&key.name).await,
+            Some(Kind::ProjectIntegration) => r.reconcile_integration(&key.name).await,
+            Some(Kind::SyncJob) => r.reconcile_job(&key.name),
+            Some(Kind::Workspace | Kind::FieldMapping) => r.reconcile_plain(key),
+            None => Err(ReconcileError::terminal(
+                "UnknownKind",
+                format!("no reconciler for kind {}", key.kind),
+            )),
+        }
+    }
+}
