@@ -1,1 +1,2 @@
 //! The Jira simulator (`tandem jira-sim`): a stateful fake of Jira Cloud and Data Center.
+pub mod jql;
