@@ -18,6 +18,7 @@ pub mod jql;
 pub mod model;
 mod render;
 mod server;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
