@@ -98,6 +98,8 @@ pub struct SimConfig {
     pub generate: usize,
     /// Seed of the generator, so generated data is reproducible.
     pub seed: u64,
+    /// Webhook delivery tuning and faults (retries, backoff, duplicates, drops).
+    pub dispatcher: webhooks::DispatcherConfig,
 }
 
 impl SimConfig {
@@ -111,6 +113,7 @@ impl SimConfig {
             seed_file: None,
             generate: 0,
             seed: 1,
+            dispatcher: webhooks::DispatcherConfig::default(),
         }
     }
 }
@@ -192,6 +195,7 @@ pub(crate) struct Shared {
     /// must not re-evaluate the query for every page.
     search_cache: Mutex<HashMap<String, (u64, Arc<Vec<u64>>)>>,
     events: Mutex<Vec<FiredEvent>>,
+    hooks: webhooks::WebhookDispatcher,
     dirty: AtomicBool,
     data_file: Option<PathBuf>,
 }
@@ -206,11 +210,13 @@ impl Shared {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records an event and hands it to webhook delivery; returns at once.
-    fn fire(&self, event: &str, body: Value) {
+    /// Records an event and hands it to webhook delivery; returns at once. `issue` is what
+    /// webhook JQL filters are evaluated against.
+    fn fire(&self, event: &str, body: Value, issue: Option<&dyn jql::JqlIssue>) {
         if let Ok(mut ev) = self.events.lock() {
-            ev.push(FiredEvent { event: event.to_string(), body });
+            ev.push(FiredEvent { event: event.to_string(), body: body.clone() });
         }
+        self.hooks.fire(event, body, issue);
     }
 
     fn save(&self) -> Result<(), SimError> {
@@ -269,6 +275,7 @@ impl Simulator {
             total_requests: AtomicU64::new(0),
             search_cache: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
+            hooks: webhooks::WebhookDispatcher::new(config.dispatcher.clone()),
             dirty: AtomicBool::new(config.data_file.is_some()),
             data_file: config.data_file.clone(),
         });
@@ -467,6 +474,26 @@ impl SimHandle {
             c.clear();
         }
         self.shared.total_requests.store(0, Ordering::Relaxed);
+    }
+
+    /// Every webhook delivery attempt so far (see [`webhooks::DeliveryRecord`]).
+    pub fn webhook_deliveries(&self) -> Vec<webhooks::DeliveryRecord> {
+        self.shared.hooks.deliveries()
+    }
+
+    /// Waits until every fired webhook is delivered or given up on; bound it with a timeout.
+    pub async fn webhooks_idle(&self) {
+        self.shared.hooks.idle().await
+    }
+
+    /// Registers a webhook directly (as the admin REST API would).
+    pub fn register_webhook(&self, hook: webhooks::Webhook) -> Result<webhooks::Webhook, webhooks::WebhookError> {
+        self.shared.hooks.register(hook)
+    }
+
+    /// Switches webhook delivery faults (duplicate and reorder, drop rate).
+    pub fn set_webhook_faults(&self, faults: webhooks::Faults) {
+        self.shared.hooks.set_faults(faults)
     }
 
     /// Every webhook event fired so far, in order.

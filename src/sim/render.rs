@@ -73,10 +73,6 @@ impl FieldSel {
         sel
     }
 
-    pub fn from_list(list: &[String]) -> FieldSel {
-        FieldSel::parse(Some(&list.join(",")), true)
-    }
-
     pub fn wants(&self, id: &str) -> bool {
         (self.all || self.include.contains(id)) && !self.exclude.contains(id)
     }

@@ -118,10 +118,6 @@ impl Resp {
         Resp::error(403, &[msg], Map::new())
     }
 
-    pub fn method_not_allowed() -> Resp {
-        Resp { status: 405, body: None, headers: Vec::new() }
-    }
-
     pub fn header(mut self, name: &'static str, value: String) -> Resp {
         self.headers.push((name, value));
         self
@@ -292,12 +288,13 @@ impl Shared {
             return None;
         }
         let wait = ((1.0 - bucket.tokens) / bucket.per_second).ceil().max(1.0) as u64;
+        let limit = bucket.burst as u64;
         let reset = chrono::Utc::now() + chrono::Duration::seconds(wait as i64);
         faults.rate_limited += 1;
         Some(
             Resp::error(429, &["Rate limit exceeded."], Map::new())
                 .header("Retry-After", wait.to_string())
-                .header("X-RateLimit-Limit", format!("{}", bucket.burst as u64))
+                .header("X-RateLimit-Limit", limit.to_string())
                 .header("X-RateLimit-Remaining", "0".into())
                 .header("X-RateLimit-Reset", reset.format("%Y-%m-%dT%H:%MZ").to_string())
                 .header("X-RateLimit-NearLimit", "true".into())
