@@ -783,9 +783,25 @@ fn create_issue(sh: &Shared, user: &User, v3: bool, body: &Value) -> Result<Valu
     if !errors.is_empty() {
         return Err(Resp::field_errors(errors));
     }
+    let blank = st.blank_issue(&issue.issue_type, "", now);
+    st.counters.changelog += 1;
+    let created_change = st.counters.changelog;
     let (id, key) = st.insert_issue(issue).map_err(|e| Resp::error(400, &[&e], Map::new()))?;
     if let Some(i) = st.issues.get(&id) {
-        let body = events::issue_event(&st, &sh.base_url, "jira:issue_created", "issue_created", i, user);
+        // Cloud's issue_created carries a changelog of the initial values.
+        let initial: Vec<String> = ["summary", "description", "priority", "assignee", "reporter", "status", "labels", "components", "fixVersions", "parent", "duedate"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut blank = blank;
+        blank.reporter = None;
+        blank.status = String::new();
+        blank.priority = String::new();
+        let group = ChangeGroup { id: created_change, author: user.id.clone(), created: now, items: diff(&st, &blank, i, &initial) };
+        let mut body = events::issue_event(&st, &sh.base_url, "jira:issue_created", "issue_created", i, user);
+        if st.deployment == Deployment::Cloud {
+            body["changelog"] = events::changelog(&st, &sh.base_url, &group);
+        }
         sh.fire("jira:issue_created", body, Some(&IssueView { st: &st, issue: i }));
     }
     let api = if v3 { 3 } else { 2 };
@@ -1029,7 +1045,7 @@ fn add_comment_locked(sh: &Shared, st: &mut State, user: &User, issue_id: u64, b
     st.touch();
     let i = st.issues.get(&issue_id)?;
     let c = i.comments.last()?;
-    sh.fire("comment_created", events::comment_event(st, &sh.base_url, "comment_created", i, c), Some(&IssueView { st, issue: i }));
+    sh.fire("comment_created", events::comment_event(st, &sh.base_url, "comment_created", i, c, user), Some(&IssueView { st, issue: i }));
     let mut upd = events::issue_event(st, &sh.base_url, "jira:issue_updated", "issue_commented", i, user);
     upd["comment"] = View { st, base: &sh.base_url, v3: false }.comment(i, c);
     sh.fire("jira:issue_updated", upd, Some(&IssueView { st, issue: i }));
@@ -1075,7 +1091,7 @@ fn update_comment(sh: &Shared, user: &User, v3: bool, key: &str, cid: &str, body
     let c = c.clone();
     st.touch();
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    sh.fire("comment_updated", events::comment_event(&st, &sh.base_url, "comment_updated", i, &c), Some(&IssueView { st: &st, issue: i }));
+    sh.fire("comment_updated", events::comment_event(&st, &sh.base_url, "comment_updated", i, &c, user), Some(&IssueView { st: &st, issue: i }));
     let v = View { st: &st, base: &sh.base_url, v3 };
     Ok(Resp::ok(&v.comment(i, &c)))
 }
@@ -1095,7 +1111,7 @@ fn delete_comment(sh: &Shared, user: &User, key: &str, cid: &str) -> Result<Resp
     let c = issue.comments.remove(pos);
     st.touch();
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    sh.fire("comment_deleted", events::comment_event(&st, &sh.base_url, "comment_deleted", i, &c), Some(&IssueView { st: &st, issue: i }));
+    sh.fire("comment_deleted", events::comment_event(&st, &sh.base_url, "comment_deleted", i, &c, user), Some(&IssueView { st: &st, issue: i }));
     Ok(Resp::no_content())
 }
 

@@ -169,13 +169,29 @@ pub fn issue_event(st: &State, base: &str, event: &str, type_name: &str, issue: 
 }
 
 pub fn issue_updated(st: &State, base: &str, type_name: &str, issue: &Issue, user: &User, change: &ChangeGroup) -> Value {
-    let view = v2(st, base);
     let mut body = issue_event(st, base, "jira:issue_updated", type_name, issue, user);
-    body["changelog"] = json!({
-        "id": change.id.to_string(),
-        "items": change.items.iter().map(|it| view.change_item(it)).collect::<Vec<_>>(),
-    });
+    body["changelog"] = changelog(st, base, change);
     body
+}
+
+/// A change group as webhooks carry it; Cloud adds `tmpFromAccountId`/`tmpToAccountId` to
+/// user fields.
+pub fn changelog(st: &State, base: &str, change: &ChangeGroup) -> Value {
+    let view = v2(st, base);
+    let cloud = st.deployment == Deployment::Cloud;
+    let items: Vec<Value> = change
+        .items
+        .iter()
+        .map(|it| {
+            let mut v = view.change_item(it);
+            if cloud && matches!(it.field_id.as_str(), "assignee" | "reporter") {
+                v["tmpFromAccountId"] = json!(it.from);
+                v["tmpToAccountId"] = json!(it.to);
+            }
+            v
+        })
+        .collect();
+    json!({"id": change.id.to_string(), "items": items})
 }
 
 /// The short issue form comment and worklog events carry.
@@ -183,18 +199,25 @@ fn issue_brief(view: &View<'_>, issue: &Issue) -> Value {
     let mut stub = view.issue_stub(issue);
     if let Some(f) = stub.get_mut("fields").and_then(Value::as_object_mut) {
         f.insert("assignee".into(), view.user_ref(issue.assignee.as_deref()));
+        let project = view.st.project_by_id(issue.project_id).map(|p| view.project_ref(p)).unwrap_or(Value::Null);
+        f.insert("project".into(), project);
     }
     stub
 }
 
-pub fn comment_event(st: &State, base: &str, event: &str, issue: &Issue, c: &Comment) -> Value {
+/// Data Center adds the acting `user` to comment events; Cloud does not.
+pub fn comment_event(st: &State, base: &str, event: &str, issue: &Issue, c: &Comment, user: &User) -> Value {
     let view = v2(st, base);
-    json!({
+    let mut body = json!({
         "timestamp": now_ms(),
         "webhookEvent": event,
         "comment": view.comment(issue, c),
         "issue": issue_brief(&view, issue),
-    })
+    });
+    if st.deployment == Deployment::DataCenter {
+        body["user"] = view.user(user);
+    }
+    body
 }
 
 pub fn worklog_event(st: &State, base: &str, event: &str, issue: &Issue, w: &Worklog) -> Value {

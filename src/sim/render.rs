@@ -233,6 +233,12 @@ impl View<'_> {
         if self.cloud() {
             v["simplified"] = json!(false);
         }
+        v["projectCategory"] = json!({
+            "self": format!("{}/projectCategory/10000", self.api()),
+            "id": "10000",
+            "description": "Product development",
+            "name": "Product",
+        });
         v
     }
 
@@ -380,9 +386,7 @@ impl View<'_> {
             "id": w.id.to_string(),
             "issueId": issue.id.to_string(),
         });
-        if !w.comment.is_empty() {
-            v["comment"] = self.text(&w.comment);
-        }
+        v["comment"] = self.text(&w.comment);
         v
     }
 
@@ -558,6 +562,52 @@ impl View<'_> {
                     .collect(),
             )
         });
+        // Time tracking, votes, watches and the like: tandem does not use them, but clients
+        // (and webhook consumers) expect the keys real Jira always sends.
+        let spent: u64 = i.worklogs.iter().map(|w| w.time_spent_seconds).sum();
+        let spent_v = || if spent == 0 { Value::Null } else { json!(spent) };
+        put("timespent", &spent_v);
+        put("aggregatetimespent", &spent_v);
+        put("timeoriginalestimate", &|| Value::Null);
+        put("aggregatetimeoriginalestimate", &|| Value::Null);
+        put("timeestimate", &|| Value::Null);
+        put("aggregatetimeestimate", &|| Value::Null);
+        let progress = || {
+            if spent == 0 {
+                json!({"progress": 0, "total": 0})
+            } else {
+                json!({"progress": spent, "total": spent, "percent": 100})
+            }
+        };
+        put("progress", &progress);
+        put("aggregateprogress", &progress);
+        put("timetracking", &|| {
+            if spent == 0 {
+                json!({})
+            } else {
+                json!({
+                    "remainingEstimate": "0m",
+                    "timeSpent": duration(spent),
+                    "remainingEstimateSeconds": 0,
+                    "timeSpentSeconds": spent,
+                })
+            }
+        });
+        put("workratio", &|| json!(-1));
+        put("votes", &|| json!({"self": format!("{}/issue/{}/votes", self.api(), i.key), "votes": 0, "hasVoted": false}));
+        put("watches", &|| json!({"self": format!("{}/issue/{}/watchers", self.api(), i.key), "watchCount": 1, "isWatching": false}));
+        put("lastViewed", &|| Value::Null);
+        put("environment", &|| Value::Null);
+        put("security", &|| Value::Null);
+        put("versions", &|| json!([]));
+        put("attachment", &|| json!([]));
+        if self.cloud() {
+            put("statuscategorychangedate", &|| {
+                let changed = i.changelog.iter().rev().find(|g| g.items.iter().any(|it| it.field_id == "status"));
+                json!(ts(&changed.map(|g| g.created).unwrap_or(i.created)))
+            });
+            put("issuerestriction", &|| json!({"issuerestrictions": {}, "shouldDisplay": false}));
+        }
         put("comment", &|| self.comments_page(i, 0, 5000));
         put("worklog", &|| self.worklogs_page(i, 0, 20));
         for def in st.deployment.fields().filter(|d| d.is_custom()) {
