@@ -8,7 +8,8 @@ use serde_json::json;
 use tandem::jira::{
     check_connection, check_integration, Credentials, Deployment, FieldKind, FieldPair,
     IntegrationSpec, IssueFields, JiraClient, JiraConfig, JiraFieldRef, KeyRef, NamedRef,
-    NewIssueLink, NewVersion, RetryPolicy, StatusPair, TypePair, WebhookSpec,
+    NewComponent, NewIssueLink, NewVersion, RetryPolicy, StatusPair, TypePair, VersionUpdate,
+    WebhookSpec,
 };
 use tandem::sim::{self, RateLimit, SimConfig, SimHandle, Simulator};
 
@@ -184,6 +185,32 @@ async fn search_streams_every_issue_once_in_both_dialects() {
 }
 
 #[tokio::test]
+async fn long_jql_is_sent_in_a_post_body() {
+    for deployment in BOTH {
+        let sim = start(deployment).await;
+        sim.generate_issues(400, 3);
+        let keys = sim.search("project = DEMO ORDER BY key ASC").unwrap();
+        let wanted: Vec<String> = keys.iter().take(300).cloned().collect();
+        let jql = format!("key in ({}) ORDER BY key ASC", wanted.join(", "));
+        assert!(jql.len() > 2000);
+        let client = client(&sim, admin(deployment));
+        let mut pager = client.search(&jql, &["summary"]).page_size(120);
+        let mut found = Vec::new();
+        while let Some(page) = pager.next_page().await.unwrap() {
+            found.extend(page.into_iter().map(|i| i.key));
+        }
+        assert_eq!(found, sim.search(&jql).unwrap(), "{deployment}");
+        assert_eq!(found.len(), 300, "{deployment}");
+        let search_path = match deployment {
+            Deployment::Cloud => "/rest/api/3/search/jql",
+            Deployment::DataCenter => "/rest/api/2/search",
+        };
+        assert_eq!(sim.requests_to("POST", search_path), 3, "{deployment}");
+        assert_eq!(sim.requests_to("GET", search_path), 0, "{deployment}");
+    }
+}
+
+#[tokio::test]
 async fn issue_lifecycle_in_both_dialects() {
     for deployment in BOTH {
         let sim = start(deployment).await;
@@ -222,11 +249,52 @@ async fn issue_lifecycle_in_both_dialects() {
             .await
             .unwrap();
 
-        client
+        let comment = client
             .add_comment(&story.key, deployment.rich_text("Started."))
             .await
             .unwrap();
+        client
+            .update_comment(
+                &story.key,
+                &comment.id,
+                deployment.rich_text("Started today."),
+            )
+            .await
+            .unwrap();
         assert_eq!(client.comments(&story.key).await.unwrap().len(), 1);
+        client
+            .delete_comment(&story.key, &comment.id)
+            .await
+            .unwrap();
+        assert!(client.comments(&story.key).await.unwrap().is_empty());
+
+        client
+            .add_worklog(&story.key, 5400, Some(deployment.rich_text("Pairing")))
+            .await
+            .unwrap();
+        let logged: u64 = client
+            .worklogs(&story.key)
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.time_spent_seconds)
+            .sum();
+        assert_eq!(logged, 5400, "{deployment}");
+
+        let component = client
+            .create_component(&NewComponent {
+                name: "Payments".into(),
+                project: "DEMO".into(),
+                description: None,
+            })
+            .await
+            .unwrap();
+        assert!(client
+            .project_components("DEMO")
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.id == component.id));
 
         let sprints = client
             .board_sprints(1, Some("active,future"))
@@ -248,12 +316,24 @@ async fn issue_lifecycle_in_both_dialects() {
             })
             .await
             .unwrap();
+        let released = client
+            .update_version(
+                &version.id,
+                &VersionUpdate {
+                    released: Some(true),
+                    release_date: Some("2026-12-01".into()),
+                    ..VersionUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(released.released, "{deployment}");
         assert!(client
             .project_versions("DEMO")
             .await
             .unwrap()
             .iter()
-            .any(|v| v.id == version.id));
+            .any(|v| v.id == version.id && v.released));
 
         let mut task = create.clone();
         task.fields
