@@ -74,6 +74,24 @@ impl JiraClient {
             .await
     }
 
+    /// `PUT /version/{id}`: rename, reschedule or release a fix version.
+    pub async fn update_version(
+        &self,
+        version_id: &str,
+        update: &VersionUpdate,
+    ) -> Result<Version, JiraError> {
+        let url = self.api_url(&["version", version_id]).await?;
+        self.call(Call::new(Method::PUT, url, Idempotency::Idempotent).json(update)?)
+            .await
+    }
+
+    /// `POST /component`. Not idempotent.
+    pub async fn create_component(&self, component: &NewComponent) -> Result<Component, JiraError> {
+        let url = self.api_url(&["component"]).await?;
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(component)?)
+            .await
+    }
+
     /// `GET /rest/agile/1.0/board/{id}`.
     pub async fn board(&self, board_id: i64) -> Result<Board, JiraError> {
         let id = board_id.to_string();
@@ -262,6 +280,69 @@ impl JiraClient {
         let call = Call::new(Method::POST, url, Idempotency::NotIdempotent)
             .json(&json!({ "body": body }))?;
         self.call(call).await
+    }
+
+    /// `PUT /issue/{key}/comment/{id}`; `body` in the dialect's rich text.
+    pub async fn update_comment(
+        &self,
+        key: &str,
+        comment_id: &str,
+        body: serde_json::Value,
+    ) -> Result<Comment, JiraError> {
+        let url = self.api_url(&["issue", key, "comment", comment_id]).await?;
+        let call =
+            Call::new(Method::PUT, url, Idempotency::Idempotent).json(&json!({ "body": body }))?;
+        self.call(call).await
+    }
+
+    /// `DELETE /issue/{key}/comment/{id}`; a comment already gone counts as deleted.
+    pub async fn delete_comment(&self, key: &str, comment_id: &str) -> Result<(), JiraError> {
+        let url = self.api_url(&["issue", key, "comment", comment_id]).await?;
+        match self
+            .call_empty(Call::new(Method::DELETE, url, Idempotency::Idempotent))
+            .await
+        {
+            Err(JiraError::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Every worklog of an issue, following pages.
+    pub async fn worklogs(&self, key: &str) -> Result<Vec<Worklog>, JiraError> {
+        let mut worklogs = Vec::new();
+        let mut start_at = 0u64;
+        loop {
+            let url = self.api_url(&["issue", key, "worklog"]).await?;
+            let page: WorklogPage = self
+                .call(
+                    Call::get(url)
+                        .query("startAt", start_at)
+                        .query("maxResults", LIST_PAGE),
+                )
+                .await?;
+            let count = page.worklogs.len() as u64;
+            worklogs.extend(page.worklogs);
+            if count == 0 || start_at + count >= page.total {
+                return Ok(worklogs);
+            }
+            start_at += count;
+        }
+    }
+
+    /// `POST /issue/{key}/worklog`. Not idempotent: a retry would log the time twice.
+    pub async fn add_worklog(
+        &self,
+        key: &str,
+        time_spent_seconds: u64,
+        comment: Option<serde_json::Value>,
+    ) -> Result<Worklog, JiraError> {
+        let url = self.api_url(&["issue", key, "worklog"]).await?;
+        let mut body = json!({ "timeSpentSeconds": time_spent_seconds });
+        if let Some(comment) = comment {
+            body["comment"] = comment;
+        }
+        self.call(Call::new(Method::POST, url, Idempotency::NotIdempotent).json(&body)?)
+            .await
     }
 
     /// `POST /issueLink`.

@@ -401,7 +401,10 @@ impl JiraClient {
         match status.as_u16() {
             401 => JiraError::Unauthorized {
                 principal: self.principal(),
-                detail: login_reason(headers).unwrap_or(detail),
+                detail: login_reason(headers).unwrap_or_else(|| {
+                    "the user name or secret is wrong, or the token was revoked (HTTP 401)"
+                        .to_owned()
+                }),
             },
             403 => {
                 // Data Center answers 403 to a login that now needs a CAPTCHA.

@@ -272,7 +272,9 @@ fn chain_detail(err: &reqwest::Error) -> String {
     let mut current: Option<&(dyn StdError + 'static)> = StdError::source(err);
     while let Some(e) = current {
         let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p == &text) {
+        // hyper-util's wrapper line adds nothing a person can act on.
+        let noise = text.starts_with("client error (");
+        if !text.is_empty() && !noise && !parts.iter().any(|p| p == &text) {
             parts.push(text);
         }
         current = e.source();

@@ -4,13 +4,17 @@
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::client::{Call, JiraClient};
+use super::client::{Call, Idempotency, JiraClient};
 use super::config::Deployment;
 use super::error::JiraError;
 use super::types::{Issue, OffsetSearchPage, TokenSearchPage};
 
 /// Issues per page asked for; Jira may return fewer and the pager follows what it gets.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// Longer JQL (e.g. `key in (...)` over hundreds of keys) goes in a POST body, because proxies
+/// in front of Jira commonly refuse URLs beyond 4-8 KiB.
+const MAX_JQL_IN_URL: usize = 2000;
 
 /// Where a search stands; persist it to resume an interrupted one-time sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +111,32 @@ impl SearchPager {
         })
     }
 
-    fn base_call(&self, url: reqwest::Url) -> Call {
+    /// The page request: GET with query parameters, or for long JQL the same as a POST body
+    /// (still idempotent: a search changes nothing). `position` is `nextPageToken` or `startAt`.
+    fn page_call(
+        &self,
+        url: reqwest::Url,
+        position: Option<(&str, serde_json::Value)>,
+    ) -> Result<Call, JiraError> {
+        if self.jql.len() > MAX_JQL_IN_URL {
+            let mut body = serde_json::json!({
+                "jql": self.jql,
+                "fields": self.fields.split(',').collect::<Vec<_>>(),
+                "maxResults": self.page_size,
+            });
+            if self.expand_changelog {
+                // Cloud's search/jql takes a string here, Data Center's search a list.
+                body["expand"] = if url.path().ends_with("/jql") {
+                    serde_json::json!("changelog")
+                } else {
+                    serde_json::json!(["changelog"])
+                };
+            }
+            if let Some((key, value)) = position {
+                body[key] = value;
+            }
+            return Call::new(reqwest::Method::POST, url, Idempotency::Idempotent).json(&body);
+        }
         let mut call = Call::get(url)
             .query("jql", &self.jql)
             .query("fields", &self.fields)
@@ -115,7 +144,14 @@ impl SearchPager {
         if self.expand_changelog {
             call = call.query("expand", "changelog");
         }
-        call
+        if let Some((key, value)) = position {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            call = call.query(key, text);
+        }
+        Ok(call)
     }
 
     async fn token_page(&self) -> Result<(Vec<Issue>, SearchCursor), JiraError> {
@@ -129,10 +165,10 @@ impl SearchPager {
             }
         };
         let url = self.client.api_url(&["search", "jql"]).await?;
-        let mut call = self.base_call(url);
-        if let Some(token) = &token {
-            call = call.query("nextPageToken", token);
-        }
+        let position = token
+            .as_ref()
+            .map(|t| ("nextPageToken", serde_json::Value::String(t.clone())));
+        let call = self.page_call(url, position)?;
         let page: TokenSearchPage = self.client.call(call).await?;
         let next = match page.next_page_token {
             // A repeated token would loop forever; treat it as the end.
@@ -155,7 +191,7 @@ impl SearchPager {
             }
         };
         let url = self.client.api_url(&["search"]).await?;
-        let call = self.base_call(url).query("startAt", start_at);
+        let call = self.page_call(url, Some(("startAt", serde_json::json!(start_at))))?;
         let page: OffsetSearchPage = self.client.call(call).await?;
         let count = page.issues.len() as u64;
         let next_start = page.start_at.max(start_at) + count;

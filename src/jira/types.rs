@@ -367,6 +367,68 @@ pub struct IssueFields {
     pub update: serde_json::Map<String, serde_json::Value>,
 }
 
+impl IssueFields {
+    pub fn new() -> IssueFields {
+        IssueFields::default()
+    }
+
+    /// Sets one field value (already in the dialect's encoding).
+    pub fn set(mut self, field: &str, value: serde_json::Value) -> IssueFields {
+        self.fields.insert(field.to_owned(), value);
+        self
+    }
+}
+
+/// Body of `PUT /version/{id}`: only set fields change (rename, dates, release).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
+}
+
+/// Body of `POST /component`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewComponent {
+    pub name: String,
+    /// Project key.
+    pub project: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Time logged on an issue (the workspace item's time spent).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Worklog {
+    pub id: String,
+    pub author: Option<User>,
+    /// ADF on Cloud, a string on Data Center.
+    pub comment: Option<serde_json::Value>,
+    pub started: Option<String>,
+    pub time_spent_seconds: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WorklogPage {
+    pub start_at: u64,
+    pub max_results: u64,
+    pub total: u64,
+    pub worklogs: Vec<Worklog>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Transition {
