@@ -142,9 +142,14 @@ async fn apply_loop(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut applied_generation = 0;
     loop {
-        let snapshot = snapshots.borrow_and_update().clone();
+        let snapshot = snapshots
+            .borrow_and_update()
+            .clone()
+            .filter(|s| s.generation != applied_generation);
         if let Some(snapshot) = snapshot {
+            applied_generation = snapshot.generation;
             let files: Vec<SourceFile> = snapshot
                 .files
                 .iter()
