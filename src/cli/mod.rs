@@ -2,16 +2,18 @@
 //! returns an [`std::process::ExitCode`], because exit codes are part of the contract
 //! (`validate` 0/1/2, `plan` 0/2).
 
+mod admin_client;
+mod plan;
 pub mod run;
 mod schema;
+mod sim;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-
-mod sim;
 
 /// Exit code for usage and I/O errors, shared by every subcommand.
 pub const EXIT_USAGE: u8 = 2;
@@ -177,8 +179,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
-        Command::Plan(_) => not_implemented("plan"),
-        Command::Status(_) => not_implemented("status"),
+        Command::Plan(args) => plan::run(args),
+        Command::Status(args) => status::run(args),
         Command::Sync(_) => not_implemented("sync"),
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
@@ -190,4 +192,20 @@ pub fn main() -> ExitCode {
 fn not_implemented(what: &str) -> ExitCode {
     eprintln!("error: `tandem {what}` is not implemented yet");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// `outer: inner: root`, the one-sentence-with-causes form the CLI promises (a cause already
+/// spelled out by its parent is not repeated).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use super::RunArgs;
 use crate::daemon::{self, Daemon, DaemonConfig};
-use crate::reconcile::{self, runtime::RuntimeConfig};
 use crate::http::Secret;
+use crate::reconcile::{self, runtime::RuntimeConfig};
 
 /// File name of the admin bearer token in `$CREDENTIALS_DIRECTORY` (`LoadCredential=admin-token:...`).
 pub const ADMIN_TOKEN_CREDENTIAL: &str = "admin-token";
@@ -39,9 +39,7 @@ pub fn resolve_config(
     let systemd_dir = |var: &str| {
         env(var).and_then(|v| {
             let s = v.to_string_lossy().into_owned();
-            s.split(':')
-                .find(|p| !p.is_empty())
-                .map(PathBuf::from)
+            s.split(':').find(|p| !p.is_empty()).map(PathBuf::from)
         })
     };
     let state_dir = args
@@ -93,13 +91,13 @@ pub fn resolve_config(
 /// 2 for configuration errors.
 pub fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = daemon::logging::init() {
-        eprintln!("error: {}", chain(&e));
+        eprintln!("error: {}", super::error_chain(&e));
         return ExitCode::from(super::EXIT_USAGE);
     }
     let config = match resolve_config(&args, &|k| std::env::var_os(k)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", super::error_chain(&e));
             return ExitCode::from(super::EXIT_USAGE);
         }
     };
@@ -138,25 +136,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", super::error_chain(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `error: outer: inner: root`, the one-sentence-with-causes form the CLI promises.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -180,7 +163,10 @@ mod tests {
         std::fs::write(dir.path().join(ADMIN_TOKEN_CREDENTIAL), "tok\n").expect("write");
         let creds = dir.path().to_string_lossy().into_owned();
         let env: HashMap<&str, String> = [
-            ("STATE_DIRECTORY", "/var/lib/tandem:/var/lib/other".to_string()),
+            (
+                "STATE_DIRECTORY",
+                "/var/lib/tandem:/var/lib/other".to_string(),
+            ),
             ("CONFIGURATION_DIRECTORY", "/etc/tandem".to_string()),
             ("CREDENTIALS_DIRECTORY", creds.clone()),
         ]

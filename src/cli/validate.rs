@@ -23,7 +23,7 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         match collect_files(dir) {
             Ok(found) => files.extend(found),
             Err(e) => {
-                eprintln!("error: {}", chain(&e));
+                eprintln!("error: {}", super::error_chain(&e));
                 return ExitCode::from(EXIT_USAGE);
             }
         }
@@ -56,16 +56,4 @@ fn plural(n: usize, word: &str) -> String {
     } else {
         format!("{n} {word}s")
     }
-}
-
-/// `error: outer: inner: root cause`, the way users read cause chains.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

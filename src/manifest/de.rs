@@ -327,7 +327,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         visitor.visit_seq(access).map_err(|e| self.locate(e))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -427,7 +431,10 @@ struct MapDe<'a, 'p> {
 impl<'a> MapAccess<'a> for MapDe<'a, '_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         for entry in self.entries.by_ref() {
             // Non-string keys are reported by the tree builder.
             let Some(key) = entry.key.as_str() else {

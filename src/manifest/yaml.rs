@@ -40,7 +40,10 @@ pub struct Node {
 pub enum Value {
     /// A scalar as written; `plain` is false for quoted and block scalars, which are always
     /// strings, while plain ones may also be null, booleans or numbers.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<Entry>),
 }
@@ -236,7 +239,10 @@ pub fn parse(text: &str) -> Parsed {
     let syntax_error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some((Pos::from_marker(e.marker()), e.info().to_string())),
-        Err(_) => Some((Pos { line: 1, column: 1 }, "the YAML parser failed".to_string())),
+        Err(_) => Some((
+            Pos { line: 1, column: 1 },
+            "the YAML parser failed".to_string(),
+        )),
     };
     Parsed {
         documents: builder.documents,
@@ -296,7 +302,10 @@ impl Builder {
                             .problems
                             .push((k.pos, "mapping keys must be strings".to_string())),
                     }
-                    entries.push(Entry { key: k, value: node });
+                    entries.push(Entry {
+                        key: k,
+                        value: node,
+                    });
                 }
             },
         }
@@ -421,10 +430,19 @@ mod tests {
         assert_eq!(parsed.documents.len(), 2);
         let root = &parsed.documents[0].root;
         let p = seg("spec.types.0.jira");
-        assert_eq!(root.locate(&p, false), Pos { line: 5, column: 13 });
+        assert_eq!(
+            root.locate(&p, false),
+            Pos {
+                line: 5,
+                column: 13
+            }
+        );
         assert_eq!(root.locate(&p, true), Pos { line: 5, column: 7 });
         // A missing field resolves to its parent's key.
-        assert_eq!(root.locate(&seg("spec.missing"), false), Pos { line: 2, column: 1 });
+        assert_eq!(
+            root.locate(&seg("spec.missing"), false),
+            Pos { line: 2, column: 1 }
+        );
         assert_eq!(parsed.documents[1].root.locate(&seg("b"), false).line, 7);
     }
 

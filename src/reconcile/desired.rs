@@ -48,7 +48,13 @@ macro_rules! declared {
         }
     )*};
 }
-declared!(Workspace, Connection, ProjectIntegration, FieldMapping, SyncJob);
+declared!(
+    Workspace,
+    Connection,
+    ProjectIntegration,
+    FieldMapping,
+    SyncJob
+);
 
 impl Desired {
     /// Applies a validated snapshot on top of the current desired state.
@@ -62,8 +68,18 @@ impl Desired {
         let mut changes = Changes::default();
         let (prev, new) = (&self.model, &validation.model);
         let model = Model {
-            workspaces: ctx.merge(Kind::Workspace, &prev.workspaces, &new.workspaces, &mut changes),
-            connections: ctx.merge(Kind::Connection, &prev.connections, &new.connections, &mut changes),
+            workspaces: ctx.merge(
+                Kind::Workspace,
+                &prev.workspaces,
+                &new.workspaces,
+                &mut changes,
+            ),
+            connections: ctx.merge(
+                Kind::Connection,
+                &prev.connections,
+                &new.connections,
+                &mut changes,
+            ),
             integrations: ctx.merge(
                 Kind::ProjectIntegration,
                 &prev.integrations,
@@ -105,7 +121,11 @@ impl Desired {
         let m = &self.model;
         let mut keys = Vec::with_capacity(m.len());
         let mut add = |kind: Kind, names: Vec<&String>| {
-            keys.extend(names.into_iter().map(|n| ObjectRef::new(kind.as_str(), n.clone())))
+            keys.extend(
+                names
+                    .into_iter()
+                    .map(|n| ObjectRef::new(kind.as_str(), n.clone())),
+            )
         };
         add(Kind::Workspace, m.workspaces.keys().collect());
         add(Kind::Connection, m.connections.keys().collect());
@@ -144,7 +164,9 @@ impl MergeCtx<'_> {
         let mut out = new.clone();
         for (name, resource) in new {
             if prev.get(name).map(Declared::digest) != Some(resource.digest()) {
-                changes.changed.push(ObjectRef::new(kind.as_str(), name.clone()));
+                changes
+                    .changed
+                    .push(ObjectRef::new(kind.as_str(), name.clone()));
             }
         }
         for (name, old) in prev {
@@ -158,7 +180,9 @@ impl MergeCtx<'_> {
             if self.rejected.contains(&r) || self.broken.contains(old.file()) {
                 out.insert(name.clone(), old.clone());
             } else {
-                changes.removed.push(ObjectRef::new(kind.as_str(), name.clone()));
+                changes
+                    .removed
+                    .push(ObjectRef::new(kind.as_str(), name.clone()));
             }
         }
         out

@@ -129,7 +129,11 @@ impl Resources {
 
     /// Replaces the desired state (after a snapshot was applied) and republishes the routes.
     pub fn set_desired(&self, desired: Desired) {
-        *self.inner.desired.write().unwrap_or_else(|e| e.into_inner()) = desired;
+        *self
+            .inner
+            .desired
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = desired;
         self.publish_routes();
     }
 
@@ -403,22 +407,20 @@ impl Resources {
                 .with_message("suspended: nothing is synced until `suspend` is removed")
                 .with_digest(pi.digest.clone()));
         }
-        let ws = desired
-            .model
-            .workspaces
-            .get(&pi.workspace)
-            .ok_or_else(|| ReconcileError::DependencyNotReady {
+        let ws = desired.model.workspaces.get(&pi.workspace).ok_or_else(|| {
+            ReconcileError::DependencyNotReady {
                 message: format!("Workspace/{} does not exist", pi.workspace),
-            })?;
+            }
+        })?;
         let fm = pi
             .field_mapping
             .as_ref()
             .and_then(|n| desired.model.field_mappings.get(n));
-        let client = self
-            .client(&pi.connection)
-            .ok_or_else(|| ReconcileError::DependencyNotReady {
-                message: format!("Connection/{} has no client yet", pi.connection),
-            })?;
+        let client =
+            self.client(&pi.connection)
+                .ok_or_else(|| ReconcileError::DependencyNotReady {
+                    message: format!("Connection/{} has no client yet", pi.connection),
+                })?;
         let spec = spec::integration_spec(&pi, ws, fm);
         let report = check_integration(&client, &spec)
             .await

@@ -95,7 +95,10 @@ mod tests {
         git(r, &["add", "."]);
         git(r, &["commit", "-qm", "one"]);
         let sha = git(r, &["rev-parse", "HEAD"]);
-        assert_eq!(applied_commit(&r.join("manifests")).as_deref(), Some(sha.as_str()));
+        assert_eq!(
+            applied_commit(&r.join("manifests")).as_deref(),
+            Some(sha.as_str())
+        );
 
         // Packed refs (after `git gc`/`pack-refs`) resolve too.
         git(r, &["pack-refs", "--all"]);
@@ -103,7 +106,17 @@ mod tests {
 
         // git-sync: a detached worktree per commit, reached through a symlink.
         let wt = r.join(".worktrees").join(&sha);
-        git(r, &["worktree", "add", "-q", "--detach", wt.to_str().unwrap(), &sha]);
+        git(
+            r,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                wt.to_str().unwrap(),
+                &sha,
+            ],
+        );
         let link = repo.path().join("current");
         std::os::unix::fs::symlink(&wt, &link).unwrap();
         assert_eq!(applied_commit(&link).as_deref(), Some(sha.as_str()));

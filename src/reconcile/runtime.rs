@@ -78,7 +78,11 @@ pub fn start(
         config.controller.clone(),
     );
     let queue = controller.queue();
-    let watcher = ManifestWatcher::new(config.manifests_dir.clone(), scan_fn(), config.watch.clone());
+    let watcher = ManifestWatcher::new(
+        config.manifests_dir.clone(),
+        scan_fn(),
+        config.watch.clone(),
+    );
     let snapshots = watcher.snapshots();
     let watch_status = watcher.status();
     let trigger = watcher.rescan_trigger();
@@ -120,7 +124,9 @@ pub fn start(
                 .ok_or_else(|| AdminReconcileError::NotFound(format!("unknown kind {kind}")))?;
             let key = ObjectRef::new(kind.as_str(), name);
             if reconcile_resources.desired().digest(&key).is_none() {
-                return Err(AdminReconcileError::NotFound(format!("{key} is not declared")));
+                return Err(AdminReconcileError::NotFound(format!(
+                    "{key} is not declared"
+                )));
             }
             queue.spec_changed(key);
             Ok(())
@@ -158,15 +164,21 @@ async fn apply_loop(
                     text: text.clone(),
                 })
                 .collect();
-            let validation = match tokio::task::spawn_blocking(move || manifest::validate(&files)).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "validating the manifests failed");
-                    continue;
-                }
-            };
+            let validation =
+                match tokio::task::spawn_blocking(move || manifest::validate(&files)).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(error = %e, "validating the manifests failed");
+                        continue;
+                    }
+                };
             let (next, changes): (Desired, _) = resources.desired().apply(&validation);
-            for d in next.rejected.values().flatten().chain(&next.other_diagnostics) {
+            for d in next
+                .rejected
+                .values()
+                .flatten()
+                .chain(&next.other_diagnostics)
+            {
                 tracing::warn!(diagnostic = %d, "manifest problem");
             }
             resources.set_desired(next);
@@ -234,7 +246,11 @@ async fn poll_secrets(
 
 /// `/api/v1/status`: the manifests as applied, every resource with its conditions, and the
 /// live facts (webhook state, link counts) read from the store at request time.
-fn status_json(resources: &Resources, watch: &WatchStatus, manifests_dir: &Path) -> serde_json::Value {
+fn status_json(
+    resources: &Resources,
+    watch: &WatchStatus,
+    manifests_dir: &Path,
+) -> serde_json::Value {
     let desired = resources.desired();
     let store = resources.store();
     let webhook_states: HashMap<String, crate::store::WebhookState> = store
@@ -246,7 +262,9 @@ fn status_json(resources: &Resources, watch: &WatchStatus, manifests_dir: &Path)
     let list = resources.board().list();
     // Declared but never valid: not running, still shown with why.
     let never_good = desired.rejected.iter().filter(|(key, _)| {
-        !list.iter().any(|s| s.kind == key.kind && s.name == key.name)
+        !list
+            .iter()
+            .any(|s| s.kind == key.kind && s.name == key.name)
     });
     let never_good: Vec<serde_json::Value> = never_good
         .map(|(key, why)| {
@@ -280,6 +298,14 @@ fn status_json(resources: &Resources, watch: &WatchStatus, manifests_dir: &Path)
                         }),
                     );
                 }
+                if let Some(pi) = desired
+                    .model
+                    .integrations
+                    .get(&s.name)
+                    .filter(|_| s.kind == Kind::ProjectIntegration.as_str())
+                {
+                    obj.insert("connection".into(), pi.connection.clone().into());
+                }
                 if s.kind == Kind::ProjectIntegration.as_str() {
                     obj.insert(
                         "links".into(),
@@ -291,7 +317,10 @@ fn status_json(resources: &Resources, watch: &WatchStatus, manifests_dir: &Path)
         })
         .chain(never_good)
         .collect();
-    let resolved = watch.resolved_root.clone().unwrap_or_else(|| manifests_dir.to_path_buf());
+    let resolved = watch
+        .resolved_root
+        .clone()
+        .unwrap_or_else(|| manifests_dir.to_path_buf());
     serde_json::json!({
         "manifests": {
             "dir": watch.root,

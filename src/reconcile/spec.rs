@@ -1,7 +1,9 @@
 //! Mapping manifest resources onto what the Jira layer needs: client configuration and the
 //! integration online-check input. Shared by the controller and `tandem validate --online`.
 
-use crate::jira::check::{FieldKind, FieldPair, IntegrationSpec, JiraFieldRef, StatusPair, TypePair};
+use crate::jira::check::{
+    FieldKind, FieldPair, IntegrationSpec, JiraFieldRef, StatusPair, TypePair,
+};
 use crate::jira::{Credentials, Deployment, JiraConfig};
 use crate::manifest::model::{
     Auth, Connection, FieldMapping, FieldType, ProjectIntegration, StoryPoints, Workspace,
@@ -24,7 +26,9 @@ pub fn secret_refs(c: &Connection) -> Vec<&SecretRef> {
 /// Resolves a connection's credentials now (blocking: reads secret files).
 pub fn credentials(c: &Connection, secrets: &SecretResolver) -> Result<Credentials, SecretError> {
     Ok(match &c.auth {
-        Auth::ApiToken { email, token } => Credentials::basic(email.clone(), secrets.resolve(token)?),
+        Auth::ApiToken { email, token } => {
+            Credentials::basic(email.clone(), secrets.resolve(token)?)
+        }
         Auth::Basic { username, password } => {
             Credentials::basic(username.clone(), secrets.resolve(password)?)
         }
