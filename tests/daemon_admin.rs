@@ -42,9 +42,9 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
             Err(ReconcileError::NotFound(format!("no {kind} named {name}")))
         }
     }));
-    hooks.status = Some(Arc::new(|| {
-        serde_json::json!({"resources": [{"kind": "Connection", "name": "acme"}]})
-    }));
+    hooks.status = Some(Arc::new(
+        || serde_json::json!({"resources": [{"kind": "Connection", "name": "acme"}]}),
+    ));
     hooks.extra_metrics.push(Arc::new(ExtraMetrics));
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -52,8 +52,9 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         let _ = stop_rx.await;
     }));
     let client = reqwest::Client::new();
-    let body = serde_json::json!({"issue": {"self": "https://acme.atlassian.net/rest/api/2/issue/1"}})
-        .to_string();
+    let body =
+        serde_json::json!({"issue": {"self": "https://acme.atlassian.net/rest/api/2/issue/1"}})
+            .to_string();
     let sig = sign(&Secret::new("s"), body.as_bytes());
     let post = || {
         client
@@ -64,7 +65,11 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
     };
 
     // Before the first snapshot: not ready, and webhooks are deferred (Jira retries 503).
-    let readyz = client.get(format!("{admin}/readyz")).send().await.expect("readyz");
+    let readyz = client
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(readyz.status().as_u16(), 503);
     assert_eq!(post().await.expect("post").status().as_u16(), 503);
 
@@ -77,9 +82,16 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
             secret: Some(Secret::new("s")),
         }],
     );
-    senders.routes.send(WebhookRoutes { workspaces }).expect("routes");
+    senders
+        .routes
+        .send(WebhookRoutes { workspaces })
+        .expect("routes");
     senders.ready.send(true).expect("ready");
-    let readyz = client.get(format!("{public}/readyz")).send().await.expect("readyz");
+    let readyz = client
+        .get(format!("{public}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(readyz.status().as_u16(), 200);
     assert_eq!(post().await.expect("post").status().as_u16(), 200);
 
@@ -134,12 +146,18 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         "tandem_webhook_ack_seconds_count 1",
         "tandem_controller_queue_depth 3",
     ] {
-        assert!(metrics.contains(expected), "missing `{expected}` in:\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing `{expected}` in:\n{metrics}"
+        );
     }
 
     stop_tx.send(()).expect("stop");
     run.await.expect("join").expect("clean shutdown");
-    assert!(*shutdown_seen.borrow_and_update(), "background work is told to stop");
+    assert!(
+        *shutdown_seen.borrow_and_update(),
+        "background work is told to stop"
+    );
     assert!(client.get(format!("{admin}/healthz")).send().await.is_err());
     // The store was closed: the state directory can be opened again right away.
     let store = Store::open(dir.path().join("state")).expect("reopen");

@@ -39,7 +39,9 @@ fn tandem(state: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Command {
 
 impl Daemon {
     fn spawn(state: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut child = tandem(state, extra_args, env).spawn().expect("spawn tandem");
+        let mut child = tandem(state, extra_args, env)
+            .spawn()
+            .expect("spawn tandem");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -94,7 +96,9 @@ impl Daemon {
 
 fn recv(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 1024];
-    let n = sock.recv(&mut buf).expect("notification (socket read timed out)");
+    let n = sock
+        .recv(&mut buf)
+        .expect("notification (socket read timed out)");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
@@ -139,7 +143,10 @@ fn systemd_hears_ready_reloading_watchdog_and_stopping_and_the_store_closes_clea
 
     d.signal(libc::SIGHUP);
     let reloading = recv_state(&sock);
-    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
     let usec: u64 = reloading
         .lines()
         .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
@@ -208,7 +215,10 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
         &[],
         &[
             ("TANDEM_ADMIN", "0.0.0.0:0"),
-            ("TANDEM_ADMIN_TOKEN_FILE", token_file.to_str().expect("utf8")),
+            (
+                "TANDEM_ADMIN_TOKEN_FILE",
+                token_file.to_str().expect("utf8"),
+            ),
         ],
     );
     let admin = d.addr("admin");
@@ -217,7 +227,11 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
     let client = reqwest::Client::new();
 
     for path in ["/metrics", "/api/v1/status", "/nowhere"] {
-        let resp = client.get(format!("{base}{path}")).send().await.expect("get");
+        let resp = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(resp.status().as_u16(), 401, "{path} without a token");
         let resp = client
             .get(format!("{base}{path}"))
@@ -228,7 +242,11 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
         assert_eq!(resp.status().as_u16(), 401, "{path} with a wrong token");
     }
     // Probes stay open for load balancers and systemd checks.
-    let resp = client.get(format!("{base}/healthz")).send().await.expect("get");
+    let resp = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status().as_u16(), 200);
 
     let metrics = client
@@ -239,8 +257,14 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
         .expect("get");
     assert_eq!(metrics.status().as_u16(), 200);
     let metrics = metrics.text().await.expect("text");
-    assert!(metrics.contains("tandem_webhooks_received_total 0"), "{metrics}");
-    assert!(metrics.contains("tandem_store_commit_batch_size_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("tandem_webhooks_received_total 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tandem_store_commit_batch_size_bucket"),
+        "{metrics}"
+    );
 
     let status = client
         .get(format!("{base}/api/v1/status"))
@@ -278,7 +302,8 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
         assert!(!text.contains(TOKEN), "token leaked: {text}");
     }
     for line in &log {
-        serde_json::from_str::<serde_json::Value>(line)
-            .unwrap_or_else(|e| panic!("TANDEM_LOG_FORMAT=json but a line is not JSON ({e}): {line}"));
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| {
+            panic!("TANDEM_LOG_FORMAT=json but a line is not JSON ({e}): {line}")
+        });
     }
 }

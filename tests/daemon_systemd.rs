@@ -29,10 +29,15 @@ fn unit_path() -> PathBuf {
 
 #[test]
 fn the_unit_verifies() {
-    let Some(tool) = systemd_analyze() else { return };
+    let Some(tool) = systemd_analyze() else {
+        return;
+    };
     // verify checks that ExecStart exists, so point it at the binary under test.
     let text = std::fs::read_to_string(unit_path()).expect("read unit");
-    assert!(text.contains("ExecStart=/usr/local/bin/tandem run"), "ExecStart moved?");
+    assert!(
+        text.contains("ExecStart=/usr/local/bin/tandem run"),
+        "ExecStart moved?"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = dir.path().join("tandem.service");
     std::fs::write(
@@ -46,7 +51,10 @@ fn the_unit_verifies() {
         .output()
         .expect("run systemd-analyze verify");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{stderr}"
+    );
     let complaints: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("tandem.service"))
@@ -56,7 +64,9 @@ fn the_unit_verifies() {
 
 #[test]
 fn the_unit_is_hardened_to_an_exposure_of_at_most_2() {
-    let Some(tool) = systemd_analyze() else { return };
+    let Some(tool) = systemd_analyze() else {
+        return;
+    };
     let out = Command::new(tool)
         .args(["security", "--offline=true", "--no-pager"])
         .arg(unit_path())

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use redb::{ReadableDatabase, TableDefinition};
-use tandem::store::{AppendOutcome, Link, NewWebhookEvent, Store, StoreError, SCHEMA_VERSION, STATE_FILE};
+use tandem::store::{
+    AppendOutcome, Link, NewWebhookEvent, Store, StoreError, SCHEMA_VERSION, STATE_FILE,
+};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -23,7 +25,11 @@ fn schema_version_on_disk(dir: &std::path::Path) -> u64 {
     let db = redb::Database::open(dir.join(STATE_FILE)).expect("open raw");
     let txn = db.begin_read().expect("read");
     let meta = txn.open_table(META).expect("meta");
-    let v = meta.get("schema_version").expect("get").expect("present").value();
+    let v = meta
+        .get("schema_version")
+        .expect("get")
+        .expect("present")
+        .value();
     v
 }
 
@@ -34,7 +40,10 @@ async fn a_new_state_directory_gets_the_current_schema() {
     assert_eq!(store.migration().from, 0);
     assert_eq!(store.migration().to, SCHEMA_VERSION);
     store.close().await.expect("close");
-    assert_eq!(schema_version_on_disk(&dir.path().join("nested/state")), SCHEMA_VERSION);
+    assert_eq!(
+        schema_version_on_disk(&dir.path().join("nested/state")),
+        SCHEMA_VERSION
+    );
 }
 
 #[tokio::test]
@@ -51,7 +60,10 @@ async fn a_file_from_before_versioning_is_migrated_and_usable() {
         txn.commit().expect("commit");
     }
     let store = Store::open(dir.path()).expect("open migrates");
-    assert_eq!((store.migration().from, store.migration().to), (0, SCHEMA_VERSION));
+    assert_eq!(
+        (store.migration().from, store.migration().to),
+        (0, SCHEMA_VERSION)
+    );
     let out = store
         .append_webhook(event("ws", Some("id-1"), "{}"))
         .await
@@ -76,7 +88,10 @@ async fn a_file_from_a_newer_tandem_is_refused_and_left_alone() {
     let err = Store::open(dir.path()).expect_err("newer schema must be refused");
     assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("schema version {}", SCHEMA_VERSION + 98)), "{msg}");
+    assert!(
+        msg.contains(&format!("schema version {}", SCHEMA_VERSION + 98)),
+        "{msg}"
+    );
     assert!(msg.contains("newer than this tandem supports"), "{msg}");
     assert_eq!(schema_version_on_disk(dir.path()), SCHEMA_VERSION + 98);
 }
@@ -109,7 +124,11 @@ async fn concurrent_appends_share_commits_and_each_gets_its_own_sequence() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .append_webhook(event("ws", Some(&format!("id-{i}")), &format!("{{\"i\":{i}}}")))
+                .append_webhook(event(
+                    "ws",
+                    Some(&format!("id-{i}")),
+                    &format!("{{\"i\":{i}}}"),
+                ))
                 .await
         }));
     }
@@ -137,14 +156,29 @@ async fn concurrent_appends_share_commits_and_each_gets_its_own_sequence() {
 async fn a_repeated_identifier_is_stored_once_per_workspace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
-    let first = store.append_webhook(event("ws", Some("abc"), "{\"a\":1}")).await.expect("append");
-    let again = store.append_webhook(event("ws", Some("abc"), "{\"a\":2}")).await.expect("append");
+    let first = store
+        .append_webhook(event("ws", Some("abc"), "{\"a\":1}"))
+        .await
+        .expect("append");
+    let again = store
+        .append_webhook(event("ws", Some("abc"), "{\"a\":2}"))
+        .await
+        .expect("append");
     assert_eq!(first, AppendOutcome::Stored { seq: 1 });
     assert_eq!(again, AppendOutcome::Duplicate { seq: 1 });
-    let other_ws = store.append_webhook(event("other", Some("abc"), "{}")).await.expect("append");
+    let other_ws = store
+        .append_webhook(event("other", Some("abc"), "{}"))
+        .await
+        .expect("append");
     assert_eq!(other_ws, AppendOutcome::Stored { seq: 2 });
-    let no_id = store.append_webhook(event("ws", None, "{}")).await.expect("append");
-    let no_id_again = store.append_webhook(event("ws", None, "{}")).await.expect("append");
+    let no_id = store
+        .append_webhook(event("ws", None, "{}"))
+        .await
+        .expect("append");
+    let no_id_again = store
+        .append_webhook(event("ws", None, "{}"))
+        .await
+        .expect("append");
     assert_eq!(no_id, AppendOutcome::Stored { seq: 3 });
     assert_eq!(no_id_again, AppendOutcome::Stored { seq: 4 });
 
@@ -154,19 +188,28 @@ async fn a_repeated_identifier_is_stored_once_per_workspace() {
     assert_eq!(events[0].event.identifier.as_deref(), Some("abc"));
     assert_eq!(events[2].event.identifier, None);
 
-    let state = store.webhook_state("acme").expect("state").expect("connected");
+    let state = store
+        .webhook_state("acme")
+        .expect("state")
+        .expect("connected");
     assert_eq!(state.count, 4, "duplicates do not count as events");
     assert_eq!(store.webhook_state("never").expect("state"), None);
 
     // Trimming consumed events neither reuses sequence numbers nor forgets identifiers.
     assert_eq!(store.trim_webhook_events(4).await.expect("trim"), 4);
     assert_eq!(store.webhook_event_count().expect("count"), 0);
-    let late_retry = store.append_webhook(event("ws", Some("abc"), "{}")).await.expect("append");
+    let late_retry = store
+        .append_webhook(event("ws", Some("abc"), "{}"))
+        .await
+        .expect("append");
     assert_eq!(late_retry, AppendOutcome::Duplicate { seq: 1 });
     store.close().await.expect("close");
 
     let store = Store::open(dir.path()).expect("reopen");
-    let next = store.append_webhook(event("ws", Some("new"), "{}")).await.expect("append");
+    let next = store
+        .append_webhook(event("ws", Some("new"), "{}"))
+        .await
+        .expect("append");
     assert_eq!(next, AppendOutcome::Stored { seq: 5 });
     store.close().await.expect("close");
 }
@@ -185,17 +228,35 @@ fn link(integration: &str, connection: &str, item: &str, issue: &str) -> Link {
 async fn links_are_found_both_ways_counted_and_dropped_per_integration_or_connection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
-    store.put_link(link("web", "acme", "item-1", "100")).await.expect("put");
-    store.put_link(link("web", "acme", "item-2", "101")).await.expect("put");
-    store.put_link(link("mobile", "acme", "item-3", "102")).await.expect("put");
-    store.put_link(link("ops", "other", "item-4", "103")).await.expect("put");
+    store
+        .put_link(link("web", "acme", "item-1", "100"))
+        .await
+        .expect("put");
+    store
+        .put_link(link("web", "acme", "item-2", "101"))
+        .await
+        .expect("put");
+    store
+        .put_link(link("mobile", "acme", "item-3", "102"))
+        .await
+        .expect("put");
+    store
+        .put_link(link("ops", "other", "item-4", "103"))
+        .await
+        .expect("put");
     // Re-linking an item to another issue replaces the old reverse entry.
-    store.put_link(link("web", "acme", "item-2", "105")).await.expect("put");
+    store
+        .put_link(link("web", "acme", "item-2", "105"))
+        .await
+        .expect("put");
 
     assert_eq!(store.count_links("web").expect("count"), 2);
     assert_eq!(store.count_links_of_connection("acme").expect("count"), 3);
     assert_eq!(
-        store.link_by_jira_issue("web", "105").expect("get").map(|l| l.workspace_item_id),
+        store
+            .link_by_jira_issue("web", "105")
+            .expect("get")
+            .map(|l| l.workspace_item_id),
         Some("item-2".to_string())
     );
     assert_eq!(store.link_by_jira_issue("web", "101").expect("get"), None);
@@ -206,8 +267,17 @@ async fn links_are_found_both_ways_counted_and_dropped_per_integration_or_connec
     store.close().await.expect("close");
 
     let store = Store::open(dir.path()).expect("reopen");
-    assert_eq!(store.remove_links_of_integration("mobile").await.expect("rm"), 1);
-    assert_eq!(store.remove_links_of_connection("acme").await.expect("rm"), 2);
+    assert_eq!(
+        store
+            .remove_links_of_integration("mobile")
+            .await
+            .expect("rm"),
+        1
+    );
+    assert_eq!(
+        store.remove_links_of_connection("acme").await.expect("rm"),
+        2
+    );
     assert_eq!(store.count_links_of_connection("acme").expect("count"), 0);
     assert_eq!(store.link_by_jira_issue("web", "100").expect("get"), None);
     assert_eq!(store.count_links("ops").expect("count"), 1);
@@ -218,9 +288,18 @@ async fn links_are_found_both_ways_counted_and_dropped_per_integration_or_connec
 async fn key_values_are_namespaced_and_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
-    store.put_kv("status", "Connection/acme", b"ready".to_vec()).await.expect("put");
-    store.put_kv("status", "Workspace/main", b"ready".to_vec()).await.expect("put");
-    store.put_kv("watermark", "web", b"2026".to_vec()).await.expect("put");
+    store
+        .put_kv("status", "Connection/acme", b"ready".to_vec())
+        .await
+        .expect("put");
+    store
+        .put_kv("status", "Workspace/main", b"ready".to_vec())
+        .await
+        .expect("put");
+    store
+        .put_kv("watermark", "web", b"2026".to_vec())
+        .await
+        .expect("put");
     store.close().await.expect("close");
 
     let store = Store::open(dir.path()).expect("reopen");
@@ -229,11 +308,23 @@ async fn key_values_are_namespaced_and_survive_a_reopen() {
         listed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
         ["Connection/acme", "Workspace/main"]
     );
-    assert!(store.delete_kv("status", "Connection/acme").await.expect("delete"));
-    assert_eq!(store.get_kv("status", "Connection/acme").expect("get"), None);
-    assert_eq!(store.get_kv("watermark", "web").expect("get"), Some(b"2026".to_vec()));
+    assert!(store
+        .delete_kv("status", "Connection/acme")
+        .await
+        .expect("delete"));
+    assert_eq!(
+        store.get_kv("status", "Connection/acme").expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_kv("watermark", "web").expect("get"),
+        Some(b"2026".to_vec())
+    );
     store.close().await.expect("close");
-    assert!(matches!(store.get_kv("watermark", "web"), Err(StoreError::Closed)));
+    assert!(matches!(
+        store.get_kv("watermark", "web"),
+        Err(StoreError::Closed)
+    ));
     assert!(matches!(
         store.put_kv("a", "b", vec![]).await,
         Err(StoreError::Closed)

@@ -151,6 +151,9 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill() {
         })
         .await
         .expect("append");
-    assert!(matches!(retry, AppendOutcome::Duplicate { .. }), "{retry:?}");
+    assert!(
+        matches!(retry, AppendOutcome::Duplicate { .. }),
+        "{retry:?}"
+    );
     store.close().await.expect("close");
 }

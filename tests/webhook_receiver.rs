@@ -133,7 +133,11 @@ async fn a_signed_webhook_is_stored_before_it_is_acknowledged() {
     assert_eq!(events[0].event.connection, "acme");
     assert_eq!(events[0].event.workspace_id, "main");
     assert_eq!(events[0].event.identifier.as_deref(), Some("delivery-1"));
-    let state = h.store.webhook_state("acme").expect("state").expect("connected");
+    let state = h
+        .store
+        .webhook_state("acme")
+        .expect("state")
+        .expect("connected");
     assert_eq!(state.count, 1);
 }
 
@@ -163,16 +167,24 @@ async fn bad_or_missing_credentials_get_401_and_nothing_is_stored() {
     let wrong = sign(&Secret::new("not-the-secret"), body.as_bytes());
     assert_eq!(post(&client, &url, &body, Some(&wrong), None).await.0, 401);
     assert_eq!(post(&client, &url, &body, None, None).await.0, 401);
-    assert_eq!(post(&client, &url, &body, Some("sha256=zz"), None).await.0, 401);
+    assert_eq!(
+        post(&client, &url, &body, Some("sha256=zz"), None).await.0,
+        401
+    );
     // Signed by the other connection of the workspace: its self URLs say acme, so mm's
     // secret proves nothing.
     let other = sign(&Secret::new(MM_SECRET), body.as_bytes());
     assert_eq!(post(&client, &url, &body, Some(&other), None).await.0, 401);
     // A signature over a different body.
     let tampered = sign(&Secret::new(ACME_SECRET), b"{}");
-    assert_eq!(post(&client, &url, &body, Some(&tampered), None).await.0, 401);
     assert_eq!(
-        post(&client, &format!("{url}?secret=guess"), &body, None, None).await.0,
+        post(&client, &url, &body, Some(&tampered), None).await.0,
+        401
+    );
+    assert_eq!(
+        post(&client, &format!("{url}?secret=guess"), &body, None, None)
+            .await
+            .0,
         401
     );
     assert_eq!(h.store.webhook_event_count().expect("count"), 0);
@@ -236,11 +248,17 @@ async fn probes_follow_readiness_and_unknown_workspaces_are_retried_before_it() 
     let h = start(Limits::default()).await;
     let client = reqwest::Client::new();
     let get = |p: &str| client.get(format!("{}{p}", h.url)).send();
-    assert_eq!(get("/healthz").await.expect("healthz").status().as_u16(), 200);
+    assert_eq!(
+        get("/healthz").await.expect("healthz").status().as_u16(),
+        200
+    );
     assert_eq!(get("/readyz").await.expect("readyz").status().as_u16(), 200);
     h.ready.send(false).expect("ready");
     assert_eq!(get("/readyz").await.expect("readyz").status().as_u16(), 503);
-    assert_eq!(get("/healthz").await.expect("healthz").status().as_u16(), 200);
+    assert_eq!(
+        get("/healthz").await.expect("healthz").status().as_u16(),
+        200
+    );
     // Not ready yet: a workspace the first snapshot may still bring gets 503 (Jira retries).
     let body = issue_payload(ACME_URL, 6);
     let url = format!("{}/webhooks/jira/later", h.url);
@@ -324,7 +342,10 @@ async fn slow_clients_are_cut_off() {
     })
     .await
     .unwrap_or(false);
-    assert!(closed, "a client that never finishes its headers must be disconnected");
+    assert!(
+        closed,
+        "a client that never finishes its headers must be disconnected"
+    );
 
     // A body that never finishes: 408.
     let mut slow_body = TcpStream::connect(h.addr).await.expect("connect");
@@ -364,14 +385,20 @@ async fn a_request_still_arriving_at_shutdown_gets_503_and_the_server_stops() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     (&mut h.server).await.expect("join").expect("serve");
     assert_eq!(h.store.webhook_event_count().expect("count"), 0);
-    assert!(TcpStream::connect(h.addr).await.is_err(), "listener still accepting");
+    assert!(
+        TcpStream::connect(h.addr).await.is_err(),
+        "listener still accepting"
+    );
 }
 
 #[test]
 fn secrets_never_show_in_debug_or_display() {
     let routes = routes();
     let debug = format!("{routes:?}");
-    assert!(!debug.contains(ACME_SECRET) && !debug.contains(MM_SECRET), "{debug}");
+    assert!(
+        !debug.contains(ACME_SECRET) && !debug.contains(MM_SECRET),
+        "{debug}"
+    );
     assert!(debug.contains("***"));
     let s = Secret::new("hunter2");
     assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "*** *** Some(***)");
@@ -419,7 +446,12 @@ async fn real_jira_payloads_are_attributed_to_the_connection_their_self_urls_nam
         let id = format!("capture-{i}");
         let bad = sign(&Secret::new(wrong), body.as_bytes());
         let (status, _) = post(&client, &url, &body, Some(&bad), Some(&id)).await;
-        assert_eq!(status, 401, "{}: signed by the other connection", path.display());
+        assert_eq!(
+            status,
+            401,
+            "{}: signed by the other connection",
+            path.display()
+        );
         let sig = sign(&Secret::new(secret), body.as_bytes());
         let (status, json) = post(&client, &url, &body, Some(&sig), Some(&id)).await;
         assert_eq!(status, 200, "{}: {json}", path.display());
@@ -428,5 +460,8 @@ async fn real_jira_payloads_are_attributed_to_the_connection_their_self_urls_nam
         assert_eq!(stored[0].event.connection, expected, "{}", path.display());
         checked += 1;
     }
-    assert!(checked >= 60, "only {checked} captures matched a configured connection");
+    assert!(
+        checked >= 60,
+        "only {checked} captures matched a configured connection"
+    );
 }

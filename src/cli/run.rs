@@ -38,9 +38,7 @@ pub fn resolve_config(
     let systemd_dir = |var: &str| {
         env(var).and_then(|v| {
             let s = v.to_string_lossy().into_owned();
-            s.split(':')
-                .find(|p| !p.is_empty())
-                .map(PathBuf::from)
+            s.split(':').find(|p| !p.is_empty()).map(PathBuf::from)
         })
     };
     let state_dir = args
@@ -173,7 +171,10 @@ mod tests {
         std::fs::write(dir.path().join(ADMIN_TOKEN_CREDENTIAL), "tok\n").expect("write");
         let creds = dir.path().to_string_lossy().into_owned();
         let env: HashMap<&str, String> = [
-            ("STATE_DIRECTORY", "/var/lib/tandem:/var/lib/other".to_string()),
+            (
+                "STATE_DIRECTORY",
+                "/var/lib/tandem:/var/lib/other".to_string(),
+            ),
             ("CONFIGURATION_DIRECTORY", "/etc/tandem".to_string()),
             ("CREDENTIALS_DIRECTORY", creds.clone()),
         ]

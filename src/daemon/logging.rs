@@ -26,7 +26,11 @@ pub enum LoggingError {
 
 /// Reads the format from `TANDEM_LOG_FORMAT` (unset or empty means text).
 pub fn format_from_env() -> Result<LogFormat, LoggingError> {
-    match std::env::var("TANDEM_LOG_FORMAT").ok().as_deref().map(str::trim) {
+    match std::env::var("TANDEM_LOG_FORMAT")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
         None | Some("") | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
         Some(other) => Err(LoggingError::Format(other.to_string())),

@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::http::admin::{self, AdminError, AdminState, MetricsSource, ReconcileHandler, StatusSource};
+use crate::http::admin::{
+    self, AdminError, AdminState, MetricsSource, ReconcileHandler, StatusSource,
+};
 use crate::http::metrics::WebhookMetrics;
 use crate::http::public::{self, PublicState, WebhookRoutes};
 use crate::http::{Limits, Secret};

@@ -85,7 +85,11 @@ pub struct AdminState {
 impl AdminState {
     /// A state whose status lists the store's webhook state and whose reconcile answers 503:
     /// what the daemon serves before the controller is wired in.
-    pub fn new(store: Store, ready: watch::Receiver<bool>, webhook_metrics: Arc<WebhookMetrics>) -> Self {
+    pub fn new(
+        store: Store,
+        ready: watch::Receiver<bool>,
+        webhook_metrics: Arc<WebhookMetrics>,
+    ) -> Self {
         let status_store = store.clone();
         AdminState {
             store,
@@ -223,7 +227,10 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
             }
         }
         (_, ["metrics"]) | (_, ["api", "v1", "status"]) | (_, ["api", "v1", "reconcile", _, _]) => {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
         }
         _ => json_error(StatusCode::NOT_FOUND, "no such route"),
     }

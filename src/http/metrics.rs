@@ -156,7 +156,10 @@ impl WebhookMetrics {
             let _ = writeln!(out, "tandem_webhook_ack_seconds_bucket{{le=\"{b}\"}} {acc}");
         }
         let count = load(&self.ack_count);
-        let _ = writeln!(out, "tandem_webhook_ack_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "tandem_webhook_ack_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "tandem_webhook_ack_seconds_sum {}",
@@ -209,5 +212,8 @@ pub fn render_store(stats: &StoreStats, out: &mut String) {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
 }

@@ -95,7 +95,10 @@ pub(crate) fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Respo
 
 /// `/healthz` and `/readyz`, shared by both listeners. Health means "the process answers";
 /// readiness comes from the daemon (store open and first manifest snapshot applied).
-pub(crate) fn probe(path: &str, ready: &tokio::sync::watch::Receiver<bool>) -> Option<Response<Body>> {
+pub(crate) fn probe(
+    path: &str,
+    ready: &tokio::sync::watch::Receiver<bool>,
+) -> Option<Response<Body>> {
     match path {
         "/healthz" => Some(text_response(StatusCode::OK, "ok\n")),
         "/readyz" => Some(if *ready.borrow() {

@@ -413,15 +413,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match hex::decode(&bytes[i + 1..i + 3]) {
-                    Ok(b) => {
-                        out.extend_from_slice(&b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match hex::decode(&bytes[i + 1..i + 3]) {
+                Ok(b) => {
+                    out.extend_from_slice(&b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -443,9 +441,15 @@ mod tests {
 
     #[test]
     fn a_base_url_does_not_claim_a_longer_host() {
-        assert!(url_is_under("https://a.example/rest/api/2/1", "https://a.example"));
+        assert!(url_is_under(
+            "https://a.example/rest/api/2/1",
+            "https://a.example"
+        ));
         assert!(url_is_under("https://A.example/rest", "https://a.example/"));
-        assert!(!url_is_under("https://a.example.evil/rest", "https://a.example"));
+        assert!(!url_is_under(
+            "https://a.example.evil/rest",
+            "https://a.example"
+        ));
     }
 
     #[test]
@@ -454,7 +458,8 @@ mod tests {
             conn("one", "https://one.example", Some("s1")),
             conn("two", "https://two.example", Some("s2")),
         ];
-        let payload = serde_json::json!({"issue": {"self": "https://two.example/rest/api/2/issue/1"}});
+        let payload =
+            serde_json::json!({"issue": {"self": "https://two.example/rest/api/2/issue/1"}});
         let body = payload.to_string();
         let sig = sign(&Secret::new("s2"), body.as_bytes());
         assert_eq!(
@@ -462,7 +467,10 @@ mod tests {
             Some("two")
         );
         let wrong = sign(&Secret::new("s1"), body.as_bytes());
-        assert_eq!(authenticate(&conns, &payload, body.as_bytes(), Some(&wrong), None), None);
+        assert_eq!(
+            authenticate(&conns, &payload, body.as_bytes(), Some(&wrong), None),
+            None
+        );
         assert_eq!(
             authenticate(&conns, &payload, body.as_bytes(), None, Some("s2")).as_deref(),
             Some("two")
@@ -471,7 +479,13 @@ mod tests {
 
     #[test]
     fn percent_encoded_tokens_are_decoded() {
-        assert_eq!(query_param("a=1&secret=a%2Bb%3D", "secret").as_deref(), Some("a+b="));
-        assert_eq!(query_param("secret=%zz%", "secret").as_deref(), Some("%zz%"));
+        assert_eq!(
+            query_param("a=1&secret=a%2Bb%3D", "secret").as_deref(),
+            Some("a+b=")
+        );
+        assert_eq!(
+            query_param("secret=%zz%", "secret").as_deref(),
+            Some("%zz%")
+        );
     }
 }

@@ -75,7 +75,9 @@ pub(crate) async fn read_body(body: Incoming, limits: &Limits) -> Result<Bytes, 
         Err(_) => Err(BodyError::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(BodyError::TooLarge)
             } else {
                 Err(BodyError::Broken)

@@ -275,13 +275,20 @@ impl Store {
 
     /// Stores a webhook durably, unless its identifier was already stored for this workspace.
     /// Also counts it in the connection's webhook state.
-    pub async fn append_webhook(&self, event: NewWebhookEvent) -> Result<AppendOutcome, StoreError> {
+    pub async fn append_webhook(
+        &self,
+        event: NewWebhookEvent,
+    ) -> Result<AppendOutcome, StoreError> {
         let event = Arc::new(event);
         self.write(move |txn| append_webhook_in(txn, &event)).await
     }
 
     /// Webhooks with a sequence number of at least `from_seq`, oldest first, at most `limit`.
-    pub fn webhook_events(&self, from_seq: u64, limit: usize) -> Result<Vec<WebhookEvent>, StoreError> {
+    pub fn webhook_events(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<WebhookEvent>, StoreError> {
         self.read("reading webhook events", |txn| {
             let table = txn.open_table(WEBHOOK_EVENTS)?;
             let mut out = Vec::new();
@@ -414,7 +421,11 @@ impl Store {
     }
 
     /// The link of a workspace item in an integration.
-    pub fn link_by_item(&self, integration: &str, item_id: &str) -> Result<Option<Link>, StoreError> {
+    pub fn link_by_item(
+        &self,
+        integration: &str,
+        item_id: &str,
+    ) -> Result<Option<Link>, StoreError> {
         self.read("reading a link", |txn| {
             let t = txn.open_table(LINKS)?;
             Ok(t.get((integration, item_id))?.map(|g| {
@@ -481,10 +492,8 @@ impl Store {
     /// Removes every link of an integration; returns how many were removed.
     pub async fn remove_links_of_integration(&self, integration: &str) -> Result<u64, StoreError> {
         let integration = integration.to_string();
-        self.write(move |txn| {
-            remove_links_where(txn, |integ, _conn| integ == integration.as_str())
-        })
-        .await
+        self.write(move |txn| remove_links_where(txn, |integ, _conn| integ == integration.as_str()))
+            .await
     }
 
     /// Removes every link of every integration of a connection (disconnect); returns how many.
@@ -495,7 +504,12 @@ impl Store {
     }
 
     /// Stores a small value under (namespace, key).
-    pub async fn put_kv(&self, namespace: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+    pub async fn put_kv(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let (namespace, key) = (namespace.to_string(), key.to_string());
         self.write(move |txn| {
             let ctx = "writing a key/value entry";
@@ -577,7 +591,10 @@ impl Inner {
     }
 }
 
-fn append_webhook_in(txn: &WriteTransaction, ev: &NewWebhookEvent) -> Result<AppendOutcome, StoreError> {
+fn append_webhook_in(
+    txn: &WriteTransaction,
+    ev: &NewWebhookEvent,
+) -> Result<AppendOutcome, StoreError> {
     let ctx = "storing a webhook";
     let ident = ev.identifier.as_deref().unwrap_or("");
     if !ident.is_empty() {
