@@ -264,6 +264,17 @@ async fn inverted_hierarchy_is_refused() {
 }
 
 #[tokio::test]
+async fn a_top_level_type_cannot_be_a_sub_task() {
+    let mut spec = good_spec();
+    spec.types = vec![ty("Chore", "Sub-task", 0)];
+    spec.statuses.clear();
+    let report = run(&spec).await;
+    let f = failure(&report, "type Chore → Jira \"Sub-task\"");
+    assert!(f.message.contains("cannot exist without a parent"), "{f:?}");
+    assert!(f.hint.contains("standard issue type"), "{f:?}");
+}
+
+#[tokio::test]
 async fn statuses_must_be_in_the_mapped_types_workflow() {
     let mut spec = good_spec();
     spec.types = vec![ty("Epic", "Epic", 0), ty("Story", "Story", 1)];

@@ -277,6 +277,17 @@ async fn https_against_a_plain_http_port_is_a_tls_error() {
 }
 
 #[tokio::test]
+async fn a_secret_with_a_line_break_is_refused_before_sending() {
+    let fake = FakeJira::start(vec![]).await;
+    let mut config = config(&fake.url(), Some(Deployment::Cloud));
+    config.auth = Credentials::bearer("token\nwith-newline");
+    let err = JiraClient::new(config).unwrap().myself().await.unwrap_err();
+    assert_eq!(err.reason(), "InvalidConnection");
+    assert!(!err.to_string().contains("with-newline"), "{err}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
 async fn unreadable_ca_file_is_a_config_error() {
     let mut config = config("https://jira.example", None);
     config.ca_file = Some("/nonexistent/ca.pem".into());

@@ -413,6 +413,18 @@ fn check_types(project: &Project, spec: &IntegrationSpec, report: &mut Integrati
             ),
         }
     }
+    for (pair, jira_type) in &resolved {
+        if pair.depth == 0 && jira_type.subtask {
+            report.fail(
+                format!("type {} → Jira \"{}\"", pair.workspace, pair.jira),
+                format!(
+                    "{} is at the top of the workspace hierarchy, but Jira \"{}\" is a sub-task type, which cannot exist without a parent",
+                    pair.workspace, jira_type.name
+                ),
+                format!("map {} to a standard issue type such as Epic, Story or Task", pair.workspace),
+            );
+        }
+    }
     for name in &spec.secondary_types {
         if find_by_name(&project.issue_types, name, |t| &t.name).is_none() {
             report.fail(

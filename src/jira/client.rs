@@ -286,7 +286,7 @@ impl JiraClient {
                 });
             }
             let started = tokio::time::Instant::now();
-            let result = self.request(&call).send().await;
+            let result = self.request(&call)?.send().await;
             let response = match result {
                 Ok(response) => response,
                 Err(err) => {
@@ -360,7 +360,7 @@ impl JiraClient {
         tokio::time::sleep(backoff(attempt - 1, policy.base_delay, policy.max_delay)).await;
     }
 
-    fn request(&self, call: &Call) -> reqwest::RequestBuilder {
+    fn request(&self, call: &Call) -> Result<reqwest::RequestBuilder, JiraError> {
         let mut request = self
             .inner
             .http
@@ -378,14 +378,17 @@ impl JiraClient {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .header_value();
-        if let Some(value) = header {
-            request = request.header(AUTHORIZATION, value);
-        }
+        let Some(value) = header else {
+            return Err(JiraError::Config(
+                "the credentials contain characters that cannot be sent in an HTTP header (a line break in the secret file?)".to_owned(),
+            ));
+        };
+        request = request.header(AUTHORIZATION, value);
         // Data Center refuses state-changing calls without this when XSRF checks are on.
         if call.method != Method::GET {
             request = request.header("X-Atlassian-Token", "no-check");
         }
-        request
+        Ok(request)
     }
 
     fn status_error(
