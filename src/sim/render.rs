@@ -544,20 +544,26 @@ impl View<'_> {
         put("description", &|| i.description.as_deref().map(|d| self.text(d)).unwrap_or(Value::Null));
         put("summary", &|| json!(i.summary));
         put("duedate", &|| i.due_date.as_ref().map(|d| json!(date(d))).unwrap_or(Value::Null));
+        let ix = st.indexes();
         put("issuelinks", &|| {
             Value::Array(
-                st.links
-                    .values()
-                    .filter(|l| l.inward == i.id || l.outward == i.id)
+                ix.links
+                    .get(&i.id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| st.links.get(id))
                     .filter_map(|l| self.issue_link(l, i.id))
                     .collect(),
             )
         });
         put("subtasks", &|| {
             Value::Array(
-                st.issues
-                    .values()
-                    .filter(|c| c.parent == Some(i.id) && issue_type(&c.issue_type).is_some_and(|t| t.subtask()))
+                ix.children
+                    .get(&i.id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| st.issues.get(id))
+                    .filter(|c| issue_type(&c.issue_type).is_some_and(|t| t.subtask()))
                     .map(|c| self.issue_stub(c))
                     .collect(),
             )
