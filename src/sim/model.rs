@@ -226,9 +226,29 @@ pub struct State {
     /// Key → id, including keys of issues moved away; rebuilt after loading.
     #[serde(skip)]
     pub keys: HashMap<String, u64>,
-    /// Bumped on every change; caches (search results) are valid for one generation.
+    /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
+    #[serde(skip)]
+    pub indexes: IndexCache,
+}
+
+/// Children and links per issue, so rendering an issue does not scan every issue. Rebuilt on
+/// the first read after a change (one pass over the state), shared by all readers.
+#[derive(Debug, Default)]
+pub struct IndexCache(std::sync::Mutex<Option<std::sync::Arc<Indexes>>>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Indexes {
+    generation: u64,
+    pub children: HashMap<u64, Vec<u64>>,
+    pub links: HashMap<u64, Vec<u64>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,6 +909,7 @@ impl State {
             },
             keys: HashMap::new(),
             generation: 0,
+            indexes: IndexCache::default(),
         }
     }
 
@@ -904,6 +925,27 @@ impl State {
 
     pub fn touch(&mut self) {
         self.generation += 1;
+    }
+
+    /// The indexes for the current generation.
+    pub fn indexes(&self) -> std::sync::Arc<Indexes> {
+        let mut slot = self.indexes.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ix) = slot.as_ref().filter(|ix| ix.generation == self.generation) {
+            return ix.clone();
+        }
+        let mut ix = Indexes { generation: self.generation, ..Indexes::default() };
+        for i in self.issues.values() {
+            if let Some(p) = i.parent {
+                ix.children.entry(p).or_default().push(i.id);
+            }
+        }
+        for l in self.links.values() {
+            ix.links.entry(l.inward).or_default().push(l.id);
+            ix.links.entry(l.outward).or_default().push(l.id);
+        }
+        let ix = std::sync::Arc::new(ix);
+        *slot = Some(ix.clone());
+        ix
     }
 
     pub fn user_by_id(&self, id: &str) -> Option<&User> {
