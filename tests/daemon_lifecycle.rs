@@ -291,8 +291,8 @@ async fn with_a_token_the_admin_api_requires_it_and_never_prints_it() {
         .expect("post");
     assert_eq!(
         reconcile.status().as_u16(),
-        503,
-        "no controller is wired in yet, and it says so"
+        404,
+        "reconciling a resource no manifest declares is refused as not found"
     );
 
     d.signal(libc::SIGTERM);
