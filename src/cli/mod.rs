@@ -3,11 +3,12 @@
 //! (`validate` 0/1/2, `plan` 0/2).
 
 mod admin_client;
+mod demo;
 mod plan;
 pub mod run;
 mod schema;
 mod sim;
-mod status;
+pub mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -184,7 +185,7 @@ pub fn main() -> ExitCode {
         Command::Sync(_) => not_implemented("sync"),
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
-        Command::Demo => not_implemented("demo"),
+        Command::Demo => demo::run(),
     }
 }
 

@@ -392,6 +392,16 @@ where
                 let (reason, message) = (error.reason(), error.message());
                 if panicked {
                     tracing::error!(kind, name, reason, message, "reconcile panicked");
+                } else if matches!(error, ReconcileError::DependencyNotReady { .. }) {
+                    // Expected while dependencies start; status shows it, the log need not shout.
+                    tracing::info!(
+                        kind,
+                        name,
+                        reason,
+                        message,
+                        failures,
+                        "waiting for a dependency"
+                    );
                 } else {
                     tracing::warn!(kind, name, reason, message, failures, "reconcile failed");
                 }

@@ -37,7 +37,7 @@ pub fn format_from_env() -> Result<LogFormat, LoggingError> {
     }
 }
 
-fn filter_from_env() -> Result<EnvFilter, LoggingError> {
+fn filter_from_env(default: &str) -> Result<EnvFilter, LoggingError> {
     for var in ["TANDEM_LOG", "RUST_LOG"] {
         if let Ok(filter) = std::env::var(var) {
             if !filter.trim().is_empty() {
@@ -49,13 +49,19 @@ fn filter_from_env() -> Result<EnvFilter, LoggingError> {
             }
         }
     }
-    Ok(EnvFilter::new("info"))
+    Ok(EnvFilter::new(default))
 }
 
 /// Installs the global subscriber. A second call (tests) leaves the first one in place.
 pub fn init() -> Result<(), LoggingError> {
+    init_with_default("info")
+}
+
+/// Like [`init`], with another level when no filter variable is set (the demo keeps its
+/// terminal for its own story and logs only warnings).
+pub fn init_with_default(default: &str) -> Result<(), LoggingError> {
     let format = format_from_env()?;
-    let filter = filter_from_env()?;
+    let filter = filter_from_env(default)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -933,7 +933,10 @@ impl State {
         if let Some(ix) = slot.as_ref().filter(|ix| ix.generation == self.generation) {
             return ix.clone();
         }
-        let mut ix = Indexes { generation: self.generation, ..Indexes::default() };
+        let mut ix = Indexes {
+            generation: self.generation,
+            ..Indexes::default()
+        };
         for i in self.issues.values() {
             if let Some(p) = i.parent {
                 ix.children.entry(p).or_default().push(i.id);
