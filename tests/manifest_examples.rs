@@ -45,20 +45,40 @@ fn examples_cover_what_the_guide_describes() {
             ("Story", Some("Feature"))
         ]
     );
-    assert!(ws.fields.iter().any(|f| f.field_type.is_select() && !f.options.is_empty()));
+    assert!(ws
+        .fields
+        .iter()
+        .any(|f| f.field_type.is_select() && !f.options.is_empty()));
 
     let cloud = &m.connections["acme-cloud"];
     assert_eq!(cloud.deployment, Some(Deployment::Cloud));
-    assert!(matches!(&cloud.auth, Auth::ApiToken { token: SecretRef::File(_), .. }));
+    assert!(matches!(
+        &cloud.auth,
+        Auth::ApiToken {
+            token: SecretRef::File(_),
+            ..
+        }
+    ));
     let dc = &m.connections["acme-dc"];
     assert_eq!(dc.deployment, Some(Deployment::DataCenter));
-    assert!(matches!(&dc.auth, Auth::PersonalAccessToken(SecretRef::Env(_))));
+    assert!(matches!(
+        &dc.auth,
+        Auth::PersonalAccessToken(SecretRef::Env(_))
+    ));
 
     // Two projects on one Cloud connection, one on Data Center.
-    let on = |c: &str| m.integrations.values().filter(|i| i.connection == c).count();
+    let on = |c: &str| {
+        m.integrations
+            .values()
+            .filter(|i| i.connection == c)
+            .count()
+    };
     assert_eq!(on("acme-cloud"), 2);
     assert_eq!(on("acme-dc"), 1);
-    assert!(m.integrations.values().all(|i| i.types.len() == ws.item_types.len()));
+    assert!(m
+        .integrations
+        .values()
+        .all(|i| i.types.len() == ws.item_types.len()));
 
     let cloud_fields = &m.field_mappings["cloud-fields"];
     assert_eq!(cloud_fields.primary.story_points, Some(StoryPoints::Auto));
@@ -69,13 +89,21 @@ fn examples_cover_what_the_guide_describes() {
         .any(|c| c.direction == Some(Direction::FromJira)));
 
     let jobs: Vec<&JobSpec> = m.sync_jobs.values().map(|j| &j.job).collect();
-    assert!(jobs.iter().any(|j| matches!(j, JobSpec::FromJira { jql: Some(_) })));
     assert!(jobs
         .iter()
-        .any(|j| matches!(j, JobSpec::ToJira { scope: Scope::Sprints(_) })));
-    assert!(jobs
-        .iter()
-        .any(|j| matches!(j, JobSpec::ToJira { scope: Scope::Releases(_) })));
+        .any(|j| matches!(j, JobSpec::FromJira { jql: Some(_) })));
+    assert!(jobs.iter().any(|j| matches!(
+        j,
+        JobSpec::ToJira {
+            scope: Scope::Sprints(_)
+        }
+    )));
+    assert!(jobs.iter().any(|j| matches!(
+        j,
+        JobSpec::ToJira {
+            scope: Scope::Releases(_)
+        }
+    )));
 }
 
 /// Editors resolve `$schema` relative to the file, so the path must exist from there and be
@@ -89,9 +117,18 @@ fn every_example_names_the_schema_of_its_kind() {
         let first = file.text.lines().next().unwrap_or_default();
         let rel = first
             .strip_prefix("# yaml-language-server: $schema=")
-            .unwrap_or_else(|| panic!("{} does not start with the schema comment", file.path.display()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} does not start with the schema comment",
+                    file.path.display()
+                )
+            });
         let schema_path = file.path.parent().expect("parent").join(rel);
-        assert!(schema_path.is_file(), "{} names missing {rel}", file.path.display());
+        assert!(
+            schema_path.is_file(),
+            "{} names missing {rel}",
+            file.path.display()
+        );
         let kind = file
             .text
             .lines()
@@ -120,7 +157,10 @@ fn validate_exits_0_on_the_examples() {
     let out = tandem(&["validate", "examples"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.starts_with("valid: 11 valid resources in 10 files"), "{stdout}");
+    assert!(
+        stdout.starts_with("valid: 11 valid resources in 10 files"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -135,7 +175,10 @@ fn validate_exits_1_and_prints_located_errors_when_invalid() {
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("invalid: 2 valid resources in 1 file, 5 errors and 0 warnings"), "{stdout}");
+    assert!(
+        stdout.contains("invalid: 2 valid resources in 1 file, 5 errors and 0 warnings"),
+        "{stdout}"
+    );
 }
 
 #[test]

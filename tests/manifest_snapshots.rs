@@ -33,7 +33,11 @@ fn render(case: &Path) -> String {
     let mut names: Vec<String> = Vec::new();
     names.extend(m.workspaces.keys().map(|n| format!("Workspace/{n}")));
     names.extend(m.connections.keys().map(|n| format!("Connection/{n}")));
-    names.extend(m.integrations.keys().map(|n| format!("ProjectIntegration/{n}")));
+    names.extend(
+        m.integrations
+            .keys()
+            .map(|n| format!("ProjectIntegration/{n}")),
+    );
     names.extend(m.field_mappings.keys().map(|n| format!("FieldMapping/{n}")));
     names.extend(m.sync_jobs.keys().map(|n| format!("SyncJob/{n}")));
     writeln!(out, "--- model: {}", names.join(", ")).unwrap();
@@ -49,7 +53,11 @@ fn every_case_matches_its_expected_diagnostics() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 18, "expected the full table of cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 18,
+        "expected the full table of cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let actual = render(case);

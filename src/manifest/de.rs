@@ -132,11 +132,18 @@ fn describe(unexp: Unexpected<'_>) -> String {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum DeSeg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 /// Deserializes one node. `key_pos` is the position of the mapping key that owns the node, so
 /// that "missing field" points at `auth:` rather than at the first key inside it.
 pub struct NodeDe<'a> {
     node: &'a Node,
-    path: Vec<Seg>,
+    /// Borrowed from the tree, so descending costs no string copies; owned only on error.
+    path: Vec<DeSeg<'a>>,
     key_pos: Option<Pos>,
     ctx: &'a Ctx,
 }
@@ -151,8 +158,9 @@ impl<'a> NodeDe<'a> {
         }
     }
 
-    fn child(&self, node: &'a Node, seg: Seg, key_pos: Option<Pos>) -> NodeDe<'a> {
-        let mut path = self.path.clone();
+    fn child(&self, node: &'a Node, seg: DeSeg<'a>, key_pos: Option<Pos>) -> NodeDe<'a> {
+        let mut path = Vec::with_capacity(self.path.len() + 1);
+        path.extend_from_slice(&self.path);
         path.push(seg);
         NodeDe {
             node,
@@ -162,6 +170,16 @@ impl<'a> NodeDe<'a> {
         }
     }
 
+    fn owned_path(&self) -> Vec<Seg> {
+        self.path
+            .iter()
+            .map(|seg| match seg {
+                DeSeg::Key(k) => Seg::Key((*k).to_string()),
+                DeSeg::Index(i) => Seg::Index(*i),
+            })
+            .collect()
+    }
+
     fn locate(&self, mut err: Error) -> Error {
         if err.located.is_none() {
             let pos = if err.missing_field {
@@ -169,7 +187,7 @@ impl<'a> NodeDe<'a> {
             } else {
                 self.node.pos
             };
-            err.located = Some((self.path.clone(), pos));
+            err.located = Some((self.owned_path(), pos));
         }
         err
     }
@@ -327,7 +345,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         visitor.visit_seq(access).map_err(|e| self.locate(e))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -405,7 +427,7 @@ impl<'a> SeqAccess<'a> for SeqDe<'a, '_> {
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => seed
-                .deserialize(self.parent.child(node, Seg::Index(i), None))
+                .deserialize(self.parent.child(node, DeSeg::Index(i), None))
                 .map(Some),
         }
     }
@@ -427,7 +449,10 @@ struct MapDe<'a, 'p> {
 impl<'a> MapAccess<'a> for MapDe<'a, '_> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'a>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         for entry in self.entries.by_ref() {
             // Non-string keys are reported by the tree builder.
             let Some(key) = entry.key.as_str() else {
@@ -443,7 +468,7 @@ impl<'a> MapAccess<'a> for MapDe<'a, '_> {
                     let at = if self.parent.path.is_empty() {
                         String::new()
                     } else {
-                        format!("{}: ", PathDisplay(&self.parent.path))
+                        format!("{}: ", PathDisplay(&self.parent.owned_path()))
                     };
                     let hint = match similar(key, fields.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -468,7 +493,7 @@ impl<'a> MapAccess<'a> for MapDe<'a, '_> {
         match self.pending.take() {
             Some((entry, key)) => seed.deserialize(self.parent.child(
                 &entry.value,
-                Seg::Key(key.to_string()),
+                DeSeg::Key(key),
                 Some(entry.key.pos),
             )),
             None => Err(de::Error::custom("value requested before key")),
@@ -482,7 +507,7 @@ struct EnumDe<'a, 'p> {
     parent: &'p NodeDe<'a>,
 }
 
-impl<'a, 'p> EnumAccess<'a> for EnumDe<'a, 'p> {
+impl<'a> EnumAccess<'a> for EnumDe<'a, '_> {
     type Error = Error;
     type Variant = Self;
 
@@ -496,11 +521,11 @@ impl<'a, 'p> EnumAccess<'a> for EnumDe<'a, 'p> {
 impl<'a> EnumDe<'a, '_> {
     fn value_de(&self) -> Result<NodeDe<'a>, Error> {
         match self.value {
-            Some(entry) => Ok(self.parent.child(
-                &entry.value,
-                Seg::Key(self.variant.to_string()),
-                Some(entry.key.pos),
-            )),
+            Some(entry) => {
+                Ok(self
+                    .parent
+                    .child(&entry.value, DeSeg::Key(self.variant), Some(entry.key.pos)))
+            }
             None => Err(de::Error::custom(format_args!(
                 "`{}` needs a value: write it as `{}: ...`",
                 self.variant, self.variant

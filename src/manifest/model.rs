@@ -126,7 +126,10 @@ pub enum Auth {
     /// Cloud: Basic with email and API token.
     ApiToken { email: String, token: SecretRef },
     /// Data Center: Basic with user name and password.
-    Basic { username: String, password: SecretRef },
+    Basic {
+        username: String,
+        password: SecretRef,
+    },
     /// Data Center: `Authorization: Bearer`.
     PersonalAccessToken(SecretRef),
 }
@@ -242,8 +245,12 @@ pub struct SyncJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobSpec {
     /// `None`: all open issues of the project.
-    FromJira { jql: Option<String> },
-    ToJira { scope: Scope },
+    FromJira {
+        jql: Option<String>,
+    },
+    ToJira {
+        scope: Scope,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,7 +45,7 @@ impl From<usize> for Seg {
 }
 
 macro_rules! path {
-    ($($seg:expr),* $(,)?) => { vec![$(Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$(Seg::from($seg)),*] };
 }
 
 const DEFAULT_RESYNC: Duration = Duration::from_secs(600);
@@ -104,18 +104,39 @@ impl Sink {
     }
 
     /// An error at the value of `path` in the document.
-    fn err(&mut self, doc: usize, r: &ResourceRef, path: &[Seg], msg: String, hint: Option<String>) {
+    fn err(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        path: &[Seg],
+        msg: String,
+        hint: Option<String>,
+    ) {
         let loc = self.location(doc, path, false);
         self.push(Severity::Error, loc, Some(r), msg, hint);
     }
 
     /// An error at the key of `path`: for problems with a whole list or mapping.
-    fn err_key(&mut self, doc: usize, r: &ResourceRef, path: &[Seg], msg: String, hint: Option<String>) {
+    fn err_key(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        path: &[Seg],
+        msg: String,
+        hint: Option<String>,
+    ) {
         let loc = self.location(doc, path, true);
         self.push(Severity::Error, loc, Some(r), msg, hint);
     }
 
-    fn warn(&mut self, doc: usize, r: &ResourceRef, path: &[Seg], msg: String, hint: Option<String>) {
+    fn warn(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        path: &[Seg],
+        msg: String,
+        hint: Option<String>,
+    ) {
         let loc = self.location(doc, path, false);
         self.push(Severity::Warning, loc, Some(r), msg, hint);
     }
@@ -310,7 +331,9 @@ impl Validator {
             }
             Kind::ProjectIntegration => {
                 let raw = self.deserialize::<raw::ProjectIntegrationManifest>(doc, &r);
-                let model = raw.as_ref().and_then(|m| self.integration(doc, &r, &m.spec));
+                let model = raw
+                    .as_ref()
+                    .and_then(|m| self.integration(doc, &r, &m.spec));
                 self.integrations.push(Decl {
                     r,
                     doc,
@@ -320,7 +343,9 @@ impl Validator {
             }
             Kind::FieldMapping => {
                 let raw = self.deserialize::<raw::FieldMappingManifest>(doc, &r);
-                let model = raw.as_ref().and_then(|m| self.field_mapping(doc, &r, &m.spec));
+                let model = raw
+                    .as_ref()
+                    .and_then(|m| self.field_mapping(doc, &r, &m.spec));
                 self.field_mappings.push(Decl {
                     r,
                     doc,
@@ -342,7 +367,11 @@ impl Validator {
     }
 
     /// Deserializes a whole document, reporting every unknown field and the first hard error.
-    fn deserialize<T: for<'de> Deserialize<'de>>(&mut self, doc: usize, r: &ResourceRef) -> Option<T> {
+    fn deserialize<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+    ) -> Option<T> {
         let ctx = Ctx::default();
         let (file, root) = &self.sink.docs[doc];
         let file = file.clone();
@@ -367,7 +396,12 @@ impl Validator {
         self.sink.location(doc, &[], false)
     }
 
-    fn workspace(&mut self, doc: usize, r: &ResourceRef, spec: &raw::WorkspaceSpec) -> Option<model::Workspace> {
+    fn workspace(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        spec: &raw::WorkspaceSpec,
+    ) -> Option<model::Workspace> {
         let s = &mut self.sink;
         if !is_workspace_id(&spec.id) {
             s.err(
@@ -379,15 +413,31 @@ impl Validator {
             );
         }
         if spec.item_types.is_empty() {
-            s.err_key(doc, r, &path!["spec", "itemTypes"], "a workspace needs at least one item type".into(), None);
+            s.err_key(
+                doc,
+                r,
+                &path!["spec", "itemTypes"],
+                "a workspace needs at least one item type".into(),
+                None,
+            );
         }
         let mut types: HashMap<&str, usize> = HashMap::new();
         for (i, t) in spec.item_types.iter().enumerate() {
             if t.name.trim().is_empty() {
-                s.err(doc, r, &path!["spec", "itemTypes", i, "name"], "item type name is empty".into(), None);
+                s.err(
+                    doc,
+                    r,
+                    &path!["spec", "itemTypes", i, "name"],
+                    "item type name is empty".into(),
+                    None,
+                );
             } else if let Some(first) = types.insert(&t.name, i) {
                 types.insert(&t.name, first);
-                let line = s.earlier(doc, &path!["spec", "itemTypes", first, "name"], &path!["spec", "itemTypes", i, "name"]);
+                let line = s.earlier(
+                    doc,
+                    &path!["spec", "itemTypes", first, "name"],
+                    &path!["spec", "itemTypes", i, "name"],
+                );
                 s.err(
                     doc,
                     r,
@@ -429,7 +479,8 @@ impl Validator {
                     chain.push(p);
                     in_reported_cycle.extend(chain.iter().copied());
                     // Shown parent first, the way hierarchies are written (Epic > Story).
-                    let rendered: Vec<String> = chain.iter().rev().map(|n| format!("`{n}`")).collect();
+                    let rendered: Vec<String> =
+                        chain.iter().rev().map(|n| format!("`{n}`")).collect();
                     s.err(
                         doc,
                         r,
@@ -447,29 +498,54 @@ impl Validator {
             }
         }
         if spec.statuses.is_empty() {
-            s.err_key(doc, r, &path!["spec", "statuses"], "a workspace needs at least one status".into(), None);
+            s.err_key(
+                doc,
+                r,
+                &path!["spec", "statuses"],
+                "a workspace needs at least one status".into(),
+                None,
+            );
         }
-        check_unique(s, doc, r, &spec.statuses, |i| path!["spec", "statuses", i], "status");
+        check_unique(
+            s,
+            doc,
+            r,
+            &spec.statuses,
+            |i| path!["spec", "statuses", i].to_vec(),
+            "status",
+        );
         let mut fields: HashMap<&str, usize> = HashMap::new();
         for (i, f) in spec.fields.iter().enumerate() {
             let base = path!["spec", "fields", i];
             if f.name.trim().is_empty() {
-                s.err(doc, r, &[base.clone(), path!["name"]].concat(), "field name is empty".into(), None);
+                s.err(
+                    doc,
+                    r,
+                    &[&base[..], &path!["name"]].concat(),
+                    "field name is empty".into(),
+                    None,
+                );
             } else if model::DEFAULT_FIELDS.iter().any(|(n, _)| *n == f.name) {
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["name"]].concat(),
+                    &[&base[..], &path!["name"]].concat(),
                     format!("`{}` is a default field and cannot be redeclared", f.name),
-                    Some("default fields are `objective`, `keyResult`, `value` and `effort`".into()),
+                    Some(
+                        "default fields are `objective`, `keyResult`, `value` and `effort`".into(),
+                    ),
                 );
             } else if let Some(first) = fields.insert(&f.name, i) {
                 fields.insert(&f.name, first);
-                let line = s.earlier(doc, &path!["spec", "fields", first, "name"], &path!["spec", "fields", i, "name"]);
+                let line = s.earlier(
+                    doc,
+                    &path!["spec", "fields", first, "name"],
+                    &path!["spec", "fields", i, "name"],
+                );
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["name"]].concat(),
+                    &[&base[..], &path!["name"]].concat(),
                     format!("field `{}` is declared twice", f.name),
                     Some(format!("first declared on {line}")),
                 );
@@ -478,14 +554,14 @@ impl Validator {
                 (None, true) => s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["type"]].concat(),
+                    &[&base[..], &path!["type"]].concat(),
                     format!("{} field `{}` has no options", f.field_type, f.name),
                     Some("add `options: [...]` with the choices".into()),
                 ),
                 (Some(options), true) if options.is_empty() => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["options"]].concat(),
+                    &[&base[..], &path!["options"]].concat(),
                     format!("{} field `{}` has no options", f.field_type, f.name),
                     None,
                 ),
@@ -494,14 +570,17 @@ impl Validator {
                     doc,
                     r,
                     options,
-                    |j| path!["spec", "fields", i, "options", j],
+                    |j| path!["spec", "fields", i, "options", j].to_vec(),
                     "option",
                 ),
                 (Some(_), false) => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["options"]].concat(),
-                    format!("`options` only apply to singleSelect and multiSelect fields, not {}", f.field_type),
+                    &[&base[..], &path!["options"]].concat(),
+                    format!(
+                        "`options` only apply to singleSelect and multiSelect fields, not {}",
+                        f.field_type
+                    ),
                     None,
                 ),
                 (None, false) => {}
@@ -536,16 +615,32 @@ impl Validator {
         })
     }
 
-    fn connection(&mut self, doc: usize, r: &ResourceRef, spec: &raw::ConnectionSpec) -> Option<model::Connection> {
+    fn connection(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        spec: &raw::ConnectionSpec,
+    ) -> Option<model::Connection> {
         let s = &mut self.sink;
         if spec.display_name.trim().is_empty() {
-            s.err(doc, r, &path!["spec", "displayName"], "displayName is empty".into(), None);
+            s.err(
+                doc,
+                r,
+                &path!["spec", "displayName"],
+                "displayName is empty".into(),
+                None,
+            );
         }
         let url = check_url(s, doc, r, &path!["spec", "url"], &spec.url);
-        let webhook_public_url = spec
-            .webhook
-            .as_ref()
-            .and_then(|w| check_url(s, doc, r, &path!["spec", "webhook", "publicUrl"], &w.public_url));
+        let webhook_public_url = spec.webhook.as_ref().and_then(|w| {
+            check_url(
+                s,
+                doc,
+                r,
+                &path!["spec", "webhook", "publicUrl"],
+                &w.public_url,
+            )
+        });
 
         let a = &spec.auth;
         let cloud = a.email.is_some() || a.api_token.is_some();
@@ -557,24 +652,56 @@ impl Validator {
                           `personalAccessToken` (Data Center)";
         let mut auth = None;
         if shapes == 0 {
-            s.err_key(doc, r, &auth_path, "auth has no credentials".into(), Some(shape_hint.into()));
+            s.err_key(
+                doc,
+                r,
+                &auth_path,
+                "auth has no credentials".into(),
+                Some(shape_hint.into()),
+            );
         } else if shapes > 1 {
-            s.err_key(doc, r, &auth_path, "auth mixes several kinds of credentials".into(), Some(shape_hint.into()));
+            s.err_key(
+                doc,
+                r,
+                &auth_path,
+                "auth mixes several kinds of credentials".into(),
+                Some(shape_hint.into()),
+            );
         } else if cloud {
             if spec.deployment == Some(raw::Deployment::DataCenter) {
                 s.err_key(
                     doc,
                     r,
                     &auth_path,
-                    "`email` and `apiToken` are for Jira Cloud, but deployment is dataCenter".into(),
-                    Some("Data Center takes `username` and `password`, or `personalAccessToken`".into()),
+                    "`email` and `apiToken` are for Jira Cloud, but deployment is dataCenter"
+                        .into(),
+                    Some(
+                        "Data Center takes `username` and `password`, or `personalAccessToken`"
+                            .into(),
+                    ),
                 );
             }
             if a.email.is_none() {
-                s.err_key(doc, r, &auth_path, "auth: missing required field `email`".into(), Some("Jira Cloud authenticates with the account's email and an API token".into()));
+                s.err_key(
+                    doc,
+                    r,
+                    &auth_path,
+                    "auth: missing required field `email`".into(),
+                    Some(
+                        "Jira Cloud authenticates with the account's email and an API token".into(),
+                    ),
+                );
             }
             if a.api_token.is_none() {
-                s.err_key(doc, r, &auth_path, "auth: missing required field `apiToken`".into(), Some("Jira Cloud authenticates with the account's email and an API token".into()));
+                s.err_key(
+                    doc,
+                    r,
+                    &auth_path,
+                    "auth: missing required field `apiToken`".into(),
+                    Some(
+                        "Jira Cloud authenticates with the account's email and an API token".into(),
+                    ),
+                );
             }
             let token = a
                 .api_token
@@ -582,7 +709,13 @@ impl Validator {
                 .and_then(|t| check_secret(s, doc, r, &path!["spec", "auth", "apiToken"], t));
             if let (Some(email), Some(token)) = (&a.email, token) {
                 if !email.contains('@') {
-                    s.err(doc, r, &path!["spec", "auth", "email"], format!("`{email}` is not an email address"), None);
+                    s.err(
+                        doc,
+                        r,
+                        &path!["spec", "auth", "email"],
+                        format!("`{email}` is not an email address"),
+                        None,
+                    );
                 }
                 auth = Some(model::Auth::ApiToken {
                     email: email.clone(),
@@ -601,10 +734,22 @@ impl Validator {
             }
             if basic {
                 if a.username.is_none() {
-                    s.err_key(doc, r, &auth_path, "auth: missing required field `username`".into(), None);
+                    s.err_key(
+                        doc,
+                        r,
+                        &auth_path,
+                        "auth: missing required field `username`".into(),
+                        None,
+                    );
                 }
                 if a.password.is_none() {
-                    s.err_key(doc, r, &auth_path, "auth: missing required field `password`".into(), None);
+                    s.err_key(
+                        doc,
+                        r,
+                        &auth_path,
+                        "auth: missing required field `password`".into(),
+                        None,
+                    );
                 }
                 let password = a
                     .password
@@ -617,8 +762,14 @@ impl Validator {
                     });
                 }
             } else if let Some(token) = &a.personal_access_token {
-                auth = check_secret(s, doc, r, &path!["spec", "auth", "personalAccessToken"], token)
-                    .map(model::Auth::PersonalAccessToken);
+                auth = check_secret(
+                    s,
+                    doc,
+                    r,
+                    &path!["spec", "auth", "personalAccessToken"],
+                    token,
+                )
+                .map(model::Auth::PersonalAccessToken);
             }
         }
         let webhook_secret = spec
@@ -627,12 +778,24 @@ impl Validator {
             .and_then(|w| check_secret(s, doc, r, &path!["spec", "webhookSecret"], w));
         if let Some(ca) = &spec.ca_file {
             if ca.trim().is_empty() {
-                s.err(doc, r, &path!["spec", "caFile"], "caFile is empty".into(), None);
+                s.err(
+                    doc,
+                    r,
+                    &path!["spec", "caFile"],
+                    "caFile is empty".into(),
+                    None,
+                );
             }
         }
         if let Some(rps) = spec.requests_per_second {
             if !(rps.is_finite() && rps > 0.0) {
-                s.err(doc, r, &path!["spec", "requestsPerSecond"], "requestsPerSecond must be a positive number".into(), None);
+                s.err(
+                    doc,
+                    r,
+                    &path!["spec", "requestsPerSecond"],
+                    "requestsPerSecond must be a positive number".into(),
+                    None,
+                );
             }
         }
         if s.is_rejected(r) {
@@ -661,7 +824,13 @@ impl Validator {
     ) -> Option<model::ProjectIntegration> {
         let s = &mut self.sink;
         if spec.display_name.trim().is_empty() {
-            s.err(doc, r, &path!["spec", "displayName"], "displayName is empty".into(), None);
+            s.err(
+                doc,
+                r,
+                &path!["spec", "displayName"],
+                "displayName is empty".into(),
+                None,
+            );
         }
         if !is_project_key(&spec.project) {
             let upper = spec.project.to_uppercase();
@@ -670,10 +839,22 @@ impl Validator {
             } else {
                 "Jira project keys are an upper-case letter followed by upper-case letters, digits or `_`".into()
             };
-            s.err(doc, r, &path!["spec", "project"], format!("`{}` is not a Jira project key", spec.project), Some(hint));
+            s.err(
+                doc,
+                r,
+                &path!["spec", "project"],
+                format!("`{}` is not a Jira project key", spec.project),
+                Some(hint),
+            );
         }
         if spec.board == Some(0) {
-            s.err(doc, r, &path!["spec", "board"], "board ids start at 1".into(), None);
+            s.err(
+                doc,
+                r,
+                &path!["spec", "board"],
+                "board ids start at 1".into(),
+                None,
+            );
         }
         let direction = spec.direction.unwrap_or(raw::Direction::TwoWay);
 
@@ -684,11 +865,15 @@ impl Validator {
         for (i, t) in spec.types.iter().enumerate() {
             let base = path!["spec", "types", i];
             if let Some(first) = seen_ws.get(t.workspace.as_str()) {
-                let line = s.earlier(doc, &path!["spec", "types", *first, "workspace"], &path!["spec", "types", i, "workspace"]);
+                let line = s.earlier(
+                    doc,
+                    &path!["spec", "types", *first, "workspace"],
+                    &path!["spec", "types", i, "workspace"],
+                );
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["workspace"]].concat(),
+                    &[&base[..], &path!["workspace"]].concat(),
                     format!("item type `{}` is listed twice in `types`", t.workspace),
                     Some(format!("first listed on {line}")),
                 );
@@ -699,7 +884,7 @@ impl Validator {
                 (Some(_), Some(true)) => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["ignore"]].concat(),
+                    &[&base[..], &path!["ignore"]].concat(),
                     format!("`{}` is both mapped to `jira` and ignored", t.workspace),
                     Some("keep either `jira` or `ignore: true`".into()),
                 ),
@@ -707,7 +892,10 @@ impl Validator {
                     doc,
                     r,
                     &base,
-                    format!("item type `{}` needs `jira: ISSUE TYPE` or `ignore: true`", t.workspace),
+                    format!(
+                        "item type `{}` needs `jira: ISSUE TYPE` or `ignore: true`",
+                        t.workspace
+                    ),
                     None,
                 ),
                 (Some(jira), _) => {
@@ -716,9 +904,15 @@ impl Validator {
                         s.err(
                             doc,
                             r,
-                            &[base.clone(), path!["jira"]].concat(),
-                            format!("Jira type `{jira}` is mapped from both `{other}` and `{}`", t.workspace),
-                            Some("a Jira issue type can stand for one workspace item type only".into()),
+                            &[&base[..], &path!["jira"]].concat(),
+                            format!(
+                                "Jira type `{jira}` is mapped from both `{other}` and `{}`",
+                                t.workspace
+                            ),
+                            Some(
+                                "a Jira issue type can stand for one workspace item type only"
+                                    .into(),
+                            ),
                         );
                     } else {
                         seen_jira.insert(jira, i);
@@ -734,6 +928,16 @@ impl Validator {
                 }),
             }
         }
+        if direction == raw::Direction::ToJira && !spec.secondary_types.is_empty() {
+            let loc = s.location(doc, &path!["spec", "secondaryTypes"], true);
+            s.push(
+                Severity::Warning,
+                loc,
+                Some(r),
+                "secondary types only flow from Jira, but direction is toJira; they will never sync".into(),
+                None,
+            );
+        }
         let mut seen_secondary: HashMap<&str, usize> = HashMap::new();
         for (i, t) in spec.secondary_types.iter().enumerate() {
             let p = path!["spec", "secondaryTypes", i, "jira"];
@@ -744,10 +948,18 @@ impl Validator {
                     r,
                     &p,
                     format!("Jira type `{}` is already a primary type", t.jira),
-                    Some(format!("mapped in `types` on {line}; a type is either primary or secondary")),
+                    Some(format!(
+                        "mapped in `types` on {line}; a type is either primary or secondary"
+                    )),
                 );
             } else if seen_secondary.insert(&t.jira, i).is_some() {
-                s.err(doc, r, &p, format!("Jira type `{}` is listed twice in `secondaryTypes`", t.jira), None);
+                s.err(
+                    doc,
+                    r,
+                    &p,
+                    format!("Jira type `{}` is listed twice in `secondaryTypes`", t.jira),
+                    None,
+                );
             }
         }
         let mut seen_status_ws: HashSet<&str> = HashSet::new();
@@ -779,11 +991,23 @@ impl Validator {
             Some(text) => match parse_duration(text) {
                 Some(d) if d >= MIN_RESYNC => Some(d),
                 Some(_) => {
-                    s.err(doc, r, &path!["spec", "resync"], format!("resync `{text}` is shorter than 1m"), Some("a short sweep spends the Jira rate limit for little benefit".into()));
+                    s.err(
+                        doc,
+                        r,
+                        &path!["spec", "resync"],
+                        format!("resync `{text}` is shorter than 1m"),
+                        Some("a short sweep spends the Jira rate limit for little benefit".into()),
+                    );
                     None
                 }
                 None => {
-                    s.err(doc, r, &path!["spec", "resync"], format!("`{text}` is not a duration"), Some("write it like `10m`, `1h` or `1h30m`".into()));
+                    s.err(
+                        doc,
+                        r,
+                        &path!["spec", "resync"],
+                        format!("`{text}` is not a duration"),
+                        Some("write it like `10m`, `1h` or `1h30m`".into()),
+                    );
                     None
                 }
             },
@@ -819,7 +1043,9 @@ impl Validator {
                     jira: m.jira.clone(),
                 })
                 .collect(),
-            conflicts: spec.conflicts.unwrap_or(raw::ConflictPolicy::LastWriterWins),
+            conflicts: spec
+                .conflicts
+                .unwrap_or(raw::ConflictPolicy::LastWriterWins),
             resync: resync?,
             suspend: spec.suspend.unwrap_or(false),
         })
@@ -834,32 +1060,32 @@ impl Validator {
         let s = &mut self.sink;
         // Every Jira field may be the target of one mapping only.
         let mut targets: HashMap<String, Vec<Seg>> = HashMap::new();
-        let mut target = |s: &mut Sink, path: Vec<Seg>, jira: &str| {
+        let mut target = |s: &mut Sink, path: &[Seg], jira: &str| {
             if jira.trim().is_empty() {
-                s.err(doc, r, &path, "Jira field is empty".into(), None);
+                s.err(doc, r, path, "Jira field is empty".into(), None);
                 return;
             }
             if let Some(first) = targets.get(jira) {
-                let line = s.earlier(doc, first, &path);
+                let line = s.earlier(doc, first, path);
                 s.err(
                     doc,
                     r,
-                    &path,
+                    path,
                     format!("Jira field `{jira}` is mapped twice"),
                     Some(format!("also mapped on {line}")),
                 );
             } else {
-                targets.insert(jira.to_string(), path);
+                targets.insert(jira.to_string(), path.to_vec());
             }
         };
         let primary = spec.primary.clone().unwrap_or_default();
         if let Some(sp) = &primary.story_points {
             if sp != "auto" {
-                target(s, path!["spec", "primary", "storyPoints"], sp);
+                target(s, &path!["spec", "primary", "storyPoints"], sp);
             }
         }
         if let Some(team) = &primary.team {
-            target(s, path!["spec", "primary", "team"], team);
+            target(s, &path!["spec", "primary", "team"], team);
         }
         let defaults = spec.defaults.clone().unwrap_or_default();
         for (key, value) in [
@@ -869,7 +1095,7 @@ impl Validator {
             ("effort", &defaults.effort),
         ] {
             if let Some(jira) = value {
-                target(s, path!["spec", "defaults", key], jira);
+                target(s, &path!["spec", "defaults", key], jira);
             }
         }
         let mut seen_ws: HashSet<&str> = HashSet::new();
@@ -891,7 +1117,7 @@ impl Validator {
                     None,
                 );
             }
-            target(s, path!["spec", "custom", i, "jira"], &c.jira);
+            target(s, &path!["spec", "custom", i, "jira"], &c.jira);
         }
         if s.is_rejected(r) {
             return None;
@@ -930,7 +1156,12 @@ impl Validator {
         })
     }
 
-    fn sync_job(&mut self, doc: usize, r: &ResourceRef, spec: &raw::SyncJobSpec) -> Option<model::SyncJob> {
+    fn sync_job(
+        &mut self,
+        doc: usize,
+        r: &ResourceRef,
+        spec: &raw::SyncJobSpec,
+    ) -> Option<model::SyncJob> {
         let s = &mut self.sink;
         let job = match spec.direction {
             raw::JobDirection::FromJira => {
@@ -944,7 +1175,13 @@ impl Validator {
                     );
                 }
                 if spec.jql.as_deref().is_some_and(|q| q.trim().is_empty()) {
-                    s.err(doc, r, &path!["spec", "jql"], "jql is empty".into(), Some("omit it to bring over all open issues".into()));
+                    s.err(
+                        doc,
+                        r,
+                        &path!["spec", "jql"],
+                        "jql is empty".into(),
+                        Some("omit it to bring over all open issues".into()),
+                    );
                 }
                 model::JobSpec::FromJira {
                     jql: spec.jql.clone(),
@@ -974,13 +1211,25 @@ impl Validator {
                     Some(raw::Scope::All) => model::Scope::All,
                     Some(raw::Scope::Sprints(list)) => {
                         if list.is_empty() {
-                            s.err_key(doc, r, &path!["spec", "scope", "sprints"], "no sprints listed".into(), None);
+                            s.err_key(
+                                doc,
+                                r,
+                                &path!["spec", "scope", "sprints"],
+                                "no sprints listed".into(),
+                                None,
+                            );
                         }
                         model::Scope::Sprints(list.clone())
                     }
                     Some(raw::Scope::Releases(list)) => {
                         if list.is_empty() {
-                            s.err_key(doc, r, &path!["spec", "scope", "releases"], "no releases listed".into(), None);
+                            s.err_key(
+                                doc,
+                                r,
+                                &path!["spec", "scope", "releases"],
+                                "no releases listed".into(),
+                                None,
+                            );
                         }
                         model::Scope::Releases(list.clone())
                     }
@@ -1044,15 +1293,35 @@ impl Validator {
         let conns: Vec<_> = self
             .connections
             .iter()
-            .filter_map(|d| d.raw.as_ref().map(|raw| (&d.r, d.doc, raw.display_name.as_str())))
+            .filter_map(|d| {
+                d.raw
+                    .as_ref()
+                    .map(|raw| (&d.r, d.doc, raw.display_name.as_str()))
+            })
             .collect();
-        unique_values(s, &conns, &path!["spec", "displayName"], "display name", true);
+        unique_values(
+            s,
+            &conns,
+            &path!["spec", "displayName"],
+            "display name",
+            true,
+        );
         let ints: Vec<_> = self
             .integrations
             .iter()
-            .filter_map(|d| d.raw.as_ref().map(|raw| (&d.r, d.doc, raw.display_name.as_str())))
+            .filter_map(|d| {
+                d.raw
+                    .as_ref()
+                    .map(|raw| (&d.r, d.doc, raw.display_name.as_str()))
+            })
             .collect();
-        unique_values(s, &ints, &path!["spec", "displayName"], "display name", true);
+        unique_values(
+            s,
+            &ints,
+            &path!["spec", "displayName"],
+            "display name",
+            true,
+        );
         let ids: Vec<_> = self
             .workspaces
             .iter()
@@ -1066,23 +1335,61 @@ impl Validator {
 
     fn references(&mut self) {
         let s = &mut self.sink;
-        let workspaces: HashMap<&str, &Decl<_, _>> = self.workspaces.iter().map(|d| (d.r.name.as_str(), d)).collect();
-        let connections: HashMap<&str, &Decl<_, _>> = self.connections.iter().map(|d| (d.r.name.as_str(), d)).collect();
-        let mappings: HashMap<&str, &Decl<_, _>> = self.field_mappings.iter().map(|d| (d.r.name.as_str(), d)).collect();
+        let workspaces: HashMap<&str, &Decl<_, _>> = self
+            .workspaces
+            .iter()
+            .map(|d| (d.r.name.as_str(), d))
+            .collect();
+        let connections: HashMap<&str, &Decl<_, _>> = self
+            .connections
+            .iter()
+            .map(|d| (d.r.name.as_str(), d))
+            .collect();
+        let mappings: HashMap<&str, &Decl<_, _>> = self
+            .field_mappings
+            .iter()
+            .map(|d| (d.r.name.as_str(), d))
+            .collect();
         let mut projects: HashMap<(&str, &str, &str), &ResourceRef> = HashMap::new();
 
         for d in &self.integrations {
             let Some(spec) = &d.raw else { continue };
             let (doc, r) = (d.doc, &d.r);
-            resolve(s, doc, r, &path!["spec", "connection"], Kind::Connection, &spec.connection, &connections);
-            let ws = resolve(s, doc, r, &path!["spec", "workspace"], Kind::Workspace, &spec.workspace, &workspaces)
-                .and_then(|w| w.model.as_ref());
+            resolve(
+                s,
+                doc,
+                r,
+                &path!["spec", "connection"],
+                Kind::Connection,
+                &spec.connection,
+                &connections,
+            );
+            let ws = resolve(
+                s,
+                doc,
+                r,
+                &path!["spec", "workspace"],
+                Kind::Workspace,
+                &spec.workspace,
+                &workspaces,
+            )
+            .and_then(|w| w.model.as_ref());
             let fm = match &spec.field_mapping {
-                Some(name) => resolve(s, doc, r, &path!["spec", "fieldMapping"], Kind::FieldMapping, name, &mappings)
-                    .and_then(|m| m.model.as_ref()),
+                Some(name) => resolve(
+                    s,
+                    doc,
+                    r,
+                    &path!["spec", "fieldMapping"],
+                    Kind::FieldMapping,
+                    name,
+                    &mappings,
+                )
+                .and_then(|m| m.model.as_ref()),
                 None => None,
             };
-            if let Some(other) = projects.insert((&spec.connection, &spec.project, &spec.workspace), r) {
+            if let Some(other) =
+                projects.insert((&spec.connection, &spec.project, &spec.workspace), r)
+            {
                 s.err(
                     doc,
                     r,
@@ -1099,7 +1406,10 @@ impl Validator {
                         doc,
                         r,
                         &path!["spec", "types", i, "workspace"],
-                        format!("`{}` is not an item type of workspace `{}`", t.workspace, ws.name),
+                        format!(
+                            "`{}` is not an item type of workspace `{}`",
+                            t.workspace, ws.name
+                        ),
                         did_you_mean(&t.workspace, type_names()),
                     );
                 }
@@ -1133,7 +1443,10 @@ impl Validator {
                         doc,
                         r,
                         &path!["spec", "secondaryTypes", i, "workspace"],
-                        format!("`{}` is not an item type of workspace `{}`", t.workspace, ws.name),
+                        format!(
+                            "`{}` is not an item type of workspace `{}`",
+                            t.workspace, ws.name
+                        ),
                         did_you_mean(&t.workspace, type_names()),
                     );
                 }
@@ -1144,13 +1457,31 @@ impl Validator {
                         doc,
                         r,
                         &path!["spec", "statuses", i, "workspace"],
-                        format!("status `{}` is not declared by workspace `{}`", m.workspace, ws.name),
+                        format!(
+                            "status `{}` is not declared by workspace `{}`",
+                            m.workspace, ws.name
+                        ),
                         did_you_mean(&m.workspace, ws.statuses.iter().map(String::as_str)),
                     );
                 }
             }
             if let Some(fm) = fm {
+                let direction = spec.direction.unwrap_or(raw::Direction::TwoWay);
                 for c in &fm.custom {
+                    let never = match c.direction {
+                        Some(raw::Direction::FromJira) => !direction.from_jira(),
+                        Some(raw::Direction::ToJira) => !direction.to_jira(),
+                        _ => false,
+                    };
+                    if let (true, Some(field_direction)) = (never, c.direction) {
+                        s.warn(
+                            doc,
+                            r,
+                            &path!["spec", "fieldMapping"],
+                            format!("field `{}` syncs {field_direction} in field mapping `{}`, but this integration only syncs {direction}; it will never sync", c.workspace, fm.name),
+                            None,
+                        );
+                    }
                     if ws.fields.iter().all(|f| f.name != c.workspace) {
                         s.err(
                             doc,
@@ -1164,12 +1495,23 @@ impl Validator {
             }
         }
 
-        let integrations: HashMap<&str, &Decl<_, _>> = self.integrations.iter().map(|d| (d.r.name.as_str(), d)).collect();
+        let integrations: HashMap<&str, &Decl<_, _>> = self
+            .integrations
+            .iter()
+            .map(|d| (d.r.name.as_str(), d))
+            .collect();
         for d in &self.sync_jobs {
             let Some(spec) = &d.raw else { continue };
-            let Some(int) = resolve(s, d.doc, &d.r, &path!["spec", "integration"], Kind::ProjectIntegration, &spec.integration, &integrations)
-                .and_then(|i| i.model.as_ref())
-            else {
+            let Some(int) = resolve(
+                s,
+                d.doc,
+                &d.r,
+                &path!["spec", "integration"],
+                Kind::ProjectIntegration,
+                &spec.integration,
+                &integrations,
+            )
+            .and_then(|i| i.model.as_ref()) else {
                 continue;
             };
             let ok = match spec.direction {
@@ -1190,7 +1532,10 @@ impl Validator {
                     d.doc,
                     &d.r,
                     &path!["spec", "scope", "sprints"],
-                    format!("integration `{}` has no `board`, which sprints need", int.name),
+                    format!(
+                        "integration `{}` has no `board`, which sprints need",
+                        int.name
+                    ),
                     None,
                 );
             }
@@ -1276,7 +1621,13 @@ fn kinds_hint() -> String {
 }
 
 /// Reports values that must be unique across resources, on every resource that shares one.
-fn unique_values(s: &mut Sink, items: &[(&ResourceRef, usize, &str)], path: &[Seg], what: &str, fold_case: bool) {
+fn unique_values(
+    s: &mut Sink,
+    items: &[(&ResourceRef, usize, &str)],
+    path: &[Seg],
+    what: &str,
+    fold_case: bool,
+) {
     let key = |v: &str| {
         let v = v.trim();
         if fold_case {
@@ -1303,7 +1654,11 @@ fn unique_values(s: &mut Sink, items: &[(&ResourceRef, usize, &str)], path: &[Se
                 doc,
                 r,
                 path,
-                format!("{what} `{}` is also used by {}", value.trim(), others.join(", ")),
+                format!(
+                    "{what} `{}` is also used by {}",
+                    value.trim(),
+                    others.join(", ")
+                ),
                 None,
             );
         }
@@ -1353,7 +1708,13 @@ fn check_url(s: &mut Sink, doc: usize, r: &ResourceRef, path: &[Seg], url: &str)
         _ => None,
     };
     if let Some(problem) = problem {
-        s.err(doc, r, path, format!("url `{}` {problem}", url.trim()), None);
+        s.err(
+            doc,
+            r,
+            path,
+            format!("url `{}` {problem}", url.trim()),
+            None,
+        );
         return None;
     }
     if normalised != url {
@@ -1374,7 +1735,13 @@ fn check_url(s: &mut Sink, doc: usize, r: &ResourceRef, path: &[Seg], url: &str)
 }
 
 /// A secret reference from its raw form. Never puts the value of a literal in a message.
-fn check_secret(s: &mut Sink, doc: usize, r: &ResourceRef, path: &[Seg], secret: &raw::SecretRef) -> Option<model::SecretRef> {
+fn check_secret(
+    s: &mut Sink,
+    doc: usize,
+    r: &ResourceRef,
+    path: &[Seg],
+    secret: &raw::SecretRef,
+) -> Option<model::SecretRef> {
     let field = match path.last() {
         Some(Seg::Key(k)) => k.as_str(),
         _ => "secret",
@@ -1395,12 +1762,21 @@ fn check_secret(s: &mut Sink, doc: usize, r: &ResourceRef, path: &[Seg], secret:
             None
         }
         raw::SecretRef::File(file) if file.trim().is_empty() => {
-            s.err(doc, r, &[path, &path!["file"]].concat(), "secret file path is empty".into(), None);
+            s.err(
+                doc,
+                r,
+                &[path, &path!["file"]].concat(),
+                "secret file path is empty".into(),
+                None,
+            );
             None
         }
         raw::SecretRef::File(file) => Some(model::SecretRef::File(PathBuf::from(file))),
         raw::SecretRef::Env(name) => {
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if valid {
                 Some(model::SecretRef::Env(name.clone()))
@@ -1422,13 +1798,18 @@ fn is_dns_label(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
 
 fn is_workspace_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 fn is_project_key(key: &str) -> bool {
@@ -1436,7 +1817,8 @@ fn is_project_key(key: &str) -> bool {
     b.len() >= 2
         && b.len() <= 255
         && b[0].is_ascii_uppercase()
-        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// `45s`, `10m`, `1h30m`, `1d`.
@@ -1445,7 +1827,12 @@ fn parse_duration(text: &str) -> Option<Duration> {
     let mut number: Option<u64> = None;
     for c in text.trim().chars() {
         if let Some(d) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(d))?);
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(u64::from(d))?,
+            );
             continue;
         }
         let unit = match c {

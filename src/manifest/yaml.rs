@@ -40,7 +40,10 @@ pub struct Node {
 pub enum Value {
     /// A scalar as written; `plain` is false for quoted and block scalars, which are always
     /// strings, while plain ones may also be null, booleans or numbers.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<Entry>),
 }
@@ -74,6 +77,15 @@ impl Node {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// Number of nodes in this subtree, keys included.
+    fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|e| e.key.size() + e.value.size()).sum(),
         }
     }
 
@@ -236,7 +248,10 @@ pub fn parse(text: &str) -> Parsed {
     let syntax_error = match result {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some((Pos::from_marker(e.marker()), e.info().to_string())),
-        Err(_) => Some((Pos { line: 1, column: 1 }, "the YAML parser failed".to_string())),
+        Err(_) => Some((
+            Pos { line: 1, column: 1 },
+            "the YAML parser failed".to_string(),
+        )),
     };
     Parsed {
         documents: builder.documents,
@@ -258,10 +273,17 @@ enum Frame {
     },
 }
 
+/// How many nodes aliases may add to one document. Real manifests use a handful; the limit
+/// stops a "billion laughs" file from exhausting memory.
+const ALIAS_BUDGET: usize = 100_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes added by aliases so far in this document.
+    expanded: usize,
     root: Option<Node>,
     problems: Vec<(Pos, String)>,
     documents: Vec<Document>,
@@ -270,7 +292,8 @@ struct Builder {
 impl Builder {
     fn insert(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -296,7 +319,10 @@ impl Builder {
                             .problems
                             .push((k.pos, "mapping keys must be strings".to_string())),
                     }
-                    entries.push(Entry { key: k, value: node });
+                    entries.push(Entry {
+                        key: k,
+                        value: node,
+                    });
                 }
             },
         }
@@ -310,6 +336,7 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.stack.clear();
                 self.anchors.clear();
+                self.expanded = 0;
                 self.root = None;
                 self.problems.clear();
             }
@@ -376,14 +403,24 @@ impl MarkedEventReceiver for Builder {
                 self.insert(node, anchor);
             }
             Event::Alias(id) => {
-                let node = match self.anchors.get(&id) {
-                    Some(node) => Node {
-                        value: node.value.clone(),
-                        pos,
-                    },
+                let found = self.anchors.get(&id).and_then(|(node, size)| {
+                    (self.expanded + size <= ALIAS_BUDGET).then_some((node, *size))
+                });
+                let node = match found {
+                    Some((node, size)) => {
+                        self.expanded += size;
+                        Node {
+                            value: node.value.clone(),
+                            pos,
+                        }
+                    }
                     None => {
-                        self.problems
-                            .push((pos, "alias refers to an unknown anchor".to_string()));
+                        let message = if self.anchors.contains_key(&id) {
+                            "aliases expand to too many nodes"
+                        } else {
+                            "alias refers to an unknown anchor"
+                        };
+                        self.problems.push((pos, message.to_string()));
                         Node {
                             value: Value::Scalar {
                                 text: "~".to_string(),
@@ -421,10 +458,19 @@ mod tests {
         assert_eq!(parsed.documents.len(), 2);
         let root = &parsed.documents[0].root;
         let p = seg("spec.types.0.jira");
-        assert_eq!(root.locate(&p, false), Pos { line: 5, column: 13 });
+        assert_eq!(
+            root.locate(&p, false),
+            Pos {
+                line: 5,
+                column: 13
+            }
+        );
         assert_eq!(root.locate(&p, true), Pos { line: 5, column: 7 });
         // A missing field resolves to its parent's key.
-        assert_eq!(root.locate(&seg("spec.missing"), false), Pos { line: 2, column: 1 });
+        assert_eq!(
+            root.locate(&seg("spec.missing"), false),
+            Pos { line: 2, column: 1 }
+        );
         assert_eq!(parsed.documents[1].root.locate(&seg("b"), false).line, 7);
     }
 
@@ -446,6 +492,28 @@ mod tests {
                 "duplicate key `a` (first on line 1)".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn anchors_expand_but_alias_bombs_do_not() {
+        let parsed = parse("a: &x {b: 1}\nc: *x\n");
+        assert!(parsed.documents[0].problems.is_empty());
+        assert_eq!(
+            parsed.documents[0].root.get("c").map(|e| e.value.size()),
+            Some(3)
+        );
+
+        let mut bomb = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        let parsed = parse(&bomb);
+        let problems = &parsed.documents[0].problems;
+        assert!(problems.iter().any(|(_, m)| m.contains("too many nodes")));
+        assert!(parsed.documents[0].root.size() < 2 * ALIAS_BUDGET);
     }
 
     #[test]
