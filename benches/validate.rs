@@ -184,22 +184,40 @@ fn main() {
     );
     let resources = result.model.len();
 
+    let total = measure(|| {
+        let files = collect_files(tmp.path()).expect("collect");
+        std::hint::black_box(validate(&files));
+    });
+    let collect = measure(|| {
+        std::hint::black_box(collect_files(tmp.path()).expect("collect"));
+    });
+    let validate_only = measure(|| {
+        std::hint::black_box(validate(&files));
+    });
+    println!(
+        "validate: {resources} manifests in {} files ({RUNS} runs each)",
+        files.len()
+    );
+    println!("  collect+validate median {}", total);
+    println!("  collect only     median {}", collect);
+    println!("  validate only    median {}", validate_only);
+}
+
+/// Runs `f` RUNS times; "median (min .. max)" in milliseconds.
+fn measure(mut f: impl FnMut()) -> String {
     let mut times: Vec<Duration> = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            let files = collect_files(tmp.path()).expect("collect");
-            let result = validate(&files);
-            std::hint::black_box(&result);
+            f();
             start.elapsed()
         })
         .collect();
     times.sort();
-    let median = times[RUNS / 2];
-    println!(
-        "validate: {resources} manifests in {} files, collect+validate median {:.1} ms (min {:.1}, max {:.1}, {RUNS} runs)",
-        files.len(),
-        median.as_secs_f64() * 1e3,
-        times[0].as_secs_f64() * 1e3,
-        times[RUNS - 1].as_secs_f64() * 1e3,
-    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "{:.1} ms (min {:.1}, max {:.1})",
+        ms(times[RUNS / 2]),
+        ms(times[0]),
+        ms(times[RUNS - 1])
+    )
 }
