@@ -196,7 +196,9 @@ impl Validator {
         }
     }
 
-    fn document(&mut self, doc: usize, problems: &[(Pos, String)]) {
+    /// Reads apiVersion, kind and name without deserializing, so that every later diagnostic
+    /// can name its resource. `None` when the document cannot be identified (already reported).
+    fn identify(&mut self, doc: usize) -> Option<(ResourceRef, Option<String>)> {
         let (file, root) = &self.sink.docs[doc];
         let file = file.clone();
         if !matches!(root.value, Value::Map(_)) {
@@ -208,7 +210,7 @@ impl Validator {
                 "a manifest must be a mapping with apiVersion, kind, metadata and spec".into(),
                 None,
             );
-            return;
+            return None;
         }
         let api_version = root
             .get("apiVersion")
@@ -232,7 +234,7 @@ impl Validator {
                     "missing required field `kind`".into(),
                     Some(kinds_hint()),
                 );
-                return;
+                return None;
             }
             Some(Some(text)) => match Kind::parse(&text) {
                 Some(kind) => kind,
@@ -249,7 +251,7 @@ impl Validator {
                         format!("unknown kind `{text}`"),
                         Some(hint),
                     );
-                    return;
+                    return None;
                 }
             },
         };
@@ -262,17 +264,25 @@ impl Validator {
                 format!("{kind}: missing required field `metadata.name`"),
                 None,
             );
-            return;
+            return None;
         };
-        let r = ResourceRef { kind, name };
+        Some((ResourceRef { kind, name }, api_version.flatten()))
+    }
 
+    fn document(&mut self, doc: usize, problems: &[(Pos, String)]) {
+        let identity = self.identify(doc);
+        let file = self.sink.docs[doc].0.clone();
         for (pos, message) in problems {
             let loc = at(&file, *pos);
+            let r = identity.as_ref().map(|(r, _)| r);
             self.sink
-                .push(Severity::Error, loc, Some(&r), message.clone(), None);
+                .push(Severity::Error, loc, r, message.clone(), None);
         }
+        let Some((r, api_version)) = identity else {
+            return;
+        };
         match api_version {
-            None | Some(None) => {
+            None => {
                 let loc = self.sink.location(doc, &[], false);
                 self.sink.push(
                     Severity::Error,
@@ -283,7 +293,7 @@ impl Validator {
                 );
                 return;
             }
-            Some(Some(v)) if v != API_VERSION => {
+            Some(v) if v != API_VERSION => {
                 self.sink.err(
                     doc,
                     &r,
@@ -293,7 +303,7 @@ impl Validator {
                 );
                 return;
             }
-            Some(Some(_)) => {}
+            Some(_) => {}
         }
         if !is_dns_label(&r.name) {
             self.sink.err(
@@ -308,7 +318,7 @@ impl Validator {
                 ),
             );
         }
-        match kind {
+        match r.kind {
             Kind::Workspace => {
                 let raw = self.deserialize::<raw::WorkspaceManifest>(doc, &r);
                 let model = raw.as_ref().and_then(|m| self.workspace(doc, &r, &m.spec));
