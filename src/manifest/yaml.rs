@@ -240,6 +240,9 @@ pub struct Parsed {
 /// Parses every document of `text`. Documents before a syntax error are kept: they are
 /// complete and valid YAML, and dropping them would make one typo hide unrelated resources.
 pub fn parse(text: &str) -> Parsed {
+    // Editors on Windows may save a byte-order mark, which the YAML scanner would make part of
+    // the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut parser = Parser::new_from_str(text);
@@ -480,6 +483,18 @@ mod tests {
         assert_eq!(parsed.documents.len(), 1);
         let (pos, _) = parsed.syntax_error.expect("syntax error");
         assert!(pos.line >= 3);
+    }
+
+    #[test]
+    fn byte_order_mark_and_crlf_are_accepted() {
+        let parsed = parse("\u{feff}a: 1\r\nb: x\r\n");
+        assert!(parsed.syntax_error.is_none());
+        let root = &parsed.documents[0].root;
+        assert!(root.get("a").is_some());
+        assert_eq!(
+            root.locate(&[Seg::Key("b".into())], false),
+            Pos { line: 2, column: 4 }
+        );
     }
 
     #[test]
