@@ -374,7 +374,8 @@ impl Validator {
         }
     }
 
-    /// Deserializes a whole document, reporting every unknown field and the first hard error.
+    /// Deserializes a whole document, reporting every unknown field and wrong value, and the
+    /// missing field or malformed structure that stops it, if any.
     fn deserialize<T: for<'de> Deserialize<'de>>(
         &mut self,
         doc: usize,
@@ -385,8 +386,10 @@ impl Validator {
         let file = file.clone();
         let result = T::deserialize(NodeDe::root(root, &ctx));
         let root_pos = root.pos;
-        let mut issues = ctx.into_issues();
+        let (mut issues, substituted) = ctx.into_parts();
         let value = match result {
+            // Placeholders stand in for wrong values; checking them would only add noise.
+            Ok(_) if substituted => None,
             Ok(value) => Some(value),
             Err(e) => {
                 issues.push(e.into_issue(root_pos));
