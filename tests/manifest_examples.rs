@@ -211,7 +211,12 @@ fn literal_secrets_never_reach_the_output() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(all.contains("`apiToken` must reference a secret"), "{all}");
-    for secret in ["ATATT3xFfGF0-super-secret-token", "hunter2", "12345678"] {
+    for secret in [
+        "ATATT3xFfGF0-super-secret-token",
+        "hunter2",
+        "12345678",
+        "hunter3",
+    ] {
         assert!(!all.contains(secret), "secret {secret} leaked:\n{all}");
     }
 }

@@ -1,5 +1,7 @@
 //! `tandem validate [--online] [DIR...]`: check manifests without running anything.
 
+use std::collections::HashSet;
+use std::fs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,14 +21,23 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         args.dirs
     };
     let mut files = Vec::new();
+    // Overlapping arguments (`. sub`) must not make every resource look declared twice.
+    let mut seen = HashSet::new();
     for dir in &dirs {
         match collect_files(dir) {
-            Ok(found) => files.extend(found),
+            Ok(found) => files.extend(
+                found
+                    .into_iter()
+                    .filter(|f| seen.insert(fs::canonicalize(&f.path).unwrap_or(f.path.clone()))),
+            ),
             Err(e) => {
                 eprintln!("error: {}", super::error_chain(&e));
                 return ExitCode::from(EXIT_USAGE);
             }
         }
+    }
+    if files.is_empty() {
+        eprintln!("warning: no .yaml or .yml files found");
     }
     let result = validate(&files);
     for diagnostic in &result.diagnostics {

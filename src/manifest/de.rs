@@ -6,7 +6,7 @@
 //! Unknown fields are filtered out before serde sees them, which is why the raw types can keep
 //! `deny_unknown_fields` for their schema while validation still collects everything.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{
@@ -29,11 +29,14 @@ pub struct Issue {
 #[derive(Default)]
 pub struct Ctx {
     issues: RefCell<Vec<Issue>>,
+    /// Set when a wrong value was replaced by a placeholder: the result must not be used.
+    substituted: Cell<bool>,
 }
 
 impl Ctx {
-    pub fn into_issues(self) -> Vec<Issue> {
-        self.issues.into_inner()
+    /// The issues found, and whether the deserialized value contains placeholders.
+    pub fn into_parts(self) -> (Vec<Issue>, bool) {
+        (self.issues.into_inner(), self.substituted.get())
     }
 }
 
@@ -116,6 +119,9 @@ impl de::Error for Error {
             "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_string(),
             "f32" | "f64" => "a number".to_string(),
             "a boolean" => "`true` or `false`".to_string(),
+            "a sequence" => "a list".to_string(),
+            "a map" => "a mapping".to_string(),
+            other if other.starts_with("struct ") => "a mapping".to_string(),
             other => other.to_string(),
         };
         Error::custom(format_args!("expected {expected}, found {found}"))
@@ -132,11 +138,18 @@ fn describe(unexp: Unexpected<'_>) -> String {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum DeSeg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 /// Deserializes one node. `key_pos` is the position of the mapping key that owns the node, so
 /// that "missing field" points at `auth:` rather than at the first key inside it.
 pub struct NodeDe<'a> {
     node: &'a Node,
-    path: Vec<Seg>,
+    /// Borrowed from the tree, so descending costs no string copies; owned only on error.
+    path: Vec<DeSeg<'a>>,
     key_pos: Option<Pos>,
     ctx: &'a Ctx,
 }
@@ -151,8 +164,9 @@ impl<'a> NodeDe<'a> {
         }
     }
 
-    fn child(&self, node: &'a Node, seg: Seg, key_pos: Option<Pos>) -> NodeDe<'a> {
-        let mut path = self.path.clone();
+    fn child(&self, node: &'a Node, seg: DeSeg<'a>, key_pos: Option<Pos>) -> NodeDe<'a> {
+        let mut path = Vec::with_capacity(self.path.len() + 1);
+        path.extend_from_slice(&self.path);
         path.push(seg);
         NodeDe {
             node,
@@ -162,6 +176,16 @@ impl<'a> NodeDe<'a> {
         }
     }
 
+    fn owned_path(&self) -> Vec<Seg> {
+        self.path
+            .iter()
+            .map(|seg| match seg {
+                DeSeg::Key(k) => Seg::Key((*k).to_string()),
+                DeSeg::Index(i) => Seg::Index(*i),
+            })
+            .collect()
+    }
+
     fn locate(&self, mut err: Error) -> Error {
         if err.located.is_none() {
             let pos = if err.missing_field {
@@ -169,9 +193,17 @@ impl<'a> NodeDe<'a> {
             } else {
                 self.node.pos
             };
-            err.located = Some((self.path.clone(), pos));
+            err.located = Some((self.owned_path(), pos));
         }
         err
+    }
+
+    /// Records a value of the wrong type and lets deserialization go on with a placeholder, so
+    /// that one wrong value does not hide the problems after it. The document is rejected anyway.
+    fn mismatch(&self, exp: &dyn de::Expected) {
+        let issue = self.invalid(exp).into_issue(self.node.pos);
+        self.ctx.issues.borrow_mut().push(issue);
+        self.ctx.substituted.set(true);
     }
 
     fn invalid(&self, exp: &dyn de::Expected) -> Error {
@@ -234,7 +266,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.node.resolve() {
             Some(Resolved::Bool(b)) => visitor.visit_bool(b).map_err(|e| self.locate(e)),
-            _ => Err(self.invalid(&visitor)),
+            _ => {
+                self.mismatch(&visitor);
+                visitor.visit_bool(false).map_err(|e| self.locate(e))
+            }
         }
     }
 
@@ -242,7 +277,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         let result = match self.node.resolve() {
             Some(Resolved::Int(i)) => visitor.visit_i64(i),
             Some(Resolved::UInt(u)) => visitor.visit_u64(u),
-            _ => return Err(self.invalid(&visitor)),
+            _ => {
+                self.mismatch(&visitor);
+                visitor.visit_u64(0)
+            }
         };
         result.map_err(|e| self.locate(e))
     }
@@ -256,7 +294,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             Some(Resolved::Int(i)) => visitor.visit_i64(i),
             Some(Resolved::UInt(u)) => visitor.visit_u64(u),
             Some(Resolved::Float(f)) => visitor.visit_f64(f),
-            _ => return Err(self.invalid(&visitor)),
+            _ => {
+                self.mismatch(&visitor);
+                visitor.visit_f64(0.0)
+            }
         };
         result.map_err(|e| self.locate(e))
     }
@@ -268,7 +309,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             Value::Scalar { text, .. } if !self.node.is_null() => {
                 visitor.visit_str(text).map_err(|e| self.locate(e))
             }
-            _ => Err(self.invalid(&visitor)),
+            _ => {
+                self.mismatch(&visitor);
+                visitor.visit_str("").map_err(|e| self.locate(e))
+            }
         }
     }
 
@@ -318,7 +362,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         let items: &'de [Node] = match &self.node.value {
             Value::Seq(items) => items,
             _ if self.node.is_null() => &EMPTY,
-            _ => return Err(self.invalid(&visitor)),
+            _ => {
+                self.mismatch(&visitor);
+                &EMPTY
+            }
         };
         let access = SeqDe {
             items: items.iter().enumerate(),
@@ -360,15 +407,29 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         let result = match &self.node.value {
-            Value::Scalar { text, .. } if !self.node.is_null() => visitor.visit_enum(EnumDe {
-                variant: text,
-                value: None,
-                parent: &self,
-            }),
+            Value::Scalar { text, .. } if !self.node.is_null() => {
+                // An unknown value is reported here and replaced by the first variant, so the
+                // rest of the document is still checked.
+                let variant = match variants.first() {
+                    Some(first) if !variants.contains(&text.as_str()) => {
+                        let err = <Error as de::Error>::unknown_variant(text, variants);
+                        let issue = self.locate(err).into_issue(self.node.pos);
+                        self.ctx.issues.borrow_mut().push(issue);
+                        self.ctx.substituted.set(true);
+                        first
+                    }
+                    _ => text.as_str(),
+                };
+                visitor.visit_enum(EnumDe {
+                    variant,
+                    value: None,
+                    parent: &self,
+                })
+            }
             Value::Map(entries) if entries.len() == 1 => {
                 let entry = &entries[0];
                 match entry.key.as_str() {
@@ -409,7 +470,7 @@ impl<'a> SeqAccess<'a> for SeqDe<'a, '_> {
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => seed
-                .deserialize(self.parent.child(node, Seg::Index(i), None))
+                .deserialize(self.parent.child(node, DeSeg::Index(i), None))
                 .map(Some),
         }
     }
@@ -450,7 +511,7 @@ impl<'a> MapAccess<'a> for MapDe<'a, '_> {
                     let at = if self.parent.path.is_empty() {
                         String::new()
                     } else {
-                        format!("{}: ", PathDisplay(&self.parent.path))
+                        format!("{}: ", PathDisplay(&self.parent.owned_path()))
                     };
                     let hint = match similar(key, fields.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -475,7 +536,7 @@ impl<'a> MapAccess<'a> for MapDe<'a, '_> {
         match self.pending.take() {
             Some((entry, key)) => seed.deserialize(self.parent.child(
                 &entry.value,
-                Seg::Key(key.to_string()),
+                DeSeg::Key(key),
                 Some(entry.key.pos),
             )),
             None => Err(de::Error::custom("value requested before key")),
@@ -489,7 +550,7 @@ struct EnumDe<'a, 'p> {
     parent: &'p NodeDe<'a>,
 }
 
-impl<'a, 'p> EnumAccess<'a> for EnumDe<'a, 'p> {
+impl<'a> EnumAccess<'a> for EnumDe<'a, '_> {
     type Error = Error;
     type Variant = Self;
 
@@ -503,11 +564,11 @@ impl<'a, 'p> EnumAccess<'a> for EnumDe<'a, 'p> {
 impl<'a> EnumDe<'a, '_> {
     fn value_de(&self) -> Result<NodeDe<'a>, Error> {
         match self.value {
-            Some(entry) => Ok(self.parent.child(
-                &entry.value,
-                Seg::Key(self.variant.to_string()),
-                Some(entry.key.pos),
-            )),
+            Some(entry) => {
+                Ok(self
+                    .parent
+                    .child(&entry.value, DeSeg::Key(self.variant), Some(entry.key.pos)))
+            }
             None => Err(de::Error::custom(format_args!(
                 "`{}` needs a value: write it as `{}: ...`",
                 self.variant, self.variant

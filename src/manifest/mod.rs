@@ -24,8 +24,10 @@ pub use collect::{collect_files, CollectError, SourceFile};
 pub use model::{Model, SecretRef};
 pub use validate::validate;
 
-/// The five kinds of resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The five kinds of resource. Serialized as in YAML (`ProjectIntegration`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     Workspace,
     Connection,
@@ -54,8 +56,21 @@ impl Kind {
         }
     }
 
+    /// Exactly as written in YAML; see [`std::str::FromStr`] for a lenient parse.
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Case-insensitive, for URLs and command lines (`projectintegration`, `SyncJob`).
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown kind `{s}`"))
     }
 }
 
@@ -67,7 +82,9 @@ impl fmt::Display for Kind {
 
 /// Where something is declared: file as collected (not canonicalised, so it reads like the
 /// path the user passed), 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     pub file: PathBuf,
     pub line: usize,
@@ -80,14 +97,19 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
 }
 
 /// A resource by kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ResourceRef {
     pub kind: Kind,
     pub name: String,
@@ -101,7 +123,7 @@ impl fmt::Display for ResourceRef {
 
 /// One problem, rendered as `FILE:LINE:COL: Kind/name: message` (warnings say `warning:`
 /// before the message), plus an indented `hint:` line when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub location: Location,
@@ -175,5 +197,46 @@ impl Validation {
         self.diagnostics
             .iter()
             .filter(move |d| d.severity == Severity::Error && d.resource.as_ref() == Some(resource))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_render_as_file_line_column_resource_message() {
+        let mut d = Diagnostic {
+            severity: Severity::Error,
+            location: Location {
+                file: PathBuf::from("m/a.yaml"),
+                line: 3,
+                column: 7,
+            },
+            resource: Some(ResourceRef {
+                kind: Kind::ProjectIntegration,
+                name: "web".into(),
+            }),
+            message: "Connection `x` does not exist".into(),
+            hint: Some("did you mean `y`?".into()),
+        };
+        assert_eq!(
+            d.to_string(),
+            "m/a.yaml:3:7: ProjectIntegration/web: Connection `x` does not exist\n  hint: did you mean `y`?"
+        );
+        d.severity = Severity::Warning;
+        d.resource = None;
+        d.hint = None;
+        assert_eq!(
+            d.to_string(),
+            "m/a.yaml:3:7: warning: Connection `x` does not exist"
+        );
+    }
+
+    #[test]
+    fn kinds_parse_leniently_from_urls() {
+        assert_eq!("projectintegration".parse(), Ok(Kind::ProjectIntegration));
+        assert_eq!(Kind::parse("syncjob"), None);
+        assert!("Pipeline".parse::<Kind>().is_err());
     }
 }

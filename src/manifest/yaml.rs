@@ -80,6 +80,15 @@ impl Node {
         }
     }
 
+    /// Number of nodes in this subtree, keys included.
+    fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|e| e.key.size() + e.value.size()).sum(),
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true } if is_null(text))
     }
@@ -231,6 +240,9 @@ pub struct Parsed {
 /// Parses every document of `text`. Documents before a syntax error are kept: they are
 /// complete and valid YAML, and dropping them would make one typo hide unrelated resources.
 pub fn parse(text: &str) -> Parsed {
+    // Editors on Windows may save a byte-order mark, which the YAML scanner would make part of
+    // the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut parser = Parser::new_from_str(text);
@@ -264,10 +276,17 @@ enum Frame {
     },
 }
 
+/// How many nodes aliases may add to one document. Real manifests use a handful; the limit
+/// stops a "billion laughs" file from exhausting memory.
+const ALIAS_BUDGET: usize = 100_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes added by aliases so far in this document.
+    expanded: usize,
     root: Option<Node>,
     problems: Vec<(Pos, String)>,
     documents: Vec<Document>,
@@ -276,7 +295,8 @@ struct Builder {
 impl Builder {
     fn insert(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node.size();
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -319,6 +339,7 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.stack.clear();
                 self.anchors.clear();
+                self.expanded = 0;
                 self.root = None;
                 self.problems.clear();
             }
@@ -385,14 +406,24 @@ impl MarkedEventReceiver for Builder {
                 self.insert(node, anchor);
             }
             Event::Alias(id) => {
-                let node = match self.anchors.get(&id) {
-                    Some(node) => Node {
-                        value: node.value.clone(),
-                        pos,
-                    },
+                let found = self.anchors.get(&id).and_then(|(node, size)| {
+                    (self.expanded + size <= ALIAS_BUDGET).then_some((node, *size))
+                });
+                let node = match found {
+                    Some((node, size)) => {
+                        self.expanded += size;
+                        Node {
+                            value: node.value.clone(),
+                            pos,
+                        }
+                    }
                     None => {
-                        self.problems
-                            .push((pos, "alias refers to an unknown anchor".to_string()));
+                        let message = if self.anchors.contains_key(&id) {
+                            "aliases expand to too many nodes"
+                        } else {
+                            "alias refers to an unknown anchor"
+                        };
+                        self.problems.push((pos, message.to_string()));
                         Node {
                             value: Value::Scalar {
                                 text: "~".to_string(),
@@ -455,6 +486,18 @@ mod tests {
     }
 
     #[test]
+    fn byte_order_mark_and_crlf_are_accepted() {
+        let parsed = parse("\u{feff}a: 1\r\nb: x\r\n");
+        assert!(parsed.syntax_error.is_none());
+        let root = &parsed.documents[0].root;
+        assert!(root.get("a").is_some());
+        assert_eq!(
+            root.locate(&[Seg::Key("b".into())], false),
+            Pos { line: 2, column: 4 }
+        );
+    }
+
+    #[test]
     fn duplicate_keys_are_reported() {
         let parsed = parse("a: 1\nb: 2\na: 3\n");
         assert_eq!(
@@ -464,6 +507,28 @@ mod tests {
                 "duplicate key `a` (first on line 1)".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn anchors_expand_but_alias_bombs_do_not() {
+        let parsed = parse("a: &x {b: 1}\nc: *x\n");
+        assert!(parsed.documents[0].problems.is_empty());
+        assert_eq!(
+            parsed.documents[0].root.get("c").map(|e| e.value.size()),
+            Some(3)
+        );
+
+        let mut bomb = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        let parsed = parse(&bomb);
+        let problems = &parsed.documents[0].problems;
+        assert!(problems.iter().any(|(_, m)| m.contains("too many nodes")));
+        assert!(parsed.documents[0].root.size() < 2 * ALIAS_BUDGET);
     }
 
     #[test]

@@ -1,52 +1,14 @@
-//! Validation: raw documents in, [`Validation`] out.
-//!
-//! Three passes. Each document is parsed, identified (apiVersion, kind, name), deserialized and
-//! checked on its own. Then identities are checked across documents (duplicate names, display
-//! names, workspace ids). Then references are resolved in dependency order (workspaces,
-//! connections and field mappings, then integrations, then jobs), so that a resource pointing at
-//! an invalid one is itself left out, with a message saying why. A resource is in the model
-//! exactly when no error names it.
+//! Pass 1: each resource's spec checked on its own, building its model object when valid.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
-use super::de::{Ctx, Issue, NodeDe};
-use super::model::{self, Model};
-use super::raw::{self, API_VERSION};
-use super::suggest::similar;
-use super::yaml::{self, Node, Pos, Seg, Value};
-use super::{Diagnostic, Kind, Location, ResourceRef, Severity, SourceFile, Validation};
-
-/// Validates a set of files as one manifest set: references may cross files.
-pub fn validate(files: &[SourceFile]) -> Validation {
-    let mut v = Validator::default();
-    for file in files {
-        v.file(file);
-    }
-    v.identities();
-    v.references();
-    v.finish()
-}
-
-impl From<&str> for Seg {
-    fn from(s: &str) -> Seg {
-        Seg::Key(s.to_string())
-    }
-}
-
-impl From<usize> for Seg {
-    fn from(i: usize) -> Seg {
-        Seg::Index(i)
-    }
-}
-
-macro_rules! path {
-    ($($seg:expr),* $(,)?) => { vec![$(Seg::from($seg)),*] };
-}
+use super::{did_you_mean, digest, Sink, Validator};
+use crate::manifest::model;
+use crate::manifest::raw;
+use crate::manifest::yaml::Seg;
+use crate::manifest::{ResourceRef, Severity};
 
 const DEFAULT_RESYNC: Duration = Duration::from_secs(600);
 const MIN_RESYNC: Duration = Duration::from_secs(60);
@@ -54,349 +16,8 @@ const MIN_RESYNC: Duration = Duration::from_secs(60);
 const SECRET_HINT: &str = "put the secret in a file and write `{file: NAME}` (relative paths \
                            resolve against $CREDENTIALS_DIRECTORY, then --secrets), or use `{env: VARIABLE}`";
 
-/// Collects diagnostics and remembers which resources have errors.
-#[derive(Default)]
-struct Sink {
-    docs: Vec<(PathBuf, Node)>,
-    diagnostics: Vec<Diagnostic>,
-    rejected: HashSet<ResourceRef>,
-    broken_files: Vec<PathBuf>,
-}
-
-impl Sink {
-    /// "line 12", or "line 12, column 30" when `first` is on the same line as `here`.
-    fn earlier(&self, doc: usize, first: &[Seg], here: &[Seg]) -> String {
-        let a = self.location(doc, first, false);
-        let b = self.location(doc, here, false);
-        if a.line == b.line {
-            format!("line {}, column {}", a.line, a.column)
-        } else {
-            format!("line {}", a.line)
-        }
-    }
-
-    fn location(&self, doc: usize, path: &[Seg], key: bool) -> Location {
-        let (file, root) = &self.docs[doc];
-        let pos = root.locate(path, key);
-        at(file, pos)
-    }
-
-    fn push(
-        &mut self,
-        severity: Severity,
-        location: Location,
-        resource: Option<&ResourceRef>,
-        message: String,
-        hint: Option<String>,
-    ) {
-        if severity == Severity::Error {
-            if let Some(r) = resource {
-                self.rejected.insert(r.clone());
-            }
-        }
-        self.diagnostics.push(Diagnostic {
-            severity,
-            location,
-            resource: resource.cloned(),
-            message,
-            hint,
-        });
-    }
-
-    /// An error at the value of `path` in the document.
-    fn err(
-        &mut self,
-        doc: usize,
-        r: &ResourceRef,
-        path: &[Seg],
-        msg: String,
-        hint: Option<String>,
-    ) {
-        let loc = self.location(doc, path, false);
-        self.push(Severity::Error, loc, Some(r), msg, hint);
-    }
-
-    /// An error at the key of `path`: for problems with a whole list or mapping.
-    fn err_key(
-        &mut self,
-        doc: usize,
-        r: &ResourceRef,
-        path: &[Seg],
-        msg: String,
-        hint: Option<String>,
-    ) {
-        let loc = self.location(doc, path, true);
-        self.push(Severity::Error, loc, Some(r), msg, hint);
-    }
-
-    fn warn(
-        &mut self,
-        doc: usize,
-        r: &ResourceRef,
-        path: &[Seg],
-        msg: String,
-        hint: Option<String>,
-    ) {
-        let loc = self.location(doc, path, false);
-        self.push(Severity::Warning, loc, Some(r), msg, hint);
-    }
-
-    fn is_rejected(&self, r: &ResourceRef) -> bool {
-        self.rejected.contains(r)
-    }
-}
-
-fn at(file: &Path, pos: Pos) -> Location {
-    Location {
-        file: file.to_path_buf(),
-        line: pos.line,
-        column: pos.column,
-    }
-}
-
-/// One declared resource: the raw spec when it deserialized, and the model object when the
-/// spec is also valid on its own.
-struct Decl<S, M> {
-    r: ResourceRef,
-    doc: usize,
-    raw: Option<S>,
-    model: Option<M>,
-}
-
-#[derive(Default)]
-struct Validator {
-    sink: Sink,
-    workspaces: Vec<Decl<raw::WorkspaceSpec, model::Workspace>>,
-    connections: Vec<Decl<raw::ConnectionSpec, model::Connection>>,
-    integrations: Vec<Decl<raw::ProjectIntegrationSpec, model::ProjectIntegration>>,
-    field_mappings: Vec<Decl<raw::FieldMappingSpec, model::FieldMapping>>,
-    sync_jobs: Vec<Decl<raw::SyncJobSpec, model::SyncJob>>,
-}
-
 impl Validator {
-    // -----------------------------------------------------------------------------------------
-    // Pass 1: each document on its own
-
-    fn file(&mut self, file: &SourceFile) {
-        let parsed = yaml::parse(&file.text);
-        if let Some((pos, message)) = parsed.syntax_error {
-            self.sink.push(
-                Severity::Error,
-                at(&file.path, pos),
-                None,
-                format!("YAML syntax error: {message}"),
-                None,
-            );
-            self.sink.broken_files.push(file.path.clone());
-        }
-        for document in parsed.documents {
-            let doc = self.sink.docs.len();
-            self.sink.docs.push((file.path.clone(), document.root));
-            self.document(doc, &document.problems);
-        }
-    }
-
-    fn document(&mut self, doc: usize, problems: &[(Pos, String)]) {
-        let (file, root) = &self.sink.docs[doc];
-        let file = file.clone();
-        if !matches!(root.value, Value::Map(_)) {
-            let loc = at(&file, root.pos);
-            self.sink.push(
-                Severity::Error,
-                loc,
-                None,
-                "a manifest must be a mapping with apiVersion, kind, metadata and spec".into(),
-                None,
-            );
-            return;
-        }
-        let api_version = root
-            .get("apiVersion")
-            .map(|e| e.value.as_str().map(str::to_string));
-        let kind_text = root
-            .get("kind")
-            .map(|e| e.value.as_str().map(str::to_string));
-        let name = root
-            .get("metadata")
-            .and_then(|e| e.value.get("name"))
-            .and_then(|e| e.value.as_str())
-            .map(str::to_string);
-
-        let kind = match kind_text {
-            None | Some(None) => {
-                let loc = at(&file, root.pos);
-                self.sink.push(
-                    Severity::Error,
-                    loc,
-                    None,
-                    "missing required field `kind`".into(),
-                    Some(kinds_hint()),
-                );
-                return;
-            }
-            Some(Some(text)) => match Kind::parse(&text) {
-                Some(kind) => kind,
-                None => {
-                    let loc = self.sink.location(doc, &path!["kind"], false);
-                    let hint = match similar(&text, Kind::ALL.iter().map(|k| k.as_str())) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => kinds_hint(),
-                    };
-                    self.sink.push(
-                        Severity::Error,
-                        loc,
-                        None,
-                        format!("unknown kind `{text}`"),
-                        Some(hint),
-                    );
-                    return;
-                }
-            },
-        };
-        let Some(name) = name else {
-            let loc = self.sink.location(doc, &path!["metadata", "name"], true);
-            self.sink.push(
-                Severity::Error,
-                loc,
-                None,
-                format!("{kind}: missing required field `metadata.name`"),
-                None,
-            );
-            return;
-        };
-        let r = ResourceRef { kind, name };
-
-        for (pos, message) in problems {
-            let loc = at(&file, *pos);
-            self.sink
-                .push(Severity::Error, loc, Some(&r), message.clone(), None);
-        }
-        match api_version {
-            None | Some(None) => {
-                let loc = self.sink.location(doc, &[], false);
-                self.sink.push(
-                    Severity::Error,
-                    loc,
-                    Some(&r),
-                    "missing required field `apiVersion`".into(),
-                    Some(format!("add `apiVersion: {API_VERSION}`")),
-                );
-                return;
-            }
-            Some(Some(v)) if v != API_VERSION => {
-                self.sink.err(
-                    doc,
-                    &r,
-                    &path!["apiVersion"],
-                    format!("unknown apiVersion `{v}`"),
-                    Some(format!("this version of tandem reads `{API_VERSION}`")),
-                );
-                return;
-            }
-            Some(Some(_)) => {}
-        }
-        if !is_dns_label(&r.name) {
-            self.sink.err(
-                doc,
-                &r,
-                &path!["metadata", "name"],
-                format!("`{}` is not a valid name", r.name),
-                Some(
-                    "names are lowercase DNS labels: `a-z`, `0-9` and `-`, starting and ending \
-                     with a letter or digit, at most 63 characters"
-                        .into(),
-                ),
-            );
-        }
-        match kind {
-            Kind::Workspace => {
-                let raw = self.deserialize::<raw::WorkspaceManifest>(doc, &r);
-                let model = raw.as_ref().and_then(|m| self.workspace(doc, &r, &m.spec));
-                self.workspaces.push(Decl {
-                    r,
-                    doc,
-                    raw: raw.map(|m| m.spec),
-                    model,
-                });
-            }
-            Kind::Connection => {
-                let raw = self.deserialize::<raw::ConnectionManifest>(doc, &r);
-                let model = raw.as_ref().and_then(|m| self.connection(doc, &r, &m.spec));
-                self.connections.push(Decl {
-                    r,
-                    doc,
-                    raw: raw.map(|m| m.spec),
-                    model,
-                });
-            }
-            Kind::ProjectIntegration => {
-                let raw = self.deserialize::<raw::ProjectIntegrationManifest>(doc, &r);
-                let model = raw
-                    .as_ref()
-                    .and_then(|m| self.integration(doc, &r, &m.spec));
-                self.integrations.push(Decl {
-                    r,
-                    doc,
-                    raw: raw.map(|m| m.spec),
-                    model,
-                });
-            }
-            Kind::FieldMapping => {
-                let raw = self.deserialize::<raw::FieldMappingManifest>(doc, &r);
-                let model = raw
-                    .as_ref()
-                    .and_then(|m| self.field_mapping(doc, &r, &m.spec));
-                self.field_mappings.push(Decl {
-                    r,
-                    doc,
-                    raw: raw.map(|m| m.spec),
-                    model,
-                });
-            }
-            Kind::SyncJob => {
-                let raw = self.deserialize::<raw::SyncJobManifest>(doc, &r);
-                let model = raw.as_ref().and_then(|m| self.sync_job(doc, &r, &m.spec));
-                self.sync_jobs.push(Decl {
-                    r,
-                    doc,
-                    raw: raw.map(|m| m.spec),
-                    model,
-                });
-            }
-        }
-    }
-
-    /// Deserializes a whole document, reporting every unknown field and the first hard error.
-    fn deserialize<T: for<'de> Deserialize<'de>>(
-        &mut self,
-        doc: usize,
-        r: &ResourceRef,
-    ) -> Option<T> {
-        let ctx = Ctx::default();
-        let (file, root) = &self.sink.docs[doc];
-        let file = file.clone();
-        let result = T::deserialize(NodeDe::root(root, &ctx));
-        let root_pos = root.pos;
-        let mut issues = ctx.into_issues();
-        let value = match result {
-            Ok(value) => Some(value),
-            Err(e) => {
-                issues.push(e.into_issue(root_pos));
-                None
-            }
-        };
-        for Issue { pos, message, hint } in issues {
-            self.sink
-                .push(Severity::Error, at(&file, pos), Some(r), message, hint);
-        }
-        value
-    }
-
-    fn source(&self, doc: usize) -> Location {
-        self.sink.location(doc, &[], false)
-    }
-
-    fn workspace(
+    pub(super) fn workspace(
         &mut self,
         doc: usize,
         r: &ResourceRef,
@@ -511,7 +132,7 @@ impl Validator {
             doc,
             r,
             &spec.statuses,
-            |i| path!["spec", "statuses", i],
+            |i| path!["spec", "statuses", i].to_vec(),
             "status",
         );
         let mut fields: HashMap<&str, usize> = HashMap::new();
@@ -521,7 +142,7 @@ impl Validator {
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["name"]].concat(),
+                    &[&base[..], &path!["name"]].concat(),
                     "field name is empty".into(),
                     None,
                 );
@@ -529,7 +150,7 @@ impl Validator {
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["name"]].concat(),
+                    &[&base[..], &path!["name"]].concat(),
                     format!("`{}` is a default field and cannot be redeclared", f.name),
                     Some(
                         "default fields are `objective`, `keyResult`, `value` and `effort`".into(),
@@ -545,7 +166,7 @@ impl Validator {
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["name"]].concat(),
+                    &[&base[..], &path!["name"]].concat(),
                     format!("field `{}` is declared twice", f.name),
                     Some(format!("first declared on {line}")),
                 );
@@ -554,14 +175,14 @@ impl Validator {
                 (None, true) => s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["type"]].concat(),
+                    &[&base[..], &path!["type"]].concat(),
                     format!("{} field `{}` has no options", f.field_type, f.name),
                     Some("add `options: [...]` with the choices".into()),
                 ),
                 (Some(options), true) if options.is_empty() => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["options"]].concat(),
+                    &[&base[..], &path!["options"]].concat(),
                     format!("{} field `{}` has no options", f.field_type, f.name),
                     None,
                 ),
@@ -570,13 +191,13 @@ impl Validator {
                     doc,
                     r,
                     options,
-                    |j| path!["spec", "fields", i, "options", j],
+                    |j| path!["spec", "fields", i, "options", j].to_vec(),
                     "option",
                 ),
                 (Some(_), false) => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["options"]].concat(),
+                    &[&base[..], &path!["options"]].concat(),
                     format!(
                         "`options` only apply to singleSelect and multiSelect fields, not {}",
                         f.field_type
@@ -615,7 +236,7 @@ impl Validator {
         })
     }
 
-    fn connection(
+    pub(super) fn connection(
         &mut self,
         doc: usize,
         r: &ResourceRef,
@@ -816,7 +437,7 @@ impl Validator {
         })
     }
 
-    fn integration(
+    pub(super) fn integration(
         &mut self,
         doc: usize,
         r: &ResourceRef,
@@ -873,7 +494,7 @@ impl Validator {
                 s.err(
                     doc,
                     r,
-                    &[base.clone(), path!["workspace"]].concat(),
+                    &[&base[..], &path!["workspace"]].concat(),
                     format!("item type `{}` is listed twice in `types`", t.workspace),
                     Some(format!("first listed on {line}")),
                 );
@@ -884,7 +505,7 @@ impl Validator {
                 (Some(_), Some(true)) => s.err_key(
                     doc,
                     r,
-                    &[base.clone(), path!["ignore"]].concat(),
+                    &[&base[..], &path!["ignore"]].concat(),
                     format!("`{}` is both mapped to `jira` and ignored", t.workspace),
                     Some("keep either `jira` or `ignore: true`".into()),
                 ),
@@ -904,7 +525,7 @@ impl Validator {
                         s.err(
                             doc,
                             r,
-                            &[base.clone(), path!["jira"]].concat(),
+                            &[&base[..], &path!["jira"]].concat(),
                             format!(
                                 "Jira type `{jira}` is mapped from both `{other}` and `{}`",
                                 t.workspace
@@ -927,6 +548,16 @@ impl Validator {
                     jira: None,
                 }),
             }
+        }
+        if direction == raw::Direction::ToJira && !spec.secondary_types.is_empty() {
+            let loc = s.location(doc, &path!["spec", "secondaryTypes"], true);
+            s.push(
+                Severity::Warning,
+                loc,
+                Some(r),
+                "secondary types only flow from Jira, but direction is toJira; they will never sync".into(),
+                None,
+            );
         }
         let mut seen_secondary: HashMap<&str, usize> = HashMap::new();
         for (i, t) in spec.secondary_types.iter().enumerate() {
@@ -1041,7 +672,7 @@ impl Validator {
         })
     }
 
-    fn field_mapping(
+    pub(super) fn field_mapping(
         &mut self,
         doc: usize,
         r: &ResourceRef,
@@ -1050,32 +681,32 @@ impl Validator {
         let s = &mut self.sink;
         // Every Jira field may be the target of one mapping only.
         let mut targets: HashMap<String, Vec<Seg>> = HashMap::new();
-        let mut target = |s: &mut Sink, path: Vec<Seg>, jira: &str| {
+        let mut target = |s: &mut Sink, path: &[Seg], jira: &str| {
             if jira.trim().is_empty() {
-                s.err(doc, r, &path, "Jira field is empty".into(), None);
+                s.err(doc, r, path, "Jira field is empty".into(), None);
                 return;
             }
             if let Some(first) = targets.get(jira) {
-                let line = s.earlier(doc, first, &path);
+                let line = s.earlier(doc, first, path);
                 s.err(
                     doc,
                     r,
-                    &path,
+                    path,
                     format!("Jira field `{jira}` is mapped twice"),
                     Some(format!("also mapped on {line}")),
                 );
             } else {
-                targets.insert(jira.to_string(), path);
+                targets.insert(jira.to_string(), path.to_vec());
             }
         };
         let primary = spec.primary.clone().unwrap_or_default();
         if let Some(sp) = &primary.story_points {
             if sp != "auto" {
-                target(s, path!["spec", "primary", "storyPoints"], sp);
+                target(s, &path!["spec", "primary", "storyPoints"], sp);
             }
         }
         if let Some(team) = &primary.team {
-            target(s, path!["spec", "primary", "team"], team);
+            target(s, &path!["spec", "primary", "team"], team);
         }
         let defaults = spec.defaults.clone().unwrap_or_default();
         for (key, value) in [
@@ -1085,7 +716,7 @@ impl Validator {
             ("effort", &defaults.effort),
         ] {
             if let Some(jira) = value {
-                target(s, path!["spec", "defaults", key], jira);
+                target(s, &path!["spec", "defaults", key], jira);
             }
         }
         let mut seen_ws: HashSet<&str> = HashSet::new();
@@ -1107,7 +738,7 @@ impl Validator {
                     None,
                 );
             }
-            target(s, path!["spec", "custom", i, "jira"], &c.jira);
+            target(s, &path!["spec", "custom", i, "jira"], &c.jira);
         }
         if s.is_rejected(r) {
             return None;
@@ -1146,7 +777,7 @@ impl Validator {
         })
     }
 
-    fn sync_job(
+    pub(super) fn sync_job(
         &mut self,
         doc: usize,
         r: &ResourceRef,
@@ -1237,406 +868,6 @@ impl Validator {
             integration: spec.integration.clone(),
             job,
         })
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Pass 2: identities across documents
-
-    fn identities(&mut self) {
-        let s = &mut self.sink;
-        let decls: Vec<(ResourceRef, usize)> = self
-            .workspaces
-            .iter()
-            .map(|d| (d.r.clone(), d.doc))
-            .chain(self.connections.iter().map(|d| (d.r.clone(), d.doc)))
-            .chain(self.integrations.iter().map(|d| (d.r.clone(), d.doc)))
-            .chain(self.field_mappings.iter().map(|d| (d.r.clone(), d.doc)))
-            .chain(self.sync_jobs.iter().map(|d| (d.r.clone(), d.doc)))
-            .collect();
-        let mut by_ref: BTreeMap<&ResourceRef, Vec<usize>> = BTreeMap::new();
-        for (r, doc) in &decls {
-            by_ref.entry(r).or_default().push(*doc);
-        }
-        for (r, docs) in by_ref {
-            if docs.len() < 2 {
-                continue;
-            }
-            let p = path!["metadata", "name"];
-            let locations: Vec<Location> = docs.iter().map(|d| s.location(*d, &p, false)).collect();
-            for (i, doc) in docs.iter().enumerate() {
-                let others: Vec<String> = locations
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, l)| l.to_string())
-                    .collect();
-                s.err(
-                    *doc,
-                    r,
-                    &p,
-                    format!("{} `{}` is declared more than once", r.kind, r.name),
-                    Some(format!("also declared at {}", others.join(", "))),
-                );
-            }
-        }
-
-        let conns: Vec<_> = self
-            .connections
-            .iter()
-            .filter_map(|d| {
-                d.raw
-                    .as_ref()
-                    .map(|raw| (&d.r, d.doc, raw.display_name.as_str()))
-            })
-            .collect();
-        unique_values(
-            s,
-            &conns,
-            &path!["spec", "displayName"],
-            "display name",
-            true,
-        );
-        let ints: Vec<_> = self
-            .integrations
-            .iter()
-            .filter_map(|d| {
-                d.raw
-                    .as_ref()
-                    .map(|raw| (&d.r, d.doc, raw.display_name.as_str()))
-            })
-            .collect();
-        unique_values(
-            s,
-            &ints,
-            &path!["spec", "displayName"],
-            "display name",
-            true,
-        );
-        let ids: Vec<_> = self
-            .workspaces
-            .iter()
-            .filter_map(|d| d.raw.as_ref().map(|raw| (&d.r, d.doc, raw.id.as_str())))
-            .collect();
-        unique_values(s, &ids, &path!["spec", "id"], "workspace id", false);
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Pass 3: references, in dependency order
-
-    fn references(&mut self) {
-        let s = &mut self.sink;
-        let workspaces: HashMap<&str, &Decl<_, _>> = self
-            .workspaces
-            .iter()
-            .map(|d| (d.r.name.as_str(), d))
-            .collect();
-        let connections: HashMap<&str, &Decl<_, _>> = self
-            .connections
-            .iter()
-            .map(|d| (d.r.name.as_str(), d))
-            .collect();
-        let mappings: HashMap<&str, &Decl<_, _>> = self
-            .field_mappings
-            .iter()
-            .map(|d| (d.r.name.as_str(), d))
-            .collect();
-        let mut projects: HashMap<(&str, &str, &str), &ResourceRef> = HashMap::new();
-
-        for d in &self.integrations {
-            let Some(spec) = &d.raw else { continue };
-            let (doc, r) = (d.doc, &d.r);
-            resolve(
-                s,
-                doc,
-                r,
-                &path!["spec", "connection"],
-                Kind::Connection,
-                &spec.connection,
-                &connections,
-            );
-            let ws = resolve(
-                s,
-                doc,
-                r,
-                &path!["spec", "workspace"],
-                Kind::Workspace,
-                &spec.workspace,
-                &workspaces,
-            )
-            .and_then(|w| w.model.as_ref());
-            let fm = match &spec.field_mapping {
-                Some(name) => resolve(
-                    s,
-                    doc,
-                    r,
-                    &path!["spec", "fieldMapping"],
-                    Kind::FieldMapping,
-                    name,
-                    &mappings,
-                )
-                .and_then(|m| m.model.as_ref()),
-                None => None,
-            };
-            if let Some(other) =
-                projects.insert((&spec.connection, &spec.project, &spec.workspace), r)
-            {
-                s.err(
-                    doc,
-                    r,
-                    &path!["spec", "project"],
-                    format!("project `{}` on connection `{}` is already integrated with workspace `{}` by {other}", spec.project, spec.connection, spec.workspace),
-                    Some("two integrations of one project into one workspace would sync every issue twice".into()),
-                );
-            }
-            let Some(ws) = ws else { continue };
-            let type_names = || ws.item_types.iter().map(|t| t.name.as_str());
-            for (i, t) in spec.types.iter().enumerate() {
-                if ws.item_type(&t.workspace).is_none() {
-                    s.err(
-                        doc,
-                        r,
-                        &path!["spec", "types", i, "workspace"],
-                        format!(
-                            "`{}` is not an item type of workspace `{}`",
-                            t.workspace, ws.name
-                        ),
-                        did_you_mean(&t.workspace, type_names()),
-                    );
-                }
-            }
-            let missing: Vec<&str> = type_names()
-                .filter(|name| !spec.types.iter().any(|m| m.workspace == *name))
-                .collect();
-            match missing.as_slice() {
-                [] => {}
-                [one] => s.err_key(
-                    doc,
-                    r,
-                    &path!["spec", "types"],
-                    format!("workspace item type `{one}` is missing from `types`"),
-                    Some(format!("add `{{workspace: {one}, jira: ISSUE TYPE}}` or `{{workspace: {one}, ignore: true}}`")),
-                ),
-                many => {
-                    let list: Vec<String> = many.iter().map(|n| format!("`{n}`")).collect();
-                    s.err_key(
-                        doc,
-                        r,
-                        &path!["spec", "types"],
-                        format!("workspace item types {} are missing from `types`", list.join(", ")),
-                        Some("add `{workspace: NAME, jira: ISSUE TYPE}` or `{workspace: NAME, ignore: true}` for each".into()),
-                    );
-                }
-            }
-            for (i, t) in spec.secondary_types.iter().enumerate() {
-                if ws.item_type(&t.workspace).is_none() {
-                    s.err(
-                        doc,
-                        r,
-                        &path!["spec", "secondaryTypes", i, "workspace"],
-                        format!(
-                            "`{}` is not an item type of workspace `{}`",
-                            t.workspace, ws.name
-                        ),
-                        did_you_mean(&t.workspace, type_names()),
-                    );
-                }
-            }
-            for (i, m) in spec.statuses.iter().enumerate() {
-                if !ws.statuses.contains(&m.workspace) {
-                    s.err(
-                        doc,
-                        r,
-                        &path!["spec", "statuses", i, "workspace"],
-                        format!(
-                            "status `{}` is not declared by workspace `{}`",
-                            m.workspace, ws.name
-                        ),
-                        did_you_mean(&m.workspace, ws.statuses.iter().map(String::as_str)),
-                    );
-                }
-            }
-            if let Some(fm) = fm {
-                for c in &fm.custom {
-                    if ws.fields.iter().all(|f| f.name != c.workspace) {
-                        s.err(
-                            doc,
-                            r,
-                            &path!["spec", "fieldMapping"],
-                            format!("field mapping `{}` maps field `{}`, which workspace `{}` does not declare", fm.name, c.workspace, ws.name),
-                            did_you_mean(&c.workspace, ws.fields.iter().map(|f| f.name.as_str())),
-                        );
-                    }
-                }
-            }
-        }
-
-        let integrations: HashMap<&str, &Decl<_, _>> = self
-            .integrations
-            .iter()
-            .map(|d| (d.r.name.as_str(), d))
-            .collect();
-        for d in &self.sync_jobs {
-            let Some(spec) = &d.raw else { continue };
-            let Some(int) = resolve(
-                s,
-                d.doc,
-                &d.r,
-                &path!["spec", "integration"],
-                Kind::ProjectIntegration,
-                &spec.integration,
-                &integrations,
-            )
-            .and_then(|i| i.model.as_ref()) else {
-                continue;
-            };
-            let ok = match spec.direction {
-                raw::JobDirection::FromJira => int.direction.from_jira(),
-                raw::JobDirection::ToJira => int.direction.to_jira(),
-            };
-            if !ok {
-                s.err(
-                    d.doc,
-                    &d.r,
-                    &path!["spec", "direction"],
-                    format!("integration `{}` only syncs {}", int.name, int.direction),
-                    None,
-                );
-            }
-            if matches!(spec.scope, Some(raw::Scope::Sprints(_))) && int.board.is_none() {
-                s.err(
-                    d.doc,
-                    &d.r,
-                    &path!["spec", "scope", "sprints"],
-                    format!(
-                        "integration `{}` has no `board`, which sprints need",
-                        int.name
-                    ),
-                    None,
-                );
-            }
-        }
-    }
-
-    fn finish(self) -> Validation {
-        let Validator {
-            mut sink,
-            workspaces,
-            connections,
-            integrations,
-            field_mappings,
-            sync_jobs,
-        } = self;
-        fn keep<S, M>(sink: &Sink, decls: Vec<Decl<S, M>>) -> BTreeMap<String, M> {
-            decls
-                .into_iter()
-                .filter(|d| !sink.is_rejected(&d.r))
-                .filter_map(|d| d.model.map(|m| (d.r.name, m)))
-                .collect()
-        }
-        let model = Model {
-            workspaces: keep(&sink, workspaces),
-            connections: keep(&sink, connections),
-            integrations: keep(&sink, integrations),
-            field_mappings: keep(&sink, field_mappings),
-            sync_jobs: keep(&sink, sync_jobs),
-        };
-        // Stable sort: problems at one position stay in the order they were found.
-        sink.diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
-        Validation {
-            model,
-            diagnostics: sink.diagnostics,
-            broken_files: sink.broken_files,
-        }
-    }
-}
-
-/// Reports a reference that resolves to nothing (with a "did you mean") or to a resource that
-/// is itself invalid; returns the declaration when it is usable.
-fn resolve<'a, S, M>(
-    s: &mut Sink,
-    doc: usize,
-    r: &ResourceRef,
-    path: &[Seg],
-    kind: Kind,
-    name: &str,
-    decls: &HashMap<&str, &'a Decl<S, M>>,
-) -> Option<&'a Decl<S, M>> {
-    match decls.get(name) {
-        None => {
-            s.err(
-                doc,
-                r,
-                path,
-                format!("{kind} `{name}` does not exist"),
-                did_you_mean(name, decls.keys().copied()),
-            );
-            None
-        }
-        Some(d) if s.is_rejected(&d.r) || d.model.is_none() => {
-            s.err(
-                doc,
-                r,
-                path,
-                format!("{kind} `{name}` is not valid"),
-                Some(format!("fix the errors reported for {}", d.r)),
-            );
-            None
-        }
-        Some(d) => Some(d),
-    }
-}
-
-fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    similar(word, candidates).map(|s| format!("did you mean `{s}`?"))
-}
-
-fn kinds_hint() -> String {
-    let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-    format!("kind is one of {}", kinds.join(", "))
-}
-
-/// Reports values that must be unique across resources, on every resource that shares one.
-fn unique_values(
-    s: &mut Sink,
-    items: &[(&ResourceRef, usize, &str)],
-    path: &[Seg],
-    what: &str,
-    fold_case: bool,
-) {
-    let key = |v: &str| {
-        let v = v.trim();
-        if fold_case {
-            v.to_lowercase()
-        } else {
-            v.to_string()
-        }
-    };
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, (_, _, value)) in items.iter().enumerate() {
-        if !value.trim().is_empty() {
-            groups.entry(key(value)).or_default().push(i);
-        }
-    }
-    for members in groups.values().filter(|m| m.len() > 1) {
-        for &i in members {
-            let (r, doc, value) = items[i];
-            let others: Vec<String> = members
-                .iter()
-                .filter(|&&j| j != i)
-                .map(|&j| items[j].0.to_string())
-                .collect();
-            s.err(
-                doc,
-                r,
-                path,
-                format!(
-                    "{what} `{}` is also used by {}",
-                    value.trim(),
-                    others.join(", ")
-                ),
-                None,
-            );
-        }
     }
 }
 
@@ -1769,7 +1000,7 @@ fn check_secret(
     }
 }
 
-fn is_dns_label(name: &str) -> bool {
+pub(super) fn is_dns_label(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 63
@@ -1823,47 +1054,6 @@ fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     Some(Duration::from_secs(total))
-}
-
-/// sha256 of the spec as canonical JSON (keys sorted at every level), so that reordering keys
-/// or reformatting YAML does not count as a change.
-fn digest<T: serde::Serialize>(spec: &T) -> String {
-    let value = serde_json::to_value(spec).unwrap_or(serde_json::Value::Null);
-    let mut text = String::new();
-    canonical(&value, &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn canonical(value: &serde_json::Value, out: &mut String) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String((*k).clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(*k) {
-                    canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(v, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 #[cfg(test)]
