@@ -950,6 +950,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exclude_body_sends_headers_only_and_signs_the_empty_body() {
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        let mut h = hook(&r.url, &["jira:issue_deleted"], None, Some("k"));
+        h.exclude_body = true;
+        d.register(h).expect("register");
+        d.fire(
+            "jira:issue_deleted",
+            serde_json::json!({"issue": {"key": "DEMO-1"}}),
+            None,
+        );
+        settle(&d).await;
+        let got = lock(&r.got).clone();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].body.is_empty());
+        assert_eq!(
+            header(&got[0], "x-hub-signature"),
+            Some(signature("k", b""))
+        );
+    }
+
+    #[tokio::test]
+    async fn jql_filters_with_functions_use_the_given_context() {
+        struct InSprint(f64);
+        impl JqlIssue for InSprint {
+            fn values(&self, field: &Field) -> Vec<JqlValue> {
+                match field {
+                    Field::Sprint => vec![JqlValue::Num(self.0)],
+                    _ => vec![],
+                }
+            }
+        }
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        d.register(hook(
+            &r.url,
+            &["jira:issue_updated"],
+            Some("sprint in openSprints()"),
+            None,
+        ))
+        .expect("register");
+        let ctx = EvalContext {
+            now: Utc::now(),
+            current_user: "admin".into(),
+            open_sprint_ids: vec![1],
+            closed_sprint_ids: vec![],
+        };
+        assert_eq!(
+            d.fire_in(
+                "jira:issue_updated",
+                Value::Null,
+                Some(&InSprint(1.0)),
+                &ctx
+            ),
+            1
+        );
+        assert_eq!(
+            d.fire_in(
+                "jira:issue_updated",
+                Value::Null,
+                Some(&InSprint(2.0)),
+                &ctx
+            ),
+            0
+        );
+        settle(&d).await;
+        assert_eq!(lock(&r.got).len(), 1);
+    }
+
+    #[tokio::test]
     async fn registry_round_trips_jiras_admin_shape() {
         let d = WebhookDispatcher::new(fast());
         let req: WebhookRequest = serde_json::from_value(serde_json::json!({
