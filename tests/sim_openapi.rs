@@ -15,10 +15,19 @@ struct Call {
 }
 
 fn call(method: &'static str, path: impl Into<String>, body: Option<Value>) -> Call {
-    Call { method, path: path.into(), body }
+    Call {
+        method,
+        path: path.into(),
+        body,
+    }
 }
 
-async fn send(client: &reqwest::Client, base: &str, user: Option<(&str, &str)>, c: &Call) -> (u16, Option<Value>) {
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    user: Option<(&str, &str)>,
+    c: &Call,
+) -> (u16, Option<Value>) {
     let url = format!("{base}{}", c.path);
     let mut rb = client.request(c.method.parse().expect("method"), &url);
     if let Some((u, p)) = user {
@@ -30,7 +39,14 @@ async fn send(client: &reqwest::Client, base: &str, user: Option<(&str, &str)>, 
     let resp = rb.send().await.expect("request");
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    let body = if text.is_empty() { None } else { Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} {}: not JSON ({e}): {text}", c.method, c.path))) };
+    let body = if text.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} {}: not JSON ({e}): {text}", c.method, c.path)),
+        )
+    };
     (status, body)
 }
 
@@ -40,40 +56,99 @@ fn adf(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_cloud_response_validates_against_the_openapi_description() {
-    let Some(shared) = support::shared_dir("sim_openapi") else { return };
+    let Some(shared) = support::shared_dir("sim_openapi") else {
+        return;
+    };
     let mut spec = Spec::jira(&shared).expect("OpenAPI descriptions load");
     // Real Jira sends `null` for the id form of a changelog value that has none (summary,
     // labels, description...), as the captures in reference/jira-webhooks and
     // reference/jira-rest/go-jira__issues_in_sprint_with_changelog.json show; the description
     // calls them strings.
     let why = "real Jira sends null changelog from/to; see the captured changelogs";
-    for path in ["$.changelog.histories[].items[].from", "$.changelog.histories[].items[].to", "$.values[].items[].from", "$.values[].items[].to"] {
+    for path in [
+        "$.changelog.histories[].items[].from",
+        "$.changelog.histories[].items[].to",
+        "$.values[].items[].from",
+        "$.values[].items[].to",
+    ] {
         spec.tolerate("GET /rest/api/3/issue/*", path, why);
     }
-    let sim = Simulator::start(SimConfig::new(Deployment::Cloud)).await.expect("simulator starts");
+    let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
+        .await
+        .expect("simulator starts");
     let base = sim.base_url();
     let client = reqwest::Client::new();
     let admin = Some(("admin@example.com", "admin-token"));
 
     // Seed through the API so every kind of value appears in the responses.
     let seed = [
-        call("POST", "/rest/api/3/issue", Some(json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Epic", "description": adf("An epic")}}))),
-        call("POST", "/rest/api/3/issue", Some(json!({"fields": {
-            "project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "Story", "parent": {"key": "DEMO-1"},
-            "description": adf("A story"), "labels": ["web"], "components": [{"name": "Backend"}], "fixVersions": [{"name": "1.0"}],
-            "assignee": {"accountId": "5b10ac8d82e05b22cc7d0001"}, "priority": {"name": "High"}, "duedate": "2030-01-31",
-            "customfield_10016": 5, "customfield_10020": 1, "customfield_10030": {"value": "Red"}, "customfield_10031": adf("Grow"),
-            "customfield_10032": "KR1", "customfield_10033": 8, "customfield_10034": "2030-02-01", "customfield_10035": [{"value": "Web"}],
-            "customfield_10036": ["alpha"], "customfield_10037": "https://example.com/spec",
-        }}))),
-        call("POST", "/rest/api/3/issue", Some(json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Sub-task"}, "summary": "Sub", "parent": {"key": "DEMO-2"}}}))),
-        call("POST", "/rest/api/3/issue", Some(json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Bug"}, "summary": "Bug"}}))),
-        call("POST", "/rest/api/3/issue/DEMO-2/comment", Some(json!({"body": adf("A comment")}))),
-        call("POST", "/rest/api/3/issue/DEMO-2/worklog", Some(json!({"timeSpent": "1h 30m", "comment": adf("Work")}))),
-        call("POST", "/rest/api/3/issueLink", Some(json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": "DEMO-4"}, "outwardIssue": {"key": "DEMO-2"}}))),
-        call("PUT", "/rest/api/3/issue/DEMO-2", Some(json!({"fields": {"summary": "Story, renamed"}, "update": {"labels": [{"add": "mobile"}]}}))),
-        call("POST", "/rest/api/3/issue/DEMO-2/transitions", Some(json!({"transition": {"id": "21"}}))),
-        call("POST", "/rest/api/3/issue/DEMO-4/transitions", Some(json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}}))),
+        call(
+            "POST",
+            "/rest/api/3/issue",
+            Some(
+                json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Epic", "description": adf("An epic")}}),
+            ),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue",
+            Some(json!({"fields": {
+                "project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "Story", "parent": {"key": "DEMO-1"},
+                "description": adf("A story"), "labels": ["web"], "components": [{"name": "Backend"}], "fixVersions": [{"name": "1.0"}],
+                "assignee": {"accountId": "5b10ac8d82e05b22cc7d0001"}, "priority": {"name": "High"}, "duedate": "2030-01-31",
+                "customfield_10016": 5, "customfield_10020": 1, "customfield_10030": {"value": "Red"}, "customfield_10031": adf("Grow"),
+                "customfield_10032": "KR1", "customfield_10033": 8, "customfield_10034": "2030-02-01", "customfield_10035": [{"value": "Web"}],
+                "customfield_10036": ["alpha"], "customfield_10037": "https://example.com/spec",
+            }})),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue",
+            Some(
+                json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Sub-task"}, "summary": "Sub", "parent": {"key": "DEMO-2"}}}),
+            ),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue",
+            Some(
+                json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Bug"}, "summary": "Bug"}}),
+            ),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue/DEMO-2/comment",
+            Some(json!({"body": adf("A comment")})),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue/DEMO-2/worklog",
+            Some(json!({"timeSpent": "1h 30m", "comment": adf("Work")})),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issueLink",
+            Some(
+                json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": "DEMO-4"}, "outwardIssue": {"key": "DEMO-2"}}),
+            ),
+        ),
+        call(
+            "PUT",
+            "/rest/api/3/issue/DEMO-2",
+            Some(
+                json!({"fields": {"summary": "Story, renamed"}, "update": {"labels": [{"add": "mobile"}]}}),
+            ),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue/DEMO-2/transitions",
+            Some(json!({"transition": {"id": "21"}})),
+        ),
+        call(
+            "POST",
+            "/rest/api/3/issue/DEMO-4/transitions",
+            Some(json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}})),
+        ),
     ];
     let checked = [
         call("GET", "/rest/api/3/serverInfo", None),
@@ -143,7 +218,12 @@ async fn every_cloud_response_validates_against_the_openapi_description() {
     ];
     for c in &seed {
         let (status, body) = send(&client, &base, admin, c).await;
-        assert!(status < 300, "seeding {} {} answered {status}: {body:?}", c.method, c.path);
+        assert!(
+            status < 300,
+            "seeding {} {} answered {status}: {body:?}",
+            c.method,
+            c.path
+        );
     }
     let mut failures = Vec::new();
     let mut validated = 0;
@@ -156,16 +236,41 @@ async fn every_cloud_response_validates_against_the_openapi_description() {
         let Some(body) = body else { continue };
         validated += 1;
         if let Err(errors) = validate_response(&spec, c.method, &c.path, status, &body) {
-            failures.push(format!("{} {} ({status}):\n    {}", c.method, c.path, errors.join("\n    ")));
+            failures.push(format!(
+                "{} {} ({status}):\n    {}",
+                c.method,
+                c.path,
+                errors.join("\n    ")
+            ));
         }
     }
     // Unauthenticated calls: the 401 body.
-    let (status, body) = send(&client, &base, None, &call("GET", "/rest/api/3/myself", None)).await;
+    let (status, body) = send(
+        &client,
+        &base,
+        None,
+        &call("GET", "/rest/api/3/myself", None),
+    )
+    .await;
     assert_eq!(status, 401);
-    if let Err(errors) = validate_response(&spec, "GET", "/rest/api/3/myself", status, &body.unwrap_or(Value::Null)) {
-        failures.push(format!("GET /rest/api/3/myself (401): {}", errors.join("; ")));
+    if let Err(errors) = validate_response(
+        &spec,
+        "GET",
+        "/rest/api/3/myself",
+        status,
+        &body.unwrap_or(Value::Null),
+    ) {
+        failures.push(format!(
+            "GET /rest/api/3/myself (401): {}",
+            errors.join("; ")
+        ));
     }
     assert!(validated > 50, "only {validated} bodies were validated");
-    assert!(failures.is_empty(), "{} response(s) do not match Atlassian's OpenAPI:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} response(s) do not match Atlassian's OpenAPI:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     sim.shutdown().await.expect("clean shutdown");
 }

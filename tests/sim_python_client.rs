@@ -25,9 +25,19 @@ fn python_with_jira() -> bool {
 }
 
 async fn run_scenario(deployment: Deployment, dialect: &str, user: &str, secret: &str) {
-    let sim = Simulator::start(SimConfig::new(deployment)).await.expect("simulator starts");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/python/scenario.py");
-    let (base, dialect, user, secret) = (sim.base_url(), dialect.to_string(), user.to_string(), secret.to_string());
+    let sim = Simulator::start(SimConfig::new(deployment))
+        .await
+        .expect("simulator starts");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/python/scenario.py"
+    );
+    let (base, dialect, user, secret) = (
+        sim.base_url(),
+        dialect.to_string(),
+        user.to_string(),
+        secret.to_string(),
+    );
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -39,8 +49,14 @@ async fn run_scenario(deployment: Deployment, dialect: &str, user: &str, secret:
     .expect("scenario task");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "scenario failed ({deployment:?}):\n{stdout}\n{stderr}");
-    assert!(stdout.contains("scenario passed"), "scenario did not finish:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "scenario failed ({deployment:?}):\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("scenario passed"),
+        "scenario did not finish:\n{stdout}"
+    );
     sim.shutdown().await.expect("clean shutdown");
 }
 
@@ -49,7 +65,13 @@ async fn python_client_scenario_passes_on_cloud() {
     if !python_with_jira() {
         return;
     }
-    run_scenario(Deployment::Cloud, "cloud", "admin@example.com", "admin-token").await;
+    run_scenario(
+        Deployment::Cloud,
+        "cloud",
+        "admin@example.com",
+        "admin-token",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

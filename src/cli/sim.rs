@@ -9,7 +9,10 @@ use super::{Deployment, JiraSimArgs, EXIT_USAGE};
 use crate::sim::{self, SimConfig, SimUser, SimWebhook, Simulator};
 
 pub fn run(args: JiraSimArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -37,9 +40,19 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::new(deployment);
     config.listen = listen;
     config.data_file = args.data;
-    config.users = args.users.iter().map(|u| SimUser::parse(u)).collect::<Result<_, _>>()?;
-    config.webhooks = args.webhooks.iter().map(|w| SimWebhook::parse(w)).collect::<Result<_, _>>()?;
-    let handle = Simulator::start(config).await.context("cannot start the Jira simulator")?;
+    config.users = args
+        .users
+        .iter()
+        .map(|u| SimUser::parse(u))
+        .collect::<Result<_, _>>()?;
+    config.webhooks = args
+        .webhooks
+        .iter()
+        .map(|w| SimWebhook::parse(w))
+        .collect::<Result<_, _>>()?;
+    let handle = Simulator::start(config)
+        .await
+        .context("cannot start the Jira simulator")?;
     println!("{}", handle.base_url());
     eprintln!(
         "Jira simulator ({}) listening on {}; Ctrl-C to stop",
@@ -50,7 +63,10 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         handle.base_url()
     );
     shutdown_signal().await;
-    handle.shutdown().await.context("the simulator did not shut down cleanly")?;
+    handle
+        .shutdown()
+        .await
+        .context("the simulator did not shut down cleanly")?;
     Ok(())
 }
 

@@ -26,7 +26,8 @@ pub fn from_text(text: &str) -> Value {
 }
 
 /// Why a value is not an Atlassian Document; the message is the one Jira puts in `errors`.
-pub const NOT_ADF: &str = "Operation value must be an Atlassian Document (see the Atlassian Document Format)";
+pub const NOT_ADF: &str =
+    "Operation value must be an Atlassian Document (see the Atlassian Document Format)";
 
 /// Extracts the text of an ADF document; block nodes are separated by blank lines.
 pub fn to_text(doc: &Value) -> Result<String, &'static str> {
@@ -34,19 +35,32 @@ pub fn to_text(doc: &Value) -> Result<String, &'static str> {
     if obj.get("type").and_then(Value::as_str) != Some("doc") {
         return Err(NOT_ADF);
     }
-    let content = obj.get("content").and_then(Value::as_array).ok_or(NOT_ADF)?;
+    let content = obj
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or(NOT_ADF)?;
     let blocks: Vec<String> = content.iter().map(inline_text).collect();
     Ok(blocks.join("\n\n"))
 }
 
 fn inline_text(node: &Value) -> String {
     match node.get("type").and_then(Value::as_str) {
-        Some("text") => node.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
+        Some("text") => node
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         Some("hardBreak") => "\n".to_string(),
         Some("bulletList") | Some("orderedList") => node
             .get("content")
             .and_then(Value::as_array)
-            .map(|items| items.iter().map(|i| format!("* {}", inline_text(i))).collect::<Vec<_>>().join("\n"))
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| format!("* {}", inline_text(i)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default(),
         _ => node
             .get("content")

@@ -45,9 +45,13 @@ pub fn route(sh: &Arc<Shared>, req: &Req) -> Resp {
             agile::route(sh, req, rest)
         }
         ["rest", "webhooks", "1.0", "webhook", rest @ ..] => {
-            let Some(user) = &req.user else { return Resp::unauthorized() };
+            let Some(user) = &req.user else {
+                return Resp::unauthorized();
+            };
             if !user.admin {
-                return Resp::forbidden("You do not have permission to manage webhooks. Only Jira administrators can.");
+                return Resp::forbidden(
+                    "You do not have permission to manage webhooks. Only Jira administrators can.",
+                );
             }
             webhook_admin(sh, req, rest)
         }
@@ -79,7 +83,12 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             Value::Array(STATUSES.iter().map(|s| v.status(s)).collect())
         }))),
         ("GET", ["statuscategory"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            Value::Array(STATUS_CATEGORIES.iter().map(|c| v.status_category(c.id)).collect())
+            Value::Array(
+                STATUS_CATEGORIES
+                    .iter()
+                    .map(|c| v.status_category(c.id))
+                    .collect(),
+            )
         }))),
         ("GET", ["priority"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(PRIORITIES.iter().map(|p| v.priority(p.id)).collect())
@@ -87,9 +96,11 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("GET", ["resolution"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(RESOLUTIONS.iter().map(|r| v.resolution(r.id)).collect())
         }))),
-        ("GET", ["issueLinkType"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            json!({"issueLinkTypes": LINK_TYPES.iter().map(|t| v.link_type(t)).collect::<Vec<_>>()})
-        }))),
+        ("GET", ["issueLinkType"]) => Ok(Resp::ok(&view(
+            sh,
+            v3,
+            |v| json!({"issueLinkTypes": LINK_TYPES.iter().map(|t| v.link_type(t)).collect::<Vec<_>>()}),
+        ))),
         ("GET", ["project"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(v.st.projects.iter().map(|p| v.project_full(p)).collect())
         }))),
@@ -115,10 +126,22 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             )
         }),
         ("GET", ["project", key, "components"]) => project_get(sh, v3, key, |v, p| {
-            Value::Array(v.st.components.iter().filter(|c| c.project_id == p.id).map(|c| v.component(c)).collect())
+            Value::Array(
+                v.st.components
+                    .iter()
+                    .filter(|c| c.project_id == p.id)
+                    .map(|c| v.component(c))
+                    .collect(),
+            )
         }),
         ("GET", ["project", key, "versions"]) => project_get(sh, v3, key, |v, p| {
-            Value::Array(v.st.versions.iter().filter(|x| x.project_id == p.id).map(|x| v.version(x)).collect())
+            Value::Array(
+                v.st.versions
+                    .iter()
+                    .filter(|x| x.project_id == p.id)
+                    .map(|x| v.version(x))
+                    .collect(),
+            )
         }),
         ("POST", ["issue"]) => req.json().and_then(|b| {
             let user = req.user()?;
@@ -126,48 +149,84 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         }),
         ("GET", ["issue", "createmeta"]) => Ok(createmeta_legacy(sh, req, v3)),
         ("GET", ["issue", "createmeta", p, "issuetypes"]) => createmeta_types(sh, req, v3, p),
-        ("GET", ["issue", "createmeta", p, "issuetypes", t]) => createmeta_fields(sh, req, v3, p, t),
+        ("GET", ["issue", "createmeta", p, "issuetypes", t]) => {
+            createmeta_fields(sh, req, v3, p, t)
+        }
         ("GET", ["issue", key]) => get_issue(sh, req, v3, key),
-        ("PUT", ["issue", key]) => req.json().and_then(|b| edit_issue(sh, req.user()?, v3, key, &b)),
-        ("DELETE", ["issue", key]) => delete_issue(sh, req.user()?, key, req.q("deleteSubtasks") == Some("true")),
+        ("PUT", ["issue", key]) => req
+            .json()
+            .and_then(|b| edit_issue(sh, req.user()?, v3, key, &b)),
+        ("DELETE", ["issue", key]) => delete_issue(
+            sh,
+            req.user()?,
+            key,
+            req.q("deleteSubtasks") == Some("true"),
+        ),
         ("GET", ["issue", key, "editmeta"]) => with_issue(sh, v3, key, |v, i| v.editmeta(i)),
         ("GET", ["issue", key, "changelog"]) => with_issue(sh, v3, key, |v, i| {
             let list: Vec<Value> = i.changelog.iter().map(|g| v.change_group(g)).collect();
             json!({"self": format!("{}/issue/{}/changelog", v.api(), i.key), "maxResults": 100, "startAt": 0, "total": list.len(), "isLast": true, "values": list})
         }),
         ("GET", ["issue", key, "transitions"]) => {
-            let with_fields = req.q("expand").is_some_and(|e| e.contains("transitions.fields"));
-            with_issue(sh, v3, key, |v, i| json!({"expand": "transitions", "transitions": v.transitions(i, with_fields)}))
+            let with_fields = req
+                .q("expand")
+                .is_some_and(|e| e.contains("transitions.fields"));
+            with_issue(
+                sh,
+                v3,
+                key,
+                |v, i| json!({"expand": "transitions", "transitions": v.transitions(i, with_fields)}),
+            )
         }
-        ("POST", ["issue", key, "transitions"]) => req.json().and_then(|b| transition(sh, req.user()?, v3, key, &b)),
+        ("POST", ["issue", key, "transitions"]) => req
+            .json()
+            .and_then(|b| transition(sh, req.user()?, v3, key, &b)),
         ("GET", ["issue", key, "comment"]) => {
             let start = req.q_usize("startAt", 0)?;
             let max = req.q_usize("maxResults", 5000)?;
             with_issue(sh, v3, key, |v, i| v.comments_page(i, start, max))
         }
-        ("POST", ["issue", key, "comment"]) => req.json().and_then(|b| add_comment(sh, req.user()?, v3, key, &b)),
+        ("POST", ["issue", key, "comment"]) => req
+            .json()
+            .and_then(|b| add_comment(sh, req.user()?, v3, key, &b)),
         ("GET", ["issue", key, "comment", id]) => with_issue(sh, v3, key, |v, i| {
-            i.comments.iter().find(|c| c.id.to_string() == *id).map(|c| v.comment(i, c)).unwrap_or(Value::Null)
+            i.comments
+                .iter()
+                .find(|c| c.id.to_string() == *id)
+                .map(|c| v.comment(i, c))
+                .unwrap_or(Value::Null)
         })
         .and_then(|r| null_is_404(r, "Can not find a comment for the id: {id}.")),
-        ("PUT", ["issue", key, "comment", id]) => req.json().and_then(|b| update_comment(sh, req.user()?, v3, key, id, &b)),
+        ("PUT", ["issue", key, "comment", id]) => req
+            .json()
+            .and_then(|b| update_comment(sh, req.user()?, v3, key, id, &b)),
         ("DELETE", ["issue", key, "comment", id]) => delete_comment(sh, req.user()?, key, id),
         ("GET", ["issue", key, "worklog"]) => {
             let start = req.q_usize("startAt", 0)?;
             let max = req.q_usize("maxResults", 5000)?;
             with_issue(sh, v3, key, |v, i| v.worklogs_page(i, start, max))
         }
-        ("POST", ["issue", key, "worklog"]) => req.json().and_then(|b| add_worklog(sh, req.user()?, v3, key, &b)),
+        ("POST", ["issue", key, "worklog"]) => req
+            .json()
+            .and_then(|b| add_worklog(sh, req.user()?, v3, key, &b)),
         ("POST", ["issueLink"]) => req.json().and_then(|b| create_link(sh, req.user()?, &b)),
         ("GET", ["issueLink", id]) => {
             let st = sh.read();
-            let v = View { st: &st, base: &sh.base_url, v3 };
+            let v = View {
+                st: &st,
+                base: &sh.base_url,
+                v3,
+            };
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.links.get(&id))
                 .and_then(|l| v.issue_link_full(l))
                 .map(|x| Ok(Resp::ok(&x)))
-                .unwrap_or_else(|| Err(Resp::not_found(&format!("No issue link with id '{id}' exists."))))
+                .unwrap_or_else(|| {
+                    Err(Resp::not_found(&format!(
+                        "No issue link with id '{id}' exists."
+                    )))
+                })
         }
         ("DELETE", ["issueLink", id]) => delete_link(sh, id),
         ("GET" | "POST", ["search"]) => {
@@ -194,29 +253,56 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["component"]) => req.json().and_then(|b| create_component(sh, v3, &b)),
         ("GET", ["component", id]) => {
             let st = sh.read();
-            let v = View { st: &st, base: &sh.base_url, v3 };
+            let v = View {
+                st: &st,
+                base: &sh.base_url,
+                v3,
+            };
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.component(id))
                 .map(|c| Ok(Resp::ok(&v.component(c))))
-                .unwrap_or_else(|| Err(Resp::not_found(&format!("The component with id {id} does not exist."))))
+                .unwrap_or_else(|| {
+                    Err(Resp::not_found(&format!(
+                        "The component with id {id} does not exist."
+                    )))
+                })
         }
         ("GET", ["user"]) => {
-            let who = req.q("accountId").or(req.q("username")).or(req.q("key")).unwrap_or_default();
+            let who = req
+                .q("accountId")
+                .or(req.q("username"))
+                .or(req.q("key"))
+                .unwrap_or_default();
             let st = sh.read();
-            let v = View { st: &st, base: &sh.base_url, v3 };
+            let v = View {
+                st: &st,
+                base: &sh.base_url,
+                v3,
+            };
             match st.user_by_any(who) {
                 Some(u) => Ok(Resp::ok(&v.user(u))),
-                None => Err(Resp::not_found(&format!("The user with the account ID '{who}' does not exist."))),
+                None => Err(Resp::not_found(&format!(
+                    "The user with the account ID '{who}' does not exist."
+                ))),
             }
         }
         ("GET", ["user", "search"]) | ("GET", ["user", "assignable", "search"]) => {
-            let q = req.q("query").or(req.q("username")).unwrap_or_default().to_lowercase();
+            let q = req
+                .q("query")
+                .or(req.q("username"))
+                .unwrap_or_default()
+                .to_lowercase();
             Ok(Resp::ok(&view(sh, v3, |v| {
                 Value::Array(
                     v.st.users
                         .iter()
-                        .filter(|u| q.is_empty() || u.login.to_lowercase().contains(&q) || u.display_name.to_lowercase().contains(&q) || u.email.to_lowercase().contains(&q))
+                        .filter(|u| {
+                            q.is_empty()
+                                || u.login.to_lowercase().contains(&q)
+                                || u.display_name.to_lowercase().contains(&q)
+                                || u.email.to_lowercase().contains(&q)
+                        })
                         .map(|u| v.user(u))
                         .collect(),
                 )
@@ -236,22 +322,46 @@ fn null_is_404(r: Resp, msg: &str) -> Result<Resp, Resp> {
 
 fn view<F: FnOnce(&View<'_>) -> Value>(sh: &Shared, v3: bool, f: F) -> Value {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     f(&v)
 }
 
-fn project_get<F: FnOnce(&View<'_>, &Project) -> Value>(sh: &Shared, v3: bool, key: &str, f: F) -> Result<Resp, Resp> {
+fn project_get<F: FnOnce(&View<'_>, &Project) -> Value>(
+    sh: &Shared,
+    v3: bool,
+    key: &str,
+    f: F,
+) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     match st.project(key) {
         Some(p) => Ok(Resp::ok(&f(&v, p))),
-        None => Err(Resp::not_found(&format!("No project could be found with key '{key}'."))),
+        None => Err(Resp::not_found(&format!(
+            "No project could be found with key '{key}'."
+        ))),
     }
 }
 
-fn with_issue<F: FnOnce(&View<'_>, &Issue) -> Value>(sh: &Shared, v3: bool, key: &str, f: F) -> Result<Resp, Resp> {
+fn with_issue<F: FnOnce(&View<'_>, &Issue) -> Value>(
+    sh: &Shared,
+    v3: bool,
+    key: &str,
+    f: F,
+) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     match st.issue(key) {
         Some(i) => Ok(Resp::ok(&f(&v, i))),
         None => Err(Resp::issue_not_found()),
@@ -293,8 +403,20 @@ fn server_info(sh: &Shared) -> Resp {
 /// Permissions `/mypermissions` knows, with whether a non-administrator holds them.
 const PERMISSIONS: &[(&str, u32, &str, &str, bool)] = &[
     ("ADMINISTER", 0, "Administer Jira", "GLOBAL", false),
-    ("SYSTEM_ADMIN", 44, "Jira System Administrators", "GLOBAL", false),
-    ("ADMINISTER_PROJECTS", 23, "Administer Projects", "PROJECT", false),
+    (
+        "SYSTEM_ADMIN",
+        44,
+        "Jira System Administrators",
+        "GLOBAL",
+        false,
+    ),
+    (
+        "ADMINISTER_PROJECTS",
+        23,
+        "Administer Projects",
+        "PROJECT",
+        false,
+    ),
     ("BROWSE_PROJECTS", 10, "Browse Projects", "PROJECT", true),
     ("CREATE_ISSUES", 11, "Create Issues", "PROJECT", true),
     ("EDIT_ISSUES", 12, "Edit Issues", "PROJECT", true),
@@ -304,16 +426,37 @@ const PERMISSIONS: &[(&str, u32, &str, &str, bool)] = &[
     ("WORK_ON_ISSUES", 20, "Work On Issues", "PROJECT", true),
     ("LINK_ISSUES", 21, "Link Issues", "PROJECT", true),
     ("SCHEDULE_ISSUES", 28, "Schedule Issues", "PROJECT", true),
-    ("TRANSITION_ISSUES", 46, "Transition Issues", "PROJECT", true),
-    ("MANAGE_SPRINTS_PERMISSION", 10400, "Manage sprints", "PROJECT", true),
+    (
+        "TRANSITION_ISSUES",
+        46,
+        "Transition Issues",
+        "PROJECT",
+        true,
+    ),
+    (
+        "MANAGE_SPRINTS_PERMISSION",
+        10400,
+        "Manage sprints",
+        "PROJECT",
+        true,
+    ),
 ];
 
 fn my_permissions(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
     let user = req.user()?;
     let cloud = sh.read().deployment == Deployment::Cloud;
-    let wanted: Option<Vec<&str>> = req.q("permissions").map(|p| p.split(',').map(str::trim).filter(|s| !s.is_empty()).collect());
+    let wanted: Option<Vec<&str>> = req.q("permissions").map(|p| {
+        p.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     if cloud && wanted.is_none() {
-        return Err(Resp::error(400, &["The 'permissions' query parameter is required."], Map::new()));
+        return Err(Resp::error(
+            400,
+            &["The 'permissions' query parameter is required."],
+            Map::new(),
+        ));
     }
     let mut out = Map::new();
     for (key, id, name, ty, regular) in PERMISSIONS {
@@ -327,7 +470,11 @@ fn my_permissions(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
     }
     if let Some(w) = &wanted {
         if let Some(bad) = w.iter().find(|k| !PERMISSIONS.iter().any(|p| p.0 == **k)) {
-            return Err(Resp::error(400, &[&format!("Permission key '{bad}' is invalid.")], Map::new()));
+            return Err(Resp::error(
+                400,
+                &[&format!("Permission key '{bad}' is invalid.")],
+                Map::new(),
+            ));
         }
     }
     Ok(Resp::ok(&json!({ "permissions": out })))
@@ -345,10 +492,20 @@ fn find_by_id_or_name<'a, T>(
 where
     T: 'a,
 {
-    let want_id = v.get("id").and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string())));
-    let want_name = v.get("name").or_else(|| v.get("key")).and_then(Value::as_str);
+    let want_id = v.get("id").and_then(|x| {
+        x.as_str()
+            .map(String::from)
+            .or_else(|| x.as_u64().map(|n| n.to_string()))
+    });
+    let want_name = v
+        .get("name")
+        .or_else(|| v.get("key"))
+        .and_then(Value::as_str);
     let mut items = items;
-    items.find(|t| want_id.as_deref() == Some(id(t).as_str()) || want_name.is_some_and(|n| name(t).eq_ignore_ascii_case(n)))
+    items.find(|t| {
+        want_id.as_deref() == Some(id(t).as_str())
+            || want_name.is_some_and(|n| name(t).eq_ignore_ascii_case(n))
+    })
 }
 
 fn user_from(st: &State, v: &Value) -> Result<Option<String>, String> {
@@ -381,21 +538,41 @@ fn long_text(v: &Value, v3: bool) -> Result<Option<String>, String> {
 }
 
 fn option_value(base: &str, options: &[(&str, &str)], v: &Value) -> Result<Value, String> {
-    let found = if let Some(id) = v.get("id").and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string()))) {
-        options.iter().find(|(oid, _)| *oid == id).ok_or(format!("Option id '{id}' is not valid"))?
-    } else if let Some(val) = v.get("value").and_then(Value::as_str).or_else(|| v.as_str()) {
-        options.iter().find(|(_, ov)| ov.eq_ignore_ascii_case(val)).ok_or(format!("Option value '{val}' is not valid"))?
+    let found = if let Some(id) = v.get("id").and_then(|x| {
+        x.as_str()
+            .map(String::from)
+            .or_else(|| x.as_u64().map(|n| n.to_string()))
+    }) {
+        options
+            .iter()
+            .find(|(oid, _)| *oid == id)
+            .ok_or(format!("Option id '{id}' is not valid"))?
+    } else if let Some(val) = v
+        .get("value")
+        .and_then(Value::as_str)
+        .or_else(|| v.as_str())
+    {
+        options
+            .iter()
+            .find(|(_, ov)| ov.eq_ignore_ascii_case(val))
+            .ok_or(format!("Option value '{val}' is not valid"))?
     } else {
         return Err("Specify the option by 'id' or 'value'".into());
     };
-    Ok(json!({"self": format!("{base}/rest/api/2/customFieldOption/{}", found.0), "value": found.1, "id": found.0}))
+    Ok(
+        json!({"self": format!("{base}/rest/api/2/customFieldOption/{}", found.0), "value": found.1, "id": found.0}),
+    )
 }
 
 fn labels_from(v: &Value) -> Result<Vec<String>, String> {
-    let arr = v.as_array().ok_or("Operation value must be an array of strings")?;
+    let arr = v
+        .as_array()
+        .ok_or("Operation value must be an array of strings")?;
     let mut out = Vec::new();
     for l in arr {
-        let s = l.as_str().ok_or("Operation value must be an array of strings")?;
+        let s = l
+            .as_str()
+            .ok_or("Operation value must be an array of strings")?;
         if s.contains(char::is_whitespace) {
             return Err(format!("The label '{s}' contains spaces which is invalid."));
         }
@@ -419,10 +596,19 @@ fn date_from(v: &Value) -> Result<Option<NaiveDate>, String> {
 
 /// Applies one `fields` entry to an issue. `transition` allows fields only transition screens
 /// carry (resolution).
-fn set_field(st: &State, base: &str, issue: &mut Issue, id: &str, v: &Value, v3: bool, transition: bool) -> Result<(), String> {
-    let not_settable = || format!("Field '{id}' cannot be set. It is not on the appropriate screen, or unknown.");
+fn set_field(
+    st: &State,
+    base: &str,
+    issue: &mut Issue,
+    id: &str,
+    v: &Value,
+    v3: bool,
+    transition: bool,
+) -> Result<(), String> {
+    let not_settable =
+        || format!("Field '{id}' cannot be set. It is not on the appropriate screen, or unknown.");
     let def = st.deployment.field(id).ok_or_else(not_settable)?;
-    if !def.on_screens && !(transition && id == "resolution") {
+    if !(def.on_screens || (transition && id == "resolution")) {
         return Err(not_settable());
     }
     match id {
@@ -451,9 +637,16 @@ fn set_field(st: &State, base: &str, issue: &mut Issue, id: &str, v: &Value, v3:
             if v.is_null() {
                 issue.parent = None;
             } else {
-                let key = v.get("key").or_else(|| v.get("id")).and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string())));
+                let key = v.get("key").or_else(|| v.get("id")).and_then(|x| {
+                    x.as_str()
+                        .map(String::from)
+                        .or_else(|| x.as_u64().map(|n| n.to_string()))
+                });
                 let pid = key.as_deref().and_then(|k| st.issue_id(k)).ok_or_else(|| {
-                    format!("Could not find issue by id or key: {}", key.clone().unwrap_or_default())
+                    format!(
+                        "Could not find issue by id or key: {}",
+                        key.clone().unwrap_or_default()
+                    )
                 })?;
                 if pid == issue.id {
                     return Err("An issue cannot be its own parent.".into());
@@ -468,11 +661,21 @@ fn set_field(st: &State, base: &str, issue: &mut Issue, id: &str, v: &Value, v3:
             for c in arr {
                 let found = find_by_id_or_name(
                     c,
-                    st.components.iter().filter(|x| x.project_id == issue.project_id),
+                    st.components
+                        .iter()
+                        .filter(|x| x.project_id == issue.project_id),
                     |x| x.id.to_string(),
                     |x| &x.name,
                 )
-                .ok_or_else(|| format!("Component name '{}' is not valid", c.get("name").or(c.get("id")).cloned().unwrap_or(Value::Null)))?;
+                .ok_or_else(|| {
+                    format!(
+                        "Component name '{}' is not valid",
+                        c.get("name")
+                            .or(c.get("id"))
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    )
+                })?;
                 ids.push(found.id);
             }
             issue.components = ids;
@@ -483,11 +686,21 @@ fn set_field(st: &State, base: &str, issue: &mut Issue, id: &str, v: &Value, v3:
             for x in arr {
                 let found = find_by_id_or_name(
                     x,
-                    st.versions.iter().filter(|y| y.project_id == issue.project_id),
+                    st.versions
+                        .iter()
+                        .filter(|y| y.project_id == issue.project_id),
                     |y| y.id.to_string(),
                     |y| &y.name,
                 )
-                .ok_or_else(|| format!("Version name '{}' is not valid", x.get("name").or(x.get("id")).cloned().unwrap_or(Value::Null)))?;
+                .ok_or_else(|| {
+                    format!(
+                        "Version name '{}' is not valid",
+                        x.get("name")
+                            .or(x.get("id"))
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    )
+                })?;
                 ids.push(found.id);
             }
             issue.fix_versions = ids;
@@ -514,32 +727,54 @@ fn set_field(st: &State, base: &str, issue: &mut Issue, id: &str, v: &Value, v3:
     Ok(())
 }
 
-fn set_custom(st: &State, base: &str, issue: &mut Issue, def: &FieldDef, v: &Value, v3: bool) -> Result<(), String> {
+fn set_custom(
+    st: &State,
+    base: &str,
+    issue: &mut Issue,
+    def: &FieldDef,
+    v: &Value,
+    v3: bool,
+) -> Result<(), String> {
     let stored = match def.kind {
         FieldKind::System => return Err(format!("Field '{}' cannot be set.", def.id)),
-        _ if v.is_null() && def.kind != FieldKind::Sprint && def.kind != FieldKind::EpicLink => Value::Null,
+        _ if v.is_null() && def.kind != FieldKind::Sprint && def.kind != FieldKind::EpicLink => {
+            Value::Null
+        }
         FieldKind::Number => Value::from(v.as_f64().ok_or("Operation value must be a number")?),
         FieldKind::Text | FieldKind::Url => {
             let s = v.as_str().ok_or("Operation value must be a string")?;
             if s.chars().count() > 255 {
-                return Err("The entered text is too long. It exceeds the allowed limit of 255 characters.".into());
+                return Err(
+                    "The entered text is too long. It exceeds the allowed limit of 255 characters."
+                        .into(),
+                );
             }
             Value::String(s.to_string())
         }
         FieldKind::Textarea => long_text(v, v3)?.map(Value::String).unwrap_or(Value::Null),
-        FieldKind::Date => date_from(v)?.map(|d| Value::String(d.to_string())).unwrap_or(Value::Null),
+        FieldKind::Date => date_from(v)?
+            .map(|d| Value::String(d.to_string()))
+            .unwrap_or(Value::Null),
         FieldKind::Labels => Value::from(labels_from(v)?),
         FieldKind::Select(opts) => option_value(base, opts, v)?,
         FieldKind::MultiSelect(opts) => {
             let arr = v.as_array().ok_or("Operation value must be an array")?;
-            Value::Array(arr.iter().map(|x| option_value(base, opts, x)).collect::<Result<_, _>>()?)
+            Value::Array(
+                arr.iter()
+                    .map(|x| option_value(base, opts, x))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         FieldKind::Sprint => {
             let closed: Vec<u64> = issue
                 .sprints
                 .iter()
                 .copied()
-                .filter(|id| st.sprints.get(id).is_some_and(|s| s.state == SprintState::Closed))
+                .filter(|id| {
+                    st.sprints
+                        .get(id)
+                        .is_some_and(|s| s.state == SprintState::Closed)
+                })
                 .collect();
             issue.sprints = closed;
             if !v.is_null() {
@@ -548,7 +783,10 @@ fn set_custom(st: &State, base: &str, issue: &mut Issue, def: &FieldDef, v: &Val
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                     .or_else(|| v.as_array().and_then(|a| a.last()).and_then(Value::as_u64))
                     .ok_or("Number value expected as the Sprint id.")?;
-                let sprint = st.sprints.get(&id).ok_or_else(|| format!("Sprint with id {id} does not exist."))?;
+                let sprint = st
+                    .sprints
+                    .get(&id)
+                    .ok_or_else(|| format!("Sprint with id {id} does not exist."))?;
                 if sprint.state == SprintState::Closed {
                     return Err(format!("Issue can be assigned only to active or future sprints. Sprint {id} is closed."));
                 }
@@ -558,13 +796,20 @@ fn set_custom(st: &State, base: &str, issue: &mut Issue, def: &FieldDef, v: &Val
         }
         FieldKind::EpicLink => {
             if v.is_null() {
-                if issue.parent.and_then(|p| st.issues.get(&p)).is_some_and(|p| p.issue_type == "10000") {
+                if issue
+                    .parent
+                    .and_then(|p| st.issues.get(&p))
+                    .is_some_and(|p| p.issue_type == "10000")
+                {
                     issue.parent = None;
                 }
                 return Ok(());
             }
             let key = v.as_str().ok_or("Epic Link must be an issue key")?;
-            let epic = st.issue(key).filter(|e| e.issue_type == "10000").ok_or_else(|| format!("Epic '{key}' does not exist."))?;
+            let epic = st
+                .issue(key)
+                .filter(|e| e.issue_type == "10000")
+                .ok_or_else(|| format!("Epic '{key}' does not exist."))?;
             issue.parent = Some(epic.id);
             return Ok(());
         }
@@ -578,7 +823,14 @@ fn set_custom(st: &State, base: &str, issue: &mut Issue, def: &FieldDef, v: &Val
 }
 
 /// Applies `update` operations (`add`, `remove`, `set`, `edit`) of an edit body.
-fn apply_updates(st: &State, base: &str, issue: &mut Issue, update: &Map<String, Value>, v3: bool, errors: &mut Errors) {
+fn apply_updates(
+    st: &State,
+    base: &str,
+    issue: &mut Issue,
+    update: &Map<String, Value>,
+    v3: bool,
+    errors: &mut Errors,
+) {
     for (id, ops) in update {
         if id == "comment" {
             continue;
@@ -588,19 +840,23 @@ fn apply_updates(st: &State, base: &str, issue: &mut Issue, update: &Map<String,
             continue;
         };
         for op in ops {
-            let Some((verb, arg)) = op.as_object().and_then(|o| o.iter().next()) else { continue };
+            let Some((verb, arg)) = op.as_object().and_then(|o| o.iter().next()) else {
+                continue;
+            };
             let result = match verb.as_str() {
                 "set" | "edit" => set_field(st, base, issue, id, arg, v3, false),
                 "add" | "remove" => {
                     let current = array_value(st, issue, id);
                     match current {
-                        None => Err(format!("Field '{id}' does not support the '{verb}' operation.")),
+                        None => Err(format!(
+                            "Field '{id}' does not support the '{verb}' operation."
+                        )),
                         Some(mut items) => {
                             let same = |a: &Value, b: &Value| {
                                 a == b
-                                    || ["id", "name", "value", "key"].iter().any(|k| {
-                                        a.get(k).is_some() && a.get(k) == b.get(k)
-                                    })
+                                    || ["id", "name", "value", "key"]
+                                        .iter()
+                                        .any(|k| a.get(k).is_some() && a.get(k) == b.get(k))
                             };
                             if verb == "add" {
                                 if !items.iter().any(|x| same(x, arg)) {
@@ -626,11 +882,28 @@ fn apply_updates(st: &State, base: &str, issue: &mut Issue, update: &Map<String,
 fn array_value(st: &State, issue: &Issue, id: &str) -> Option<Vec<Value>> {
     match id {
         "labels" => Some(issue.labels.iter().map(|l| json!(l)).collect()),
-        "components" => Some(issue.components.iter().map(|c| json!({"id": c.to_string()})).collect()),
-        "fixVersions" => Some(issue.fix_versions.iter().map(|c| json!({"id": c.to_string()})).collect()),
+        "components" => Some(
+            issue
+                .components
+                .iter()
+                .map(|c| json!({"id": c.to_string()}))
+                .collect(),
+        ),
+        "fixVersions" => Some(
+            issue
+                .fix_versions
+                .iter()
+                .map(|c| json!({"id": c.to_string()}))
+                .collect(),
+        ),
         _ => match st.deployment.field(id).map(|d| d.kind) {
             Some(FieldKind::Labels) | Some(FieldKind::MultiSelect(_)) => Some(
-                issue.custom.get(id).and_then(Value::as_array).cloned().unwrap_or_default(),
+                issue
+                    .custom
+                    .get(id)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
             ),
             _ => None,
         },
@@ -640,48 +913,143 @@ fn array_value(st: &State, issue: &Issue, id: &str) -> Option<Vec<Value>> {
 /// A field's value as changelog strings: (id form, display form).
 fn field_strings(st: &State, issue: &Issue, id: &str) -> (Option<String>, Option<String>) {
     let user = |u: &Option<String>| match u.as_deref().and_then(|id| st.user_by_id(id)) {
-        Some(u) if st.deployment == Deployment::Cloud => (Some(u.id.clone()), Some(u.display_name.clone())),
+        Some(u) if st.deployment == Deployment::Cloud => {
+            (Some(u.id.clone()), Some(u.display_name.clone()))
+        }
         Some(u) => (Some(u.login.clone()), Some(u.display_name.clone())),
         None => (None, None),
     };
     match id {
         "summary" => (None, Some(issue.summary.clone())),
         "description" => (None, issue.description.clone()),
-        "status" => (Some(issue.status.clone()), status(&issue.status).map(|s| s.name.to_string())),
-        "issuetype" => (Some(issue.issue_type.clone()), super::model::issue_type(&issue.issue_type).map(|t| t.name.to_string())),
-        "priority" => (Some(issue.priority.clone()), priority(&issue.priority).map(|p| p.name.to_string())),
-        "resolution" => (issue.resolution.clone(), issue.resolution.as_deref().and_then(resolution).map(|r| r.name.to_string())),
+        "status" => (
+            Some(issue.status.clone()),
+            status(&issue.status).map(|s| s.name.to_string()),
+        ),
+        "issuetype" => (
+            Some(issue.issue_type.clone()),
+            super::model::issue_type(&issue.issue_type).map(|t| t.name.to_string()),
+        ),
+        "priority" => (
+            Some(issue.priority.clone()),
+            priority(&issue.priority).map(|p| p.name.to_string()),
+        ),
+        "resolution" => (
+            issue.resolution.clone(),
+            issue
+                .resolution
+                .as_deref()
+                .and_then(resolution)
+                .map(|r| r.name.to_string()),
+        ),
         "assignee" => user(&issue.assignee),
         "reporter" => user(&issue.reporter),
         "labels" => (None, Some(issue.labels.join(" ")).filter(|s| !s.is_empty())),
-        "duedate" => (issue.due_date.map(|d| d.to_string()), issue.due_date.map(|d| d.to_string())),
+        "duedate" => (
+            issue.due_date.map(|d| d.to_string()),
+            issue.due_date.map(|d| d.to_string()),
+        ),
         "parent" => (
             issue.parent.map(|p| p.to_string()),
-            issue.parent.and_then(|p| st.issues.get(&p)).map(|p| p.key.clone()),
+            issue
+                .parent
+                .and_then(|p| st.issues.get(&p))
+                .map(|p| p.key.clone()),
         ),
         "components" => (
-            Some(issue.components.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
-            Some(issue.components.iter().filter_map(|c| st.component(*c)).map(|c| c.name.clone()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
+            Some(
+                issue
+                    .components
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .filter(|s| !s.is_empty()),
+            Some(
+                issue
+                    .components
+                    .iter()
+                    .filter_map(|c| st.component(*c))
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .filter(|s| !s.is_empty()),
         ),
         "fixVersions" => (
-            Some(issue.fix_versions.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
-            Some(issue.fix_versions.iter().filter_map(|c| st.version(*c)).map(|c| c.name.clone()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
+            Some(
+                issue
+                    .fix_versions
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .filter(|s| !s.is_empty()),
+            Some(
+                issue
+                    .fix_versions
+                    .iter()
+                    .filter_map(|c| st.version(*c))
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .filter(|s| !s.is_empty()),
         ),
         _ => match st.deployment.field(id).map(|d| d.kind) {
             Some(FieldKind::Sprint) => (
-                Some(issue.sprints.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
-                Some(issue.sprints.iter().filter_map(|s| st.sprints.get(s)).map(|s| s.name.clone()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
+                Some(
+                    issue
+                        .sprints
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .filter(|s| !s.is_empty()),
+                Some(
+                    issue
+                        .sprints
+                        .iter()
+                        .filter_map(|s| st.sprints.get(s))
+                        .map(|s| s.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .filter(|s| !s.is_empty()),
             ),
             Some(FieldKind::EpicLink) => field_strings(st, issue, "parent"),
             _ => {
                 let v = issue.custom.get(id);
                 let display = v.map(|v| match v {
                     Value::String(s) => s.clone(),
-                    Value::Array(a) => a.iter().map(|x| x.get("value").and_then(Value::as_str).map(String::from).unwrap_or_else(|| x.as_str().map(String::from).unwrap_or_else(|| x.to_string()))).collect::<Vec<_>>().join(","),
-                    Value::Object(o) => o.get("value").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|x| {
+                            x.get("value")
+                                .and_then(Value::as_str)
+                                .map(String::from)
+                                .unwrap_or_else(|| {
+                                    x.as_str()
+                                        .map(String::from)
+                                        .unwrap_or_else(|| x.to_string())
+                                })
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    Value::Object(o) => o
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     other => other.to_string(),
                 });
-                let raw = v.and_then(|v| v.get("id")).and_then(Value::as_str).map(String::from);
+                let raw = v
+                    .and_then(|v| v.get("id"))
+                    .and_then(Value::as_str)
+                    .map(String::from);
                 (raw, display)
             }
         },
@@ -721,7 +1089,15 @@ pub(super) fn diff(st: &State, before: &Issue, after: &Issue, ids: &[String]) ->
             continue;
         }
         let (field, fieldtype) = changelog_name(st, id);
-        items.push(ChangeItem { field, fieldtype, field_id: id.clone(), from: f0, from_string: s0, to: f1, to_string: s1 });
+        items.push(ChangeItem {
+            field,
+            fieldtype,
+            field_id: id.clone(),
+            from: f0,
+            from_string: s0,
+            to: f1,
+            to_string: s1,
+        });
     }
     items
 }
@@ -764,7 +1140,11 @@ fn create_issue(sh: &Shared, user: &User, v3: bool, body: &Value) -> Result<Valu
         None => err(&mut errors, "issuetype", "Specify an issue type"),
     }
     if !fields.contains_key("summary") {
-        err(&mut errors, "summary", "You must specify a summary of the issue.");
+        err(
+            &mut errors,
+            "summary",
+            "You must specify a summary of the issue.",
+        );
     }
     for (id, v) in fields {
         if id == "project" || id == "issuetype" {
@@ -786,38 +1166,88 @@ fn create_issue(sh: &Shared, user: &User, v3: bool, body: &Value) -> Result<Valu
     let blank = st.blank_issue(&issue.issue_type, "", now);
     st.counters.changelog += 1;
     let created_change = st.counters.changelog;
-    let (id, key) = st.insert_issue(issue).map_err(|e| Resp::error(400, &[&e], Map::new()))?;
+    let (id, key) = st
+        .insert_issue(issue)
+        .map_err(|e| Resp::error(400, &[&e], Map::new()))?;
     if let Some(i) = st.issues.get(&id) {
         // Cloud's issue_created carries a changelog of the initial values.
-        let initial: Vec<String> = ["summary", "description", "priority", "assignee", "reporter", "status", "labels", "components", "fixVersions", "parent", "duedate"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let initial: Vec<String> = [
+            "summary",
+            "description",
+            "priority",
+            "assignee",
+            "reporter",
+            "status",
+            "labels",
+            "components",
+            "fixVersions",
+            "parent",
+            "duedate",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let mut blank = blank;
         blank.reporter = None;
         blank.status = String::new();
         blank.priority = String::new();
-        let group = ChangeGroup { id: created_change, author: user.id.clone(), created: now, items: diff(&st, &blank, i, &initial) };
-        let mut body = events::issue_event(&st, &sh.base_url, "jira:issue_created", "issue_created", i, user);
+        let group = ChangeGroup {
+            id: created_change,
+            author: user.id.clone(),
+            created: now,
+            items: diff(&st, &blank, i, &initial),
+        };
+        let mut body = events::issue_event(
+            &st,
+            &sh.base_url,
+            "jira:issue_created",
+            "issue_created",
+            i,
+            user,
+        );
         if st.deployment == Deployment::Cloud {
             body["changelog"] = events::changelog(&st, &sh.base_url, &group);
         }
-        sh.fire("jira:issue_created", body, Some(&IssueView { st: &st, issue: i }));
+        sh.fire(
+            "jira:issue_created",
+            body,
+            Some(&IssueView { st: &st, issue: i }),
+        );
     }
     let api = if v3 { 3 } else { 2 };
-    Ok(json!({"id": id.to_string(), "key": key, "self": format!("{}/rest/api/{api}/issue/{id}", sh.base_url)}))
+    Ok(
+        json!({"id": id.to_string(), "key": key, "self": format!("{}/rest/api/{api}/issue/{id}", sh.base_url)}),
+    )
 }
 
 /// Jira's hierarchy rules: sub-tasks need a parent that is not a sub-task; standard issues may
 /// only have an epic as parent; epics have none.
 fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Errors) {
     let parent = issue.parent.and_then(|p| st.issues.get(&p));
-    let parent_level = parent.and_then(|p| super::model::issue_type(&p.issue_type)).map(|t| t.hierarchy_level);
+    let parent_level = parent
+        .and_then(|p| super::model::issue_type(&p.issue_type))
+        .map(|t| t.hierarchy_level);
     match (t.hierarchy_level, parent_level) {
-        (-1, None) => err(errors, "parent", "Issue type is a sub-task but parent issue key or id not specified."),
-        (-1, Some(-1)) => err(errors, "parent", "A sub-task cannot be the parent of another sub-task."),
-        (0, Some(l)) if l != 1 => err(errors, "parent", "Given parent work item does not belong to appropriate hierarchy."),
-        (1, Some(_)) => err(errors, "parent", "Given parent work item does not belong to appropriate hierarchy."),
+        (-1, None) => err(
+            errors,
+            "parent",
+            "Issue type is a sub-task but parent issue key or id not specified.",
+        ),
+        (-1, Some(-1)) => err(
+            errors,
+            "parent",
+            "A sub-task cannot be the parent of another sub-task.",
+        ),
+        (0, Some(l)) if l != 1 => err(
+            errors,
+            "parent",
+            "Given parent work item does not belong to appropriate hierarchy.",
+        ),
+        (1, Some(_)) => err(
+            errors,
+            "parent",
+            "Given parent work item does not belong to appropriate hierarchy.",
+        ),
         _ => {}
     }
 }
@@ -830,7 +1260,11 @@ fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> 
 
 pub fn render_issue_v2(sh: &Shared, key: &str) -> Option<Value> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3: false };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3: false,
+    };
     st.issue(key).map(|i| v.issue(i, &FieldSel::all(), ""))
 }
 
@@ -842,7 +1276,11 @@ pub fn edit_issue_as_admin(sh: &Shared, key: &str, body: &Value) -> Result<(), R
 fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Result<Resp, Resp> {
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
-    let before = st.issues.get(&id).cloned().ok_or_else(Resp::issue_not_found)?;
+    let before = st
+        .issues
+        .get(&id)
+        .cloned()
+        .ok_or_else(Resp::issue_not_found)?;
     let mut issue = before.clone();
     let mut errors = Errors::new();
     let mut touched: Vec<String> = Vec::new();
@@ -862,7 +1300,11 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     if let Some(update) = body.get("update").and_then(Value::as_object) {
         apply_updates(&st, &sh.base_url, &mut issue, update, v3, &mut errors);
         touched.extend(update.keys().filter(|k| *k != "comment").cloned());
-        if let Some(c) = update.get("comment").and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(c) = update
+            .get("comment")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             match long_text(&c["add"]["body"], v3) {
                 Ok(Some(b)) => comment = Some(b),
                 _ => err(&mut errors, "comment", "Comment body can not be empty!"),
@@ -870,10 +1312,17 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
         }
     }
     if body.get("fields").is_none() && body.get("update").is_none() {
-        return Err(Resp::error(400, &["Specify fields or update operations to edit the issue."], Map::new()));
+        return Err(Resp::error(
+            400,
+            &["Specify fields or update operations to edit the issue."],
+            Map::new(),
+        ));
     }
     if let Some(t) = super::model::issue_type(&issue.issue_type) {
-        if touched.iter().any(|f| f == "parent" || f == "issuetype" || f.starts_with("customfield_10100")) {
+        if touched
+            .iter()
+            .any(|f| f == "parent" || f == "issuetype" || f.starts_with("customfield_10100"))
+        {
             check_hierarchy(&st, &issue, t, &mut errors);
         }
     }
@@ -882,7 +1331,17 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     }
     let touched: Vec<String> = touched
         .into_iter()
-        .map(|f| if st.deployment.field(&f).is_some_and(|d| d.kind == FieldKind::EpicLink) { "parent".into() } else { f })
+        .map(|f| {
+            if st
+                .deployment
+                .field(&f)
+                .is_some_and(|d| d.kind == FieldKind::EpicLink)
+            {
+                "parent".into()
+            } else {
+                f
+            }
+        })
         .collect();
     let items = diff(&st, &before, &issue, &touched);
     let now = Utc::now();
@@ -892,14 +1351,27 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     if !items.is_empty() {
         issue.updated = now;
         st.counters.changelog += 1;
-        let group = ChangeGroup { id: st.counters.changelog, author: user.id.clone(), created: now, items };
+        let group = ChangeGroup {
+            id: st.counters.changelog,
+            author: user.id.clone(),
+            created: now,
+            items,
+        };
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
         st.touch();
         if let Some(i) = st.issues.get(&id) {
-            let type_name = if group.items.iter().all(|i| i.field_id == "assignee") { "issue_assigned" } else { "issue_updated" };
+            let type_name = if group.items.iter().all(|i| i.field_id == "assignee") {
+                "issue_assigned"
+            } else {
+                "issue_updated"
+            };
             let body = events::issue_updated(&st, &sh.base_url, type_name, i, user, &group);
-            sh.fire("jira:issue_updated", body, Some(&IssueView { st: &st, issue: i }));
+            sh.fire(
+                "jira:issue_updated",
+                body,
+                Some(&IssueView { st: &st, issue: i }),
+            );
         }
     }
     if let Some(body) = comment {
@@ -915,26 +1387,47 @@ pub fn delete_issue_as_admin(sh: &Shared, key: &str) -> Result<(), Resp> {
 
 fn delete_issue(sh: &Shared, user: &User, key: &str, subtasks: bool) -> Result<Resp, Resp> {
     if !user.admin {
-        return Err(Resp::forbidden("You do not have permission to delete issues in this project."));
+        return Err(Resp::forbidden(
+            "You do not have permission to delete issues in this project.",
+        ));
     }
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
     let children: Vec<u64> = st
         .issues
         .values()
-        .filter(|c| c.parent == Some(id) && super::model::issue_type(&c.issue_type).is_some_and(|t| t.subtask()))
+        .filter(|c| {
+            c.parent == Some(id)
+                && super::model::issue_type(&c.issue_type).is_some_and(|t| t.subtask())
+        })
         .map(|c| c.id)
         .collect();
     if !children.is_empty() && !subtasks {
-        return Err(Resp::error(400, &["The issue has subtasks. To delete, set the 'deleteSubtasks' parameter to true."], Map::new()));
+        return Err(Resp::error(
+            400,
+            &["The issue has subtasks. To delete, set the 'deleteSubtasks' parameter to true."],
+            Map::new(),
+        ));
     }
     for victim in children.into_iter().chain(std::iter::once(id)) {
         if let Some(i) = st.issues.get(&victim) {
-            let body = events::issue_event(&st, &sh.base_url, "jira:issue_deleted", "issue_deleted", i, user);
-            sh.fire("jira:issue_deleted", body, Some(&IssueView { st: &st, issue: i }));
+            let body = events::issue_event(
+                &st,
+                &sh.base_url,
+                "jira:issue_deleted",
+                "issue_deleted",
+                i,
+                user,
+            );
+            sh.fire(
+                "jira:issue_deleted",
+                body,
+                Some(&IssueView { st: &st, issue: i }),
+            );
         }
         st.issues.remove(&victim);
-        st.links.retain(|_, l| l.inward != victim && l.outward != victim);
+        st.links
+            .retain(|_, l| l.inward != victim && l.outward != victim);
         for other in st.issues.values_mut() {
             if other.parent == Some(victim) {
                 other.parent = None;
@@ -950,7 +1443,13 @@ pub fn transition_as_admin(sh: &Shared, key: &str, status_name: &str) -> Result<
     let t = TRANSITIONS
         .iter()
         .find(|t| status(t.to).is_some_and(|s| s.name.eq_ignore_ascii_case(status_name)))
-        .ok_or_else(|| Resp::error(400, &[&format!("No transition to status '{status_name}'.")], Map::new()))?;
+        .ok_or_else(|| {
+            Resp::error(
+                400,
+                &[&format!("No transition to status '{status_name}'.")],
+                Map::new(),
+            )
+        })?;
     let mut body = json!({"transition": {"id": t.id}});
     if t.requires_resolution {
         body["fields"] = json!({"resolution": {"name": "Done"}});
@@ -962,19 +1461,35 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     let tid = body
         .get("transition")
         .and_then(|t| t.get("id"))
-        .and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string())));
-    let tname = body.get("transition").and_then(|t| t.get("name")).and_then(Value::as_str);
+        .and_then(|x| {
+            x.as_str()
+                .map(String::from)
+                .or_else(|| x.as_u64().map(|n| n.to_string()))
+        });
+    let tname = body
+        .get("transition")
+        .and_then(|t| t.get("name"))
+        .and_then(Value::as_str);
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
-    let before = st.issues.get(&id).cloned().ok_or_else(Resp::issue_not_found)?;
+    let before = st
+        .issues
+        .get(&id)
+        .cloned()
+        .ok_or_else(Resp::issue_not_found)?;
     let t = TRANSITIONS
         .iter()
-        .find(|t| Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name)))
+        .find(|t| {
+            Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name))
+        })
         .filter(|t| t.to != before.status)
         .ok_or_else(|| {
             Resp::error(
                 400,
-                &[&format!("Transition id '{}' is not valid for this issue.", tid.clone().unwrap_or_default())],
+                &[&format!(
+                    "Transition id '{}' is not valid for this issue.",
+                    tid.clone().unwrap_or_default()
+                )],
                 Map::new(),
             )
         })?;
@@ -1018,13 +1533,22 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     issue.updated = now;
     let items = diff(&st, &before, &issue, &touched);
     st.counters.changelog += 1;
-    let group = ChangeGroup { id: st.counters.changelog, author: user.id.clone(), created: now, items };
+    let group = ChangeGroup {
+        id: st.counters.changelog,
+        author: user.id.clone(),
+        created: now,
+        items,
+    };
     issue.changelog.push(group.clone());
     st.issues.insert(id, issue);
     st.touch();
     if let Some(i) = st.issues.get(&id) {
         let body = events::issue_updated(&st, &sh.base_url, "issue_generic", i, user, &group);
-        sh.fire("jira:issue_updated", body, Some(&IssueView { st: &st, issue: i }));
+        sh.fire(
+            "jira:issue_updated",
+            body,
+            Some(&IssueView { st: &st, issue: i }),
+        );
     }
     if let Some(b) = comment {
         add_comment_locked(sh, &mut st, user, id, b);
@@ -1035,19 +1559,48 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
 // ---------------------------------------------------------------------------------------------
 // Comments, worklogs, links.
 
-fn add_comment_locked(sh: &Shared, st: &mut State, user: &User, issue_id: u64, body: String) -> Option<u64> {
+fn add_comment_locked(
+    sh: &Shared,
+    st: &mut State,
+    user: &User,
+    issue_id: u64,
+    body: String,
+) -> Option<u64> {
     let now = Utc::now();
     st.counters.comment += 1;
     let cid = st.counters.comment;
     let issue = st.issues.get_mut(&issue_id)?;
-    issue.comments.push(Comment { id: cid, author: user.id.clone(), update_author: user.id.clone(), body, created: now, updated: now });
+    issue.comments.push(Comment {
+        id: cid,
+        author: user.id.clone(),
+        update_author: user.id.clone(),
+        body,
+        created: now,
+        updated: now,
+    });
     issue.updated = now;
     st.touch();
     let i = st.issues.get(&issue_id)?;
     let c = i.comments.last()?;
-    sh.fire("comment_created", events::comment_event(st, &sh.base_url, "comment_created", i, c, user), Some(&IssueView { st, issue: i }));
-    let mut upd = events::issue_event(st, &sh.base_url, "jira:issue_updated", "issue_commented", i, user);
-    upd["comment"] = View { st, base: &sh.base_url, v3: false }.comment(i, c);
+    sh.fire(
+        "comment_created",
+        events::comment_event(st, &sh.base_url, "comment_created", i, c, user),
+        Some(&IssueView { st, issue: i }),
+    );
+    let mut upd = events::issue_event(
+        st,
+        &sh.base_url,
+        "jira:issue_updated",
+        "issue_commented",
+        i,
+        user,
+    );
+    upd["comment"] = View {
+        st,
+        base: &sh.base_url,
+        v3: false,
+    }
+    .comment(i, c);
     sh.fire("jira:issue_updated", upd, Some(&IssueView { st, issue: i }));
     Some(cid)
 }
@@ -1055,23 +1608,58 @@ fn add_comment_locked(sh: &Shared, st: &mut State, user: &User, issue_id: u64, b
 fn add_comment(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Result<Resp, Resp> {
     let text = match long_text(body.get("body").unwrap_or(&Value::Null), v3) {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(Resp::field_errors(Map::from_iter([("comment".into(), json!("Comment body can not be empty!"))]))),
-        Err(e) => return Err(Resp::field_errors(Map::from_iter([("comment".into(), json!(e))]))),
+        Ok(None) => {
+            return Err(Resp::field_errors(Map::from_iter([(
+                "comment".into(),
+                json!("Comment body can not be empty!"),
+            )])))
+        }
+        Err(e) => {
+            return Err(Resp::field_errors(Map::from_iter([(
+                "comment".into(),
+                json!(e),
+            )])))
+        }
     };
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
     let cid = add_comment_locked(sh, &mut st, user, id, text).ok_or_else(Resp::issue_not_found)?;
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    let c = i.comments.iter().find(|c| c.id == cid).ok_or_else(Resp::issue_not_found)?;
+    let c = i
+        .comments
+        .iter()
+        .find(|c| c.id == cid)
+        .ok_or_else(Resp::issue_not_found)?;
     Ok(Resp::json(201, &v.comment(i, c)))
 }
 
-fn update_comment(sh: &Shared, user: &User, v3: bool, key: &str, cid: &str, body: &Value) -> Result<Resp, Resp> {
+fn update_comment(
+    sh: &Shared,
+    user: &User,
+    v3: bool,
+    key: &str,
+    cid: &str,
+    body: &Value,
+) -> Result<Resp, Resp> {
     let text = match long_text(body.get("body").unwrap_or(&Value::Null), v3) {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(Resp::field_errors(Map::from_iter([("comment".into(), json!("Comment body can not be empty!"))]))),
-        Err(e) => return Err(Resp::field_errors(Map::from_iter([("comment".into(), json!(e))]))),
+        Ok(None) => {
+            return Err(Resp::field_errors(Map::from_iter([(
+                "comment".into(),
+                json!("Comment body can not be empty!"),
+            )])))
+        }
+        Err(e) => {
+            return Err(Resp::field_errors(Map::from_iter([(
+                "comment".into(),
+                json!(e),
+            )])))
+        }
     };
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
@@ -1083,7 +1671,9 @@ fn update_comment(sh: &Shared, user: &User, v3: bool, key: &str, cid: &str, body
         .find(|c| c.id.to_string() == cid)
         .ok_or_else(|| Resp::not_found(&format!("Can not find a comment for the id: {cid}.")))?;
     if c.author != user.id && !user.admin {
-        return Err(Resp::forbidden("You do not have the permission to edit this comment."));
+        return Err(Resp::forbidden(
+            "You do not have the permission to edit this comment.",
+        ));
     }
     c.body = text;
     c.updated = now;
@@ -1091,8 +1681,16 @@ fn update_comment(sh: &Shared, user: &User, v3: bool, key: &str, cid: &str, body
     let c = c.clone();
     st.touch();
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    sh.fire("comment_updated", events::comment_event(&st, &sh.base_url, "comment_updated", i, &c, user), Some(&IssueView { st: &st, issue: i }));
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    sh.fire(
+        "comment_updated",
+        events::comment_event(&st, &sh.base_url, "comment_updated", i, &c, user),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     Ok(Resp::ok(&v.comment(i, &c)))
 }
 
@@ -1106,12 +1704,18 @@ fn delete_comment(sh: &Shared, user: &User, key: &str, cid: &str) -> Result<Resp
         .position(|c| c.id.to_string() == cid)
         .ok_or_else(|| Resp::not_found(&format!("Can not find a comment for the id: {cid}.")))?;
     if issue.comments[pos].author != user.id && !user.admin {
-        return Err(Resp::forbidden("You do not have the permission to delete this comment."));
+        return Err(Resp::forbidden(
+            "You do not have the permission to delete this comment.",
+        ));
     }
     let c = issue.comments.remove(pos);
     st.touch();
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    sh.fire("comment_deleted", events::comment_event(&st, &sh.base_url, "comment_deleted", i, &c, user), Some(&IssueView { st: &st, issue: i }));
+    sh.fire(
+        "comment_deleted",
+        events::comment_event(&st, &sh.base_url, "comment_deleted", i, &c, user),
+        Some(&IssueView { st: &st, issue: i }),
+    );
     Ok(Resp::no_content())
 }
 
@@ -1139,16 +1743,28 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     let secs = body
         .get("timeSpentSeconds")
         .and_then(Value::as_u64)
-        .or_else(|| body.get("timeSpent").and_then(Value::as_str).and_then(parse_duration))
+        .or_else(|| {
+            body.get("timeSpent")
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+        })
         .filter(|s| *s > 0);
     let Some(secs) = secs else {
-        return Err(Resp::field_errors(Map::from_iter([("timeLogged".into(), json!("You must indicate the time spent working."))])));
+        return Err(Resp::field_errors(Map::from_iter([(
+            "timeLogged".into(),
+            json!("You must indicate the time spent working."),
+        )])));
     };
     let started = match body.get("started").and_then(Value::as_str) {
         None => Utc::now(),
         Some(s) => DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z")
             .map(|d| d.with_timezone(&Utc))
-            .map_err(|_| Resp::field_errors(Map::from_iter([("started".into(), json!("Invalid start date."))])))?,
+            .map_err(|_| {
+                Resp::field_errors(Map::from_iter([(
+                    "started".into(),
+                    json!("Invalid start date."),
+                )]))
+            })?,
     };
     let comment = long_text(body.get("comment").unwrap_or(&Value::Null), v3)
         .map_err(|e| Resp::field_errors(Map::from_iter([("comment".into(), json!(e))])))?
@@ -1158,29 +1774,50 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     st.counters.worklog += 1;
     let wid = st.counters.worklog;
     let now = Utc::now();
-    let w = Worklog { id: wid, author: user.id.clone(), comment, started, time_spent_seconds: secs, created: now, updated: now };
+    let w = Worklog {
+        id: wid,
+        author: user.id.clone(),
+        comment,
+        started,
+        time_spent_seconds: secs,
+        created: now,
+        updated: now,
+    };
     let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
     issue.worklogs.push(w.clone());
     issue.updated = now;
     st.touch();
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
-    sh.fire("worklog_created", events::worklog_event(&st, &sh.base_url, "worklog_created", i, &w), Some(&IssueView { st: &st, issue: i }));
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    sh.fire(
+        "worklog_created",
+        events::worklog_event(&st, &sh.base_url, "worklog_created", i, &w),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     Ok(Resp::json(201, &v.worklog(i, &w)))
 }
 
 fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
     let t = body.get("type").unwrap_or(&Value::Null);
-    let lt = find_by_id_or_name(t, LINK_TYPES.iter(), |t| t.id.to_string(), |t| t.name).ok_or_else(|| {
-        Resp::not_found(&format!(
-            "No issue link type with name '{}' found.",
-            t.get("name").and_then(Value::as_str).unwrap_or_default()
-        ))
-    })?;
+    let lt = find_by_id_or_name(t, LINK_TYPES.iter(), |t| t.id.to_string(), |t| t.name)
+        .ok_or_else(|| {
+            Resp::not_found(&format!(
+                "No issue link type with name '{}' found.",
+                t.get("name").and_then(Value::as_str).unwrap_or_default()
+            ))
+        })?;
     let key_of = |side: &str| {
         body.get(side)
             .and_then(|x| x.get("key").or_else(|| x.get("id")))
-            .and_then(|x| x.as_str().map(String::from).or_else(|| x.as_u64().map(|n| n.to_string())))
+            .and_then(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .or_else(|| x.as_u64().map(|n| n.to_string()))
+            })
     };
     let mut st = sh.write();
     let inward = key_of("inwardIssue").and_then(|k| st.issue_id(&k));
@@ -1189,10 +1826,19 @@ fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
         return Err(Resp::not_found("Issue Does Not Exist"));
     };
     if inward == outward {
-        return Err(Resp::error(400, &["You cannot link an issue to itself."], Map::new()));
+        return Err(Resp::error(
+            400,
+            &["You cannot link an issue to itself."],
+            Map::new(),
+        ));
     }
     st.counters.link += 1;
-    let link = Link { id: st.counters.link, link_type: lt.id.to_string(), inward, outward };
+    let link = Link {
+        id: st.counters.link,
+        link_type: lt.id.to_string(),
+        inward,
+        outward,
+    };
     st.links.insert(link.id, link.clone());
     let now = Utc::now();
     for id in [inward, outward] {
@@ -1201,8 +1847,19 @@ fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
         }
     }
     st.touch();
-    sh.fire("issuelink_created", events::link_event("issuelink_created", &link), None);
-    Ok(Resp { status: 201, body: None, headers: vec![("Location", format!("{}/rest/api/2/issueLink/{}", sh.base_url, link.id))] })
+    sh.fire(
+        "issuelink_created",
+        events::link_event("issuelink_created", &link),
+        None,
+    );
+    Ok(Resp {
+        status: 201,
+        body: None,
+        headers: vec![(
+            "Location",
+            format!("{}/rest/api/2/issueLink/{}", sh.base_url, link.id),
+        )],
+    })
 }
 
 fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
@@ -1213,7 +1870,11 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
         .and_then(|id| st.links.remove(&id))
         .ok_or_else(|| Resp::not_found(&format!("No issue link with id '{id}' exists.")))?;
     st.touch();
-    sh.fire("issuelink_deleted", events::link_event("issuelink_deleted", &link), None);
+    sh.fire(
+        "issuelink_deleted",
+        events::link_event("issuelink_deleted", &link),
+        None,
+    );
     Ok(Resp::no_content())
 }
 
@@ -1222,7 +1883,11 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
 
 fn version_get(sh: &Shared, v3: bool, id: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     id.parse::<u64>()
         .ok()
         .and_then(|id| st.version(id))
@@ -1234,8 +1899,16 @@ fn version_from(st: &State, body: &Value, x: &mut Version) -> Result<(), Resp> {
     let mut errors = Errors::new();
     if let Some(n) = body.get("name") {
         match n.as_str().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(n) if st.versions.iter().any(|o| o.id != x.id && o.project_id == x.project_id && o.name.eq_ignore_ascii_case(n)) => {
-                err(&mut errors, "name", "A version with this name already exists in this project.")
+            Some(n)
+                if st.versions.iter().any(|o| {
+                    o.id != x.id && o.project_id == x.project_id && o.name.eq_ignore_ascii_case(n)
+                }) =>
+            {
+                err(
+                    &mut errors,
+                    "name",
+                    "A version with this name already exists in this project.",
+                )
             }
             Some(n) => x.name = n.to_string(),
             None => err(&mut errors, "name", "You must specify a valid version name"),
@@ -1250,7 +1923,10 @@ fn version_from(st: &State, body: &Value, x: &mut Version) -> Result<(), Resp> {
     if let Some(a) = body.get("archived").and_then(Value::as_bool) {
         x.archived = a;
     }
-    for (k, slot) in [("releaseDate", &mut x.release_date), ("startDate", &mut x.start_date)] {
+    for (k, slot) in [
+        ("releaseDate", &mut x.release_date),
+        ("startDate", &mut x.start_date),
+    ] {
         if let Some(v) = body.get(k) {
             match date_from(v) {
                 Ok(d) => *slot = d,
@@ -1271,20 +1947,53 @@ fn create_version(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
         .get("projectId")
         .and_then(Value::as_u64)
         .map(|id| id.to_string())
-        .or_else(|| body.get("project").and_then(Value::as_str).map(String::from))
+        .or_else(|| {
+            body.get("project")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .and_then(|p| st.project(&p).map(|p| p.id))
-        .ok_or_else(|| Resp::field_errors(Map::from_iter([("project".into(), json!("Project must be specified to create a version."))])))?;
-    if body.get("name").and_then(Value::as_str).is_none_or(|n| n.trim().is_empty()) {
-        return Err(Resp::field_errors(Map::from_iter([("name".into(), json!("You must specify a valid version name"))])));
+        .ok_or_else(|| {
+            Resp::field_errors(Map::from_iter([(
+                "project".into(),
+                json!("Project must be specified to create a version."),
+            )]))
+        })?;
+    if body
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(Resp::field_errors(Map::from_iter([(
+            "name".into(),
+            json!("You must specify a valid version name"),
+        )])));
     }
-    let mut x = Version { id: 0, project_id: project, name: String::new(), description: String::new(), released: false, archived: false, release_date: None, start_date: None };
+    let mut x = Version {
+        id: 0,
+        project_id: project,
+        name: String::new(),
+        description: String::new(),
+        released: false,
+        archived: false,
+        release_date: None,
+        start_date: None,
+    };
     version_from(&st, body, &mut x)?;
     st.counters.version += 1;
     x.id = st.counters.version;
     st.versions.push(x.clone());
     st.touch();
-    sh.fire("jira:version_created", events::version_event(&st, &sh.base_url, "jira:version_created", &x), None);
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    sh.fire(
+        "jira:version_created",
+        events::version_event(&st, &sh.base_url, "jira:version_created", &x),
+        None,
+    );
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     Ok(Resp::json(201, &v.version(&x)))
 }
 
@@ -1305,8 +2014,16 @@ fn update_version(sh: &Shared, v3: bool, id: &str, body: &Value) -> Result<Resp,
         (true, false) => "jira:version_unreleased",
         _ => "jira:version_updated",
     };
-    sh.fire(event, events::version_event(&st, &sh.base_url, event, &x), None);
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    sh.fire(
+        event,
+        events::version_event(&st, &sh.base_url, event, &x),
+        None,
+    );
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     Ok(Resp::ok(&v.version(&x)))
 }
 
@@ -1316,24 +2033,53 @@ fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
         .get("project")
         .and_then(Value::as_str)
         .and_then(|p| st.project(p).map(|p| p.id))
-        .ok_or_else(|| Resp::field_errors(Map::from_iter([("project".into(), json!("The project specified is not valid."))])))?;
-    let name = body.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+        .ok_or_else(|| {
+            Resp::field_errors(Map::from_iter([(
+                "project".into(),
+                json!("The project specified is not valid."),
+            )]))
+        })?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     let Some(name) = name else {
-        return Err(Resp::field_errors(Map::from_iter([("name".into(), json!("The component name specified is invalid."))])));
+        return Err(Resp::field_errors(Map::from_iter([(
+            "name".into(),
+            json!("The component name specified is invalid."),
+        )])));
     };
-    if st.components.iter().any(|c| c.project_id == project && c.name.eq_ignore_ascii_case(name)) {
-        return Err(Resp::field_errors(Map::from_iter([("name".into(), json!(format!("A component with the name {name} already exists in this project.")))])));
+    if st
+        .components
+        .iter()
+        .any(|c| c.project_id == project && c.name.eq_ignore_ascii_case(name))
+    {
+        return Err(Resp::field_errors(Map::from_iter([(
+            "name".into(),
+            json!(format!(
+                "A component with the name {name} already exists in this project."
+            )),
+        )])));
     }
     st.counters.component += 1;
     let c = Component {
         id: st.counters.component,
         project_id: project,
         name: name.to_string(),
-        description: body.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+        description: body
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     };
     st.components.push(c.clone());
     st.touch();
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     Ok(Resp::json(201, &v.component(&c)))
 }
 
@@ -1344,19 +2090,38 @@ fn eval_context(st: &State, user: &User) -> EvalContext {
     EvalContext {
         now: Utc::now(),
         current_user: user.id.clone(),
-        open_sprint_ids: st.sprints.values().filter(|s| s.state == SprintState::Active).map(|s| s.id).collect(),
-        closed_sprint_ids: st.sprints.values().filter(|s| s.state == SprintState::Closed).map(|s| s.id).collect(),
+        open_sprint_ids: st
+            .sprints
+            .values()
+            .filter(|s| s.state == SprintState::Active)
+            .map(|s| s.id)
+            .collect(),
+        closed_sprint_ids: st
+            .sprints
+            .values()
+            .filter(|s| s.state == SprintState::Closed)
+            .map(|s| s.id)
+            .collect(),
     }
 }
 
 fn parse_jql(st: &State, q: &str) -> Result<jql::Query, Resp> {
     let dep = st.deployment;
-    jql::parse_with(q, &|name| dep.field_by_id_or_name(name).and_then(|d| d.custom_id()).map(Field::Custom))
-        .map_err(|e| Resp::error(400, &[&e.to_string()], Map::new()))
+    jql::parse_with(q, &|name| {
+        dep.field_by_id_or_name(name)
+            .and_then(|d| d.custom_id())
+            .map(Field::Custom)
+    })
+    .map_err(|e| Resp::error(400, &[&e.to_string()], Map::new()))
 }
 
 /// Runs a query and returns the sorted ids, from the cache when the state has not changed.
-pub(super) fn run_query(sh: &Shared, st: &State, user: &User, q: &str) -> Result<Arc<Vec<u64>>, Resp> {
+pub(super) fn run_query(
+    sh: &Shared,
+    st: &State,
+    user: &User,
+    q: &str,
+) -> Result<Arc<Vec<u64>>, Resp> {
     let cache_key = format!("{}\u{0}{q}", user.id);
     if let Ok(cache) = sh.search_cache.lock() {
         if let Some((generation, ids)) = cache.get(&cache_key) {
@@ -1367,7 +2132,11 @@ pub(super) fn run_query(sh: &Shared, st: &State, user: &User, q: &str) -> Result
     }
     let query = parse_jql(st, q)?;
     let ctx = eval_context(st, user);
-    let mut hits: Vec<&Issue> = st.issues.values().filter(|i| query.matches(&IssueView { st, issue: i }, &ctx)).collect();
+    let mut hits: Vec<&Issue> = st
+        .issues
+        .values()
+        .filter(|i| query.matches(&IssueView { st, issue: i }, &ctx))
+        .collect();
     hits.sort_by_cached_key(|i| query.sort_key(&IssueView { st, issue: i }));
     let ids = Arc::new(hits.into_iter().map(|i| i.id).collect::<Vec<_>>());
     if let Ok(mut cache) = sh.search_cache.lock() {
@@ -1383,7 +2152,11 @@ pub fn search_keys(sh: &Shared, q: &str) -> Result<Vec<String>, Resp> {
     let st = sh.read();
     let user = admin(&st).ok_or_else(|| Resp::forbidden("no administrator"))?;
     let ids = run_query(sh, &st, &user, q)?;
-    Ok(ids.iter().filter_map(|id| st.issues.get(id)).map(|i| i.key.clone()).collect())
+    Ok(ids
+        .iter()
+        .filter_map(|id| st.issues.get(id))
+        .map(|i| i.key.clone())
+        .collect())
 }
 
 /// Search parameters from the query string (GET) or the JSON body (POST).
@@ -1400,7 +2173,12 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
     if req.method == Method::POST {
         let b = req.json()?;
         let list = |k: &str| match b.get(k) {
-            Some(Value::Array(a)) => Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             Some(Value::String(s)) => Some(s.clone()),
             _ => None,
         };
@@ -1408,15 +2186,28 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
             match b.get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-                    Resp::error(400, &[&format!("The '{k}' parameter must be a non-negative integer.")], Map::new())
+                    Resp::error(
+                        400,
+                        &[&format!(
+                            "The '{k}' parameter must be a non-negative integer."
+                        )],
+                        Map::new(),
+                    )
                 }),
             }
         };
         Ok(SearchParams {
-            jql: b.get("jql").and_then(Value::as_str).unwrap_or_default().to_string(),
+            jql: b
+                .get("jql")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             start_at: num("startAt")?.unwrap_or(0),
             max_results: num("maxResults")?,
-            token: b.get("nextPageToken").and_then(Value::as_str).map(String::from),
+            token: b
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map(String::from),
             fields: list("fields"),
             expand: list("expand").unwrap_or_default(),
         })
@@ -1442,7 +2233,11 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
     let st = sh.read();
     let ids = run_query(sh, &st, user, &p.jql)?;
     let sel = FieldSel::parse(p.fields.as_deref(), true);
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     let issues: Vec<Value> = ids
         .iter()
         .skip(p.start_at)
@@ -1457,10 +2252,20 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
 
 fn add_names_schema(v: &View<'_>, expand: &str, body: &mut Value) {
     if expand.split(',').any(|e| e.trim() == "names") {
-        body["names"] = Value::Object(v.st.deployment.fields().map(|d| (d.id.to_string(), json!(d.name))).collect());
+        body["names"] = Value::Object(
+            v.st.deployment
+                .fields()
+                .map(|d| (d.id.to_string(), json!(d.name)))
+                .collect(),
+        );
     }
     if expand.split(',').any(|e| e.trim() == "schema") {
-        body["schema"] = Value::Object(v.st.deployment.fields().map(|d| (d.id.to_string(), v.field_schema(d))).collect());
+        body["schema"] = Value::Object(
+            v.st.deployment
+                .fields()
+                .map(|d| (d.id.to_string(), v.field_schema(d)))
+                .collect(),
+        );
     }
 }
 
@@ -1469,8 +2274,14 @@ fn encode_token(offset: usize) -> String {
 }
 
 fn decode_token(t: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok()?;
-    String::from_utf8(bytes).ok()?.strip_prefix("sim-offset:")?.parse().ok()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("sim-offset:")?
+        .parse()
+        .ok()
 }
 
 fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
@@ -1482,14 +2293,30 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
     }
     let offset = match &p.token {
-        Some(t) => decode_token(t).ok_or_else(|| Resp::error(400, &["The provided next page token is invalid or expired."], Map::new()))?,
+        Some(t) => decode_token(t).ok_or_else(|| {
+            Resp::error(
+                400,
+                &["The provided next page token is invalid or expired."],
+                Map::new(),
+            )
+        })?,
         None => 0,
     };
     let sel = FieldSel::parse(p.fields.as_deref(), false);
-    let ids_only = p.fields.as_deref().is_none_or(|f| f.split(',').all(|x| matches!(x.trim(), "id" | "key" | "")));
-    let max = p.max_results.unwrap_or(50).clamp(1, if ids_only { 5000 } else { 100 });
+    let ids_only = p
+        .fields
+        .as_deref()
+        .is_none_or(|f| f.split(',').all(|x| matches!(x.trim(), "id" | "key" | "")));
+    let max = p
+        .max_results
+        .unwrap_or(50)
+        .clamp(1, if ids_only { 5000 } else { 100 });
     let ids = run_query(sh, &st, user, &p.jql)?;
-    let v = View { st: &st, base: &sh.base_url, v3 };
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
     let issues: Vec<Value> = ids
         .iter()
         .skip(offset)
@@ -1512,27 +2339,55 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
 
 fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
-    let keys: Option<Vec<String>> = req.q("projectKeys").map(|k| k.split(',').map(|s| s.trim().to_uppercase()).collect());
-    let ids: Option<Vec<String>> = req.q("projectIds").map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let type_names: Option<Vec<String>> = req.q("issuetypeNames").map(|k| k.split(',').map(|s| s.trim().to_lowercase()).collect());
-    let type_ids: Option<Vec<String>> = req.q("issuetypeIds").map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
-    let with_fields = req.q("expand").is_some_and(|e| e.contains("projects.issuetypes.fields"));
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
+    let keys: Option<Vec<String>> = req
+        .q("projectKeys")
+        .map(|k| k.split(',').map(|s| s.trim().to_uppercase()).collect());
+    let ids: Option<Vec<String>> = req
+        .q("projectIds")
+        .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
+    let type_names: Option<Vec<String>> = req
+        .q("issuetypeNames")
+        .map(|k| k.split(',').map(|s| s.trim().to_lowercase()).collect());
+    let type_ids: Option<Vec<String>> = req
+        .q("issuetypeIds")
+        .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
+    let with_fields = req
+        .q("expand")
+        .is_some_and(|e| e.contains("projects.issuetypes.fields"));
     let projects: Vec<Value> = st
         .projects
         .iter()
-        .filter(|p| keys.as_ref().is_none_or(|k| k.contains(&p.key)) && ids.as_ref().is_none_or(|i| i.contains(&p.id.to_string())))
+        .filter(|p| {
+            keys.as_ref().is_none_or(|k| k.contains(&p.key))
+                && ids.as_ref().is_none_or(|i| i.contains(&p.id.to_string()))
+        })
         .map(|p| {
             let types: Vec<Value> = ISSUE_TYPES
                 .iter()
-                .filter(|t| type_names.as_ref().is_none_or(|n| n.contains(&t.name.to_lowercase())))
-                .filter(|t| type_ids.as_ref().is_none_or(|n| n.contains(&t.id.to_string())))
+                .filter(|t| {
+                    type_names
+                        .as_ref()
+                        .is_none_or(|n| n.contains(&t.name.to_lowercase()))
+                })
+                .filter(|t| {
+                    type_ids
+                        .as_ref()
+                        .is_none_or(|n| n.contains(&t.id.to_string()))
+                })
                 .map(|t| {
                     let mut x = v.issue_type(t);
                     x["expand"] = json!("fields");
                     if with_fields {
                         x["fields"] = Value::Object(
-                            v.create_fields(t).into_iter().map(|(d, r)| (d.id.to_string(), v.field_meta(d, r, p, false))).collect(),
+                            v.create_fields(t)
+                                .into_iter()
+                                .map(|(d, r)| (d.id.to_string(), v.field_meta(d, r, p, false)))
+                                .collect(),
                         );
                     }
                     x
@@ -1566,18 +2421,34 @@ fn page(st: &State, req: &Req, items: Vec<Value>, cloud_key: &str) -> Result<Val
 
 fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
-    st.project(p).ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
+    st.project(p)
+        .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
     let items: Vec<Value> = ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect();
     Ok(Resp::ok(&page(&st, req, items, "issueTypes")?))
 }
 
 fn createmeta_fields(sh: &Shared, req: &Req, v3: bool, p: &str, t: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View { st: &st, base: &sh.base_url, v3 };
-    let project = st.project(p).ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
-    let ty = super::model::issue_type(t).ok_or_else(|| Resp::not_found(&format!("Issue type with id '{t}' does not exist.")))?;
-    let items: Vec<Value> = v.create_fields(ty).into_iter().map(|(d, r)| v.field_meta(d, r, project, true)).collect();
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
+    let project = st
+        .project(p)
+        .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
+    let ty = super::model::issue_type(t)
+        .ok_or_else(|| Resp::not_found(&format!("Issue type with id '{t}' does not exist.")))?;
+    let items: Vec<Value> = v
+        .create_fields(ty)
+        .into_iter()
+        .map(|(d, r)| v.field_meta(d, r, project, true))
+        .collect();
     Ok(Resp::ok(&page(&st, req, items, "fields")?))
 }
 
@@ -1585,7 +2456,10 @@ fn createmeta_fields(sh: &Shared, req: &Req, v3: bool, p: &str, t: &str) -> Resu
 // Admin webhooks (`/rest/webhooks/1.0/webhook`).
 
 pub fn register_cli_webhook(sh: &Shared, hook: &SimWebhook) {
-    if let Err(e) = sh.hooks.register(Webhook::for_all_events(&hook.url, hook.secret.clone())) {
+    if let Err(e) = sh
+        .hooks
+        .register(Webhook::for_all_events(&hook.url, hook.secret.clone()))
+    {
         tracing::warn!(error = %e, url = %hook.url, "simulator could not register webhook");
     }
 }
@@ -1593,30 +2467,61 @@ pub fn register_cli_webhook(sh: &Shared, hook: &SimWebhook) {
 fn webhook_error(e: WebhookError) -> Resp {
     match e {
         WebhookError::NotFound(_) => Resp::not_found(&e.to_string()),
-        WebhookError::InvalidJql(_) => Resp::field_errors(Map::from_iter([("filters".into(), json!(e.to_string()))])),
-        WebhookError::InvalidUrl(_) => Resp::field_errors(Map::from_iter([("url".into(), json!(e.to_string()))])),
+        WebhookError::InvalidJql(_) => {
+            Resp::field_errors(Map::from_iter([("filters".into(), json!(e.to_string()))]))
+        }
+        WebhookError::InvalidUrl(_) => {
+            Resp::field_errors(Map::from_iter([("url".into(), json!(e.to_string()))]))
+        }
     }
 }
 
 fn webhook_admin(sh: &Shared, req: &Req, rest: &[&str]) -> Resp {
-    let user = req.user.as_ref().map(|u| u.login.clone()).unwrap_or_default();
-    let to_json = |h: &Webhook| serde_json::to_value(h.to_response(&sh.base_url)).unwrap_or(Value::Null);
+    let user = req
+        .user
+        .as_ref()
+        .map(|u| u.login.clone())
+        .unwrap_or_default();
+    let to_json =
+        |h: &Webhook| serde_json::to_value(h.to_response(&sh.base_url)).unwrap_or(Value::Null);
     let parse = || -> Result<WebhookRequest, Resp> {
         let b = req.json()?;
-        serde_json::from_value(b).map_err(|e| Resp::error(400, &[&format!("Invalid webhook: {e}")], Map::new()))
+        serde_json::from_value(b)
+            .map_err(|e| Resp::error(400, &[&format!("Invalid webhook: {e}")], Map::new()))
     };
-    let id = |s: &str| s.parse::<u64>().map_err(|_| Resp::not_found(&format!("webhook {s} does not exist")));
+    let id = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| Resp::not_found(&format!("webhook {s} does not exist")))
+    };
     let r: Result<Resp, Resp> = match (req.method.as_str(), rest) {
-        ("GET", []) => Ok(Resp::ok(&Value::Array(sh.hooks.list().iter().map(to_json).collect()))),
+        ("GET", []) => Ok(Resp::ok(&Value::Array(
+            sh.hooks.list().iter().map(to_json).collect(),
+        ))),
         ("POST", []) => parse().and_then(|w| {
-            sh.hooks.register(Webhook::from_request(w, &user)).map(|h| Resp::json(201, &to_json(&h))).map_err(webhook_error)
+            sh.hooks
+                .register(Webhook::from_request(w, &user))
+                .map(|h| Resp::json(201, &to_json(&h)))
+                .map_err(webhook_error)
         }),
-        ("GET", [i]) => id(i).and_then(|i| sh.hooks.get(i).map(|h| Resp::ok(&to_json(&h))).ok_or_else(|| webhook_error(WebhookError::NotFound(i)))),
+        ("GET", [i]) => id(i).and_then(|i| {
+            sh.hooks
+                .get(i)
+                .map(|h| Resp::ok(&to_json(&h)))
+                .ok_or_else(|| webhook_error(WebhookError::NotFound(i)))
+        }),
         ("PUT", [i]) => id(i).and_then(|i| {
             let w = parse()?;
-            sh.hooks.update(i, Webhook::from_request(w, &user)).map(|h| Resp::ok(&to_json(&h))).map_err(webhook_error)
+            sh.hooks
+                .update(i, Webhook::from_request(w, &user))
+                .map(|h| Resp::ok(&to_json(&h)))
+                .map_err(webhook_error)
         }),
-        ("DELETE", [i]) => id(i).and_then(|i| sh.hooks.delete(i).map(|_| Resp::no_content()).map_err(webhook_error)),
+        ("DELETE", [i]) => id(i).and_then(|i| {
+            sh.hooks
+                .delete(i)
+                .map(|_| Resp::no_content())
+                .map_err(webhook_error)
+        }),
         _ => Err(no_resource()),
     };
     r.unwrap_or_else(|e| e)

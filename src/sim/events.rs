@@ -28,7 +28,9 @@ impl IssueView<'_> {
 
     fn custom(&self, n: u64) -> Vec<JqlValue> {
         let id = format!("customfield_{n}");
-        let Some(def) = self.st.deployment.field(&id) else { return Vec::new() };
+        let Some(def) = self.st.deployment.field(&id) else {
+            return Vec::new();
+        };
         match def.kind {
             FieldKind::Sprint => self.values(&Field::Sprint),
             FieldKind::EpicLink => self.values(&Field::EpicLink),
@@ -43,9 +45,15 @@ impl IssueView<'_> {
 fn custom_values(def: &FieldDef, v: &Value) -> Vec<JqlValue> {
     match v {
         Value::Number(n) => vec![JqlValue::Num(n.as_f64().unwrap_or_default())],
-        Value::String(x) if def.kind == FieldKind::Date => chrono::NaiveDate::parse_from_str(x, "%Y-%m-%d")
-            .map(|d| vec![JqlValue::Date(Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)))])
-            .unwrap_or_default(),
+        Value::String(x) if def.kind == FieldKind::Date => {
+            chrono::NaiveDate::parse_from_str(x, "%Y-%m-%d")
+                .map(|d| {
+                    vec![JqlValue::Date(
+                        Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)),
+                    )]
+                })
+                .unwrap_or_default()
+        }
         Value::String(x) => vec![s(x)],
         Value::Array(items) => items.iter().flat_map(|i| custom_values(def, i)).collect(),
         Value::Object(o) => {
@@ -53,7 +61,11 @@ fn custom_values(def: &FieldDef, v: &Value) -> Vec<JqlValue> {
             if let Some(x) = o.get("value").and_then(Value::as_str) {
                 out.push(s(x));
             }
-            if let Some(id) = o.get("id").and_then(Value::as_str).and_then(|i| i.parse::<f64>().ok()) {
+            if let Some(id) = o
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|i| i.parse::<f64>().ok())
+            {
                 out.push(JqlValue::Num(id));
             }
             out
@@ -105,7 +117,11 @@ impl JqlIssue for IssueView<'_> {
                 .map(|r| vec![s(r.name), JqlValue::Num(r.id.parse().unwrap_or_default())])
                 .unwrap_or_default(),
             Field::Summary => vec![s(&i.summary)],
-            Field::Description => i.description.as_deref().map(|d| vec![s(d)]).unwrap_or_default(),
+            Field::Description => i
+                .description
+                .as_deref()
+                .map(|d| vec![s(d)])
+                .unwrap_or_default(),
             Field::Text => {
                 let mut out = vec![s(&i.summary)];
                 if let Some(d) = &i.description {
@@ -154,10 +170,21 @@ fn now_ms() -> i64 {
 
 /// Webhook bodies render issues and users in REST v2 form, as real Jira does even on Cloud.
 fn v2<'a>(st: &'a State, base: &'a str) -> View<'a> {
-    View { st, base, v3: false }
+    View {
+        st,
+        base,
+        v3: false,
+    }
 }
 
-pub fn issue_event(st: &State, base: &str, event: &str, type_name: &str, issue: &Issue, user: &User) -> Value {
+pub fn issue_event(
+    st: &State,
+    base: &str,
+    event: &str,
+    type_name: &str,
+    issue: &Issue,
+    user: &User,
+) -> Value {
     let view = v2(st, base);
     json!({
         "timestamp": now_ms(),
@@ -168,7 +195,14 @@ pub fn issue_event(st: &State, base: &str, event: &str, type_name: &str, issue: 
     })
 }
 
-pub fn issue_updated(st: &State, base: &str, type_name: &str, issue: &Issue, user: &User, change: &ChangeGroup) -> Value {
+pub fn issue_updated(
+    st: &State,
+    base: &str,
+    type_name: &str,
+    issue: &Issue,
+    user: &User,
+    change: &ChangeGroup,
+) -> Value {
     let mut body = issue_event(st, base, "jira:issue_updated", type_name, issue, user);
     body["changelog"] = changelog(st, base, change);
     body
@@ -199,14 +233,25 @@ fn issue_brief(view: &View<'_>, issue: &Issue) -> Value {
     let mut stub = view.issue_stub(issue);
     if let Some(f) = stub.get_mut("fields").and_then(Value::as_object_mut) {
         f.insert("assignee".into(), view.user_ref(issue.assignee.as_deref()));
-        let project = view.st.project_by_id(issue.project_id).map(|p| view.project_ref(p)).unwrap_or(Value::Null);
+        let project = view
+            .st
+            .project_by_id(issue.project_id)
+            .map(|p| view.project_ref(p))
+            .unwrap_or(Value::Null);
         f.insert("project".into(), project);
     }
     stub
 }
 
 /// Data Center adds the acting `user` to comment events; Cloud does not.
-pub fn comment_event(st: &State, base: &str, event: &str, issue: &Issue, c: &Comment, user: &User) -> Value {
+pub fn comment_event(
+    st: &State,
+    base: &str,
+    event: &str,
+    issue: &Issue,
+    c: &Comment,
+    user: &User,
+) -> Value {
     let view = v2(st, base);
     let mut body = json!({
         "timestamp": now_ms(),
@@ -255,7 +300,13 @@ pub fn version_event(st: &State, base: &str, event: &str, v: &Version) -> Value 
     json!({"timestamp": now_ms(), "webhookEvent": event, "version": v2(st, base).version(v)})
 }
 
-pub fn sprint_event(st: &State, base: &str, event: &str, s: &Sprint, old: Option<&Sprint>) -> Value {
+pub fn sprint_event(
+    st: &State,
+    base: &str,
+    event: &str,
+    s: &Sprint,
+    old: Option<&Sprint>,
+) -> Value {
     let view = v2(st, base);
     let mut body = json!({"timestamp": now_ms(), "webhookEvent": event, "sprint": view.sprint(s)});
     if let Some(o) = old {

@@ -57,7 +57,11 @@ impl SimUser {
         if login.is_empty() || secret.is_empty() {
             return Err(bad());
         }
-        Ok(SimUser { login: login.into(), secret: secret.into(), admin })
+        Ok(SimUser {
+            login: login.into(),
+            secret: secret.into(),
+            admin,
+        })
     }
 }
 
@@ -77,7 +81,10 @@ impl SimWebhook {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(SimError::BadWebhook(s.to_string()));
         }
-        Ok(SimWebhook { url: url.into(), secret })
+        Ok(SimWebhook {
+            url: url.into(),
+            secret,
+        })
     }
 }
 
@@ -145,7 +152,11 @@ pub enum SimError {
         source: std::io::Error,
     },
     #[error("simulator data file {path} holds a {found:?} instance, not {wanted:?}")]
-    WrongDeployment { path: PathBuf, found: Deployment, wanted: Deployment },
+    WrongDeployment {
+        path: PathBuf,
+        found: Deployment,
+        wanted: Deployment,
+    },
     #[error("invalid --user {0:?}: expected NAME:SECRET or NAME:SECRET:admin")]
     BadUser(String),
     #[error("invalid --webhook {0:?}: expected an http(s) URL, optionally followed by #SECRET")]
@@ -184,6 +195,9 @@ struct Faults {
     rate_limited: u64,
 }
 
+/// Sorted result ids of one query and the state generation they were computed for.
+type CachedSearch = (u64, Arc<Vec<u64>>);
+
 /// State shared by the server, the handle and background tasks.
 pub(crate) struct Shared {
     state: RwLock<State>,
@@ -193,7 +207,7 @@ pub(crate) struct Shared {
     total_requests: AtomicU64,
     /// Sorted issue ids per query, valid for one state generation: paging through a large result
     /// must not re-evaluate the query for every page.
-    search_cache: Mutex<HashMap<String, (u64, Arc<Vec<u64>>)>>,
+    search_cache: Mutex<HashMap<String, CachedSearch>>,
     events: Mutex<Vec<FiredEvent>>,
     hooks: webhooks::WebhookDispatcher,
     dirty: AtomicBool,
@@ -214,13 +228,18 @@ impl Shared {
     /// webhook JQL filters are evaluated against.
     fn fire(&self, event: &str, body: Value, issue: Option<&dyn jql::JqlIssue>) {
         if let Ok(mut ev) = self.events.lock() {
-            ev.push(FiredEvent { event: event.to_string(), body: body.clone() });
+            ev.push(FiredEvent {
+                event: event.to_string(),
+                body: body.clone(),
+            });
         }
         self.hooks.fire(event, body, issue);
     }
 
     fn save(&self) -> Result<(), SimError> {
-        let Some(path) = &self.data_file else { return Ok(()) };
+        let Some(path) = &self.data_file else {
+            return Ok(());
+        };
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
@@ -234,7 +253,10 @@ impl Shared {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|source| SimError::WriteData { path: path.clone(), source })
+            .map_err(|source| SimError::WriteData {
+                path: path.clone(),
+                source,
+            })
     }
 }
 
@@ -246,10 +268,14 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         let listener = server::bind(config.listen)
             .await
-            .map_err(|source| SimError::Bind { addr: config.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr: config.listen, source })?;
+            .map_err(|source| SimError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let base_url = format!("http://{addr}");
         let now = chrono::Utc::now();
 
@@ -300,16 +326,31 @@ impl Simulator {
                 }
             })
         });
-        Ok(SimHandle { shared, addr, shutdown: tx, server, flusher })
+        Ok(SimHandle {
+            shared,
+            addr,
+            shutdown: tx,
+            server,
+            flusher,
+        })
     }
 }
 
 fn load_state(path: &Path, wanted: Deployment) -> Result<State, SimError> {
-    let bytes = std::fs::read(path).map_err(|source| SimError::ReadData { path: path.into(), source })?;
-    let state: State =
-        serde_json::from_slice(&bytes).map_err(|source| SimError::ParseData { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| SimError::ReadData {
+        path: path.into(),
+        source,
+    })?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|source| SimError::ParseData {
+        path: path.into(),
+        source,
+    })?;
     if state.deployment != wanted {
-        return Err(SimError::WrongDeployment { path: path.into(), found: state.deployment, wanted });
+        return Err(SimError::WrongDeployment {
+            path: path.into(),
+            found: state.deployment,
+            wanted,
+        });
     }
     Ok(state)
 }
@@ -420,7 +461,11 @@ impl SimHandle {
 
     /// Requests answered with 429 so far.
     pub fn rate_limited_count(&self) -> u64 {
-        self.shared.faults.lock().map(|f| f.rate_limited).unwrap_or(0)
+        self.shared
+            .faults
+            .lock()
+            .map(|f| f.rate_limited)
+            .unwrap_or(0)
     }
 
     /// Added to every request before it is handled.
@@ -433,7 +478,10 @@ impl SimHandle {
     /// The next `count` requests fail with `status` (e.g. 500, 503) and do nothing.
     pub fn inject_errors(&self, count: u32, status: u16) {
         if let Ok(mut f) = self.shared.faults.lock() {
-            f.errors = InjectedErrors { status, remaining: count };
+            f.errors = InjectedErrors {
+                status,
+                remaining: count,
+            };
         }
     }
 
@@ -451,7 +499,11 @@ impl SimHandle {
 
     /// Requests per (method, path).
     pub fn request_counts(&self) -> Counts {
-        self.shared.counts.lock().map(|c| c.clone()).unwrap_or_default()
+        self.shared
+            .counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// Requests with this method whose path starts with `path_prefix`, e.g.
@@ -462,7 +514,9 @@ impl SimHandle {
             .lock()
             .map(|c| {
                 c.iter()
-                    .filter(|((m, p), _)| m.eq_ignore_ascii_case(method) && p.starts_with(path_prefix))
+                    .filter(|((m, p), _)| {
+                        m.eq_ignore_ascii_case(method) && p.starts_with(path_prefix)
+                    })
                     .map(|(_, n)| *n)
                     .sum()
             })
@@ -487,7 +541,10 @@ impl SimHandle {
     }
 
     /// Registers a webhook directly (as the admin REST API would).
-    pub fn register_webhook(&self, hook: webhooks::Webhook) -> Result<webhooks::Webhook, webhooks::WebhookError> {
+    pub fn register_webhook(
+        &self,
+        hook: webhooks::Webhook,
+    ) -> Result<webhooks::Webhook, webhooks::WebhookError> {
         self.shared.hooks.register(hook)
     }
 
@@ -498,7 +555,11 @@ impl SimHandle {
 
     /// Every webhook event fired so far, in order.
     pub fn fired_events(&self) -> Vec<FiredEvent> {
-        self.shared.events.lock().map(|e| e.clone()).unwrap_or_default()
+        self.shared
+            .events
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
     }
 
     /// Writes the data file now (when configured).
@@ -511,7 +572,10 @@ impl SimHandle {
 fn rejected(r: server::Resp) -> SimError {
     SimError::Rejected {
         status: r.status,
-        body: r.body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+        body: r
+            .body
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -523,9 +587,13 @@ mod tests {
     fn user_flags_parse_like_the_cli_documents() {
         assert_eq!(
             SimUser::parse("bob@example.com:tok:admin").unwrap(),
-            SimUser { login: "bob@example.com".into(), secret: "tok".into(), admin: true }
+            SimUser {
+                login: "bob@example.com".into(),
+                secret: "tok".into(),
+                admin: true
+            }
         );
-        assert_eq!(SimUser::parse("bob:pw").unwrap().admin, false);
+        assert!(!SimUser::parse("bob:pw").unwrap().admin);
         assert!(SimUser::parse("bob").is_err());
         assert!(SimUser::parse(":pw").is_err());
     }

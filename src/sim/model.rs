@@ -269,16 +269,51 @@ pub struct StatusCategoryDef {
 }
 
 pub const STATUS_CATEGORIES: &[StatusCategoryDef] = &[
-    StatusCategoryDef { id: 1, key: "undefined", name: "No Category", color: "medium-gray" },
-    StatusCategoryDef { id: 2, key: "new", name: "To Do", color: "blue-gray" },
-    StatusCategoryDef { id: 4, key: "indeterminate", name: "In Progress", color: "yellow" },
-    StatusCategoryDef { id: 3, key: "done", name: "Done", color: "green" },
+    StatusCategoryDef {
+        id: 1,
+        key: "undefined",
+        name: "No Category",
+        color: "medium-gray",
+    },
+    StatusCategoryDef {
+        id: 2,
+        key: "new",
+        name: "To Do",
+        color: "blue-gray",
+    },
+    StatusCategoryDef {
+        id: 4,
+        key: "indeterminate",
+        name: "In Progress",
+        color: "yellow",
+    },
+    StatusCategoryDef {
+        id: 3,
+        key: "done",
+        name: "Done",
+        color: "green",
+    },
 ];
 
 pub const STATUSES: &[StatusDef] = &[
-    StatusDef { id: "10000", name: "To Do", description: "", category: 2 },
-    StatusDef { id: "3", name: "In Progress", description: "This issue is being actively worked on at the moment by the assignee.", category: 4 },
-    StatusDef { id: "10001", name: "Done", description: "", category: 3 },
+    StatusDef {
+        id: "10000",
+        name: "To Do",
+        description: "",
+        category: 2,
+    },
+    StatusDef {
+        id: "3",
+        name: "In Progress",
+        description: "This issue is being actively worked on at the moment by the assignee.",
+        category: 4,
+    },
+    StatusDef {
+        id: "10001",
+        name: "Done",
+        description: "",
+        category: 3,
+    },
 ];
 
 pub const STATUS_TODO: &str = "10000";
@@ -294,9 +329,24 @@ pub struct TransitionDef {
 }
 
 pub const TRANSITIONS: &[TransitionDef] = &[
-    TransitionDef { id: "11", name: "To Do", to: "10000", requires_resolution: false },
-    TransitionDef { id: "21", name: "In Progress", to: "3", requires_resolution: false },
-    TransitionDef { id: "31", name: "Done", to: "10001", requires_resolution: true },
+    TransitionDef {
+        id: "11",
+        name: "To Do",
+        to: "10000",
+        requires_resolution: false,
+    },
+    TransitionDef {
+        id: "21",
+        name: "In Progress",
+        to: "3",
+        requires_resolution: false,
+    },
+    TransitionDef {
+        id: "31",
+        name: "Done",
+        to: "10001",
+        requires_resolution: true,
+    },
 ];
 
 pub struct IssueTypeDef {
@@ -314,11 +364,41 @@ impl IssueTypeDef {
 }
 
 pub const ISSUE_TYPES: &[IssueTypeDef] = &[
-    IssueTypeDef { id: "10000", name: "Epic", description: "A big user story that needs to be broken down.", hierarchy_level: 1, avatar_id: 10307 },
-    IssueTypeDef { id: "10001", name: "Story", description: "Functionality or a feature expressed as a user goal.", hierarchy_level: 0, avatar_id: 10315 },
-    IssueTypeDef { id: "10002", name: "Task", description: "A small, distinct piece of work.", hierarchy_level: 0, avatar_id: 10318 },
-    IssueTypeDef { id: "10003", name: "Bug", description: "A problem or error.", hierarchy_level: 0, avatar_id: 10303 },
-    IssueTypeDef { id: "10004", name: "Sub-task", description: "A small piece of work that's part of a larger task.", hierarchy_level: -1, avatar_id: 10316 },
+    IssueTypeDef {
+        id: "10000",
+        name: "Epic",
+        description: "A big user story that needs to be broken down.",
+        hierarchy_level: 1,
+        avatar_id: 10307,
+    },
+    IssueTypeDef {
+        id: "10001",
+        name: "Story",
+        description: "Functionality or a feature expressed as a user goal.",
+        hierarchy_level: 0,
+        avatar_id: 10315,
+    },
+    IssueTypeDef {
+        id: "10002",
+        name: "Task",
+        description: "A small, distinct piece of work.",
+        hierarchy_level: 0,
+        avatar_id: 10318,
+    },
+    IssueTypeDef {
+        id: "10003",
+        name: "Bug",
+        description: "A problem or error.",
+        hierarchy_level: 0,
+        avatar_id: 10303,
+    },
+    IssueTypeDef {
+        id: "10004",
+        name: "Sub-task",
+        description: "A small piece of work that's part of a larger task.",
+        hierarchy_level: -1,
+        avatar_id: 10316,
+    },
 ];
 
 pub struct PriorityDef {
@@ -327,11 +407,26 @@ pub struct PriorityDef {
 }
 
 pub const PRIORITIES: &[PriorityDef] = &[
-    PriorityDef { id: "1", name: "Highest" },
-    PriorityDef { id: "2", name: "High" },
-    PriorityDef { id: "3", name: "Medium" },
-    PriorityDef { id: "4", name: "Low" },
-    PriorityDef { id: "5", name: "Lowest" },
+    PriorityDef {
+        id: "1",
+        name: "Highest",
+    },
+    PriorityDef {
+        id: "2",
+        name: "High",
+    },
+    PriorityDef {
+        id: "3",
+        name: "Medium",
+    },
+    PriorityDef {
+        id: "4",
+        name: "Low",
+    },
+    PriorityDef {
+        id: "5",
+        name: "Lowest",
+    },
 ];
 
 pub const DEFAULT_PRIORITY: &str = "3";
@@ -343,9 +438,21 @@ pub struct ResolutionDef {
 }
 
 pub const RESOLUTIONS: &[ResolutionDef] = &[
-    ResolutionDef { id: "10000", name: "Done", description: "Work has been completed on this issue." },
-    ResolutionDef { id: "10001", name: "Won't Do", description: "This issue won't be actioned." },
-    ResolutionDef { id: "10002", name: "Duplicate", description: "The problem is a duplicate of an existing issue." },
+    ResolutionDef {
+        id: "10000",
+        name: "Done",
+        description: "Work has been completed on this issue.",
+    },
+    ResolutionDef {
+        id: "10001",
+        name: "Won't Do",
+        description: "This issue won't be actioned.",
+    },
+    ResolutionDef {
+        id: "10002",
+        name: "Duplicate",
+        description: "The problem is a duplicate of an existing issue.",
+    },
 ];
 
 pub struct LinkTypeDef {
@@ -356,10 +463,30 @@ pub struct LinkTypeDef {
 }
 
 pub const LINK_TYPES: &[LinkTypeDef] = &[
-    LinkTypeDef { id: "10000", name: "Blocks", inward: "is blocked by", outward: "blocks" },
-    LinkTypeDef { id: "10001", name: "Cloners", inward: "is cloned by", outward: "clones" },
-    LinkTypeDef { id: "10002", name: "Duplicate", inward: "is duplicated by", outward: "duplicates" },
-    LinkTypeDef { id: "10003", name: "Relates", inward: "relates to", outward: "relates to" },
+    LinkTypeDef {
+        id: "10000",
+        name: "Blocks",
+        inward: "is blocked by",
+        outward: "blocks",
+    },
+    LinkTypeDef {
+        id: "10001",
+        name: "Cloners",
+        inward: "is cloned by",
+        outward: "clones",
+    },
+    LinkTypeDef {
+        id: "10002",
+        name: "Duplicate",
+        inward: "is duplicated by",
+        outward: "duplicates",
+    },
+    LinkTypeDef {
+        id: "10003",
+        name: "Relates",
+        inward: "relates to",
+        outward: "relates to",
+    },
 ];
 
 /// How a field's values are written and rendered.
@@ -398,19 +525,51 @@ impl FieldDef {
     }
 
     pub fn custom_id(&self) -> Option<u64> {
-        self.id.strip_prefix("customfield_").and_then(|n| n.parse().ok())
+        self.id
+            .strip_prefix("customfield_")
+            .and_then(|n| n.parse().ok())
     }
 }
 
 const TEAM_OPTIONS: &[(&str, &str)] = &[("10100", "Red"), ("10101", "Blue"), ("10102", "Green")];
-const PLATFORM_OPTIONS: &[(&str, &str)] = &[("10103", "Web"), ("10104", "iOS"), ("10105", "Android")];
+const PLATFORM_OPTIONS: &[(&str, &str)] =
+    &[("10103", "Web"), ("10104", "iOS"), ("10105", "Android")];
 
-const fn sys(id: &'static str, name: &'static str, ty: &'static str, items: Option<&'static str>, on_screens: bool) -> FieldDef {
-    FieldDef { id, name, kind: FieldKind::System, schema_type: ty, schema_items: items, custom: None, on_screens }
+const fn sys(
+    id: &'static str,
+    name: &'static str,
+    ty: &'static str,
+    items: Option<&'static str>,
+    on_screens: bool,
+) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind: FieldKind::System,
+        schema_type: ty,
+        schema_items: items,
+        custom: None,
+        on_screens,
+    }
 }
 
-const fn cf(id: &'static str, name: &'static str, kind: FieldKind, ty: &'static str, items: Option<&'static str>, custom: &'static str) -> FieldDef {
-    FieldDef { id, name, kind, schema_type: ty, schema_items: items, custom: Some(custom), on_screens: true }
+const fn cf(
+    id: &'static str,
+    name: &'static str,
+    kind: FieldKind,
+    ty: &'static str,
+    items: Option<&'static str>,
+    custom: &'static str,
+) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind,
+        schema_type: ty,
+        schema_items: items,
+        custom: Some(custom),
+        on_screens: true,
+    }
 }
 
 const SYSTEM_FIELDS: &[FieldDef] = &[
@@ -422,7 +581,13 @@ const SYSTEM_FIELDS: &[FieldDef] = &[
     sys("status", "Status", "status", None, false),
     sys("labels", "Labels", "array", Some("string"), true),
     sys("components", "Components", "array", Some("component"), true),
-    sys("fixVersions", "Fix versions", "array", Some("version"), true),
+    sys(
+        "fixVersions",
+        "Fix versions",
+        "array",
+        Some("version"),
+        true,
+    ),
     sys("assignee", "Assignee", "user", None, true),
     sys("reporter", "Reporter", "user", None, true),
     sys("creator", "Creator", "user", None, false),
@@ -432,32 +597,129 @@ const SYSTEM_FIELDS: &[FieldDef] = &[
     sys("duedate", "Due date", "date", None, true),
     sys("created", "Created", "datetime", None, false),
     sys("updated", "Updated", "datetime", None, false),
-    sys("issuelinks", "Linked Issues", "array", Some("issuelinks"), false),
+    sys(
+        "issuelinks",
+        "Linked Issues",
+        "array",
+        Some("issuelinks"),
+        false,
+    ),
     sys("subtasks", "Sub-tasks", "array", Some("issuelinks"), false),
     sys("comment", "Comment", "comments-page", None, false),
     sys("worklog", "Log Work", "array", Some("worklog"), false),
 ];
 
 const SHARED_CUSTOM: &[FieldDef] = &[
-    cf("customfield_10030", "Team", FieldKind::Select(TEAM_OPTIONS), "option", None, "com.atlassian.jira.plugin.system.customfieldtypes:select"),
-    cf("customfield_10031", "Objective", FieldKind::Textarea, "string", None, "com.atlassian.jira.plugin.system.customfieldtypes:textarea"),
-    cf("customfield_10032", "Key result", FieldKind::Text, "string", None, "com.atlassian.jira.plugin.system.customfieldtypes:textfield"),
-    cf("customfield_10033", "Business value", FieldKind::Number, "number", None, "com.atlassian.jira.plugin.system.customfieldtypes:float"),
-    cf("customfield_10034", "Target date", FieldKind::Date, "date", None, "com.atlassian.jira.plugin.system.customfieldtypes:datepicker"),
-    cf("customfield_10035", "Platforms", FieldKind::MultiSelect(PLATFORM_OPTIONS), "array", Some("option"), "com.atlassian.jira.plugin.system.customfieldtypes:multiselect"),
-    cf("customfield_10036", "Keywords", FieldKind::Labels, "array", Some("string"), "com.atlassian.jira.plugin.system.customfieldtypes:labels"),
-    cf("customfield_10037", "Spec URL", FieldKind::Url, "string", None, "com.atlassian.jira.plugin.system.customfieldtypes:url"),
+    cf(
+        "customfield_10030",
+        "Team",
+        FieldKind::Select(TEAM_OPTIONS),
+        "option",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:select",
+    ),
+    cf(
+        "customfield_10031",
+        "Objective",
+        FieldKind::Textarea,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
+    ),
+    cf(
+        "customfield_10032",
+        "Key result",
+        FieldKind::Text,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+    ),
+    cf(
+        "customfield_10033",
+        "Business value",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:float",
+    ),
+    cf(
+        "customfield_10034",
+        "Target date",
+        FieldKind::Date,
+        "date",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
+    ),
+    cf(
+        "customfield_10035",
+        "Platforms",
+        FieldKind::MultiSelect(PLATFORM_OPTIONS),
+        "array",
+        Some("option"),
+        "com.atlassian.jira.plugin.system.customfieldtypes:multiselect",
+    ),
+    cf(
+        "customfield_10036",
+        "Keywords",
+        FieldKind::Labels,
+        "array",
+        Some("string"),
+        "com.atlassian.jira.plugin.system.customfieldtypes:labels",
+    ),
+    cf(
+        "customfield_10037",
+        "Spec URL",
+        FieldKind::Url,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:url",
+    ),
 ];
 
 const CLOUD_AGILE: &[FieldDef] = &[
-    cf("customfield_10016", "Story point estimate", FieldKind::Number, "number", None, "com.pyxis.greenhopper.jira:jsw-story-points"),
-    cf("customfield_10020", "Sprint", FieldKind::Sprint, "array", Some("json"), "com.pyxis.greenhopper.jira:gh-sprint"),
+    cf(
+        "customfield_10016",
+        "Story point estimate",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.pyxis.greenhopper.jira:jsw-story-points",
+    ),
+    cf(
+        "customfield_10020",
+        "Sprint",
+        FieldKind::Sprint,
+        "array",
+        Some("json"),
+        "com.pyxis.greenhopper.jira:gh-sprint",
+    ),
 ];
 
 const DC_AGILE: &[FieldDef] = &[
-    cf("customfield_10100", "Epic Link", FieldKind::EpicLink, "any", None, "com.pyxis.greenhopper.jira:gh-epic-link"),
-    cf("customfield_10101", "Sprint", FieldKind::Sprint, "array", Some("string"), "com.pyxis.greenhopper.jira:gh-sprint"),
-    cf("customfield_10106", "Story Points", FieldKind::Number, "number", None, "com.atlassian.jira.plugin.system.customfieldtypes:float"),
+    cf(
+        "customfield_10100",
+        "Epic Link",
+        FieldKind::EpicLink,
+        "any",
+        None,
+        "com.pyxis.greenhopper.jira:gh-epic-link",
+    ),
+    cf(
+        "customfield_10101",
+        "Sprint",
+        FieldKind::Sprint,
+        "array",
+        Some("string"),
+        "com.pyxis.greenhopper.jira:gh-sprint",
+    ),
+    cf(
+        "customfield_10106",
+        "Story Points",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:float",
+    ),
 ];
 
 impl Deployment {
@@ -467,7 +729,10 @@ impl Deployment {
             Deployment::Cloud => CLOUD_AGILE,
             Deployment::DataCenter => DC_AGILE,
         };
-        SYSTEM_FIELDS.iter().chain(agile.iter()).chain(SHARED_CUSTOM.iter())
+        SYSTEM_FIELDS
+            .iter()
+            .chain(agile.iter())
+            .chain(SHARED_CUSTOM.iter())
     }
 
     pub fn field(self, id: &str) -> Option<&'static FieldDef> {
@@ -476,7 +741,8 @@ impl Deployment {
 
     /// Finds a field by id or (case-insensitive) name, as JQL and tandem's mappings name them.
     pub fn field_by_id_or_name(self, name: &str) -> Option<&'static FieldDef> {
-        self.fields().find(|f| f.id == name || f.name.eq_ignore_ascii_case(name))
+        self.fields()
+            .find(|f| f.id == name || f.name.eq_ignore_ascii_case(name))
     }
 
     pub fn sprint_field(self) -> &'static str {
@@ -491,7 +757,9 @@ impl Deployment {
             Deployment::Cloud => "customfield_10016",
             Deployment::DataCenter => "customfield_10106",
         };
-        self.fields().find(|f| f.id == id).unwrap_or(&SYSTEM_FIELDS[0])
+        self.fields()
+            .find(|f| f.id == id)
+            .unwrap_or(&SYSTEM_FIELDS[0])
     }
 }
 
@@ -500,7 +768,10 @@ pub fn status(id: &str) -> Option<&'static StatusDef> {
 }
 
 pub fn status_category(id: u64) -> &'static StatusCategoryDef {
-    STATUS_CATEGORIES.iter().find(|c| c.id == id).unwrap_or(&STATUS_CATEGORIES[0])
+    STATUS_CATEGORIES
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or(&STATUS_CATEGORIES[0])
 }
 
 pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
@@ -508,7 +779,9 @@ pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
 }
 
 pub fn issue_type_by_name(name: &str) -> Option<&'static IssueTypeDef> {
-    ISSUE_TYPES.iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    ISSUE_TYPES
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
 pub fn priority(id: &str) -> Option<&'static PriorityDef> {
@@ -642,7 +915,11 @@ impl State {
 
     /// Rebuilds indexes that the data file does not carry.
     pub fn reindex(&mut self) {
-        self.keys = self.issues.values().map(|i| (i.key.clone(), i.id)).collect();
+        self.keys = self
+            .issues
+            .values()
+            .map(|i| (i.key.clone(), i.id))
+            .collect();
         self.generation += 1;
     }
 
@@ -656,7 +933,10 @@ impl State {
         if let Some(ix) = slot.as_ref().filter(|ix| ix.generation == self.generation) {
             return ix.clone();
         }
-        let mut ix = Indexes { generation: self.generation, ..Indexes::default() };
+        let mut ix = Indexes {
+            generation: self.generation,
+            ..Indexes::default()
+        };
         for i in self.issues.values() {
             if let Some(p) = i.parent {
                 ix.children.entry(p).or_default().push(i.id);
@@ -677,9 +957,9 @@ impl State {
 
     /// Finds a user by any identity a client may send: accountId, key, username or e-mail.
     pub fn user_by_any(&self, who: &str) -> Option<&User> {
-        self.users
-            .iter()
-            .find(|u| u.id == who || u.login.eq_ignore_ascii_case(who) || u.email.eq_ignore_ascii_case(who))
+        self.users.iter().find(|u| {
+            u.id == who || u.login.eq_ignore_ascii_case(who) || u.email.eq_ignore_ascii_case(who)
+        })
     }
 
     pub fn project(&self, id_or_key: &str) -> Option<&Project> {
@@ -697,7 +977,10 @@ impl State {
         if let Ok(id) = id_or_key.parse::<u64>() {
             return self.issues.contains_key(&id).then_some(id);
         }
-        self.keys.get(&id_or_key.to_ascii_uppercase()).copied().filter(|id| self.issues.contains_key(id))
+        self.keys
+            .get(&id_or_key.to_ascii_uppercase())
+            .copied()
+            .filter(|id| self.issues.contains_key(id))
     }
 
     pub fn issue(&self, id_or_key: &str) -> Option<&Issue> {
@@ -770,10 +1053,26 @@ impl State {
     pub fn generate(&mut self, n: usize, seed: u64, now: DateTime<Utc>) {
         let mut rng = StdRng::seed_from_u64(seed);
         let words = [
-            "checkout", "login", "search", "billing", "export", "dashboard", "sync", "profile", "report",
-            "invoice", "upload", "notification", "permissions", "onboarding", "audit", "cache",
+            "checkout",
+            "login",
+            "search",
+            "billing",
+            "export",
+            "dashboard",
+            "sync",
+            "profile",
+            "report",
+            "invoice",
+            "upload",
+            "notification",
+            "permissions",
+            "onboarding",
+            "audit",
+            "cache",
         ];
-        let verbs = ["Improve", "Fix", "Add", "Refactor", "Speed up", "Document", "Remove", "Validate"];
+        let verbs = [
+            "Improve", "Fix", "Add", "Refactor", "Speed up", "Document", "Remove", "Validate",
+        ];
         let sp_field = self.deployment.story_points_field().id;
         let mut epics: Vec<u64> = Vec::new();
         let mut stories: Vec<u64> = Vec::new();
@@ -803,7 +1102,8 @@ impl State {
                 if ty == "10000" { "initiative" } else { "flow" }
             );
             let created = now - Duration::minutes(rng.random_range(60..90 * 24 * 60));
-            let updated = created + Duration::minutes(rng.random_range(0..(now - created).num_minutes().max(1)));
+            let updated = created
+                + Duration::minutes(rng.random_range(0..(now - created).num_minutes().max(1)));
             let mut issue = self.blank_issue(ty, &summary, created);
             issue.updated = updated;
             issue.description = Some(format!(
@@ -816,18 +1116,26 @@ impl State {
                 issue.resolution = Some("10000".into());
                 issue.resolution_date = Some(updated);
             }
-            issue.priority = PRIORITIES[rng.random_range(0..PRIORITIES.len())].id.to_string();
+            issue.priority = PRIORITIES[rng.random_range(0..PRIORITIES.len())]
+                .id
+                .to_string();
             if !user_ids.is_empty() && rng.random_bool(0.7) {
                 issue.assignee = Some(user_ids[rng.random_range(0..user_ids.len())].clone());
             }
             if rng.random_bool(0.5) {
-                issue.labels.push(words[rng.random_range(0..words.len())].to_string());
+                issue
+                    .labels
+                    .push(words[rng.random_range(0..words.len())].to_string());
             }
             if !component_ids.is_empty() && rng.random_bool(0.6) {
-                issue.components.push(component_ids[rng.random_range(0..component_ids.len())]);
+                issue
+                    .components
+                    .push(component_ids[rng.random_range(0..component_ids.len())]);
             }
             if !version_ids.is_empty() && rng.random_bool(0.5) {
-                issue.fix_versions.push(version_ids[rng.random_range(0..version_ids.len())]);
+                issue
+                    .fix_versions
+                    .push(version_ids[rng.random_range(0..version_ids.len())]);
             }
             match ty {
                 "10000" => {}
@@ -836,9 +1144,14 @@ impl State {
                     if rng.random_bool(0.8) {
                         issue.parent = Some(epics[rng.random_range(0..epics.len())]);
                     }
-                    issue.custom.insert(sp_field.to_string(), Value::from([1, 2, 3, 5, 8, 13][rng.random_range(0..6)]));
+                    issue.custom.insert(
+                        sp_field.to_string(),
+                        Value::from([1, 2, 3, 5, 8, 13][rng.random_range(0..6)]),
+                    );
                     if !sprint_ids.is_empty() && rng.random_bool(0.4) {
-                        issue.sprints.push(sprint_ids[rng.random_range(0..sprint_ids.len())]);
+                        issue
+                            .sprints
+                            .push(sprint_ids[rng.random_range(0..sprint_ids.len())]);
                     }
                 }
             }
@@ -869,7 +1182,13 @@ fn cloud_user(n: u32, email: &str, name: &str, token: &str, admin: bool) -> User
 pub fn add_user(state: &mut State, login: &str, secret: &str, admin: bool) {
     let n = state.users.len() as u32;
     let user = match state.deployment {
-        Deployment::Cloud => cloud_user(n, login, login.split('@').next().unwrap_or(login), secret, admin),
+        Deployment::Cloud => cloud_user(
+            n,
+            login,
+            login.split('@').next().unwrap_or(login),
+            secret,
+            admin,
+        ),
         Deployment::DataCenter => User {
             id: format!("JIRAUSER{}", 10000 + n),
             login: login.into(),

@@ -45,12 +45,20 @@ pub struct FieldSel {
 
 impl FieldSel {
     pub fn all() -> FieldSel {
-        FieldSel { all: true, include: HashSet::new(), exclude: HashSet::new() }
+        FieldSel {
+            all: true,
+            include: HashSet::new(),
+            exclude: HashSet::new(),
+        }
     }
 
     /// Parses `summary,status`, `*all`, `*navigable`, `-comment`; `default` applies when absent.
     pub fn parse(param: Option<&str>, default_all: bool) -> FieldSel {
-        let mut sel = FieldSel { all: false, include: HashSet::new(), exclude: HashSet::new() };
+        let mut sel = FieldSel {
+            all: false,
+            include: HashSet::new(),
+            exclude: HashSet::new(),
+        };
         let Some(p) = param.filter(|p| !p.trim().is_empty()) else {
             sel.all = default_all;
             if !default_all {
@@ -116,11 +124,17 @@ impl View<'_> {
     pub fn user(&self, u: &User) -> Value {
         let mut m = Map::new();
         if self.cloud() {
-            m.insert("self".into(), json!(format!("{}/user?accountId={}", self.api(), u.id)));
+            m.insert(
+                "self".into(),
+                json!(format!("{}/user?accountId={}", self.api(), u.id)),
+            );
             m.insert("accountId".into(), json!(u.id));
             m.insert("accountType".into(), json!("atlassian"));
         } else {
-            m.insert("self".into(), json!(format!("{}/user?username={}", self.api(), u.login)));
+            m.insert(
+                "self".into(),
+                json!(format!("{}/user?username={}", self.api(), u.login)),
+            );
             m.insert("name".into(), json!(u.login));
             m.insert("key".into(), json!(u.id));
         }
@@ -133,18 +147,25 @@ impl View<'_> {
     }
 
     pub fn user_ref(&self, id: Option<&str>) -> Value {
-        id.and_then(|id| self.st.user_by_id(id)).map(|u| self.user(u)).unwrap_or(Value::Null)
+        id.and_then(|id| self.st.user_by_id(id))
+            .map(|u| self.user(u))
+            .unwrap_or(Value::Null)
     }
 
     pub fn myself(&self, u: &User) -> Value {
         let mut v = self.user(u);
         if let Some(m) = v.as_object_mut() {
             m.insert("locale".into(), json!("en_US"));
-            let mut groups = vec![json!({"name": "jira-software-users", "self": format!("{}/group?groupname=jira-software-users", self.api())})];
+            let mut groups = vec![
+                json!({"name": "jira-software-users", "self": format!("{}/group?groupname=jira-software-users", self.api())}),
+            ];
             if u.admin {
                 groups.push(json!({"name": "jira-administrators", "self": format!("{}/group?groupname=jira-administrators", self.api())}));
             }
-            m.insert("groups".into(), json!({"size": groups.len(), "items": groups}));
+            m.insert(
+                "groups".into(),
+                json!({"size": groups.len(), "items": groups}),
+            );
             m.insert("applicationRoles".into(), json!({"size": 1, "items": []}));
             m.insert("expand".into(), json!("groups,applicationRoles"));
         }
@@ -194,7 +215,9 @@ impl View<'_> {
     }
 
     pub fn issue_type_id(&self, id: &str) -> Value {
-        issue_type(id).map(|t| self.issue_type(t)).unwrap_or(Value::Null)
+        issue_type(id)
+            .map(|t| self.issue_type(t))
+            .unwrap_or(Value::Null)
     }
 
     pub fn priority(&self, id: &str) -> Value {
@@ -247,12 +270,22 @@ impl View<'_> {
         v["description"] = json!("");
         v["lead"] = self.user_ref(Some(&p.lead));
         v["components"] = Value::Array(
-            self.st.components.iter().filter(|c| c.project_id == p.id).map(|c| self.component(c)).collect(),
+            self.st
+                .components
+                .iter()
+                .filter(|c| c.project_id == p.id)
+                .map(|c| self.component(c))
+                .collect(),
         );
         v["issueTypes"] = Value::Array(ISSUE_TYPES.iter().map(|t| self.issue_type(t)).collect());
         v["assigneeType"] = json!("UNASSIGNED");
         v["versions"] = Value::Array(
-            self.st.versions.iter().filter(|x| x.project_id == p.id).map(|x| self.version(x)).collect(),
+            self.st
+                .versions
+                .iter()
+                .filter(|x| x.project_id == p.id)
+                .map(|x| self.version(x))
+                .collect(),
         );
         v["roles"] = json!({});
         if self.cloud() {
@@ -369,7 +402,13 @@ impl View<'_> {
     }
 
     pub fn comments_page(&self, issue: &Issue, start: usize, max: usize) -> Value {
-        let list: Vec<Value> = issue.comments.iter().skip(start).take(max).map(|c| self.comment(issue, c)).collect();
+        let list: Vec<Value> = issue
+            .comments
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(|c| self.comment(issue, c))
+            .collect();
         json!({"comments": list, "maxResults": max, "total": issue.comments.len(), "startAt": start})
     }
 
@@ -391,7 +430,13 @@ impl View<'_> {
     }
 
     pub fn worklogs_page(&self, issue: &Issue, start: usize, max: usize) -> Value {
-        let list: Vec<Value> = issue.worklogs.iter().skip(start).take(max).map(|w| self.worklog(issue, w)).collect();
+        let list: Vec<Value> = issue
+            .worklogs
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(|w| self.worklog(issue, w))
+            .collect();
         json!({"startAt": start, "maxResults": max, "total": issue.worklogs.len(), "worklogs": list})
     }
 
@@ -502,7 +547,11 @@ impl View<'_> {
         if let Some(p) = i.parent.and_then(|p| st.issues.get(&p)) {
             put("parent", &|| self.issue_stub(p));
         }
-        put("project", &|| st.project_by_id(i.project_id).map(|p| self.project_ref(p)).unwrap_or(Value::Null));
+        put("project", &|| {
+            st.project_by_id(i.project_id)
+                .map(|p| self.project_ref(p))
+                .unwrap_or(Value::Null)
+        });
         put("fixVersions", &|| {
             Value::Array(
                 i.fix_versions
@@ -522,8 +571,18 @@ impl View<'_> {
                     .collect(),
             )
         });
-        put("resolution", &|| i.resolution.as_deref().map(|r| self.resolution(r)).unwrap_or(Value::Null));
-        put("resolutiondate", &|| i.resolution_date.as_ref().map(|d| json!(ts(d))).unwrap_or(Value::Null));
+        put("resolution", &|| {
+            i.resolution
+                .as_deref()
+                .map(|r| self.resolution(r))
+                .unwrap_or(Value::Null)
+        });
+        put("resolutiondate", &|| {
+            i.resolution_date
+                .as_ref()
+                .map(|d| json!(ts(d)))
+                .unwrap_or(Value::Null)
+        });
         put("priority", &|| self.priority(&i.priority));
         put("labels", &|| json!(i.labels));
         put("assignee", &|| self.user_ref(i.assignee.as_deref()));
@@ -541,9 +600,19 @@ impl View<'_> {
         put("reporter", &|| self.user_ref(i.reporter.as_deref()));
         put("created", &|| json!(ts(&i.created)));
         put("updated", &|| json!(ts(&i.updated)));
-        put("description", &|| i.description.as_deref().map(|d| self.text(d)).unwrap_or(Value::Null));
+        put("description", &|| {
+            i.description
+                .as_deref()
+                .map(|d| self.text(d))
+                .unwrap_or(Value::Null)
+        });
         put("summary", &|| json!(i.summary));
-        put("duedate", &|| i.due_date.as_ref().map(|d| json!(date(d))).unwrap_or(Value::Null));
+        put("duedate", &|| {
+            i.due_date
+                .as_ref()
+                .map(|d| json!(date(d)))
+                .unwrap_or(Value::Null)
+        });
         let ix = st.indexes();
         put("issuelinks", &|| {
             Value::Array(
@@ -571,7 +640,13 @@ impl View<'_> {
         // Time tracking, votes, watches and the like: tandem does not use them, but clients
         // (and webhook consumers) expect the keys real Jira always sends.
         let spent: u64 = i.worklogs.iter().map(|w| w.time_spent_seconds).sum();
-        let spent_v = || if spent == 0 { Value::Null } else { json!(spent) };
+        let spent_v = || {
+            if spent == 0 {
+                Value::Null
+            } else {
+                json!(spent)
+            }
+        };
         put("timespent", &spent_v);
         put("aggregatetimespent", &spent_v);
         put("timeoriginalestimate", &|| Value::Null);
@@ -600,8 +675,14 @@ impl View<'_> {
             }
         });
         put("workratio", &|| json!(-1));
-        put("votes", &|| json!({"self": format!("{}/issue/{}/votes", self.api(), i.key), "votes": 0, "hasVoted": false}));
-        put("watches", &|| json!({"self": format!("{}/issue/{}/watchers", self.api(), i.key), "watchCount": 1, "isWatching": false}));
+        put(
+            "votes",
+            &|| json!({"self": format!("{}/issue/{}/votes", self.api(), i.key), "votes": 0, "hasVoted": false}),
+        );
+        put(
+            "watches",
+            &|| json!({"self": format!("{}/issue/{}/watchers", self.api(), i.key), "watchCount": 1, "isWatching": false}),
+        );
         put("lastViewed", &|| Value::Null);
         put("environment", &|| Value::Null);
         put("security", &|| Value::Null);
@@ -609,10 +690,17 @@ impl View<'_> {
         put("attachment", &|| json!([]));
         if self.cloud() {
             put("statuscategorychangedate", &|| {
-                let changed = i.changelog.iter().rev().find(|g| g.items.iter().any(|it| it.field_id == "status"));
+                let changed = i
+                    .changelog
+                    .iter()
+                    .rev()
+                    .find(|g| g.items.iter().any(|it| it.field_id == "status"));
                 json!(ts(&changed.map(|g| g.created).unwrap_or(i.created)))
             });
-            put("issuerestriction", &|| json!({"issuerestrictions": {}, "shouldDisplay": false}));
+            put(
+                "issuerestriction",
+                &|| json!({"issuerestrictions": {}, "shouldDisplay": false}),
+            );
         }
         put("comment", &|| self.comments_page(i, 0, 5000));
         put("worklog", &|| self.worklogs_page(i, 0, 20));
@@ -627,24 +715,38 @@ impl View<'_> {
             json!("renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"),
         );
         out.insert("id".into(), json!(i.id.to_string()));
-        out.insert("self".into(), json!(format!("{}/issue/{}", self.api(), i.id)));
+        out.insert(
+            "self".into(),
+            json!(format!("{}/issue/{}", self.api(), i.id)),
+        );
         out.insert("key".into(), json!(i.key));
         let expands: HashSet<&str> = expand.split(',').map(str::trim).collect();
         if expands.contains("names") {
-            let names: Map<String, Value> =
-                st.deployment.fields().filter(|d| f.contains_key(d.id)).map(|d| (d.id.to_string(), json!(d.name))).collect();
+            let names: Map<String, Value> = st
+                .deployment
+                .fields()
+                .filter(|d| f.contains_key(d.id))
+                .map(|d| (d.id.to_string(), json!(d.name)))
+                .collect();
             out.insert("names".into(), Value::Object(names));
         }
         if expands.contains("schema") {
-            let schema: Map<String, Value> =
-                st.deployment.fields().filter(|d| f.contains_key(d.id)).map(|d| (d.id.to_string(), self.field_schema(d))).collect();
+            let schema: Map<String, Value> = st
+                .deployment
+                .fields()
+                .filter(|d| f.contains_key(d.id))
+                .map(|d| (d.id.to_string(), self.field_schema(d)))
+                .collect();
             out.insert("schema".into(), Value::Object(schema));
         }
         if expands.contains("changelog") {
             out.insert("changelog".into(), self.changelog(i));
         }
         if expands.contains("transitions") {
-            out.insert("transitions".into(), Value::Array(self.transitions(i, false)));
+            out.insert(
+                "transitions".into(),
+                Value::Array(self.transitions(i, false)),
+            );
         }
         if expands.contains("editmeta") {
             out.insert("editmeta".into(), self.editmeta(i));
@@ -734,13 +836,27 @@ impl View<'_> {
         };
         match (d.id, d.kind) {
             (_, FieldKind::Select(o)) | (_, FieldKind::MultiSelect(o)) => Some(opts(o)),
-            ("priority", _) => Some(Value::Array(PRIORITIES.iter().map(|p| self.priority(p.id)).collect())),
-            ("resolution", _) => Some(Value::Array(RESOLUTIONS.iter().map(|r| self.resolution(r.id)).collect())),
+            ("priority", _) => Some(Value::Array(
+                PRIORITIES.iter().map(|p| self.priority(p.id)).collect(),
+            )),
+            ("resolution", _) => Some(Value::Array(
+                RESOLUTIONS.iter().map(|r| self.resolution(r.id)).collect(),
+            )),
             ("components", _) => Some(Value::Array(
-                self.st.components.iter().filter(|c| c.project_id == project.id).map(|c| self.component(c)).collect(),
+                self.st
+                    .components
+                    .iter()
+                    .filter(|c| c.project_id == project.id)
+                    .map(|c| self.component(c))
+                    .collect(),
             )),
             ("fixVersions", _) => Some(Value::Array(
-                self.st.versions.iter().filter(|v| v.project_id == project.id).map(|v| self.version(v)).collect(),
+                self.st
+                    .versions
+                    .iter()
+                    .filter(|v| v.project_id == project.id)
+                    .map(|v| self.version(v))
+                    .collect(),
             )),
             ("project", _) => Some(json!([self.project_ref(project)])),
             _ => None,
@@ -756,7 +872,13 @@ impl View<'_> {
     }
 
     /// One field in createmeta/editmeta/transition-screen form.
-    pub fn field_meta(&self, d: &FieldDef, required: bool, project: &Project, with_id: bool) -> Value {
+    pub fn field_meta(
+        &self,
+        d: &FieldDef,
+        required: bool,
+        project: &Project,
+        with_id: bool,
+    ) -> Value {
         let mut v = json!({
             "required": required,
             "schema": self.field_schema(d),
@@ -795,14 +917,22 @@ impl View<'_> {
     }
 
     pub fn editmeta(&self, i: &Issue) -> Value {
-        let (Some(t), Some(p)) = (issue_type(&i.issue_type), self.st.project_by_id(i.project_id)) else {
+        let (Some(t), Some(p)) = (
+            issue_type(&i.issue_type),
+            self.st.project_by_id(i.project_id),
+        ) else {
             return json!({"fields": {}});
         };
         let fields: Map<String, Value> = self
             .create_fields(t)
             .into_iter()
             .filter(|(d, _)| d.id != "project")
-            .map(|(d, req)| (d.id.to_string(), self.field_meta(d, req && d.id == "summary", p, false)))
+            .map(|(d, req)| {
+                (
+                    d.id.to_string(),
+                    self.field_meta(d, req && d.id == "summary", p, false),
+                )
+            })
             .collect();
         json!({ "fields": fields })
     }
@@ -833,7 +963,9 @@ impl View<'_> {
                 if with_fields {
                     let mut fields = Map::new();
                     if t.requires_resolution {
-                        if let (Some(d), Some(p)) = (self.st.deployment.field("resolution"), project) {
+                        if let (Some(d), Some(p)) =
+                            (self.st.deployment.field("resolution"), project)
+                        {
                             fields.insert("resolution".into(), self.field_meta(d, true, p, false));
                         }
                     }

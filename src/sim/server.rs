@@ -39,16 +39,27 @@ pub struct Req {
 
 impl Req {
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parses the body as JSON, answering 400 with Jira's message when it is not.
     pub fn json(&self) -> Result<Value, Resp> {
         if self.body.is_empty() {
-            return Err(Resp::error(400, &["No content to map due to end-of-input"], Map::new()));
+            return Err(Resp::error(
+                400,
+                &["No content to map due to end-of-input"],
+                Map::new(),
+            ));
         }
         serde_json::from_slice(&self.body).map_err(|e| {
-            Resp::error(400, &[&format!("Unexpected character in the request body: {e}")], Map::new())
+            Resp::error(
+                400,
+                &[&format!("Unexpected character in the request body: {e}")],
+                Map::new(),
+            )
         })
     }
 
@@ -60,9 +71,20 @@ impl Req {
     pub fn q_usize(&self, key: &str, default: usize) -> Result<usize, Resp> {
         match self.q(key) {
             None | Some("") => Ok(default),
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| n as usize).ok_or_else(|| {
-                Resp::error(400, &[&format!("The '{key}' parameter must be a non-negative integer: '{v}'")], Map::new())
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| n as usize)
+                .ok_or_else(|| {
+                    Resp::error(
+                        400,
+                        &[&format!(
+                            "The '{key}' parameter must be a non-negative integer: '{v}'"
+                        )],
+                        Map::new(),
+                    )
+                }),
         }
     }
 }
@@ -76,7 +98,11 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(status: u16, v: &Value) -> Resp {
-        Resp { status, body: Some(serde_json::to_vec(v).unwrap_or_default()), headers: Vec::new() }
+        Resp {
+            status,
+            body: Some(serde_json::to_vec(v).unwrap_or_default()),
+            headers: Vec::new(),
+        }
     }
 
     pub fn ok(v: &Value) -> Resp {
@@ -84,12 +110,19 @@ impl Resp {
     }
 
     pub fn no_content() -> Resp {
-        Resp { status: 204, body: None, headers: Vec::new() }
+        Resp {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        }
     }
 
     /// Jira's error body: `{"errorMessages": [...], "errors": {...}}`.
     pub fn error(status: u16, messages: &[&str], errors: Map<String, Value>) -> Resp {
-        Resp::json(status, &json!({"errorMessages": messages, "errors": errors}))
+        Resp::json(
+            status,
+            &json!({"errorMessages": messages, "errors": errors}),
+        )
     }
 
     pub fn field_errors(errors: Map<String, Value>) -> Resp {
@@ -110,7 +143,8 @@ impl Resp {
             &["You are not authenticated. Authentication required to perform this operation."],
             Map::new(),
         );
-        r.headers.push(("WWW-Authenticate", "Basic realm=\"protected-area\"".into()));
+        r.headers
+            .push(("WWW-Authenticate", "Basic realm=\"protected-area\"".into()));
         r
     }
 
@@ -134,7 +168,11 @@ pub struct Bucket {
 }
 
 /// Serves connections until `shutdown` flips to true.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -167,10 +205,14 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: wat
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let resp = handle_inner(&shared, req).await;
-    let mut builder = Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
+    let mut builder =
+        Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
     let has_body = resp.body.is_some();
     if has_body {
-        builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+        builder = builder.header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
     }
     builder = builder.header("X-AREQUESTID", "sim");
     for (k, v) in &resp.headers {
@@ -199,7 +241,11 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         tokio::time::sleep(latency).await;
     }
     if let Some(status) = shared.take_injected_error() {
-        return Resp::error(status, &["Internal server error (injected by the simulator)"], Map::new());
+        return Resp::error(
+            status,
+            &["Internal server error (injected by the simulator)"],
+            Map::new(),
+        );
     }
 
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -209,7 +255,11 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     let segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let query: Vec<(String, String)> = parts
         .uri
@@ -220,7 +270,13 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         Ok(u) => u,
         Err(resp) => return resp,
     };
-    let req = Req { method, segs, query, body, user };
+    let req = Req {
+        method,
+        segs,
+        query,
+        body,
+        user,
+    };
     super::api::route(shared, &req)
 }
 
@@ -232,20 +288,28 @@ fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Option<
     };
     let st = shared.read();
     let found = if let Some(b64) = h.strip_prefix("Basic ") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok();
         let text = decoded.and_then(|d| String::from_utf8(d).ok());
         text.and_then(|t| {
             let (login, secret) = t.split_once(':')?;
             st.users
                 .iter()
-                .find(|u| u.login.eq_ignore_ascii_case(login) && constant_time_eq(&u.secret, secret))
+                .find(|u| {
+                    u.login.eq_ignore_ascii_case(login) && constant_time_eq(&u.secret, secret)
+                })
                 .cloned()
         })
     } else if let Some(token) = h.strip_prefix("Bearer ") {
         if st.deployment == Deployment::DataCenter {
             st.users
                 .iter()
-                .find(|u| u.pat.as_deref().is_some_and(|p| constant_time_eq(p, token.trim())))
+                .find(|u| {
+                    u.pat
+                        .as_deref()
+                        .is_some_and(|p| constant_time_eq(p, token.trim()))
+                })
                 .cloned()
         } else {
             None
@@ -271,7 +335,8 @@ impl Shared {
     fn count(&self, method: &Method, path: &str) {
         self.total_requests.fetch_add(1, AtomicOrdering::Relaxed);
         if let Ok(mut c) = self.counts.lock() {
-            *c.entry((method.as_str().to_string(), path.to_string())).or_insert(0) += 1;
+            *c.entry((method.as_str().to_string(), path.to_string()))
+                .or_insert(0) += 1;
         }
     }
 
@@ -296,7 +361,10 @@ impl Shared {
                 .header("Retry-After", wait.to_string())
                 .header("X-RateLimit-Limit", limit.to_string())
                 .header("X-RateLimit-Remaining", "0".into())
-                .header("X-RateLimit-Reset", reset.format("%Y-%m-%dT%H:%MZ").to_string())
+                .header(
+                    "X-RateLimit-Reset",
+                    reset.format("%Y-%m-%dT%H:%MZ").to_string(),
+                )
                 .header("X-RateLimit-NearLimit", "true".into())
                 .header("RateLimit-Reason", "jira-quota-tenant-based".into()),
         )
