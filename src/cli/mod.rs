@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod sim;
+
 /// Exit code for usage and I/O errors, shared by every subcommand.
 pub const EXIT_USAGE: u8 = 2;
 
@@ -175,7 +177,7 @@ pub fn main() -> ExitCode {
         Command::Status(_) => not_implemented("status"),
         Command::Sync(_) => not_implemented("sync"),
         Command::Schema(_) => not_implemented("schema"),
-        Command::JiraSim(_) => not_implemented("jira-sim"),
+        Command::JiraSim(args) => sim::run(args),
         Command::Demo => not_implemented("demo"),
     }
 }

@@ -1,3 +1,608 @@
 //! The Jira simulator (`tandem jira-sim`): a stateful fake of Jira Cloud and Data Center.
+//!
+//! Responsible for behaving like a real Jira towards tandem and third-party clients: REST v2/v3
+//! and Agile 1.0 response shapes, authentication, the workflow, JQL search with each dialect's
+//! paging, webhooks, and the faults a real instance shows (rate limits, latency, 5xx). It runs
+//! in-process for tests (`Simulator::start` on port 0, with a handle to seed and inspect state)
+//! and as `tandem jira-sim`.
+//!
+//! Architecture invariant: all state sits behind one `RwLock` and no handler awaits while holding
+//! it, so requests are cheap and a test never sees a half-applied write. Webhook delivery never
+//! runs on the request path.
+
+pub mod adf;
+mod agile;
+mod api;
+mod events;
 pub mod jql;
+pub mod model;
+mod render;
+mod server;
 pub mod webhooks;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use model::{Deployment, State};
+pub use server::Counts;
+
+/// A user given on the command line (`--user NAME:SECRET[:admin]`) or by a test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimUser {
+    /// E-mail on Cloud, username on Data Center.
+    pub login: String,
+    /// API token on Cloud; password and personal access token on Data Center.
+    pub secret: String,
+    pub admin: bool,
+}
+
+impl SimUser {
+    /// Parses `NAME:SECRET` or `NAME:SECRET:admin`.
+    pub fn parse(s: &str) -> Result<SimUser, SimError> {
+        let bad = || SimError::BadUser(s.to_string());
+        let (login, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (secret, admin) = match rest.rsplit_once(':') {
+            Some((secret, "admin")) => (secret, true),
+            _ => (rest, false),
+        };
+        if login.is_empty() || secret.is_empty() {
+            return Err(bad());
+        }
+        Ok(SimUser {
+            login: login.into(),
+            secret: secret.into(),
+            admin,
+        })
+    }
+}
+
+/// A webhook given on the command line (`--webhook URL[#SECRET]`): all events, no filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimWebhook {
+    pub url: String,
+    pub secret: Option<String>,
+}
+
+impl SimWebhook {
+    pub fn parse(s: &str) -> Result<SimWebhook, SimError> {
+        let (url, secret) = match s.split_once('#') {
+            Some((u, sec)) => (u, Some(sec.to_string()).filter(|x| !x.is_empty())),
+            None => (s, None),
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(SimError::BadWebhook(s.to_string()));
+        }
+        Ok(SimWebhook {
+            url: url.into(),
+            secret,
+        })
+    }
+}
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    pub deployment: Deployment,
+    /// Added to (or replacing, by login) the default users of DESIGN.md §8.
+    pub users: Vec<SimUser>,
+    pub webhooks: Vec<SimWebhook>,
+    /// Loaded at start when it exists, written on changes and at shutdown.
+    pub data_file: Option<PathBuf>,
+    /// A state file (same format as `data_file`) to start from, never written.
+    pub seed_file: Option<PathBuf>,
+    /// Realistic issues to generate at start (benchmarks).
+    pub generate: usize,
+    /// Seed of the generator, so generated data is reproducible.
+    pub seed: u64,
+    /// Webhook delivery tuning and faults (retries, backoff, duplicates, drops).
+    pub dispatcher: webhooks::DispatcherConfig,
+}
+
+impl SimConfig {
+    pub fn new(deployment: Deployment) -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            deployment,
+            users: Vec::new(),
+            webhooks: Vec::new(),
+            data_file: None,
+            seed_file: None,
+            generate: 0,
+            seed: 1,
+            dispatcher: webhooks::DispatcherConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read simulator data file {path}")]
+    ReadData {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("simulator data file {path} is not valid")]
+    ParseData {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write simulator data file {path}")]
+    WriteData {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("simulator data file {path} holds a {found:?} instance, not {wanted:?}")]
+    WrongDeployment {
+        path: PathBuf,
+        found: Deployment,
+        wanted: Deployment,
+    },
+    #[error("invalid --user {0:?}: expected NAME:SECRET or NAME:SECRET:admin")]
+    BadUser(String),
+    #[error("invalid --webhook {0:?}: expected an http(s) URL, optionally followed by #SECRET")]
+    BadWebhook(String),
+    /// A seeding call the simulated Jira refused, with Jira's status and error body.
+    #[error("the simulated Jira answered {status}: {body}")]
+    Rejected { status: u16, body: String },
+}
+
+/// A rate limit: a token bucket refilled at `per_second`, holding at most `burst` tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// A webhook event the simulator fired (whether or not any webhook matched it).
+#[derive(Debug, Clone)]
+pub struct FiredEvent {
+    pub event: String,
+    pub body: Value,
+}
+
+#[derive(Debug, Default)]
+struct InjectedErrors {
+    status: u16,
+    remaining: u32,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    latency: Duration,
+    rate_limit: Option<server::Bucket>,
+    errors: InjectedErrors,
+    error_rate: f64,
+    rate_limited: u64,
+}
+
+/// Sorted result ids of one query and the state generation they were computed for.
+type CachedSearch = (u64, Arc<Vec<u64>>);
+
+/// State shared by the server, the handle and background tasks.
+pub(crate) struct Shared {
+    state: RwLock<State>,
+    base_url: String,
+    faults: Mutex<Faults>,
+    counts: Mutex<Counts>,
+    total_requests: AtomicU64,
+    /// Sorted issue ids per query, valid for one state generation: paging through a large result
+    /// must not re-evaluate the query for every page.
+    search_cache: Mutex<HashMap<String, CachedSearch>>,
+    events: Mutex<Vec<FiredEvent>>,
+    hooks: webhooks::WebhookDispatcher,
+    dirty: AtomicBool,
+    data_file: Option<PathBuf>,
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an event and hands it to webhook delivery; returns at once. `issue` is what
+    /// webhook JQL filters are evaluated against.
+    fn fire(&self, event: &str, body: Value, issue: Option<&dyn jql::JqlIssue>) {
+        if let Ok(mut ev) = self.events.lock() {
+            ev.push(FiredEvent {
+                event: event.to_string(),
+                body: body.clone(),
+            });
+        }
+        self.hooks.fire(event, body, issue);
+    }
+
+    fn save(&self) -> Result<(), SimError> {
+        let Some(path) = &self.data_file else {
+            return Ok(());
+        };
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = {
+            let st = self.read();
+            serde_json::to_vec(&*st).map_err(|e| SimError::WriteData {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|source| SimError::WriteData {
+                path: path.clone(),
+                source,
+            })
+    }
+}
+
+/// Entry point for starting simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds, loads or seeds state, and serves in the background until the handle shuts down.
+    pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let listener = server::bind(config.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let base_url = format!("http://{addr}");
+        let now = chrono::Utc::now();
+
+        let from_file = match (&config.data_file, &config.seed_file) {
+            (Some(p), _) if p.exists() => Some(load_state(p, config.deployment)?),
+            (_, Some(p)) => Some(load_state(p, config.deployment)?),
+            _ => None,
+        };
+        let mut state = from_file.unwrap_or_else(|| State::seed(config.deployment, now));
+        for u in &config.users {
+            model::add_user(&mut state, &u.login, &u.secret, u.admin);
+        }
+        state.reindex();
+        if config.generate > 0 {
+            state.generate(config.generate, config.seed, now);
+        }
+
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            base_url,
+            faults: Mutex::new(Faults::default()),
+            counts: Mutex::new(HashMap::new()),
+            total_requests: AtomicU64::new(0),
+            search_cache: Mutex::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
+            hooks: webhooks::WebhookDispatcher::new(config.dispatcher.clone()),
+            dirty: AtomicBool::new(config.data_file.is_some()),
+            data_file: config.data_file.clone(),
+        });
+        for hook in &config.webhooks {
+            api::register_cli_webhook(&shared, hook);
+        }
+        let (tx, rx) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, shared.clone(), rx.clone()));
+        let flusher = shared.data_file.as_ref().map(|_| {
+            let shared = shared.clone();
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                            if let Err(e) = shared.save() {
+                                tracing::warn!(error = %e, "simulator could not save its data file");
+                            }
+                        }
+                        _ = rx.changed() => break,
+                    }
+                }
+            })
+        });
+        Ok(SimHandle {
+            shared,
+            addr,
+            shutdown: tx,
+            server,
+            flusher,
+        })
+    }
+}
+
+fn load_state(path: &Path, wanted: Deployment) -> Result<State, SimError> {
+    let bytes = std::fs::read(path).map_err(|source| SimError::ReadData {
+        path: path.into(),
+        source,
+    })?;
+    let state: State = serde_json::from_slice(&bytes).map_err(|source| SimError::ParseData {
+        path: path.into(),
+        source,
+    })?;
+    if state.deployment != wanted {
+        return Err(SimError::WrongDeployment {
+            path: path.into(),
+            found: state.deployment,
+            wanted,
+        });
+    }
+    Ok(state)
+}
+
+/// A running simulator: its address, and the levers tests pull to seed, inspect and misbehave.
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+/// The id and key of an issue the handle created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRef {
+    pub id: String,
+    pub key: String,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        self.shared.read().deployment
+    }
+
+    /// Stops accepting, closes connections, and writes the data file when there is one.
+    pub async fn shutdown(self) -> Result<(), SimError> {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        if let Some(f) = self.flusher {
+            let _ = f.await;
+        }
+        self.shared.save()
+    }
+
+    /// Creates an issue as the administrator, exactly as `POST /rest/api/2/issue` with
+    /// `{"fields": fields}` would (webhooks fire too). Fields use REST v2 forms.
+    pub fn create_issue(&self, fields: Value) -> Result<IssueRef, SimError> {
+        let body = serde_json::json!({ "fields": fields });
+        let created = api::create_issue_as_admin(&self.shared, &body).map_err(rejected)?;
+        Ok(IssueRef {
+            id: created["id"].as_str().unwrap_or_default().to_string(),
+            key: created["key"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    /// Edits an issue as the administrator, as `PUT /rest/api/2/issue/{key}` with this body
+    /// (`{"fields": {...}}` and/or `{"update": {...}}`) would.
+    pub fn edit_issue(&self, key: &str, body: Value) -> Result<(), SimError> {
+        api::edit_issue_as_admin(&self.shared, key, &body).map_err(rejected)
+    }
+
+    /// Moves an issue to the status named `status`, as an administrator using the workflow
+    /// transition to it (a resolution is supplied when the transition needs one).
+    pub fn transition_issue(&self, key: &str, status: &str) -> Result<(), SimError> {
+        api::transition_as_admin(&self.shared, key, status).map_err(rejected)
+    }
+
+    pub fn delete_issue(&self, key: &str) -> Result<(), SimError> {
+        api::delete_issue_as_admin(&self.shared, key).map_err(rejected)
+    }
+
+    /// The issue as `GET /rest/api/2/issue/{key}` renders it, `None` when it does not exist.
+    pub fn issue(&self, key: &str) -> Option<Value> {
+        api::render_issue_v2(&self.shared, key)
+    }
+
+    pub fn issue_count(&self) -> usize {
+        self.shared.read().issues.len()
+    }
+
+    /// Keys of the issues a JQL query finds, in result order.
+    pub fn search(&self, jql: &str) -> Result<Vec<String>, SimError> {
+        api::search_keys(&self.shared, jql).map_err(rejected)
+    }
+
+    /// Adds `n` generated issues.
+    pub fn generate_issues(&self, n: usize, seed: u64) {
+        let mut st = self.shared.write();
+        st.generate(n, seed, chrono::Utc::now());
+    }
+
+    /// A copy of the whole state (for assertions or to write a seed file).
+    pub fn snapshot(&self) -> State {
+        self.shared.read().clone()
+    }
+
+    /// `None` removes the limit.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.rate_limit = limit.map(|l| server::Bucket {
+                per_second: l.per_second.max(0.001),
+                burst: f64::from(l.burst.max(1)),
+                tokens: f64::from(l.burst.max(1)),
+                last: Instant::now(),
+            });
+        }
+    }
+
+    /// Requests answered with 429 so far.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.shared
+            .faults
+            .lock()
+            .map(|f| f.rate_limited)
+            .unwrap_or(0)
+    }
+
+    /// Added to every request before it is handled.
+    pub fn set_latency(&self, latency: Duration) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.latency = latency;
+        }
+    }
+
+    /// The next `count` requests fail with `status` (e.g. 500, 503) and do nothing.
+    pub fn inject_errors(&self, count: u32, status: u16) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.errors = InjectedErrors {
+                status,
+                remaining: count,
+            };
+        }
+    }
+
+    /// Every request fails with 500 with this probability (0.0 to 1.0).
+    pub fn set_error_rate(&self, rate: f64) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.error_rate = rate.clamp(0.0, 1.0);
+        }
+    }
+
+    /// Requests received, including refused ones.
+    pub fn request_count(&self) -> u64 {
+        self.shared.total_requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests per (method, path).
+    pub fn request_counts(&self) -> Counts {
+        self.shared
+            .counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// Requests with this method whose path starts with `path_prefix`, e.g.
+    /// `("POST", "/rest/api/2/issue")` to count issue writes.
+    pub fn requests_to(&self, method: &str, path_prefix: &str) -> u64 {
+        self.shared
+            .counts
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|((m, p), _)| {
+                        m.eq_ignore_ascii_case(method) && p.starts_with(path_prefix)
+                    })
+                    .map(|(_, n)| *n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn reset_request_counts(&self) {
+        if let Ok(mut c) = self.shared.counts.lock() {
+            c.clear();
+        }
+        self.shared.total_requests.store(0, Ordering::Relaxed);
+    }
+
+    /// Every webhook delivery attempt so far (see [`webhooks::DeliveryRecord`]).
+    pub fn webhook_deliveries(&self) -> Vec<webhooks::DeliveryRecord> {
+        self.shared.hooks.deliveries()
+    }
+
+    /// Waits until every fired webhook is delivered or given up on; bound it with a timeout.
+    pub async fn webhooks_idle(&self) {
+        self.shared.hooks.idle().await
+    }
+
+    /// Registers a webhook directly (as the admin REST API would).
+    pub fn register_webhook(
+        &self,
+        hook: webhooks::Webhook,
+    ) -> Result<webhooks::Webhook, webhooks::WebhookError> {
+        self.shared.hooks.register(hook)
+    }
+
+    /// Switches webhook delivery faults (duplicate and reorder, drop rate).
+    pub fn set_webhook_faults(&self, faults: webhooks::Faults) {
+        self.shared.hooks.set_faults(faults)
+    }
+
+    /// Every webhook event fired so far, in order.
+    pub fn fired_events(&self) -> Vec<FiredEvent> {
+        self.shared
+            .events
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes the data file now (when configured).
+    pub fn save(&self) -> Result<(), SimError> {
+        self.shared.dirty.store(true, Ordering::Relaxed);
+        self.shared.save()
+    }
+}
+
+fn rejected(r: server::Resp) -> SimError {
+    SimError::Rejected {
+        status: r.status,
+        body: r
+            .body
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_flags_parse_like_the_cli_documents() {
+        assert_eq!(
+            SimUser::parse("bob@example.com:tok:admin").unwrap(),
+            SimUser {
+                login: "bob@example.com".into(),
+                secret: "tok".into(),
+                admin: true
+            }
+        );
+        assert!(!SimUser::parse("bob:pw").unwrap().admin);
+        assert!(SimUser::parse("bob").is_err());
+        assert!(SimUser::parse(":pw").is_err());
+    }
+
+    #[test]
+    fn webhook_flags_split_the_secret_off() {
+        let w = SimWebhook::parse("http://127.0.0.1:9/hook#s3cret").unwrap();
+        assert_eq!(w.url, "http://127.0.0.1:9/hook");
+        assert_eq!(w.secret.as_deref(), Some("s3cret"));
+        assert!(SimWebhook::parse("ftp://x").is_err());
+    }
+}

@@ -1,0 +1,1204 @@
+//! The simulator's data model: everything a Jira instance stores that tandem reads or writes,
+//! the static schema of the simulated instance (issue types, statuses, workflow, fields), the
+//! seed of DESIGN.md §8, the generator of realistic issues and the data file format.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which Jira the simulator behaves like; decides paths, user identity and field ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Deployment {
+    Cloud,
+    DataCenter,
+}
+
+/// A login of the simulated instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Stable identity: the accountId on Cloud, the user key on Data Center.
+    pub id: String,
+    /// What the user logs in with: e-mail on Cloud, username on Data Center.
+    pub login: String,
+    pub display_name: String,
+    pub email: String,
+    /// API token (Cloud) or password (Data Center).
+    pub secret: String,
+    /// Personal access token (Data Center only), sent as `Authorization: Bearer`.
+    pub pat: Option<String>,
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: u64,
+    pub key: String,
+    pub name: String,
+    pub lead: String,
+    /// Last issue number handed out; keys are never reused, as in Jira.
+    pub issue_counter: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Version {
+    pub id: u64,
+    pub project_id: u64,
+    pub name: String,
+    pub description: String,
+    pub released: bool,
+    pub archived: bool,
+    pub release_date: Option<NaiveDate>,
+    pub start_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    pub id: u64,
+    pub project_id: u64,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Board {
+    pub id: u64,
+    pub name: String,
+    pub project_id: u64,
+    pub filter_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SprintState {
+    Future,
+    Active,
+    Closed,
+}
+
+impl SprintState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SprintState::Future => "future",
+            SprintState::Active => "active",
+            SprintState::Closed => "closed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sprint {
+    pub id: u64,
+    pub name: String,
+    pub state: SprintState,
+    pub board_id: u64,
+    pub goal: String,
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    pub complete_date: Option<DateTime<Utc>>,
+    pub created_date: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    pub id: u64,
+    pub author: String,
+    pub update_author: String,
+    pub body: String,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Worklog {
+    pub id: u64,
+    pub author: String,
+    pub comment: String,
+    pub started: DateTime<Utc>,
+    pub time_spent_seconds: u64,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+/// One changed field inside a change group, in Jira's changelog item shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeItem {
+    pub field: String,
+    pub fieldtype: String,
+    pub field_id: String,
+    pub from: Option<String>,
+    pub from_string: Option<String>,
+    pub to: Option<String>,
+    pub to_string: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeGroup {
+    pub id: u64,
+    pub author: String,
+    pub created: DateTime<Utc>,
+    pub items: Vec<ChangeItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    pub id: u64,
+    pub key: String,
+    pub project_id: u64,
+    pub issue_type: String,
+    pub status: String,
+    pub summary: String,
+    /// Stored as wiki text; REST v3 renders it as an Atlassian Document.
+    pub description: Option<String>,
+    pub parent: Option<u64>,
+    pub labels: Vec<String>,
+    pub components: Vec<u64>,
+    pub fix_versions: Vec<u64>,
+    pub assignee: Option<String>,
+    pub reporter: Option<String>,
+    pub priority: String,
+    pub resolution: Option<String>,
+    pub resolution_date: Option<DateTime<Utc>>,
+    pub due_date: Option<NaiveDate>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// Custom field values in their REST v2 form, keyed by field id.
+    pub custom: BTreeMap<String, Value>,
+    /// Sprint ids, oldest first (Jira keeps closed sprints an issue passed through).
+    pub sprints: Vec<u64>,
+    pub comments: Vec<Comment>,
+    pub worklogs: Vec<Worklog>,
+    pub changelog: Vec<ChangeGroup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    pub id: u64,
+    pub link_type: String,
+    pub inward: u64,
+    pub outward: u64,
+}
+
+/// Id sequences; each kind of object has its own, like Jira's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub issue: u64,
+    pub comment: u64,
+    pub worklog: u64,
+    pub link: u64,
+    pub version: u64,
+    pub component: u64,
+    pub sprint: u64,
+    pub changelog: u64,
+}
+
+/// The whole mutable state of one simulated instance; also the `--data` file format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub deployment: Deployment,
+    pub users: Vec<User>,
+    pub projects: Vec<Project>,
+    pub versions: Vec<Version>,
+    pub components: Vec<Component>,
+    pub boards: Vec<Board>,
+    pub sprints: BTreeMap<u64, Sprint>,
+    pub issues: BTreeMap<u64, Issue>,
+    pub links: BTreeMap<u64, Link>,
+    pub counters: Counters,
+    /// Key → id, including keys of issues moved away; rebuilt after loading.
+    #[serde(skip)]
+    pub keys: HashMap<String, u64>,
+    /// Bumped on every change; caches (search results, indexes) are valid for one generation.
+    #[serde(skip)]
+    pub generation: u64,
+    #[serde(skip)]
+    pub indexes: IndexCache,
+}
+
+/// Children and links per issue, so rendering an issue does not scan every issue. Rebuilt on
+/// the first read after a change (one pass over the state), shared by all readers.
+#[derive(Debug, Default)]
+pub struct IndexCache(std::sync::Mutex<Option<std::sync::Arc<Indexes>>>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        IndexCache::default()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Indexes {
+    generation: u64,
+    pub children: HashMap<u64, Vec<u64>>,
+    pub links: HashMap<u64, Vec<u64>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static schema of the simulated instance.
+
+pub struct StatusDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub category: u64,
+}
+
+pub struct StatusCategoryDef {
+    pub id: u64,
+    pub key: &'static str,
+    pub name: &'static str,
+    pub color: &'static str,
+}
+
+pub const STATUS_CATEGORIES: &[StatusCategoryDef] = &[
+    StatusCategoryDef {
+        id: 1,
+        key: "undefined",
+        name: "No Category",
+        color: "medium-gray",
+    },
+    StatusCategoryDef {
+        id: 2,
+        key: "new",
+        name: "To Do",
+        color: "blue-gray",
+    },
+    StatusCategoryDef {
+        id: 4,
+        key: "indeterminate",
+        name: "In Progress",
+        color: "yellow",
+    },
+    StatusCategoryDef {
+        id: 3,
+        key: "done",
+        name: "Done",
+        color: "green",
+    },
+];
+
+pub const STATUSES: &[StatusDef] = &[
+    StatusDef {
+        id: "10000",
+        name: "To Do",
+        description: "",
+        category: 2,
+    },
+    StatusDef {
+        id: "3",
+        name: "In Progress",
+        description: "This issue is being actively worked on at the moment by the assignee.",
+        category: 4,
+    },
+    StatusDef {
+        id: "10001",
+        name: "Done",
+        description: "",
+        category: 3,
+    },
+];
+
+pub const STATUS_TODO: &str = "10000";
+pub const STATUS_DONE: &str = "10001";
+
+/// A workflow transition; every status can reach every other one (Jira's default simplified
+/// workflow), and the transition into Done requires a resolution, as Jira's Resolve screen does.
+pub struct TransitionDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub to: &'static str,
+    pub requires_resolution: bool,
+}
+
+pub const TRANSITIONS: &[TransitionDef] = &[
+    TransitionDef {
+        id: "11",
+        name: "To Do",
+        to: "10000",
+        requires_resolution: false,
+    },
+    TransitionDef {
+        id: "21",
+        name: "In Progress",
+        to: "3",
+        requires_resolution: false,
+    },
+    TransitionDef {
+        id: "31",
+        name: "Done",
+        to: "10001",
+        requires_resolution: true,
+    },
+];
+
+pub struct IssueTypeDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub hierarchy_level: i64,
+    pub avatar_id: u64,
+}
+
+impl IssueTypeDef {
+    pub fn subtask(&self) -> bool {
+        self.hierarchy_level < 0
+    }
+}
+
+pub const ISSUE_TYPES: &[IssueTypeDef] = &[
+    IssueTypeDef {
+        id: "10000",
+        name: "Epic",
+        description: "A big user story that needs to be broken down.",
+        hierarchy_level: 1,
+        avatar_id: 10307,
+    },
+    IssueTypeDef {
+        id: "10001",
+        name: "Story",
+        description: "Functionality or a feature expressed as a user goal.",
+        hierarchy_level: 0,
+        avatar_id: 10315,
+    },
+    IssueTypeDef {
+        id: "10002",
+        name: "Task",
+        description: "A small, distinct piece of work.",
+        hierarchy_level: 0,
+        avatar_id: 10318,
+    },
+    IssueTypeDef {
+        id: "10003",
+        name: "Bug",
+        description: "A problem or error.",
+        hierarchy_level: 0,
+        avatar_id: 10303,
+    },
+    IssueTypeDef {
+        id: "10004",
+        name: "Sub-task",
+        description: "A small piece of work that's part of a larger task.",
+        hierarchy_level: -1,
+        avatar_id: 10316,
+    },
+];
+
+pub struct PriorityDef {
+    pub id: &'static str,
+    pub name: &'static str,
+}
+
+pub const PRIORITIES: &[PriorityDef] = &[
+    PriorityDef {
+        id: "1",
+        name: "Highest",
+    },
+    PriorityDef {
+        id: "2",
+        name: "High",
+    },
+    PriorityDef {
+        id: "3",
+        name: "Medium",
+    },
+    PriorityDef {
+        id: "4",
+        name: "Low",
+    },
+    PriorityDef {
+        id: "5",
+        name: "Lowest",
+    },
+];
+
+pub const DEFAULT_PRIORITY: &str = "3";
+
+pub struct ResolutionDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+pub const RESOLUTIONS: &[ResolutionDef] = &[
+    ResolutionDef {
+        id: "10000",
+        name: "Done",
+        description: "Work has been completed on this issue.",
+    },
+    ResolutionDef {
+        id: "10001",
+        name: "Won't Do",
+        description: "This issue won't be actioned.",
+    },
+    ResolutionDef {
+        id: "10002",
+        name: "Duplicate",
+        description: "The problem is a duplicate of an existing issue.",
+    },
+];
+
+pub struct LinkTypeDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub inward: &'static str,
+    pub outward: &'static str,
+}
+
+pub const LINK_TYPES: &[LinkTypeDef] = &[
+    LinkTypeDef {
+        id: "10000",
+        name: "Blocks",
+        inward: "is blocked by",
+        outward: "blocks",
+    },
+    LinkTypeDef {
+        id: "10001",
+        name: "Cloners",
+        inward: "is cloned by",
+        outward: "clones",
+    },
+    LinkTypeDef {
+        id: "10002",
+        name: "Duplicate",
+        inward: "is duplicated by",
+        outward: "duplicates",
+    },
+    LinkTypeDef {
+        id: "10003",
+        name: "Relates",
+        inward: "relates to",
+        outward: "relates to",
+    },
+];
+
+/// How a field's values are written and rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// System fields with their own handling in create/edit.
+    System,
+    Number,
+    Text,
+    Textarea,
+    Date,
+    Url,
+    Labels,
+    Select(&'static [(&'static str, &'static str)]),
+    MultiSelect(&'static [(&'static str, &'static str)]),
+    Sprint,
+    EpicLink,
+}
+
+pub struct FieldDef {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub kind: FieldKind,
+    /// `schema.type` as `/field` reports it.
+    pub schema_type: &'static str,
+    pub schema_items: Option<&'static str>,
+    /// `schema.custom` for custom fields.
+    pub custom: Option<&'static str>,
+    /// Whether the field appears on the create and edit screens.
+    pub on_screens: bool,
+}
+
+impl FieldDef {
+    pub fn is_custom(&self) -> bool {
+        self.custom.is_some()
+    }
+
+    pub fn custom_id(&self) -> Option<u64> {
+        self.id
+            .strip_prefix("customfield_")
+            .and_then(|n| n.parse().ok())
+    }
+}
+
+const TEAM_OPTIONS: &[(&str, &str)] = &[("10100", "Red"), ("10101", "Blue"), ("10102", "Green")];
+const PLATFORM_OPTIONS: &[(&str, &str)] =
+    &[("10103", "Web"), ("10104", "iOS"), ("10105", "Android")];
+
+const fn sys(
+    id: &'static str,
+    name: &'static str,
+    ty: &'static str,
+    items: Option<&'static str>,
+    on_screens: bool,
+) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind: FieldKind::System,
+        schema_type: ty,
+        schema_items: items,
+        custom: None,
+        on_screens,
+    }
+}
+
+const fn cf(
+    id: &'static str,
+    name: &'static str,
+    kind: FieldKind,
+    ty: &'static str,
+    items: Option<&'static str>,
+    custom: &'static str,
+) -> FieldDef {
+    FieldDef {
+        id,
+        name,
+        kind,
+        schema_type: ty,
+        schema_items: items,
+        custom: Some(custom),
+        on_screens: true,
+    }
+}
+
+const SYSTEM_FIELDS: &[FieldDef] = &[
+    sys("summary", "Summary", "string", None, true),
+    sys("description", "Description", "string", None, true),
+    sys("issuetype", "Issue Type", "issuetype", None, true),
+    sys("project", "Project", "project", None, true),
+    sys("parent", "Parent", "issuelink", None, true),
+    sys("status", "Status", "status", None, false),
+    sys("labels", "Labels", "array", Some("string"), true),
+    sys("components", "Components", "array", Some("component"), true),
+    sys(
+        "fixVersions",
+        "Fix versions",
+        "array",
+        Some("version"),
+        true,
+    ),
+    sys("assignee", "Assignee", "user", None, true),
+    sys("reporter", "Reporter", "user", None, true),
+    sys("creator", "Creator", "user", None, false),
+    sys("priority", "Priority", "priority", None, true),
+    sys("resolution", "Resolution", "resolution", None, false),
+    sys("resolutiondate", "Resolved", "datetime", None, false),
+    sys("duedate", "Due date", "date", None, true),
+    sys("created", "Created", "datetime", None, false),
+    sys("updated", "Updated", "datetime", None, false),
+    sys(
+        "issuelinks",
+        "Linked Issues",
+        "array",
+        Some("issuelinks"),
+        false,
+    ),
+    sys("subtasks", "Sub-tasks", "array", Some("issuelinks"), false),
+    sys("comment", "Comment", "comments-page", None, false),
+    sys("worklog", "Log Work", "array", Some("worklog"), false),
+];
+
+const SHARED_CUSTOM: &[FieldDef] = &[
+    cf(
+        "customfield_10030",
+        "Team",
+        FieldKind::Select(TEAM_OPTIONS),
+        "option",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:select",
+    ),
+    cf(
+        "customfield_10031",
+        "Objective",
+        FieldKind::Textarea,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:textarea",
+    ),
+    cf(
+        "customfield_10032",
+        "Key result",
+        FieldKind::Text,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+    ),
+    cf(
+        "customfield_10033",
+        "Business value",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:float",
+    ),
+    cf(
+        "customfield_10034",
+        "Target date",
+        FieldKind::Date,
+        "date",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:datepicker",
+    ),
+    cf(
+        "customfield_10035",
+        "Platforms",
+        FieldKind::MultiSelect(PLATFORM_OPTIONS),
+        "array",
+        Some("option"),
+        "com.atlassian.jira.plugin.system.customfieldtypes:multiselect",
+    ),
+    cf(
+        "customfield_10036",
+        "Keywords",
+        FieldKind::Labels,
+        "array",
+        Some("string"),
+        "com.atlassian.jira.plugin.system.customfieldtypes:labels",
+    ),
+    cf(
+        "customfield_10037",
+        "Spec URL",
+        FieldKind::Url,
+        "string",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:url",
+    ),
+];
+
+const CLOUD_AGILE: &[FieldDef] = &[
+    cf(
+        "customfield_10016",
+        "Story point estimate",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.pyxis.greenhopper.jira:jsw-story-points",
+    ),
+    cf(
+        "customfield_10020",
+        "Sprint",
+        FieldKind::Sprint,
+        "array",
+        Some("json"),
+        "com.pyxis.greenhopper.jira:gh-sprint",
+    ),
+];
+
+const DC_AGILE: &[FieldDef] = &[
+    cf(
+        "customfield_10100",
+        "Epic Link",
+        FieldKind::EpicLink,
+        "any",
+        None,
+        "com.pyxis.greenhopper.jira:gh-epic-link",
+    ),
+    cf(
+        "customfield_10101",
+        "Sprint",
+        FieldKind::Sprint,
+        "array",
+        Some("string"),
+        "com.pyxis.greenhopper.jira:gh-sprint",
+    ),
+    cf(
+        "customfield_10106",
+        "Story Points",
+        FieldKind::Number,
+        "number",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:float",
+    ),
+];
+
+impl Deployment {
+    /// Every field of the instance: system fields, then custom fields.
+    pub fn fields(self) -> impl Iterator<Item = &'static FieldDef> {
+        let agile = match self {
+            Deployment::Cloud => CLOUD_AGILE,
+            Deployment::DataCenter => DC_AGILE,
+        };
+        SYSTEM_FIELDS
+            .iter()
+            .chain(agile.iter())
+            .chain(SHARED_CUSTOM.iter())
+    }
+
+    pub fn field(self, id: &str) -> Option<&'static FieldDef> {
+        self.fields().find(|f| f.id == id)
+    }
+
+    /// Finds a field by id or (case-insensitive) name, as JQL and tandem's mappings name them.
+    pub fn field_by_id_or_name(self, name: &str) -> Option<&'static FieldDef> {
+        self.fields()
+            .find(|f| f.id == name || f.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn sprint_field(self) -> &'static str {
+        match self {
+            Deployment::Cloud => "customfield_10020",
+            Deployment::DataCenter => "customfield_10101",
+        }
+    }
+
+    pub fn story_points_field(self) -> &'static FieldDef {
+        let id = match self {
+            Deployment::Cloud => "customfield_10016",
+            Deployment::DataCenter => "customfield_10106",
+        };
+        self.fields()
+            .find(|f| f.id == id)
+            .unwrap_or(&SYSTEM_FIELDS[0])
+    }
+}
+
+pub fn status(id: &str) -> Option<&'static StatusDef> {
+    STATUSES.iter().find(|s| s.id == id)
+}
+
+pub fn status_category(id: u64) -> &'static StatusCategoryDef {
+    STATUS_CATEGORIES
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or(&STATUS_CATEGORIES[0])
+}
+
+pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
+    ISSUE_TYPES.iter().find(|t| t.id == id)
+}
+
+pub fn issue_type_by_name(name: &str) -> Option<&'static IssueTypeDef> {
+    ISSUE_TYPES
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
+}
+
+pub fn priority(id: &str) -> Option<&'static PriorityDef> {
+    PRIORITIES.iter().find(|p| p.id == id)
+}
+
+pub fn resolution(id: &str) -> Option<&'static ResolutionDef> {
+    RESOLUTIONS.iter().find(|r| r.id == id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// State helpers.
+
+impl State {
+    /// The instance DESIGN.md §8 describes: project DEMO, board 1 with an active sprint, two
+    /// versions, two components, an administrator and a regular user.
+    pub fn seed(deployment: Deployment, now: DateTime<Utc>) -> State {
+        let users = match deployment {
+            Deployment::Cloud => vec![
+                cloud_user(0, "admin@example.com", "Alice Admin", "admin-token", true),
+                cloud_user(1, "user@example.com", "Uma User", "user-token", false),
+            ],
+            Deployment::DataCenter => vec![
+                User {
+                    id: "JIRAUSER10000".into(),
+                    login: "admin".into(),
+                    display_name: "Alice Admin".into(),
+                    email: "admin@example.com".into(),
+                    secret: "admin".into(),
+                    pat: Some("admin-pat".into()),
+                    admin: true,
+                },
+                User {
+                    id: "JIRAUSER10001".into(),
+                    login: "user".into(),
+                    display_name: "Uma User".into(),
+                    email: "user@example.com".into(),
+                    secret: "user".into(),
+                    pat: Some("user-pat".into()),
+                    admin: false,
+                },
+            ],
+        };
+        let lead = users[0].id.clone();
+        let mut sprints = BTreeMap::new();
+        sprints.insert(
+            1,
+            Sprint {
+                id: 1,
+                name: "DEMO Sprint 1".into(),
+                state: SprintState::Active,
+                board_id: 1,
+                goal: "Ship the demo".into(),
+                start_date: Some(now - Duration::days(3)),
+                end_date: Some(now + Duration::days(11)),
+                complete_date: None,
+                created_date: now - Duration::days(4),
+            },
+        );
+        let today = now.date_naive();
+        State {
+            deployment,
+            users,
+            projects: vec![Project {
+                id: 10000,
+                key: "DEMO".into(),
+                name: "Demo".into(),
+                lead,
+                issue_counter: 0,
+            }],
+            versions: vec![
+                Version {
+                    id: 10000,
+                    project_id: 10000,
+                    name: "1.0".into(),
+                    description: "First release".into(),
+                    released: false,
+                    archived: false,
+                    release_date: Some(today + Duration::days(30)),
+                    start_date: Some(today),
+                },
+                Version {
+                    id: 10001,
+                    project_id: 10000,
+                    name: "2.0".into(),
+                    description: "Second release".into(),
+                    released: false,
+                    archived: false,
+                    release_date: Some(today + Duration::days(90)),
+                    start_date: None,
+                },
+            ],
+            components: vec![
+                Component {
+                    id: 10000,
+                    project_id: 10000,
+                    name: "Backend".into(),
+                    description: "Services and storage".into(),
+                },
+                Component {
+                    id: 10001,
+                    project_id: 10000,
+                    name: "Frontend".into(),
+                    description: "Web and mobile clients".into(),
+                },
+            ],
+            boards: vec![Board {
+                id: 1,
+                name: "DEMO board".into(),
+                project_id: 10000,
+                filter_id: 10000,
+            }],
+            sprints,
+            issues: BTreeMap::new(),
+            links: BTreeMap::new(),
+            counters: Counters {
+                issue: 10000,
+                comment: 10000,
+                worklog: 10000,
+                link: 10000,
+                version: 10001,
+                component: 10001,
+                sprint: 1,
+                changelog: 10000,
+            },
+            keys: HashMap::new(),
+            generation: 0,
+            indexes: IndexCache::default(),
+        }
+    }
+
+    /// Rebuilds indexes that the data file does not carry.
+    pub fn reindex(&mut self) {
+        self.keys = self
+            .issues
+            .values()
+            .map(|i| (i.key.clone(), i.id))
+            .collect();
+        self.generation += 1;
+    }
+
+    pub fn touch(&mut self) {
+        self.generation += 1;
+    }
+
+    /// The indexes for the current generation.
+    pub fn indexes(&self) -> std::sync::Arc<Indexes> {
+        let mut slot = self.indexes.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ix) = slot.as_ref().filter(|ix| ix.generation == self.generation) {
+            return ix.clone();
+        }
+        let mut ix = Indexes {
+            generation: self.generation,
+            ..Indexes::default()
+        };
+        for i in self.issues.values() {
+            if let Some(p) = i.parent {
+                ix.children.entry(p).or_default().push(i.id);
+            }
+        }
+        for l in self.links.values() {
+            ix.links.entry(l.inward).or_default().push(l.id);
+            ix.links.entry(l.outward).or_default().push(l.id);
+        }
+        let ix = std::sync::Arc::new(ix);
+        *slot = Some(ix.clone());
+        ix
+    }
+
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    /// Finds a user by any identity a client may send: accountId, key, username or e-mail.
+    pub fn user_by_any(&self, who: &str) -> Option<&User> {
+        self.users.iter().find(|u| {
+            u.id == who || u.login.eq_ignore_ascii_case(who) || u.email.eq_ignore_ascii_case(who)
+        })
+    }
+
+    pub fn project(&self, id_or_key: &str) -> Option<&Project> {
+        self.projects
+            .iter()
+            .find(|p| p.key.eq_ignore_ascii_case(id_or_key) || p.id.to_string() == id_or_key)
+    }
+
+    pub fn project_by_id(&self, id: u64) -> Option<&Project> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+
+    /// Resolves `DEMO-1` or `10001` to an issue id.
+    pub fn issue_id(&self, id_or_key: &str) -> Option<u64> {
+        if let Ok(id) = id_or_key.parse::<u64>() {
+            return self.issues.contains_key(&id).then_some(id);
+        }
+        self.keys
+            .get(&id_or_key.to_ascii_uppercase())
+            .copied()
+            .filter(|id| self.issues.contains_key(id))
+    }
+
+    pub fn issue(&self, id_or_key: &str) -> Option<&Issue> {
+        self.issue_id(id_or_key).and_then(|id| self.issues.get(&id))
+    }
+
+    pub fn version(&self, id: u64) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    pub fn component(&self, id: u64) -> Option<&Component> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    pub fn board(&self, id: u64) -> Option<&Board> {
+        self.boards.iter().find(|b| b.id == id)
+    }
+
+    /// Inserts a new issue, handing out its id and key.
+    pub fn insert_issue(&mut self, mut issue: Issue) -> Result<(u64, String), String> {
+        let project = self
+            .projects
+            .iter_mut()
+            .find(|p| p.id == issue.project_id)
+            .ok_or_else(|| "project not found".to_string())?;
+        project.issue_counter += 1;
+        self.counters.issue += 1;
+        issue.id = self.counters.issue;
+        issue.key = format!("{}-{}", project.key, project.issue_counter);
+        let out = (issue.id, issue.key.clone());
+        self.keys.insert(issue.key.clone(), issue.id);
+        self.issues.insert(issue.id, issue);
+        self.touch();
+        Ok(out)
+    }
+
+    /// A blank issue of the first project with the given type, for seeding and generation.
+    pub fn blank_issue(&self, issue_type: &str, summary: &str, now: DateTime<Utc>) -> Issue {
+        let reporter = self.users.first().map(|u| u.id.clone());
+        Issue {
+            id: 0,
+            key: String::new(),
+            project_id: self.projects.first().map(|p| p.id).unwrap_or(10000),
+            issue_type: issue_type.to_string(),
+            status: STATUS_TODO.to_string(),
+            summary: summary.to_string(),
+            description: None,
+            parent: None,
+            labels: Vec::new(),
+            components: Vec::new(),
+            fix_versions: Vec::new(),
+            assignee: None,
+            reporter,
+            priority: DEFAULT_PRIORITY.to_string(),
+            resolution: None,
+            resolution_date: None,
+            due_date: None,
+            created: now,
+            updated: now,
+            custom: BTreeMap::new(),
+            sprints: Vec::new(),
+            comments: Vec::new(),
+            worklogs: Vec::new(),
+            changelog: Vec::new(),
+        }
+    }
+
+    /// Adds `n` realistic issues (epics with stories, tasks, bugs and sub-tasks, spread over
+    /// statuses, sprints, versions and the last 90 days), deterministic for a given seed.
+    pub fn generate(&mut self, n: usize, seed: u64, now: DateTime<Utc>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let words = [
+            "checkout",
+            "login",
+            "search",
+            "billing",
+            "export",
+            "dashboard",
+            "sync",
+            "profile",
+            "report",
+            "invoice",
+            "upload",
+            "notification",
+            "permissions",
+            "onboarding",
+            "audit",
+            "cache",
+        ];
+        let verbs = [
+            "Improve", "Fix", "Add", "Refactor", "Speed up", "Document", "Remove", "Validate",
+        ];
+        let sp_field = self.deployment.story_points_field().id;
+        let mut epics: Vec<u64> = Vec::new();
+        let mut stories: Vec<u64> = Vec::new();
+        let user_ids: Vec<String> = self.users.iter().map(|u| u.id.clone()).collect();
+        let version_ids: Vec<u64> = self.versions.iter().map(|v| v.id).collect();
+        let component_ids: Vec<u64> = self.components.iter().map(|c| c.id).collect();
+        let sprint_ids: Vec<u64> = self.sprints.keys().copied().collect();
+        for i in 0..n {
+            let roll = rng.random_range(0..100);
+            let ty = if i % 25 == 0 || epics.is_empty() {
+                "10000"
+            } else if roll < 45 {
+                "10001"
+            } else if roll < 70 {
+                "10002"
+            } else if roll < 90 {
+                "10003"
+            } else if !stories.is_empty() {
+                "10004"
+            } else {
+                "10002"
+            };
+            let summary = format!(
+                "{} {} {}",
+                verbs[rng.random_range(0..verbs.len())],
+                words[rng.random_range(0..words.len())],
+                if ty == "10000" { "initiative" } else { "flow" }
+            );
+            let created = now - Duration::minutes(rng.random_range(60..90 * 24 * 60));
+            let updated = created
+                + Duration::minutes(rng.random_range(0..(now - created).num_minutes().max(1)));
+            let mut issue = self.blank_issue(ty, &summary, created);
+            issue.updated = updated;
+            issue.description = Some(format!(
+                "h2. Context\nUsers of the {} flow reported problems.\n\n* acceptance: works for *all* users\n* measured in the {} report",
+                words[rng.random_range(0..words.len())],
+                words[rng.random_range(0..words.len())]
+            ));
+            issue.status = STATUSES[rng.random_range(0..STATUSES.len())].id.to_string();
+            if issue.status == STATUS_DONE {
+                issue.resolution = Some("10000".into());
+                issue.resolution_date = Some(updated);
+            }
+            issue.priority = PRIORITIES[rng.random_range(0..PRIORITIES.len())]
+                .id
+                .to_string();
+            if !user_ids.is_empty() && rng.random_bool(0.7) {
+                issue.assignee = Some(user_ids[rng.random_range(0..user_ids.len())].clone());
+            }
+            if rng.random_bool(0.5) {
+                issue
+                    .labels
+                    .push(words[rng.random_range(0..words.len())].to_string());
+            }
+            if !component_ids.is_empty() && rng.random_bool(0.6) {
+                issue
+                    .components
+                    .push(component_ids[rng.random_range(0..component_ids.len())]);
+            }
+            if !version_ids.is_empty() && rng.random_bool(0.5) {
+                issue
+                    .fix_versions
+                    .push(version_ids[rng.random_range(0..version_ids.len())]);
+            }
+            match ty {
+                "10000" => {}
+                "10004" => issue.parent = Some(stories[rng.random_range(0..stories.len())]),
+                _ => {
+                    if rng.random_bool(0.8) {
+                        issue.parent = Some(epics[rng.random_range(0..epics.len())]);
+                    }
+                    issue.custom.insert(
+                        sp_field.to_string(),
+                        Value::from([1, 2, 3, 5, 8, 13][rng.random_range(0..6)]),
+                    );
+                    if !sprint_ids.is_empty() && rng.random_bool(0.4) {
+                        issue
+                            .sprints
+                            .push(sprint_ids[rng.random_range(0..sprint_ids.len())]);
+                    }
+                }
+            }
+            if let Ok((id, _)) = self.insert_issue(issue) {
+                match ty {
+                    "10000" => epics.push(id),
+                    "10001" => stories.push(id),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn cloud_user(n: u32, email: &str, name: &str, token: &str, admin: bool) -> User {
+    User {
+        id: format!("5b10ac8d82e05b22cc7d{n:04x}"),
+        login: email.into(),
+        display_name: name.into(),
+        email: email.into(),
+        secret: token.into(),
+        pat: None,
+        admin,
+    }
+}
+
+/// Adds a user from `--user NAME:SECRET[:admin]`.
+pub fn add_user(state: &mut State, login: &str, secret: &str, admin: bool) {
+    let n = state.users.len() as u32;
+    let user = match state.deployment {
+        Deployment::Cloud => cloud_user(
+            n,
+            login,
+            login.split('@').next().unwrap_or(login),
+            secret,
+            admin,
+        ),
+        Deployment::DataCenter => User {
+            id: format!("JIRAUSER{}", 10000 + n),
+            login: login.into(),
+            display_name: login.into(),
+            email: format!("{login}@example.com"),
+            secret: secret.into(),
+            pat: Some(secret.into()),
+            admin,
+        },
+    };
+    state.users.retain(|u| !u.login.eq_ignore_ascii_case(login));
+    state.users.push(user);
+}

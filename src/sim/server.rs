@@ -1,0 +1,392 @@
+//! The simulator's HTTP side: the hyper accept loop, request decoding, the fault layer (rate
+//! limit, latency, injected errors), authentication and request accounting. Routing to the
+//! endpoints lives in `api` and `agile`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::model::{Deployment, User};
+use super::Shared;
+
+/// Bodies above this are refused with 413, as Jira's proxy does.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// A decoded request, handed to the endpoint code.
+pub struct Req {
+    pub method: Method,
+    /// Percent-decoded path segments after the leading `/`.
+    pub segs: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+    pub user: Option<User>,
+}
+
+impl Req {
+    pub fn q(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses the body as JSON, answering 400 with Jira's message when it is not.
+    pub fn json(&self) -> Result<Value, Resp> {
+        if self.body.is_empty() {
+            return Err(Resp::error(
+                400,
+                &["No content to map due to end-of-input"],
+                Map::new(),
+            ));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Resp::error(
+                400,
+                &[&format!("Unexpected character in the request body: {e}")],
+                Map::new(),
+            )
+        })
+    }
+
+    pub fn user(&self) -> Result<&User, Resp> {
+        self.user.as_ref().ok_or_else(Resp::unauthorized)
+    }
+
+    /// A non-negative integer parameter, 400 when it is not one.
+    pub fn q_usize(&self, key: &str, default: usize) -> Result<usize, Resp> {
+        match self.q(key) {
+            None | Some("") => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| n as usize)
+                .ok_or_else(|| {
+                    Resp::error(
+                        400,
+                        &[&format!(
+                            "The '{key}' parameter must be a non-negative integer: '{v}'"
+                        )],
+                        Map::new(),
+                    )
+                }),
+        }
+    }
+}
+
+/// A response under construction.
+pub struct Resp {
+    pub status: u16,
+    pub body: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Resp {
+    pub fn json(status: u16, v: &Value) -> Resp {
+        Resp {
+            status,
+            body: Some(serde_json::to_vec(v).unwrap_or_default()),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn ok(v: &Value) -> Resp {
+        Resp::json(200, v)
+    }
+
+    pub fn no_content() -> Resp {
+        Resp {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Jira's error body: `{"errorMessages": [...], "errors": {...}}`.
+    pub fn error(status: u16, messages: &[&str], errors: Map<String, Value>) -> Resp {
+        Resp::json(
+            status,
+            &json!({"errorMessages": messages, "errors": errors}),
+        )
+    }
+
+    pub fn field_errors(errors: Map<String, Value>) -> Resp {
+        Resp::error(400, &[], errors)
+    }
+
+    pub fn not_found(msg: &str) -> Resp {
+        Resp::error(404, &[msg], Map::new())
+    }
+
+    pub fn issue_not_found() -> Resp {
+        Resp::not_found("Issue does not exist or you do not have permission to see it.")
+    }
+
+    pub fn unauthorized() -> Resp {
+        let mut r = Resp::error(
+            401,
+            &["You are not authenticated. Authentication required to perform this operation."],
+            Map::new(),
+        );
+        r.headers
+            .push(("WWW-Authenticate", "Basic realm=\"protected-area\"".into()));
+        r
+    }
+
+    pub fn forbidden(msg: &str) -> Resp {
+        Resp::error(403, &[msg], Map::new())
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Resp {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A token bucket for the configurable rate limit.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub per_second: f64,
+    pub burst: f64,
+    pub tokens: f64,
+    pub last: Instant,
+}
+
+/// Serves connections until `shutdown` flips to true.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let mut conn_shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = conn_shutdown.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let resp = handle_inner(&shared, req).await;
+    let mut builder =
+        Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
+    let has_body = resp.body.is_some();
+    if has_body {
+        builder = builder.header(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+    }
+    builder = builder.header("X-AREQUESTID", "sim");
+    for (k, v) in &resp.headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            builder = builder.header(*k, v);
+        }
+    }
+    builder
+        .body(Full::new(Bytes::from(resp.body.unwrap_or_default())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    shared.count(&method, &path);
+
+    // Fault layer: rate limit first (Jira answers 429 before doing any work), then latency,
+    // then injected server errors.
+    if let Some(resp) = shared.rate_limited() {
+        return resp;
+    }
+    let latency = shared.faults.lock().map(|f| f.latency).unwrap_or_default();
+    if latency > Duration::ZERO {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(status) = shared.take_injected_error() {
+        return Resp::error(
+            status,
+            &["Internal server error (injected by the simulator)"],
+            Map::new(),
+        );
+    }
+
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Resp::error(413, &["Request entity too large"], Map::new()),
+    };
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let user = match authenticate(shared, parts.headers.get(hyper::header::AUTHORIZATION)) {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let req = Req {
+        method,
+        segs,
+        query,
+        body,
+        user,
+    };
+    super::api::route(shared, &req)
+}
+
+/// Resolves the `Authorization` header to a user. No header is anonymous (most endpoints then
+/// answer 401); a header with wrong credentials is 401 at once, as in Jira.
+fn authenticate(shared: &Shared, header: Option<&HeaderValue>) -> Result<Option<User>, Resp> {
+    let Some(h) = header.and_then(|h| h.to_str().ok()) else {
+        return Ok(None);
+    };
+    let st = shared.read();
+    let found = if let Some(b64) = h.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok();
+        let text = decoded.and_then(|d| String::from_utf8(d).ok());
+        text.and_then(|t| {
+            let (login, secret) = t.split_once(':')?;
+            st.users
+                .iter()
+                .find(|u| {
+                    u.login.eq_ignore_ascii_case(login) && constant_time_eq(&u.secret, secret)
+                })
+                .cloned()
+        })
+    } else if let Some(token) = h.strip_prefix("Bearer ") {
+        if st.deployment == Deployment::DataCenter {
+            st.users
+                .iter()
+                .find(|u| {
+                    u.pat
+                        .as_deref()
+                        .is_some_and(|p| constant_time_eq(p, token.trim()))
+                })
+                .cloned()
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    match found {
+        Some(u) => Ok(Some(u)),
+        None => Err(Resp::unauthorized()),
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Shared {
+    fn count(&self, method: &Method, path: &str) {
+        self.total_requests.fetch_add(1, AtomicOrdering::Relaxed);
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry((method.as_str().to_string(), path.to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    /// Takes one token; answers 429 with Jira's headers when the bucket is empty.
+    fn rate_limited(&self) -> Option<Resp> {
+        let mut faults = self.faults.lock().ok()?;
+        let bucket = faults.rate_limit.as_mut()?;
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * bucket.per_second).min(bucket.burst);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return None;
+        }
+        let wait = ((1.0 - bucket.tokens) / bucket.per_second).ceil().max(1.0) as u64;
+        let limit = bucket.burst as u64;
+        let reset = chrono::Utc::now() + chrono::Duration::seconds(wait as i64);
+        faults.rate_limited += 1;
+        Some(
+            Resp::error(429, &["Rate limit exceeded."], Map::new())
+                .header("Retry-After", wait.to_string())
+                .header("X-RateLimit-Limit", limit.to_string())
+                .header("X-RateLimit-Remaining", "0".into())
+                .header(
+                    "X-RateLimit-Reset",
+                    reset.format("%Y-%m-%dT%H:%MZ").to_string(),
+                )
+                .header("X-RateLimit-NearLimit", "true".into())
+                .header("RateLimit-Reason", "jira-quota-tenant-based".into()),
+        )
+    }
+
+    fn take_injected_error(&self) -> Option<u16> {
+        let mut faults = self.faults.lock().ok()?;
+        if faults.errors.remaining > 0 {
+            faults.errors.remaining -= 1;
+            return Some(faults.errors.status);
+        }
+        if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
+            return Some(500);
+        }
+        None
+    }
+}
+
+/// Bind helper so `Simulator::start` reports the address it failed on.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Per method and path request counts, for tests that count writes.
+pub type Counts = HashMap<(String, String), u64>;

@@ -1,0 +1,836 @@
+//! Focused behaviour of the simulator that tandem depends on: authentication, paging in both
+//! dialects, the removed Cloud search, the workflow, sprints, faults, persistence, webhooks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tandem::sim::{Deployment, RateLimit, SimConfig, SimHandle, SimWebhook, Simulator};
+
+struct Api {
+    sim: SimHandle,
+    client: reqwest::Client,
+    auth: Auth,
+}
+
+#[derive(Clone, Copy)]
+enum Auth {
+    None,
+    Basic(&'static str, &'static str),
+    Bearer(&'static str),
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Api {
+    async fn start(deployment: Deployment) -> Api {
+        Api::with(SimConfig::new(deployment)).await
+    }
+
+    async fn with(config: SimConfig) -> Api {
+        let auth = match config.deployment {
+            Deployment::Cloud => Auth::Basic("admin@example.com", "admin-token"),
+            Deployment::DataCenter => Auth::Basic("admin", "admin"),
+        };
+        let sim = Simulator::start(config).await.expect("simulator starts");
+        Api {
+            sim,
+            client: reqwest::Client::new(),
+            auth,
+        }
+    }
+
+    async fn as_(&self, auth: Auth, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let mut rb = self.client.request(
+            method.parse().expect("method"),
+            format!("{}{path}", self.sim.base_url()),
+        );
+        rb = match auth {
+            Auth::None => rb,
+            Auth::Basic(u, p) => rb.basic_auth(u, Some(p)),
+            Auth::Bearer(t) => rb.bearer_auth(t),
+        };
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.as_(self.auth, "GET", path, None).await
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Value) -> Reply {
+        self.as_(self.auth, method, path, Some(body)).await
+    }
+
+    async fn story(&self, summary: &str) -> String {
+        let r = self
+            .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": summary}}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["key"].as_str().expect("key").to_string()
+    }
+}
+
+fn error_messages(body: &Value) -> Vec<String> {
+    body["errorMessages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn cloud_auth_accepts_api_tokens_only_and_answers_jira_s_401() {
+    let api = Api::start(Deployment::Cloud).await;
+    let anonymous = api.as_(Auth::None, "GET", "/rest/api/3/myself", None).await;
+    assert_eq!(anonymous.status, 401);
+    assert!(
+        error_messages(&anonymous.body)[0].contains("not authenticated"),
+        "{}",
+        anonymous.body
+    );
+    assert_eq!(
+        api.as_(
+            Auth::Basic("admin@example.com", "wrong"),
+            "GET",
+            "/rest/api/3/myself",
+            None
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        api.as_(
+            Auth::Bearer("admin-token"),
+            "GET",
+            "/rest/api/3/myself",
+            None
+        )
+        .await
+        .status,
+        401
+    );
+    // serverInfo answers anonymously, as Jira's does (clients detect the deployment with it).
+    let info = api
+        .as_(Auth::None, "GET", "/rest/api/2/serverInfo", None)
+        .await;
+    assert_eq!(info.body["deploymentType"], "Cloud");
+    let me = api.get("/rest/api/3/myself").await;
+    assert_eq!(me.body["emailAddress"], "admin@example.com");
+    assert!(
+        me.body["accountId"].is_string() && me.body.get("name").is_none(),
+        "{}",
+        me.body
+    );
+}
+
+#[tokio::test]
+async fn data_center_auth_accepts_passwords_and_personal_access_tokens() {
+    let api = Api::start(Deployment::DataCenter).await;
+    let me = api
+        .as_(Auth::Bearer("admin-pat"), "GET", "/rest/api/2/myself", None)
+        .await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["name"], "admin");
+    assert!(
+        me.body["key"].is_string() && me.body.get("accountId").is_none(),
+        "{}",
+        me.body
+    );
+    assert_eq!(
+        api.as_(
+            Auth::Basic("user", "user"),
+            "GET",
+            "/rest/api/2/myself",
+            None
+        )
+        .await
+        .body["name"],
+        "user"
+    );
+    assert_eq!(
+        api.as_(Auth::Bearer("nope"), "GET", "/rest/api/2/myself", None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        api.get("/rest/api/2/serverInfo").await.body["deploymentType"],
+        "Server"
+    );
+    // Data Center has no REST v3 and no enhanced search.
+    assert_eq!(api.get("/rest/api/3/myself").await.status, 404);
+    assert_eq!(
+        api.get("/rest/api/2/search/jql?jql=project%3DDEMO")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn permissions_tell_administrators_from_users() {
+    let mut config = SimConfig::new(Deployment::Cloud);
+    config
+        .users
+        .push(tandem::sim::SimUser::parse("ops@example.com:ops-token:admin").expect("user"));
+    let api = Api::with(config).await;
+    let path = "/rest/api/3/mypermissions?permissions=ADMINISTER,CREATE_ISSUES";
+    let admin = api.get(path).await;
+    assert_eq!(
+        admin.body["permissions"]["ADMINISTER"]["havePermission"],
+        true
+    );
+    let user = api
+        .as_(
+            Auth::Basic("user@example.com", "user-token"),
+            "GET",
+            path,
+            None,
+        )
+        .await;
+    assert_eq!(
+        user.body["permissions"]["ADMINISTER"]["havePermission"],
+        false
+    );
+    assert_eq!(
+        user.body["permissions"]["CREATE_ISSUES"]["havePermission"],
+        true
+    );
+    let added = api
+        .as_(
+            Auth::Basic("ops@example.com", "ops-token"),
+            "GET",
+            path,
+            None,
+        )
+        .await;
+    assert_eq!(
+        added.body["permissions"]["ADMINISTER"]["havePermission"],
+        true
+    );
+    assert_eq!(
+        api.get("/rest/api/3/mypermissions").await.status,
+        400,
+        "Cloud requires the permissions parameter"
+    );
+    let hooks = api
+        .as_(
+            Auth::Basic("user@example.com", "user-token"),
+            "GET",
+            "/rest/webhooks/1.0/webhook",
+            None,
+        )
+        .await;
+    assert_eq!(hooks.status, 403);
+}
+
+#[tokio::test]
+async fn cloud_search_pages_with_tokens_and_the_old_search_is_gone() {
+    let api = Api::start(Deployment::Cloud).await;
+    let mut created = Vec::new();
+    for n in 0..7 {
+        created.push(api.story(&format!("story {n}")).await);
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = "/rest/api/3/search/jql?jql=project%3DDEMO%20ORDER%20BY%20key%20ASC&maxResults=3&fields=summary".to_string();
+        if let Some(t) = &token {
+            path.push_str(&format!("&nextPageToken={t}"));
+        }
+        let page = api.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.get("total").is_none(),
+            "Cloud's enhanced search has no total"
+        );
+        pages += 1;
+        seen.extend(
+            page.body["issues"]
+                .as_array()
+                .expect("issues")
+                .iter()
+                .map(|i| i["key"].as_str().expect("key").to_string()),
+        );
+        token = page.body["nextPageToken"].as_str().map(String::from);
+        assert_eq!(page.body["isLast"], token.is_none());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created);
+    let bad = api
+        .get("/rest/api/3/search/jql?jql=project%3DDEMO&nextPageToken=garbage")
+        .await;
+    assert_eq!(bad.status, 400);
+    for path in [
+        "/rest/api/3/search?jql=project%3DDEMO",
+        "/rest/api/2/search?jql=project%3DDEMO",
+    ] {
+        let gone = api.get(path).await;
+        assert_eq!(gone.status, 410, "{path}");
+        assert!(error_messages(&gone.body)[0].contains("/rest/api/3/search/jql"));
+    }
+    let unbounded = api.get("/rest/api/3/search/jql?jql=ORDER%20BY%20key").await;
+    assert_eq!(unbounded.status, 400);
+}
+
+#[tokio::test]
+async fn data_center_search_pages_with_start_at_and_total() {
+    let api = Api::start(Deployment::DataCenter).await;
+    for n in 0..5 {
+        api.story(&format!("story {n}")).await;
+    }
+    let page = api.get("/rest/api/2/search?jql=project%3DDEMO%20ORDER%20BY%20key%20DESC&startAt=3&maxResults=3").await;
+    assert_eq!(page.body["total"], 5);
+    assert_eq!(page.body["startAt"], 3);
+    let keys: Vec<&str> = page.body["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| i["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["DEMO-2", "DEMO-1"]);
+    let post = api
+        .send(
+            "POST",
+            "/rest/api/2/search",
+            json!({"jql": "summary ~ \"story 4\"", "fields": ["summary"]}),
+        )
+        .await;
+    assert_eq!(post.body["total"], 1);
+    assert_eq!(post.body["issues"][0]["fields"]["summary"], "story 4");
+    let bad = api.get("/rest/api/2/search?jql=project%20%3D%20%3D").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        error_messages(&bad.body)[0].starts_with("Error in the JQL Query"),
+        "{}",
+        bad.body
+    );
+}
+
+#[tokio::test]
+async fn the_done_transition_requires_a_resolution() {
+    let api = Api::start(Deployment::Cloud).await;
+    let key = api.story("work").await;
+    let list = api
+        .get(&format!(
+            "/rest/api/2/issue/{key}/transitions?expand=transitions.fields"
+        ))
+        .await;
+    let names: Vec<&str> = list.body["transitions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["In Progress", "Done"],
+        "no transition to the current status"
+    );
+    let done = list.body["transitions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["name"] == "Done")
+        .expect("done")
+        .clone();
+    assert_eq!(done["fields"]["resolution"]["required"], true);
+
+    let path = format!("/rest/api/2/issue/{key}/transitions");
+    let refused = api
+        .send("POST", &path, json!({"transition": {"id": "31"}}))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body["errors"]["resolution"].is_string(),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        api.send("POST", &path, json!({"transition": {"id": "999"}}))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        api.send(
+            "POST",
+            &path,
+            json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}})
+        )
+        .await
+        .status,
+        204
+    );
+    let issue = api.sim.issue(&key).expect("issue");
+    assert_eq!(issue["fields"]["status"]["name"], "Done");
+    assert_eq!(issue["fields"]["resolution"]["name"], "Done");
+    assert_eq!(
+        api.send("POST", &path, json!({"transition": {"id": "11"}}))
+            .await
+            .status,
+        204
+    );
+    assert!(
+        api.sim.issue(&key).expect("issue")["fields"]["resolution"].is_null(),
+        "reopening clears the resolution"
+    );
+    assert_eq!(
+        api.sim
+            .search("statusCategory = \"To Do\"")
+            .expect("search"),
+        [key]
+    );
+}
+
+#[tokio::test]
+async fn sprints_start_close_and_take_at_most_fifty_issues() {
+    let api = Api::start(Deployment::Cloud).await;
+    let key = api.story("sprint work").await;
+    let many: Vec<String> = (1..=51).map(|n| format!("DEMO-{n}")).collect();
+    let too_many = api
+        .send(
+            "POST",
+            "/rest/agile/1.0/sprint/1/issue",
+            json!({"issues": many}),
+        )
+        .await;
+    assert_eq!(too_many.status, 400);
+    assert_eq!(
+        api.send(
+            "POST",
+            "/rest/agile/1.0/sprint/1/issue",
+            json!({"issues": [key]})
+        )
+        .await
+        .status,
+        204
+    );
+    let issue = api.sim.issue(&key).expect("issue");
+    assert_eq!(issue["fields"]["customfield_10020"][0]["id"], 1);
+    assert_eq!(
+        api.sim.search("sprint in openSprints()").expect("search"),
+        std::slice::from_ref(&key)
+    );
+    let backlog = api.get("/rest/agile/1.0/board/1/backlog").await;
+    assert_eq!(backlog.body["total"], 0);
+    assert_eq!(
+        api.send(
+            "POST",
+            "/rest/agile/1.0/backlog/issue",
+            json!({"issues": [key]})
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        api.get("/rest/agile/1.0/board/1/backlog").await.body["total"],
+        1
+    );
+
+    let created = api
+        .send(
+            "POST",
+            "/rest/agile/1.0/sprint",
+            json!({"name": "Sprint 2", "originBoardId": 1}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.body["state"], "future");
+    let id = created.body["id"].as_u64().expect("id");
+    let path = format!("/rest/agile/1.0/sprint/{id}");
+    assert_eq!(
+        api.send("POST", &path, json!({"state": "active"}))
+            .await
+            .status,
+        400,
+        "no dates yet"
+    );
+    let started = api
+        .send("POST", &path, json!({"state": "active", "startDate": "2030-01-01T09:00:00.000Z", "endDate": "2030-01-15T09:00:00.000Z"}))
+        .await;
+    assert_eq!(started.body["state"], "active");
+    let closed = api.send("POST", &path, json!({"state": "closed"})).await;
+    assert_eq!(closed.body["state"], "closed");
+    assert!(closed.body["completeDate"].is_string());
+    assert_eq!(
+        api.send("POST", &format!("{path}/issue"), json!({"issues": [key]}))
+            .await
+            .status,
+        400,
+        "closed sprints take no issues"
+    );
+    let events: Vec<String> = api
+        .sim
+        .fired_events()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e.starts_with("sprint_"))
+        .collect();
+    assert_eq!(
+        events,
+        ["sprint_created", "sprint_started", "sprint_closed"]
+    );
+    let config = api.get("/rest/agile/1.0/board/1/configuration").await;
+    assert_eq!(
+        config.body["estimation"]["field"]["fieldId"],
+        "customfield_10016"
+    );
+}
+
+#[tokio::test]
+async fn data_center_sprint_field_is_greenhopper_text() {
+    let api = Api::start(Deployment::DataCenter).await;
+    let key = api.story("dc sprint").await;
+    api.send(
+        "POST",
+        "/rest/agile/1.0/sprint/1/issue",
+        json!({"issues": [key]}),
+    )
+    .await;
+    let issue = api.sim.issue(&key).expect("issue");
+    let sprint = issue["fields"]["customfield_10101"][0]
+        .as_str()
+        .expect("string sprint");
+    assert!(
+        sprint.contains("id=1,") && sprint.contains("state=ACTIVE"),
+        "{sprint}"
+    );
+    let config = api.get("/rest/agile/1.0/board/1/configuration").await;
+    assert_eq!(
+        config.body["estimation"]["field"]["displayName"],
+        "Story Points"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let api = Api::start(Deployment::Cloud).await;
+    api.sim.set_rate_limit(Some(RateLimit {
+        per_second: 0.01,
+        burst: 2,
+    }));
+    assert_eq!(api.get("/rest/api/3/myself").await.status, 200);
+    assert_eq!(api.get("/rest/api/3/myself").await.status, 200);
+    let limited = api.get("/rest/api/3/myself").await;
+    assert_eq!(limited.status, 429);
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry >= 1);
+    for h in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ] {
+        assert!(limited.headers.contains_key(h), "{h} missing");
+    }
+    assert_eq!(api.sim.rate_limited_count(), 1);
+    api.sim.set_rate_limit(None);
+    assert_eq!(api.get("/rest/api/3/myself").await.status, 200);
+}
+
+#[tokio::test]
+async fn injected_errors_fail_requests_without_side_effects() {
+    let api = Api::start(Deployment::Cloud).await;
+    api.sim.inject_errors(2, 503);
+    let body = json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "x"}});
+    assert_eq!(
+        api.send("POST", "/rest/api/2/issue", body.clone())
+            .await
+            .status,
+        503
+    );
+    assert_eq!(
+        api.send("POST", "/rest/api/2/issue", body.clone())
+            .await
+            .status,
+        503
+    );
+    assert_eq!(api.sim.issue_count(), 0);
+    assert_eq!(
+        api.send("POST", "/rest/api/2/issue", body).await.status,
+        201
+    );
+    assert_eq!(api.sim.requests_to("POST", "/rest/api/2/issue"), 3);
+    api.sim.set_latency(Duration::from_millis(1));
+    assert_eq!(
+        api.get("/rest/api/2/issue/DEMO-1").await.status,
+        200,
+        "latency delays but still answers"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_jira_error_bodies() {
+    let api = Api::start(Deployment::Cloud).await;
+    let raw = api
+        .client
+        .post(format!("{}/rest/api/2/issue", api.sim.base_url()))
+        .basic_auth("admin@example.com", Some("admin-token"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(raw.status().as_u16(), 400);
+    let body: Value = raw.json().await.expect("json body");
+    assert!(!error_messages(&body).is_empty());
+
+    let missing = api
+        .send(
+            "POST",
+            "/rest/api/2/issue",
+            json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}}}),
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    assert!(missing.body["errors"]["summary"].is_string());
+    let unknown = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "s", "customfield_99999": 1, "customfield_10016": "five", "labels": ["two words"]}}))
+        .await;
+    assert_eq!(unknown.status, 400);
+    for f in ["customfield_99999", "customfield_10016", "labels"] {
+        assert!(
+            unknown.body["errors"][f].is_string(),
+            "{f}: {}",
+            unknown.body
+        );
+    }
+    let v3_string = api
+        .send("POST", "/rest/api/3/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "s", "description": "plain"}}))
+        .await;
+    assert_eq!(v3_string.status, 400, "REST v3 wants a document");
+    let missing_issue = api.get("/rest/api/3/issue/DEMO-404").await;
+    assert_eq!(missing_issue.status, 404);
+    assert_eq!(
+        error_messages(&missing_issue.body),
+        ["Issue does not exist or you do not have permission to see it."]
+    );
+    for (m, p) in [
+        ("GET", "/rest/api/2/issue/%ZZ"),
+        ("PUT", "/rest/api/2/issue/DEMO-1"),
+        ("POST", "/rest/agile/1.0/sprint/abc"),
+        ("GET", "/rest/api/2/search/jql?maxResults=-1"),
+    ] {
+        let r = api.send(m, p, json!([1, 2])).await;
+        assert!((400..500).contains(&r.status), "{m} {p}: {}", r.status);
+    }
+}
+
+#[tokio::test]
+async fn descriptions_read_as_wiki_text_in_v2_and_documents_in_v3() {
+    let api = Api::start(Deployment::Cloud).await;
+    let doc = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hello"}]}]});
+    let r = api.send("POST", "/rest/api/3/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "s", "description": doc}})).await;
+    let key = r.body["key"].as_str().expect("key");
+    assert_eq!(
+        api.get(&format!("/rest/api/2/issue/{key}")).await.body["fields"]["description"],
+        "Hello"
+    );
+    assert_eq!(
+        api.get(&format!("/rest/api/3/issue/{key}")).await.body["fields"]["description"]["type"],
+        "doc"
+    );
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_with_a_data_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sim.json");
+    let mut config = SimConfig::new(Deployment::DataCenter);
+    config.data_file = Some(file.clone());
+    let api = Api::with(config.clone()).await;
+    let key = api.story("persisted").await;
+    api.sim.shutdown().await.expect("saves");
+    assert!(file.exists());
+    let again = Api::with(config).await;
+    assert_eq!(
+        again.sim.issue(&key).expect("still there")["fields"]["summary"],
+        "persisted"
+    );
+    assert_eq!(
+        again.story("next").await,
+        "DEMO-2",
+        "keys continue after a restart"
+    );
+    let mut wrong = SimConfig::new(Deployment::Cloud);
+    wrong.data_file = Some(file);
+    assert!(
+        Simulator::start(wrong).await.is_err(),
+        "a Data Center file does not start a Cloud simulator"
+    );
+}
+
+#[tokio::test]
+async fn generated_issues_form_a_realistic_hierarchy() {
+    let mut config = SimConfig::new(Deployment::Cloud);
+    config.generate = 300;
+    let api = Api::with(config).await;
+    assert_eq!(api.sim.search("project = DEMO").expect("search").len(), 300);
+    let epics = api.sim.search("issuetype = Epic").expect("search").len();
+    assert!(epics >= 12, "{epics} epics");
+    let children = api
+        .sim
+        .search("parent is not EMPTY AND issuetype = Story")
+        .expect("search")
+        .len();
+    assert!(children > 0);
+    assert!(!api
+        .sim
+        .search("statusCategory = Done")
+        .expect("search")
+        .is_empty());
+}
+
+/// A receiver that records each delivery's headers and body.
+async fn receiver() -> (String, Arc<Mutex<Vec<(hyper::HeaderMap, Bytes)>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let store = store.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let bytes = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        store.lock().expect("lock").push((parts.headers, bytes));
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::new(),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn webhooks_are_delivered_signed_and_filtered_by_jql() {
+    let (url, seen) = receiver().await;
+    let mut config = SimConfig::new(Deployment::Cloud);
+    config
+        .webhooks
+        .push(SimWebhook::parse(&format!("{url}#s3cret")).expect("webhook"));
+    let api = Api::with(config).await;
+    // An admin webhook whose JQL matches nothing we create.
+    let filtered = api
+        .send("POST", "/rest/webhooks/1.0/webhook", json!({"name": "bugs", "url": url, "events": ["jira:issue_created"], "filters": {"issue-related-events-section": "issuetype = Bug"}}))
+        .await;
+    assert_eq!(filtered.status, 201, "{}", filtered.body);
+    let bad = api
+        .send("POST", "/rest/webhooks/1.0/webhook", json!({"name": "bad", "url": url, "events": ["jira:issue_created"], "filters": {"issue-related-events-section": "project = = X"}}))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        api.get("/rest/webhooks/1.0/webhook")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    api.story("hooked").await;
+    tokio::time::timeout(Duration::from_secs(10), api.sim.webhooks_idle())
+        .await
+        .expect("deliveries finish");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the unfiltered webhook fires for a story"
+    );
+    let (headers, body) = &seen[0];
+    let value: Value = serde_json::from_slice(body).expect("json");
+    assert_eq!(value["webhookEvent"], "jira:issue_created");
+    assert_eq!(value["issue"]["key"], "DEMO-1");
+    assert!(
+        value["issue"]["self"]
+            .as_str()
+            .expect("self")
+            .contains("/rest/api/2/"),
+        "webhooks carry REST v2 issues"
+    );
+    assert!(headers.contains_key("x-atlassian-webhook-identifier"));
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").expect("key");
+    mac.update(body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(
+        headers["x-hub-signature"].to_str().expect("ascii"),
+        expected
+    );
+
+    let id = filtered.body["self"]
+        .as_str()
+        .expect("self")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        api.as_(
+            api.auth,
+            "DELETE",
+            &format!("/rest/webhooks/1.0/webhook/{id}"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        api.get("/rest/webhooks/1.0/webhook")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
