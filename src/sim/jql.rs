@@ -511,7 +511,7 @@ impl DateSpec {
     fn resolve(self, ctx: &EvalContext) -> DateTime<Utc> {
         match self {
             DateSpec::Abs(d) => d,
-            DateSpec::Rel(d) => ctx.now + d,
+            DateSpec::Rel(d) => shift(ctx.now, d),
         }
     }
 }
@@ -549,6 +549,17 @@ impl Lit {
     }
 }
 
+/// `d + by`, clamped to the representable range: a period of a million years is valid JQL and
+/// must not overflow.
+fn shift(d: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    d.checked_add_signed(by)
+        .unwrap_or(if by < Duration::zero() {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
+}
+
 fn day_start(d: DateTime<Utc>) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.date_naive().and_time(NaiveTime::MIN))
 }
@@ -572,10 +583,11 @@ impl Operand {
             Operand::Func(func) => match *func {
                 Func::CurrentUser => f(Resolved::User(&ctx.current_user)),
                 Func::Now => f(Resolved::Date(ctx.now)),
-                Func::StartOfDay(off) => f(Resolved::Date(day_start(ctx.now) + off)),
-                Func::EndOfDay(off) => f(Resolved::Date(
-                    day_start(ctx.now) + Duration::days(1) - Duration::milliseconds(1) + off,
-                )),
+                Func::StartOfDay(off) => f(Resolved::Date(shift(day_start(ctx.now), off))),
+                Func::EndOfDay(off) => f(Resolved::Date(shift(
+                    day_start(ctx.now),
+                    Duration::days(1) - Duration::milliseconds(1) + off,
+                ))),
                 Func::OpenSprints => f(Resolved::SprintIds(&ctx.open_sprint_ids)),
                 Func::ClosedSprints => f(Resolved::SprintIds(&ctx.closed_sprint_ids)),
             },
@@ -1770,6 +1782,57 @@ mod tests {
     }
 
     #[test]
+    fn every_short_token_sequence_parses_or_errors_without_panicking() {
+        let vocab = [
+            "project",
+            "created",
+            "summary",
+            "cf[1]",
+            "=",
+            "!=",
+            ">=",
+            "~",
+            "in",
+            "not",
+            "is",
+            "empty",
+            "(",
+            ")",
+            ",",
+            "and",
+            "or",
+            "order",
+            "by",
+            "desc",
+            "-7d",
+            "\"x y\"",
+            "now()",
+            "openSprints()",
+            "DEMO-1",
+        ];
+        let i = issue("DEMO-5", 5);
+        let mut parsed = 0;
+        for a in vocab {
+            for b in vocab {
+                for c in vocab {
+                    for d in ["", "DEMO", ")", "asc"] {
+                        let q = format!("{a} {b} {c} {d}");
+                        if let Ok(query) = parse(&q) {
+                            parsed += 1;
+                            let _ = query.matches(&i, &ctx());
+                            let _ = query.compare(&i, &i);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            parsed > 100,
+            "the vocabulary forms valid queries too ({parsed})"
+        );
+    }
+
+    #[test]
     fn bad_input_never_panics() {
         for q in [
             "(((",
@@ -1795,5 +1858,10 @@ mod tests {
         ] {
             let _ = parse(q);
         }
+        // Valid periods far beyond the calendar's range clamp instead of overflowing.
+        let i = issue("DEMO-5", 5);
+        assert!(m("created > \"-100000000w\"", &i));
+        assert!(!m("created > \"100000000w\"", &i));
+        assert!(m("created > startOfDay(-100000000w)", &i));
     }
 }
