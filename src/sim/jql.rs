@@ -681,7 +681,13 @@ impl Expr {
 
 impl Clause {
     fn eval(&self, issue: &dyn JqlIssue, ctx: &EvalContext) -> bool {
-        let values = issue.values(&self.field);
+        let mut values = issue.values(&self.field);
+        // In Jira `id` and `key` are aliases: `key = 10001` and `id = DEMO-1` both work.
+        match self.field {
+            Field::Key => values.extend(issue.values(&Field::Id)),
+            Field::Id => values.extend(issue.values(&Field::Key)),
+            _ => {}
+        }
         let field = &self.field;
         let empty = is_empty(&values);
         let any_eq = |values: &[JqlValue]| {
@@ -1539,6 +1545,9 @@ mod tests {
         assert!(m("id = 10005", &i));
         assert!(m("id >= 10005 AND id < 10006", &i));
         assert!(m("id in (1, 10005)", &i));
+        assert!(m("key = 10005", &i));
+        assert!(m("id = DEMO-5", &i));
+        assert!(!m("key = 10004", &i));
         assert!(m("parent = DEMO-1", &i));
         assert!(m("parent in (10001)", &i));
     }
