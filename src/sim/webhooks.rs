@@ -12,7 +12,7 @@
 //! queue, so a slow or dead receiver cannot slow the simulator's request handlers. A full queue
 //! drops the event and records it as [`Outcome::QueueFull`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -508,7 +508,9 @@ fn compile(hook: &Webhook) -> Result<Option<Arc<Query>>, WebhookError> {
 const REORDER_WINDOW: Duration = Duration::from_millis(50);
 const REORDER_BATCH: usize = 16;
 
+/// Takes events off the shared queue, applies the faults, and hands each to its webhook's lane.
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+    let mut lanes: HashMap<u64, mpsc::Sender<Job>> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let faults = lock(&shared.faults).clone();
         let mut batch = vec![first];
@@ -541,13 +543,35 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
                 shared.finish();
                 continue;
             }
-            // The first attempt runs in queue order; retries wait on their own so a failing
-            // receiver does not hold up the others.
-            if !attempt(&shared, &job, 0).await {
-                tokio::spawn(retry(shared.clone(), job));
-            } else {
+            let lane = lanes.entry(job.webhook_id).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(shared.config.queue_capacity.max(1));
+                tokio::spawn(lane(shared.clone(), rx));
+                tx
+            });
+            // A receiver that stopped answering fills its own lane first; only then does
+            // back-pressure reach the shared queue (and `fire` starts dropping).
+            if let Err(mpsc::error::SendError(job)) = lane.send(job).await {
+                shared.record(
+                    &job,
+                    0,
+                    None,
+                    Outcome::Failed("delivery lane closed".into()),
+                );
                 shared.finish();
             }
+        }
+    }
+}
+
+/// Delivers one webhook's events: first attempts in queue order, so a receiver sees events in
+/// the order they fired (faults aside); retries wait on their own tasks so one failing
+/// delivery does not hold up the next.
+async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        if attempt(&shared, &job, 0).await {
+            shared.finish();
+        } else {
+            tokio::spawn(retry(shared.clone(), job));
         }
     }
 }
@@ -1017,6 +1041,45 @@ mod tests {
         );
         settle(&d).await;
         assert_eq!(lock(&r.got).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_does_not_hold_up_other_webhooks() {
+        // Accepts connections and never answers.
+        let hung = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hung_url = format!("http://{}/", hung.local_addr().expect("addr"));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let h = held.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = hung.accept().await {
+                lock(&h).push(stream);
+            }
+        });
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(DispatcherConfig {
+            request_timeout: Duration::from_secs(3600),
+            ..fast()
+        });
+        d.register(hook(&hung_url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        d.register(hook(&r.url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        for n in 0..3 {
+            d.fire("jira:issue_updated", serde_json::json!({ "n": n }), None);
+        }
+        // Waits for the healthy receiver only; before lanes, it waited an hour for the hung one.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while lock(&r.got).len() < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("healthy receiver got every event");
+        let order: Vec<Value> = lock(&r.got)
+            .iter()
+            .map(|g| serde_json::from_slice::<Value>(&g.body).expect("json")["n"].clone())
+            .collect();
+        assert_eq!(order, vec![0, 1, 2], "one lane keeps firing order");
     }
 
     #[tokio::test]
