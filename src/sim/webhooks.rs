@@ -13,6 +13,7 @@
 //! drops the event and records it as [`Outcome::QueueFull`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -58,8 +59,8 @@ pub const ALL_EVENTS: &[&str] = &[
 /// The key Jira uses in `filters` for the JQL that issue-related events must match.
 const JQL_FILTER_KEY: &str = "issue-related-events-section";
 
-/// A registered webhook.
-#[derive(Debug, Clone, PartialEq)]
+/// A registered webhook. Its `Debug` output redacts the secret, so logging one is safe.
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     pub id: u64,
     pub name: String,
@@ -140,8 +141,9 @@ impl Webhook {
     }
 }
 
-/// Body of a webhook POST/PUT, as Jira's admin REST API accepts it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// Body of a webhook POST/PUT, as Jira's admin REST API accepts it (`Debug` redacts the
+/// secret).
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookRequest {
     pub name: String,
@@ -157,6 +159,41 @@ pub struct WebhookRequest {
     /// Data Center 10 accepts a secret for signed deliveries; Cloud admin webhooks do too.
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+fn redact(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("jql", &self.jql)
+            .field("secret", &redact(&self.secret))
+            .field("enabled", &self.enabled)
+            .field("exclude_body", &self.exclude_body)
+            .field("last_updated_user", &self.last_updated_user)
+            .field("last_updated", &self.last_updated)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhookRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRequest")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("filters", &self.filters)
+            .field("exclude_body", &self.exclude_body)
+            .field("enabled", &self.enabled)
+            .field("secret", &redact(&self.secret))
+            .finish()
+    }
 }
 
 /// A webhook as Jira's admin REST API returns it (the secret is deliberately absent).
@@ -262,7 +299,7 @@ struct Registered {
     filter: Option<Arc<Query>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Job {
     webhook_id: u64,
     url: String,
@@ -1112,6 +1149,10 @@ mod tests {
         assert_eq!(resp["enabled"], true);
         assert_eq!(resp["lastUpdatedUser"], "admin");
         assert!(resp.get("secret").is_none(), "secrets are never echoed");
+        assert!(
+            !format!("{created:?}").contains("abc"),
+            "Debug redacts the secret"
+        );
         assert_eq!(d.list().len(), 1);
         let mut changed = created.clone();
         changed.enabled = false;
