@@ -287,17 +287,20 @@ impl Query {
     /// A precomputed key whose `Ord` is [`Query::compare`]'s order; use it with
     /// `sort_by_cached_key` when sorting many issues.
     pub fn sort_key(&self, issue: &dyn JqlIssue) -> SortKey {
-        let mut parts: Vec<(SortVal, SortOrder)> = self
-            .order_by()
-            .iter()
-            .map(|(f, o)| (SortVal::of(f, issue.values(f).into_iter().next()), *o))
-            .collect();
+        let order = self.order_by();
+        let part =
+            |(f, o): &(Field, SortOrder)| (SortVal::of(f, issue.values(f).into_iter().next()), *o);
+        let first = order
+            .first()
+            .map(part)
+            .unwrap_or((SortVal::Null, SortOrder::Asc));
+        let mut rest: Vec<(SortVal, SortOrder)> = order.iter().skip(1).map(part).collect();
         // Keys are unique, so a trailing key already orders every pair.
-        if !matches!(self.order_by().last(), Some((Field::Key, _))) {
+        if !matches!(order.last(), Some((Field::Key, _))) {
             let tie = SortVal::of(&Field::Key, issue.values(&Field::Key).into_iter().next());
-            parts.push((tie, SortOrder::Asc));
+            rest.push((tie, SortOrder::Asc));
         }
-        SortKey(parts)
+        SortKey { first, rest }
     }
 
     /// One page of a search: the matching issues in order, skipping `start`, at most `max`,
@@ -344,7 +347,11 @@ pub struct Page<'a, T> {
 
 /// See [`Query::sort_key`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct SortKey(Vec<(SortVal, SortOrder)>);
+pub struct SortKey {
+    /// Kept out of the vector so the common one-field order allocates nothing for the key.
+    first: (SortVal, SortOrder),
+    rest: Vec<(SortVal, SortOrder)>,
+}
 
 impl Eq for SortKey {}
 
@@ -356,7 +363,9 @@ impl PartialOrd for SortKey {
 
 impl Ord for SortKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        for ((a, order), (b, _)) in self.0.iter().zip(other.0.iter()) {
+        let mine = std::iter::once(&self.first).chain(&self.rest);
+        let theirs = std::iter::once(&other.first).chain(&other.rest);
+        for ((a, order), (b, _)) in mine.zip(theirs) {
             let c = a.cmp_asc(b);
             let c = match order {
                 SortOrder::Asc => c,
@@ -389,10 +398,20 @@ impl SortVal {
             Some(JqlValue::Str(s)) => {
                 if field.kind() == FieldKind::IssueRef {
                     if let Some((p, n)) = split_key(&s) {
-                        return SortVal::Key(p.to_ascii_uppercase(), n);
+                        let len = p.len();
+                        let mut project = s;
+                        project.truncate(len);
+                        project.make_ascii_uppercase();
+                        return SortVal::Key(project, n);
                     }
                 }
-                SortVal::Str(s.to_lowercase())
+                if s.is_ascii() {
+                    let mut s = s;
+                    s.make_ascii_lowercase();
+                    SortVal::Str(s)
+                } else {
+                    SortVal::Str(s.to_lowercase())
+                }
             }
         }
     }
