@@ -9,14 +9,20 @@
 //! (`WAS`, `CHANGED`), which are rejected with an explicit error rather than approximated.
 //!
 //! Speed: the query is compiled once (literals are lower-cased and parsed as number, date and key
-//! up front) so evaluating one issue allocates nothing beyond what [`JqlIssue::values`] returns.
-//! For sorting many issues use [`Query::sort_key`] with `sort_by_cached_key`, which calls
-//! `values` once per issue instead of once per comparison.
+//! up front) so evaluating `=`/`IN`/date clauses allocates nothing beyond what
+//! [`JqlIssue::values`] returns (`~` lower-cases each value once). For a page of results use
+//! [`Query::page`], or [`Query::sort_key`] with `sort_by_cached_key`, which call `values` once
+//! per issue instead of once per comparison.
+//!
+//! Approximations, on purpose: `~` matches when every word of the operand is a case-insensitive
+//! substring of some value (Jira stems words; we do not); times are UTC (Jira uses the user's
+//! zone). `key` and `id` are aliases of each other, as in Jira.
 //!
 //! Default order: Jira's documentation does not state the order of a search without `ORDER BY`;
 //! the issue navigator and the REST search both return the newest issue first, i.e. `key DESC`
 //! within a project, and that is what [`Query::order_by`] reports when the query has none.
-//! Ties are broken by key (ascending) so that paging is deterministic.
+//! An `ORDER BY` field without a direction takes Jira's per-field default: dates newest first,
+//! everything else ascending. Ties are broken by key (ascending) so paging is deterministic.
 
 use std::cmp::Ordering;
 use std::fmt;
