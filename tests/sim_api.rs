@@ -438,7 +438,7 @@ async fn sprints_start_close_and_take_at_most_fifty_issues() {
     assert_eq!(issue["fields"]["customfield_10020"][0]["id"], 1);
     assert_eq!(
         api.sim.search("sprint in openSprints()").expect("search"),
-        [key.clone()]
+        std::slice::from_ref(&key)
     );
     let backlog = api.get("/rest/agile/1.0/board/1/backlog").await;
     assert_eq!(backlog.body["total"], 0);

@@ -608,7 +608,7 @@ fn set_field(
     let not_settable =
         || format!("Field '{id}' cannot be set. It is not on the appropriate screen, or unknown.");
     let def = st.deployment.field(id).ok_or_else(not_settable)?;
-    if !def.on_screens && !(transition && id == "resolution") {
+    if !(def.on_screens || (transition && id == "resolution")) {
         return Err(not_settable());
     }
     match id {

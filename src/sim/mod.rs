@@ -195,6 +195,9 @@ struct Faults {
     rate_limited: u64,
 }
 
+/// Sorted result ids of one query and the state generation they were computed for.
+type CachedSearch = (u64, Arc<Vec<u64>>);
+
 /// State shared by the server, the handle and background tasks.
 pub(crate) struct Shared {
     state: RwLock<State>,
@@ -204,7 +207,7 @@ pub(crate) struct Shared {
     total_requests: AtomicU64,
     /// Sorted issue ids per query, valid for one state generation: paging through a large result
     /// must not re-evaluate the query for every page.
-    search_cache: Mutex<HashMap<String, (u64, Arc<Vec<u64>>)>>,
+    search_cache: Mutex<HashMap<String, CachedSearch>>,
     events: Mutex<Vec<FiredEvent>>,
     hooks: webhooks::WebhookDispatcher,
     dirty: AtomicBool,
@@ -590,7 +593,7 @@ mod tests {
                 admin: true
             }
         );
-        assert_eq!(SimUser::parse("bob:pw").unwrap().admin, false);
+        assert!(!SimUser::parse("bob:pw").unwrap().admin);
         assert!(SimUser::parse("bob").is_err());
         assert!(SimUser::parse(":pw").is_err());
     }
