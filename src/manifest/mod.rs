@@ -1,7 +1,7 @@
 //! Manifests: reading a directory of YAML, the raw serde/schemars types, validation with
 //! precise diagnostics, and the validated [`Model`] the rest of tandem works from.
 //!
-//! The flow is [`collect_files`] (the only I/O here) then [`validate`], which never stops at
+//! The flow is [`collect_files`] (the only I/O here) then [`validate()`], which never stops at
 //! the first problem: every diagnostic of every file comes back in one [`Validation`], and the
 //! model keeps every resource that is valid on its own and whose references resolve.
 //! Architecture invariant: validation is pure (no network, no clock, no secret files read), so

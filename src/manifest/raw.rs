@@ -1,6 +1,6 @@
 //! Raw manifest types: serde and schemars mirrors of the YAML, field for field.
 //!
-//! Nothing here is validated beyond its shape; [`super::validate`] turns these into the
+//! Nothing here is validated beyond its shape; [`super::validate()`] turns these into the
 //! [`super::model`] the rest of tandem uses. The doc comments on every field are the
 //! descriptions editors show from `schemas/`, so they are written for the person editing YAML.
 //! Architecture invariant: no other module depends on these types; they may change with the

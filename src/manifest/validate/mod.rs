@@ -1,4 +1,4 @@
-//! Validation: raw documents in, [`Validation`] out.
+//! Validation: raw documents in, [`Validation`](super::Validation) out.
 //!
 //! Three passes. Each document is parsed, identified (apiVersion, kind, name), deserialized and
 //! checked on its own. Then identities are checked across documents (duplicate names, display
