@@ -4,6 +4,7 @@
 
 mod admin_client;
 mod demo;
+mod online;
 mod plan;
 pub mod run;
 mod schema;
@@ -74,6 +75,10 @@ pub struct ValidateArgs {
     /// Also check every integration against the live Jira it names.
     #[arg(long)]
     pub online: bool,
+    /// With --online: directory that relative secret file references resolve against (after
+    /// $CREDENTIALS_DIRECTORY).
+    #[arg(long, env = "TANDEM_SECRETS")]
+    pub secrets: Option<PathBuf>,
     /// Manifest directories (default: the current directory).
     pub dirs: Vec<PathBuf>,
 }

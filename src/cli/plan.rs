@@ -199,3 +199,66 @@ pub fn run(args: PlanArgs) -> ExitCode {
     println!("{} change(s)", steps.len());
     ExitCode::from(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SourceFile;
+    use serde_json::json;
+
+    const CONN: &str = "apiVersion: tandem/v1\nkind: Connection\nmetadata: {name: acme}\nspec:\n  displayName: NAME\n  url: https://acme.atlassian.net\n  auth: {email: a@b.c, apiToken: {file: t}}\n";
+
+    fn model(text: &str) -> Model {
+        let v = validate(&[SourceFile {
+            path: "m.yaml".into(),
+            text: text.to_owned(),
+        }]);
+        assert!(v.is_valid(), "{:?}", v.diagnostics);
+        v.model
+    }
+
+    fn running(model: &Model, extra: Vec<Value>) -> Value {
+        let mut resources: Vec<Value> = model
+            .connections
+            .values()
+            .map(|c| {
+                json!({"kind": "Connection", "name": c.name, "digest": c.digest,
+                            "details": {"displayName": c.display_name}})
+            })
+            .collect();
+        resources.extend(extra);
+        json!({ "resources": resources })
+    }
+
+    #[test]
+    fn identical_state_plans_nothing_and_a_rename_keeps_links() {
+        let m = model(&CONN.replace("NAME", "Acme"));
+        assert!(plan(&m, &running(&m, vec![])).is_empty());
+        let renamed = model(&CONN.replace("NAME", "Acme Corp"));
+        let steps = plan(&renamed, &running(&m, vec![]));
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            steps[0].to_string(),
+            "~ update Connection/acme (rename \"Acme\" → \"Acme Corp\"; links kept)"
+        );
+    }
+
+    #[test]
+    fn a_disconnect_says_how_many_links_it_drops() {
+        let m = model(&CONN.replace("NAME", "Acme"));
+        let status = running(
+            &m,
+            vec![
+                json!({"kind": "Connection", "name": "old", "digest": "x"}),
+                json!({"kind": "ProjectIntegration", "name": "web", "digest": "y", "connection": "old", "links": 7}),
+                json!({"kind": "ProjectIntegration", "name": "app", "digest": "z", "connection": "old", "links": 5}),
+            ],
+        );
+        let text: Vec<String> = plan(&m, &status).iter().map(ToString::to_string).collect();
+        assert!(text.contains(&"- delete Connection/old (disconnect: ends 2 integration(s), drops 12 links; adding it back does not restore them)".to_owned()), "{text:?}");
+        assert!(
+            text.contains(&"- delete ProjectIntegration/web (drops 7 links)".to_owned()),
+            "{text:?}"
+        );
+    }
+}

@@ -11,10 +11,6 @@ use crate::manifest::{collect_files, validate};
 /// Prints every diagnostic and a summary; exit 0 valid (warnings allowed), 1 invalid,
 /// 2 usage or I/O error.
 pub fn run(args: ValidateArgs) -> ExitCode {
-    if args.online {
-        eprintln!("error: --online is not implemented yet");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let dirs = if args.dirs.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -39,7 +35,25 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     if files.is_empty() {
         eprintln!("warning: no .yaml or .yml files found");
     }
-    let result = validate(&files);
+    let mut result = validate(&files);
+    if args.online && result.is_valid() {
+        let secrets =
+            crate::reconcile::SecretResolver::new(super::online::secret_dirs(args.secrets));
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let online = runtime.block_on(super::online::check(&result.model, &secrets));
+        result.diagnostics.extend(online);
+    } else if args.online {
+        eprintln!("note: online checks skipped until the manifests are valid");
+    }
     for diagnostic in &result.diagnostics {
         println!("{diagnostic}");
     }
