@@ -155,6 +155,7 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         "tandem_store_commit_batch_size_count",
         "tandem_webhook_ack_seconds_count 1",
         "tandem_controller_queue_depth 3",
+        "tandem_connection_webhook_events_total{connection=\"acme\"} 1",
     ] {
         assert!(
             metrics.contains(expected),
