@@ -403,3 +403,10 @@ async fn announce_ready(mut ready: watch::Receiver<bool>, notifier: Notifier) {
         notifier.ready("serving");
     }
 }
+
+/// Starts and runs the daemon in one call, for callers whose hooks do not need the store.
+/// The controller does: it calls [`Daemon::start`], builds itself on [`Daemon::store`], then
+/// [`Daemon::run`].
+pub async fn run(config: DaemonConfig, hooks: Hooks) -> Result<(), DaemonError> {
+    Daemon::start(config).await?.run(hooks).await
+}
