@@ -46,6 +46,16 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         || serde_json::json!({"resources": [{"kind": "Connection", "name": "acme"}]}),
     ));
     hooks.extra_metrics.push(Arc::new(ExtraMetrics));
+    // Background work persists its in-flight state after the stop, before the store closes.
+    let store = daemon.store().clone();
+    let mut stopping = daemon.shutdown_receiver();
+    hooks.drain = Some(Box::pin(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        store
+            .put_kv("controller", "checkpoint", b"persisted".to_vec())
+            .await
+            .expect("write during drain");
+    }));
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let run = tokio::spawn(daemon.run_until(hooks, async move {
@@ -145,6 +155,7 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         "tandem_store_commit_batch_size_count",
         "tandem_webhook_ack_seconds_count 1",
         "tandem_controller_queue_depth 3",
+        "tandem_connection_webhook_events_total{connection=\"acme\"} 1",
     ] {
         assert!(
             metrics.contains(expected),
@@ -162,5 +173,9 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
     // The store was closed: the state directory can be opened again right away.
     let store = Store::open(dir.path().join("state")).expect("reopen");
     assert_eq!(store.webhook_event_count().expect("count"), 1);
+    assert_eq!(
+        store.get_kv("controller", "checkpoint").expect("kv"),
+        Some(b"persisted".to_vec())
+    );
     store.close().await.expect("close");
 }

@@ -90,7 +90,15 @@ impl Daemon {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.log.push(line);
         }
-        (status, self.log)
+        (status, std::mem::take(&mut self.log))
+    }
+}
+
+/// A failing test must not leave a daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -330,3 +330,29 @@ async fn key_values_are_namespaced_and_survive_a_reopen() {
         Err(StoreError::Closed)
     ));
 }
+
+#[tokio::test]
+async fn pruned_identifiers_are_forgotten_and_recent_ones_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let mut old = event("ws", Some("old"), "{}");
+    old.received_at = Utc::now() - chrono::Duration::days(30);
+    store.append_webhook(old).await.expect("append");
+    store
+        .append_webhook(event("ws", Some("recent"), "{}"))
+        .await
+        .expect("append");
+    let cutoff = Utc::now() - chrono::Duration::days(7);
+    assert_eq!(store.prune_webhook_dedup(cutoff).await.expect("prune"), 1);
+    let old_again = store
+        .append_webhook(event("ws", Some("old"), "{}"))
+        .await
+        .expect("append");
+    let recent_again = store
+        .append_webhook(event("ws", Some("recent"), "{}"))
+        .await
+        .expect("append");
+    assert_eq!(old_again, AppendOutcome::Stored { seq: 3 });
+    assert_eq!(recent_again, AppendOutcome::Duplicate { seq: 2 });
+    store.close().await.expect("close");
+}

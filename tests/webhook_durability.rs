@@ -36,6 +36,16 @@ fn routes() -> WebhookRoutes {
     WebhookRoutes { workspaces }
 }
 
+/// A failing parent must not leave the child serving forever.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The child: serve until killed, announcing the port on stdout.
 async fn child(state_dir: &Path) {
     let store = Store::open(state_dir).expect("child: open store");
@@ -71,6 +81,7 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill() {
         .spawn()
         .expect("spawn child");
     let stdout = proc.stdout.take().expect("stdout");
+    let mut proc = KillOnDrop(proc);
     let port: u16 = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -123,8 +134,8 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill() {
         acked.insert(format!("delivery-{i}"));
     }
     // Right after the last 2xx: no clean shutdown, no store close.
-    proc.kill().expect("SIGKILL the child");
-    let status = proc.wait().expect("wait");
+    proc.0.kill().expect("SIGKILL the child");
+    let status = proc.0.wait().expect("wait");
     assert!(!status.success(), "the child must have died by the signal");
 
     let store = Store::open(dir.path()).expect("reopen after SIGKILL");

@@ -108,6 +108,10 @@ pub struct Hooks {
     pub on_reload: Arc<dyn Fn() + Send + Sync>,
     /// Appended to `/metrics`.
     pub extra_metrics: Vec<Arc<dyn MetricsSource>>,
+    /// Awaited after the listeners have stopped and before the store closes (within the
+    /// shutdown deadline): the controller and sync engine finish or persist in-flight work
+    /// here, after seeing [`Daemon::shutdown_receiver`] turn true.
+    pub drain: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 /// The senders that go with [`Hooks::standalone`].
@@ -130,6 +134,7 @@ impl Hooks {
                 reconcile: None,
                 on_reload: Arc::new(|| tracing::info!("SIGHUP received; nothing to rescan")),
                 extra_metrics: Vec::new(),
+                drain: None,
             },
             HookSenders {
                 routes: routes_tx,
@@ -333,6 +338,11 @@ impl Daemon {
             public_task.abort();
             admin_task.abort();
         }
+        if let Some(drain) = hooks.drain {
+            if tokio::time::timeout_at(deadline, drain).await.is_err() {
+                tracing::warn!("background work did not finish before the shutdown deadline");
+            }
+        }
         ready_task.abort();
         if let Some(t) = watchdog_task {
             t.abort();
@@ -392,4 +402,11 @@ async fn announce_ready(mut ready: watch::Receiver<bool>, notifier: Notifier) {
         tracing::info!("ready");
         notifier.ready("serving");
     }
+}
+
+/// Starts and runs the daemon in one call, for callers whose hooks do not need the store.
+/// The controller does: it calls [`Daemon::start`], builds itself on [`Daemon::store`], then
+/// [`Daemon::run`].
+pub async fn run(config: DaemonConfig, hooks: Hooks) -> Result<(), DaemonError> {
+    Daemon::start(config).await?.run(hooks).await
 }

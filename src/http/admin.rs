@@ -17,7 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::metrics::{render_store, WebhookMetrics};
+use super::metrics::{render_store, render_webhook_states, WebhookMetrics};
 use super::server::{self, Draining, Limits};
 use super::{json_error, json_response, probe, text_response, Body, Secret};
 use crate::store::Store;
@@ -199,6 +199,10 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
             let mut out = String::new();
             state.webhook_metrics.render(&mut out);
             render_store(&state.store.stats(), &mut out);
+            match state.store.webhook_states() {
+                Ok(states) => render_webhook_states(&states, &mut out),
+                Err(e) => tracing::warn!(error = %e, "cannot read webhook state for metrics"),
+            }
             for extra in &state.extra_metrics {
                 extra.render(&mut out);
             }

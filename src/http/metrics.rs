@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::store::{StoreStats, BATCH_BUCKETS};
+use crate::store::{StoreStats, WebhookState, BATCH_BUCKETS};
 
 /// Why a webhook was refused; each is a label value of `tandem_webhooks_rejected_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +209,44 @@ pub fn render_store(stats: &StoreStats, out: &mut String) {
          tandem_store_commit_seconds_total {}",
         stats.commit_micros as f64 / 1e6
     );
+}
+
+/// Appends per connection webhook counts and last event times (connections that never
+/// received an event are absent: they are still `waiting`).
+pub fn render_webhook_states(states: &[WebhookState], out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP tandem_connection_webhook_events_total Webhooks stored per connection.\n\
+         # TYPE tandem_connection_webhook_events_total counter"
+    );
+    for s in states {
+        let _ = writeln!(
+            out,
+            "tandem_connection_webhook_events_total{{connection=\"{}\"}} {}",
+            label_value(&s.connection),
+            s.count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tandem_connection_webhook_last_event_timestamp_seconds When the last webhook arrived.\n\
+         # TYPE tandem_connection_webhook_last_event_timestamp_seconds gauge"
+    );
+    for s in states {
+        let _ = writeln!(
+            out,
+            "tandem_connection_webhook_last_event_timestamp_seconds{{connection=\"{}\"}} {}",
+            label_value(&s.connection),
+            s.last_event_at.timestamp_millis() as f64 / 1e3
+        );
+    }
+}
+
+/// Escapes a label value as the text format requires.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {

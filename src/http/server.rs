@@ -16,7 +16,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::Body;
@@ -32,6 +32,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// After shutdown, how long in-flight requests may take before their connections are cut.
     pub drain_timeout: Duration,
+    /// Open connections at most; further clients wait in the listen backlog instead of
+    /// exhausting file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(7),
+            max_connections: 4096,
         }
     }
 }
@@ -100,17 +104,24 @@ where
 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let accept = async {
+            // The semaphore is never closed, so acquiring only waits.
+            let slot = slots.clone().acquire_owned().await.ok();
+            (listener.accept().await, slot)
+        };
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            (accepted, slot) = accept => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
                     let mut stop_rx = stop_rx.clone();
                     let header_timeout = limits.header_read_timeout;
                     conns.spawn(async move {
+                        let _slot = slot;
                         let svc = service_fn(move |req| {
                             let handler = handler.clone();
                             async move { Ok::<_, Infallible>(handler(req).await) }

@@ -336,6 +336,29 @@ impl Store {
         .await
     }
 
+    /// Forgets delivery identifiers received before `before`, so the dedup index does not grow
+    /// forever. Jira stops retrying a delivery within hours; pruning days later is safe.
+    pub async fn prune_webhook_dedup(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = before.timestamp_millis();
+        self.write(move |txn| {
+            let ctx = "pruning webhook identifiers";
+            let mut t = txn
+                .open_table(WEBHOOK_DEDUP)
+                .map_err(|e| StoreError::db(ctx, e))?;
+            let mut n = 0;
+            t.retain(|_, (_, at)| {
+                let keep = at >= cutoff;
+                if !keep {
+                    n += 1;
+                }
+                keep
+            })
+            .map_err(|e| StoreError::db(ctx, e))?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Webhook state of one connection; `None` while it is still `waiting` for its first event.
     pub fn webhook_state(&self, connection: &str) -> Result<Option<WebhookState>, StoreError> {
         self.read("reading webhook state", |txn| {
@@ -604,7 +627,7 @@ fn append_webhook_in(
         let seen = dedup
             .get((ev.workspace_id.as_str(), ident))
             .map_err(|e| StoreError::db(ctx, e))?
-            .map(|g| g.value());
+            .map(|g| g.value().0);
         if let Some(seq) = seen {
             return Ok(AppendOutcome::Duplicate { seq });
         }
@@ -634,7 +657,7 @@ fn append_webhook_in(
     if !ident.is_empty() {
         txn.open_table(WEBHOOK_DEDUP)
             .map_err(|e| StoreError::db(ctx, e))?
-            .insert((ev.workspace_id.as_str(), ident), seq)
+            .insert((ev.workspace_id.as_str(), ident), (seq, at))
             .map_err(|e| StoreError::db(ctx, e))?;
     }
     let mut state = txn
