@@ -91,10 +91,9 @@ pub fn start(
         let _ = rx.wait_for(|s| *s).await;
     };
     tasks.spawn(watcher.run(stopped(shutdown.clone())));
-    let controller_stop = stopped(shutdown.clone());
-    tasks.spawn(async move {
-        controller.run(controller_stop).await;
-    });
+    // The controller is drained by the daemon before the store closes, so reconciles in
+    // flight at SIGTERM finish (or are cut off) while their writes can still land.
+    let controller_done = tokio::spawn(controller.run(stopped(shutdown.clone())));
     tasks.spawn(apply_loop(
         resources.clone(),
         queue.clone(),
@@ -133,6 +132,18 @@ pub fn start(
         })),
         on_reload: Arc::new(move || trigger.rescan()),
         extra_metrics: Vec::new(),
+        drain: Some(Box::pin(async move {
+            match controller_done.await {
+                Ok(report) if report.aborted > 0 => {
+                    tracing::warn!(
+                        aborted = report.aborted,
+                        "reconciles cut off at shutdown; they run again on start"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the controller task failed"),
+            }
+        })),
     }
 }
 
