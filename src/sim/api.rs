@@ -209,6 +209,10 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["issue", key, "worklog"]) => req
             .json()
             .and_then(|b| add_worklog(sh, req.user()?, v3, key, &b)),
+        ("PUT", ["issue", key, "worklog", id]) => {
+            req.json().and_then(|b| update_worklog(sh, v3, key, id, &b))
+        }
+        ("DELETE", ["issue", key, "worklog", id]) => delete_worklog(sh, key, id),
         ("POST", ["issueLink"]) => req.json().and_then(|b| create_link(sh, req.user()?, &b)),
         ("GET", ["issueLink", id]) => {
             let st = sh.read();
@@ -250,6 +254,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["version"]) => req.json().and_then(|b| create_version(sh, v3, &b)),
         ("GET", ["version", id]) => version_get(sh, v3, id),
         ("PUT", ["version", id]) => req.json().and_then(|b| update_version(sh, v3, id, &b)),
+        ("DELETE", ["version", id]) => delete_version(sh, id),
         ("POST", ["component"]) => req.json().and_then(|b| create_component(sh, v3, &b)),
         ("GET", ["component", id]) => {
             let st = sh.read();
@@ -634,6 +639,11 @@ fn set_field(
             issue.project_id = p.id;
         }
         "parent" => {
+            let subtask = super::model::issue_type(&issue.issue_type).is_some_and(|t| t.subtask());
+            if st.deployment == Deployment::DataCenter && !subtask {
+                // Data Center links stories to epics with the Epic Link field, not `parent`.
+                return Err("The parent can only be set on sub-tasks; use the Epic Link field to put an issue in an epic.".into());
+            }
             if v.is_null() {
                 issue.parent = None;
             } else {
@@ -1252,9 +1262,111 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
     }
 }
 
+/// Entries of the render cache beyond which it starts over, bounding its memory.
+const RENDER_CACHE_MAX: usize = 50_000;
+
+/// Whether a request asks for the plain full form (all fields, no expansion) that the render
+/// cache holds.
+fn wants_full_form(fields: Option<&str>, default_all: bool, expand: &str) -> bool {
+    let all = match fields.map(str::trim) {
+        None | Some("") => default_all,
+        Some(f) => f == "*all" || f == "*navigable",
+    };
+    all && expand.trim().is_empty()
+}
+
+/// The issues `ids` in their full form, serialized. Rendering an issue is most of the cost of
+/// a GET or a search page, and the same issues are read over and over between writes (sync
+/// sweeps, paging), so full forms are kept until the state changes.
+fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<Vec<u8>>> {
+    let mut out: Vec<Option<Arc<Vec<u8>>>> = vec![None; ids.len()];
+    if let Ok(mut cache) = sh.render_cache.lock() {
+        if cache.generation != st.generation {
+            cache.generation = st.generation;
+            cache.map.clear();
+        }
+        for (slot, id) in out.iter_mut().zip(ids) {
+            *slot = cache.map.get(&(*id, v3)).cloned();
+        }
+    }
+    let view = View {
+        st,
+        base: &sh.base_url,
+        v3,
+    };
+    let sel = FieldSel::all();
+    let mut fresh = Vec::new();
+    for (slot, id) in out.iter_mut().zip(ids) {
+        if slot.is_none() {
+            if let Some(i) = st.issues.get(id) {
+                let bytes =
+                    Arc::new(serde_json::to_vec(&view.issue(i, &sel, "")).unwrap_or_default());
+                fresh.push(((*id, v3), bytes.clone()));
+                *slot = Some(bytes);
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        if let Ok(mut cache) = sh.render_cache.lock() {
+            if cache.generation == st.generation {
+                if cache.map.len() + fresh.len() > RENDER_CACHE_MAX {
+                    cache.map.clear();
+                }
+                cache.map.extend(fresh);
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// `[a,b,c]` from serialized elements.
+fn json_array(items: &[Arc<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.push(b']');
+    out
+}
+
+/// A JSON object whose `issues` member is pre-serialized: `head` holds the other members.
+fn with_issues(head: Value, issues: &[Arc<Vec<u8>>]) -> Resp {
+    let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+    body.pop();
+    if body.len() > 1 {
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"issues\":");
+    body.extend_from_slice(&json_array(issues));
+    body.push(b'}');
+    Resp {
+        status: 200,
+        body: Some(body),
+        headers: Vec::new(),
+    }
+}
+
 fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> {
-    let sel = FieldSel::parse(req.q("fields"), true);
     let expand = req.q("expand").unwrap_or_default();
+    if wants_full_form(req.q("fields"), true, expand) {
+        let st = sh.read();
+        let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+        let bytes = full_issues_json(sh, &st, v3, &[id]);
+        let body = bytes
+            .first()
+            .map(|b| b.to_vec())
+            .ok_or_else(Resp::issue_not_found)?;
+        return Ok(Resp {
+            status: 200,
+            body: Some(body),
+            headers: Vec::new(),
+        });
+    }
+    let sel = FieldSel::parse(req.q("fields"), true);
     with_issue(sh, v3, key, |v, i| v.issue(i, &sel, expand))
 }
 
@@ -1801,6 +1913,71 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     Ok(Resp::json(201, &v.worklog(i, &w)))
 }
 
+fn update_worklog(sh: &Shared, v3: bool, key: &str, wid: &str, body: &Value) -> Result<Resp, Resp> {
+    let secs = body
+        .get("timeSpentSeconds")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            body.get("timeSpent")
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+        });
+    let comment = match body.get("comment") {
+        Some(c) => long_text(c, v3)
+            .map_err(|e| Resp::field_errors(Map::from_iter([("comment".into(), json!(e))])))?,
+        None => None,
+    };
+    let mut st = sh.write();
+    let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+    let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
+    let w = issue
+        .worklogs
+        .iter_mut()
+        .find(|w| w.id.to_string() == wid)
+        .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
+    if let Some(s) = secs.filter(|s| *s > 0) {
+        w.time_spent_seconds = s;
+    }
+    if let Some(c) = comment {
+        w.comment = c;
+    }
+    w.updated = Utc::now();
+    let w = w.clone();
+    st.touch();
+    let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
+    sh.fire(
+        "worklog_updated",
+        events::worklog_event(&st, &sh.base_url, "worklog_updated", i, &w),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    let v = View {
+        st: &st,
+        base: &sh.base_url,
+        v3,
+    };
+    Ok(Resp::ok(&v.worklog(i, &w)))
+}
+
+fn delete_worklog(sh: &Shared, key: &str, wid: &str) -> Result<Resp, Resp> {
+    let mut st = sh.write();
+    let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+    let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
+    let pos = issue
+        .worklogs
+        .iter()
+        .position(|w| w.id.to_string() == wid)
+        .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
+    let w = issue.worklogs.remove(pos);
+    st.touch();
+    let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
+    sh.fire(
+        "worklog_deleted",
+        events::worklog_event(&st, &sh.base_url, "worklog_deleted", i, &w),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    Ok(Resp::no_content())
+}
+
 fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
     let t = body.get("type").unwrap_or(&Value::Null);
     let lt = find_by_id_or_name(t, LINK_TYPES.iter(), |t| t.id.to_string(), |t| t.name)
@@ -2027,6 +2204,26 @@ fn update_version(sh: &Shared, v3: bool, id: &str, body: &Value) -> Result<Resp,
     Ok(Resp::ok(&v.version(&x)))
 }
 
+fn delete_version(sh: &Shared, id: &str) -> Result<Resp, Resp> {
+    let mut st = sh.write();
+    let pos = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|vid| st.versions.iter().position(|v| v.id == vid))
+        .ok_or_else(|| Resp::not_found(&format!("Could not find version for id '{id}'")))?;
+    let x = st.versions.remove(pos);
+    for i in st.issues.values_mut() {
+        i.fix_versions.retain(|v| *v != x.id);
+    }
+    st.touch();
+    sh.fire(
+        "jira:version_deleted",
+        events::version_event(&st, &sh.base_url, "jira:version_deleted", &x),
+        None,
+    );
+    Ok(Resp::no_content())
+}
+
 fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
     let mut st = sh.write();
     let project = body
@@ -2238,6 +2435,11 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         base: &sh.base_url,
         v3,
     };
+    let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
+    if wants_full_form(p.fields.as_deref(), true, &p.expand) {
+        let page: Vec<u64> = ids.iter().skip(p.start_at).take(max).copied().collect();
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
     let issues: Vec<Value> = ids
         .iter()
         .skip(p.start_at)
@@ -2245,7 +2447,8 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         .filter_map(|id| st.issues.get(id))
         .map(|i| v.issue(i, &sel, &p.expand))
         .collect();
-    let mut body = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len(), "issues": issues});
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
     add_names_schema(&v, &p.expand, &mut body);
     Ok(Resp::ok(&body))
 }
@@ -2317,19 +2520,23 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         base: &sh.base_url,
         v3,
     };
-    let issues: Vec<Value> = ids
+    let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
+    let end = offset + page.len();
+    let is_last = end >= ids.len();
+    let mut head = json!({"isLast": is_last});
+    if !is_last {
+        head["nextPageToken"] = json!(encode_token(end));
+    }
+    if wants_full_form(p.fields.as_deref(), false, &p.expand) {
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
+    let issues: Vec<Value> = page
         .iter()
-        .skip(offset)
-        .take(max)
         .filter_map(|id| st.issues.get(id))
         .map(|i| v.issue(i, &sel, &p.expand))
         .collect();
-    let end = offset + issues.len();
-    let is_last = end >= ids.len();
-    let mut body = json!({"issues": issues, "isLast": is_last});
-    if !is_last {
-        body["nextPageToken"] = json!(encode_token(end));
-    }
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
     add_names_schema(&v, &p.expand, &mut body);
     Ok(Resp::ok(&body))
 }

@@ -99,6 +99,7 @@ impl JqlIssue for IssueView<'_> {
             Field::Id => vec![JqlValue::Num(i.id as f64)],
             Field::Parent => i
                 .parent
+                .filter(|_| shows_parent(st.deployment, i))
                 .and_then(|p| st.issues.get(&p))
                 .map(|p| vec![s(&p.key), JqlValue::Num(p.id as f64)])
                 .unwrap_or_default(),

@@ -544,7 +544,11 @@ impl View<'_> {
             }
         };
         put("issuetype", &|| self.issue_type_id(&i.issue_type));
-        if let Some(p) = i.parent.and_then(|p| st.issues.get(&p)) {
+        if let Some(p) = i
+            .parent
+            .and_then(|p| st.issues.get(&p))
+            .filter(|_| shows_parent(st.deployment, i))
+        {
             put("parent", &|| self.issue_stub(p));
         }
         put("project", &|| {
