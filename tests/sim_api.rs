@@ -979,3 +979,21 @@ async fn reads_see_every_write_immediately() {
         .await;
     assert_eq!(api.get(&path).await.body["fields"]["comment"]["total"], 1);
 }
+
+#[tokio::test]
+async fn the_cached_full_form_equals_the_rendered_one() {
+    for deployment in [Deployment::Cloud, Deployment::DataCenter] {
+        let mut config = SimConfig::new(deployment);
+        config.generate = 60;
+        let api = Api::with(config).await;
+        api.send("POST", "/rest/api/2/issueLink", json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": "DEMO-2"}, "outwardIssue": {"key": "DEMO-3"}})).await;
+        let versions: &[u8] = if deployment == Deployment::Cloud { &[2, 3] } else { &[2] };
+        for v in versions {
+            for n in 1..=60 {
+                let cached = api.get(&format!("/rest/api/{v}/issue/DEMO-{n}")).await.body;
+                let rendered = api.get(&format!("/rest/api/{v}/issue/DEMO-{n}?fields=*all,-nothing")).await.body;
+                assert_eq!(cached, rendered, "{deployment:?} v{v} DEMO-{n}");
+            }
+        }
+    }
+}

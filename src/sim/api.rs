@@ -1,7 +1,7 @@
 //! Routing and the REST v2/v3 endpoints: metadata, issues, transitions, comments, worklogs,
 //! links, versions, components, search in both dialects, and the admin webhook API.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::events::{self, IssueView};
 use super::jql::{self, EvalContext, Field};
 use super::model::*;
-use super::render::{ts, FieldSel, View};
+use super::render::{ts, FieldSel, Memo, View};
 use super::server::{Req, Resp};
 use super::webhooks::{Webhook, WebhookError, WebhookRequest};
 use super::{adf, agile, Shared, SimWebhook};
@@ -1289,21 +1289,18 @@ fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<V
             *slot = cache.map.get(&(*id, v3)).cloned();
         }
     }
-    let view = View {
-        st,
-        base: &sh.base_url,
-        v3,
-    };
-    let sel = FieldSel::all();
-    let mut fresh = Vec::new();
+    let missing: Vec<u64> = out
+        .iter()
+        .zip(ids)
+        .filter(|(slot, _)| slot.is_none())
+        .map(|(_, id)| *id)
+        .collect();
+    let fresh = render_full(sh, st, v3, &missing);
+    let mut by_id: HashMap<u64, Arc<Vec<u8>>> =
+        fresh.iter().map(|((id, _), b)| (*id, b.clone())).collect();
     for (slot, id) in out.iter_mut().zip(ids) {
         if slot.is_none() {
-            if let Some(i) = st.issues.get(id) {
-                let bytes =
-                    Arc::new(serde_json::to_vec(&view.issue(i, &sel, "")).unwrap_or_default());
-                fresh.push(((*id, v3), bytes.clone()));
-                *slot = Some(bytes);
-            }
+            *slot = by_id.remove(id);
         }
     }
     if !fresh.is_empty() {
@@ -1317,6 +1314,37 @@ fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<V
         }
     }
     out.into_iter().flatten().collect()
+}
+
+/// Renders full forms, on two threads when there are enough to be worth it: a cold search
+/// page is a hundred independent renders under the same read lock.
+fn render_full(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<((u64, bool), Arc<Vec<u8>>)> {
+    let render = |chunk: &[u64]| {
+        let view = View {
+            st,
+            base: &sh.base_url,
+            v3,
+        };
+        let mut memo = Memo::new();
+        chunk
+            .iter()
+            .filter_map(|id| st.issues.get(id))
+            .map(|i| ((i.id, v3), Arc::new(view.issue_full_bytes(i, &mut memo))))
+            .collect::<Vec<_>>()
+    };
+    if ids.len() < 16 {
+        return render(ids);
+    }
+    let (a, b) = ids.split_at(ids.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| render(b));
+        let mut out = render(a);
+        match other.join() {
+            Ok(more) => out.extend(more),
+            Err(_) => out.extend(render(b)),
+        }
+        out
+    })
 }
 
 /// `[a,b,c]` from serialized elements.

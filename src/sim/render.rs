@@ -35,6 +35,15 @@ pub fn duration(seconds: u64) -> String {
     }
 }
 
+/// Serialized sub-objects shared by the issues of one page.
+pub type Memo = std::collections::HashMap<String, Vec<u8>>;
+
+fn push_json(out: &mut Vec<u8>, v: &Value) {
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// Which fields a client asked for (`fields=` parameter).
 #[derive(Debug, Clone)]
 pub struct FieldSel {
@@ -757,6 +766,75 @@ impl View<'_> {
         }
         out.insert("fields".into(), Value::Object(f));
         Value::Object(out)
+    }
+
+    /// The full form of an issue (all fields, no expansion) as JSON bytes, byte-for-byte the
+    /// meaning of [`View::issue`] with [`FieldSel::all`]. Users, statuses, types, priorities and
+    /// projects repeat across issues, so `memo` keeps their serialized form for the page.
+    pub fn issue_full_bytes(&self, i: &Issue, memo: &mut Memo) -> Vec<u8> {
+        let st = self.st;
+        let shared: [(&str, String); 7] = [
+            ("issuetype", format!("t:{}", i.issue_type)),
+            ("project", format!("p:{}", i.project_id)),
+            ("priority", format!("r:{}", i.priority)),
+            ("status", format!("s:{}", i.status)),
+            (
+                "assignee",
+                format!("u:{}", i.assignee.as_deref().unwrap_or_default()),
+            ),
+            (
+                "creator",
+                format!("u:{}", i.reporter.as_deref().unwrap_or_default()),
+            ),
+            (
+                "reporter",
+                format!("u:{}", i.reporter.as_deref().unwrap_or_default()),
+            ),
+        ];
+        let mut sel = FieldSel::all();
+        for (field, _) in &shared {
+            sel.exclude.insert((*field).to_string());
+        }
+        let rest = self.issue(i, &sel, "");
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"expand\":");
+        push_json(&mut out, &rest["expand"]);
+        for k in ["id", "self", "key"] {
+            out.extend_from_slice(format!(",\"{k}\":").as_bytes());
+            push_json(&mut out, &rest[k]);
+        }
+        out.extend_from_slice(b",\"fields\":{");
+        for (n, (field, memo_key)) in shared.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("\"{field}\":").as_bytes());
+            let bytes = memo.entry(memo_key.clone()).or_insert_with(|| {
+                let v = match *field {
+                    "issuetype" => self.issue_type_id(&i.issue_type),
+                    "project" => st
+                        .project_by_id(i.project_id)
+                        .map(|p| self.project_ref(p))
+                        .unwrap_or(Value::Null),
+                    "priority" => self.priority(&i.priority),
+                    "status" => self.status_id(&i.status),
+                    "assignee" => self.user_ref(i.assignee.as_deref()),
+                    _ => self.user_ref(i.reporter.as_deref()),
+                };
+                serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
+            });
+            out.extend_from_slice(bytes);
+        }
+        if let Some(fields) = rest.get("fields").and_then(Value::as_object) {
+            for (k, v) in fields {
+                out.push(b',');
+                push_json(&mut out, &Value::String(k.clone()));
+                out.push(b':');
+                push_json(&mut out, v);
+            }
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 
     pub fn changelog(&self, i: &Issue) -> Value {
