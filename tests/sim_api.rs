@@ -987,11 +987,20 @@ async fn the_cached_full_form_equals_the_rendered_one() {
         config.generate = 60;
         let api = Api::with(config).await;
         api.send("POST", "/rest/api/2/issueLink", json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": "DEMO-2"}, "outwardIssue": {"key": "DEMO-3"}})).await;
-        let versions: &[u8] = if deployment == Deployment::Cloud { &[2, 3] } else { &[2] };
+        let versions: &[u8] = if deployment == Deployment::Cloud {
+            &[2, 3]
+        } else {
+            &[2]
+        };
         for v in versions {
             for n in 1..=60 {
                 let cached = api.get(&format!("/rest/api/{v}/issue/DEMO-{n}")).await.body;
-                let rendered = api.get(&format!("/rest/api/{v}/issue/DEMO-{n}?fields=*all,-nothing")).await.body;
+                let rendered = api
+                    .get(&format!(
+                        "/rest/api/{v}/issue/DEMO-{n}?fields=*all,-nothing"
+                    ))
+                    .await
+                    .body;
                 assert_eq!(cached, rendered, "{deployment:?} v{v} DEMO-{n}");
             }
         }

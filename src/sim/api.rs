@@ -1316,9 +1316,12 @@ fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<V
     out.into_iter().flatten().collect()
 }
 
+/// A serialized full form, keyed as the render cache keys it.
+type Rendered = ((u64, bool), Arc<Vec<u8>>);
+
 /// Renders full forms, on two threads when there are enough to be worth it: a cold search
 /// page is a hundred independent renders under the same read lock.
-fn render_full(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<((u64, bool), Arc<Vec<u8>>)> {
+fn render_full(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Rendered> {
     let render = |chunk: &[u64]| {
         let view = View {
             st,
