@@ -12,7 +12,8 @@
 //! queue, so a slow or dead receiver cannot slow the simulator's request handlers. A full queue
 //! drops the event and records it as [`Outcome::QueueFull`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -58,8 +59,8 @@ pub const ALL_EVENTS: &[&str] = &[
 /// The key Jira uses in `filters` for the JQL that issue-related events must match.
 const JQL_FILTER_KEY: &str = "issue-related-events-section";
 
-/// A registered webhook.
-#[derive(Debug, Clone, PartialEq)]
+/// A registered webhook. Its `Debug` output redacts the secret, so logging one is safe.
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     pub id: u64,
     pub name: String,
@@ -140,8 +141,9 @@ impl Webhook {
     }
 }
 
-/// Body of a webhook POST/PUT, as Jira's admin REST API accepts it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// Body of a webhook POST/PUT, as Jira's admin REST API accepts it (`Debug` redacts the
+/// secret).
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookRequest {
     pub name: String,
@@ -157,6 +159,41 @@ pub struct WebhookRequest {
     /// Data Center 10 accepts a secret for signed deliveries; Cloud admin webhooks do too.
     #[serde(default)]
     pub secret: Option<String>,
+}
+
+fn redact(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("jql", &self.jql)
+            .field("secret", &redact(&self.secret))
+            .field("enabled", &self.enabled)
+            .field("exclude_body", &self.exclude_body)
+            .field("last_updated_user", &self.last_updated_user)
+            .field("last_updated", &self.last_updated)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhookRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRequest")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("filters", &self.filters)
+            .field("exclude_body", &self.exclude_body)
+            .field("enabled", &self.enabled)
+            .field("secret", &redact(&self.secret))
+            .finish()
+    }
 }
 
 /// A webhook as Jira's admin REST API returns it (the secret is deliberately absent).
@@ -262,7 +299,7 @@ struct Registered {
     filter: Option<Arc<Query>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Job {
     webhook_id: u64,
     url: String,
@@ -508,7 +545,9 @@ fn compile(hook: &Webhook) -> Result<Option<Arc<Query>>, WebhookError> {
 const REORDER_WINDOW: Duration = Duration::from_millis(50);
 const REORDER_BATCH: usize = 16;
 
+/// Takes events off the shared queue, applies the faults, and hands each to its webhook's lane.
 async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+    let mut lanes: HashMap<u64, mpsc::Sender<Job>> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let faults = lock(&shared.faults).clone();
         let mut batch = vec![first];
@@ -541,13 +580,35 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
                 shared.finish();
                 continue;
             }
-            // The first attempt runs in queue order; retries wait on their own so a failing
-            // receiver does not hold up the others.
-            if !attempt(&shared, &job, 0).await {
-                tokio::spawn(retry(shared.clone(), job));
-            } else {
+            let lane = lanes.entry(job.webhook_id).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(shared.config.queue_capacity.max(1));
+                tokio::spawn(lane(shared.clone(), rx));
+                tx
+            });
+            // A receiver that stopped answering fills its own lane first; only then does
+            // back-pressure reach the shared queue (and `fire` starts dropping).
+            if let Err(mpsc::error::SendError(job)) = lane.send(job).await {
+                shared.record(
+                    &job,
+                    0,
+                    None,
+                    Outcome::Failed("delivery lane closed".into()),
+                );
                 shared.finish();
             }
+        }
+    }
+}
+
+/// Delivers one webhook's events: first attempts in queue order, so a receiver sees events in
+/// the order they fired (faults aside); retries wait on their own tasks so one failing
+/// delivery does not hold up the next.
+async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        if attempt(&shared, &job, 0).await {
+            shared.finish();
+        } else {
+            tokio::spawn(retry(shared.clone(), job));
         }
     }
 }
@@ -950,6 +1011,115 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exclude_body_sends_headers_only_and_signs_the_empty_body() {
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        let mut h = hook(&r.url, &["jira:issue_deleted"], None, Some("k"));
+        h.exclude_body = true;
+        d.register(h).expect("register");
+        d.fire(
+            "jira:issue_deleted",
+            serde_json::json!({"issue": {"key": "DEMO-1"}}),
+            None,
+        );
+        settle(&d).await;
+        let got = lock(&r.got).clone();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].body.is_empty());
+        assert_eq!(
+            header(&got[0], "x-hub-signature"),
+            Some(signature("k", b""))
+        );
+    }
+
+    #[tokio::test]
+    async fn jql_filters_with_functions_use_the_given_context() {
+        struct InSprint(f64);
+        impl JqlIssue for InSprint {
+            fn values(&self, field: &Field) -> Vec<JqlValue> {
+                match field {
+                    Field::Sprint => vec![JqlValue::Num(self.0)],
+                    _ => vec![],
+                }
+            }
+        }
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        d.register(hook(
+            &r.url,
+            &["jira:issue_updated"],
+            Some("sprint in openSprints()"),
+            None,
+        ))
+        .expect("register");
+        let ctx = EvalContext {
+            now: Utc::now(),
+            current_user: "admin".into(),
+            open_sprint_ids: vec![1],
+            closed_sprint_ids: vec![],
+        };
+        assert_eq!(
+            d.fire_in(
+                "jira:issue_updated",
+                Value::Null,
+                Some(&InSprint(1.0)),
+                &ctx
+            ),
+            1
+        );
+        assert_eq!(
+            d.fire_in(
+                "jira:issue_updated",
+                Value::Null,
+                Some(&InSprint(2.0)),
+                &ctx
+            ),
+            0
+        );
+        settle(&d).await;
+        assert_eq!(lock(&r.got).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_does_not_hold_up_other_webhooks() {
+        // Accepts connections and never answers.
+        let hung = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hung_url = format!("http://{}/", hung.local_addr().expect("addr"));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let h = held.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = hung.accept().await {
+                lock(&h).push(stream);
+            }
+        });
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(DispatcherConfig {
+            request_timeout: Duration::from_secs(3600),
+            ..fast()
+        });
+        d.register(hook(&hung_url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        d.register(hook(&r.url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        for n in 0..3 {
+            d.fire("jira:issue_updated", serde_json::json!({ "n": n }), None);
+        }
+        // Waits for the healthy receiver only; before lanes, it waited an hour for the hung one.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while lock(&r.got).len() < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("healthy receiver got every event");
+        let order: Vec<Value> = lock(&r.got)
+            .iter()
+            .map(|g| serde_json::from_slice::<Value>(&g.body).expect("json")["n"].clone())
+            .collect();
+        assert_eq!(order, vec![0, 1, 2], "one lane keeps firing order");
+    }
+
+    #[tokio::test]
     async fn registry_round_trips_jiras_admin_shape() {
         let d = WebhookDispatcher::new(fast());
         let req: WebhookRequest = serde_json::from_value(serde_json::json!({
@@ -979,6 +1149,10 @@ mod tests {
         assert_eq!(resp["enabled"], true);
         assert_eq!(resp["lastUpdatedUser"], "admin");
         assert!(resp.get("secret").is_none(), "secrets are never echoed");
+        assert!(
+            !format!("{created:?}").contains("abc"),
+            "Debug redacts the secret"
+        );
         assert_eq!(d.list().len(), 1);
         let mut changed = created.clone();
         changed.enabled = false;
