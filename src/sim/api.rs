@@ -216,11 +216,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["issueLink"]) => req.json().and_then(|b| create_link(sh, req.user()?, &b)),
         ("GET", ["issueLink", id]) => {
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.links.get(&id))
@@ -258,11 +254,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["component"]) => req.json().and_then(|b| create_component(sh, v3, &b)),
         ("GET", ["component", id]) => {
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.component(id))
@@ -280,11 +272,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 .or(req.q("key"))
                 .unwrap_or_default();
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             match st.user_by_any(who) {
                 Some(u) => Ok(Resp::ok(&v.user(u))),
                 None => Err(Resp::not_found(&format!(
@@ -327,11 +315,7 @@ fn null_is_404(r: Resp, msg: &str) -> Result<Resp, Resp> {
 
 fn view<F: FnOnce(&View<'_>) -> Value>(sh: &Shared, v3: bool, f: F) -> Value {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     f(&v)
 }
 
@@ -342,11 +326,7 @@ fn project_get<F: FnOnce(&View<'_>, &Project) -> Value>(
     f: F,
 ) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     match st.project(key) {
         Some(p) => Ok(Resp::ok(&f(&v, p))),
         None => Err(Resp::not_found(&format!(
@@ -362,11 +342,7 @@ fn with_issue<F: FnOnce(&View<'_>, &Issue) -> Value>(
     f: F,
 ) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     match st.issue(key) {
         Some(i) => Ok(Resp::ok(&f(&v, i))),
         None => Err(Resp::issue_not_found()),
@@ -1323,11 +1299,7 @@ type Rendered = ((u64, bool), Arc<Vec<u8>>);
 /// page is a hundred independent renders under the same read lock.
 fn render_full(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Rendered> {
     let render = |chunk: &[u64]| {
-        let view = View {
-            st,
-            base: &sh.base_url,
-            v3,
-        };
+        let view = View::new(st, &sh.base_url, v3);
         let mut memo = Memo::new();
         chunk
             .iter()
@@ -1403,11 +1375,7 @@ fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> 
 
 pub fn render_issue_v2(sh: &Shared, key: &str) -> Option<Value> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     st.issue(key).map(|i| v.issue(i, &FieldSel::all(), ""))
 }
 
@@ -1738,12 +1706,7 @@ fn add_comment_locked(
         i,
         user,
     );
-    upd["comment"] = View {
-        st,
-        base: &sh.base_url,
-        v3: false,
-    }
-    .comment(i, c);
+    upd["comment"] = View::new(st, &sh.base_url, false).comment(i, c);
     sh.fire("jira:issue_updated", upd, Some(&IssueView { st, issue: i }));
     Some(cid)
 }
@@ -1767,11 +1730,7 @@ fn add_comment(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
     let cid = add_comment_locked(sh, &mut st, user, id, text).ok_or_else(Resp::issue_not_found)?;
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     let c = i
         .comments
@@ -1829,11 +1788,7 @@ fn update_comment(
         events::comment_event(&st, &sh.base_url, "comment_updated", i, &c, user),
         Some(&IssueView { st: &st, issue: i }),
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::ok(&v.comment(i, &c)))
 }
 
@@ -1936,11 +1891,7 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
         events::worklog_event(&st, &sh.base_url, "worklog_created", i, &w),
         Some(&IssueView { st: &st, issue: i }),
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.worklog(i, &w)))
 }
 
@@ -1981,11 +1932,7 @@ fn update_worklog(sh: &Shared, v3: bool, key: &str, wid: &str, body: &Value) -> 
         events::worklog_event(&st, &sh.base_url, "worklog_updated", i, &w),
         Some(&IssueView { st: &st, issue: i }),
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::ok(&v.worklog(i, &w)))
 }
 
@@ -2091,11 +2038,7 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
 
 fn version_get(sh: &Shared, v3: bool, id: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     id.parse::<u64>()
         .ok()
         .and_then(|id| st.version(id))
@@ -2197,11 +2140,7 @@ fn create_version(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
         events::version_event(&st, &sh.base_url, "jira:version_created", &x),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.version(&x)))
 }
 
@@ -2227,11 +2166,7 @@ fn update_version(sh: &Shared, v3: bool, id: &str, body: &Value) -> Result<Resp,
         events::version_event(&st, &sh.base_url, event, &x),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::ok(&v.version(&x)))
 }
 
@@ -2303,11 +2238,7 @@ fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
     };
     st.components.push(c.clone());
     st.touch();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.component(&c)))
 }
 
@@ -2461,11 +2392,7 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
     let st = sh.read();
     let ids = run_query(sh, &st, user, &p.jql)?;
     let sel = FieldSel::parse(p.fields.as_deref(), true);
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
     if wants_full_form(p.fields.as_deref(), true, &p.expand) {
         let page: Vec<u64> = ids.iter().skip(p.start_at).take(max).copied().collect();
@@ -2546,11 +2473,7 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         .unwrap_or(50)
         .clamp(1, if ids_only { 5000 } else { 100 });
     let ids = run_query(sh, &st, user, &p.jql)?;
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
     let end = offset + page.len();
     let is_last = end >= ids.len();
@@ -2577,11 +2500,7 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
 
 fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let keys: Option<Vec<String>> = req
         .q("projectKeys")
         .map(|k| k.split(',').map(|s| s.trim().to_uppercase()).collect());
@@ -2659,11 +2578,7 @@ fn page(st: &State, req: &Req, items: Vec<Value>, cloud_key: &str) -> Result<Val
 
 fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     st.project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
     let items: Vec<Value> = ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect();
@@ -2672,11 +2587,7 @@ fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, R
 
 fn createmeta_fields(sh: &Shared, req: &Req, v3: bool, p: &str, t: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let project = st
         .project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;

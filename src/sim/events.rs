@@ -171,11 +171,7 @@ fn now_ms() -> i64 {
 
 /// Webhook bodies render issues and users in REST v2 form, as real Jira does even on Cloud.
 fn v2<'a>(st: &'a State, base: &'a str) -> View<'a> {
-    View {
-        st,
-        base,
-        v3: false,
-    }
+    View::new(st, base, false)
 }
 
 pub fn issue_event(

@@ -11,7 +11,17 @@ use super::model::*;
 
 /// Jira's timestamp format: milliseconds and a `+0000` offset.
 pub fn ts(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis().min(999)
+    )
 }
 
 pub fn date(d: &NaiveDate) -> String {
@@ -100,11 +110,20 @@ pub struct View<'a> {
     pub st: &'a State,
     pub base: &'a str,
     pub v3: bool,
+    /// `{base}/rest/api/{2|3}`, the prefix of most `self` links.
+    api: String,
+}
+
+impl<'a> View<'a> {
+    pub fn new(st: &'a State, base: &'a str, v3: bool) -> View<'a> {
+        let api = format!("{base}/rest/api/{}", if v3 { 3 } else { 2 });
+        View { st, base, v3, api }
+    }
 }
 
 impl View<'_> {
-    pub fn api(&self) -> String {
-        format!("{}/rest/api/{}", self.base, if self.v3 { 3 } else { 2 })
+    pub fn api(&self) -> &str {
+        &self.api
     }
 
     pub fn cloud(&self) -> bool {
@@ -1101,5 +1120,34 @@ impl View<'_> {
             "estimation": {"type": "field", "field": {"fieldId": sp.id, "displayName": sp.name}},
             "ranking": {"rankCustomFieldId": 10019},
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_use_jira_s_format() {
+        let t = Utc.with_ymd_and_hms(2024, 1, 31, 10, 5, 9).unwrap()
+            + chrono::Duration::milliseconds(42);
+        assert_eq!(ts(&t), "2024-01-31T10:05:09.042+0000");
+    }
+
+    #[test]
+    fn durations_use_working_days() {
+        assert_eq!(duration(3600 * 9 + 60 * 30), "1d 1h 30m");
+        assert_eq!(duration(0), "0m");
+    }
+
+    #[test]
+    fn field_selection_follows_jira_syntax() {
+        let sel = FieldSel::parse(Some("*all,-comment"), false);
+        assert!(sel.wants("summary") && !sel.wants("comment"));
+        let ids = FieldSel::parse(None, false);
+        assert!(!ids.wants("summary"));
+        let some = FieldSel::parse(Some("summary,status"), true);
+        assert!(some.wants("status") && !some.wants("labels"));
     }
 }
