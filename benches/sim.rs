@@ -10,13 +10,19 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
 use tandem::sim::{Deployment, SimConfig, Simulator};
 
 const ISSUES: usize = 10_000;
 const ROUNDS: usize = 5;
 const GETS_PER_ROUND: usize = 4_000;
 const CONCURRENCY: usize = 8;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    issues: Vec<serde::de::IgnoredAny>,
+    next_page_token: Option<String>,
+}
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
@@ -28,6 +34,15 @@ async fn get(client: &HttpClient, url: &str, auth: &str) -> Bytes {
     let resp = client.request(req).await.expect("response");
     assert!(resp.status().is_success(), "{url}: {}", resp.status());
     resp.into_body().collect().await.expect("body").to_bytes()
+}
+
+/// Edits one issue, which invalidates every cached rendering.
+fn invalidate(sim: &tandem::sim::SimHandle, round: usize) {
+    sim.edit_issue(
+        "DEMO-1",
+        serde_json::json!({"fields": {"summary": format!("round {round}")}}),
+    )
+    .expect("edit");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -49,47 +64,68 @@ fn main() {
         let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin@example.com:admin-token"));
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
-        let mut gets = Vec::new();
-        for round in 0..ROUNDS {
-            let start = Instant::now();
-            let mut tasks = Vec::new();
-            for worker in 0..CONCURRENCY {
-                let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
-                tasks.push(tokio::spawn(async move {
-                    for n in 0..GETS_PER_ROUND / CONCURRENCY {
-                        let k = (worker * 7919 + n * 31 + round) % ISSUES + 1;
-                        get(&client, &format!("{base}/rest/api/2/issue/DEMO-{k}"), &auth).await;
-                    }
-                }));
+        // "cold": a write just before each round, so the render cache is empty (what a sync
+        // run that writes as it reads sees); "warm": repeated reads of an unchanged state.
+        for mode in ["cold", "warm"] {
+            let cold = mode == "cold";
+            let mut gets = Vec::new();
+            for round in 0..ROUNDS {
+                if cold {
+                    invalidate(&sim, round);
+                }
+                let start = Instant::now();
+                let mut tasks = Vec::new();
+                for worker in 0..CONCURRENCY {
+                    let (client, base, auth) = (client.clone(), base.clone(), auth.clone());
+                    tasks.push(tokio::spawn(async move {
+                        for n in 0..GETS_PER_ROUND / CONCURRENCY {
+                            let k = (worker * 7919 + n * 31 + round) % ISSUES + 1;
+                            get(&client, &format!("{base}/rest/api/2/issue/DEMO-{k}"), &auth).await;
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.expect("worker");
+                }
+                gets.push(GETS_PER_ROUND as f64 / start.elapsed().as_secs_f64());
             }
-            for t in tasks {
-                t.await.expect("worker");
-            }
-            gets.push(GETS_PER_ROUND as f64 / start.elapsed().as_secs_f64());
-        }
 
-        let mut search = Vec::new();
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            let mut token: Option<String> = None;
-            let mut seen = 0usize;
-            loop {
-                let mut url = format!("{base}/rest/api/3/search/jql?jql=project%3DDEMO%20ORDER%20BY%20key%20ASC&maxResults=100&fields=*all");
-                if let Some(t) = &token {
-                    url.push_str(&format!("&nextPageToken={t}"));
+            let mut search = Vec::new();
+            for round in 0..ROUNDS {
+                if cold {
+                    invalidate(&sim, round);
                 }
-                let body: Value = serde_json::from_slice(&get(&client, &url, &auth).await).expect("json");
-                seen += body["issues"].as_array().map(Vec::len).unwrap_or(0);
-                token = body["nextPageToken"].as_str().map(String::from);
-                if token.is_none() {
-                    break;
+                let start = Instant::now();
+                let mut token: Option<String> = None;
+                let mut seen = 0usize;
+                loop {
+                    let mut url = format!("{base}/rest/api/3/search/jql?jql=project%3DDEMO%20ORDER%20BY%20key%20ASC&maxResults=100&fields=*all");
+                    if let Some(t) = &token {
+                        url.push_str(&format!("&nextPageToken={t}"));
+                    }
+                    // Only what paging needs, so the client's own parsing stays out of the number.
+                    let page: Page = serde_json::from_slice(&get(&client, &url, &auth).await).expect("json");
+                    seen += page.issues.len();
+                    token = page.next_page_token;
+                    if token.is_none() {
+                        break;
+                    }
                 }
+                assert_eq!(seen, ISSUES);
+                search.push(seen as f64 / start.elapsed().as_secs_f64());
             }
-            assert_eq!(seen, ISSUES);
-            search.push(seen as f64 / start.elapsed().as_secs_f64());
+            println!("sim/issue_get ({mode}): median {:.0} GETs/s over {ROUNDS} rounds of {GETS_PER_ROUND} ({CONCURRENCY} connections, {ISSUES} issues)", median(gets));
+            println!("sim/search_jql ({mode}): median {:.0} issues/s over {ROUNDS} full scans of {ISSUES} issues in pages of 100 (fields=*all)", median(search));
         }
-        println!("sim/issue_get: median {:.0} GETs/s over {ROUNDS} rounds of {GETS_PER_ROUND} ({CONCURRENCY} connections, {ISSUES} issues)", median(gets));
-        println!("sim/search_jql: median {:.0} issues/s over {ROUNDS} full scans of {ISSUES} issues in pages of 100 (fields=*all)", median(search));
+        // In-process costs, to tell server work from HTTP and client work.
+        let start = Instant::now();
+        for k in 1..=1000 {
+            sim.issue(&format!("DEMO-{k}")).expect("issue");
+        }
+        println!("sim/render_v2_in_process: {:.1} µs/issue", start.elapsed().as_secs_f64() * 1e6 / 1000.0);
+        let start = Instant::now();
+        let hits = sim.search("project = DEMO ORDER BY key ASC").expect("search").len();
+        println!("sim/jql_in_process: {:.1} ms to parse, filter and sort {hits} issues", start.elapsed().as_secs_f64() * 1e3);
         sim.shutdown().await.expect("shutdown");
     });
 }

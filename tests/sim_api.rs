@@ -834,3 +834,175 @@ async fn webhooks_are_delivered_signed_and_filtered_by_jql() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn data_center_puts_stories_in_epics_with_the_epic_link() {
+    let api = Api::start(Deployment::DataCenter).await;
+    let epic = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Epic"}}))
+        .await;
+    let epic = epic.body["key"].as_str().expect("key").to_string();
+    let by_parent = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "s", "parent": {"key": epic}}}))
+        .await;
+    assert_eq!(
+        by_parent.status, 400,
+        "Data Center has no epic parent: {}",
+        by_parent.body
+    );
+    assert!(by_parent.body["errors"]["parent"].is_string());
+    let story = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "s", "customfield_10100": epic}}))
+        .await;
+    assert_eq!(story.status, 201, "{}", story.body);
+    let key = story.body["key"].as_str().expect("key");
+    let issue = api.sim.issue(key).expect("issue");
+    assert_eq!(issue["fields"]["customfield_10100"], epic.as_str());
+    assert!(
+        issue["fields"].get("parent").is_none(),
+        "no parent field for epic children on DC"
+    );
+    assert_eq!(
+        api.sim
+            .search(&format!("\"Epic Link\" = {epic}"))
+            .expect("search"),
+        [key]
+    );
+}
+
+#[tokio::test]
+async fn worklog_and_version_changes_fire_their_events() {
+    let api = Api::start(Deployment::Cloud).await;
+    let key = api.story("logged").await;
+    let w = api
+        .send(
+            "POST",
+            &format!("/rest/api/2/issue/{key}/worklog"),
+            json!({"timeSpent": "1h"}),
+        )
+        .await;
+    assert_eq!(w.status, 201);
+    assert_eq!(w.body["timeSpentSeconds"], 3600);
+    let wid = w.body["id"].as_str().expect("id");
+    let updated = api
+        .send(
+            "PUT",
+            &format!("/rest/api/2/issue/{key}/worklog/{wid}"),
+            json!({"timeSpent": "2h"}),
+        )
+        .await;
+    assert_eq!(updated.body["timeSpent"], "2h");
+    assert_eq!(
+        api.as_(
+            api.auth,
+            "DELETE",
+            &format!("/rest/api/2/issue/{key}/worklog/{wid}"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    let v = api
+        .send(
+            "POST",
+            "/rest/api/2/version",
+            json!({"projectId": 10000, "name": "9.9"}),
+        )
+        .await;
+    assert_eq!(v.status, 201);
+    let vid = v.body["id"].as_str().expect("id");
+    assert_eq!(
+        api.send(
+            "PUT",
+            &format!("/rest/api/2/version/{vid}"),
+            json!({"released": true})
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        api.as_(
+            api.auth,
+            "DELETE",
+            &format!("/rest/api/2/version/{vid}"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    let events: Vec<String> = api
+        .sim
+        .fired_events()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e.starts_with("worklog_") || e.starts_with("jira:version_"))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "worklog_created",
+            "worklog_updated",
+            "worklog_deleted",
+            "jira:version_created",
+            "jira:version_released",
+            "jira:version_deleted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reads_see_every_write_immediately() {
+    let api = Api::start(Deployment::Cloud).await;
+    let key = api.story("before").await;
+    let path = format!("/rest/api/2/issue/{key}");
+    let search = "/rest/api/3/search/jql?jql=project%3DDEMO&fields=*all";
+    assert_eq!(api.get(&path).await.body["fields"]["summary"], "before");
+    assert_eq!(
+        api.get(search).await.body["issues"][0]["fields"]["summary"],
+        "before"
+    );
+    assert_eq!(
+        api.send("PUT", &path, json!({"fields": {"summary": "after"}}))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(api.get(&path).await.body["fields"]["summary"], "after");
+    assert_eq!(
+        api.get(search).await.body["issues"][0]["fields"]["summary"],
+        "after"
+    );
+    api.send("POST", &format!("{path}/comment"), json!({"body": "hi"}))
+        .await;
+    assert_eq!(api.get(&path).await.body["fields"]["comment"]["total"], 1);
+}
+
+#[tokio::test]
+async fn the_cached_full_form_equals_the_rendered_one() {
+    for deployment in [Deployment::Cloud, Deployment::DataCenter] {
+        let mut config = SimConfig::new(deployment);
+        config.generate = 60;
+        let api = Api::with(config).await;
+        api.send("POST", "/rest/api/2/issueLink", json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": "DEMO-2"}, "outwardIssue": {"key": "DEMO-3"}})).await;
+        let versions: &[u8] = if deployment == Deployment::Cloud {
+            &[2, 3]
+        } else {
+            &[2]
+        };
+        for v in versions {
+            for n in 1..=60 {
+                let cached = api.get(&format!("/rest/api/{v}/issue/DEMO-{n}")).await.body;
+                let rendered = api
+                    .get(&format!(
+                        "/rest/api/{v}/issue/DEMO-{n}?fields=*all,-nothing"
+                    ))
+                    .await
+                    .body;
+                assert_eq!(cached, rendered, "{deployment:?} v{v} DEMO-{n}");
+            }
+        }
+    }
+}

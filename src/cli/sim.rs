@@ -50,6 +50,14 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         .iter()
         .map(|w| SimWebhook::parse(w))
         .collect::<Result<_, _>>()?;
+    // Seeding knobs without flags of their own (the flag set is the contract of DESIGN.md §3):
+    // a state file to start from, and a number of generated issues for benchmarks and demos.
+    config.seed_file = std::env::var_os("TANDEM_SIM_SEED_FILE").map(Into::into);
+    if let Ok(n) = std::env::var("TANDEM_SIM_GENERATE") {
+        config.generate = n
+            .parse()
+            .with_context(|| format!("TANDEM_SIM_GENERATE={n:?} is not a number of issues"))?;
+    }
     let handle = Simulator::start(config)
         .await
         .context("cannot start the Jira simulator")?;

@@ -66,11 +66,7 @@ pub fn route(sh: &Shared, req: &Req, rest: &[&str]) -> Resp {
         ("POST", ["backlog", "issue"]) => req.json().and_then(|b| move_issues(sh, req, &b, None)),
         ("GET", ["issue", key]) => {
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3: false,
-            };
+            let v = View::new(&st, &sh.base_url, false);
             st.issue(key)
                 .map(|i| {
                     Resp::ok(&v.issue(
@@ -101,11 +97,7 @@ where
     F: FnOnce(&View<'_>, &Board) -> Result<Resp, Resp>,
 {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     let b = id
         .parse::<u64>()
         .ok()
@@ -119,11 +111,7 @@ where
     F: FnOnce(&View<'_>, &Sprint) -> Result<Resp, Resp>,
 {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     let s = id
         .parse::<u64>()
         .ok()
@@ -134,11 +122,7 @@ where
 
 fn boards(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     let project = req.q("projectKeyOrId").map(|p| st.project(p).map(|p| p.id));
     if let Some(None) = project {
         return Err(Resp::error(
@@ -269,11 +253,7 @@ fn create_sprint(sh: &Shared, body: &Value) -> Result<Resp, Resp> {
         events::sprint_event(&st, &sh.base_url, "sprint_created", &sprint, None),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     Ok(Resp::json(201, &v.sprint(&sprint)))
 }
 
@@ -372,11 +352,7 @@ fn update_sprint(sh: &Shared, id: &str, body: &Value, partial: bool) -> Result<R
         events::sprint_event(&st, &sh.base_url, event, &s, Some(&before)),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     Ok(Resp::ok(&v.sprint(&s)))
 }
 

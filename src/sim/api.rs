@@ -1,7 +1,7 @@
 //! Routing and the REST v2/v3 endpoints: metadata, issues, transitions, comments, worklogs,
 //! links, versions, components, search in both dialects, and the admin webhook API.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::events::{self, IssueView};
 use super::jql::{self, EvalContext, Field};
 use super::model::*;
-use super::render::{ts, FieldSel, View};
+use super::render::{ts, FieldSel, Memo, View};
 use super::server::{Req, Resp};
 use super::webhooks::{Webhook, WebhookError, WebhookRequest};
 use super::{adf, agile, Shared, SimWebhook};
@@ -209,14 +209,14 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["issue", key, "worklog"]) => req
             .json()
             .and_then(|b| add_worklog(sh, req.user()?, v3, key, &b)),
+        ("PUT", ["issue", key, "worklog", id]) => {
+            req.json().and_then(|b| update_worklog(sh, v3, key, id, &b))
+        }
+        ("DELETE", ["issue", key, "worklog", id]) => delete_worklog(sh, key, id),
         ("POST", ["issueLink"]) => req.json().and_then(|b| create_link(sh, req.user()?, &b)),
         ("GET", ["issueLink", id]) => {
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.links.get(&id))
@@ -250,14 +250,11 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("POST", ["version"]) => req.json().and_then(|b| create_version(sh, v3, &b)),
         ("GET", ["version", id]) => version_get(sh, v3, id),
         ("PUT", ["version", id]) => req.json().and_then(|b| update_version(sh, v3, id, &b)),
+        ("DELETE", ["version", id]) => delete_version(sh, id),
         ("POST", ["component"]) => req.json().and_then(|b| create_component(sh, v3, &b)),
         ("GET", ["component", id]) => {
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             id.parse::<u64>()
                 .ok()
                 .and_then(|id| st.component(id))
@@ -275,11 +272,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 .or(req.q("key"))
                 .unwrap_or_default();
             let st = sh.read();
-            let v = View {
-                st: &st,
-                base: &sh.base_url,
-                v3,
-            };
+            let v = View::new(&st, &sh.base_url, v3);
             match st.user_by_any(who) {
                 Some(u) => Ok(Resp::ok(&v.user(u))),
                 None => Err(Resp::not_found(&format!(
@@ -322,11 +315,7 @@ fn null_is_404(r: Resp, msg: &str) -> Result<Resp, Resp> {
 
 fn view<F: FnOnce(&View<'_>) -> Value>(sh: &Shared, v3: bool, f: F) -> Value {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     f(&v)
 }
 
@@ -337,11 +326,7 @@ fn project_get<F: FnOnce(&View<'_>, &Project) -> Value>(
     f: F,
 ) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     match st.project(key) {
         Some(p) => Ok(Resp::ok(&f(&v, p))),
         None => Err(Resp::not_found(&format!(
@@ -357,11 +342,7 @@ fn with_issue<F: FnOnce(&View<'_>, &Issue) -> Value>(
     f: F,
 ) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     match st.issue(key) {
         Some(i) => Ok(Resp::ok(&f(&v, i))),
         None => Err(Resp::issue_not_found()),
@@ -634,6 +615,11 @@ fn set_field(
             issue.project_id = p.id;
         }
         "parent" => {
+            let subtask = super::model::issue_type(&issue.issue_type).is_some_and(|t| t.subtask());
+            if st.deployment == Deployment::DataCenter && !subtask {
+                // Data Center links stories to epics with the Epic Link field, not `parent`.
+                return Err("The parent can only be set on sub-tasks; use the Epic Link field to put an issue in an epic.".into());
+            }
             if v.is_null() {
                 issue.parent = None;
             } else {
@@ -1252,19 +1238,144 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
     }
 }
 
+/// Entries of the render cache beyond which it starts over, bounding its memory.
+const RENDER_CACHE_MAX: usize = 50_000;
+
+/// Whether a request asks for the plain full form (all fields, no expansion) that the render
+/// cache holds.
+fn wants_full_form(fields: Option<&str>, default_all: bool, expand: &str) -> bool {
+    let all = match fields.map(str::trim) {
+        None | Some("") => default_all,
+        Some(f) => f == "*all" || f == "*navigable",
+    };
+    all && expand.trim().is_empty()
+}
+
+/// The issues `ids` in their full form, serialized. Rendering an issue is most of the cost of
+/// a GET or a search page, and the same issues are read over and over between writes (sync
+/// sweeps, paging), so full forms are kept until the state changes.
+fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<Vec<u8>>> {
+    let mut out: Vec<Option<Arc<Vec<u8>>>> = vec![None; ids.len()];
+    if let Ok(mut cache) = sh.render_cache.lock() {
+        if cache.generation != st.generation {
+            cache.generation = st.generation;
+            cache.map.clear();
+        }
+        for (slot, id) in out.iter_mut().zip(ids) {
+            *slot = cache.map.get(&(*id, v3)).cloned();
+        }
+    }
+    let missing: Vec<u64> = out
+        .iter()
+        .zip(ids)
+        .filter(|(slot, _)| slot.is_none())
+        .map(|(_, id)| *id)
+        .collect();
+    let fresh = render_full(sh, st, v3, &missing);
+    let mut by_id: HashMap<u64, Arc<Vec<u8>>> =
+        fresh.iter().map(|((id, _), b)| (*id, b.clone())).collect();
+    for (slot, id) in out.iter_mut().zip(ids) {
+        if slot.is_none() {
+            *slot = by_id.remove(id);
+        }
+    }
+    if !fresh.is_empty() {
+        if let Ok(mut cache) = sh.render_cache.lock() {
+            if cache.generation == st.generation {
+                if cache.map.len() + fresh.len() > RENDER_CACHE_MAX {
+                    cache.map.clear();
+                }
+                cache.map.extend(fresh);
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// A serialized full form, keyed as the render cache keys it.
+type Rendered = ((u64, bool), Arc<Vec<u8>>);
+
+/// Renders full forms, on two threads when there are enough to be worth it: a cold search
+/// page is a hundred independent renders under the same read lock.
+fn render_full(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Rendered> {
+    let render = |chunk: &[u64]| {
+        let view = View::new(st, &sh.base_url, v3);
+        let mut memo = Memo::new();
+        chunk
+            .iter()
+            .filter_map(|id| st.issues.get(id))
+            .map(|i| ((i.id, v3), Arc::new(view.issue_full_bytes(i, &mut memo))))
+            .collect::<Vec<_>>()
+    };
+    if ids.len() < 16 {
+        return render(ids);
+    }
+    let (a, b) = ids.split_at(ids.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| render(b));
+        let mut out = render(a);
+        match other.join() {
+            Ok(more) => out.extend(more),
+            Err(_) => out.extend(render(b)),
+        }
+        out
+    })
+}
+
+/// `[a,b,c]` from serialized elements.
+fn json_array(items: &[Arc<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.push(b']');
+    out
+}
+
+/// A JSON object whose `issues` member is pre-serialized: `head` holds the other members.
+fn with_issues(head: Value, issues: &[Arc<Vec<u8>>]) -> Resp {
+    let mut body = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+    body.pop();
+    if body.len() > 1 {
+        body.push(b',');
+    }
+    body.extend_from_slice(b"\"issues\":");
+    body.extend_from_slice(&json_array(issues));
+    body.push(b'}');
+    Resp {
+        status: 200,
+        body: Some(body),
+        headers: Vec::new(),
+    }
+}
+
 fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> {
-    let sel = FieldSel::parse(req.q("fields"), true);
     let expand = req.q("expand").unwrap_or_default();
+    if wants_full_form(req.q("fields"), true, expand) {
+        let st = sh.read();
+        let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+        let bytes = full_issues_json(sh, &st, v3, &[id]);
+        let body = bytes
+            .first()
+            .map(|b| b.to_vec())
+            .ok_or_else(Resp::issue_not_found)?;
+        return Ok(Resp {
+            status: 200,
+            body: Some(body),
+            headers: Vec::new(),
+        });
+    }
+    let sel = FieldSel::parse(req.q("fields"), true);
     with_issue(sh, v3, key, |v, i| v.issue(i, &sel, expand))
 }
 
 pub fn render_issue_v2(sh: &Shared, key: &str) -> Option<Value> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3: false,
-    };
+    let v = View::new(&st, &sh.base_url, false);
     st.issue(key).map(|i| v.issue(i, &FieldSel::all(), ""))
 }
 
@@ -1595,12 +1706,7 @@ fn add_comment_locked(
         i,
         user,
     );
-    upd["comment"] = View {
-        st,
-        base: &sh.base_url,
-        v3: false,
-    }
-    .comment(i, c);
+    upd["comment"] = View::new(st, &sh.base_url, false).comment(i, c);
     sh.fire("jira:issue_updated", upd, Some(&IssueView { st, issue: i }));
     Some(cid)
 }
@@ -1624,11 +1730,7 @@ fn add_comment(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     let mut st = sh.write();
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
     let cid = add_comment_locked(sh, &mut st, user, id, text).ok_or_else(Resp::issue_not_found)?;
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     let c = i
         .comments
@@ -1686,11 +1788,7 @@ fn update_comment(
         events::comment_event(&st, &sh.base_url, "comment_updated", i, &c, user),
         Some(&IssueView { st: &st, issue: i }),
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::ok(&v.comment(i, &c)))
 }
 
@@ -1793,12 +1891,69 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
         events::worklog_event(&st, &sh.base_url, "worklog_created", i, &w),
         Some(&IssueView { st: &st, issue: i }),
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.worklog(i, &w)))
+}
+
+fn update_worklog(sh: &Shared, v3: bool, key: &str, wid: &str, body: &Value) -> Result<Resp, Resp> {
+    let secs = body
+        .get("timeSpentSeconds")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            body.get("timeSpent")
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+        });
+    let comment = match body.get("comment") {
+        Some(c) => long_text(c, v3)
+            .map_err(|e| Resp::field_errors(Map::from_iter([("comment".into(), json!(e))])))?,
+        None => None,
+    };
+    let mut st = sh.write();
+    let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+    let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
+    let w = issue
+        .worklogs
+        .iter_mut()
+        .find(|w| w.id.to_string() == wid)
+        .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
+    if let Some(s) = secs.filter(|s| *s > 0) {
+        w.time_spent_seconds = s;
+    }
+    if let Some(c) = comment {
+        w.comment = c;
+    }
+    w.updated = Utc::now();
+    let w = w.clone();
+    st.touch();
+    let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
+    sh.fire(
+        "worklog_updated",
+        events::worklog_event(&st, &sh.base_url, "worklog_updated", i, &w),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    let v = View::new(&st, &sh.base_url, v3);
+    Ok(Resp::ok(&v.worklog(i, &w)))
+}
+
+fn delete_worklog(sh: &Shared, key: &str, wid: &str) -> Result<Resp, Resp> {
+    let mut st = sh.write();
+    let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
+    let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
+    let pos = issue
+        .worklogs
+        .iter()
+        .position(|w| w.id.to_string() == wid)
+        .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
+    let w = issue.worklogs.remove(pos);
+    st.touch();
+    let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
+    sh.fire(
+        "worklog_deleted",
+        events::worklog_event(&st, &sh.base_url, "worklog_deleted", i, &w),
+        Some(&IssueView { st: &st, issue: i }),
+    );
+    Ok(Resp::no_content())
 }
 
 fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
@@ -1883,11 +2038,7 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
 
 fn version_get(sh: &Shared, v3: bool, id: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     id.parse::<u64>()
         .ok()
         .and_then(|id| st.version(id))
@@ -1989,11 +2140,7 @@ fn create_version(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
         events::version_event(&st, &sh.base_url, "jira:version_created", &x),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.version(&x)))
 }
 
@@ -2019,12 +2166,28 @@ fn update_version(sh: &Shared, v3: bool, id: &str, body: &Value) -> Result<Resp,
         events::version_event(&st, &sh.base_url, event, &x),
         None,
     );
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::ok(&v.version(&x)))
+}
+
+fn delete_version(sh: &Shared, id: &str) -> Result<Resp, Resp> {
+    let mut st = sh.write();
+    let pos = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|vid| st.versions.iter().position(|v| v.id == vid))
+        .ok_or_else(|| Resp::not_found(&format!("Could not find version for id '{id}'")))?;
+    let x = st.versions.remove(pos);
+    for i in st.issues.values_mut() {
+        i.fix_versions.retain(|v| *v != x.id);
+    }
+    st.touch();
+    sh.fire(
+        "jira:version_deleted",
+        events::version_event(&st, &sh.base_url, "jira:version_deleted", &x),
+        None,
+    );
+    Ok(Resp::no_content())
 }
 
 fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
@@ -2075,11 +2238,7 @@ fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
     };
     st.components.push(c.clone());
     st.touch();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.component(&c)))
 }
 
@@ -2233,11 +2392,12 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
     let st = sh.read();
     let ids = run_query(sh, &st, user, &p.jql)?;
     let sel = FieldSel::parse(p.fields.as_deref(), true);
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
+    let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
+    if wants_full_form(p.fields.as_deref(), true, &p.expand) {
+        let page: Vec<u64> = ids.iter().skip(p.start_at).take(max).copied().collect();
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
     let issues: Vec<Value> = ids
         .iter()
         .skip(p.start_at)
@@ -2245,7 +2405,8 @@ fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         .filter_map(|id| st.issues.get(id))
         .map(|i| v.issue(i, &sel, &p.expand))
         .collect();
-    let mut body = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len(), "issues": issues});
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
     add_names_schema(&v, &p.expand, &mut body);
     Ok(Resp::ok(&body))
 }
@@ -2312,24 +2473,24 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
         .unwrap_or(50)
         .clamp(1, if ids_only { 5000 } else { 100 });
     let ids = run_query(sh, &st, user, &p.jql)?;
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
-    let issues: Vec<Value> = ids
+    let v = View::new(&st, &sh.base_url, v3);
+    let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
+    let end = offset + page.len();
+    let is_last = end >= ids.len();
+    let mut head = json!({"isLast": is_last});
+    if !is_last {
+        head["nextPageToken"] = json!(encode_token(end));
+    }
+    if wants_full_form(p.fields.as_deref(), false, &p.expand) {
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
+    let issues: Vec<Value> = page
         .iter()
-        .skip(offset)
-        .take(max)
         .filter_map(|id| st.issues.get(id))
         .map(|i| v.issue(i, &sel, &p.expand))
         .collect();
-    let end = offset + issues.len();
-    let is_last = end >= ids.len();
-    let mut body = json!({"issues": issues, "isLast": is_last});
-    if !is_last {
-        body["nextPageToken"] = json!(encode_token(end));
-    }
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
     add_names_schema(&v, &p.expand, &mut body);
     Ok(Resp::ok(&body))
 }
@@ -2339,11 +2500,7 @@ fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
 
 fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let keys: Option<Vec<String>> = req
         .q("projectKeys")
         .map(|k| k.split(',').map(|s| s.trim().to_uppercase()).collect());
@@ -2421,11 +2578,7 @@ fn page(st: &State, req: &Req, items: Vec<Value>, cloud_key: &str) -> Result<Val
 
 fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     st.project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
     let items: Vec<Value> = ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect();
@@ -2434,11 +2587,7 @@ fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, R
 
 fn createmeta_fields(sh: &Shared, req: &Req, v3: bool, p: &str, t: &str) -> Result<Resp, Resp> {
     let st = sh.read();
-    let v = View {
-        st: &st,
-        base: &sh.base_url,
-        v3,
-    };
+    let v = View::new(&st, &sh.base_url, v3);
     let project = st
         .project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;

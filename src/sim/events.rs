@@ -99,6 +99,7 @@ impl JqlIssue for IssueView<'_> {
             Field::Id => vec![JqlValue::Num(i.id as f64)],
             Field::Parent => i
                 .parent
+                .filter(|_| shows_parent(st.deployment, i))
                 .and_then(|p| st.issues.get(&p))
                 .map(|p| vec![s(&p.key), JqlValue::Num(p.id as f64)])
                 .unwrap_or_default(),
@@ -170,11 +171,7 @@ fn now_ms() -> i64 {
 
 /// Webhook bodies render issues and users in REST v2 form, as real Jira does even on Cloud.
 fn v2<'a>(st: &'a State, base: &'a str) -> View<'a> {
-    View {
-        st,
-        base,
-        v3: false,
-    }
+    View::new(st, base, false)
 }
 
 pub fn issue_event(

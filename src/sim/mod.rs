@@ -101,7 +101,7 @@ pub struct SimConfig {
     pub data_file: Option<PathBuf>,
     /// A state file (same format as `data_file`) to start from, never written.
     pub seed_file: Option<PathBuf>,
-    /// Realistic issues to generate at start (benchmarks).
+    /// Realistic issues to generate at start (benchmarks); ignored when state comes from a file.
     pub generate: usize,
     /// Seed of the generator, so generated data is reproducible.
     pub seed: u64,
@@ -198,6 +198,13 @@ struct Faults {
 /// Sorted result ids of one query and the state generation they were computed for.
 type CachedSearch = (u64, Arc<Vec<u64>>);
 
+/// Issues rendered with all fields and no expansion, as JSON bytes, keyed by (id, REST v3).
+#[derive(Default)]
+struct RenderCache {
+    generation: u64,
+    map: HashMap<(u64, bool), Arc<Vec<u8>>>,
+}
+
 /// State shared by the server, the handle and background tasks.
 pub(crate) struct Shared {
     state: RwLock<State>,
@@ -208,6 +215,8 @@ pub(crate) struct Shared {
     /// Sorted issue ids per query, valid for one state generation: paging through a large result
     /// must not re-evaluate the query for every page.
     search_cache: Mutex<HashMap<String, CachedSearch>>,
+    /// Serialized full issues for one state generation (see `api::full_issues_json`).
+    render_cache: Mutex<RenderCache>,
     events: Mutex<Vec<FiredEvent>>,
     hooks: webhooks::WebhookDispatcher,
     dirty: AtomicBool,
@@ -284,12 +293,14 @@ impl Simulator {
             (_, Some(p)) => Some(load_state(p, config.deployment)?),
             _ => None,
         };
+        let loaded = from_file.is_some();
         let mut state = from_file.unwrap_or_else(|| State::seed(config.deployment, now));
         for u in &config.users {
             model::add_user(&mut state, &u.login, &u.secret, u.admin);
         }
         state.reindex();
-        if config.generate > 0 {
+        // A data file already holds what an earlier run generated.
+        if config.generate > 0 && !loaded {
             state.generate(config.generate, config.seed, now);
         }
 
@@ -300,6 +311,7 @@ impl Simulator {
             counts: Mutex::new(HashMap::new()),
             total_requests: AtomicU64::new(0),
             search_cache: Mutex::new(HashMap::new()),
+            render_cache: Mutex::new(RenderCache::default()),
             events: Mutex::new(Vec::new()),
             hooks: webhooks::WebhookDispatcher::new(config.dispatcher.clone()),
             dirty: AtomicBool::new(config.data_file.is_some()),

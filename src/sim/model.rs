@@ -778,6 +778,12 @@ pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
     ISSUE_TYPES.iter().find(|t| t.id == id)
 }
 
+/// Whether `parent` is shown as the issue's parent: on Cloud always, on Data Center only for
+/// sub-tasks (epic membership is the Epic Link field there).
+pub fn shows_parent(deployment: Deployment, issue: &Issue) -> bool {
+    deployment == Deployment::Cloud || issue_type(&issue.issue_type).is_some_and(|t| t.subtask())
+}
+
 pub fn issue_type_by_name(name: &str) -> Option<&'static IssueTypeDef> {
     ISSUE_TYPES
         .iter()

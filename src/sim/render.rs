@@ -11,7 +11,17 @@ use super::model::*;
 
 /// Jira's timestamp format: milliseconds and a `+0000` offset.
 pub fn ts(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis().min(999)
+    )
 }
 
 pub fn date(d: &NaiveDate) -> String {
@@ -32,6 +42,15 @@ pub fn duration(seconds: u64) -> String {
         "0m".into()
     } else {
         parts.join(" ")
+    }
+}
+
+/// Serialized sub-objects shared by the issues of one page.
+pub type Memo = std::collections::HashMap<String, Vec<u8>>;
+
+fn push_json(out: &mut Vec<u8>, v: &Value) {
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -91,11 +110,20 @@ pub struct View<'a> {
     pub st: &'a State,
     pub base: &'a str,
     pub v3: bool,
+    /// `{base}/rest/api/{2|3}`, the prefix of most `self` links.
+    api: String,
+}
+
+impl<'a> View<'a> {
+    pub fn new(st: &'a State, base: &'a str, v3: bool) -> View<'a> {
+        let api = format!("{base}/rest/api/{}", if v3 { 3 } else { 2 });
+        View { st, base, v3, api }
+    }
 }
 
 impl View<'_> {
-    pub fn api(&self) -> String {
-        format!("{}/rest/api/{}", self.base, if self.v3 { 3 } else { 2 })
+    pub fn api(&self) -> &str {
+        &self.api
     }
 
     pub fn cloud(&self) -> bool {
@@ -544,7 +572,11 @@ impl View<'_> {
             }
         };
         put("issuetype", &|| self.issue_type_id(&i.issue_type));
-        if let Some(p) = i.parent.and_then(|p| st.issues.get(&p)) {
+        if let Some(p) = i
+            .parent
+            .and_then(|p| st.issues.get(&p))
+            .filter(|_| shows_parent(st.deployment, i))
+        {
             put("parent", &|| self.issue_stub(p));
         }
         put("project", &|| {
@@ -753,6 +785,75 @@ impl View<'_> {
         }
         out.insert("fields".into(), Value::Object(f));
         Value::Object(out)
+    }
+
+    /// The full form of an issue (all fields, no expansion) as JSON bytes, byte-for-byte the
+    /// meaning of [`View::issue`] with [`FieldSel::all`]. Users, statuses, types, priorities and
+    /// projects repeat across issues, so `memo` keeps their serialized form for the page.
+    pub fn issue_full_bytes(&self, i: &Issue, memo: &mut Memo) -> Vec<u8> {
+        let st = self.st;
+        let shared: [(&str, String); 7] = [
+            ("issuetype", format!("t:{}", i.issue_type)),
+            ("project", format!("p:{}", i.project_id)),
+            ("priority", format!("r:{}", i.priority)),
+            ("status", format!("s:{}", i.status)),
+            (
+                "assignee",
+                format!("u:{}", i.assignee.as_deref().unwrap_or_default()),
+            ),
+            (
+                "creator",
+                format!("u:{}", i.reporter.as_deref().unwrap_or_default()),
+            ),
+            (
+                "reporter",
+                format!("u:{}", i.reporter.as_deref().unwrap_or_default()),
+            ),
+        ];
+        let mut sel = FieldSel::all();
+        for (field, _) in &shared {
+            sel.exclude.insert((*field).to_string());
+        }
+        let rest = self.issue(i, &sel, "");
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"expand\":");
+        push_json(&mut out, &rest["expand"]);
+        for k in ["id", "self", "key"] {
+            out.extend_from_slice(format!(",\"{k}\":").as_bytes());
+            push_json(&mut out, &rest[k]);
+        }
+        out.extend_from_slice(b",\"fields\":{");
+        for (n, (field, memo_key)) in shared.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("\"{field}\":").as_bytes());
+            let bytes = memo.entry(memo_key.clone()).or_insert_with(|| {
+                let v = match *field {
+                    "issuetype" => self.issue_type_id(&i.issue_type),
+                    "project" => st
+                        .project_by_id(i.project_id)
+                        .map(|p| self.project_ref(p))
+                        .unwrap_or(Value::Null),
+                    "priority" => self.priority(&i.priority),
+                    "status" => self.status_id(&i.status),
+                    "assignee" => self.user_ref(i.assignee.as_deref()),
+                    _ => self.user_ref(i.reporter.as_deref()),
+                };
+                serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
+            });
+            out.extend_from_slice(bytes);
+        }
+        if let Some(fields) = rest.get("fields").and_then(Value::as_object) {
+            for (k, v) in fields {
+                out.push(b',');
+                push_json(&mut out, &Value::String(k.clone()));
+                out.push(b':');
+                push_json(&mut out, v);
+            }
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 
     pub fn changelog(&self, i: &Issue) -> Value {
@@ -1019,5 +1120,34 @@ impl View<'_> {
             "estimation": {"type": "field", "field": {"fieldId": sp.id, "displayName": sp.name}},
             "ranking": {"rankCustomFieldId": 10019},
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_use_jira_s_format() {
+        let t = Utc.with_ymd_and_hms(2024, 1, 31, 10, 5, 9).unwrap()
+            + chrono::Duration::milliseconds(42);
+        assert_eq!(ts(&t), "2024-01-31T10:05:09.042+0000");
+    }
+
+    #[test]
+    fn durations_use_working_days() {
+        assert_eq!(duration(3600 * 9 + 60 * 30), "1d 1h 30m");
+        assert_eq!(duration(0), "0m");
+    }
+
+    #[test]
+    fn field_selection_follows_jira_syntax() {
+        let sel = FieldSel::parse(Some("*all,-comment"), false);
+        assert!(sel.wants("summary") && !sel.wants("comment"));
+        let ids = FieldSel::parse(None, false);
+        assert!(!ids.wants("summary"));
+        let some = FieldSel::parse(Some("summary,status"), true);
+        assert!(some.wants("status") && !some.wants("labels"));
     }
 }
