@@ -226,7 +226,7 @@ async fn rename_keeps_links_and_disconnect_drops_the_number_plan_announced() {
         "{plan:?}"
     );
 
-    for f in ["conn-sim.yaml", "pi-demo.yaml", "pi-demo-b.yaml"] {
+    for f in ["pi-demo.yaml", "pi-demo-b.yaml", "conn-sim.yaml"] {
         std::fs::remove_file(dirs.manifests.join(f)).expect("remove manifest");
     }
     let after = d
@@ -244,6 +244,20 @@ async fn rename_keeps_links_and_disconnect_drops_the_number_plan_announced() {
         .await;
     assert_eq!(plan.code, Some(0), "{plan:?}");
 
+    // Adding the connection back starts fresh: the dropped links do not come back.
+    for (name, text) in renamed
+        .iter()
+        .filter(|(f, _)| matches!(*f, "conn-sim.yaml" | "pi-demo.yaml"))
+    {
+        dirs.manifest(name, text);
+    }
+    let readded = d
+        .wait_status("the re-added connection Ready", |s| {
+            is_current_and_ready(s, "ProjectIntegration", "demo") && all_ready(s)
+        })
+        .await;
+    assert_eq!(links(&readded, "demo"), Some(0), "{readded:#}");
+
     let (exit, log) = d.stop().await;
     assert!(exit.success(), "{exit:?}\n{}", log.join("\n"));
     let stored = with_store(&dirs.state, |s| {
@@ -253,6 +267,6 @@ async fn rename_keeps_links_and_disconnect_drops_the_number_plan_announced() {
         )
     })
     .await;
-    assert_eq!(stored, ([0, 0, 2], 0), "links in the store after disconnect");
+    assert_eq!(stored, ([0, 0, 2], 0), "links in the store after disconnect and re-adding");
     sim.shutdown().await.expect("sim shutdown");
 }
