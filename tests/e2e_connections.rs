@@ -58,9 +58,9 @@ async fn each_connection_failure_has_its_reason_and_a_fixed_secret_recovers_with
     ];
     let status = d
         .wait_status("each connection failing with its own reason", |s| {
-            expected
-                .iter()
-                .all(|(name, reason)| not_ready_reason(s, "Connection", name).as_deref() == Some(reason))
+            expected.iter().all(|(name, reason)| {
+                not_ready_reason(s, "Connection", name).as_deref() == Some(reason)
+            })
         })
         .await;
     for (name, _) in expected {
@@ -267,6 +267,10 @@ async fn rename_keeps_links_and_disconnect_drops_the_number_plan_announced() {
         )
     })
     .await;
-    assert_eq!(stored, ([0, 0, 2], 0), "links in the store after disconnect and re-adding");
+    assert_eq!(
+        stored,
+        ([0, 0, 2], 0),
+        "links in the store after disconnect and re-adding"
+    );
     sim.shutdown().await.expect("sim shutdown");
 }

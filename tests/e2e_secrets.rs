@@ -72,7 +72,10 @@ async fn secret_values_never_reach_logs_status_or_metrics() {
     .to_string();
     let signed = client
         .post(&endpoint)
-        .header("X-Hub-Signature", sign(&Secret::new(WEBHOOK_SECRET), body.as_bytes()))
+        .header(
+            "X-Hub-Signature",
+            sign(&Secret::new(WEBHOOK_SECRET), body.as_bytes()),
+        )
         .header("X-Atlassian-Webhook-Identifier", "secret-test-1")
         .body(body.clone())
         .send()
@@ -90,7 +93,10 @@ async fn secret_values_never_reach_logs_status_or_metrics() {
     assert_eq!(by_token.status().as_u16(), 200);
     let forged = client
         .post(&endpoint)
-        .header("X-Hub-Signature", sign(&Secret::new(TOKEN), body.as_bytes()))
+        .header(
+            "X-Hub-Signature",
+            sign(&Secret::new(TOKEN), body.as_bytes()),
+        )
         .body(body)
         .send()
         .await
@@ -109,7 +115,10 @@ async fn secret_values_never_reach_logs_status_or_metrics() {
         assert_eq!(out.code, Some(0), "{out:?}");
         assert!(out.stdout.contains("sim"), "{out:?}");
         outputs.push((format!("tandem status --output {format}"), out.stdout));
-        outputs.push((format!("tandem status --output {format} (stderr)"), out.stderr));
+        outputs.push((
+            format!("tandem status --output {format} (stderr)"),
+            out.stderr,
+        ));
     }
     let (exit, log) = d.stop().await;
     assert!(exit.success(), "{exit:?}");

@@ -114,7 +114,10 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill_of_the_daemon() {
     .to_string();
     let resp = client
         .post(format!("{}/webhooks/jira/product", d.public))
-        .header("X-Hub-Signature", sign(&Secret::new(WEBHOOK_SECRET), body.as_bytes()))
+        .header(
+            "X-Hub-Signature",
+            sign(&Secret::new(WEBHOOK_SECRET), body.as_bytes()),
+        )
         .header("X-Atlassian-Webhook-Identifier", "delivery-0")
         .body(body)
         .send()

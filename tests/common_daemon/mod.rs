@@ -181,7 +181,10 @@ impl Daemon {
                 return addr;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("tandem run exited ({status}) before binding; log:\n{}", self.log_tail());
+                panic!(
+                    "tandem run exited ({status}) before binding; log:\n{}",
+                    self.log_tail()
+                );
             }
             assert!(
                 Instant::now() < deadline,
