@@ -149,3 +149,176 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill_of_the_daemon() {
     assert_eq!(count, Some(N as u64));
     sim.shutdown().await.expect("sim shutdown");
 }
+
+/// The admin webhooks registered in the simulator, as Jira's REST API lists them.
+async fn jira_webhooks(sim_url: &str) -> Vec<serde_json::Value> {
+    reqwest::Client::new()
+        .get(format!("{sim_url}/rest/webhooks/1.0/webhook"))
+        .basic_auth("admin@example.com", Some("admin-token"))
+        .send()
+        .await
+        .expect("list webhooks")
+        .json()
+        .await
+        .expect("webhook list JSON")
+}
+
+fn managed(hooks: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    hooks
+        .iter()
+        .filter(|h| h["name"].as_str().is_some_and(|n| n.starts_with("tandem ")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_webhook_is_registered_lights_up_on_jira_events_is_repaired_and_removed() {
+    let sim = simulator(Vec::new()).await;
+    let url = sim.base_url();
+    let dirs = DaemonDirs::new();
+    dirs.secret("admin-token", "admin-token");
+    dirs.secret("webhook-secret", WEBHOOK_SECRET);
+    let conn = connection(
+        "sim",
+        "Simulated Jira",
+        &url,
+        "admin@example.com",
+        "admin-token",
+        Some("webhook-secret"),
+    );
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest("fields.yaml", &field_mapping());
+    dirs.manifest("connection.yaml", &conn);
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "sim", "product"),
+    );
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("every resource Ready", all_ready).await;
+    assert!(managed(&jira_webhooks(&url).await).is_empty());
+
+    // The operator declares where Jira can reach tandem; tandem registers the webhook itself.
+    let with_webhook = format!("{conn}  webhook:\n    publicUrl: {}/\n", d.public);
+    dirs.manifest("connection.yaml", &with_webhook);
+    let expected_url = format!("{}/webhooks/jira/product", d.public);
+    let status = d
+        .wait_status("the webhook registered", |s| {
+            resource(s, "Connection", "sim").is_some_and(|r| {
+                r["details"]["webhookRegistration"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("managed: 1 webhook(s)"))
+            }) && all_ready(s)
+                // The integration shows the URL Jira calls, though only the connection changed.
+                && resource(s, "ProjectIntegration", "demo")
+                    .is_some_and(|r| r["details"]["webhookUrl"] == expected_url.as_str())
+        })
+        .await;
+    assert!(is_current_and_ready(&status, "Connection", "sim"));
+    let hooks = jira_webhooks(&url).await;
+    let ours = managed(&hooks);
+    assert_eq!(ours.len(), 1, "{hooks:#?}");
+    assert_eq!(ours[0]["url"], expected_url.as_str());
+    let events: Vec<&str> = ours[0]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for e in [
+        "jira:issue_created",
+        "jira:issue_updated",
+        "comment_created",
+    ] {
+        assert!(events.contains(&e), "{e} missing: {events:?}");
+    }
+
+    // Jira calls it (signed with the webhook secret): the webhook light turns on.
+    sim.create_issue(serde_json::json!({
+        "project": {"key": "DEMO"},
+        "issuetype": {"name": "Story"},
+        "summary": "Delivered by the simulator's own webhook",
+    }))
+    .expect("create issue");
+    let lit = d
+        .wait_status("the webhook connected", |s| {
+            resource(s, "Connection", "sim").is_some_and(|r| {
+                r["webhook"]["state"] == "connected" && r["webhook"]["events"].as_u64() >= Some(1)
+            })
+        })
+        .await;
+    assert!(lit["pendingWebhookEvents"].as_u64() >= Some(1));
+
+    // Someone deletes it in Jira; the next reconcile puts it back.
+    let id = ours[0]["self"]
+        .as_str()
+        .and_then(|s| s.rsplit('/').next())
+        .expect("webhook id")
+        .to_owned();
+    let deleted = reqwest::Client::new()
+        .delete(format!("{url}/rest/webhooks/1.0/webhook/{id}"))
+        .basic_auth("admin@example.com", Some("admin-token"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert!(managed(&jira_webhooks(&url).await).is_empty());
+    let queued = reqwest::Client::new()
+        .post(format!("{}/api/v1/reconcile/Connection/sim", d.admin))
+        .send()
+        .await
+        .expect("reconcile now");
+    assert_eq!(queued.status().as_u16(), 202);
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let hooks = jira_webhooks(&url).await;
+        if managed(&hooks)
+            .iter()
+            .any(|h| h["url"] == expected_url.as_str())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted webhook was not repaired: {hooks:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A second workspace integrated over the same connection gets its own webhook, though the
+    // Connection manifest did not change.
+    dirs.manifest("workspace-b.yaml", &workspace("product-b", "product-b"));
+    dirs.manifest(
+        "integration-b.yaml",
+        &integration("demo-b", "Demo B", "sim", "product-b"),
+    );
+    let second_url = format!("{}/webhooks/jira/product-b", d.public);
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let hooks = jira_webhooks(&url).await;
+        let urls: Vec<&str> = managed(&hooks)
+            .iter()
+            .filter_map(|h| h["url"].as_str())
+            .collect();
+        if urls.len() == 2 && urls.contains(&second_url.as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no webhook for the second workspace: {hooks:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Disconnect removes what tandem registered.
+    for f in ["integration.yaml", "integration-b.yaml", "connection.yaml"] {
+        std::fs::remove_file(dirs.manifests.join(f)).expect("remove");
+    }
+    d.wait_status("the connection gone", |s| {
+        resource(s, "Connection", "sim").is_none()
+    })
+    .await;
+    let hooks = jira_webhooks(&url).await;
+    assert!(managed(&hooks).is_empty(), "{hooks:#?}");
+    let (exit, log) = d.stop().await;
+    assert!(exit.success(), "{exit:?}\n{}", log.join("\n"));
+    sim.shutdown().await.expect("sim shutdown");
+}

@@ -78,6 +78,7 @@ pub fn start(
         config.controller.clone(),
     );
     let queue = controller.queue();
+    resources.attach_queue(queue.clone());
     let watcher = ManifestWatcher::new(
         config.manifests_dir.clone(),
         scan_fn(),
@@ -172,7 +173,9 @@ async fn apply_loop(
                         continue;
                     }
                 };
-            let (next, changes): (Desired, _) = resources.desired().apply(&validation);
+            let previous = resources.desired();
+            let (next, changes): (Desired, _) = previous.apply(&validation);
+            let webhook_owners = managed_webhook_owners(&previous, &next, &changes);
             for d in next
                 .rejected
                 .values()
@@ -191,6 +194,9 @@ async fn apply_loop(
             for key in changes.changed.into_iter().chain(changes.removed) {
                 queue.spec_changed(key);
             }
+            for key in webhook_owners {
+                queue.enqueue(key);
+            }
             let _ = ready.send(true);
         } else if watch_status.borrow_and_update().scans > 0 {
             let _ = ready.send(true);
@@ -201,6 +207,38 @@ async fn apply_loop(
             r = watch_status.changed() => if r.is_err() { return },
         }
     }
+}
+
+/// Connections that manage their Jira webhook and serve an integration that was added, changed
+/// or removed: the set of workspaces their webhook must cover may have changed, and only their
+/// own reconcile registers or removes webhooks.
+fn managed_webhook_owners(
+    previous: &Desired,
+    next: &Desired,
+    changes: &super::Changes,
+) -> Vec<ObjectRef> {
+    let mut owners: Vec<ObjectRef> = Vec::new();
+    let integration = Kind::ProjectIntegration.as_str();
+    for key in changes.changed.iter().chain(&changes.removed) {
+        if key.kind != integration {
+            continue;
+        }
+        for desired in [previous, next] {
+            let Some(pi) = desired.model.integrations.get(&key.name) else {
+                continue;
+            };
+            let manages = next
+                .model
+                .connections
+                .get(&pi.connection)
+                .is_some_and(|c| c.webhook_public_url.is_some());
+            let owner = ObjectRef::new(Kind::Connection.as_str(), pi.connection.clone());
+            if manages && !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+    }
+    owners
 }
 
 /// Re-reads the secrets each connection refers to and enqueues the connection when one
