@@ -322,3 +322,83 @@ async fn a_managed_webhook_is_registered_lights_up_on_jira_events_is_repaired_an
     assert!(exit.success(), "{exit:?}\n{}", log.join("\n"));
     sim.shutdown().await.expect("sim shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_secret_takes_effect_without_restart() {
+    let sim = simulator(Vec::new()).await;
+    let url = sim.base_url();
+    let dirs = DaemonDirs::new();
+    dirs.secret("admin-token", "admin-token");
+    dirs.secret("webhook-secret", "first-webhook-secret");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest("fields.yaml", &field_mapping());
+    dirs.manifest(
+        "connection.yaml",
+        &connection(
+            "sim",
+            "Simulated Jira",
+            &url,
+            "admin@example.com",
+            "admin-token",
+            Some("webhook-secret"),
+        ),
+    );
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "sim", "product"),
+    );
+    let mut d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("every resource Ready", all_ready).await;
+    let client = reqwest::Client::new();
+    let endpoint = format!("{}/webhooks/jira/product", d.public);
+    let body = serde_json::json!({
+        "webhookEvent": "jira:issue_updated",
+        "issue": {"id": "10000", "self": format!("{url}/rest/api/2/issue/10000")}
+    })
+    .to_string();
+    let post = |secret: &str, id: String| {
+        client
+            .post(&endpoint)
+            .header(
+                "X-Hub-Signature",
+                sign(&Secret::new(secret), body.as_bytes()),
+            )
+            .header("X-Atlassian-Webhook-Identifier", id)
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(
+        post("first-webhook-secret", "before".into())
+            .await
+            .expect("post")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    dirs.secret("webhook-secret", "second-webhook-secret");
+    let deadline = std::time::Instant::now() + GUARD;
+    for attempt in 0.. {
+        let status = post("second-webhook-secret", format!("after-{attempt}"))
+            .await
+            .expect("post")
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 401, "until the rotation is picked up");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new webhook secret was never accepted; log:\n{}",
+            d.log().join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let old = post("first-webhook-secret", "stale".into())
+        .await
+        .expect("post");
+    assert_eq!(old.status().as_u16(), 401, "the old secret is refused");
+    assert!(d.is_running(), "rotated without a restart");
+    sim.shutdown().await.expect("sim shutdown");
+}

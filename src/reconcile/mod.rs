@@ -63,6 +63,10 @@ struct LiveConnection {
     webhook_secret: Option<Secret>,
     /// The public URL webhooks were registered under, to clean them up on disconnect.
     webhook_public_url: Option<String>,
+    /// Fingerprint of the secret files as they were just before this version resolved them;
+    /// the rotation poller compares against it, so a file changed at any moment after that is
+    /// noticed (see `runtime::poll_secrets`).
+    secrets_fingerprint: String,
 }
 
 /// Shared state of the reconcilers; cheap to clone.
@@ -216,6 +220,14 @@ impl Resources {
         });
     }
 
+    /// The secrets fingerprint the connection's current client and webhook secret were built
+    /// from, if its secrets ever resolved.
+    pub fn secrets_fingerprint(&self, connection: &str) -> Option<String> {
+        lock(&self.inner.live)
+            .get(connection)
+            .map(|l| l.secrets_fingerprint.clone())
+    }
+
     /// The Jira client of a Ready connection, for integrations and the sync engine.
     pub fn client(&self, connection: &str) -> Option<Arc<JiraClient>> {
         lock(&self.inner.live)
@@ -230,17 +242,20 @@ impl Resources {
         let secrets = self.inner.secrets.clone();
         let c2 = conn.clone();
         let resolved = tokio::task::spawn_blocking(move || {
+            // Taken before reading: a rotation racing with this read at worst costs one more
+            // reconcile, never a missed one.
+            let fingerprint = secrets.fingerprint(spec::secret_refs(&c2));
             let creds = spec::credentials(&c2, &secrets)?;
             let webhook = c2
                 .webhook_secret
                 .as_ref()
                 .map(|r| secrets.resolve(r).map(Secret::new))
                 .transpose()?;
-            Ok::<_, secrets::SecretError>((creds, webhook))
+            Ok::<_, secrets::SecretError>((creds, webhook, fingerprint))
         })
         .await
         .map_err(|e| ReconcileError::transient("InternalError", e.to_string()))?;
-        let (creds, webhook_secret) =
+        let (creds, webhook_secret, secrets_fingerprint) =
             resolved.map_err(|e| ReconcileError::transient("SecretUnavailable", e.to_string()))?;
 
         // Reuse the client while the spec is unchanged (it keeps its rate limiter and learned
@@ -268,6 +283,7 @@ impl Resources {
                 digest: conn.digest.clone(),
                 webhook_secret: webhook_secret.clone(),
                 webhook_public_url: conn.webhook_public_url.clone(),
+                secrets_fingerprint,
             },
         );
         self.publish_routes();

@@ -243,6 +243,11 @@ fn managed_webhook_owners(
 
 /// Re-reads the secrets each connection refers to and enqueues the connection when one
 /// changed: credential rotation without a restart and without touching the manifests.
+///
+/// "Changed" means different from what the connection's last reconcile used, not from the
+/// previous poll: a file rotated between a reconcile and the poller's first look at that
+/// connection would otherwise never be noticed. Connections whose secrets never resolved fall
+/// back to poll-to-poll comparison (their reconcile is retrying anyway).
 async fn poll_secrets(
     resources: Resources,
     queue: WorkQueue<ObjectRef>,
@@ -271,11 +276,15 @@ async fn poll_secrets(
         .await
         .unwrap_or_default();
         for (name, fp) in &fingerprints {
-            if let Some(old) = seen.get(name) {
-                if old != fp {
-                    tracing::info!(connection = %name, "a secret changed; reconnecting");
-                    queue.enqueue(ObjectRef::new(Kind::Connection.as_str(), name.clone()));
-                }
+            let stale = resources
+                .secrets_fingerprint(name)
+                .or_else(|| seen.get(name).cloned())
+                .is_some_and(|used| used != *fp);
+            // Once per new value: if that reconcile cannot resolve it either, its own backoff
+            // retries, rather than this poller every few seconds.
+            if stale && seen.get(name) != Some(fp) {
+                tracing::info!(connection = %name, "a secret changed; reconnecting");
+                queue.enqueue(ObjectRef::new(Kind::Connection.as_str(), name.clone()));
             }
         }
         seen = fingerprints;
