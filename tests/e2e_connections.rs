@@ -48,6 +48,17 @@ async fn each_connection_failure_has_its_reason_and_a_fixed_secret_recovers_with
             None,
         ),
     );
+    dirs.manifest(
+        "nosecret.yaml",
+        &connection(
+            "nosecret",
+            "Secret not there yet",
+            &url,
+            "admin@example.com",
+            "late-token",
+            None,
+        ),
+    );
     let mut d = Daemon::start(&dirs, DaemonOptions::default()).await;
     let pid = d.pid();
 
@@ -55,6 +66,7 @@ async fn each_connection_failure_has_its_reason_and_a_fixed_secret_recovers_with
         ("wrong", "AuthenticationFailed"),
         ("nonadmin", "NotAdministrator"),
         ("down", "Unreachable"),
+        ("nosecret", "SecretUnavailable"),
     ];
     let status = d
         .wait_status("each connection failing with its own reason", |s| {
@@ -88,6 +100,15 @@ async fn each_connection_failure_has_its_reason_and_a_fixed_secret_recovers_with
         not_ready_reason(&fixed, "Connection", "down").as_deref(),
         Some("Unreachable")
     );
+
+    // The missing secret file appears: picked up without a restart too.
+    dirs.secret("late-token", "admin-token");
+    d.wait_status("the connection with its secret Ready", |s| {
+        is_current_and_ready(s, "Connection", "nosecret")
+    })
+    .await;
+    assert_eq!(d.pid(), pid);
+    assert!(d.is_running());
     sim.shutdown().await.expect("sim shutdown");
 }
 

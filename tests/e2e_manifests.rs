@@ -173,6 +173,16 @@ async fn an_invalid_edit_keeps_the_previous_version_running_and_says_file_line_c
         "{row}"
     );
 
+    // `tandem plan` refuses to plan an invalid directory and says where it is wrong.
+    let plan = d
+        .cli(&["plan", dirs.manifests.to_str().expect("utf8")])
+        .await;
+    assert_eq!(plan.code, Some(1), "{plan:?}");
+    assert!(
+        plan.stderr.contains("integration-demo.yaml:7:3:"),
+        "{plan:?}"
+    );
+
     // Fixing the file applies the new version and clears the rejection.
     dirs.manifest(
         "integration-demo.yaml",
