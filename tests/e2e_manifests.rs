@@ -1,7 +1,7 @@
 //! The real `tandem run` against the Jira simulator, as someone pushing manifests sees it: a
 //! change reaches Ready, an invalid edit leaves the previous version running and says where it
-//! is wrong, a symlink swap or a burst of writes is one change, and an emptied or removed
-//! directory deletes nothing (DESIGN §5, guarantees 5 and 6).
+//! is wrong, a symlink swap (status naming the applied git commit) or a burst of writes is one
+//! change, and an emptied or removed directory deletes nothing (DESIGN §5, guarantees 5 and 6).
 
 mod common_daemon;
 
@@ -62,6 +62,38 @@ fn display_name(status: &Value, kind: &str, name: &str) -> String {
         .and_then(|r| r["details"]["displayName"].as_str())
         .unwrap_or("")
         .to_owned()
+}
+
+/// Makes `dir` a git repository with everything in it committed; returns the commit id, or
+/// `None` (with a note) when no `git` binary is available, which only skips the provenance
+/// assertions.
+fn commit_all(dir: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+    };
+    match git(&["init", "-q"]) {
+        Ok(out) if out.status.success() => {}
+        _ => {
+            eprintln!("SKIPPED: provenance assertions (no usable git binary)");
+            return None;
+        }
+    }
+    for args in [&["add", "-A"][..], &["commit", "-q", "-m", "revision"]] {
+        let out = git(args).expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+    let out = git(&["rev-parse", "HEAD"]).expect("git rev-parse");
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Longer than the watcher's maximum batching delay (2 s): a second publication of the same
@@ -213,6 +245,8 @@ async fn an_atomic_symlink_swap_of_the_directory_is_applied_once() {
     let mut gen2 = base_set(&sim.base_url(), "Demo project, second revision");
     gen2.push(("workspace-extra.yaml", workspace("extra", "extra")));
     write_set(&sync.join("gen2"), &gen2);
+    // Each revision is a commit, so status can say which one is applied.
+    let commits = ["gen1", "gen2"].map(|g| commit_all(&sync.join(g)));
     let current = sync.join("current");
     std::os::unix::fs::symlink("gen1", &current).expect("symlink");
 
@@ -228,6 +262,9 @@ async fn an_atomic_symlink_swap_of_the_directory_is_applied_once() {
     let g0 = generation(&before);
     let old = digest(&before, KIND_PI, "demo");
     assert!(resource(&before, "Workspace", "extra").is_none());
+    if let Some(sha) = &commits[0] {
+        assert_eq!(before["manifests"]["commit"], sha.as_str());
+    }
 
     // The swap: a new symlink renamed over the old one, atomically.
     let tmp_link = sync.join(".current.tmp");
@@ -252,6 +289,9 @@ async fn an_atomic_symlink_swap_of_the_directory_is_applied_once() {
         "{:#}",
         after["manifests"]
     );
+    if let Some(sha) = &commits[1] {
+        assert_eq!(after["manifests"]["commit"], sha.as_str());
+    }
     settle().await;
     let later = d.status().await;
     assert_eq!(
