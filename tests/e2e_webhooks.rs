@@ -93,6 +93,17 @@ async fn a_thousand_acknowledged_webhooks_survive_sigkill_of_the_daemon() {
     // Right after the last 2xx: no drain, no store close.
     let (exit, _) = d.kill().await;
     assert!(!exit.success(), "killed by the signal: {exit:?}");
+    // Straight from the file the killed process left, before anything could repair it.
+    let after_kill = with_store(&dirs.state, |s| {
+        s.webhook_events(0, N * 2)
+            .expect("events")
+            .into_iter()
+            .filter_map(|e| e.event.identifier)
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert_eq!(after_kill.len(), N, "events right after SIGKILL");
+    assert_eq!(after_kill.into_iter().collect::<HashSet<_>>(), acked);
 
     // Restarted on the same state: the events and the webhook light are there.
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
