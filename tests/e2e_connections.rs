@@ -295,3 +295,44 @@ async fn rename_keeps_links_and_disconnect_drops_the_number_plan_announced() {
     );
     sim.shutdown().await.expect("sim shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_center_connection_with_a_personal_access_token_reaches_ready() {
+    let config = tandem::sim::SimConfig::new(tandem::sim::Deployment::DataCenter);
+    let sim = tandem::sim::Simulator::start(config)
+        .await
+        .expect("simulator starts");
+    let dirs = DaemonDirs::new();
+    dirs.secret("dc-pat", "admin-pat");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest("fields.yaml", &field_mapping());
+    dirs.manifest(
+        "connection.yaml",
+        &format!(
+            "apiVersion: tandem/v1
+kind: Connection
+metadata:
+  name: dc
+spec:
+  displayName: Data Center
+  url: {}/
+  auth:
+    personalAccessToken: {{file: dc-pat}}
+",
+            sim.base_url()
+        ),
+    );
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "dc", "product"),
+    );
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let status = d.wait_status("every resource Ready", all_ready).await;
+    let details = &resource(&status, "Connection", "dc").unwrap()["details"];
+    // Detected from serverInfo (the manifest does not say), URL normalised.
+    assert_eq!(details["deployment"], "dataCenter", "{details:#}");
+    assert_eq!(details["url"], sim.base_url().as_str(), "{details:#}");
+    let (exit, _) = d.stop().await;
+    assert!(exit.success());
+    sim.shutdown().await.expect("sim shutdown");
+}
