@@ -13,12 +13,12 @@ pub mod secrets;
 pub mod spec;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::controller::{ObjectRef, Outcome, ReconcileError, Reconciler, StatusBoard};
+use crate::controller::{ObjectRef, Outcome, ReconcileError, Reconciler, StatusBoard, WorkQueue};
 use crate::http::public::{WebhookConnection, WebhookRoutes};
 use crate::http::Secret;
 use crate::jira::check::{check_connection, check_integration};
@@ -63,6 +63,10 @@ struct LiveConnection {
     webhook_secret: Option<Secret>,
     /// The public URL webhooks were registered under, to clean them up on disconnect.
     webhook_public_url: Option<String>,
+    /// Fingerprint of the secret files as they were just before this version resolved them;
+    /// the rotation poller compares against it, so a file changed at any moment after that is
+    /// noticed (see `runtime::poll_secrets`).
+    secrets_fingerprint: String,
 }
 
 /// Shared state of the reconcilers; cheap to clone.
@@ -80,6 +84,9 @@ struct Inner {
     routes: watch::Sender<WebhookRoutes>,
     /// How long a Ready resource waits before the next check against Jira.
     recheck: Duration,
+    /// The controller's queue, attached once it exists (the controller is built from the
+    /// reconciler, which holds these resources).
+    queue: OnceLock<WorkQueue<ObjectRef>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,7 +109,47 @@ impl Resources {
                 live: Mutex::new(HashMap::new()),
                 routes,
                 recheck: Duration::from_secs(300),
+                queue: OnceLock::new(),
             }),
+        }
+    }
+
+    /// Lets reconcilers ask for other keys to be reconciled (see [`Self::requeue_dependents`]).
+    pub fn attach_queue(&self, queue: WorkQueue<ObjectRef>) {
+        let _ = self.inner.queue.set(queue);
+    }
+
+    /// Re-checks the integrations that use `kind/name` when a new version of it is about to be
+    /// observed. An integration's own digest does not change when its Connection, Workspace or
+    /// FieldMapping does, yet what it is checked against (client, URL, hierarchy, fields, the
+    /// webhook URL it shows) did; without this it would stay Ready on stale checks until its
+    /// periodic recheck. The first version needs nothing: dependents waiting for it are woken
+    /// when it becomes Ready.
+    fn requeue_dependents(&self, kind: Kind, name: &str, digest: &str) {
+        let Some(queue) = self.inner.queue.get() else {
+            return;
+        };
+        let observed = self
+            .inner
+            .board
+            .get(kind.as_str(), name)
+            .and_then(|s| s.observed_digest);
+        if observed.is_none() || observed.as_deref() == Some(digest) {
+            return;
+        }
+        for pi in self.desired().model.integrations.values() {
+            let uses = match kind {
+                Kind::Connection => pi.connection == name,
+                Kind::Workspace => pi.workspace == name,
+                Kind::FieldMapping => pi.field_mapping.as_deref() == Some(name),
+                Kind::ProjectIntegration | Kind::SyncJob => false,
+            };
+            if uses {
+                queue.enqueue(ObjectRef::new(
+                    Kind::ProjectIntegration.as_str(),
+                    pi.name.clone(),
+                ));
+            }
         }
     }
 
@@ -173,6 +220,14 @@ impl Resources {
         });
     }
 
+    /// The secrets fingerprint the connection's current client and webhook secret were built
+    /// from, if its secrets ever resolved.
+    pub fn secrets_fingerprint(&self, connection: &str) -> Option<String> {
+        lock(&self.inner.live)
+            .get(connection)
+            .map(|l| l.secrets_fingerprint.clone())
+    }
+
     /// The Jira client of a Ready connection, for integrations and the sync engine.
     pub fn client(&self, connection: &str) -> Option<Arc<JiraClient>> {
         lock(&self.inner.live)
@@ -187,17 +242,20 @@ impl Resources {
         let secrets = self.inner.secrets.clone();
         let c2 = conn.clone();
         let resolved = tokio::task::spawn_blocking(move || {
+            // Taken before reading: a rotation racing with this read at worst costs one more
+            // reconcile, never a missed one.
+            let fingerprint = secrets.fingerprint(spec::secret_refs(&c2));
             let creds = spec::credentials(&c2, &secrets)?;
             let webhook = c2
                 .webhook_secret
                 .as_ref()
                 .map(|r| secrets.resolve(r).map(Secret::new))
                 .transpose()?;
-            Ok::<_, secrets::SecretError>((creds, webhook))
+            Ok::<_, secrets::SecretError>((creds, webhook, fingerprint))
         })
         .await
         .map_err(|e| ReconcileError::transient("InternalError", e.to_string()))?;
-        let (creds, webhook_secret) =
+        let (creds, webhook_secret, secrets_fingerprint) =
             resolved.map_err(|e| ReconcileError::transient("SecretUnavailable", e.to_string()))?;
 
         // Reuse the client while the spec is unchanged (it keeps its rate limiter and learned
@@ -225,6 +283,7 @@ impl Resources {
                 digest: conn.digest.clone(),
                 webhook_secret: webhook_secret.clone(),
                 webhook_public_url: conn.webhook_public_url.clone(),
+                secrets_fingerprint,
             },
         );
         self.publish_routes();
@@ -255,6 +314,7 @@ impl Resources {
                 "webhookRegistration": webhook,
             }),
         );
+        self.requeue_dependents(Kind::Connection, name, &conn.digest);
         Ok(Outcome::ready()
             .with_reason("Connected")
             .with_message(format!(
@@ -469,7 +529,12 @@ impl Resources {
     fn reconcile_plain(&self, key: &ObjectRef) -> Result<Outcome, ReconcileError> {
         let desired = self.desired();
         match desired.digest(key) {
-            Some(d) => Ok(Outcome::ready().with_digest(d)),
+            Some(d) => {
+                if let Some(kind) = Kind::parse(&key.kind) {
+                    self.requeue_dependents(kind, &key.name, d);
+                }
+                Ok(Outcome::ready().with_digest(d))
+            }
             None => Ok(Outcome::removed()),
         }
     }

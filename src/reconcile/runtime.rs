@@ -78,6 +78,7 @@ pub fn start(
         config.controller.clone(),
     );
     let queue = controller.queue();
+    resources.attach_queue(queue.clone());
     let watcher = ManifestWatcher::new(
         config.manifests_dir.clone(),
         scan_fn(),
@@ -183,7 +184,9 @@ async fn apply_loop(
                         continue;
                     }
                 };
-            let (next, changes): (Desired, _) = resources.desired().apply(&validation);
+            let previous = resources.desired();
+            let (next, changes): (Desired, _) = previous.apply(&validation);
+            let webhook_owners = managed_webhook_owners(&previous, &next, &changes);
             for d in next
                 .rejected
                 .values()
@@ -202,6 +205,9 @@ async fn apply_loop(
             for key in changes.changed.into_iter().chain(changes.removed) {
                 queue.spec_changed(key);
             }
+            for key in webhook_owners {
+                queue.enqueue(key);
+            }
             let _ = ready.send(true);
         } else if watch_status.borrow_and_update().scans > 0 {
             let _ = ready.send(true);
@@ -214,8 +220,45 @@ async fn apply_loop(
     }
 }
 
+/// Connections that manage their Jira webhook and serve an integration that was added, changed
+/// or removed: the set of workspaces their webhook must cover may have changed, and only their
+/// own reconcile registers or removes webhooks.
+fn managed_webhook_owners(
+    previous: &Desired,
+    next: &Desired,
+    changes: &super::Changes,
+) -> Vec<ObjectRef> {
+    let mut owners: Vec<ObjectRef> = Vec::new();
+    let integration = Kind::ProjectIntegration.as_str();
+    for key in changes.changed.iter().chain(&changes.removed) {
+        if key.kind != integration {
+            continue;
+        }
+        for desired in [previous, next] {
+            let Some(pi) = desired.model.integrations.get(&key.name) else {
+                continue;
+            };
+            let manages = next
+                .model
+                .connections
+                .get(&pi.connection)
+                .is_some_and(|c| c.webhook_public_url.is_some());
+            let owner = ObjectRef::new(Kind::Connection.as_str(), pi.connection.clone());
+            if manages && !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+    }
+    owners
+}
+
 /// Re-reads the secrets each connection refers to and enqueues the connection when one
 /// changed: credential rotation without a restart and without touching the manifests.
+///
+/// "Changed" means different from what the connection's last reconcile used, not from the
+/// previous poll: a file rotated between a reconcile and the poller's first look at that
+/// connection would otherwise never be noticed. Connections whose secrets never resolved fall
+/// back to poll-to-poll comparison (their reconcile is retrying anyway).
 async fn poll_secrets(
     resources: Resources,
     queue: WorkQueue<ObjectRef>,
@@ -244,11 +287,15 @@ async fn poll_secrets(
         .await
         .unwrap_or_default();
         for (name, fp) in &fingerprints {
-            if let Some(old) = seen.get(name) {
-                if old != fp {
-                    tracing::info!(connection = %name, "a secret changed; reconnecting");
-                    queue.enqueue(ObjectRef::new(Kind::Connection.as_str(), name.clone()));
-                }
+            let stale = resources
+                .secrets_fingerprint(name)
+                .or_else(|| seen.get(name).cloned())
+                .is_some_and(|used| used != *fp);
+            // Once per new value: if that reconcile cannot resolve it either, its own backoff
+            // retries, rather than this poller every few seconds.
+            if stale && seen.get(name) != Some(fp) {
+                tracing::info!(connection = %name, "a secret changed; reconnecting");
+                queue.enqueue(ObjectRef::new(Kind::Connection.as_str(), name.clone()));
             }
         }
         seen = fingerprints;

@@ -1,0 +1,421 @@
+//! The real `tandem run` against the Jira simulator, as someone pushing manifests sees it: a
+//! change reaches Ready, an invalid edit leaves the previous version running and says where it
+//! is wrong, a symlink swap (status naming the applied git commit) or a burst of writes is one
+//! change, and an emptied or removed directory deletes nothing (DESIGN §5, guarantees 5 and 6).
+
+mod common_daemon;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common_daemon::*;
+use serde_json::Value;
+
+const KIND_PI: &str = "ProjectIntegration";
+
+/// The four files of a working set against the simulator at `url`.
+fn base_set(url: &str, pi_display: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("workspace.yaml", workspace("product", "product")),
+        ("fields.yaml", field_mapping()),
+        (
+            "connection.yaml",
+            connection(
+                "sim",
+                "Simulated Jira",
+                url,
+                "admin@example.com",
+                "jira-token",
+                None,
+            ),
+        ),
+        (
+            "integration-demo.yaml",
+            integration("demo", pi_display, "sim", "product"),
+        ),
+    ]
+}
+
+fn write_set(dir: &Path, files: &[(&str, String)]) {
+    std::fs::create_dir_all(dir).expect("create dir");
+    for (name, text) in files {
+        write_atomically(&dir.join(name), text);
+    }
+}
+
+fn digest(status: &Value, kind: &str, name: &str) -> String {
+    resource(status, kind, name)
+        .and_then(|r| r["digest"].as_str())
+        .unwrap_or_else(|| panic!("{kind}/{name} has no digest: {status:#}"))
+        .to_owned()
+}
+
+fn observed(status: &Value, kind: &str, name: &str) -> String {
+    resource(status, kind, name)
+        .and_then(|r| r["observedDigest"].as_str())
+        .unwrap_or_else(|| panic!("{kind}/{name} has no observedDigest: {status:#}"))
+        .to_owned()
+}
+
+fn display_name(status: &Value, kind: &str, name: &str) -> String {
+    resource(status, kind, name)
+        .and_then(|r| r["details"]["displayName"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Makes `dir` a git repository with everything in it committed; returns the commit id, or
+/// `None` (with a note) when no `git` binary is available, which only skips the provenance
+/// assertions.
+fn commit_all(dir: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+    };
+    match git(&["init", "-q"]) {
+        Ok(out) if out.status.success() => {}
+        _ => {
+            eprintln!("SKIPPED: provenance assertions (no usable git binary)");
+            return None;
+        }
+    }
+    for args in [&["add", "-A"][..], &["commit", "-q", "-m", "revision"]] {
+        let out = git(args).expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+    let out = git(&["rev-parse", "HEAD"]).expect("git rev-parse");
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Longer than the watcher's maximum batching delay (2 s): a second publication of the same
+/// change would have happened by then.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_set_reaches_ready_and_an_edit_becomes_the_observed_digest() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+
+    let before = d.wait_status("every resource Ready", all_ready).await;
+    for (kind, name) in [
+        ("Workspace", "product"),
+        ("FieldMapping", "demo-fields"),
+        ("Connection", "sim"),
+        (KIND_PI, "demo"),
+    ] {
+        assert!(
+            is_current_and_ready(&before, kind, name),
+            "{kind}/{name}: {before:#}"
+        );
+    }
+    assert_eq!(display_name(&before, KIND_PI, "demo"), "Demo project");
+    let old = digest(&before, KIND_PI, "demo");
+
+    dirs.manifest(
+        "integration-demo.yaml",
+        &integration("demo", "Demo project (renamed)", "sim", "product"),
+    );
+    let after = d
+        .wait_status("the edited integration observed and Ready", |s| {
+            resource(s, KIND_PI, "demo").is_some_and(|r| r["digest"] != old.as_str())
+                && is_current_and_ready(s, KIND_PI, "demo")
+        })
+        .await;
+    assert_ne!(observed(&after, KIND_PI, "demo"), old);
+    assert_eq!(
+        display_name(&after, KIND_PI, "demo"),
+        "Demo project (renamed)"
+    );
+    assert_eq!(generation(&after), generation(&before) + 1);
+    // The untouched resources were not disturbed.
+    assert_eq!(
+        observed(&after, "Connection", "sim"),
+        observed(&before, "Connection", "sim")
+    );
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_edit_keeps_the_previous_version_running_and_says_file_line_column() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let before = d.wait_status("every resource Ready", all_ready).await;
+    let good = digest(&before, KIND_PI, "demo");
+
+    // An unknown field on line 7, column 3, in an otherwise changed spec.
+    let bad = integration("demo", "Half-edited", "sim", "product").replacen(
+        "  connection: sim\n",
+        "  colour: blue\n  connection: sim\n",
+        1,
+    );
+    assert_eq!(bad.lines().nth(6), Some("  colour: blue"));
+    dirs.manifest("integration-demo.yaml", &bad);
+
+    let status = d
+        .wait_status("the rejected edit", |s| {
+            resource(s, KIND_PI, "demo").is_some_and(|r| r["rejected"].is_array())
+        })
+        .await;
+    let r = resource(&status, KIND_PI, "demo").expect("integration still listed");
+    let why: Vec<&str> = r["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        why.iter()
+            .any(|w| w.contains("integration-demo.yaml:7:3:") && w.contains("colour")),
+        "rejection must name FILE:LINE:COL and the field: {why:?}"
+    );
+    // The last good version keeps running.
+    assert_eq!(r["digest"], good.as_str(), "{r:#}");
+    assert_eq!(r["observedDigest"], good.as_str(), "{r:#}");
+    assert!(is_current_and_ready(&status, KIND_PI, "demo"), "{r:#}");
+    assert_eq!(display_name(&status, KIND_PI, "demo"), "Demo project");
+
+    // People see it in `tandem status` too.
+    let table = d.cli(&["status"]).await;
+    assert_eq!(table.code, Some(0), "{table:?}");
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(KIND_PI) && l.contains(" demo "))
+        .unwrap_or_else(|| panic!("no demo row: {}", table.stdout));
+    assert!(row.contains("True"), "{row}");
+    assert!(
+        row.contains("rejected edit:") && row.contains("integration-demo.yaml:7:3:"),
+        "{row}"
+    );
+
+    // `tandem plan` refuses to plan an invalid directory and says where it is wrong.
+    let plan = d
+        .cli(&["plan", dirs.manifests.to_str().expect("utf8")])
+        .await;
+    assert_eq!(plan.code, Some(1), "{plan:?}");
+    assert!(
+        plan.stderr.contains("integration-demo.yaml:7:3:"),
+        "{plan:?}"
+    );
+
+    // Fixing the file applies the new version and clears the rejection.
+    dirs.manifest(
+        "integration-demo.yaml",
+        &integration("demo", "Fixed", "sim", "product"),
+    );
+    let fixed = d
+        .wait_status("the fixed edit observed", |s| {
+            resource(s, KIND_PI, "demo")
+                .is_some_and(|r| r["digest"] != good.as_str() && r["rejected"].is_null())
+                && is_current_and_ready(s, KIND_PI, "demo")
+        })
+        .await;
+    assert_eq!(display_name(&fixed, KIND_PI, "demo"), "Fixed");
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_atomic_symlink_swap_of_the_directory_is_applied_once() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    // git-sync's layout: `current` points at one checked-out revision at a time.
+    let sync = dirs.tmp.path().join("sync");
+    write_set(
+        &sync.join("gen1"),
+        &base_set(&sim.base_url(), "Demo project"),
+    );
+    let mut gen2 = base_set(&sim.base_url(), "Demo project, second revision");
+    gen2.push(("workspace-extra.yaml", workspace("extra", "extra")));
+    write_set(&sync.join("gen2"), &gen2);
+    // Each revision is a commit, so status can say which one is applied.
+    let commits = ["gen1", "gen2"].map(|g| commit_all(&sync.join(g)));
+    let current = sync.join("current");
+    std::os::unix::fs::symlink("gen1", &current).expect("symlink");
+
+    let d = Daemon::start(
+        &dirs,
+        DaemonOptions {
+            manifests: Some(current.clone()),
+            ..DaemonOptions::default()
+        },
+    )
+    .await;
+    let before = d.wait_status("every resource Ready", all_ready).await;
+    let g0 = generation(&before);
+    let old = digest(&before, KIND_PI, "demo");
+    assert!(resource(&before, "Workspace", "extra").is_none());
+    if let Some(sha) = &commits[0] {
+        assert_eq!(before["manifests"]["commit"], sha.as_str());
+    }
+
+    // The swap: a new symlink renamed over the old one, atomically.
+    let tmp_link = sync.join(".current.tmp");
+    std::os::unix::fs::symlink("gen2", &tmp_link).expect("temp symlink");
+    std::fs::rename(&tmp_link, &current).expect("swap");
+
+    let after = d
+        .wait_status("the second revision applied", |s| {
+            resource(s, KIND_PI, "demo").is_some_and(|r| r["digest"] != old.as_str())
+                && all_ready(s)
+                && resource(s, "Workspace", "extra").is_some()
+        })
+        .await;
+    assert_eq!(
+        display_name(&after, KIND_PI, "demo"),
+        "Demo project, second revision"
+    );
+    assert!(
+        after["manifests"]["resolvedDir"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("gen2")),
+        "{:#}",
+        after["manifests"]
+    );
+    if let Some(sha) = &commits[1] {
+        assert_eq!(after["manifests"]["commit"], sha.as_str());
+    }
+    settle().await;
+    let later = d.status().await;
+    assert_eq!(
+        generation(&later),
+        g0 + 1,
+        "the swap must be one change: {:#}",
+        later["manifests"]
+    );
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_thirty_file_writes_is_applied_once() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let before = d.wait_status("every resource Ready", all_ready).await;
+    let g0 = generation(&before);
+
+    // What a `git checkout` does: many files change at once. One existing file is edited,
+    // 29 are added. The contents are prepared first so the burst itself is only renames into
+    // place, as quick as a checkout's, however loaded the machine running the test is.
+    let staging = dirs.tmp.path().join("staging");
+    let mut burst = vec![(
+        "integration-demo.yaml".to_owned(),
+        integration("demo", "Demo after checkout", "sim", "product"),
+    )];
+    for i in 0..29 {
+        let name = format!("team-{i:02}");
+        burst.push((format!("{name}.yaml"), workspace(&name, &name)));
+    }
+    std::fs::create_dir_all(&staging).expect("staging dir");
+    for (name, text) in &burst {
+        std::fs::write(staging.join(name), text).expect("stage");
+    }
+    for (name, _) in &burst {
+        std::fs::rename(staging.join(name), dirs.manifests.join(name)).expect("write");
+    }
+    let after = d
+        .wait_status("all 30 writes applied", |s| {
+            (0..29).all(|i| is_current_and_ready(s, "Workspace", &format!("team-{i:02}")))
+                && display_name(s, KIND_PI, "demo") == "Demo after checkout"
+                && all_ready(s)
+        })
+        .await;
+    assert_eq!(
+        generation(&after),
+        g0 + 1,
+        "30 writes must be one change: {:#}",
+        after["manifests"]
+    );
+    settle().await;
+    assert_eq!(generation(&d.status().await), g0 + 1);
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emptying_or_removing_the_directory_deletes_nothing_and_files_coming_back_apply() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    seed_links(&dirs.state, "demo", "sim", 3).await;
+    let set = base_set(&sim.base_url(), "Demo project");
+    write_set(&dirs.manifests, &set);
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let before = d.wait_status("every resource Ready", all_ready).await;
+    let g0 = generation(&before);
+    let count = before["resources"].as_array().map(Vec::len);
+    assert_eq!(resource(&before, KIND_PI, "demo").unwrap()["links"], 3);
+
+    let unchanged = |s: &Value| {
+        assert_eq!(s["resources"].as_array().map(Vec::len), count, "{s:#}");
+        assert!(all_ready(s), "{s:#}");
+        assert_eq!(resource(s, KIND_PI, "demo").unwrap()["links"], 3, "{s:#}");
+        assert_eq!(generation(s), g0, "{:#}", s["manifests"]);
+    };
+
+    for (name, _) in &set {
+        std::fs::remove_file(dirs.manifests.join(name)).expect("remove");
+    }
+    let empty = d
+        .wait_status("the empty directory reported", |s| {
+            s["manifests"]["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("no manifests"))
+        })
+        .await;
+    unchanged(&empty);
+
+    std::fs::remove_dir(&dirs.manifests).expect("remove dir");
+    let missing = d
+        .wait_status("the missing directory reported", |s| {
+            s["manifests"]["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("does not exist"))
+        })
+        .await;
+    unchanged(&missing);
+    let table = d.cli(&["status"]).await;
+    assert!(
+        table
+            .stdout
+            .contains("problem: the manifest directory does not exist"),
+        "{table:?}"
+    );
+
+    // Files come back (with one edit): applied as usual, problem gone.
+    let mut back = set.clone();
+    back[3].1 = integration("demo", "Demo is back", "sim", "product");
+    write_set(&dirs.manifests, &back);
+    let restored = d
+        .wait_status("the files applied again", |s| {
+            s["manifests"]["problem"].is_null()
+                && display_name(s, KIND_PI, "demo") == "Demo is back"
+                && all_ready(s)
+        })
+        .await;
+    assert_eq!(generation(&restored), g0 + 1);
+    assert_eq!(resource(&restored, KIND_PI, "demo").unwrap()["links"], 3);
+    let (exit, log) = d.stop().await;
+    assert!(exit.success(), "{exit:?}\n{}", log.join("\n"));
+    let links = with_store(&dirs.state, |s| s.count_links("demo").expect("count")).await;
+    assert_eq!(links, 3, "nothing may be deleted by an empty directory");
+    sim.shutdown().await.expect("sim shutdown");
+}
