@@ -408,7 +408,7 @@ async fn admin_webhook_round_trip() {
 async fn rate_limits_and_server_errors_are_absorbed() {
     let sim = start(Deployment::Cloud).await;
     sim.set_rate_limit(Some(RateLimit {
-        per_second: 20.0,
+        per_second: 1.0,
         burst: 2,
     }));
     // Without a client-side limit the client meets 429s and waits them out.
@@ -418,6 +418,10 @@ async fn rate_limits_and_server_errors_are_absorbed() {
     }
     assert!(sim.rate_limited_count() > 0);
 
+    sim.set_rate_limit(Some(RateLimit {
+        per_second: 20.0,
+        burst: 2,
+    }));
     // With the connection's rate below Jira's, no request is refused.
     let before = sim.rate_limited_count();
     let mut paced = config(&sim, admin(Deployment::Cloud));
