@@ -336,3 +336,44 @@ spec:
     assert!(exit.success());
     sim.shutdown().await.expect("sim shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_stops_being_ready_when_its_connection_starts_failing() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("token", "admin-token");
+    dirs.manifest("workspace.yaml", &workspace("product", "ws1"));
+    dirs.manifest("fields.yaml", &field_mapping());
+    dirs.manifest(
+        "connection.yaml",
+        &connection(
+            "acme",
+            "Acme",
+            &sim.base_url(),
+            "admin@example.com",
+            "token",
+            None,
+        ),
+    );
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "acme", "product"),
+    );
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("everything Ready", all_ready).await;
+
+    // The token is revoked (rotated to a wrong value): the connection and its integration both
+    // leave Ready, without waiting for the integration's periodic recheck.
+    dirs.secret("token", "revoked-token");
+    d.wait_status("connection and integration not Ready", |s| {
+        not_ready_reason(s, "Connection", "acme").as_deref() == Some("AuthenticationFailed")
+            && not_ready_reason(s, "ProjectIntegration", "demo").as_deref()
+                == Some("DependencyNotReady")
+    })
+    .await;
+
+    // Fixed again: both come back.
+    dirs.secret("token", "admin-token");
+    d.wait_status("everything Ready again", all_ready).await;
+    d.stop().await;
+}

@@ -67,6 +67,9 @@ struct LiveConnection {
     /// the rotation poller compares against it, so a file changed at any moment after that is
     /// noticed (see `runtime::poll_secrets`).
     secrets_fingerprint: String,
+    /// Whether the last connection check passed. The status board lags a reconcile by a
+    /// moment; integrations read this instead so a connection that just failed stops them.
+    healthy: bool,
 }
 
 /// Shared state of the reconcilers; cheap to clone.
@@ -126,9 +129,6 @@ impl Resources {
     /// periodic recheck. The first version needs nothing: dependents waiting for it are woken
     /// when it becomes Ready.
     fn requeue_dependents(&self, kind: Kind, name: &str, digest: &str) {
-        let Some(queue) = self.inner.queue.get() else {
-            return;
-        };
         let observed = self
             .inner
             .board
@@ -137,6 +137,14 @@ impl Resources {
         if observed.is_none() || observed.as_deref() == Some(digest) {
             return;
         }
+        self.requeue_integrations_of(kind, name);
+    }
+
+    /// Queues every integration that uses `kind/name`.
+    fn requeue_integrations_of(&self, kind: Kind, name: &str) {
+        let Some(queue) = self.inner.queue.get() else {
+            return;
+        };
         for pi in self.desired().model.integrations.values() {
             let uses = match kind {
                 Kind::Connection => pi.connection == name,
@@ -284,9 +292,14 @@ impl Resources {
                 webhook_secret: webhook_secret.clone(),
                 webhook_public_url: conn.webhook_public_url.clone(),
                 secrets_fingerprint,
+                healthy: checked.is_ok(),
             },
         );
         self.publish_routes();
+        if checked.is_err() && self.inner.board.is_ready(Kind::Connection.as_str(), name) {
+            // Ready → failing: its integrations must stop showing Ready on the old check.
+            self.requeue_integrations_of(Kind::Connection, name);
+        }
         let info = checked.map_err(|e| ReconcileError::transient(e.reason(), e.to_string()))?;
 
         let webhook = match &conn.webhook_public_url {
@@ -457,6 +470,14 @@ impl Resources {
         let board = &self.inner.board;
         board.require_ready(Kind::Workspace.as_str(), &pi.workspace)?;
         board.require_ready(Kind::Connection.as_str(), &pi.connection)?;
+        let healthy = lock(&self.inner.live)
+            .get(&pi.connection)
+            .is_some_and(|l| l.healthy);
+        if !healthy {
+            return Err(ReconcileError::DependencyNotReady {
+                message: format!("Connection/{} failed its last check", pi.connection),
+            });
+        }
         if let Some(fm) = &pi.field_mapping {
             board.require_ready(Kind::FieldMapping.as_str(), fm)?;
         }
