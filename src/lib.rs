@@ -9,6 +9,7 @@ pub mod http;
 pub mod jira;
 pub mod manifest;
 pub mod reconcile;
+pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -10,56 +10,13 @@ pub mod metrics;
 pub mod public;
 pub mod server;
 
-use std::fmt;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 pub use server::Limits;
 
-/// A secret value (webhook secret, admin token). Debug and Display print `***`, so a secret
-/// that ends up in a log line, an error or a status document gives nothing away.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself; named so that every use is easy to find in review.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Compares with `candidate` in time that does not depend on where they differ, so a
-    /// caller cannot guess the secret byte by byte from response times.
-    pub fn matches(&self, candidate: &[u8]) -> bool {
-        constant_time_eq(self.0.as_bytes(), candidate)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Length may leak (it is not secret enough to matter); content does not.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
+pub use crate::secret::Secret;
 
 /// The response body type of both listeners: every answer is small and fully buffered.
 pub type Body = Full<Bytes>;

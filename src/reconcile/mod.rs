@@ -376,9 +376,7 @@ impl Resources {
                 events: WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect(),
                 filters: Default::default(),
                 exclude_body: false,
-                secret: secret
-                    .as_ref()
-                    .map(|s| crate::jira::Secret::new(s.expose())),
+                secret: secret.as_ref().cloned(),
             });
         }
         let existing = client.webhooks().await?;
