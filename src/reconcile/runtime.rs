@@ -133,6 +133,7 @@ pub fn start(
         })),
         on_reload: Arc::new(move || trigger.rescan()),
         extra_metrics: Vec::new(),
+        drain: None,
     }
 }
 
