@@ -31,7 +31,7 @@ pub enum WsOp {
     /// Creates or replaces an item (the caller has set its version). `fields` names what an
     /// update changed, for the change feed.
     PutItem {
-        item: Item,
+        item: Box<Item>,
         op: ChangeOp,
         fields: Vec<String>,
     },
@@ -419,8 +419,10 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                         .remove((workspace.as_str(), n))
                         .map_err(|e| StoreError::db(CTX_WRITE, e))?
                         .map(|g| g.value().to_vec());
-                    raw.map(|b| serde_json::from_slice::<Item>(&b).map_err(|e| corrupt(CTX_WRITE, e)))
-                        .transpose()?
+                    raw.map(|b| {
+                        serde_json::from_slice::<Item>(&b).map_err(|e| corrupt(CTX_WRITE, e))
+                    })
+                    .transpose()?
                 };
                 let Some(old) = old else { continue };
                 reindex(txn, workspace, n, Some(&old), None)?;
@@ -600,10 +602,19 @@ impl Store {
     ) -> Result<(Vec<Item>, Option<u64>), StoreError> {
         let limit = query.limit.max(1);
         let matches = |item: &Item| {
-            query.item_type.as_ref().is_none_or(|t| &item.item_type == t)
+            query
+                .item_type
+                .as_ref()
+                .is_none_or(|t| &item.item_type == t)
                 && query.status.as_ref().is_none_or(|s| &item.status == s)
-                && query.parent.as_ref().is_none_or(|p| item.parent.as_ref() == Some(p))
-                && query.sprint.as_ref().is_none_or(|s| item.sprint.as_ref() == Some(s))
+                && query
+                    .parent
+                    .as_ref()
+                    .is_none_or(|p| item.parent.as_ref() == Some(p))
+                && query
+                    .sprint
+                    .as_ref()
+                    .is_none_or(|s| item.sprint.as_ref() == Some(s))
                 && query
                     .release
                     .as_ref()

@@ -15,8 +15,8 @@ pub mod patch;
 pub mod service;
 
 pub use model::{
-    Change, ChangeOp, ChangeTarget, Comment, HistoryEntry, Item, ItemId, JiraLink, Origin,
-    Release, Sprint,
+    Change, ChangeOp, ChangeTarget, Comment, HistoryEntry, Item, ItemId, JiraLink, Origin, Release,
+    Sprint,
 };
 pub use patch::{ItemPatch, ReleasePatch, SprintPatch};
 pub use service::{

@@ -123,7 +123,12 @@ fn timestamp(field: &str, v: &Value) -> Result<Option<DateTime<Utc>>, WorkspaceE
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(&s)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| invalid(field, "must be an RFC 3339 date-time such as 2026-01-31T09:00:00Z")),
+            .map_err(|_| {
+                invalid(
+                    field,
+                    "must be an RFC 3339 date-time such as 2026-01-31T09:00:00Z",
+                )
+            }),
     }
 }
 
@@ -285,8 +290,9 @@ mod tests {
 
     #[test]
     fn null_clears_and_absent_keeps() {
-        let p = ItemPatch::from_json(&json!({"sprint": null, "fields": {"Risk": null, "value": 3}}))
-            .expect("valid patch");
+        let p =
+            ItemPatch::from_json(&json!({"sprint": null, "fields": {"Risk": null, "value": 3}}))
+                .expect("valid patch");
         assert_eq!(p.sprint, Some(None));
         assert_eq!(p.parent, None);
         assert_eq!(p.fields.get("Risk"), Some(&None));

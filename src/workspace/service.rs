@@ -280,7 +280,7 @@ impl WorkspaceService {
                 changed.insert("type".into());
                 validate_item(&w, r, &item, &changed, true)?;
                 let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
-                    item: item.clone(),
+                    item: Box::new(item.clone()),
                     op: ChangeOp::Create,
                     fields: changed.into_iter().collect(),
                 });
@@ -359,7 +359,7 @@ impl WorkspaceService {
                 item.version += 1;
                 item.updated = Utc::now();
                 let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
-                    item: item.clone(),
+                    item: Box::new(item.clone()),
                     op: ChangeOp::Update,
                     fields: changed.into_iter().collect(),
                 });
@@ -454,12 +454,11 @@ impl WorkspaceService {
     ) -> Result<(), WorkspaceError> {
         let w = self.workspace(ws)?;
         let model = (self.inner.model)();
-        if issue.is_some()
-            && !model
-                .integrations
-                .get(integration)
-                .is_some_and(|i| i.workspace == w.name)
-        {
+        let declared = model
+            .integrations
+            .get(integration)
+            .is_some_and(|i| i.workspace == w.name);
+        if issue.is_some() && !declared {
             return Err(invalid(
                 "integration",
                 format!(
@@ -473,7 +472,11 @@ impl WorkspaceService {
             let origin = Origin::Sync(integration.clone());
             let exists = r.item(&ws, &id)?.is_some();
             let mut entry = HistoryEntry::new(
-                if issue.is_some() { "linked" } else { "unlinked" },
+                if issue.is_some() {
+                    "linked"
+                } else {
+                    "unlinked"
+                },
                 origin.clone(),
             );
             let op = match &issue {
@@ -583,7 +586,10 @@ impl WorkspaceService {
                 .ok_or_else(|| not_found("sprint", &ws, &name))?;
             check_if_match(&if_match, &format!("sprint {name}"), sprint.version)?;
             if patch.name.as_ref().is_some_and(|n| *n != name) {
-                return Err(invalid("name", "is read-only (it is the sprint's identity)"));
+                return Err(invalid(
+                    "name",
+                    "is read-only (it is the sprint's identity)",
+                ));
             }
             let fields = apply_sprint_patch(&mut sprint, &patch)?;
             if fields.is_empty() {
@@ -700,7 +706,10 @@ impl WorkspaceService {
                 .ok_or_else(|| not_found("release", &ws, &name))?;
             check_if_match(&if_match, &format!("release {name}"), release.version)?;
             if patch.name.as_ref().is_some_and(|n| *n != name) {
-                return Err(invalid("name", "is read-only (it is the release's identity)"));
+                return Err(invalid(
+                    "name",
+                    "is read-only (it is the release's identity)",
+                ));
             }
             let fields = apply_release_patch(&mut release, &patch);
             if fields.is_empty() {
@@ -894,7 +903,10 @@ fn no_duplicates(field: &str, list: &[String]) -> Result<(), WorkspaceError> {
             return Err(invalid(format!("{field}[{i}]"), "must not be empty"));
         }
         if list[..i].contains(v) {
-            return Err(invalid(format!("{field}[{i}]"), format!("{v:?} appears twice")));
+            return Err(invalid(
+                format!("{field}[{i}]"),
+                format!("{v:?} appears twice"),
+            ));
         }
     }
     Ok(())
