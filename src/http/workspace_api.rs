@@ -9,8 +9,9 @@
 //! GET                  /api/v1/workspaces/{ws}/changes        ?after=SEQ &limit=
 //! ```
 //!
-//! `{ws}` is the Workspace's `metadata.name` (or its `id`). Bodies are JSON (whatever the Content-Type says); PATCH bodies are
-//! JSON merge patches (RFC 7396). Items, sprints and releases carry `ETag: "<version>"`.
+//! `{ws}` is the Workspace's `metadata.name` (or its `id`). Bodies are JSON whatever the
+//! Content-Type says; PATCH bodies are JSON merge patches (RFC 7396). Items, sprints and
+//! releases carry `ETag: "<version>"`.
 //!
 //! Concurrency choice: `If-Match` is honoured but not required. With it, PATCH and DELETE
 //! succeed only when the stored version is one of the tags (or `*`), else 412 with the current
