@@ -690,3 +690,45 @@ async fn sprints_and_releases_have_versions_and_validate() {
     let feed = svc.changes_since(0, 10).expect("feed");
     assert_eq!(feed.len(), 4, "two sprint writes and two release writes");
 }
+
+#[tokio::test]
+async fn an_item_created_from_jira_is_linked_in_the_same_write_and_never_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = WorkspaceService::with_model(Store::open(dir.path()).expect("open"), model());
+    let issue = IssueRef {
+        connection: "jira".into(),
+        id: "10007".into(),
+        key: "ACME-7".into(),
+    };
+    let item = svc
+        .create_linked_item(
+            "acme",
+            patch(json!({"type": "Epic", "title": "From Jira"})),
+            "acme-jira",
+            issue.clone(),
+        )
+        .await
+        .expect("create linked");
+    assert_eq!(item.jira.as_ref().map(|j| j.key.as_str()), Some("ACME-7"));
+    let again = svc
+        .create_linked_item(
+            "acme",
+            patch(json!({"type": "Epic", "title": "From Jira, redelivered"})),
+            "acme-jira",
+            issue,
+        )
+        .await;
+    assert!(
+        matches!(again, Err(WorkspaceError::Conflict(_))),
+        "{again:?}"
+    );
+    let all = svc
+        .list_items("acme", &ItemFilter::default())
+        .expect("list");
+    assert_eq!(all.items.len(), 1);
+    let feed = svc.changes_since(0, 10).expect("feed");
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].origin, Origin::Sync("acme-jira".into()));
+    let history = svc.history("acme", &item.id).expect("history");
+    assert_eq!(history[0].action, "created");
+}

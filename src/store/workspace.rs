@@ -159,6 +159,23 @@ impl WsReader<'_> {
             .map(|ns| ns.into_iter().map(item_id).collect())
     }
 
+    /// The item linked to a Jira issue (by issue id) in an integration.
+    pub fn item_linked_to(
+        &self,
+        integration: &str,
+        jira_issue_id: &str,
+    ) -> Result<Option<ItemId>, StoreError> {
+        let t = self
+            .txn
+            .open_table(LINKS_BY_JIRA)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        let found = t
+            .get((integration, jira_issue_id))
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .map(|g| g.value().to_string());
+        Ok(found)
+    }
+
     /// Reserves the id the next created item of `workspace` gets.
     pub fn allocate_item_id(&self, workspace: &str) -> Result<ItemId, StoreError> {
         let mut allocated = self.allocated.borrow_mut();

@@ -242,6 +242,33 @@ impl WorkspaceService {
         patch: ItemPatch,
         origin: Origin,
     ) -> Result<Item, WorkspaceError> {
+        self.create(ws, patch, origin, None).await
+    }
+
+    /// Creates an item for a Jira issue and links it, in one transaction, so that a crash can
+    /// never leave an unlinked copy that a later sync would duplicate. Refused with `Conflict`
+    /// when the issue is already linked in `integration`.
+    pub async fn create_linked_item(
+        &self,
+        ws: &str,
+        patch: ItemPatch,
+        integration: &str,
+        issue: IssueRef,
+    ) -> Result<Item, WorkspaceError> {
+        let origin = Origin::Sync(integration.to_string());
+        let item = self
+            .create(ws, patch, origin, Some((integration.to_string(), issue)))
+            .await?;
+        self.decorate(item)
+    }
+
+    async fn create(
+        &self,
+        ws: &str,
+        patch: ItemPatch,
+        origin: Origin,
+        link: Option<(String, IssueRef)>,
+    ) -> Result<Item, WorkspaceError> {
         let w = Arc::new(self.workspace(ws)?);
         check_origin(&patch, &origin)?;
         if patch.item_type.is_none() {
@@ -252,6 +279,14 @@ impl WorkspaceService {
         }
         let item = self
             .write(move |r| {
+                if let Some((integration, issue)) = &link {
+                    if let Some(existing) = r.item_linked_to(integration, &issue.id)? {
+                        return Err(WorkspaceError::Conflict(format!(
+                            "Jira issue {} (id {}) is already linked to {existing} in {integration}",
+                            issue.key, issue.id
+                        )));
+                    }
+                }
                 let now = Utc::now();
                 let mut item = Item {
                     id: r.allocate_item_id(&w.name)?,
@@ -279,11 +314,28 @@ impl WorkspaceService {
                 changed.insert("status".into());
                 changed.insert("type".into());
                 validate_item(&w, r, &item, &changed, true)?;
-                let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
+                let mut plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
                     item: Box::new(item.clone()),
                     op: ChangeOp::Create,
                     fields: changed.into_iter().collect(),
                 });
+                if let Some((integration, issue)) = &link {
+                    let mut entry = HistoryEntry::new("created", origin.clone());
+                    entry.message = Some(format!("created from {} (id {})", issue.key, issue.id));
+                    plan = plan
+                        .push(WsOp::PutLink(Link {
+                            integration: integration.clone(),
+                            connection: issue.connection.clone(),
+                            workspace_item_id: item.id.clone(),
+                            jira_issue_id: issue.id.clone(),
+                            jira_issue_key: issue.key.clone(),
+                        }))
+                        .push(WsOp::AppendHistory {
+                            workspace: w.name.clone(),
+                            id: item.id.clone(),
+                            entry,
+                        });
+                }
                 Ok((plan, item))
             })
             .await?;
