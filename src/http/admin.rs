@@ -3,7 +3,9 @@
 //! and operators talk to the daemon.
 //!
 //! What the status document says and what "reconcile now" does belong to the controller; this
-//! module only serves them, through [`StatusSource`] and [`ReconcileHandler`].
+//! module only serves them, through [`StatusSource`] and [`ReconcileHandler`]. Larger route groups
+//! (the workspace API, `super::workspace_api`) plug in as [`ApiRoutes`]: this module still
+//! authenticates, reads the body within its limits and decodes the path for them.
 //!
 //! Architecture invariant: bound to loopback unless a bearer token is configured, and when a
 //! token is configured every route except the probes requires it.
