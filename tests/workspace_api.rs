@@ -431,3 +431,42 @@ async fn sprints_and_releases_over_http() {
     assert_eq!(resp.status().as_u16(), 204);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_patches_with_the_same_etag_one_wins_the_rest_get_412() {
+    let d = Running::start().await;
+    let items = format!("{}/acme/items", d.base);
+    let (status, _, _) = json_of(
+        d.client
+            .post(&items)
+            .json(&json!({"type": "Epic", "title": "Contended"}))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let client = d.client.clone();
+        let url = format!("{items}/ITEM-1");
+        tasks.push(tokio::spawn(async move {
+            client
+                .patch(url)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"title": format!("writer {n}")}))
+                .send()
+                .await
+                .expect("patch")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("join"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412, 412, 412, 412, 412, 412, 412]);
+    d.stop().await;
+}
