@@ -196,6 +196,24 @@ async fn items_round_trip_over_http_with_etags_and_if_match() {
     .await;
     assert_eq!(status, 412);
 
+    // Comments are added, not replaced.
+    let (status, etag, commented) = json_of(
+        d.client
+            .post(format!("{story_url}/comments"))
+            .json(&json!({"body": "Looks good", "author": "dana"}))
+            .send()
+            .await
+            .expect("comment"),
+    )
+    .await;
+    assert_eq!(
+        (status, etag.as_deref()),
+        (201, Some("\"3\"")),
+        "{commented}"
+    );
+    assert_eq!(commented["comments"][0]["body"], "Looks good");
+    assert_eq!(commented["comments"][0]["author"], "dana");
+
     // GET shows the item, its ETag and its Jira link once the sync engine linked it.
     d.service
         .set_jira_link(
@@ -212,7 +230,7 @@ async fn items_round_trip_over_http_with_etags_and_if_match() {
         .expect("link");
     let (status, etag, got) = json_of(d.client.get(&story_url).send().await.expect("get")).await;
     assert_eq!(status, 200);
-    assert_eq!(etag.as_deref(), Some("\"2\""));
+    assert_eq!(etag.as_deref(), Some("\"3\""));
     assert_eq!(got["title"], "Pay");
     assert_eq!(
         got["jira"],
@@ -238,7 +256,7 @@ async fn items_round_trip_over_http_with_etags_and_if_match() {
     let resp = d
         .client
         .delete(&story_url)
-        .header("If-Match", "\"2\"")
+        .header("If-Match", "\"3\"")
         .send()
         .await
         .expect("delete");
@@ -271,7 +289,7 @@ async fn items_round_trip_over_http_with_etags_and_if_match() {
         .iter()
         .filter_map(|c| c["op"].as_str())
         .collect();
-    assert_eq!(ops, ["create", "create", "update", "delete"]);
+    assert_eq!(ops, ["create", "create", "update", "update", "delete"]);
     d.stop().await;
 }
 

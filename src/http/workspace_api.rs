@@ -4,6 +4,7 @@
 //! GET|POST             /api/v1/workspaces/{ws}/items          ?type= &status= &sprint= &release= &parent= &limit= &cursor=
 //! GET|PATCH|DELETE     /api/v1/workspaces/{ws}/items/{id}
 //! GET                  /api/v1/workspaces/{ws}/items/{id}/history
+//! POST                 /api/v1/workspaces/{ws}/items/{id}/comments  {"body", "author"?}
 //! GET|POST             /api/v1/workspaces/{ws}/sprints        (and /releases)
 //! GET|PATCH|DELETE     /api/v1/workspaces/{ws}/sprints/{name} (and /releases/{name})
 //! GET                  /api/v1/workspaces/{ws}/changes        ?after=SEQ &limit=
@@ -300,6 +301,35 @@ impl WorkspaceApi {
                     ))
                 }
                 _ => method_not_allowed("GET"),
+            },
+            [ws, "items", id, "comments"] => match *m {
+                Method::POST => {
+                    let body = json_body(req)?;
+                    let text = body.get("body").and_then(Value::as_str).ok_or_else(|| {
+                        WorkspaceError::Invalid {
+                            field: "body".into(),
+                            message: "is required (the comment text)".into(),
+                        }
+                    })?;
+                    let author = match body.get("author") {
+                        None | Some(Value::Null) => "api",
+                        Some(Value::String(a)) => a.as_str(),
+                        Some(_) => {
+                            return Err(WorkspaceError::Invalid {
+                                field: "author".into(),
+                                message: "must be a string".into(),
+                            }
+                            .into())
+                        }
+                    };
+                    let item = svc.add_comment(ws, id, author, text, Origin::Api).await?;
+                    Ok(with_etag(
+                        StatusCode::CREATED,
+                        &to_json(&item),
+                        item.version,
+                    ))
+                }
+                _ => method_not_allowed("POST"),
             },
             [ws, "sprints"] => match *m {
                 Method::GET => Ok(json_response(

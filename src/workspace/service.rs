@@ -15,7 +15,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::model::{
-    item_number, Change, ChangeOp, HistoryEntry, Item, ItemId, JiraLink, Origin, Release, Sprint,
+    item_number, Change, ChangeOp, Comment, HistoryEntry, Item, ItemId, JiraLink, Origin, Release,
+    Sprint,
 };
 use super::patch::{check_date, ItemPatch, ReleasePatch, SprintPatch};
 use crate::manifest::model::{FieldType, Model, Workspace};
@@ -414,6 +415,51 @@ impl WorkspaceService {
                     item: Box::new(item.clone()),
                     op: ChangeOp::Update,
                     fields: changed.into_iter().collect(),
+                });
+                Ok((plan, item))
+            })
+            .await?;
+        self.decorate(item)
+    }
+
+    /// Adds a comment to an item (a new version, `comments` in the change feed), so that people
+    /// can comment in the workspace without replacing the list the sync engine keeps.
+    pub async fn add_comment(
+        &self,
+        ws: &str,
+        id: &str,
+        author: &str,
+        body: &str,
+        origin: Origin,
+    ) -> Result<Item, WorkspaceError> {
+        if body.trim().is_empty() {
+            return Err(invalid("body", "must not be empty"));
+        }
+        if author.trim().is_empty() {
+            return Err(invalid("author", "must not be empty"));
+        }
+        let w = self.workspace(ws)?;
+        let (ws, id) = (w.name.clone(), id.to_string());
+        let (author, body) = (author.to_string(), body.to_string());
+        let item = self
+            .write(move |r| {
+                let mut item = r
+                    .item(&ws, &id)?
+                    .ok_or_else(|| not_found("item", &ws, &id))?;
+                let now = Utc::now();
+                item.comments.push(Comment {
+                    id: format!("c{}", item.comments.len() + 1),
+                    author: author.clone(),
+                    body: body.clone(),
+                    created: now,
+                    jira_id: None,
+                });
+                item.version += 1;
+                item.updated = now;
+                let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
+                    item: Box::new(item.clone()),
+                    op: ChangeOp::Update,
+                    fields: vec!["comments".into()],
                 });
                 Ok((plan, item))
             })
