@@ -4,7 +4,9 @@
 //! What it shows today: the manifests are validated and reconciled (connection checked as an
 //! administrator, integration checked online against the project, board, types, statuses and
 //! fields), tandem registers its webhook in Jira, and Jira's webhooks arrive signed and are
-//! stored durably (the guide's lit webhook icon). Item sync arrives with the sync engine.
+//! stored durably (the guide's lit webhook icon), and a small plan (sprint, release, epic,
+//! stories) is created in the embedded workspace through the admin API, ready for `curl` edits.
+//! Item sync to Jira arrives with the sync engine.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -133,7 +135,7 @@ async fn demo() -> anyhow::Result<()> {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
 
-    println!("1/4 starting the Jira simulator (Cloud dialect)");
+    println!("1/5 starting the Jira simulator (Cloud dialect)");
     let jira = Simulator::start(SimConfig::new(sim::Deployment::Cloud))
         .await
         .context("cannot start the Jira simulator")?;
@@ -153,7 +155,7 @@ async fn demo() -> anyhow::Result<()> {
         .admin_addr()
         .context("admin listener has no address")?;
 
-    println!("2/4 writing manifests to {}", manifest_dir.display());
+    println!("2/5 writing manifests to {}", manifest_dir.display());
     write(&secrets_dir.join("jira-token"), "admin-token\n")?;
     write(&secrets_dir.join("webhook-secret"), "demo-webhook-secret\n")?;
     write(
@@ -172,7 +174,7 @@ async fn demo() -> anyhow::Result<()> {
     // Serve from here on: Jira's webhooks need the public listener, Ctrl-C stops it all.
     let mut served = tokio::spawn(daemon.run(hooks));
 
-    println!("3/4 reconciling: connection check, online checks, webhook registration");
+    println!("3/5 reconciling: connection check, online checks, webhook registration");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let s = status.status();
@@ -187,7 +189,12 @@ async fn demo() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    println!("4/4 creating a small backlog in Jira; its webhooks come back to tandem");
+    println!("4/5 planning in the embedded workspace: a sprint, a release, an epic and stories");
+    seed_workspace(&format!("http://{admin}"))
+        .await
+        .context("seeding the demo workspace through the admin API failed")?;
+
+    println!("5/5 creating a small backlog in Jira; its webhooks come back to tandem");
     for (kind, summary) in [
         ("Epic", "Checkout redesign"),
         ("Story", "Pay with saved card"),
@@ -212,6 +219,11 @@ async fn demo() -> anyhow::Result<()> {
 Try next (in another terminal):
   tandem status --admin http://{admin}
   curl -s http://{admin}/api/v1/status | python3 -m json.tool
+  # the embedded workspace: list the items, then move a story (If-Match guards the version):
+  curl -s http://{admin}/api/v1/workspaces/acme-product/items | python3 -m json.tool
+  curl -s -X PATCH http://{admin}/api/v1/workspaces/acme-product/items/ITEM-2 \
+       -H 'If-Match: "1"' -H 'Content-Type: application/merge-patch+json' \
+       -d '{{"status":"In Progress","fields":{{"Risk":"High"}}}}'
   # create an issue in the simulated Jira; its webhook lights up the connection's event count:
   curl -s -u admin@example.com:admin-token -H 'Content-Type: application/json' \
        -X POST {jira_url}/rest/api/2/issue \
@@ -229,6 +241,48 @@ Ctrl-C stops everything and removes {tmp}."#,
     let _ = jira.shutdown().await;
     result.context("the daemon stopped with an error")?;
     println!("stopped; removed {}", tmp.0.display());
+    Ok(())
+}
+
+/// The demo's plan, created through the admin API like a user would.
+async fn seed_workspace(admin: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let base = format!("{admin}/api/v1/workspaces/acme-product");
+    let requests = [
+        ("sprints", json!({"name": "Sprint 1", "state": "active"})),
+        (
+            "releases",
+            json!({"name": "1.0", "releaseDate": "2026-12-01"}),
+        ),
+        (
+            "items",
+            json!({"type": "Epic", "title": "Checkout redesign"}),
+        ),
+        (
+            "items",
+            json!({"type": "Story", "title": "Pay with saved card", "parent": "ITEM-1",
+                   "sprint": "Sprint 1", "releases": ["1.0"], "storyPoints": 3,
+                   "fields": {"Risk": "Medium"}}),
+        ),
+        (
+            "items",
+            json!({"type": "Story", "title": "Show delivery estimate", "parent": "ITEM-1",
+                   "releases": ["1.0"]}),
+        ),
+    ];
+    for (path, body) in requests {
+        let resp = client
+            .post(format!("{base}/{path}"))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {base}/{path}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            anyhow::bail!("POST {base}/{path} answered {status}: {text}");
+        }
+    }
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::http::admin::{
-    self, AdminError, AdminState, MetricsSource, ReconcileHandler, StatusSource,
+    self, AdminError, AdminState, ApiRoutes, MetricsSource, ReconcileHandler, StatusSource,
 };
 use crate::http::metrics::WebhookMetrics;
 use crate::http::public::{self, PublicState, WebhookRoutes};
@@ -112,6 +112,8 @@ pub struct Hooks {
     /// shutdown deadline): the controller and sync engine finish or persist in-flight work
     /// here, after seeing [`Daemon::shutdown_receiver`] turn true.
     pub drain: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// `/api/v1/workspaces/...` (the embedded workspace); `None` answers 404 there.
+    pub workspace_api: Option<Arc<dyn ApiRoutes>>,
 }
 
 /// The senders that go with [`Hooks::standalone`].
@@ -135,6 +137,7 @@ impl Hooks {
                 on_reload: Arc::new(|| tracing::info!("SIGHUP received; nothing to rescan")),
                 extra_metrics: Vec::new(),
                 drain: None,
+                workspace_api: None,
             },
             HookSenders {
                 routes: routes_tx,
@@ -274,6 +277,7 @@ impl Daemon {
             admin_state.reconcile = reconcile;
         }
         admin_state.extra_metrics = hooks.extra_metrics.clone();
+        admin_state.api_routes.extend(hooks.workspace_api.clone());
         admin_state.token = config.admin_token.clone();
         // The admin API answers small local requests; slow clients get the same cut-offs.
         admin_state.limits = Limits {

@@ -3,13 +3,16 @@
 //! and operators talk to the daemon.
 //!
 //! What the status document says and what "reconcile now" does belong to the controller; this
-//! module only serves them, through [`StatusSource`] and [`ReconcileHandler`].
+//! module only serves them, through [`StatusSource`] and [`ReconcileHandler`]. Larger route groups
+//! (the workspace API, `super::workspace_api`) plug in as [`ApiRoutes`]: this module still
+//! authenticates, reads the body within its limits and decodes the path for them.
 //!
 //! Architecture invariant: bound to loopback unless a bearer token is configured, and when a
 //! token is configured every route except the probes requires it.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -18,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::metrics::{render_store, render_webhook_states, WebhookMetrics};
-use super::server::{self, Draining, Limits};
+use super::server::{self, BodyError, Draining, Limits};
 use super::{json_error, json_response, probe, text_response, Body, Secret};
 use crate::store::Store;
 
@@ -68,6 +71,27 @@ pub trait MetricsSource: Send + Sync {
     fn render(&self, out: &mut String);
 }
 
+/// A request for a group of API routes served by another module, with its body already read
+/// within the admin listener's limits.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path segments, percent-decoded (`/api/v1/workspaces/acme/items` → `api`, `v1`, ...).
+    pub segments: Vec<String>,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    pub headers: hyper::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// A group of admin API routes owned by another module (the workspace API, later sync jobs):
+/// the admin listener keeps authentication, limits and the error shape; the group answers.
+pub trait ApiRoutes: Send + Sync {
+    /// Whether the (still encoded) path segments belong to this group.
+    fn claims(&self, segments: &[&str]) -> bool;
+    fn handle(&self, req: ApiRequest) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>>;
+}
+
 /// Everything the admin listener needs.
 #[derive(Clone)]
 pub struct AdminState {
@@ -77,6 +101,8 @@ pub struct AdminState {
     pub reconcile: Arc<dyn ReconcileHandler>,
     pub webhook_metrics: Arc<WebhookMetrics>,
     pub extra_metrics: Vec<Arc<dyn MetricsSource>>,
+    /// Route groups tried, in order, for paths the listener does not serve itself.
+    pub api_routes: Vec<Arc<dyn ApiRoutes>>,
     /// Bearer token required on every route but the probes; required to bind off loopback.
     pub token: Option<Secret>,
     pub limits: Limits,
@@ -102,6 +128,7 @@ impl AdminState {
             }),
             webhook_metrics,
             extra_metrics: Vec::new(),
+            api_routes: Vec::new(),
             token: None,
             limits: Limits::default(),
         }
@@ -194,6 +221,9 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
         }
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let Some(routes) = state.api_routes.iter().find(|r| r.claims(&segments)) {
+        return route_to(routes.as_ref(), req, &segments, &state.limits).await;
+    }
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["metrics"]) => {
             let mut out = String::new();
@@ -238,4 +268,50 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
         }
         _ => json_error(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+/// Reads the body within the listener's limits and hands the request to its route group.
+async fn route_to(
+    routes: &dyn ApiRoutes,
+    req: Request<Incoming>,
+    segments: &[&str],
+    limits: &Limits,
+) -> Response<Body> {
+    let mut decoded = Vec::with_capacity(segments.len());
+    for s in segments {
+        match percent_encoding::percent_decode_str(s).decode_utf8() {
+            Ok(d) => decoded.push(d.into_owned()),
+            Err(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "the path is not valid percent-encoded UTF-8",
+                )
+            }
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let body = match server::read_body(body, limits).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than {} bytes", limits.max_body_bytes),
+            )
+        }
+        Err(BodyError::Timeout) => {
+            return json_error(StatusCode::REQUEST_TIMEOUT, "the body arrived too slowly")
+        }
+        Err(BodyError::Broken) => {
+            return json_error(StatusCode::BAD_REQUEST, "the body could not be read")
+        }
+    };
+    routes
+        .handle(ApiRequest {
+            method: parts.method,
+            segments: decoded,
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers,
+            body,
+        })
+        .await
 }

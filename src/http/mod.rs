@@ -9,6 +9,7 @@ pub mod admin;
 pub mod metrics;
 pub mod public;
 pub mod server;
+pub mod workspace_api;
 
 use bytes::Bytes;
 use http_body_util::Full;

@@ -16,9 +16,11 @@ use crate::controller::{Controller, ControllerConfig, ObjectRef, StatusBoard, Wo
 use crate::daemon::Hooks;
 use crate::http::admin::ReconcileError as AdminReconcileError;
 use crate::http::public::WebhookRoutes;
+use crate::http::workspace_api::WorkspaceApi;
 use crate::manifest::{self, Kind, SourceFile};
 use crate::store::Store;
 use crate::watch::{ManifestWatcher, ScanFn, WatchConfig, WatchStatus};
+use crate::workspace::WorkspaceService;
 
 /// Tuning of the controller side; tests shorten the intervals.
 #[derive(Clone, Debug)]
@@ -110,6 +112,12 @@ pub fn start(
         stopped(shutdown),
     ));
 
+    let model_resources = resources.clone();
+    let workspace = WorkspaceService::new(
+        resources.store().clone(),
+        Arc::new(move || Arc::new(model_resources.desired().model)),
+    );
+
     let status_resources = resources.clone();
     let manifests_dir = config.manifests_dir.clone();
     let reconcile_resources = resources;
@@ -145,6 +153,7 @@ pub fn start(
                 Err(e) => tracing::error!(error = %e, "the controller task failed"),
             }
         })),
+        workspace_api: Some(Arc::new(WorkspaceApi::new(workspace))),
     }
 }
 

@@ -9,6 +9,7 @@
 //! Architecture invariant: no other module names a redb type; tables are private to this module.
 
 mod schema;
+mod workspace;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 use tokio::sync::{mpsc, oneshot};
 
 pub use schema::MigrationReport;
+pub use workspace::{ItemQuery, WsOp, WsPlan, WsReader};
 pub use writer::{StoreStats, BATCH_BUCKETS};
 
 use schema::*;
@@ -66,6 +68,12 @@ pub enum StoreError {
     },
     #[error("the store is closed")]
     Closed,
+    /// A stored value no longer decodes: a bug or a damaged file, never bad input.
+    #[error("state file holds an unreadable value while {context}: {message}")]
+    Corrupt {
+        context: &'static str,
+        message: String,
+    },
 }
 
 impl StoreError {
@@ -411,36 +419,7 @@ impl Store {
 
     /// Creates or replaces the link of `link.workspace_item_id` in its integration.
     pub async fn put_link(&self, link: Link) -> Result<(), StoreError> {
-        self.write(move |txn| {
-            let ctx = "writing a link";
-            let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
-            let mut rev = txn
-                .open_table(LINKS_BY_JIRA)
-                .map_err(|e| StoreError::db(ctx, e))?;
-            let key = (link.integration.as_str(), link.workspace_item_id.as_str());
-            let old = links
-                .insert(
-                    key,
-                    (
-                        link.connection.as_str(),
-                        link.jira_issue_id.as_str(),
-                        link.jira_issue_key.as_str(),
-                    ),
-                )
-                .map_err(|e| StoreError::db(ctx, e))?
-                .map(|g| g.value().1.to_string());
-            if let Some(old_issue) = old {
-                rev.remove((link.integration.as_str(), old_issue.as_str()))
-                    .map_err(|e| StoreError::db(ctx, e))?;
-            }
-            rev.insert(
-                (link.integration.as_str(), link.jira_issue_id.as_str()),
-                link.workspace_item_id.as_str(),
-            )
-            .map_err(|e| StoreError::db(ctx, e))?;
-            Ok(())
-        })
-        .await
+        self.write(move |txn| put_link_in(txn, &link)).await
     }
 
     /// The link of a workspace item in an integration.
@@ -672,6 +651,58 @@ fn append_webhook_in(
         .insert(ev.connection.as_str(), (count + 1, at))
         .map_err(|e| StoreError::db(ctx, e))?;
     Ok(AppendOutcome::Stored { seq })
+}
+
+pub(crate) fn put_link_in(txn: &WriteTransaction, link: &Link) -> Result<(), StoreError> {
+    let ctx = "writing a link";
+    let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
+    let mut rev = txn
+        .open_table(LINKS_BY_JIRA)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    let key = (link.integration.as_str(), link.workspace_item_id.as_str());
+    let old = links
+        .insert(
+            key,
+            (
+                link.connection.as_str(),
+                link.jira_issue_id.as_str(),
+                link.jira_issue_key.as_str(),
+            ),
+        )
+        .map_err(|e| StoreError::db(ctx, e))?
+        .map(|g| g.value().1.to_string());
+    if let Some(old_issue) = old {
+        rev.remove((link.integration.as_str(), old_issue.as_str()))
+            .map_err(|e| StoreError::db(ctx, e))?;
+    }
+    rev.insert(
+        (link.integration.as_str(), link.jira_issue_id.as_str()),
+        link.workspace_item_id.as_str(),
+    )
+    .map_err(|e| StoreError::db(ctx, e))?;
+    Ok(())
+}
+
+/// Removes the link of one item in one integration; returns whether there was one.
+pub(crate) fn remove_link_in(
+    txn: &WriteTransaction,
+    integration: &str,
+    item_id: &str,
+) -> Result<bool, StoreError> {
+    let ctx = "removing a link";
+    let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
+    let mut rev = txn
+        .open_table(LINKS_BY_JIRA)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    let old = links
+        .remove((integration, item_id))
+        .map_err(|e| StoreError::db(ctx, e))?
+        .map(|g| g.value().1.to_string());
+    if let Some(issue) = &old {
+        rev.remove((integration, issue.as_str()))
+            .map_err(|e| StoreError::db(ctx, e))?;
+    }
+    Ok(old.is_some())
 }
 
 fn remove_links_where(

@@ -59,12 +59,48 @@ pub(crate) const LINKS_BY_JIRA: TableDefinition<(&str, &str), &str> =
 /// (resource status, watermarks).
 pub(crate) const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
 
+/// The next change-feed sequence number, kept apart from the feed so that trimming consumed
+/// entries never makes a number come back.
+pub(crate) const META_NEXT_CHANGE_SEQ: &str = "next_change_seq";
+
+/// `ws_items`: (workspace name, item number) → the item as JSON (`workspace::Item`, without its
+/// Jira link, which is read from [`LINKS`]). Numbered keys keep `ITEM-9` before `ITEM-10` and make
+/// cursors cheap. Written only by `store::workspace`, always with a [`WS_CHANGES`] entry.
+pub(crate) const WS_ITEMS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("ws_items");
+
+/// `ws_next_item`: workspace name → the number the next created item gets. Only grows, so an
+/// id is never reused, not even after its item was deleted.
+pub(crate) const WS_NEXT_ITEM: TableDefinition<&str, u64> = TableDefinition::new("ws_next_item");
+
+/// `ws_item_index`: (workspace, field, value, item number) → (). Secondary index of items by
+/// `type`, `status`, `parent`, `sprint` and `release`, maintained with every item write: it
+/// answers filtered listings, "has children" and "is this sprint still used".
+pub(crate) const WS_ITEM_INDEX: TableDefinition<(&str, &str, &str, u64), ()> =
+    TableDefinition::new("ws_item_index");
+
+/// `ws_sprints`: (workspace, sprint name) → `workspace::Sprint` as JSON.
+pub(crate) const WS_SPRINTS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("ws_sprints");
+
+/// `ws_releases`: (workspace, release name) → `workspace::Release` as JSON.
+pub(crate) const WS_RELEASES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("ws_releases");
+
+/// `ws_history`: (workspace, item number, sequence within the item) → `workspace::HistoryEntry`
+/// as JSON. Append-only; it outlives the item (a deletion is recorded here).
+pub(crate) const WS_HISTORY: TableDefinition<(&str, u64, u64), &[u8]> =
+    TableDefinition::new("ws_history");
+
+/// `ws_changes`: sequence → `workspace::Change` as JSON. The durable change feed the sync engine
+/// consumes from a cursor; JSON so that entries can gain fields without a migration.
+pub(crate) const WS_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("ws_changes");
+
 /// One migration step: brings a file from version `index` to `index + 1`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Every migration, in order. Version 0 is a file without schema tables: a brand new file or
 /// one written before the schema was versioned.
-pub(crate) const MIGRATIONS: &[Migration] = &[v0_to_v1];
+pub(crate) const MIGRATIONS: &[Migration] = &[v0_to_v1, v1_to_v2];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
@@ -88,6 +124,36 @@ fn v0_to_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
         .is_none()
     {
         meta.insert(META_NEXT_WEBHOOK_SEQ, 1)
+            .map_err(|e| StoreError::db(ctx, e))?;
+    }
+    Ok(())
+}
+
+/// Version 2: the embedded workspace (items, their index, sprints, releases, history and the
+/// change feed).
+fn v1_to_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let ctx = "creating the version 2 workspace tables";
+    txn.open_table(WS_ITEMS)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_NEXT_ITEM)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_ITEM_INDEX)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_SPRINTS)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_RELEASES)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_HISTORY)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(WS_CHANGES)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    let mut meta = txn.open_table(META).map_err(|e| StoreError::db(ctx, e))?;
+    if meta
+        .get(META_NEXT_CHANGE_SEQ)
+        .map_err(|e| StoreError::db(ctx, e))?
+        .is_none()
+    {
+        meta.insert(META_NEXT_CHANGE_SEQ, 1)
             .map_err(|e| StoreError::db(ctx, e))?;
     }
     Ok(())

@@ -125,8 +125,10 @@ pub struct Release {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
+    /// Empty for what happened through the admin API (a deletion, for example).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub integration: String,
-    /// `pushed | pulled | conflict | unlinked | created | adopted`.
+    /// `pushed | pulled | conflict | unlinked | created | adopted | linked | deleted`.
     pub action: String,
     /// Workspace field name (`title`, `status`, `storyPoints`, custom field name...).
     #[serde(default)]
@@ -140,4 +142,141 @@ pub struct HistoryEntry {
     pub loser: Option<serde_json::Value>,
     #[serde(default)]
     pub message: Option<String>,
+    /// Who made the change: `api` or `sync:<integration>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// For a deletion: the item as it was, so that deleting never loses data silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<serde_json::Value>,
+}
+
+impl HistoryEntry {
+    /// An entry with only the mandatory parts; callers fill in what applies.
+    pub fn new(action: impl Into<String>, origin: Origin) -> Self {
+        HistoryEntry {
+            at: Utc::now(),
+            integration: origin.integration().unwrap_or_default().to_string(),
+            action: action.into(),
+            field: None,
+            winner: None,
+            winner_side: None,
+            loser: None,
+            message: None,
+            origin: Some(origin),
+            item: None,
+        }
+    }
+}
+
+/// Prefix of every item id: ids read `ITEM-1`, `ITEM-2`, ... in creation order.
+pub const ITEM_ID_PREFIX: &str = "ITEM-";
+
+/// The id of the `n`th item of a workspace.
+pub fn item_id(n: u64) -> ItemId {
+    format!("{ITEM_ID_PREFIX}{n}")
+}
+
+/// The number inside a canonical item id (`ITEM-42` → 42); `None` for anything else, so a
+/// non-canonical spelling (`ITEM-042`, `item-42`) is simply not found rather than aliased.
+pub fn item_number(id: &str) -> Option<u64> {
+    let n: u64 = id.strip_prefix(ITEM_ID_PREFIX)?.parse().ok()?;
+    (n > 0 && item_id(n) == id).then_some(n)
+}
+
+/// Who made a workspace change. The sync engine skips changes it made itself (no echo) by
+/// looking at this.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A person or tool through the admin API.
+    Api,
+    /// The sync engine, on behalf of the named integration.
+    Sync(String),
+}
+
+impl Origin {
+    /// The integration of a sync origin.
+    pub fn integration(&self) -> Option<&str> {
+        match self {
+            Origin::Api => None,
+            Origin::Sync(i) => Some(i),
+        }
+    }
+
+    pub fn is_api(&self) -> bool {
+        matches!(self, Origin::Api)
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Api => f.write_str("api"),
+            Origin::Sync(i) => write!(f, "sync:{i}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(Origin::Api),
+            _ => match s.strip_prefix("sync:") {
+                Some(i) if !i.is_empty() => Ok(Origin::Sync(i.to_string())),
+                _ => Err(format!("unknown change origin {s:?}")),
+            },
+        }
+    }
+}
+
+impl Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a change-feed entry is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "ref")]
+pub enum ChangeTarget {
+    Item(ItemId),
+    Sprint(String),
+    Release(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeOp {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One entry of the durable change feed: every workspace write appends exactly one, in the
+/// same transaction as the write, so a consumer reading from a cursor misses nothing and sees
+/// writes in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// Position in the feed; strictly increasing, never reused.
+    pub seq: u64,
+    pub workspace: String,
+    pub target: ChangeTarget,
+    /// The version the write produced (for a deletion: one past the last version).
+    pub version: u64,
+    pub op: ChangeOp,
+    pub origin: Origin,
+    pub at: DateTime<Utc>,
+    /// Camel-case names of the fields an update changed (`title`, `fields.Risk`...), so the
+    /// sync engine pushes only those and can tell which fields both sides changed.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }

@@ -1,0 +1,854 @@
+//! The embedded workspace's tables: items with their secondary index, sprints, releases, item
+//! history and the change feed.
+//!
+//! Writes are plans. The caller (the workspace service) reads through a [`WsReader`] inside the
+//! writer's transaction, decides, and returns a [`WsPlan`] that this module applies in that same
+//! transaction. Deciding and writing in one transaction on the single writer is what makes
+//! `If-Match` sound (two PATCHes with the same version can never both win), and a request that
+//! is rejected writes nothing at all because its plan is never applied.
+//!
+//! Invariants kept here, not by callers: every item, sprint or release write appends exactly one
+//! change-feed entry in its transaction; the item index always matches the items; item numbers
+//! only grow; an item's Jira link lives in the links table, never in the item's JSON.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::Utc;
+use redb::{ReadableTable, WriteTransaction};
+use serde::de::DeserializeOwned;
+
+use super::schema::*;
+use super::{put_link_in, remove_link_in, Link, Store, StoreError};
+use crate::workspace::model::{
+    item_id, item_number, Change, ChangeOp, ChangeTarget, HistoryEntry, Item, ItemId, Origin,
+    Release, Sprint,
+};
+
+/// One write of a plan.
+#[derive(Debug, Clone)]
+pub enum WsOp {
+    /// Creates or replaces an item (the caller has set its version). `fields` names what an
+    /// update changed, for the change feed.
+    PutItem {
+        item: Box<Item>,
+        op: ChangeOp,
+        fields: Vec<String>,
+    },
+    /// Removes an item, records `history` for it and appends a `delete` change.
+    DeleteItem {
+        workspace: String,
+        id: ItemId,
+        history: HistoryEntry,
+    },
+    PutSprint {
+        sprint: Sprint,
+        op: ChangeOp,
+        fields: Vec<String>,
+    },
+    DeleteSprint {
+        workspace: String,
+        name: String,
+    },
+    PutRelease {
+        release: Release,
+        op: ChangeOp,
+        fields: Vec<String>,
+    },
+    DeleteRelease {
+        workspace: String,
+        name: String,
+    },
+    /// Appends to an item's history (no change-feed entry: history is not an edit).
+    AppendHistory {
+        workspace: String,
+        id: ItemId,
+        entry: HistoryEntry,
+    },
+    PutLink(Link),
+    RemoveLink {
+        integration: String,
+        item_id: ItemId,
+    },
+}
+
+/// What one request writes, all in one transaction, attributed to `origin`.
+#[derive(Debug, Clone)]
+pub struct WsPlan {
+    pub origin: Origin,
+    pub ops: Vec<WsOp>,
+}
+
+impl WsPlan {
+    pub fn new(origin: Origin) -> Self {
+        WsPlan {
+            origin,
+            ops: Vec::new(),
+        }
+    }
+
+    pub fn push(mut self, op: WsOp) -> Self {
+        self.ops.push(op);
+        self
+    }
+}
+
+/// A filtered page of items. Filters combine with AND; `after` is the number of the last item
+/// of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    pub item_type: Option<String>,
+    pub status: Option<String>,
+    pub parent: Option<ItemId>,
+    pub sprint: Option<String>,
+    pub release: Option<String>,
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
+/// Reads inside the writer's transaction: what a plan is decided on. It sees every write
+/// committed or batched before it.
+pub struct WsReader<'a> {
+    txn: &'a WriteTransaction,
+    /// Item numbers handed out by this reader, so one plan can create several items.
+    allocated: RefCell<HashMap<String, u64>>,
+}
+
+impl WsReader<'_> {
+    pub fn item(&self, workspace: &str, id: &str) -> Result<Option<Item>, StoreError> {
+        let Some(n) = item_number(id) else {
+            return Ok(None);
+        };
+        let t = self
+            .txn
+            .open_table(WS_ITEMS)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        get_item(&t, workspace, n)
+    }
+
+    pub fn sprint(&self, workspace: &str, name: &str) -> Result<Option<Sprint>, StoreError> {
+        let t = self
+            .txn
+            .open_table(WS_SPRINTS)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        get_named(&t, workspace, name)
+    }
+
+    pub fn release(&self, workspace: &str, name: &str) -> Result<Option<Release>, StoreError> {
+        let t = self
+            .txn
+            .open_table(WS_RELEASES)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        get_named(&t, workspace, name)
+    }
+
+    /// Ids of the items whose indexed `field` (`type`, `status`, `parent`, `sprint`,
+    /// `release`) is `value`, at most `limit`.
+    pub fn items_where(
+        &self,
+        workspace: &str,
+        field: &str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<ItemId>, StoreError> {
+        let t = self
+            .txn
+            .open_table(WS_ITEM_INDEX)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        index_range(&t, workspace, field, value, 0, limit)
+            .map(|ns| ns.into_iter().map(item_id).collect())
+    }
+
+    /// The item linked to a Jira issue (by issue id) in an integration.
+    pub fn item_linked_to(
+        &self,
+        integration: &str,
+        jira_issue_id: &str,
+    ) -> Result<Option<ItemId>, StoreError> {
+        let t = self
+            .txn
+            .open_table(LINKS_BY_JIRA)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        let found = t
+            .get((integration, jira_issue_id))
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .map(|g| g.value().to_string());
+        Ok(found)
+    }
+
+    /// Reserves the id the next created item of `workspace` gets.
+    pub fn allocate_item_id(&self, workspace: &str) -> Result<ItemId, StoreError> {
+        let mut allocated = self.allocated.borrow_mut();
+        let n = match allocated.get(workspace) {
+            Some(n) => n + 1,
+            None => {
+                let t = self
+                    .txn
+                    .open_table(WS_NEXT_ITEM)
+                    .map_err(|e| StoreError::db(CTX_READ, e))?;
+                let next = t
+                    .get(workspace)
+                    .map_err(|e| StoreError::db(CTX_READ, e))?
+                    .map(|g| g.value())
+                    .unwrap_or(1);
+                next
+            }
+        };
+        allocated.insert(workspace.to_string(), n);
+        Ok(item_id(n))
+    }
+}
+
+const CTX_READ: &str = "reading the workspace";
+const CTX_WRITE: &str = "writing the workspace";
+
+fn corrupt(context: &'static str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        context,
+        message: e.to_string(),
+    }
+}
+
+fn get_named<T, Tab>(t: &Tab, workspace: &str, name: &str) -> Result<Option<T>, StoreError>
+where
+    T: DeserializeOwned,
+    Tab: ReadableTable<(&'static str, &'static str), &'static [u8]>,
+{
+    let raw = t
+        .get((workspace, name))
+        .map_err(|e| StoreError::db(CTX_READ, e))?
+        .map(|g| g.value().to_vec());
+    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_READ, e)))
+        .transpose()
+}
+
+fn get_item<T>(t: &T, workspace: &str, n: u64) -> Result<Option<Item>, StoreError>
+where
+    T: ReadableTable<(&'static str, u64), &'static [u8]>,
+{
+    let raw = t
+        .get((workspace, n))
+        .map_err(|e| StoreError::db(CTX_READ, e))?
+        .map(|g| g.value().to_vec());
+    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_READ, e)))
+        .transpose()
+}
+
+/// Item numbers in the index under (workspace, field, value), above `after`, at most `limit`.
+fn index_range<T>(
+    t: &T,
+    workspace: &str,
+    field: &str,
+    value: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<u64>, StoreError>
+where
+    T: ReadableTable<(&'static str, &'static str, &'static str, u64), ()>,
+{
+    let Some(from) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for row in t
+        .range((workspace, field, value, from)..=(workspace, field, value, u64::MAX))
+        .map_err(|e| StoreError::db(CTX_READ, e))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = row.map_err(|e| StoreError::db(CTX_READ, e))?;
+        out.push(k.value().3);
+    }
+    Ok(out)
+}
+
+/// The index entries an item contributes: (field, value).
+fn index_entries(item: &Item) -> BTreeSet<(&'static str, String)> {
+    let mut out = BTreeSet::new();
+    out.insert(("type", item.item_type.clone()));
+    out.insert(("status", item.status.clone()));
+    if let Some(p) = &item.parent {
+        out.insert(("parent", p.clone()));
+    }
+    if let Some(s) = &item.sprint {
+        out.insert(("sprint", s.clone()));
+    }
+    for r in &item.releases {
+        out.insert(("release", r.clone()));
+    }
+    out
+}
+
+fn next_change_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    let seq = meta
+        .get(META_NEXT_CHANGE_SEQ)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+        .map(|g| g.value())
+        .unwrap_or(1);
+    meta.insert(META_NEXT_CHANGE_SEQ, seq + 1)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    Ok(seq)
+}
+
+fn append_change(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    workspace: &str,
+    target: ChangeTarget,
+    version: u64,
+    op: ChangeOp,
+    fields: &[String],
+) -> Result<u64, StoreError> {
+    let seq = next_change_seq(txn)?;
+    let change = Change {
+        seq,
+        workspace: workspace.to_string(),
+        target,
+        version,
+        op,
+        origin: origin.clone(),
+        at: Utc::now(),
+        fields: fields.to_vec(),
+    };
+    let bytes = serde_json::to_vec(&change).map_err(|e| corrupt(CTX_WRITE, e))?;
+    txn.open_table(WS_CHANGES)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+        .insert(seq, bytes.as_slice())
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    Ok(seq)
+}
+
+fn append_history(
+    txn: &WriteTransaction,
+    workspace: &str,
+    n: u64,
+    entry: &HistoryEntry,
+) -> Result<(), StoreError> {
+    let mut t = txn
+        .open_table(WS_HISTORY)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    let last = t
+        .range((workspace, n, 0)..=(workspace, n, u64::MAX))
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+        .next_back()
+        .transpose()
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+        .map(|(k, _)| k.value().2);
+    let seq = last.map_or(1, |s| s + 1);
+    let bytes = serde_json::to_vec(entry).map_err(|e| corrupt(CTX_WRITE, e))?;
+    t.insert((workspace, n, seq), bytes.as_slice())
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    Ok(())
+}
+
+fn bad_id(id: &str) -> StoreError {
+    StoreError::Corrupt {
+        context: CTX_WRITE,
+        message: format!("{id:?} is not an item id"),
+    }
+}
+
+/// Replaces the index entries of item `n` from `old` to `new` (either may be absent).
+fn reindex(
+    txn: &WriteTransaction,
+    workspace: &str,
+    n: u64,
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Result<(), StoreError> {
+    let before = old.map(index_entries).unwrap_or_default();
+    let after = new.map(index_entries).unwrap_or_default();
+    let mut t = txn
+        .open_table(WS_ITEM_INDEX)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    for (field, value) in before.difference(&after) {
+        t.remove((workspace, *field, value.as_str(), n))
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    }
+    for (field, value) in after.difference(&before) {
+        t.insert((workspace, *field, value.as_str(), n), ())
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    }
+    Ok(())
+}
+
+fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> {
+    let origin = &plan.origin;
+    let mut seqs = Vec::new();
+    for op in &plan.ops {
+        match op {
+            WsOp::PutItem { item, op, fields } => {
+                let n = item_number(&item.id).ok_or_else(|| bad_id(&item.id))?;
+                let ws = item.workspace.as_str();
+                let old = {
+                    let t = txn
+                        .open_table(WS_ITEMS)
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                    get_item(&t, ws, n)?
+                };
+                let mut stored = item.clone();
+                // The link is read from the links table; a copy here could only go stale.
+                stored.jira = None;
+                let bytes = serde_json::to_vec(&stored).map_err(|e| corrupt(CTX_WRITE, e))?;
+                txn.open_table(WS_ITEMS)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                    .insert((ws, n), bytes.as_slice())
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                reindex(txn, ws, n, old.as_ref(), Some(&stored))?;
+                let mut next = txn
+                    .open_table(WS_NEXT_ITEM)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                let current = next
+                    .get(ws)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                    .map(|g| g.value())
+                    .unwrap_or(1);
+                if n >= current {
+                    next.insert(ws, n + 1)
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                }
+                drop(next);
+                seqs.push(append_change(
+                    txn,
+                    origin,
+                    ws,
+                    ChangeTarget::Item(item.id.clone()),
+                    item.version,
+                    *op,
+                    fields,
+                )?);
+            }
+            WsOp::DeleteItem {
+                workspace,
+                id,
+                history,
+            } => {
+                let n = item_number(id).ok_or_else(|| bad_id(id))?;
+                let old = {
+                    let mut t = txn
+                        .open_table(WS_ITEMS)
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                    let raw = t
+                        .remove((workspace.as_str(), n))
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                        .map(|g| g.value().to_vec());
+                    raw.map(|b| {
+                        serde_json::from_slice::<Item>(&b).map_err(|e| corrupt(CTX_WRITE, e))
+                    })
+                    .transpose()?
+                };
+                let Some(old) = old else { continue };
+                reindex(txn, workspace, n, Some(&old), None)?;
+                append_history(txn, workspace, n, history)?;
+                seqs.push(append_change(
+                    txn,
+                    origin,
+                    workspace,
+                    ChangeTarget::Item(id.clone()),
+                    old.version + 1,
+                    ChangeOp::Delete,
+                    &[],
+                )?);
+            }
+            WsOp::PutSprint { sprint, op, fields } => {
+                let bytes = serde_json::to_vec(sprint).map_err(|e| corrupt(CTX_WRITE, e))?;
+                txn.open_table(WS_SPRINTS)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                    .insert(
+                        (sprint.workspace.as_str(), sprint.name.as_str()),
+                        bytes.as_slice(),
+                    )
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                seqs.push(append_change(
+                    txn,
+                    origin,
+                    &sprint.workspace,
+                    ChangeTarget::Sprint(sprint.name.clone()),
+                    sprint.version,
+                    *op,
+                    fields,
+                )?);
+            }
+            WsOp::DeleteSprint { workspace, name } => {
+                let old: Option<Sprint> = {
+                    let mut t = txn
+                        .open_table(WS_SPRINTS)
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                    let raw = t
+                        .remove((workspace.as_str(), name.as_str()))
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                        .map(|g| g.value().to_vec());
+                    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
+                        .transpose()?
+                };
+                if let Some(old) = old {
+                    seqs.push(append_change(
+                        txn,
+                        origin,
+                        workspace,
+                        ChangeTarget::Sprint(name.clone()),
+                        old.version + 1,
+                        ChangeOp::Delete,
+                        &[],
+                    )?);
+                }
+            }
+            WsOp::PutRelease {
+                release,
+                op,
+                fields,
+            } => {
+                let bytes = serde_json::to_vec(release).map_err(|e| corrupt(CTX_WRITE, e))?;
+                txn.open_table(WS_RELEASES)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                    .insert(
+                        (release.workspace.as_str(), release.name.as_str()),
+                        bytes.as_slice(),
+                    )
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                seqs.push(append_change(
+                    txn,
+                    origin,
+                    &release.workspace,
+                    ChangeTarget::Release(release.name.clone()),
+                    release.version,
+                    *op,
+                    fields,
+                )?);
+            }
+            WsOp::DeleteRelease { workspace, name } => {
+                let old: Option<Release> = {
+                    let mut t = txn
+                        .open_table(WS_RELEASES)
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                    let raw = t
+                        .remove((workspace.as_str(), name.as_str()))
+                        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                        .map(|g| g.value().to_vec());
+                    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
+                        .transpose()?
+                };
+                if let Some(old) = old {
+                    seqs.push(append_change(
+                        txn,
+                        origin,
+                        workspace,
+                        ChangeTarget::Release(name.clone()),
+                        old.version + 1,
+                        ChangeOp::Delete,
+                        &[],
+                    )?);
+                }
+            }
+            WsOp::AppendHistory {
+                workspace,
+                id,
+                entry,
+            } => {
+                let n = item_number(id).ok_or_else(|| bad_id(id))?;
+                append_history(txn, workspace, n, entry)?;
+            }
+            WsOp::PutLink(link) => put_link_in(txn, link)?,
+            WsOp::RemoveLink {
+                integration,
+                item_id,
+            } => {
+                remove_link_in(txn, integration, item_id)?;
+            }
+        }
+    }
+    Ok(seqs)
+}
+
+impl Store {
+    /// Runs `decide` inside the next group commit and applies the plan it returns in the same
+    /// transaction. `Ok(Err(e))` means `decide` refused and nothing was written; the outer error
+    /// is a store failure. The returned sequence numbers are the change-feed entries written.
+    ///
+    /// `decide` runs on the writer thread, so it must be quick, and it may run more than once
+    /// (see [`Store::write`]'s retry), so it must not consume what it captured.
+    pub async fn workspace_write<T, E, F>(
+        &self,
+        mut decide: F,
+    ) -> Result<Result<(T, Vec<u64>), E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnMut(&WsReader<'_>) -> Result<(WsPlan, T), E> + Send + 'static,
+    {
+        self.write(move |txn| {
+            let reader = WsReader {
+                txn,
+                allocated: RefCell::new(HashMap::new()),
+            };
+            match decide(&reader) {
+                Err(e) => Ok(Err(e)),
+                Ok((plan, out)) => {
+                    drop(reader);
+                    let seqs = apply(txn, &plan)?;
+                    Ok(Ok((out, seqs)))
+                }
+            }
+        })
+        .await
+    }
+
+    /// One item, without its Jira link (the workspace service adds it).
+    pub fn ws_item(&self, workspace: &str, id: &str) -> Result<Option<Item>, StoreError> {
+        let Some(n) = item_number(id) else {
+            return Ok(None);
+        };
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_ITEMS)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            get_item(&t, workspace, n)
+        })
+    }
+
+    /// A page of items in id order and, when the page is full, the cursor of the next one.
+    /// An indexed filter narrows the scan; the others are checked on each candidate.
+    pub fn ws_items(
+        &self,
+        workspace: &str,
+        query: &ItemQuery,
+    ) -> Result<(Vec<Item>, Option<u64>), StoreError> {
+        let limit = query.limit.max(1);
+        let matches = |item: &Item| {
+            query
+                .item_type
+                .as_ref()
+                .is_none_or(|t| &item.item_type == t)
+                && query.status.as_ref().is_none_or(|s| &item.status == s)
+                && query
+                    .parent
+                    .as_ref()
+                    .is_none_or(|p| item.parent.as_ref() == Some(p))
+                && query
+                    .sprint
+                    .as_ref()
+                    .is_none_or(|s| item.sprint.as_ref() == Some(s))
+                && query
+                    .release
+                    .as_ref()
+                    .is_none_or(|r| item.releases.contains(r))
+        };
+        let indexed = [
+            ("parent", &query.parent),
+            ("sprint", &query.sprint),
+            ("release", &query.release),
+            ("type", &query.item_type),
+            ("status", &query.status),
+        ]
+        .into_iter()
+        .find_map(|(f, v)| v.as_ref().map(|v| (f, v.clone())));
+        let after = query.after.unwrap_or(0);
+        self.read_ws(|txn| {
+            let items = txn
+                .open_table(WS_ITEMS)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            let mut out = Vec::new();
+            match indexed {
+                Some((field, value)) => {
+                    let index = txn
+                        .open_table(WS_ITEM_INDEX)
+                        .map_err(|e| StoreError::db(CTX_READ, e))?;
+                    let mut cursor = after;
+                    // Candidates come in chunks so that a page never loads the whole index.
+                    'chunks: loop {
+                        let chunk = index_range(&index, workspace, field, &value, cursor, 256)?;
+                        if chunk.is_empty() {
+                            break;
+                        }
+                        for n in chunk {
+                            cursor = n;
+                            if let Some(item) = get_item(&items, workspace, n)? {
+                                if matches(&item) {
+                                    out.push(item);
+                                    if out.len() >= limit {
+                                        break 'chunks;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let Some(from) = after.checked_add(1) else {
+                        return Ok((out, None));
+                    };
+                    for row in items
+                        .range((workspace, from)..=(workspace, u64::MAX))
+                        .map_err(|e| StoreError::db(CTX_READ, e))?
+                    {
+                        let (_, v) = row.map_err(|e| StoreError::db(CTX_READ, e))?;
+                        let item: Item =
+                            serde_json::from_slice(v.value()).map_err(|e| corrupt(CTX_READ, e))?;
+                        if matches(&item) {
+                            out.push(item);
+                            if out.len() >= limit {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let next = if out.len() >= limit {
+                out.last().and_then(|i| item_number(&i.id))
+            } else {
+                None
+            };
+            Ok((out, next))
+        })
+    }
+
+    pub fn ws_sprint(&self, workspace: &str, name: &str) -> Result<Option<Sprint>, StoreError> {
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_SPRINTS)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            get_named(&t, workspace, name)
+        })
+    }
+
+    /// Every sprint of a workspace, by name.
+    pub fn ws_sprints(&self, workspace: &str) -> Result<Vec<Sprint>, StoreError> {
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_SPRINTS)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            list_named(&t, workspace)
+        })
+    }
+
+    pub fn ws_release(&self, workspace: &str, name: &str) -> Result<Option<Release>, StoreError> {
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_RELEASES)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            get_named(&t, workspace, name)
+        })
+    }
+
+    /// Every release of a workspace, by name.
+    pub fn ws_releases(&self, workspace: &str) -> Result<Vec<Release>, StoreError> {
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_RELEASES)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            list_named(&t, workspace)
+        })
+    }
+
+    /// An item's history, oldest first; kept after the item is deleted.
+    pub fn ws_history(&self, workspace: &str, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let Some(n) = item_number(id) else {
+            return Ok(Vec::new());
+        };
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_HISTORY)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            let mut out = Vec::new();
+            for row in t
+                .range((workspace, n, 0)..=(workspace, n, u64::MAX))
+                .map_err(|e| StoreError::db(CTX_READ, e))?
+            {
+                let (_, v) = row.map_err(|e| StoreError::db(CTX_READ, e))?;
+                out.push(serde_json::from_slice(v.value()).map_err(|e| corrupt(CTX_READ, e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Change-feed entries with a sequence number greater than `after`, oldest first, at most
+    /// `limit`. A consumer keeps the last `seq` it handled as its cursor.
+    pub fn ws_changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let Some(from) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.read_ws(|txn| {
+            let t = txn
+                .open_table(WS_CHANGES)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            let mut out = Vec::new();
+            for row in t
+                .range(from..)
+                .map_err(|e| StoreError::db(CTX_READ, e))?
+                .take(limit)
+            {
+                let (_, v) = row.map_err(|e| StoreError::db(CTX_READ, e))?;
+                out.push(serde_json::from_slice(v.value()).map_err(|e| corrupt(CTX_READ, e))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The sequence number of the newest change-feed entry (0 when there is none yet).
+    pub fn ws_last_change_seq(&self) -> Result<u64, StoreError> {
+        self.read_ws(|txn| {
+            let meta = txn
+                .open_table(META)
+                .map_err(|e| StoreError::db(CTX_READ, e))?;
+            let next = meta
+                .get(META_NEXT_CHANGE_SEQ)
+                .map_err(|e| StoreError::db(CTX_READ, e))?
+                .map(|g| g.value())
+                .unwrap_or(1);
+            Ok(next.saturating_sub(1))
+        })
+    }
+
+    /// Drops change-feed entries up to and including `through` once every consumer is past
+    /// them; sequence numbers are never reused.
+    pub async fn ws_trim_changes(&self, through: u64) -> Result<u64, StoreError> {
+        self.write(move |txn| {
+            let mut t = txn
+                .open_table(WS_CHANGES)
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+            let mut n = 0;
+            t.retain_in(..=through, |_, _| {
+                n += 1;
+                false
+            })
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+            Ok(n)
+        })
+        .await
+    }
+
+    fn read_ws<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.read(CTX_READ, |txn| {
+            out = Some(f(txn));
+            Ok(())
+        })?;
+        out.unwrap_or(Err(StoreError::Closed))
+    }
+}
+
+fn list_named<T, Tab>(t: &Tab, workspace: &str) -> Result<Vec<T>, StoreError>
+where
+    T: DeserializeOwned,
+    Tab: ReadableTable<(&'static str, &'static str), &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for row in t
+        .range((workspace, "")..)
+        .map_err(|e| StoreError::db(CTX_READ, e))?
+    {
+        let (k, v) = row.map_err(|e| StoreError::db(CTX_READ, e))?;
+        if k.value().0 != workspace {
+            break;
+        }
+        out.push(serde_json::from_slice(v.value()).map_err(|e| corrupt(CTX_READ, e))?);
+    }
+    Ok(out)
+}

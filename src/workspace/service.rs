@@ -1,0 +1,1262 @@
+//! [`WorkspaceService`]: the one way to read and change the embedded workspace, for the admin
+//! API and the sync engine alike.
+//!
+//! Every change is checked against the Workspace manifest (types, hierarchy, statuses, custom
+//! fields) and against what is stored (parent, sprint and releases exist), under `If-Match` when
+//! given, and lands in one transaction together with its change-feed entry. Only the fields a
+//! change touches are validated, so an item that predates a manifest edit (a status since removed)
+//! can still be retitled; the new value of any field must be valid.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::model::{
+    item_number, Change, ChangeOp, Comment, HistoryEntry, Item, ItemId, JiraLink, Origin, Release,
+    Sprint,
+};
+use super::patch::{check_date, ItemPatch, ReleasePatch, SprintPatch};
+use crate::manifest::model::{FieldType, Model, Workspace};
+use crate::store::{ItemQuery, Link, Store, StoreError, WsOp, WsPlan, WsReader};
+
+/// The current manifests, as the service needs them: resolved on every call so that a manifest
+/// change applies to the next request.
+pub type ModelFn = Arc<dyn Fn() -> Arc<Model> + Send + Sync>;
+
+/// Largest page of a listing; larger requests get this many.
+pub const MAX_PAGE: usize = 500;
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE: usize = 50;
+/// Jira's own limit on a summary, so that every valid title can be pushed.
+pub const MAX_TITLE: usize = 255;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("workspace {0:?} is not declared by any Workspace manifest")]
+    UnknownWorkspace(String),
+    #[error("{kind} {id:?} does not exist in workspace {workspace:?}")]
+    NotFound {
+        kind: &'static str,
+        workspace: String,
+        id: String,
+    },
+    /// Bad input; `field` names it (`title`, `fields.Risk`, `releases[1]`; empty for the body).
+    #[error("{}{message}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    Invalid { field: String, message: String },
+    /// `If-Match` named another version than the stored one.
+    #[error("{what} is at version {current}, not the version If-Match names")]
+    VersionMismatch { what: String, current: u64 },
+    /// The change contradicts stored state (a name taken, children still attached...).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> WorkspaceError {
+    WorkspaceError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// `If-Match`: `*` (any existing version) or a list of acceptable versions. Absent means the
+/// write is unconditional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Any,
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    fn check(&self, what: &str, current: u64) -> Result<(), WorkspaceError> {
+        match self {
+            IfMatch::Any => Ok(()),
+            IfMatch::Versions(v) if v.contains(&current) => Ok(()),
+            IfMatch::Versions(_) => Err(WorkspaceError::VersionMismatch {
+                what: what.to_string(),
+                current,
+            }),
+        }
+    }
+}
+
+fn check_if_match(
+    if_match: &Option<IfMatch>,
+    what: &str,
+    current: u64,
+) -> Result<(), WorkspaceError> {
+    if_match.as_ref().map_or(Ok(()), |m| m.check(what, current))
+}
+
+/// Which items to list. Filters combine with AND; `cursor` comes from the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub item_type: Option<String>,
+    pub status: Option<String>,
+    pub parent: Option<ItemId>,
+    pub sprint: Option<String>,
+    pub release: Option<String>,
+    pub cursor: Option<String>,
+    /// Clamped to 1..=[`MAX_PAGE`]; `None` is [`DEFAULT_PAGE`].
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// A Jira issue to link an item to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRef {
+    /// The Connection the integration uses (kept so a disconnect drops the link).
+    pub connection: String,
+    pub id: String,
+    pub key: String,
+}
+
+/// Handle to the embedded workspace. Cheap to clone.
+#[derive(Clone)]
+pub struct WorkspaceService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    model: ModelFn,
+    /// The newest change-feed sequence written through this service, for consumers that wait.
+    last_change: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for WorkspaceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceService").finish_non_exhaustive()
+    }
+}
+
+impl WorkspaceService {
+    pub fn new(store: Store, model: ModelFn) -> Self {
+        let last = store.ws_last_change_seq().unwrap_or(0);
+        let (last_change, _) = watch::channel(last);
+        WorkspaceService {
+            inner: Arc::new(Inner {
+                store,
+                model,
+                last_change,
+            }),
+        }
+    }
+
+    /// A service over a fixed model (tests, tools).
+    pub fn with_model(store: Store, model: Model) -> Self {
+        let model = Arc::new(model);
+        WorkspaceService::new(store, Arc::new(move || model.clone()))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Changes to the newest change-feed sequence number after every write through this
+    /// service: the sync engine waits on it instead of polling the feed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.last_change.subscribe()
+    }
+
+    /// The Workspace manifest for `ws`: by `metadata.name`, else by its public `id`.
+    pub fn workspace(&self, ws: &str) -> Result<Workspace, WorkspaceError> {
+        let model = (self.inner.model)();
+        model
+            .workspaces
+            .get(ws)
+            .or_else(|| model.workspaces.values().find(|w| w.id == ws))
+            .cloned()
+            .ok_or_else(|| WorkspaceError::UnknownWorkspace(ws.to_string()))
+    }
+
+    fn notify(&self, seqs: &[u64]) {
+        if let Some(max) = seqs.iter().max() {
+            self.inner.last_change.send_if_modified(|v| {
+                let newer = *max > *v;
+                if newer {
+                    *v = *max;
+                }
+                newer
+            });
+        }
+    }
+
+    /// Runs a decision in the writer and reports its outcome.
+    async fn write<T, F>(&self, decide: F) -> Result<T, WorkspaceError>
+    where
+        T: Send + 'static,
+        F: FnMut(&WsReader<'_>) -> Result<(WsPlan, T), WorkspaceError> + Send + 'static,
+    {
+        let (out, seqs) = self.inner.store.workspace_write(decide).await??;
+        self.notify(&seqs);
+        Ok(out)
+    }
+
+    /// The item's Jira link, from the links of the workspace's integrations.
+    fn link_of(&self, model: &Model, ws: &str, id: &str) -> Result<Option<JiraLink>, StoreError> {
+        for integ in model.integrations.values().filter(|i| i.workspace == ws) {
+            if let Some(link) = self.inner.store.link_by_item(&integ.name, id)? {
+                let base = model
+                    .connections
+                    .get(&link.connection)
+                    .map(|c| c.url.as_str())
+                    .unwrap_or("");
+                return Ok(Some(JiraLink {
+                    integration: link.integration,
+                    url: if base.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{base}/browse/{}", link.jira_issue_key)
+                    },
+                    key: link.jira_issue_key,
+                    id: link.jira_issue_id,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn decorate(&self, mut item: Item) -> Result<Item, WorkspaceError> {
+        let model = (self.inner.model)();
+        item.jira = self.link_of(&model, &item.workspace, &item.id)?;
+        Ok(item)
+    }
+
+    // ----- items -----
+
+    /// Creates an item from a patch that has at least `type` and `title`; the status defaults
+    /// to the workspace's first.
+    pub async fn create_item(
+        &self,
+        ws: &str,
+        patch: ItemPatch,
+        origin: Origin,
+    ) -> Result<Item, WorkspaceError> {
+        self.create(ws, patch, origin, None).await
+    }
+
+    /// Creates an item for a Jira issue and links it, in one transaction, so that a crash can
+    /// never leave an unlinked copy that a later sync would duplicate. Refused with `Conflict`
+    /// when the issue is already linked in `integration`.
+    pub async fn create_linked_item(
+        &self,
+        ws: &str,
+        patch: ItemPatch,
+        integration: &str,
+        issue: IssueRef,
+    ) -> Result<Item, WorkspaceError> {
+        let origin = Origin::Sync(integration.to_string());
+        let item = self
+            .create(ws, patch, origin, Some((integration.to_string(), issue)))
+            .await?;
+        self.decorate(item)
+    }
+
+    async fn create(
+        &self,
+        ws: &str,
+        patch: ItemPatch,
+        origin: Origin,
+        link: Option<(String, IssueRef)>,
+    ) -> Result<Item, WorkspaceError> {
+        let w = Arc::new(self.workspace(ws)?);
+        check_origin(&patch, &origin)?;
+        if patch.item_type.is_none() {
+            return Err(invalid("type", "is required"));
+        }
+        if patch.title.is_none() {
+            return Err(invalid("title", "is required"));
+        }
+        let item = self
+            .write(move |r| {
+                if let Some((integration, issue)) = &link {
+                    if let Some(existing) = r.item_linked_to(integration, &issue.id)? {
+                        return Err(WorkspaceError::Conflict(format!(
+                            "Jira issue {} (id {}) is already linked to {existing} in {integration}",
+                            issue.key, issue.id
+                        )));
+                    }
+                }
+                let now = Utc::now();
+                let mut item = Item {
+                    id: r.allocate_item_id(&w.name)?,
+                    workspace: w.name.clone(),
+                    version: 1,
+                    item_type: String::new(),
+                    title: String::new(),
+                    description: String::new(),
+                    status: w.statuses.first().cloned().unwrap_or_default(),
+                    parent: None,
+                    sprint: None,
+                    releases: Vec::new(),
+                    components: Vec::new(),
+                    story_points: None,
+                    team: None,
+                    labels: Vec::new(),
+                    fields: Default::default(),
+                    comments: Vec::new(),
+                    time_spent_seconds: 0,
+                    jira: None,
+                    created: now,
+                    updated: now,
+                };
+                let mut changed = apply_item_patch(&mut item, &patch);
+                changed.insert("status".into());
+                changed.insert("type".into());
+                validate_item(&w, r, &item, &changed, true)?;
+                let mut plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
+                    item: Box::new(item.clone()),
+                    op: ChangeOp::Create,
+                    fields: changed.into_iter().collect(),
+                });
+                if let Some((integration, issue)) = &link {
+                    let mut entry = HistoryEntry::new("created", origin.clone());
+                    entry.message = Some(format!("created from {} (id {})", issue.key, issue.id));
+                    plan = plan
+                        .push(WsOp::PutLink(Link {
+                            integration: integration.clone(),
+                            connection: issue.connection.clone(),
+                            workspace_item_id: item.id.clone(),
+                            jira_issue_id: issue.id.clone(),
+                            jira_issue_key: issue.key.clone(),
+                        }))
+                        .push(WsOp::AppendHistory {
+                            workspace: w.name.clone(),
+                            id: item.id.clone(),
+                            entry,
+                        });
+                }
+                Ok((plan, item))
+            })
+            .await?;
+        Ok(item)
+    }
+
+    /// An item with its Jira link.
+    pub fn get_item(&self, ws: &str, id: &str) -> Result<Item, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let item = self
+            .inner
+            .store
+            .ws_item(&w.name, id)?
+            .ok_or_else(|| not_found("item", &w.name, id))?;
+        self.decorate(item)
+    }
+
+    /// A page of items in id (creation) order.
+    pub fn list_items(&self, ws: &str, filter: &ItemFilter) -> Result<ItemPage, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let after = match &filter.cursor {
+            None => None,
+            Some(c) => Some(item_number(c).ok_or_else(|| invalid("cursor", "is not a cursor"))?),
+        };
+        let query = ItemQuery {
+            item_type: filter.item_type.clone(),
+            status: filter.status.clone(),
+            parent: filter.parent.clone(),
+            sprint: filter.sprint.clone(),
+            release: filter.release.clone(),
+            after,
+            limit: filter.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        };
+        let (items, next) = self.inner.store.ws_items(&w.name, &query)?;
+        let model = (self.inner.model)();
+        let items = items
+            .into_iter()
+            .map(|mut i| {
+                i.jira = self.link_of(&model, &w.name, &i.id)?;
+                Ok(i)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(ItemPage {
+            items,
+            next: next.map(super::model::item_id),
+        })
+    }
+
+    /// Applies a merge patch under `If-Match`. A patch that changes nothing writes nothing and
+    /// returns the item as it is (same version).
+    pub async fn patch_item(
+        &self,
+        ws: &str,
+        id: &str,
+        patch: ItemPatch,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<Item, WorkspaceError> {
+        let w = Arc::new(self.workspace(ws)?);
+        check_origin(&patch, &origin)?;
+        let id = id.to_string();
+        let item = self
+            .write(move |r| {
+                let mut item = r
+                    .item(&w.name, &id)?
+                    .ok_or_else(|| not_found("item", &w.name, &id))?;
+                check_if_match(&if_match, &format!("item {id}"), item.version)?;
+                let changed = apply_item_patch(&mut item, &patch);
+                if changed.is_empty() {
+                    return Ok((WsPlan::new(origin.clone()), item));
+                }
+                validate_item(&w, r, &item, &changed, false)?;
+                item.version += 1;
+                item.updated = Utc::now();
+                let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
+                    item: Box::new(item.clone()),
+                    op: ChangeOp::Update,
+                    fields: changed.into_iter().collect(),
+                });
+                Ok((plan, item))
+            })
+            .await?;
+        self.decorate(item)
+    }
+
+    /// Adds a comment to an item (a new version, `comments` in the change feed), so that people
+    /// can comment in the workspace without replacing the list the sync engine keeps.
+    pub async fn add_comment(
+        &self,
+        ws: &str,
+        id: &str,
+        author: &str,
+        body: &str,
+        origin: Origin,
+    ) -> Result<Item, WorkspaceError> {
+        if body.trim().is_empty() {
+            return Err(invalid("body", "must not be empty"));
+        }
+        if author.trim().is_empty() {
+            return Err(invalid("author", "must not be empty"));
+        }
+        let w = self.workspace(ws)?;
+        let (ws, id) = (w.name.clone(), id.to_string());
+        let (author, body) = (author.to_string(), body.to_string());
+        let item = self
+            .write(move |r| {
+                let mut item = r
+                    .item(&ws, &id)?
+                    .ok_or_else(|| not_found("item", &ws, &id))?;
+                let now = Utc::now();
+                item.comments.push(Comment {
+                    id: format!("c{}", item.comments.len() + 1),
+                    author: author.clone(),
+                    body: body.clone(),
+                    created: now,
+                    jira_id: None,
+                });
+                item.version += 1;
+                item.updated = now;
+                let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
+                    item: Box::new(item.clone()),
+                    op: ChangeOp::Update,
+                    fields: vec!["comments".into()],
+                });
+                Ok((plan, item))
+            })
+            .await?;
+        self.decorate(item)
+    }
+
+    /// Deletes an item under `If-Match`, recording it (with its last state) in its history.
+    /// An item with children is refused (delete or move them first). Nothing happens in Jira
+    /// here: the sync engine sees the `delete` change and applies its policy (unlink by default).
+    pub async fn delete_item(
+        &self,
+        ws: &str,
+        id: &str,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let model = (self.inner.model)();
+        let link = self.link_of(&model, &w.name, id)?;
+        let (ws, id) = (w.name.clone(), id.to_string());
+        self.write(move |r| {
+            let mut item = r
+                .item(&ws, &id)?
+                .ok_or_else(|| not_found("item", &ws, &id))?;
+            check_if_match(&if_match, &format!("item {id}"), item.version)?;
+            let children = r.items_where(&ws, "parent", &id, 5)?;
+            if !children.is_empty() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "item {id} has children ({}); delete them or move them to another parent first",
+                    children.join(", ")
+                )));
+            }
+            item.jira = link.clone();
+            let mut history = HistoryEntry::new("deleted", origin.clone());
+            history.item = serde_json::to_value(&item).ok();
+            let plan = WsPlan::new(origin.clone()).push(WsOp::DeleteItem {
+                workspace: ws.clone(),
+                id: id.clone(),
+                history,
+            });
+            Ok((plan, ()))
+        })
+        .await
+    }
+
+    /// An item's history, oldest first; still there after the item was deleted.
+    pub fn history(&self, ws: &str, id: &str) -> Result<Vec<HistoryEntry>, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let history = self.inner.store.ws_history(&w.name, id)?;
+        if history.is_empty() && self.inner.store.ws_item(&w.name, id)?.is_none() {
+            return Err(not_found("item", &w.name, id));
+        }
+        Ok(history)
+    }
+
+    /// Appends a history entry (sync actions, conflict losers). The item must exist.
+    pub async fn append_history(
+        &self,
+        ws: &str,
+        id: &str,
+        entry: HistoryEntry,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, id) = (w.name.clone(), id.to_string());
+        self.write(move |r| {
+            r.item(&ws, &id)?
+                .ok_or_else(|| not_found("item", &ws, &id))?;
+            let origin = entry.origin.clone().unwrap_or(Origin::Api);
+            let plan = WsPlan::new(origin).push(WsOp::AppendHistory {
+                workspace: ws.clone(),
+                id: id.clone(),
+                entry: entry.clone(),
+            });
+            Ok((plan, ()))
+        })
+        .await
+    }
+
+    /// Links an item to a Jira issue in `integration` (replacing an earlier link there), or
+    /// removes the link with `None`, and records either in the item's history. The item's
+    /// version does not change: the link is the sync engine's bookkeeping, not an edit, so it
+    /// never makes a person's `If-Match` fail.
+    pub async fn set_jira_link(
+        &self,
+        ws: &str,
+        id: &str,
+        integration: &str,
+        issue: Option<IssueRef>,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let model = (self.inner.model)();
+        let declared = model
+            .integrations
+            .get(integration)
+            .is_some_and(|i| i.workspace == w.name);
+        if issue.is_some() && !declared {
+            return Err(invalid(
+                "integration",
+                format!(
+                    "{integration:?} is not a ProjectIntegration of workspace {:?}",
+                    w.name
+                ),
+            ));
+        }
+        let (ws, id, integration) = (w.name.clone(), id.to_string(), integration.to_string());
+        self.write(move |r| {
+            let origin = Origin::Sync(integration.clone());
+            let exists = r.item(&ws, &id)?.is_some();
+            let mut entry = HistoryEntry::new(
+                if issue.is_some() {
+                    "linked"
+                } else {
+                    "unlinked"
+                },
+                origin.clone(),
+            );
+            let op = match &issue {
+                Some(issue) => {
+                    if !exists {
+                        return Err(not_found("item", &ws, &id));
+                    }
+                    entry.message = Some(format!("linked to {} (id {})", issue.key, issue.id));
+                    WsOp::PutLink(Link {
+                        integration: integration.clone(),
+                        connection: issue.connection.clone(),
+                        workspace_item_id: id.clone(),
+                        jira_issue_id: issue.id.clone(),
+                        jira_issue_key: issue.key.clone(),
+                    })
+                }
+                None => WsOp::RemoveLink {
+                    integration: integration.clone(),
+                    item_id: id.clone(),
+                },
+            };
+            let mut plan = WsPlan::new(origin).push(op);
+            if item_number(&id).is_some() {
+                plan = plan.push(WsOp::AppendHistory {
+                    workspace: ws.clone(),
+                    id: id.clone(),
+                    entry,
+                });
+            }
+            Ok((plan, ()))
+        })
+        .await
+    }
+
+    /// Change-feed entries after `after` (a sequence number; 0 for the beginning), oldest first.
+    pub fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, WorkspaceError> {
+        Ok(self.inner.store.ws_changes_since(after, limit)?)
+    }
+
+    // ----- sprints -----
+
+    pub async fn create_sprint(
+        &self,
+        ws: &str,
+        patch: SprintPatch,
+        origin: Origin,
+    ) -> Result<Sprint, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let name = patch
+            .name
+            .clone()
+            .ok_or_else(|| invalid("name", "is required"))?;
+        check_name("name", &name)?;
+        let ws = w.name.clone();
+        self.write(move |r| {
+            if r.sprint(&ws, &name)?.is_some() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "sprint {name:?} already exists in workspace {ws:?}"
+                )));
+            }
+            let mut sprint = Sprint {
+                name: name.clone(),
+                workspace: ws.clone(),
+                version: 1,
+                state: "future".into(),
+                start: None,
+                end: None,
+                goal: None,
+            };
+            let fields = apply_sprint_patch(&mut sprint, &patch)?;
+            let plan = WsPlan::new(origin.clone()).push(WsOp::PutSprint {
+                sprint: sprint.clone(),
+                op: ChangeOp::Create,
+                fields,
+            });
+            Ok((plan, sprint))
+        })
+        .await
+    }
+
+    pub fn get_sprint(&self, ws: &str, name: &str) -> Result<Sprint, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        self.inner
+            .store
+            .ws_sprint(&w.name, name)?
+            .ok_or_else(|| not_found("sprint", &w.name, name))
+    }
+
+    pub fn list_sprints(&self, ws: &str) -> Result<Vec<Sprint>, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        Ok(self.inner.store.ws_sprints(&w.name)?)
+    }
+
+    pub async fn patch_sprint(
+        &self,
+        ws: &str,
+        name: &str,
+        patch: SprintPatch,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<Sprint, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, name) = (w.name.clone(), name.to_string());
+        self.write(move |r| {
+            let mut sprint = r
+                .sprint(&ws, &name)?
+                .ok_or_else(|| not_found("sprint", &ws, &name))?;
+            check_if_match(&if_match, &format!("sprint {name}"), sprint.version)?;
+            if patch.name.as_ref().is_some_and(|n| *n != name) {
+                return Err(invalid(
+                    "name",
+                    "is read-only (it is the sprint's identity)",
+                ));
+            }
+            let fields = apply_sprint_patch(&mut sprint, &patch)?;
+            if fields.is_empty() {
+                return Ok((WsPlan::new(origin.clone()), sprint));
+            }
+            sprint.version += 1;
+            let plan = WsPlan::new(origin.clone()).push(WsOp::PutSprint {
+                sprint: sprint.clone(),
+                op: ChangeOp::Update,
+                fields,
+            });
+            Ok((plan, sprint))
+        })
+        .await
+    }
+
+    /// Deletes a sprint no item is in.
+    pub async fn delete_sprint(
+        &self,
+        ws: &str,
+        name: &str,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, name) = (w.name.clone(), name.to_string());
+        self.write(move |r| {
+            let sprint = r
+                .sprint(&ws, &name)?
+                .ok_or_else(|| not_found("sprint", &ws, &name))?;
+            check_if_match(&if_match, &format!("sprint {name}"), sprint.version)?;
+            let users = r.items_where(&ws, "sprint", &name, 5)?;
+            if !users.is_empty() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "sprint {name:?} still has items ({}); move them out first",
+                    users.join(", ")
+                )));
+            }
+            let plan = WsPlan::new(origin.clone()).push(WsOp::DeleteSprint {
+                workspace: ws.clone(),
+                name: name.clone(),
+            });
+            Ok((plan, ()))
+        })
+        .await
+    }
+
+    // ----- releases -----
+
+    pub async fn create_release(
+        &self,
+        ws: &str,
+        patch: ReleasePatch,
+        origin: Origin,
+    ) -> Result<Release, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let name = patch
+            .name
+            .clone()
+            .ok_or_else(|| invalid("name", "is required"))?;
+        check_name("name", &name)?;
+        let ws = w.name.clone();
+        self.write(move |r| {
+            if r.release(&ws, &name)?.is_some() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "release {name:?} already exists in workspace {ws:?}"
+                )));
+            }
+            let mut release = Release {
+                name: name.clone(),
+                workspace: ws.clone(),
+                version: 1,
+                released: false,
+                release_date: None,
+                description: None,
+            };
+            let fields = apply_release_patch(&mut release, &patch);
+            let plan = WsPlan::new(origin.clone()).push(WsOp::PutRelease {
+                release: release.clone(),
+                op: ChangeOp::Create,
+                fields,
+            });
+            Ok((plan, release))
+        })
+        .await
+    }
+
+    pub fn get_release(&self, ws: &str, name: &str) -> Result<Release, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        self.inner
+            .store
+            .ws_release(&w.name, name)?
+            .ok_or_else(|| not_found("release", &w.name, name))
+    }
+
+    pub fn list_releases(&self, ws: &str) -> Result<Vec<Release>, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        Ok(self.inner.store.ws_releases(&w.name)?)
+    }
+
+    pub async fn patch_release(
+        &self,
+        ws: &str,
+        name: &str,
+        patch: ReleasePatch,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<Release, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, name) = (w.name.clone(), name.to_string());
+        self.write(move |r| {
+            let mut release = r
+                .release(&ws, &name)?
+                .ok_or_else(|| not_found("release", &ws, &name))?;
+            check_if_match(&if_match, &format!("release {name}"), release.version)?;
+            if patch.name.as_ref().is_some_and(|n| *n != name) {
+                return Err(invalid(
+                    "name",
+                    "is read-only (it is the release's identity)",
+                ));
+            }
+            let fields = apply_release_patch(&mut release, &patch);
+            if fields.is_empty() {
+                return Ok((WsPlan::new(origin.clone()), release));
+            }
+            release.version += 1;
+            let plan = WsPlan::new(origin.clone()).push(WsOp::PutRelease {
+                release: release.clone(),
+                op: ChangeOp::Update,
+                fields,
+            });
+            Ok((plan, release))
+        })
+        .await
+    }
+
+    /// Deletes a release no item is in.
+    pub async fn delete_release(
+        &self,
+        ws: &str,
+        name: &str,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, name) = (w.name.clone(), name.to_string());
+        self.write(move |r| {
+            let release = r
+                .release(&ws, &name)?
+                .ok_or_else(|| not_found("release", &ws, &name))?;
+            check_if_match(&if_match, &format!("release {name}"), release.version)?;
+            let users = r.items_where(&ws, "release", &name, 5)?;
+            if !users.is_empty() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "release {name:?} still has items ({}); remove it from them first",
+                    users.join(", ")
+                )));
+            }
+            let plan = WsPlan::new(origin.clone()).push(WsOp::DeleteRelease {
+                workspace: ws.clone(),
+                name: name.clone(),
+            });
+            Ok((plan, ()))
+        })
+        .await
+    }
+}
+
+fn not_found(kind: &'static str, ws: &str, id: &str) -> WorkspaceError {
+    WorkspaceError::NotFound {
+        kind,
+        workspace: ws.to_string(),
+        id: id.to_string(),
+    }
+}
+
+/// Comments and time spent come from Jira; people add comments in Jira or, later, through a
+/// comment endpoint, never by replacing the list.
+fn check_origin(patch: &ItemPatch, origin: &Origin) -> Result<(), WorkspaceError> {
+    if origin.is_api() {
+        if patch.comments.is_some() {
+            return Err(invalid("comments", "is read-only through the API"));
+        }
+        if patch.time_spent_seconds.is_some() {
+            return Err(invalid(
+                "timeSpentSeconds",
+                "is read-only (it comes from Jira worklogs)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), WorkspaceError> {
+    if name.trim().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_TITLE || name.chars().any(char::is_control) {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_TITLE} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Sets what the patch changes; returns the names of the fields whose value actually changed.
+fn apply_item_patch(item: &mut Item, p: &ItemPatch) -> BTreeSet<String> {
+    let mut changed = BTreeSet::new();
+    macro_rules! set {
+        ($patch:expr, $field:expr, $name:literal) => {
+            if let Some(v) = &$patch {
+                if *v != $field {
+                    $field = v.clone();
+                    changed.insert($name.to_string());
+                }
+            }
+        };
+    }
+    set!(p.item_type, item.item_type, "type");
+    set!(p.title, item.title, "title");
+    set!(p.description, item.description, "description");
+    set!(p.status, item.status, "status");
+    set!(p.parent, item.parent, "parent");
+    set!(p.sprint, item.sprint, "sprint");
+    set!(p.releases, item.releases, "releases");
+    set!(p.components, item.components, "components");
+    set!(p.story_points, item.story_points, "storyPoints");
+    set!(p.team, item.team, "team");
+    set!(p.labels, item.labels, "labels");
+    set!(p.comments, item.comments, "comments");
+    if let Some(t) = p.time_spent_seconds {
+        if t != item.time_spent_seconds {
+            item.time_spent_seconds = t;
+            changed.insert("timeSpentSeconds".into());
+        }
+    }
+    for (name, value) in &p.fields {
+        let before = item.fields.get(name);
+        if before != value.as_ref() {
+            match value {
+                Some(v) => item.fields.insert(name.clone(), v.clone()),
+                None => item.fields.remove(name),
+            };
+            changed.insert(format!("fields.{name}"));
+        }
+    }
+    changed
+}
+
+fn apply_sprint_patch(s: &mut Sprint, p: &SprintPatch) -> Result<Vec<String>, WorkspaceError> {
+    let mut changed = Vec::new();
+    if let Some(v) = &p.state {
+        if *v != s.state {
+            s.state = v.clone();
+            changed.push("state".to_string());
+        }
+    }
+    if let Some(v) = p.start {
+        if v != s.start {
+            s.start = v;
+            changed.push("start".into());
+        }
+    }
+    if let Some(v) = p.end {
+        if v != s.end {
+            s.end = v;
+            changed.push("end".into());
+        }
+    }
+    if let Some(v) = &p.goal {
+        if *v != s.goal {
+            s.goal = v.clone();
+            changed.push("goal".into());
+        }
+    }
+    if let (Some(start), Some(end)) = (s.start, s.end) {
+        if end < start {
+            return Err(invalid("end", "must not be before start"));
+        }
+    }
+    Ok(changed)
+}
+
+fn apply_release_patch(r: &mut Release, p: &ReleasePatch) -> Vec<String> {
+    let mut changed = Vec::new();
+    if let Some(v) = p.released {
+        if v != r.released {
+            r.released = v;
+            changed.push("released".to_string());
+        }
+    }
+    if let Some(v) = &p.release_date {
+        if *v != r.release_date {
+            r.release_date = v.clone();
+            changed.push("releaseDate".into());
+        }
+    }
+    if let Some(v) = &p.description {
+        if *v != r.description {
+            r.description = v.clone();
+            changed.push("description".into());
+        }
+    }
+    changed
+}
+
+fn no_duplicates(field: &str, list: &[String]) -> Result<(), WorkspaceError> {
+    for (i, v) in list.iter().enumerate() {
+        if v.trim().is_empty() {
+            return Err(invalid(format!("{field}[{i}]"), "must not be empty"));
+        }
+        if list[..i].contains(v) {
+            return Err(invalid(
+                format!("{field}[{i}]"),
+                format!("{v:?} appears twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates the fields named in `changed` (and the constraints between them) against the
+/// manifest and the stored workspace.
+fn validate_item(
+    w: &Workspace,
+    r: &WsReader<'_>,
+    item: &Item,
+    changed: &BTreeSet<String>,
+    creating: bool,
+) -> Result<(), WorkspaceError> {
+    let has = |f: &str| changed.contains(f);
+    let ty = w.item_type(&item.item_type);
+    if has("type") {
+        let Some(ty) = ty else {
+            let declared: Vec<&str> = w.item_types.iter().map(|t| t.name.as_str()).collect();
+            return Err(invalid(
+                "type",
+                format!(
+                    "{:?} is not an item type of workspace {:?} (declared: {})",
+                    item.item_type,
+                    w.name,
+                    declared.join(", ")
+                ),
+            ));
+        };
+        if !creating {
+            for child in r.items_where(&w.name, "parent", &item.id, usize::MAX)? {
+                let child_type = r.item(&w.name, &child)?.map(|c| c.item_type);
+                let child_parent_type = child_type
+                    .as_deref()
+                    .and_then(|t| w.item_type(t))
+                    .and_then(|t| t.parent.as_deref());
+                if child_parent_type != Some(ty.name.as_str()) {
+                    return Err(invalid(
+                        "type",
+                        format!(
+                            "child {child} ({}) cannot have a {} as its parent",
+                            child_type.unwrap_or_default(),
+                            ty.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if has("title") {
+        if item.title.trim().is_empty() {
+            return Err(invalid("title", "must not be empty"));
+        }
+        if item.title.chars().count() > MAX_TITLE {
+            return Err(invalid(
+                "title",
+                format!("must be at most {MAX_TITLE} characters"),
+            ));
+        }
+    }
+    if has("status") && !w.statuses.contains(&item.status) {
+        return Err(invalid(
+            "status",
+            format!(
+                "{:?} is not a status of workspace {:?} (declared: {})",
+                item.status,
+                w.name,
+                w.statuses.join(", ")
+            ),
+        ));
+    }
+    if has("parent") || has("type") {
+        if let Some(parent_id) = &item.parent {
+            let Some(ty) = ty else {
+                return Err(invalid("type", "is not declared"));
+            };
+            let Some(parent_type) = ty.parent.as_deref() else {
+                return Err(invalid(
+                    "parent",
+                    format!("items of type {} have no parent type", ty.name),
+                ));
+            };
+            if *parent_id == item.id {
+                return Err(invalid("parent", "an item cannot be its own parent"));
+            }
+            let parent = r
+                .item(&w.name, parent_id)?
+                .ok_or_else(|| invalid("parent", format!("item {parent_id} does not exist")))?;
+            if parent.item_type != parent_type {
+                return Err(invalid(
+                    "parent",
+                    format!(
+                        "the parent of a {} must be a {parent_type}; {parent_id} is a {}",
+                        ty.name, parent.item_type
+                    ),
+                ));
+            }
+        }
+    }
+    if has("sprint") {
+        if let Some(s) = &item.sprint {
+            if r.sprint(&w.name, s)?.is_none() {
+                return Err(invalid("sprint", format!("sprint {s:?} does not exist")));
+            }
+        }
+    }
+    if has("releases") {
+        no_duplicates("releases", &item.releases)?;
+        for (i, rel) in item.releases.iter().enumerate() {
+            if r.release(&w.name, rel)?.is_none() {
+                return Err(invalid(
+                    format!("releases[{i}]"),
+                    format!("release {rel:?} does not exist"),
+                ));
+            }
+        }
+    }
+    if has("components") {
+        no_duplicates("components", &item.components)?;
+    }
+    if has("labels") {
+        no_duplicates("labels", &item.labels)?;
+        check_labels("labels", &item.labels)?;
+    }
+    if has("storyPoints") {
+        if let Some(sp) = item.story_points {
+            if !sp.is_finite() || sp < 0.0 {
+                return Err(invalid("storyPoints", "must be a number of at least 0"));
+            }
+        }
+    }
+    if has("team") && item.team.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(invalid("team", "must not be empty (use null to clear it)"));
+    }
+    for name in changed.iter().filter_map(|c| c.strip_prefix("fields.")) {
+        if let Some(value) = item.fields.get(name) {
+            validate_field(w, name, value)?;
+        } else if w.field_type(name).is_none() {
+            return Err(invalid(
+                format!("fields.{name}"),
+                "is not a field of this workspace",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Jira labels cannot contain spaces; refusing them here keeps every item pushable.
+fn check_labels(field: &str, labels: &[String]) -> Result<(), WorkspaceError> {
+    for (i, l) in labels.iter().enumerate() {
+        if l.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                format!("{field}[{i}]"),
+                format!("{l:?} contains whitespace, which Jira labels cannot"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_field(w: &Workspace, name: &str, value: &Value) -> Result<(), WorkspaceError> {
+    let field = format!("fields.{name}");
+    let Some(ty) = w.field_type(name) else {
+        let mut declared: Vec<&str> = crate::manifest::model::DEFAULT_FIELDS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        declared.extend(w.fields.iter().map(|f| f.name.as_str()));
+        return Err(invalid(
+            field,
+            format!(
+                "is not a field of this workspace (fields: {})",
+                declared.join(", ")
+            ),
+        ));
+    };
+    let options: &[String] = w
+        .fields
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.options.as_slice())
+        .unwrap_or(&[]);
+    let check_option = |field: &str, v: &str| -> Result<(), WorkspaceError> {
+        if options.iter().any(|o| o == v) {
+            Ok(())
+        } else {
+            Err(invalid(
+                field,
+                format!("{v:?} is not an option (options: {})", options.join(", ")),
+            ))
+        }
+    };
+    let strings = |field: &str| -> Result<Vec<String>, WorkspaceError> {
+        value
+            .as_array()
+            .ok_or_else(|| invalid(field, "must be an array of strings"))?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid(format!("{field}[{i}]"), "must be a string"))
+            })
+            .collect()
+    };
+    match ty {
+        FieldType::Text => {
+            value
+                .as_str()
+                .ok_or_else(|| invalid(&field, "must be a string (text field)"))?;
+        }
+        FieldType::Number => {
+            value
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| invalid(&field, "must be a number"))?;
+        }
+        FieldType::SingleSelect => {
+            let v = value
+                .as_str()
+                .ok_or_else(|| invalid(&field, "must be one option as a string"))?;
+            check_option(&field, v)?;
+        }
+        FieldType::MultiSelect => {
+            let vs = strings(&field)?;
+            no_duplicates(&field, &vs)?;
+            for (i, v) in vs.iter().enumerate() {
+                check_option(&format!("{field}[{i}]"), v)?;
+            }
+        }
+        FieldType::Labels => {
+            let vs = strings(&field)?;
+            no_duplicates(&field, &vs)?;
+            check_labels(&field, &vs)?;
+        }
+        FieldType::Date => {
+            let v = value
+                .as_str()
+                .ok_or_else(|| invalid(&field, "must be a date such as 2026-01-31"))?;
+            check_date(&field, v)?;
+        }
+        FieldType::Url => {
+            let v = value
+                .as_str()
+                .ok_or_else(|| invalid(&field, "must be a URL string"))?;
+            let rest = v
+                .strip_prefix("https://")
+                .or_else(|| v.strip_prefix("http://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.chars().any(char::is_whitespace)) {
+                return Err(invalid(&field, "must be an http:// or https:// URL"));
+            }
+        }
+    }
+    Ok(())
+}
