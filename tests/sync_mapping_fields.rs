@@ -83,7 +83,8 @@ fn field(id: &str, kind: &str, items: Option<&str>, custom: Option<&str>) -> Fie
         schema: Some(FieldSchema {
             kind: kind.into(),
             items: items.map(Into::into),
-            custom: custom.map(|c| format!("com.atlassian.jira.plugin.system.customfieldtypes:{c}")),
+            custom: custom
+                .map(|c| format!("com.atlassian.jira.plugin.system.customfieldtypes:{c}")),
             ..FieldSchema::default()
         }),
         ..Field::default()
@@ -134,16 +135,51 @@ fn context(deployment: Deployment) -> MappingContext {
             ("Done".into(), status("10001", "Done")),
         ]),
         fields: BTreeMap::from([
-            ("components".into(), field("components", "array", Some("component"), None)),
-            ("releases".into(), field("fixVersions", "array", Some("version"), None)),
-            ("storyPoints".into(), field(sp, "number", None, Some("float"))),
-            ("team".into(), field("customfield_10030", "option", None, Some("select"))),
-            ("objective".into(), field("customfield_10031", "string", None, Some("textarea"))),
-            ("value".into(), field("customfield_10033", "number", None, Some("float"))),
-            ("Platforms".into(), field("customfield_10035", "array", Some("option"), Some("multiselect"))),
-            ("Target date".into(), field("customfield_10034", "date", None, Some("datepicker"))),
-            ("Due".into(), field("customfield_10040", "datetime", None, Some("datetime"))),
-            ("Spec".into(), field("customfield_10037", "string", None, Some("url"))),
+            (
+                "components".into(),
+                field("components", "array", Some("component"), None),
+            ),
+            (
+                "releases".into(),
+                field("fixVersions", "array", Some("version"), None),
+            ),
+            (
+                "storyPoints".into(),
+                field(sp, "number", None, Some("float")),
+            ),
+            (
+                "team".into(),
+                field("customfield_10030", "option", None, Some("select")),
+            ),
+            (
+                "objective".into(),
+                field("customfield_10031", "string", None, Some("textarea")),
+            ),
+            (
+                "value".into(),
+                field("customfield_10033", "number", None, Some("float")),
+            ),
+            (
+                "Platforms".into(),
+                field(
+                    "customfield_10035",
+                    "array",
+                    Some("option"),
+                    Some("multiselect"),
+                ),
+            ),
+            (
+                "Target date".into(),
+                field("customfield_10034", "date", None, Some("datepicker")),
+            ),
+            (
+                "Due".into(),
+                field("customfield_10040", "datetime", None, Some("datetime")),
+            ),
+            (
+                "Spec".into(),
+                field("customfield_10037", "string", None, Some("url")),
+            ),
         ]),
         story_points_field: Some(sp.into()),
     };
@@ -263,7 +299,10 @@ fn cloud_is_sent_adf_options_and_names() {
     );
     assert_eq!(f["customfield_10031"]["type"], "doc");
     assert_eq!(f["customfield_10030"], json!({"value": "Red"}));
-    assert_eq!(f["customfield_10035"], json!([{"value": "Web"}, {"value": "iOS"}]));
+    assert_eq!(
+        f["customfield_10035"],
+        json!([{"value": "Web"}, {"value": "iOS"}])
+    );
     assert_eq!(f["customfield_10034"], "2026-12-24");
     assert_eq!(f["customfield_10040"], "2027-01-02T00:00:00.000+0000");
     assert_eq!(f["customfield_10037"], "https://example.com/s");
@@ -302,7 +341,10 @@ fn values_jira_would_reject_are_reported_before_the_call() {
     it.releases.push("9.9".into());
     assert!(matches!(
         to_jira(&it, None, &ctx),
-        Err(MappingError::UnknownValue { what: "fix version", .. })
+        Err(MappingError::UnknownValue {
+            what: "fix version",
+            ..
+        })
     ));
     let mut it = item();
     it.sprint = Some("Sprint 7".into());
@@ -312,7 +354,10 @@ fn values_jira_would_reject_are_reported_before_the_call() {
     );
     let mut it = item();
     it.labels = vec!["two words".into()];
-    assert!(matches!(to_jira(&it, None, &ctx), Err(MappingError::BadValue { .. })));
+    assert!(matches!(
+        to_jira(&it, None, &ctx),
+        Err(MappingError::BadValue { .. })
+    ));
     let mut it = item();
     it.fields.insert("Target date".into(), json!("24/12/2026"));
     let err = to_jira(&it, None, &ctx).unwrap_err();
@@ -473,7 +518,10 @@ fn sprint_field_values_of_both_dialects() {
         "customfield_10020".into(),
         json!([{"id": 1, "name": "Sprint 1", "state": "closed"}]),
     );
-    assert_eq!(from_jira(&i, &ctx).unwrap().sprint, Some(Some("Sprint 1".into())));
+    assert_eq!(
+        from_jira(&i, &ctx).unwrap().sprint,
+        Some(Some("Sprint 1".into()))
+    );
     i.fields.insert("customfield_10020".into(), Value::Null);
     assert_eq!(from_jira(&i, &ctx).unwrap().sprint, Some(None));
 }

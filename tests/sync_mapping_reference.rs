@@ -10,7 +10,9 @@ use serde_json::Value;
 use tandem::jira::{Deployment, Issue, IssueType, ResolvedIntegration, Transition};
 use tandem::manifest::{validate, SourceFile};
 use tandem::sync::mapping::sprint_values;
-use tandem::sync::richtext::{canonical_markdown, from_jira_text, from_wiki, parse_markdown, to_wiki};
+use tandem::sync::richtext::{
+    canonical_markdown, from_jira_text, from_wiki, parse_markdown, to_wiki,
+};
 use tandem::sync::transitions::{plan_transitions, WorkflowGraph};
 use tandem::sync::{fields_snapshot_from_issue, from_jira, JiraCatalog, MappingContext};
 
@@ -156,7 +158,10 @@ fn captured_sprint_strings_parse() {
                 {
                     let parsed = sprint_values(&Value::Array(vec![Value::String(s.into())]));
                     assert_eq!(parsed.len(), 1, "{name}: {s}");
-                    assert!(parsed[0].id.is_some() && !parsed[0].name.is_empty(), "{name}: {s}");
+                    assert!(
+                        parsed[0].id.is_some() && !parsed[0].name.is_empty(),
+                        "{name}: {s}"
+                    );
                     assert!(
                         ["active", "closed", "future"].contains(&parsed[0].state.as_str()),
                         "{name}: {s}"

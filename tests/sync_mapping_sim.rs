@@ -113,7 +113,9 @@ async fn start(deployment: Deployment) -> SimHandle {
         Deployment::Cloud => sim::Deployment::Cloud,
         Deployment::DataCenter => sim::Deployment::DataCenter,
     };
-    Simulator::start(SimConfig::new(d)).await.expect("simulator")
+    Simulator::start(SimConfig::new(d))
+        .await
+        .expect("simulator")
 }
 
 fn client(sim: &SimHandle, deployment: Deployment) -> JiraClient {
@@ -352,7 +354,8 @@ async fn snapshots_survive_a_round_trip_through_jira() {
                 vec!["Frontend".into()]
             };
             it.labels = (0..n % 3).map(|i| format!("l{i}")).collect();
-            it.fields.insert("Platforms".into(), platforms[n % 3].clone());
+            it.fields
+                .insert("Platforms".into(), platforms[n % 3].clone());
             if n % 2 == 1 {
                 it.fields.insert("value".into(), json!(n as f64 + 0.25));
                 it.fields.insert("Target date".into(), json!("2027-01-31"));
@@ -451,7 +454,10 @@ async fn status_changes_walk_the_simulators_workflow_with_its_required_resolutio
         assert_eq!(out.applied, ["To Do"]);
         assert!(graph.knows(&done) && graph.knows(&doing));
         let issue = client.issue(&key, &[], false).await.unwrap();
-        assert_eq!(from_jira(&issue, &ctx).unwrap().status.as_deref(), Some("Backlog"));
+        assert_eq!(
+            from_jira(&issue, &ctx).unwrap().status.as_deref(),
+            Some("Backlog")
+        );
         assert!(issue.fields["resolution"].is_null());
         // Already there: nothing is posted.
         let out = apply_status(&client, &key, &todo, None, &mut graph)
@@ -513,7 +519,11 @@ async fn sprint_moves_go_in_batches_of_fifty_and_back_to_the_backlog() {
         assert_eq!(report.calls, 2);
         assert_eq!(sim.requests_to("POST", "/rest/agile/1.0/backlog/issue"), 2);
         let first = client.issue(&keys[0], &[], false).await.unwrap();
-        assert_eq!(from_jira(&first, &ctx).unwrap().sprint, Some(None), "{deployment}");
+        assert_eq!(
+            from_jira(&first, &ctx).unwrap().sprint,
+            Some(None),
+            "{deployment}"
+        );
         sim.shutdown().await.unwrap();
     }
 }

@@ -865,7 +865,9 @@ fn field_value(rule: &FieldRule, v: &Value, ctx: &MappingContext) -> Result<Valu
         }
         FieldKind::Labels => labels_value(&strings_of(v)?)?,
         FieldKind::Date => {
-            let s = v.as_str().ok_or_else(|| format!("expected a date, found {v}"))?;
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("expected a date, found {v}"))?;
             let date = chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
                 .map_err(|_| format!("expected a date as YYYY-MM-DD, found {s:?}"))?;
             if rule.schema_kind() == "datetime" {
@@ -874,9 +876,12 @@ fn field_value(rule: &FieldRule, v: &Value, ctx: &MappingContext) -> Result<Valu
                 json!(date.to_string())
             }
         }
-        FieldKind::Components | FieldKind::Releases => {
-            Value::Array(strings_of(v)?.iter().map(|s| json!({ "name": s })).collect())
-        }
+        FieldKind::Components | FieldKind::Releases => Value::Array(
+            strings_of(v)?
+                .iter()
+                .map(|s| json!({ "name": s }))
+                .collect(),
+        ),
     })
 }
 
@@ -1177,7 +1182,10 @@ fn read_field(rule: &FieldRule, raw: &Value) -> Value {
         FieldKind::SingleSelect | FieldKind::Team => {
             option_text(raw).map(Value::String).unwrap_or(Value::Null)
         }
-        FieldKind::MultiSelect | FieldKind::Labels | FieldKind::Components | FieldKind::Releases => {
+        FieldKind::MultiSelect
+        | FieldKind::Labels
+        | FieldKind::Components
+        | FieldKind::Releases => {
             json!(names_of(raw))
         }
         FieldKind::Date => raw

@@ -428,7 +428,9 @@ pub fn to_adf(blocks: &[Block]) -> Value {
             }
             Block::Bullets(items) => json!({"type": "bulletList", "content": adf_items(items)}),
             Block::Numbered(items) => json!({"type": "orderedList", "content": adf_items(items)}),
-            Block::Code(c) => json!({"type": "codeBlock", "content": [{"type": "text", "text": c}]}),
+            Block::Code(c) => {
+                json!({"type": "codeBlock", "content": [{"type": "text", "text": c}]})
+            }
         })
         .collect();
     json!({"type": "doc", "version": 1, "content": content})
@@ -533,7 +535,7 @@ fn adf_block(node: &Value, blocks: &mut Vec<Block>) {
         // Containers (panels, quotes, expands, tables...) contribute their blocks.
         _ => {
             let kids = children(node);
-            if kids.iter().any(|k| is_adf_inline(k)) {
+            if kids.iter().any(is_adf_inline) {
                 blocks.push(Block::Paragraph(adf_inline_list(kids)));
             } else {
                 for k in kids {
@@ -558,7 +560,12 @@ fn adf_inline_list(nodes: &[Value]) -> Vec<Inline> {
             "text" => {
                 let text = n.get("text").and_then(Value::as_str).unwrap_or_default();
                 let mut m = Marks::default();
-                for mark in n.get("marks").and_then(Value::as_array).into_iter().flatten() {
+                for mark in n
+                    .get("marks")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     match node_type(mark) {
                         "strong" => m.strong = true,
                         "em" => m.em = true,

@@ -155,7 +155,10 @@ fn canonical(rule: &FieldRule, v: &Value) -> Value {
         FieldKind::Date => string_of(v)
             .map(|s| text(s.get(..10).unwrap_or(&s)))
             .unwrap_or(Value::Null),
-        FieldKind::MultiSelect | FieldKind::Labels | FieldKind::Components | FieldKind::Releases => {
+        FieldKind::MultiSelect
+        | FieldKind::Labels
+        | FieldKind::Components
+        | FieldKind::Releases => {
             let mut items: Vec<String> = match v {
                 Value::Array(a) => a
                     .iter()

@@ -106,7 +106,9 @@ fn reduce_allowed(v: &Value) -> Value {
 pub enum TransitionError {
     #[error(transparent)]
     Jira(#[from] JiraError),
-    #[error("the workflow has no path from status {from} to status {to} (explored {explored} statuses)")]
+    #[error(
+        "the workflow has no path from status {from} to status {to} (explored {explored} statuses)"
+    )]
     NoPath {
         from: String,
         to: String,
@@ -314,7 +316,10 @@ mod tests {
                             name: Some(f.to_string()),
                             schema: None,
                             allowed_values: if *f == "resolution" {
-                                vec![json!({"id": "10000", "name": "Done"}), json!({"id": "10001", "name": "Won't Do"})]
+                                vec![
+                                    json!({"id": "10000", "name": "Done"}),
+                                    json!({"id": "10001", "name": "Won't Do"}),
+                                ]
                             } else {
                                 vec![]
                             },
@@ -361,8 +366,14 @@ mod tests {
         let graph = WorkflowGraph { edges: linear() };
         let step = &plan_transitions("review", "done", &graph).unwrap()[0];
         let mine = Map::from_iter([("resolution".to_string(), json!({"name": "Won't Do"}))]);
-        assert_eq!(step.fields(Some(&mine)).unwrap()["resolution"], json!({"name": "Won't Do"}));
-        assert_eq!(step.fields(None).unwrap()["resolution"], json!({"id": "10000"}));
+        assert_eq!(
+            step.fields(Some(&mine)).unwrap()["resolution"],
+            json!({"name": "Won't Do"})
+        );
+        assert_eq!(
+            step.fields(None).unwrap()["resolution"],
+            json!({"id": "10000"})
+        );
         let no_fallback = TransitionStep {
             required: vec![RequiredField {
                 field_id: "customfield_1".into(),
@@ -441,6 +452,9 @@ mod tests {
         let err = apply_status(&api, "K-1", "archived", None, &mut WorkflowGraph::new())
             .await
             .unwrap_err();
-        assert!(matches!(err, TransitionError::NoPath { explored: 4, .. }), "{err}");
+        assert!(
+            matches!(err, TransitionError::NoPath { explored: 4, .. }),
+            "{err}"
+        );
     }
 }
