@@ -44,8 +44,38 @@ pub struct Marks {
 
 /// Merges adjacent runs with equal marks and drops empty ones, so equal content has one form.
 fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
-    let mut out: Vec<Inline> = Vec::with_capacity(inlines.len());
+    // Whitespace at the edge of a bold, italic or link span belongs outside it: no markup can
+    // write `** a**`, and it means the same.
+    let mut split = Vec::with_capacity(inlines.len());
     for inline in inlines {
+        // A link target no format can write back (relative, or with brackets) stays as text.
+        let inline = match inline {
+            Inline::Text(t, mut m) => {
+                if m.link.as_deref().is_some_and(|u| !is_url(u)) {
+                    m.link = None;
+                }
+                Inline::Text(t, m)
+            }
+            other => other,
+        };
+        match inline {
+            Inline::Text(t, m) if !m.code && m != Marks::default() => {
+                let core = t.trim();
+                let lead = &t[..t.len() - t.trim_start().len()];
+                let trail = &t[t.trim_end().len()..];
+                if core.is_empty() {
+                    split.push(Inline::Text(t.clone(), Marks::default()));
+                    continue;
+                }
+                split.push(Inline::Text(lead.to_owned(), Marks::default()));
+                split.push(Inline::Text(core.to_owned(), m));
+                split.push(Inline::Text(trail.to_owned(), Marks::default()));
+            }
+            other => split.push(other),
+        }
+    }
+    let mut out: Vec<Inline> = Vec::with_capacity(split.len());
+    for inline in split {
         match inline {
             Inline::Text(t, _) if t.is_empty() => {}
             Inline::Text(t, m) => match out.last_mut() {
@@ -80,39 +110,117 @@ fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
 }
 
 fn normalize_blocks(blocks: Vec<Block>) -> Vec<Block> {
-    blocks
-        .into_iter()
-        .filter_map(|b| match b {
+    let items = |items: Vec<Vec<Inline>>| -> Vec<Vec<Inline>> {
+        items
+            .into_iter()
+            .map(single_line)
+            .filter(|i| !i.is_empty())
+            .collect()
+    };
+    let mut out = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        match b {
+            // A blank line inside a paragraph is a paragraph break in every format.
             Block::Paragraph(i) => {
-                let i = normalize_inlines(i);
-                (!i.is_empty()).then_some(Block::Paragraph(i))
+                let mut current = Vec::new();
+                let mut breaks = 0;
+                for inline in normalize_inlines(i) {
+                    if inline == Inline::Break {
+                        breaks += 1;
+                        continue;
+                    }
+                    if breaks >= 2 {
+                        out.push(Block::Paragraph(std::mem::take(&mut current)));
+                    } else if breaks == 1 {
+                        current.push(Inline::Break);
+                    }
+                    breaks = 0;
+                    current.push(inline);
+                }
+                if !current.is_empty() {
+                    out.push(Block::Paragraph(current));
+                }
             }
             Block::Heading(l, i) => {
-                let i = normalize_inlines(i);
-                (!i.is_empty()).then_some(Block::Heading(l.clamp(1, 6), i))
+                let i = single_line(i);
+                if !i.is_empty() {
+                    out.push(Block::Heading(l.clamp(1, 6), i));
+                }
             }
-            Block::Bullets(items) => {
-                let items: Vec<_> = items
-                    .into_iter()
-                    .map(normalize_inlines)
-                    .filter(|i| !i.is_empty())
-                    .collect();
-                (!items.is_empty()).then_some(Block::Bullets(items))
+            Block::Bullets(i) => {
+                let i = items(i);
+                if !i.is_empty() {
+                    out.push(Block::Bullets(i));
+                }
             }
-            Block::Numbered(items) => {
-                let items: Vec<_> = items
-                    .into_iter()
-                    .map(normalize_inlines)
-                    .filter(|i| !i.is_empty())
-                    .collect();
-                (!items.is_empty()).then_some(Block::Numbered(items))
+            Block::Numbered(i) => {
+                let i = items(i);
+                if !i.is_empty() {
+                    out.push(Block::Numbered(i));
+                }
             }
             Block::Code(c) => {
                 let c = c.trim_end_matches('\n').to_owned();
-                (!c.trim().is_empty()).then_some(Block::Code(c))
+                if !c.trim().is_empty() {
+                    out.push(Block::Code(c));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Headings and list items are one line in every format: breaks inside them become spaces.
+fn single_line(inlines: Vec<Inline>) -> Vec<Inline> {
+    let spaced = inlines
+        .into_iter()
+        .map(|i| match i {
+            Inline::Break => Inline::Text(" ".into(), Marks::default()),
+            other => other,
+        })
+        .collect();
+    let mut out = normalize_inlines(spaced);
+    if let Some(Inline::Text(t, m)) = out.first_mut() {
+        if !m.code {
+            *t = t.trim_start().to_owned();
+        }
+    }
+    normalize_inlines(out)
+}
+
+/// Prefixes a backslash where a paragraph line would otherwise start a block.
+fn guard_lines(text: &str, is_block_start: fn(&str) -> bool) -> String {
+    text.split('\n')
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if is_block_start(trimmed) {
+                let lead = line.len() - trimmed.len();
+                // `12. x` is guarded at its dot, everything else at its first character.
+                let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
+                let at = lead + if digits > 0 { digits } else { 0 };
+                format!("{}\\{}", &line[..at], &line[at..])
+            } else {
+                line.to_owned()
             }
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn md_block_start(line: &str) -> bool {
+    md_heading(line).is_some()
+        || md_bullet(line).is_some()
+        || md_numbered(line).is_some()
+        || line.starts_with("```")
+}
+
+fn wiki_block_start(line: &str) -> bool {
+    wiki_heading(line).is_some()
+        || line.starts_with("* ")
+        || line.starts_with("- ")
+        || line.starts_with("# ")
+        || line.starts_with("{code")
+        || line.starts_with("{noformat")
 }
 
 /// The plain text of inlines, marks removed (what a reader sees).
@@ -240,7 +348,7 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
     while let Some(c) = rest.chars().next() {
         if c == '\\' {
             let mut chars = rest[1..].chars();
-            if let Some(next) = chars.next().filter(|n| "\\*`[]_".contains(*n)) {
+            if let Some(next) = chars.next().filter(|n| "\\*`[]_#-.".contains(*n)) {
                 buf.push(next);
                 rest = &rest[1 + next.len_utf8()..];
                 continue;
@@ -260,7 +368,7 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
                 }
             }
             if let Some(inner) = rest.strip_prefix("**") {
-                if let Some(end) = find_closing(inner, "**") {
+                if let Some(end) = find_closing(inner, "**", false) {
                     push(&mut buf, out);
                     let m = Marks {
                         strong: true,
@@ -272,7 +380,7 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
                 }
             }
             if let Some(inner) = rest.strip_prefix('*').filter(|i| !i.starts_with('*')) {
-                if let Some(end) = find_closing(inner, "*") {
+                if let Some(end) = find_closing(inner, "*", false) {
                     push(&mut buf, out);
                     let m = Marks {
                         em: true,
@@ -302,25 +410,53 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
     push(&mut buf, out);
 }
 
-/// Position of a closing delimiter that ends non-empty, non-space-padded content.
-fn find_closing(inner: &str, delim: &str) -> Option<usize> {
-    if inner.starts_with(' ') || inner.is_empty() {
+/// Position of the closing delimiter of a span whose content starts `inner`: content is
+/// non-empty and neither starts nor ends with whitespace; in a run of delimiter characters
+/// the closing one is the last (`***` closes `*` after `**`); escaped characters are skipped.
+/// `bounded`: the closing delimiter must not be followed by a letter or digit (wiki rules).
+fn find_closing(inner: &str, delim: &str, bounded: bool) -> Option<usize> {
+    if inner.is_empty() || inner.starts_with(char::is_whitespace) {
         return None;
     }
-    let mut from = 0;
-    while let Some(pos) = inner[from..].find(delim) {
-        let at = from + pos;
-        let escaped = at > 0 && inner.as_bytes()[at - 1] == b'\\';
-        let doubled = delim == "*" && inner[at + 1..].starts_with('*');
-        if at > 0 && !escaped && !doubled && !inner[..at].ends_with(' ') {
-            return Some(at);
+    let d = *delim.as_bytes().first()?;
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
         }
-        from = at + delim.len() + usize::from(doubled);
-        if from >= inner.len() {
-            return None;
+        if bytes[i] == b'`' {
+            i += 1 + inner[i + 1..].find('`').map_or(0, |e| e + 1);
+            continue;
         }
+        if bytes[i] != d {
+            i += 1;
+            continue;
+        }
+        let run = bytes[i..].iter().take_while(|b| **b == d).count();
+        let candidate = match (delim.len(), run) {
+            (2, r) if r >= 2 => Some(i + r - 2),
+            (1, 1) | (1, 3) => Some(i + run - 1),
+            _ => None,
+        };
+        if let Some(c) = candidate {
+            let after = inner[c + delim.len()..].chars().next();
+            let ok_after = !bounded || !after.is_some_and(char::is_alphanumeric);
+            if c > 0 && !inner[..c].ends_with(char::is_whitespace) && ok_after {
+                return Some(c);
+            }
+        }
+        i += run;
     }
     None
+}
+
+/// Link targets all three formats can hold: absolute URLs without the characters wiki links
+/// use as syntax.
+fn is_url(url: &str) -> bool {
+    (url.contains("://") || url.starts_with("mailto:"))
+        && !url.contains(|c: char| c.is_whitespace() || "[]|()".contains(c))
 }
 
 /// `text](url)` after the `[`: returns text, url and the bytes consumed.
@@ -333,7 +469,7 @@ fn md_link(inner: &str) -> Option<(&str, &str, usize)> {
     let after = &inner[close + 2..];
     let end = after.find(')')?;
     let url = &after[..end];
-    if url.is_empty() || url.contains(char::is_whitespace) {
+    if !is_url(url) {
         return None;
     }
     Some((text, url, close + 2 + end + 1))
@@ -354,6 +490,7 @@ fn render_markdown_with(blocks: &[Block], escape: bool) -> String {
     let parts: Vec<String> = blocks
         .iter()
         .map(|b| match b {
+            Block::Paragraph(i) if escape => guard_lines(&inl(i), md_block_start),
             Block::Paragraph(i) => inl(i),
             Block::Heading(l, i) => format!("{} {}", "#".repeat(*l as usize), inl(i)),
             Block::Bullets(items) => items
@@ -374,44 +511,143 @@ fn render_markdown_with(blocks: &[Block], escape: bool) -> String {
 }
 
 fn md_inlines(inlines: &[Inline], escape: bool) -> String {
-    let mut s = String::new();
-    for i in inlines {
-        match i {
-            Inline::Break => s.push('\n'),
-            Inline::Text(t, m) => {
-                let mut t = if m.code {
-                    format!("`{t}`")
-                } else if escape {
-                    let mut e = String::with_capacity(t.len());
-                    for c in t.chars() {
-                        if "\\*`[]".contains(c) {
-                            e.push('\\');
-                        }
-                        e.push(c);
-                    }
-                    e
-                } else {
-                    t.clone()
-                };
-                if m.em {
-                    t = format!("*{t}*");
-                }
-                if m.strong {
-                    t = format!("**{t}**");
-                }
-                if let Some(url) = &m.link {
-                    t = format!("[{t}]({url})");
-                }
-                s.push_str(&t);
+    let text = |t: &str| {
+        if !escape {
+            return t.to_owned();
+        }
+        let mut e = String::with_capacity(t.len());
+        for c in t.chars() {
+            if "\\*`[]".contains(c) {
+                e.push('\\');
+            }
+            e.push(c);
+        }
+        e
+    };
+    render_spans(
+        inlines,
+        &Syntax {
+            strong: ("**", "**"),
+            em: ("*", "*"),
+            link_open: "[",
+            link_close: &|url| format!("]({url})"),
+            code: &|t| format!("`{t}`"),
+            text: &text,
+            braces: false,
+        },
+    )
+}
+
+/// How one markup writes marks.
+struct Syntax<'a> {
+    strong: (&'a str, &'a str),
+    em: (&'a str, &'a str),
+    link_open: &'a str,
+    link_close: &'a dyn Fn(&str) -> String,
+    code: &'a dyn Fn(&str) -> String,
+    text: &'a dyn Fn(&str) -> String,
+    /// Wiki: write `{*}` instead of `*` where a letter or digit touches the delimiter.
+    braces: bool,
+}
+
+#[derive(Clone, PartialEq)]
+enum Open {
+    Link(String),
+    Strong,
+    Em,
+}
+
+/// Renders runs with marks opened and closed as spans (link outermost, then strong, then
+/// em; code innermost), so `**a `b` c**` stays one bold span instead of three.
+fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
+    let delim = |d: &str, touching: bool| {
+        if syntax.braces && touching {
+            format!("{{{d}}}")
+        } else {
+            d.to_owned()
+        }
+    };
+    let close = |stack: &mut Vec<Open>, s: &mut String, keep: usize, next: Option<char>| {
+        let touching = next.is_some_and(char::is_alphanumeric);
+        while stack.len() > keep {
+            match stack.pop() {
+                Some(Open::Link(url)) => s.push_str(&(syntax.link_close)(&url)),
+                Some(Open::Strong) => s.push_str(&delim(syntax.strong.1, touching)),
+                Some(Open::Em) => s.push_str(&delim(syntax.em.1, touching)),
+                None => {}
             }
         }
+    };
+    let mut s = String::new();
+    let mut stack: Vec<Open> = Vec::new();
+    for inline in inlines {
+        let (wanted, rendered) = match inline {
+            Inline::Break => (Vec::new(), "\n".to_owned()),
+            Inline::Text(t, m) => {
+                let mut w = Vec::new();
+                if let Some(url) = &m.link {
+                    w.push(Open::Link(url.clone()));
+                }
+                if m.strong {
+                    w.push(Open::Strong);
+                }
+                if m.em {
+                    w.push(Open::Em);
+                }
+                let r = if m.code {
+                    (syntax.code)(t)
+                } else {
+                    (syntax.text)(t)
+                };
+                (w, r)
+            }
+        };
+        // Spans still wanted stay open, whatever their order: closing and reopening them
+        // would write ambiguous runs such as `****`.
+        let common = stack.iter().take_while(|o| wanted.contains(o)).count();
+        let missing: Vec<Open> = wanted
+            .iter()
+            .filter(|w| !stack[..common].contains(w))
+            .cloned()
+            .collect();
+        let opening = !missing.is_empty();
+        let next = if opening {
+            // What follows a closing delimiter is the opening one.
+            Some('{')
+        } else {
+            rendered.chars().next()
+        };
+        close(&mut stack, &mut s, common, next);
+        for open in &missing {
+            let touching = s.chars().next_back().is_some_and(char::is_alphanumeric);
+            match open {
+                Open::Link(_) => s.push_str(syntax.link_open),
+                Open::Strong => s.push_str(&delim(syntax.strong.0, touching)),
+                Open::Em => s.push_str(&delim(syntax.em.0, touching)),
+            }
+            stack.push(open.clone());
+        }
+        s.push_str(&rendered);
     }
+    close(&mut stack, &mut s, 0, None);
     s
 }
 
 /// The one form of a workspace text: equal meaning, equal string.
+///
+/// Rendering and parsing agree on everything people write; for pathological runs of
+/// delimiters (`****`, `***x**`) one pass may still move, so this repeats until the text stops
+/// changing (a few passes at most), which makes it idempotent.
 pub fn canonical_markdown(text: &str) -> String {
-    render_markdown(&parse_markdown(text))
+    let mut current = render_markdown(&parse_markdown(text));
+    for _ in 0..4 {
+        let next = render_markdown(&parse_markdown(&current));
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,7 +846,7 @@ pub fn to_wiki(blocks: &[Block]) -> String {
     let parts: Vec<String> = blocks
         .iter()
         .map(|b| match b {
-            Block::Paragraph(i) => wiki_inlines(i),
+            Block::Paragraph(i) => guard_lines(&wiki_inlines(i), wiki_block_start),
             Block::Heading(l, i) => format!("h{l}. {}", wiki_inlines(i)),
             Block::Bullets(items) => items
                 .iter()
@@ -622,6 +858,9 @@ pub fn to_wiki(blocks: &[Block]) -> String {
                 .map(|i| format!("# {}", wiki_inlines(i)))
                 .collect::<Vec<_>>()
                 .join("\n"),
+            // A block that itself holds `{code}` goes in `{noformat}` (holding both cannot be
+            // written in wiki markup at all).
+            Block::Code(c) if c.contains("{code") => format!("{{noformat}}\n{c}\n{{noformat}}"),
             Block::Code(c) => format!("{{code}}\n{c}\n{{code}}"),
         })
         .collect();
@@ -629,38 +868,37 @@ pub fn to_wiki(blocks: &[Block]) -> String {
 }
 
 fn wiki_inlines(inlines: &[Inline]) -> String {
-    let mut s = String::new();
-    for i in inlines {
-        match i {
-            // A line break inside a paragraph; `\\` would work too but a newline reads better.
-            Inline::Break => s.push('\n'),
-            Inline::Text(t, m) => {
-                let mut t = if m.code {
-                    format!("{{{{{t}}}}}")
-                } else {
-                    let mut e = String::with_capacity(t.len());
-                    for c in t.chars() {
-                        if "*_{}[]|\\".contains(c) {
-                            e.push('\\');
-                        }
-                        e.push(c);
-                    }
-                    e
-                };
-                if m.em {
-                    t = format!("_{t}_");
-                }
-                if m.strong {
-                    t = format!("*{t}*");
-                }
-                if let Some(url) = &m.link {
-                    t = format!("[{t}|{url}]");
-                }
-                s.push_str(&t);
+    let text = |t: &str| {
+        let mut e = String::with_capacity(t.len());
+        for c in t.chars() {
+            if "*_{}[]|\\".contains(c) {
+                e.push('\\');
             }
+            e.push(c);
         }
-    }
-    s
+        e
+    };
+    render_spans(
+        inlines,
+        &Syntax {
+            strong: ("*", "*"),
+            em: ("_", "_"),
+            link_open: "[",
+            link_close: &|url| format!("|{url}]"),
+            code: &|t| {
+                let mut e = String::with_capacity(t.len() + 4);
+                for c in t.chars() {
+                    if "{}\\".contains(c) {
+                        e.push('\\');
+                    }
+                    e.push(c);
+                }
+                format!("{{{{{e}}}}}")
+            },
+            text: &text,
+            braces: true,
+        },
+    )
 }
 
 /// Parses Jira wiki markup (the subset above; other macros stay as text).
@@ -746,7 +984,8 @@ pub fn from_wiki(text: &str) -> Vec<Block> {
 
 fn wiki_heading(line: &str) -> Option<(u8, &str)> {
     let b = line.as_bytes();
-    if b.len() >= 4 && b[0] == b'h' && (b'1'..=b'6').contains(&b[1]) && &line[2..4] == ". " {
+    if b.len() >= 4 && b[0] == b'h' && (b'1'..=b'6').contains(&b[1]) && line.get(2..4) == Some(". ")
+    {
         Some((b[1] - b'0', &line[4..]))
     } else {
         None
@@ -770,7 +1009,7 @@ fn parse_wiki_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
     while let Some(c) = rest.chars().next() {
         if c == '\\' {
             if let Some(next) = rest[1..].chars().next() {
-                if "*_{}[]|\\-+^~?".contains(next) {
+                if "*_{}[]|\\-+^~?#h".contains(next) {
                     buf.push(next);
                     rest = &rest[1 + next.len_utf8()..];
                     continue;
@@ -779,23 +1018,33 @@ fn parse_wiki_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
             // `\\` at a line's end is a forced break; elsewhere a literal backslash.
         }
         if let Some(inner) = rest.strip_prefix("{{") {
-            if let Some(end) = inner.find("}}").filter(|e| *e > 0) {
+            if let Some((code, used)) = wiki_monospace(inner) {
                 push(&mut buf, out);
                 let m = Marks {
                     code: true,
                     ..marks.clone()
                 };
-                out.push(Inline::Text(inner[..end].to_owned(), m));
-                rest = &inner[end + 2..];
+                out.push(Inline::Text(code, m));
+                rest = &inner[used..];
                 continue;
             }
         }
-        if c == '*' || c == '_' {
-            let delim = &rest[..1];
-            let inner = &rest[1..];
-            if let Some(end) = find_closing(inner, delim) {
+        let after_word = s[..s.len() - rest.len()]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+        // `*bold*` needs a word boundary before it; `{*}bold{*}` (what Jira writes next to
+        // letters) does not.
+        let opener = match rest.as_bytes() {
+            [b'{', m @ (b'*' | b'_'), b'}', ..] => Some((*m, 3)),
+            [m @ (b'*' | b'_'), ..] if !after_word => Some((*m, 1)),
+            _ => None,
+        };
+        if let Some((mark, open_len)) = opener {
+            let inner = &rest[open_len..];
+            if let Some((end, close_len)) = find_wiki_closing(inner, mark) {
                 push(&mut buf, out);
-                let m = if c == '*' {
+                let m = if mark == b'*' {
                     Marks {
                         strong: true,
                         ..marks.clone()
@@ -807,7 +1056,7 @@ fn parse_wiki_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
                     }
                 };
                 parse_wiki_into(&inner[..end], &m, out);
-                rest = &inner[end + 1..];
+                rest = &inner[end + close_len..];
                 continue;
             }
         }
@@ -834,6 +1083,61 @@ fn parse_wiki_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
     push(&mut buf, out);
 }
 
+/// Where a wiki `*`/`_` span closes: a bare delimiter not followed by a letter or digit (the
+/// last of a run), or the braced form `{*}`; returns position and delimiter length.
+fn find_wiki_closing(inner: &str, mark: u8) -> Option<(usize, usize)> {
+    if inner.is_empty() || inner.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let bytes = inner.as_bytes();
+    let content_ok = |at: usize| at > 0 && !inner[..at].ends_with(char::is_whitespace);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                i += 2 + wiki_monospace(&inner[i + 2..]).map_or(0, |(_, used)| used);
+            }
+            b'{' if bytes.get(i + 1) == Some(&mark) && bytes.get(i + 2) == Some(&b'}') => {
+                if content_ok(i) {
+                    return Some((i, 3));
+                }
+                i += 3;
+            }
+            b if b == mark => {
+                let run = bytes[i..].iter().take_while(|b| **b == mark).count();
+                let at = i + run - 1;
+                let next = inner[at + 1..].chars().next();
+                if run != 2 && content_ok(at) && !next.is_some_and(char::is_alphanumeric) {
+                    return Some((at, 1));
+                }
+                i += run;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The text of `{{monospace}}` after the `{{` (backslash escapes undone) and the bytes used.
+fn wiki_monospace(inner: &str) -> Option<(String, usize)> {
+    let mut code = String::new();
+    let mut chars = inner.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some((_, n)) => code.push(n),
+                None => code.push('\\'),
+            },
+            '}' if inner[i..].starts_with("}}") => {
+                return (!code.is_empty()).then_some((code, i + 2));
+            }
+            _ => code.push(c),
+        }
+    }
+    None
+}
+
 /// End of a `[text|url]` or `[url]` link body; user mentions (`[~name]`) and anchors are text.
 fn wiki_link_end(inner: &str) -> Option<usize> {
     let mut escaped = false;
@@ -846,8 +1150,7 @@ fn wiki_link_end(inner: &str) -> Option<usize> {
             ']' if !escaped => {
                 let body = &inner[..i];
                 let url = body.rsplit('|').next().unwrap_or(body).trim();
-                let is_url = url.contains("://") || url.starts_with("mailto:");
-                return is_url.then_some(i);
+                return is_url(url).then_some(i);
             }
             _ => {}
         }
@@ -938,6 +1241,25 @@ mod tests {
     }
 
     #[test]
+    fn marks_inside_words_use_jiras_braced_form() {
+        let blocks = parse_markdown("un**believ**able and *x*y");
+        let wiki = to_wiki(&blocks);
+        assert_eq!(wiki, "un{*}believ{*}able and _x{_}y");
+        assert_eq!(from_wiki(&wiki), blocks);
+        // Without braces, delimiters inside words are literal, as in Jira; markdown would
+        // read `2*3*4` as italics, so the stars come over escaped.
+        let md = from_jira_text(&json!("snake_case_name and 2*3*4"));
+        assert_eq!(md, "snake_case_name and 2\\*3\\*4");
+        assert_eq!(
+            parse_markdown(&md),
+            vec![Block::Paragraph(vec![Inline::Text(
+                "snake_case_name and 2*3*4".into(),
+                Marks::default()
+            )])]
+        );
+    }
+
+    #[test]
     fn jira_wiki_written_by_people_reads_as_markdown() {
         let wiki = "h2. Steps\n\n# open\n# click *Save*\n\n{code:java}\nint x = 1;\n{code}\n\nPing [~admin] at [https://x.example]";
         assert_eq!(
@@ -957,6 +1279,73 @@ mod tests {
             {"type": "rule"}
         ]});
         assert_eq!(from_jira_text(&doc), "Hi @Alice:smile:");
+    }
+
+    /// Arbitrary text made of the characters the parsers care about: no panic, and one
+    /// canonicalisation is enough (the engine compares canonical forms).
+    #[test]
+    fn arbitrary_text_never_panics_and_canonicalises_once() {
+        use rand::{Rng, SeedableRng};
+        let alphabet: Vec<&str> = vec![
+            "*",
+            "**",
+            "_",
+            "`",
+            "[",
+            "]",
+            "(",
+            ")",
+            "|",
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "\\",
+            "#",
+            "# ",
+            "- ",
+            "1. ",
+            "h1. ",
+            "```",
+            "{code}",
+            "\n",
+            "\n\n",
+            " ",
+            "a",
+            "b",
+            "é",
+            "€",
+            "🎉",
+            "http://x.y",
+            "~",
+            "{*}",
+            "{_}",
+            "x_y",
+            "2.",
+            ".",
+            "{noformat}",
+            "\t",
+            "  ",
+        ];
+        const ITERATIONS: usize = 4000;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..ITERATIONS {
+            let n = rng.random_range(0..24);
+            let s: String = (0..n)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let once = canonical_markdown(&s);
+            assert_eq!(canonical_markdown(&once), once, "{s:?}");
+            let blocks = parse_markdown(&once);
+            assert_eq!(from_adf(&to_adf(&blocks)), blocks, "adf {s:?}");
+            let _ = from_wiki(&s);
+            let unwritable = blocks.iter().any(
+                |b| matches!(b, Block::Code(c) if c.contains("{code") && c.contains("{noformat")),
+            );
+            if !unwritable {
+                assert_eq!(from_wiki(&to_wiki(&blocks)), blocks, "wiki {s:?}");
+            }
+        }
     }
 
     #[test]
