@@ -1,1 +1,29 @@
-//! Mapping between workspace items and Jira issues, and the two-way sync engine.
+//! Mapping between workspace items and Jira issues, and (next) the two-way sync engine.
+//!
+//! Responsibilities, by submodule:
+//! - [`mapping`]: one integration's type, status and field pairs ([`mapping::MappingContext`]);
+//!   an item to the dialect's create/edit body plus the instructions that are not fields
+//!   ([`mapping::to_jira`]: sprint move, status change, hierarchy link) and a REST issue to an
+//!   item patch ([`mapping::from_jira`]), honouring per-field directions and ignored and
+//!   secondary types;
+//! - [`richtext`]: workspace text (markdown-ish) ⇄ ADF (Cloud v3) and wiki markup (Data Center v2);
+//! - [`snapshot`]: canonical per-field snapshots of both sides, the unit of the 3-way merge;
+//! - [`transitions`]: status changes by workflow transitions (path-finding over the learned
+//!   workflow, required transition fields);
+//! - [`sprints`]: sprint and backlog moves through the Agile API, in batches of at most 50.
+//!
+//! Architecture invariant: everything here but [`transitions::apply_status`] and
+//! [`sprints::apply_sprint_moves`] is pure (no I/O, no store); the engine decides when to call.
+
+pub mod mapping;
+pub mod richtext;
+pub mod snapshot;
+pub mod sprints;
+pub mod transitions;
+
+pub use mapping::{
+    from_jira, to_jira, IssueRef, IssueWrite, ItemPatch, JiraCatalog, MappingContext, MappingError,
+    SprintMove, StatusChange,
+};
+pub use snapshot::{fields_snapshot, fields_snapshot_from_issue};
+pub use transitions::{apply_status, plan_transitions, TransitionStep, WorkflowGraph};

@@ -1,0 +1,199 @@
+//! Canonical field snapshots, the unit of the engine's 3-way merge.
+//!
+//! [`fields_snapshot`] (from an item) and [`fields_snapshot_from_issue`] (from a Jira issue)
+//! produce the same keys for one integration: `title`, `description`, `status` (when statuses
+//! are mapped), `sprint` (when a board is), then every mapped field by its workspace name
+//! (`storyPoints`, `team`, `components`, `releases`, `labels`, default and custom fields).
+//! Values are canonical, so equal meaning compares equal across sides: rich text as canonical
+//! workspace markdown (ADF, wiki and markdown alike), options as their value string, numbers
+//! `3` and `3.0` alike, sets (labels, components, releases, multi-selects) sorted, dates as
+//! `YYYY-MM-DD`, and empty text or lists the same as absent (`null`, `[]`).
+//!
+//! The parent is not part of the snapshot: comparing it needs the link table (item id on one
+//! side, issue key on the other), which the engine owns.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::jira::{FieldKind, Issue};
+use crate::workspace::model::Item;
+
+use super::mapping::{number_of, read_issue, FieldRule, MappingContext, MappingError, Slot};
+use super::richtext::canonical_markdown;
+
+/// Snapshot of an item's mapped fields.
+pub fn fields_snapshot(item: &Item, ctx: &MappingContext) -> BTreeMap<String, Value> {
+    let mut snap = BTreeMap::new();
+    snap.insert("title".into(), text(&item.title));
+    snap.insert("description".into(), rich(&item.description));
+    if ctx.maps_statuses() {
+        snap.insert("status".into(), text(&item.status));
+    }
+    if ctx.maps_sprints() {
+        snap.insert(
+            "sprint".into(),
+            item.sprint.as_deref().map(text).unwrap_or(Value::Null),
+        );
+    }
+    for rule in ctx.rules() {
+        let raw = match &rule.slot {
+            Slot::StoryPoints => item.story_points.map(|n| json!(n)).unwrap_or(Value::Null),
+            Slot::Team => item.team.clone().map(Value::String).unwrap_or(Value::Null),
+            Slot::Components => json!(item.components),
+            Slot::Releases => json!(item.releases),
+            Slot::Labels => json!(item.labels),
+            Slot::Field(name) => item.fields.get(name).cloned().unwrap_or(Value::Null),
+        };
+        snap.insert(rule.workspace.clone(), canonical(rule, &raw));
+    }
+    snap
+}
+
+/// Snapshot of the same fields as Jira holds them, whatever each field's direction.
+pub fn fields_snapshot_from_issue(
+    issue: &Issue,
+    ctx: &MappingContext,
+) -> Result<BTreeMap<String, Value>, MappingError> {
+    let patch = read_issue(issue, ctx, false)?;
+    let mut snap = BTreeMap::new();
+    snap.insert(
+        "title".into(),
+        patch.title.as_deref().map(text).unwrap_or(Value::Null),
+    );
+    snap.insert(
+        "description".into(),
+        rich(patch.description.as_deref().unwrap_or("")),
+    );
+    if ctx.maps_statuses() {
+        snap.insert(
+            "status".into(),
+            patch.status.as_deref().map(text).unwrap_or(Value::Null),
+        );
+    }
+    if ctx.maps_sprints() {
+        snap.insert(
+            "sprint".into(),
+            patch
+                .sprint
+                .clone()
+                .flatten()
+                .as_deref()
+                .map(text)
+                .unwrap_or(Value::Null),
+        );
+    }
+    for rule in ctx.rules() {
+        let raw = match &rule.slot {
+            Slot::StoryPoints => patch
+                .story_points
+                .flatten()
+                .map(|n| json!(n))
+                .unwrap_or(Value::Null),
+            Slot::Team => patch
+                .team
+                .clone()
+                .flatten()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+            Slot::Components => json!(patch.components.clone().unwrap_or_default()),
+            Slot::Releases => json!(patch.releases.clone().unwrap_or_default()),
+            Slot::Labels => json!(patch.labels.clone().unwrap_or_default()),
+            Slot::Field(name) => patch.fields.get(name).cloned().unwrap_or(Value::Null),
+        };
+        snap.insert(rule.workspace.clone(), canonical(rule, &raw));
+    }
+    Ok(snap)
+}
+
+fn text(s: &str) -> Value {
+    let t = s.trim();
+    if t.is_empty() {
+        Value::Null
+    } else {
+        json!(t)
+    }
+}
+
+fn rich(s: &str) -> Value {
+    let c = canonical_markdown(s);
+    if c.is_empty() {
+        Value::Null
+    } else {
+        json!(c)
+    }
+}
+
+/// `3` and `3.0` are one value; integers stay integers in JSON.
+pub fn canonical_number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
+fn string_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => ["value", "name", "title", "key"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str))
+            .map(str::to_owned),
+        other => Some(other.to_string()),
+    }
+}
+
+fn canonical(rule: &FieldRule, v: &Value) -> Value {
+    match rule.kind {
+        FieldKind::Number => number_of(v).map(canonical_number).unwrap_or(Value::Null),
+        FieldKind::Text if is_rich(rule) => string_of(v).map(|s| rich(&s)).unwrap_or(Value::Null),
+        FieldKind::Text | FieldKind::Url | FieldKind::SingleSelect | FieldKind::Team => {
+            string_of(v).map(|s| text(&s)).unwrap_or(Value::Null)
+        }
+        FieldKind::Date => string_of(v)
+            .map(|s| text(s.get(..10).unwrap_or(&s)))
+            .unwrap_or(Value::Null),
+        FieldKind::MultiSelect
+        | FieldKind::Labels
+        | FieldKind::Components
+        | FieldKind::Releases => {
+            let mut items: Vec<String> = match v {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(string_of)
+                    .map(|s| s.trim().to_owned())
+                    .collect(),
+                other => string_of(other).into_iter().collect(),
+            };
+            items.retain(|s| !s.is_empty());
+            items.sort();
+            items.dedup();
+            json!(items)
+        }
+    }
+}
+
+fn is_rich(rule: &FieldRule) -> bool {
+    rule.jira.id == "description"
+        || rule.jira.id == "environment"
+        || rule
+            .jira
+            .schema
+            .as_ref()
+            .and_then(|s| s.custom.as_deref())
+            .is_some_and(|c| c.ends_with(":textarea"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert_eq!(canonical_number(3.0), json!(3));
+        assert_eq!(canonical_number(3.0), canonical_number(3.0_f64));
+        assert_eq!(canonical_number(2.5), json!(2.5));
+    }
+}
