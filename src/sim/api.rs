@@ -1258,8 +1258,16 @@ fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<V
     let mut out: Vec<Option<Arc<Vec<u8>>>> = vec![None; ids.len()];
     if let Ok(mut cache) = sh.render_cache.lock() {
         if cache.generation != st.generation {
+            match st.changes_since(cache.generation) {
+                Some(changed) => {
+                    for id in changed {
+                        cache.map.remove(&(id, false));
+                        cache.map.remove(&(id, true));
+                    }
+                }
+                None => cache.map.clear(),
+            }
             cache.generation = st.generation;
-            cache.map.clear();
         }
         for (slot, id) in out.iter_mut().zip(ids) {
             *slot = cache.map.get(&(*id, v3)).cloned();
@@ -1470,7 +1478,7 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
         };
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
-        st.touch();
+        st.touch_issues(&std::iter::once(id).chain(before.parent).collect::<Vec<_>>());
         if let Some(i) = st.issues.get(&id) {
             let type_name = if group.items.iter().all(|i| i.field_id == "assignee") {
                 "issue_assigned"
@@ -1652,7 +1660,7 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     };
     issue.changelog.push(group.clone());
     st.issues.insert(id, issue);
-    st.touch();
+    st.touch_issues(&[id]);
     if let Some(i) = st.issues.get(&id) {
         let body = events::issue_updated(&st, &sh.base_url, "issue_generic", i, user, &group);
         sh.fire(
@@ -1690,7 +1698,7 @@ fn add_comment_locked(
         updated: now,
     });
     issue.updated = now;
-    st.touch();
+    st.touch_issues(&[issue_id]);
     let i = st.issues.get(&issue_id)?;
     let c = i.comments.last()?;
     sh.fire(
@@ -1781,7 +1789,7 @@ fn update_comment(
     c.updated = now;
     c.update_author = user.id.clone();
     let c = c.clone();
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "comment_updated",
@@ -1807,7 +1815,7 @@ fn delete_comment(sh: &Shared, user: &User, key: &str, cid: &str) -> Result<Resp
         ));
     }
     let c = issue.comments.remove(pos);
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "comment_deleted",
@@ -1884,7 +1892,7 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
     issue.worklogs.push(w.clone());
     issue.updated = now;
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_created",
@@ -1925,7 +1933,7 @@ fn update_worklog(sh: &Shared, v3: bool, key: &str, wid: &str, body: &Value) -> 
     }
     w.updated = Utc::now();
     let w = w.clone();
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_updated",
@@ -1946,7 +1954,7 @@ fn delete_worklog(sh: &Shared, key: &str, wid: &str) -> Result<Resp, Resp> {
         .position(|w| w.id.to_string() == wid)
         .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
     let w = issue.worklogs.remove(pos);
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_deleted",
@@ -2001,7 +2009,7 @@ fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
             i.updated = now;
         }
     }
-    st.touch();
+    st.touch_issues(&[inward, outward]);
     sh.fire(
         "issuelink_created",
         events::link_event("issuelink_created", &link),
@@ -2024,7 +2032,7 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
         .ok()
         .and_then(|id| st.links.remove(&id))
         .ok_or_else(|| Resp::not_found(&format!("No issue link with id '{id}' exists.")))?;
-    st.touch();
+    st.touch_issues(&[link.inward, link.outward]);
     sh.fire(
         "issuelink_deleted",
         events::link_event("issuelink_deleted", &link),
@@ -2134,7 +2142,7 @@ fn create_version(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
     st.counters.version += 1;
     x.id = st.counters.version;
     st.versions.push(x.clone());
-    st.touch();
+    st.touch_issues(&[]);
     sh.fire(
         "jira:version_created",
         events::version_event(&st, &sh.base_url, "jira:version_created", &x),
@@ -2237,7 +2245,7 @@ fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
             .to_string(),
     };
     st.components.push(c.clone());
-    st.touch();
+    st.touch_issues(&[]);
     let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.component(&c)))
 }
