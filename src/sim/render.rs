@@ -194,7 +194,7 @@ impl View<'_> {
                 "groups".into(),
                 json!({"size": groups.len(), "items": groups}),
             );
-            m.insert("applicationRoles".into(), json!({"size": 1, "items": []}));
+            m.insert("applicationRoles".into(), json!({"size": 0, "items": []}));
             m.insert("expand".into(), json!("groups,applicationRoles"));
         }
         v
