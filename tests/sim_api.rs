@@ -297,6 +297,14 @@ async fn cloud_search_pages_with_tokens_and_the_old_search_is_gone() {
         assert_eq!(gone.status, 410, "{path}");
         assert!(error_messages(&gone.body)[0].contains("/rest/api/3/search/jql"));
     }
+    let count = api
+        .send(
+            "POST",
+            "/rest/api/3/search/approximate-count",
+            json!({"jql": "project = DEMO"}),
+        )
+        .await;
+    assert_eq!(count.body["count"], 7);
     let unbounded = api.get("/rest/api/3/search/jql?jql=ORDER%20BY%20key").await;
     assert_eq!(unbounded.status, 400);
 }

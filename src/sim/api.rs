@@ -240,6 +240,13 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 search_dc(sh, req, v3)
             }
         }
+        ("POST", ["search", "approximate-count"]) => {
+            if sh.read().deployment == Deployment::Cloud {
+                approximate_count(sh, req)
+            } else {
+                Err(no_resource())
+            }
+        }
         ("GET" | "POST", ["search", "jql"]) => {
             if sh.read().deployment == Deployment::Cloud {
                 search_cloud(sh, req, v3)
@@ -2451,6 +2458,19 @@ fn decode_token(t: &str) -> Option<usize> {
         .strip_prefix("sim-offset:")?
         .parse()
         .ok()
+}
+
+/// Cloud's replacement for the `total` that enhanced search dropped.
+fn approximate_count(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
+    let user = req.user()?;
+    let body = req.json()?;
+    let q = body.get("jql").and_then(Value::as_str).unwrap_or_default();
+    let st = sh.read();
+    if !parse_jql(&st, q)?.is_bounded() {
+        return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
+    }
+    let ids = run_query(sh, &st, user, q)?;
+    Ok(Resp::ok(&json!({"count": ids.len()})))
 }
 
 fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
