@@ -876,6 +876,22 @@ async fn data_center_puts_stories_in_epics_with_the_epic_link() {
             .expect("search"),
         [key]
     );
+    let other = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Other epic"}}))
+        .await;
+    let other = other.body["key"].as_str().expect("key").to_string();
+    let moved = api
+        .send(
+            "PUT",
+            &format!("/rest/api/2/issue/{key}"),
+            json!({"fields": {"customfield_10100": other}}),
+        )
+        .await;
+    assert_eq!(moved.status, 204);
+    let change =
+        api.sim.fired_events().last().expect("event").body["changelog"]["items"][0].clone();
+    assert_eq!(change["field"], "Epic Link", "{change}");
+    assert_eq!(change["toString"], other.as_str());
 }
 
 #[tokio::test]

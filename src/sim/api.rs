@@ -1081,11 +1081,22 @@ pub(super) fn diff(st: &State, before: &Issue, after: &Issue, ids: &[String]) ->
         if (f0.as_ref(), s0.as_ref()) == (f1.as_ref(), s1.as_ref()) {
             continue;
         }
-        let (field, fieldtype) = changelog_name(st, id);
+        // On Data Center an epic child's parent is its Epic Link, and history says so.
+        let epic_link = id == "parent" && !shows_parent(st.deployment, after);
+        let (field, fieldtype, field_id) = if epic_link {
+            (
+                "Epic Link".to_string(),
+                "custom".to_string(),
+                "customfield_10100".to_string(),
+            )
+        } else {
+            let (f, t) = changelog_name(st, id);
+            (f, t, id.clone())
+        };
         items.push(ChangeItem {
             field,
             fieldtype,
-            field_id: id.clone(),
+            field_id,
             from: f0,
             from_string: s0,
             to: f1,
