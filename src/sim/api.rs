@@ -1256,8 +1256,9 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
     }
 }
 
-/// Entries of the render cache beyond which it starts over, bounding its memory.
-const RENDER_CACHE_MAX: usize = 50_000;
+/// Entries of the render cache beyond which it starts over, bounding its memory (an entry is
+/// a few kilobytes).
+const RENDER_CACHE_MAX: usize = 25_000;
 
 /// Whether a request asks for the plain full form (all fields, no expansion) that the render
 /// cache holds.
