@@ -36,13 +36,21 @@ async fn get(client: &HttpClient, url: &str, auth: &str) -> Bytes {
     resp.into_body().collect().await.expect("body").to_bytes()
 }
 
-/// Edits one issue, which invalidates every cached rendering.
-fn invalidate(sim: &tandem::sim::SimHandle, round: usize) {
-    sim.edit_issue(
-        "DEMO-1",
-        serde_json::json!({"fields": {"summary": format!("round {round}")}}),
-    )
-    .expect("edit");
+/// Prepares a round: "cold" drops every cached rendering and search result (as a change to
+/// shared data such as a sprint or version does); "edited" edits one issue, which invalidates
+/// only it and its relatives (what a sync run that writes as it reads sees); "warm" changes
+/// nothing.
+fn prepare(sim: &tandem::sim::SimHandle, mode: &str, round: usize) {
+    match mode {
+        "cold" => sim.clear_caches(),
+        "edited" => sim
+            .edit_issue(
+                "DEMO-1",
+                serde_json::json!({"fields": {"summary": format!("round {round}")}}),
+            )
+            .expect("edit"),
+        _ => {}
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -64,15 +72,10 @@ fn main() {
         let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin@example.com:admin-token"));
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
-        // "cold": a write just before each round, so the render cache is empty (what a sync
-        // run that writes as it reads sees); "warm": repeated reads of an unchanged state.
-        for mode in ["cold", "warm"] {
-            let cold = mode == "cold";
+        for mode in ["cold", "edited", "warm"] {
             let mut gets = Vec::new();
             for round in 0..ROUNDS {
-                if cold {
-                    invalidate(&sim, round);
-                }
+                prepare(&sim, mode, round);
                 let start = Instant::now();
                 let mut tasks = Vec::new();
                 for worker in 0..CONCURRENCY {
@@ -92,9 +95,7 @@ fn main() {
 
             let mut search = Vec::new();
             for round in 0..ROUNDS {
-                if cold {
-                    invalidate(&sim, round);
-                }
+                prepare(&sim, mode, round);
                 let start = Instant::now();
                 let mut token: Option<String> = None;
                 let mut seen = 0usize;

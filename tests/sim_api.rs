@@ -297,6 +297,14 @@ async fn cloud_search_pages_with_tokens_and_the_old_search_is_gone() {
         assert_eq!(gone.status, 410, "{path}");
         assert!(error_messages(&gone.body)[0].contains("/rest/api/3/search/jql"));
     }
+    let count = api
+        .send(
+            "POST",
+            "/rest/api/3/search/approximate-count",
+            json!({"jql": "project = DEMO"}),
+        )
+        .await;
+    assert_eq!(count.body["count"], 7);
     let unbounded = api.get("/rest/api/3/search/jql?jql=ORDER%20BY%20key").await;
     assert_eq!(unbounded.status, 400);
 }
@@ -868,6 +876,22 @@ async fn data_center_puts_stories_in_epics_with_the_epic_link() {
             .expect("search"),
         [key]
     );
+    let other = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Other epic"}}))
+        .await;
+    let other = other.body["key"].as_str().expect("key").to_string();
+    let moved = api
+        .send(
+            "PUT",
+            &format!("/rest/api/2/issue/{key}"),
+            json!({"fields": {"customfield_10100": other}}),
+        )
+        .await;
+    assert_eq!(moved.status, 204);
+    let change =
+        api.sim.fired_events().last().expect("event").body["changelog"]["items"][0].clone();
+    assert_eq!(change["field"], "Epic Link", "{change}");
+    assert_eq!(change["toString"], other.as_str());
 }
 
 #[tokio::test]
@@ -1005,4 +1029,67 @@ async fn the_cached_full_form_equals_the_rendered_one() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn cached_reads_follow_changes_to_related_issues() {
+    let api = Api::start(Deployment::Cloud).await;
+    let epic = api.send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "epic"}})).await;
+    let epic = epic.body["key"].as_str().expect("key").to_string();
+    let story = api.send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "story", "parent": {"key": epic}}})).await;
+    let story = story.body["key"].as_str().expect("key").to_string();
+    let other = api.story("other").await;
+    let get = |key: &str| format!("/rest/api/2/issue/{key}");
+    // Warm the cache for all three.
+    for k in [&epic, &story, &other] {
+        api.get(&get(k)).await;
+    }
+    api.send(
+        "PUT",
+        &get(&epic),
+        json!({"fields": {"summary": "epic renamed"}}),
+    )
+    .await;
+    assert_eq!(
+        api.get(&get(&story)).await.body["fields"]["parent"]["fields"]["summary"],
+        "epic renamed"
+    );
+
+    api.send("POST", "/rest/api/2/issueLink", json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": other}, "outwardIssue": {"key": story}})).await;
+    api.get(&get(&other)).await;
+    api.send(
+        "POST",
+        &format!("{}/transitions", get(&story)),
+        json!({"transition": {"id": "21"}}),
+    )
+    .await;
+    let links = api.get(&get(&other)).await.body["fields"]["issuelinks"].clone();
+    assert_eq!(
+        links[0]["outwardIssue"]["fields"]["status"]["name"], "In Progress",
+        "{links}"
+    );
+
+    let sub = api.send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Sub-task"}, "summary": "sub", "parent": {"key": story}}})).await;
+    assert_eq!(sub.status, 201);
+    assert_eq!(
+        api.get(&get(&story)).await.body["fields"]["subtasks"][0]["key"],
+        sub.body["key"]
+    );
+
+    api.send(
+        "POST",
+        "/rest/agile/1.0/sprint/1/issue",
+        json!({"issues": [story]}),
+    )
+    .await;
+    api.send(
+        "POST",
+        "/rest/agile/1.0/sprint/1",
+        json!({"name": "Renamed sprint"}),
+    )
+    .await;
+    assert_eq!(
+        api.get(&get(&story)).await.body["fields"]["customfield_10020"][0]["name"],
+        "Renamed sprint"
+    );
 }

@@ -484,7 +484,7 @@ fn move_issues(sh: &Shared, req: &Req, body: &Value, sprint: Option<&str>) -> Re
         };
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
-        st.touch();
+        st.touch_issues(&[id]);
         if let Some(i) = st.issues.get(&id) {
             let body = events::issue_updated(&st, &sh.base_url, "issue_updated", i, &user, &group);
             sh.fire(

@@ -240,6 +240,13 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 search_dc(sh, req, v3)
             }
         }
+        ("POST", ["search", "approximate-count"]) => {
+            if sh.read().deployment == Deployment::Cloud {
+                approximate_count(sh, req)
+            } else {
+                Err(no_resource())
+            }
+        }
         ("GET" | "POST", ["search", "jql"]) => {
             if sh.read().deployment == Deployment::Cloud {
                 search_cloud(sh, req, v3)
@@ -1074,11 +1081,22 @@ pub(super) fn diff(st: &State, before: &Issue, after: &Issue, ids: &[String]) ->
         if (f0.as_ref(), s0.as_ref()) == (f1.as_ref(), s1.as_ref()) {
             continue;
         }
-        let (field, fieldtype) = changelog_name(st, id);
+        // On Data Center an epic child's parent is its Epic Link, and history says so.
+        let epic_link = id == "parent" && !shows_parent(st.deployment, after);
+        let (field, fieldtype, field_id) = if epic_link {
+            (
+                "Epic Link".to_string(),
+                "custom".to_string(),
+                "customfield_10100".to_string(),
+            )
+        } else {
+            let (f, t) = changelog_name(st, id);
+            (f, t, id.clone())
+        };
         items.push(ChangeItem {
             field,
             fieldtype,
-            field_id: id.clone(),
+            field_id,
             from: f0,
             from_string: s0,
             to: f1,
@@ -1238,8 +1256,9 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
     }
 }
 
-/// Entries of the render cache beyond which it starts over, bounding its memory.
-const RENDER_CACHE_MAX: usize = 50_000;
+/// Entries of the render cache beyond which it starts over, bounding its memory (an entry is
+/// a few kilobytes).
+const RENDER_CACHE_MAX: usize = 25_000;
 
 /// Whether a request asks for the plain full form (all fields, no expansion) that the render
 /// cache holds.
@@ -1258,8 +1277,16 @@ fn full_issues_json(sh: &Shared, st: &State, v3: bool, ids: &[u64]) -> Vec<Arc<V
     let mut out: Vec<Option<Arc<Vec<u8>>>> = vec![None; ids.len()];
     if let Ok(mut cache) = sh.render_cache.lock() {
         if cache.generation != st.generation {
+            match st.changes_since(cache.generation) {
+                Some(changed) => {
+                    for id in changed {
+                        cache.map.remove(&(id, false));
+                        cache.map.remove(&(id, true));
+                    }
+                }
+                None => cache.map.clear(),
+            }
             cache.generation = st.generation;
-            cache.map.clear();
         }
         for (slot, id) in out.iter_mut().zip(ids) {
             *slot = cache.map.get(&(*id, v3)).cloned();
@@ -1470,7 +1497,7 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
         };
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
-        st.touch();
+        st.touch_issues(&std::iter::once(id).chain(before.parent).collect::<Vec<_>>());
         if let Some(i) = st.issues.get(&id) {
             let type_name = if group.items.iter().all(|i| i.field_id == "assignee") {
                 "issue_assigned"
@@ -1652,7 +1679,7 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     };
     issue.changelog.push(group.clone());
     st.issues.insert(id, issue);
-    st.touch();
+    st.touch_issues(&[id]);
     if let Some(i) = st.issues.get(&id) {
         let body = events::issue_updated(&st, &sh.base_url, "issue_generic", i, user, &group);
         sh.fire(
@@ -1690,7 +1717,7 @@ fn add_comment_locked(
         updated: now,
     });
     issue.updated = now;
-    st.touch();
+    st.touch_issues(&[issue_id]);
     let i = st.issues.get(&issue_id)?;
     let c = i.comments.last()?;
     sh.fire(
@@ -1781,7 +1808,7 @@ fn update_comment(
     c.updated = now;
     c.update_author = user.id.clone();
     let c = c.clone();
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "comment_updated",
@@ -1807,7 +1834,7 @@ fn delete_comment(sh: &Shared, user: &User, key: &str, cid: &str) -> Result<Resp
         ));
     }
     let c = issue.comments.remove(pos);
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "comment_deleted",
@@ -1884,7 +1911,7 @@ fn add_worklog(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> R
     let issue = st.issues.get_mut(&id).ok_or_else(Resp::issue_not_found)?;
     issue.worklogs.push(w.clone());
     issue.updated = now;
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_created",
@@ -1925,7 +1952,7 @@ fn update_worklog(sh: &Shared, v3: bool, key: &str, wid: &str, body: &Value) -> 
     }
     w.updated = Utc::now();
     let w = w.clone();
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_updated",
@@ -1946,7 +1973,7 @@ fn delete_worklog(sh: &Shared, key: &str, wid: &str) -> Result<Resp, Resp> {
         .position(|w| w.id.to_string() == wid)
         .ok_or_else(|| Resp::not_found(&format!("Cannot find worklog with id: {wid}")))?;
     let w = issue.worklogs.remove(pos);
-    st.touch();
+    st.touch_issues(&[id]);
     let i = st.issues.get(&id).ok_or_else(Resp::issue_not_found)?;
     sh.fire(
         "worklog_deleted",
@@ -2001,7 +2028,7 @@ fn create_link(sh: &Shared, _user: &User, body: &Value) -> Result<Resp, Resp> {
             i.updated = now;
         }
     }
-    st.touch();
+    st.touch_issues(&[inward, outward]);
     sh.fire(
         "issuelink_created",
         events::link_event("issuelink_created", &link),
@@ -2024,7 +2051,7 @@ fn delete_link(sh: &Shared, id: &str) -> Result<Resp, Resp> {
         .ok()
         .and_then(|id| st.links.remove(&id))
         .ok_or_else(|| Resp::not_found(&format!("No issue link with id '{id}' exists.")))?;
-    st.touch();
+    st.touch_issues(&[link.inward, link.outward]);
     sh.fire(
         "issuelink_deleted",
         events::link_event("issuelink_deleted", &link),
@@ -2134,7 +2161,7 @@ fn create_version(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
     st.counters.version += 1;
     x.id = st.counters.version;
     st.versions.push(x.clone());
-    st.touch();
+    st.touch_issues(&[]);
     sh.fire(
         "jira:version_created",
         events::version_event(&st, &sh.base_url, "jira:version_created", &x),
@@ -2237,7 +2264,7 @@ fn create_component(sh: &Shared, v3: bool, body: &Value) -> Result<Resp, Resp> {
             .to_string(),
     };
     st.components.push(c.clone());
-    st.touch();
+    st.touch_issues(&[]);
     let v = View::new(&st, &sh.base_url, v3);
     Ok(Resp::json(201, &v.component(&c)))
 }
@@ -2443,6 +2470,19 @@ fn decode_token(t: &str) -> Option<usize> {
         .strip_prefix("sim-offset:")?
         .parse()
         .ok()
+}
+
+/// Cloud's replacement for the `total` that enhanced search dropped.
+fn approximate_count(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
+    let user = req.user()?;
+    let body = req.json()?;
+    let q = body.get("jql").and_then(Value::as_str).unwrap_or_default();
+    let st = sh.read();
+    if !parse_jql(&st, q)?.is_bounded() {
+        return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
+    }
+    let ids = run_query(sh, &st, user, q)?;
+    Ok(Resp::ok(&json!({"count": ids.len()})))
 }
 
 fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {

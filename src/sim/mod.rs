@@ -574,6 +574,12 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// Drops cached renderings and search results, as a change to shared data (a sprint, a
+    /// version) does; benchmarks use it to measure reads that find nothing cached.
+    pub fn clear_caches(&self) {
+        self.shared.write().touch();
+    }
+
     /// Writes the data file now (when configured).
     pub fn save(&self) -> Result<(), SimError> {
         self.shared.dirty.store(true, Ordering::Relaxed);

@@ -231,7 +231,14 @@ pub struct State {
     pub generation: u64,
     #[serde(skip)]
     pub indexes: IndexCache,
+    /// Which issues each recent generation changed (`None`: possibly all), so caches of
+    /// rendered issues can drop only what a write touched.
+    #[serde(skip)]
+    pub changes: std::collections::VecDeque<(u64, Option<Vec<u64>>)>,
 }
+
+/// Generations the change log remembers; a cache further behind starts over.
+const CHANGE_LOG: usize = 1024;
 
 /// Children and links per issue, so rendering an issue does not scan every issue. Rebuilt on
 /// the first read after a change (one pass over the state), shared by all readers.
@@ -916,6 +923,7 @@ impl State {
             keys: HashMap::new(),
             generation: 0,
             indexes: IndexCache::default(),
+            changes: std::collections::VecDeque::new(),
         }
     }
 
@@ -926,11 +934,62 @@ impl State {
             .values()
             .map(|i| (i.key.clone(), i.id))
             .collect();
-        self.generation += 1;
+        self.touch();
     }
 
+    /// Records a change that may affect how any issue renders (sprints, versions, deletes).
     pub fn touch(&mut self) {
         self.generation += 1;
+        self.log_change(None);
+    }
+
+    /// Records a change to these issues. Their parents, children and linked issues render
+    /// stubs of them, so those count as changed too.
+    pub fn touch_issues(&mut self, ids: &[u64]) {
+        let mut all: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        for id in ids {
+            if let Some(p) = self.issues.get(id).and_then(|i| i.parent) {
+                all.insert(p);
+            }
+        }
+        for i in self.issues.values() {
+            if i.parent.is_some_and(|p| ids.contains(&p)) {
+                all.insert(i.id);
+            }
+        }
+        for l in self.links.values() {
+            if ids.contains(&l.inward) || ids.contains(&l.outward) {
+                all.insert(l.inward);
+                all.insert(l.outward);
+            }
+        }
+        self.generation += 1;
+        self.log_change(Some(all.into_iter().collect()));
+    }
+
+    fn log_change(&mut self, ids: Option<Vec<u64>>) {
+        self.changes.push_back((self.generation, ids));
+        while self.changes.len() > CHANGE_LOG {
+            self.changes.pop_front();
+        }
+    }
+
+    /// Issues changed after generation `since`; `None` when that is unknown or everything.
+    pub fn changes_since(&self, since: u64) -> Option<Vec<u64>> {
+        if since >= self.generation {
+            return Some(Vec::new());
+        }
+        let oldest = self.changes.front().map(|(g, _)| *g)?;
+        if oldest > since + 1 {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (g, ids) in &self.changes {
+            if *g > since {
+                out.extend(ids.as_ref()?.iter().copied());
+            }
+        }
+        Some(out)
     }
 
     /// The indexes for the current generation.
@@ -1018,8 +1077,11 @@ impl State {
         issue.key = format!("{}-{}", project.key, project.issue_counter);
         let out = (issue.id, issue.key.clone());
         self.keys.insert(issue.key.clone(), issue.id);
+        // A new issue has no children or links yet; only its parent's sub-task list changes.
+        let changed: Vec<u64> = std::iter::once(issue.id).chain(issue.parent).collect();
         self.issues.insert(issue.id, issue);
-        self.touch();
+        self.generation += 1;
+        self.log_change(Some(changed));
         Ok(out)
     }
 

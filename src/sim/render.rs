@@ -48,6 +48,18 @@ pub fn duration(seconds: u64) -> String {
 /// Serialized sub-objects shared by the issues of one page.
 pub type Memo = std::collections::HashMap<String, Vec<u8>>;
 
+/// `"key":`; field ids are plain ASCII, anything else goes through the JSON escaper.
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        push_json(out, &Value::String(key.to_string()));
+        out.push(b':');
+    }
+}
+
 fn push_json(out: &mut Vec<u8>, v: &Value) {
     if serde_json::to_writer(&mut *out, v).is_err() {
         out.extend_from_slice(b"null");
@@ -194,7 +206,7 @@ impl View<'_> {
                 "groups".into(),
                 json!({"size": groups.len(), "items": groups}),
             );
-            m.insert("applicationRoles".into(), json!({"size": 1, "items": []}));
+            m.insert("applicationRoles".into(), json!({"size": 0, "items": []}));
             m.insert("expand".into(), json!("groups,applicationRoles"));
         }
         v
@@ -562,6 +574,40 @@ impl View<'_> {
         }
     }
 
+    /// Fix versions as an issue's field shows them (no project or user-facing dates).
+    pub fn fix_versions(&self, ids: &[u64]) -> Value {
+        Value::Array(
+            ids.iter()
+                .filter_map(|id| self.st.version(*id))
+                .map(|v| {
+                    let mut x = self.version(v);
+                    if let Some(m) = x.as_object_mut() {
+                        for k in [
+                            "projectId",
+                            "userReleaseDate",
+                            "userStartDate",
+                            "overdue",
+                            "startDate",
+                        ] {
+                            m.remove(k);
+                        }
+                    }
+                    x
+                })
+                .collect(),
+        )
+    }
+
+    /// Components as an issue's field shows them.
+    pub fn issue_components(&self, ids: &[u64]) -> Value {
+        Value::Array(
+            ids.iter()
+                .filter_map(|id| self.st.component(*id))
+                .map(|c| json!({"self": format!("{}/component/{}", self.api(), c.id), "id": c.id.to_string(), "name": c.name, "description": c.description}))
+                .collect(),
+        )
+    }
+
     /// An issue in the shape of `GET /issue/{key}`.
     pub fn issue(&self, i: &Issue, sel: &FieldSel, expand: &str) -> Value {
         let st = self.st;
@@ -584,25 +630,7 @@ impl View<'_> {
                 .map(|p| self.project_ref(p))
                 .unwrap_or(Value::Null)
         });
-        put("fixVersions", &|| {
-            Value::Array(
-                i.fix_versions
-                    .iter()
-                    .filter_map(|id| st.version(*id))
-                    .map(|v| {
-                        let mut x = self.version(v);
-                        if let Some(m) = x.as_object_mut() {
-                            m.remove("projectId");
-                            m.remove("userReleaseDate");
-                            m.remove("userStartDate");
-                            m.remove("overdue");
-                            m.remove("startDate");
-                        }
-                        x
-                    })
-                    .collect(),
-            )
-        });
+        put("fixVersions", &|| self.fix_versions(&i.fix_versions));
         put("resolution", &|| {
             i.resolution
                 .as_deref()
@@ -619,15 +647,7 @@ impl View<'_> {
         put("labels", &|| json!(i.labels));
         put("assignee", &|| self.user_ref(i.assignee.as_deref()));
         put("status", &|| self.status_id(&i.status));
-        put("components", &|| {
-            Value::Array(
-                i.components
-                    .iter()
-                    .filter_map(|id| st.component(*id))
-                    .map(|c| json!({"self": format!("{}/component/{}", self.api(), c.id), "id": c.id.to_string(), "name": c.name, "description": c.description}))
-                    .collect(),
-            )
-        });
+        put("components", &|| self.issue_components(&i.components));
         put("creator", &|| self.user_ref(i.reporter.as_deref()));
         put("reporter", &|| self.user_ref(i.reporter.as_deref()));
         put("created", &|| json!(ts(&i.created)));
@@ -792,7 +812,14 @@ impl View<'_> {
     /// projects repeat across issues, so `memo` keeps their serialized form for the page.
     pub fn issue_full_bytes(&self, i: &Issue, memo: &mut Memo) -> Vec<u8> {
         let st = self.st;
-        let shared: [(&str, String); 7] = [
+        let join = |ids: &[u64]| {
+            ids.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let sprint_field = st.deployment.sprint_field();
+        let shared: [(&str, String); 10] = [
             ("issuetype", format!("t:{}", i.issue_type)),
             ("project", format!("p:{}", i.project_id)),
             ("priority", format!("r:{}", i.priority)),
@@ -809,6 +836,9 @@ impl View<'_> {
                 "reporter",
                 format!("u:{}", i.reporter.as_deref().unwrap_or_default()),
             ),
+            ("fixVersions", format!("v:{}", join(&i.fix_versions))),
+            ("components", format!("c:{}", join(&i.components))),
+            (sprint_field, format!("sp:{}", join(&i.sprints))),
         ];
         let mut sel = FieldSel::all();
         for (field, _) in &shared {
@@ -827,7 +857,7 @@ impl View<'_> {
             if n > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(format!("\"{field}\":").as_bytes());
+            push_key(&mut out, field);
             let bytes = memo.entry(memo_key.clone()).or_insert_with(|| {
                 let v = match *field {
                     "issuetype" => self.issue_type_id(&i.issue_type),
@@ -838,7 +868,14 @@ impl View<'_> {
                     "priority" => self.priority(&i.priority),
                     "status" => self.status_id(&i.status),
                     "assignee" => self.user_ref(i.assignee.as_deref()),
-                    _ => self.user_ref(i.reporter.as_deref()),
+                    "creator" | "reporter" => self.user_ref(i.reporter.as_deref()),
+                    "fixVersions" => self.fix_versions(&i.fix_versions),
+                    "components" => self.issue_components(&i.components),
+                    _ => st
+                        .deployment
+                        .field(sprint_field)
+                        .map(|d| self.custom_value(d, i))
+                        .unwrap_or(Value::Null),
                 };
                 serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
             });
@@ -847,8 +884,7 @@ impl View<'_> {
         if let Some(fields) = rest.get("fields").and_then(Value::as_object) {
             for (k, v) in fields {
                 out.push(b',');
-                push_json(&mut out, &Value::String(k.clone()));
-                out.push(b':');
+                push_key(&mut out, k);
                 push_json(&mut out, v);
             }
         }
