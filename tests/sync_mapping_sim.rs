@@ -627,6 +627,12 @@ async fn parents_jira_cannot_hold_become_hierarchy_links() {
         };
         let write = to_jira(&item("Feature", "Child"), Some(&parent), &ctx).unwrap();
         assert_eq!(write.parent_link.as_deref(), Some(key.as_str()));
+        // Whatever field held a parent before is cleared by an edit.
+        let cleared = match deployment {
+            Deployment::Cloud => "parent",
+            Deployment::DataCenter => "customfield_10100",
+        };
+        assert_eq!(write.fields[cleared], Value::Null);
         let (_, child) = create(&client, &write.create_body()).await;
         client
             .create_issue_link(&tandem::jira::NewIssueLink {

@@ -717,7 +717,8 @@ fn write_parent(
         }
         return None;
     };
-    // A parent whose type is ignored or unknown has no issue to point at.
+    // The parent's level is unknown when its workspace type is ignored or only secondary:
+    // then only a link can express the relation.
     let parent_type = ctx.jira_type(&parent.item_type).ok();
     let parent_level = parent_type.map(IssueType::level);
     if child.subtask || child_level < 0 {
@@ -739,8 +740,15 @@ fn write_parent(
             return None;
         }
     }
-    if ctx.cloud() {
-        fields.insert("parent".into(), Value::Null);
+    // The link replaces whatever field held a parent before.
+    match (&ctx.epic_link_field, ctx.cloud()) {
+        (_, true) => {
+            fields.insert("parent".into(), Value::Null);
+        }
+        (Some(epic), false) if child_level == 0 => {
+            fields.insert(epic.clone(), Value::Null);
+        }
+        _ => {}
     }
     Some(parent.key.clone())
 }
