@@ -294,8 +294,11 @@ async fn an_item_is_created_with_every_mapped_field_and_reads_back() {
             "{deployment}"
         );
 
-        // A sub-task under the feature uses `parent` in both dialects.
+        // A sub-task under the feature uses `parent` in both dialects; without one Jira
+        // would refuse it, so the mapping says so first.
         let step = item("Step", "Add card form");
+        let err = to_jira(&step, None, &ctx).unwrap_err();
+        assert!(err.to_string().contains("sub-task"), "{err}");
         let step_parent = IssueRef {
             id: issue.id.clone(),
             key: key.clone(),
