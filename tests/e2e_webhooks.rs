@@ -294,6 +294,39 @@ async fn a_managed_webhook_is_registered_lights_up_on_jira_events_is_repaired_an
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
+    // Someone points it elsewhere in Jira (drift, not deletion); a reconcile repairs the URL.
+    let hooks = jira_webhooks(&url).await;
+    let mut changed = (*managed(&hooks).first().expect("repaired webhook")).clone();
+    let self_url = changed["self"].as_str().expect("self").to_owned();
+    changed["url"] = serde_json::json!("http://127.0.0.1:9/elsewhere");
+    let put = reqwest::Client::new()
+        .put(&self_url)
+        .basic_auth("admin@example.com", Some("admin-token"))
+        .json(&changed)
+        .send()
+        .await
+        .expect("edit webhook");
+    assert!(put.status().is_success(), "{}", put.status());
+    let queued = reqwest::Client::new()
+        .post(format!("{}/api/v1/reconcile/Connection/sim", d.admin))
+        .send()
+        .await
+        .expect("reconcile now");
+    assert_eq!(queued.status().as_u16(), 202);
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        let hooks = jira_webhooks(&url).await;
+        let ours = managed(&hooks);
+        if ours.len() == 1 && ours[0]["url"] == expected_url.as_str() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edited webhook was not repaired: {hooks:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // A second workspace integrated over the same connection gets its own webhook, though the
     // Connection manifest did not change.
     dirs.manifest("workspace-b.yaml", &workspace("product-b", "product-b"));
