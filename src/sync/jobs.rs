@@ -31,8 +31,8 @@ use super::import;
 pub const JOBS_NS: &str = "sync-jobs";
 /// At most this many per-issue errors are kept in a record; the `failed` count has them all.
 pub const MAX_ERRORS: usize = 100;
-/// How long a job waits for its integration to become Ready (after a restart, the integration
-/// is checked again before the job can build its mapping).
+/// How long a job waits for its integration to be declared and Ready (after a restart the
+/// manifests are loaded and the integration checked again before the job can map anything).
 const WAIT_FOR_INTEGRATION: Duration = Duration::from_secs(300);
 
 /// What a job was asked to do: the body of `POST /api/v1/integrations/{name}/sync`.
@@ -419,9 +419,12 @@ impl Jobs {
             let model = self.inner.resources.desired().model;
             match integration_run(&self.inner.resources, &model, name).await {
                 Ok(run) => return Ok(run),
-                Err(e @ (ContextError::NotChecked(_) | ContextError::NoClient(_)))
-                    if tokio::time::Instant::now() < deadline =>
-                {
+                // Right after a restart the manifests are not loaded yet either.
+                Err(
+                    e @ (ContextError::NotChecked(_)
+                    | ContextError::NoClient(_)
+                    | ContextError::UnknownIntegration(_)),
+                ) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(integration = name, error = %e, "sync job waits for its integration");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
