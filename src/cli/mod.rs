@@ -10,6 +10,7 @@ pub mod run;
 mod schema;
 mod sim;
 pub mod status;
+mod sync;
 mod validate;
 
 use std::path::PathBuf;
@@ -187,7 +188,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Status(args) => status::run(args),
-        Command::Sync(_) => not_implemented("sync"),
+        Command::Sync(args) => sync::run(args),
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
         Command::Demo => demo::run(),
@@ -195,6 +196,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Unimplemented commands fail loudly instead of pretending to succeed.
+#[allow(dead_code)]
 fn not_implemented(what: &str) -> ExitCode {
     eprintln!("error: `tandem {what}` is not implemented yet");
     ExitCode::from(EXIT_USAGE)

@@ -92,6 +92,23 @@ pub trait ApiRoutes: Send + Sync {
     fn handle(&self, req: ApiRequest) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>>;
 }
 
+/// Several route groups served through one hook: the first group that claims a path answers.
+pub struct RouteGroups(pub Vec<Arc<dyn ApiRoutes>>);
+
+impl ApiRoutes for RouteGroups {
+    fn claims(&self, segments: &[&str]) -> bool {
+        self.0.iter().any(|g| g.claims(segments))
+    }
+
+    fn handle(&self, req: ApiRequest) -> Pin<Box<dyn Future<Output = Response<Body>> + Send + '_>> {
+        let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        match self.0.iter().find(|g| g.claims(&segments)) {
+            Some(group) => group.handle(req),
+            None => Box::pin(async { json_error(StatusCode::NOT_FOUND, "no such route") }),
+        }
+    }
+}
+
 /// Everything the admin listener needs.
 #[derive(Clone)]
 pub struct AdminState {

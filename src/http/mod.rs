@@ -6,6 +6,7 @@
 //! run the real listeners on port 0 and stop them when they like.
 
 pub mod admin;
+pub mod jobs_api;
 pub mod metrics;
 pub mod public;
 pub mod server;

@@ -21,10 +21,11 @@ use tokio::sync::watch;
 use crate::controller::{ObjectRef, Outcome, ReconcileError, Reconciler, StatusBoard, WorkQueue};
 use crate::http::public::{WebhookConnection, WebhookRoutes};
 use crate::http::Secret;
-use crate::jira::check::{check_connection, check_integration};
+use crate::jira::check::{check_connection, check_integration, ResolvedIntegration};
 use crate::jira::{JiraClient, JiraError, WebhookSpec};
 use crate::manifest::Kind;
 use crate::store::Store;
+use crate::sync::jobs::{JobState, Jobs};
 
 pub use desired::{Changes, Desired};
 pub use secrets::SecretResolver;
@@ -90,6 +91,11 @@ struct Inner {
     /// The controller's queue, attached once it exists (the controller is built from the
     /// reconciler, which holds these resources).
     queue: OnceLock<WorkQueue<ObjectRef>>,
+    /// What each integration's last passing online check resolved (types, statuses, fields):
+    /// the sync jobs build their mapping from it instead of checking again.
+    resolved: Mutex<HashMap<String, ResolvedIntegration>>,
+    /// The one-time sync jobs, attached once they exist (they are built from these resources).
+    jobs: OnceLock<Jobs>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +119,8 @@ impl Resources {
                 routes,
                 recheck: Duration::from_secs(300),
                 queue: OnceLock::new(),
+                resolved: Mutex::new(HashMap::new()),
+                jobs: OnceLock::new(),
             }),
         }
     }
@@ -159,6 +167,23 @@ impl Resources {
                 ));
             }
         }
+    }
+
+    /// Lets the SyncJob reconciler start and inspect jobs.
+    pub fn attach_jobs(&self, jobs: Jobs) {
+        let _ = self.inner.jobs.set(jobs);
+    }
+
+    /// Asks for `kind/name` to be reconciled (a job finishing wakes its SyncJob).
+    pub fn enqueue(&self, kind: Kind, name: &str) {
+        if let Some(queue) = self.inner.queue.get() {
+            queue.enqueue(ObjectRef::new(kind.as_str(), name));
+        }
+    }
+
+    /// What the integration's last passing online check resolved, if it passed one.
+    pub fn resolved_integration(&self, name: &str) -> Option<ResolvedIntegration> {
+        lock(&self.inner.resolved).get(name).cloned()
     }
 
     pub fn board(&self) -> &StatusBoard {
@@ -532,6 +557,7 @@ impl Resources {
             // Jira may be fixed rather than the manifest: retried with backoff, not parked.
             return Err(ReconcileError::transient("JiraMismatch", text));
         }
+        lock(&self.inner.resolved).insert(name.to_owned(), report.resolved.clone());
         Ok(Outcome::ready()
             .with_reason("Checked")
             .with_message(format!(
@@ -558,18 +584,45 @@ impl Resources {
         }
     }
 
-    fn reconcile_job(&self, name: &str) -> Result<Outcome, ReconcileError> {
+    /// A SyncJob runs once per spec digest: the first reconcile of a digest starts its job
+    /// (or finds it resumed after a restart), later ones report how it stands. The job wakes
+    /// this key when it finishes.
+    async fn reconcile_job(&self, name: &str) -> Result<Outcome, ReconcileError> {
         let desired = self.desired();
-        let Some(job) = desired.model.sync_jobs.get(name) else {
+        let Some(job) = desired.model.sync_jobs.get(name).cloned() else {
             return Ok(Outcome::removed());
         };
-        self.inner
-            .board
-            .require_ready(Kind::ProjectIntegration.as_str(), &job.integration)?;
-        Err(ReconcileError::terminal(
-            "NotImplemented",
-            "one-time sync jobs need the sync engine, which this build does not have yet",
-        ))
+        let Some(jobs) = self.inner.jobs.get() else {
+            return Err(ReconcileError::transient(
+                "NotStarted",
+                "the sync job runner is not running yet",
+            ));
+        };
+        let record = match jobs.manifest_job(&job) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.inner
+                    .board
+                    .require_ready(Kind::ProjectIntegration.as_str(), &job.integration)?;
+                jobs.start_manifest_job(&job)
+                    .await
+                    .map_err(|e| ReconcileError::transient(e.reason(), e.to_string()))?
+            }
+            Err(e) => return Err(ReconcileError::transient(e.reason(), e.to_string())),
+        };
+        self.inner.board.set_details(
+            Kind::SyncJob.as_str(),
+            name,
+            serde_json::to_value(&record).unwrap_or_default(),
+        );
+        match record.state {
+            JobState::Completed => Ok(Outcome::ready()
+                .with_reason("Completed")
+                .with_message(record.summary())
+                .with_digest(job.digest)),
+            JobState::Failed => Err(ReconcileError::terminal("Failed", record.summary())),
+            JobState::Running => Err(ReconcileError::transient("Running", record.summary())),
+        }
     }
 }
 
@@ -582,7 +635,7 @@ impl Reconciler<ObjectRef> for ResourceReconciler {
         match Kind::parse(&key.kind) {
             Some(Kind::Connection) => r.reconcile_connection(&key.name).await,
             Some(Kind::ProjectIntegration) => r.reconcile_integration(&key.name).await,
-            Some(Kind::SyncJob) => r.reconcile_job(&key.name),
+            Some(Kind::SyncJob) => r.reconcile_job(&key.name).await,
             Some(Kind::Workspace | Kind::FieldMapping) => r.reconcile_plain(key),
             None => Err(ReconcileError::terminal(
                 "UnknownKind",

@@ -14,11 +14,13 @@ use tokio::task::JoinSet;
 use super::{provenance, spec, Desired, ResourceReconciler, Resources, SecretResolver};
 use crate::controller::{Controller, ControllerConfig, ObjectRef, StatusBoard, WorkQueue};
 use crate::daemon::Hooks;
-use crate::http::admin::ReconcileError as AdminReconcileError;
+use crate::http::admin::{ReconcileError as AdminReconcileError, RouteGroups};
+use crate::http::jobs_api::JobsApi;
 use crate::http::public::WebhookRoutes;
 use crate::http::workspace_api::WorkspaceApi;
 use crate::manifest::{self, Kind, SourceFile};
 use crate::store::Store;
+use crate::sync::jobs::Jobs;
 use crate::watch::{ManifestWatcher, ScanFn, WatchConfig, WatchStatus};
 use crate::workspace::WorkspaceService;
 
@@ -118,6 +120,14 @@ pub fn start(
         Arc::new(move || Arc::new(model_resources.desired().model)),
     );
 
+    let jobs = Jobs::new(resources.clone(), workspace.clone());
+    resources.attach_jobs(jobs.clone());
+    match jobs.resume_unfinished() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "resuming interrupted sync jobs"),
+        Err(e) => tracing::error!(error = %e, "cannot read the sync jobs to resume"),
+    }
+
     let status_resources = resources.clone();
     let manifests_dir = config.manifests_dir.clone();
     let reconcile_resources = resources;
@@ -153,7 +163,10 @@ pub fn start(
                 Err(e) => tracing::error!(error = %e, "the controller task failed"),
             }
         })),
-        workspace_api: Some(Arc::new(WorkspaceApi::new(workspace))),
+        workspace_api: Some(Arc::new(RouteGroups(vec![
+            Arc::new(WorkspaceApi::new(workspace)),
+            Arc::new(JobsApi::new(jobs)),
+        ]))),
     }
 }
 

@@ -10,11 +10,15 @@
 //! - [`snapshot`]: canonical per-field snapshots of both sides, the unit of the 3-way merge;
 //! - [`transitions`]: status changes by workflow transitions (path-finding over the learned
 //!   workflow, required transition fields);
-//! - [`sprints`]: sprint and backlog moves through the Agile API, in batches of at most 50.
+//! - [`sprints`]: sprint and backlog moves through the Agile API, in batches of at most 50;
+//! - [`context`], [`import`], [`jobs`]: one-time sync jobs (import from Jira, resumable).
 //!
-//! Architecture invariant: everything here but [`transitions::apply_status`] and
-//! [`sprints::apply_sprint_moves`] is pure (no I/O, no store); the engine decides when to call.
+//! Architecture invariant: everything here but [`transitions::apply_status`],
+//! [`sprints::apply_sprint_moves`] and the job modules is pure (no I/O, no store); the engine decides when to call.
 
+pub mod context;
+pub mod import;
+pub mod jobs;
 pub mod mapping;
 pub mod richtext;
 pub mod snapshot;

@@ -1,0 +1,472 @@
+//! Import from Jira (a `fromJira` one-time sync): search page by page, map each issue with
+//! [`from_jira`], create or update its workspace item, link it by Jira issue **id**, and set
+//! parents once both ends exist.
+//!
+//! Only one page of issues is held at a time. The writes of a page are issued together so the
+//! store's group commit folds them into a few transactions. After each page the job record
+//! (cursor and counts) is stored: an interrupted import resumes at the page whose writes may
+//! be incomplete, and re-reading an already linked issue updates its item instead of creating
+//! a second one. Counts stay right across a resume because an item linked to an issue and
+//! created after the job started was created by this job.
+//!
+//! A child whose parent is not linked yet (later in the results, or in the same page) is
+//! recorded in the key/value table and its parent set after the last page.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use crate::jira::{Issue, JiraError};
+use crate::store::{Store, StoreError};
+use crate::workspace::model::{Comment, Item, Origin};
+use crate::workspace::{
+    ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError, WorkspaceService,
+};
+
+use super::context::IntegrationRun;
+use super::jobs::{save_record, JobError, JobRecord, Phase};
+use super::mapping::{from_jira, ItemPatch, JiraComment};
+
+/// Issues per search page.
+pub const PAGE_SIZE: u32 = 100;
+/// Deferred parent fixups applied concurrently at the end.
+const FIXUP_CHUNK: usize = 200;
+/// Parent keys remembered while resolving Epic Links (keys only) to issue ids.
+const KEY_CACHE: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("searching Jira with {jql:?}")]
+    Search {
+        jql: String,
+        #[source]
+        source: JiraError,
+    },
+    #[error("preparing the workspace's sprints and releases")]
+    Workspace(#[source] WorkspaceError),
+    #[error("saving the job's progress")]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import works with.
+pub struct ImportEnv<'a> {
+    pub store: &'a Store,
+    pub workspace: &'a WorkspaceService,
+    pub run: &'a IntegrationRun,
+}
+
+/// The JQL an import runs: the project's open issues, or the given filter within the project,
+/// in key order so parents (created first) are usually linked before their children.
+pub fn import_jql(project: &str, jql: Option<&str>) -> String {
+    let scope = format!("project = \"{project}\"");
+    let Some(q) = jql.map(str::trim).filter(|q| !q.is_empty()) else {
+        return format!("{scope} AND statusCategory != Done ORDER BY key ASC");
+    };
+    let (filter, order) = match q.to_ascii_lowercase().find("order by") {
+        Some(i) => (q[..i].trim(), q[i..].trim().to_owned()),
+        None => (q, "ORDER BY key ASC".to_owned()),
+    };
+    if filter.is_empty() {
+        format!("{scope} {order}")
+    } else {
+        format!("{scope} AND ({filter}) {order}")
+    }
+}
+
+/// Key/value namespace of a job's deferred parents (key: child item id, value: parent issue id).
+fn parents_ns(job: &str) -> String {
+    format!("sync-job-parents/{job}")
+}
+
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Skipped,
+    Failed(String, String),
+}
+
+struct Processed {
+    outcome: Outcome,
+    /// (child item id, parent issue id) to set once the parent is linked.
+    deferred: Option<(String, String)>,
+}
+
+/// Runs (or resumes) the import described by `record`, saving it after every page.
+pub async fn import_from_jira(
+    env: &ImportEnv<'_>,
+    record: &mut JobRecord,
+) -> Result<(), ImportError> {
+    if record.phase == Phase::Pages {
+        ensure_sprints_and_releases(env).await?;
+        let mut pager = env
+            .run
+            .client
+            .search_from(&record.jql, &[], record.cursor.clone())
+            .page_size(PAGE_SIZE);
+        let keys = Mutex::new(HashMap::new());
+        let ns = parents_ns(&record.id);
+        loop {
+            let page = pager
+                .next_page()
+                .await
+                .map_err(|source| ImportError::Search {
+                    jql: record.jql.clone(),
+                    source,
+                })?;
+            let Some(page) = page else { break };
+            let started = record.started;
+            let results = join_all(
+                page.iter()
+                    .map(|issue| import_issue(env, started, issue, &keys)),
+            )
+            .await;
+            let mut deferred = Vec::new();
+            for r in results {
+                match r.outcome {
+                    Outcome::Created => record.counts.created += 1,
+                    Outcome::Updated => record.counts.updated += 1,
+                    Outcome::Unchanged => record.counts.unchanged += 1,
+                    Outcome::Skipped => record.counts.skipped += 1,
+                    Outcome::Failed(key, message) => record.push_error(key, message),
+                }
+                deferred.extend(r.deferred);
+            }
+            let writes = deferred
+                .iter()
+                .map(|(child, parent)| env.store.put_kv(&ns, child, parent.as_bytes().to_vec()));
+            for w in join_all(writes).await {
+                w?;
+            }
+            record.processed += page.len() as u64;
+            record.cursor = pager.cursor().clone();
+            save_record(env.store, record).await?;
+        }
+        record.phase = Phase::Parents;
+        save_record(env.store, record).await?;
+    }
+    if record.phase == Phase::Parents {
+        fix_parents(env, record).await?;
+    }
+    Ok(())
+}
+
+/// Imported items name sprints and releases by name; they must exist in the workspace first.
+async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportError> {
+    let ws = &env.run.workspace.name;
+    let origin = Origin::Sync(env.run.integration.name.clone());
+    let have: Vec<String> = env
+        .workspace
+        .list_sprints(ws)
+        .map_err(ImportError::Workspace)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    for s in &env.run.ctx.catalog().sprints {
+        if have.contains(&s.name) {
+            continue;
+        }
+        let patch = SprintPatch {
+            name: Some(s.name.clone()),
+            state: Some(s.state.to_ascii_lowercase()),
+            ..SprintPatch::default()
+        };
+        match env.workspace.create_sprint(ws, patch, origin.clone()).await {
+            Ok(_) | Err(WorkspaceError::Conflict(_)) => {}
+            Err(e) => return Err(ImportError::Workspace(e)),
+        }
+    }
+    let have: Vec<String> = env
+        .workspace
+        .list_releases(ws)
+        .map_err(ImportError::Workspace)?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    for v in &env.run.ctx.catalog().versions {
+        if have.contains(&v.name) {
+            continue;
+        }
+        let patch = ReleasePatch {
+            name: Some(v.name.clone()),
+            released: Some(v.released),
+            ..ReleasePatch::default()
+        };
+        match env
+            .workspace
+            .create_release(ws, patch, origin.clone())
+            .await
+        {
+            Ok(_) | Err(WorkspaceError::Conflict(_)) => {}
+            Err(e) => return Err(ImportError::Workspace(e)),
+        }
+    }
+    Ok(())
+}
+
+fn failed(issue: &Issue, message: impl std::fmt::Display) -> Processed {
+    Processed {
+        outcome: Outcome::Failed(issue.key.clone(), message.to_string()),
+        deferred: None,
+    }
+}
+
+async fn import_issue(
+    env: &ImportEnv<'_>,
+    started: DateTime<Utc>,
+    issue: &Issue,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Processed {
+    let run = env.run;
+    let integration = &run.integration.name;
+    let ws = &run.workspace.name;
+    let patch = match from_jira(issue, &run.ctx) {
+        Ok(p) => p,
+        Err(e) if e.is_skip() => {
+            return Processed {
+                outcome: Outcome::Skipped,
+                deferred: None,
+            }
+        }
+        Err(e) => return failed(issue, e),
+    };
+    // The parent as an item id: Some(None) clears, a parent not linked yet is deferred.
+    let mut parent_issue = None;
+    let parent: Option<Option<String>> = match &patch.parent_key {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(key)) => match parent_issue_id(env, issue, key, keys).await {
+            None => None,
+            Some(pid) => match env.store.link_by_jira_issue(integration, &pid) {
+                Ok(Some(link)) => Some(Some(link.workspace_item_id)),
+                Ok(None) => {
+                    parent_issue = Some(pid);
+                    None
+                }
+                Err(e) => return failed(issue, e),
+            },
+        },
+    };
+    let origin = Origin::Sync(integration.clone());
+    let link = match env.store.link_by_jira_issue(integration, &issue.id) {
+        Ok(l) => l,
+        Err(e) => return failed(issue, e),
+    };
+    let (outcome, item_id) = match link {
+        None => {
+            let ws_patch = workspace_patch(&patch, parent, None);
+            if ws_patch.title.is_none() {
+                return failed(issue, "the issue has no summary");
+            }
+            let issue_ref = crate::workspace::IssueRef {
+                connection: run.integration.connection.clone(),
+                id: issue.id.clone(),
+                key: issue.key.clone(),
+            };
+            match env
+                .workspace
+                .create_linked_item(ws, ws_patch, integration, issue_ref)
+                .await
+            {
+                Ok(item) => (Outcome::Created, item.id),
+                Err(e) => return failed(issue, e),
+            }
+        }
+        Some(link) => {
+            let item = match env.workspace.get_item(ws, &link.workspace_item_id) {
+                Ok(i) => i,
+                Err(e) => return failed(issue, e),
+            };
+            let ws_patch = workspace_patch(&patch, parent, Some(&item));
+            let after = match env
+                .workspace
+                .patch_item(ws, &item.id, ws_patch, None, origin)
+                .await
+            {
+                Ok(i) => i,
+                Err(e) => return failed(issue, e),
+            };
+            if link.jira_issue_key != issue.key {
+                // The issue moved (new key, same id): keep the link's key current.
+                let issue_ref = crate::workspace::IssueRef {
+                    connection: link.connection.clone(),
+                    id: issue.id.clone(),
+                    key: issue.key.clone(),
+                };
+                if let Err(e) = env
+                    .workspace
+                    .set_jira_link(ws, &item.id, integration, Some(issue_ref))
+                    .await
+                {
+                    return failed(issue, e);
+                }
+            }
+            let outcome = if after.version != item.version {
+                Outcome::Updated
+            } else if item.created >= started {
+                // Created by this job before it was interrupted.
+                Outcome::Created
+            } else if item.updated >= started {
+                Outcome::Updated
+            } else {
+                Outcome::Unchanged
+            };
+            (outcome, item.id)
+        }
+    };
+    Processed {
+        outcome,
+        deferred: parent_issue.map(|p| (item_id, p)),
+    }
+}
+
+/// The parent's issue id: from the parent field or the hierarchy link when they carry it,
+/// else (Data Center's Epic Link holds a key) asked from Jira and remembered.
+async fn parent_issue_id(
+    env: &ImportEnv<'_>,
+    issue: &Issue,
+    key: &str,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Option<String> {
+    let f = &issue.fields;
+    if let Some(p) = f.get("parent") {
+        if p.get("key").and_then(Value::as_str) == Some(key) {
+            if let Some(id) = p.get("id").and_then(Value::as_str) {
+                return Some(id.to_owned());
+            }
+        }
+    }
+    let linked = f
+        .get("issuelinks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.get("outwardIssue"))
+        .find(|o| o.get("key").and_then(Value::as_str) == Some(key))
+        .and_then(|o| o.get("id").and_then(Value::as_str));
+    if let Some(id) = linked {
+        return Some(id.to_owned());
+    }
+    if let Some(id) = keys
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned()
+    {
+        return Some(id);
+    }
+    match env.run.client.issue(key, &["summary"], false).await {
+        Ok(parent) => {
+            let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(key.to_owned(), parent.id.clone());
+            Some(parent.id)
+        }
+        Err(e) => {
+            tracing::warn!(issue = issue.key, parent = key, error = %e, "cannot resolve the parent issue");
+            None
+        }
+    }
+}
+
+/// The workspace patch of a mapped issue. Comments keep the workspace ids of those already
+/// stored (matched by Jira id) so that an unchanged issue changes nothing.
+fn workspace_patch(p: &ItemPatch, parent: Option<Option<String>>, item: Option<&Item>) -> WsPatch {
+    WsPatch {
+        item_type: Some(p.item_type.clone()),
+        title: p.title.clone(),
+        description: p.description.clone(),
+        status: p.status.clone(),
+        parent,
+        sprint: p.sprint.clone(),
+        releases: p.releases.clone(),
+        components: p.components.clone(),
+        story_points: p.story_points,
+        team: p.team.clone(),
+        labels: p.labels.clone(),
+        fields: p
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), (!v.is_null()).then(|| v.clone())))
+            .collect(),
+        comments: p
+            .comments
+            .as_ref()
+            .map(|cs| cs.iter().map(|c| comment(c, item)).collect()),
+        time_spent_seconds: p.time_spent_seconds,
+    }
+}
+
+fn comment(c: &JiraComment, item: Option<&Item>) -> Comment {
+    let existing = item.and_then(|i| {
+        i.comments
+            .iter()
+            .find(|x| x.jira_id.as_deref() == Some(c.jira_id.as_str()))
+    });
+    let created = c
+        .created
+        .as_deref()
+        .and_then(|s| {
+            DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+                .or_else(|_| DateTime::parse_from_rfc3339(s))
+                .ok()
+        })
+        .map(|d| d.with_timezone(&Utc))
+        .or(existing.map(|x| x.created))
+        .unwrap_or_else(Utc::now);
+    Comment {
+        id: existing
+            .map(|x| x.id.clone())
+            .unwrap_or_else(|| format!("jira-{}", c.jira_id)),
+        author: c.author.clone(),
+        body: c.body.clone(),
+        created,
+        jira_id: Some(c.jira_id.clone()),
+    }
+}
+
+/// Sets the parents that were deferred, now that every page's items exist. A parent outside
+/// the import (not linked) is left unset.
+async fn fix_parents(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), ImportError> {
+    let ns = parents_ns(&record.id);
+    let pending = env.store.list_kv(&ns)?;
+    let integration = &env.run.integration.name;
+    let ws = &env.run.workspace.name;
+    for chunk in pending.chunks(FIXUP_CHUNK) {
+        let work = chunk.iter().map(|(child, parent)| async move {
+            let parent = String::from_utf8_lossy(parent).into_owned();
+            let Some(link) = env.store.link_by_jira_issue(integration, &parent)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let patch = WsPatch {
+                parent: Some(Some(link.workspace_item_id)),
+                ..WsPatch::default()
+            };
+            let origin = Origin::Sync(integration.clone());
+            Ok(env
+                .workspace
+                .patch_item(ws, child, patch, None, origin)
+                .await
+                .err()
+                .map(|e| (child.clone(), e.to_string())))
+        });
+        for r in join_all(work).await {
+            if let Some((child, message)) = r? {
+                record.push_note(child, format!("parent not set: {message}"));
+            }
+        }
+        for (child, _) in chunk {
+            env.store.delete_kv(&ns, child).await?;
+        }
+    }
+    record.phase = Phase::Done;
+    save_record(env.store, record).await?;
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! One-time sync jobs: their durable records, and the runner that starts, resumes and finishes
+//! them, whether they come from a SyncJob manifest (once per spec digest) or from
+//! `POST /api/v1/integrations/{name}/sync`.
+//!
+//! A job's record lives in the store's key/value table (namespace [`JOBS_NS`]) and is rewritten
+//! after every page, so it is at once the progress report served by `GET /api/v1/jobs/{id}` and
+//! the checkpoint a restarted daemon resumes from (see [`Jobs::resume_unfinished`]).
+//!
+//! Architecture invariant: a job record says `running` only while a task owns it or until the
+//! daemon restarts and resumes it; it never claims `completed` for work it skipped
+//! (`toJira` fails with `NotImplemented` until pushing exists).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::jira::SearchCursor;
+use crate::manifest::model::{JobSpec, Scope, SyncJob};
+use crate::manifest::Kind;
+use crate::reconcile::Resources;
+use crate::store::StoreError;
+use crate::workspace::WorkspaceService;
+
+use super::context::{integration_run, ContextError, IntegrationRun};
+use super::import;
+
+/// Key/value namespace of the job records (key: job id).
+pub const JOBS_NS: &str = "sync-jobs";
+/// At most this many per-issue errors are kept in a record; the `failed` count has them all.
+pub const MAX_ERRORS: usize = 100;
+/// How long a job waits for its integration to be declared and Ready (after a restart the
+/// manifests are loaded and the integration checked again before the job can map anything).
+const WAIT_FOR_INTEGRATION: Duration = Duration::from_secs(300);
+
+/// What a job was asked to do: the body of `POST /api/v1/integrations/{name}/sync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "direction", rename_all = "camelCase", deny_unknown_fields)]
+pub enum JobRequest {
+    /// `jql` narrows the import (ANDed with the project); absent: all open issues.
+    #[serde(rename_all = "camelCase")]
+    FromJira {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jql: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToJira {
+        #[serde(default = "scope_all")]
+        scope: JobScope,
+    },
+}
+
+fn scope_all() -> JobScope {
+    JobScope::All
+}
+
+/// Which workspace items a push covers: `"all"`, `{"sprints": [...]}` or `{"releases": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobScope {
+    All,
+    Sprints(Vec<String>),
+    Releases(Vec<String>),
+}
+
+impl From<&JobSpec> for JobRequest {
+    fn from(spec: &JobSpec) -> Self {
+        match spec {
+            JobSpec::FromJira { jql } => JobRequest::FromJira { jql: jql.clone() },
+            JobSpec::ToJira { scope } => JobRequest::ToJira {
+                scope: match scope {
+                    Scope::All => JobScope::All,
+                    Scope::Sprints(s) => JobScope::Sprints(s.clone()),
+                    Scope::Releases(r) => JobScope::Releases(r.clone()),
+                },
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobState {
+    Running,
+    Completed,
+    Failed,
+}
+
+/// Where an import stands: pages first, then the parents that were not linked yet when their
+/// children arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    Pages,
+    Parents,
+    Done,
+}
+
+/// What happened to the issues (or items) a job touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Not synced by design: ignored or unmapped types.
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn processed(&self) -> u64 {
+        self.created + self.updated + self.unchanged + self.skipped + self.failed
+    }
+}
+
+/// One issue that could not be synced, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemError {
+    /// Jira issue key (imports) or workspace item id (pushes).
+    pub subject: String,
+    pub message: String,
+}
+
+/// The durable record of one job: served as its status and used as its checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub id: String,
+    pub integration: String,
+    /// The SyncJob manifest that started it, with the spec digest it runs for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub request: JobRequest,
+    pub state: JobState,
+    pub phase: Phase,
+    /// The JQL actually run (project and filter), fixed at the start so a resume reads the
+    /// same result set.
+    #[serde(default)]
+    pub jql: String,
+    /// Where the search resumes: the page after the last one whose writes are stored.
+    pub cursor: SearchCursor,
+    pub counts: Counts,
+    /// Issues read so far, including skipped and failed ones.
+    pub processed: u64,
+    /// How many the search matches, when Jira says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub errors: Vec<ItemError>,
+    /// Why the whole job failed (per-issue failures are in `errors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How many times the job was resumed after an interruption.
+    #[serde(default)]
+    pub resumed: u32,
+    pub started: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+}
+
+impl JobRecord {
+    pub fn new(id: String, integration: &str, request: JobRequest) -> JobRecord {
+        JobRecord {
+            id,
+            integration: integration.to_owned(),
+            manifest: None,
+            digest: None,
+            request,
+            state: JobState::Running,
+            phase: Phase::Pages,
+            jql: String::new(),
+            cursor: SearchCursor::Start,
+            counts: Counts::default(),
+            processed: 0,
+            total: None,
+            errors: Vec::new(),
+            message: None,
+            resumed: 0,
+            started: Utc::now(),
+            finished: None,
+        }
+    }
+
+    /// One line for status messages and the CLI.
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let progress = match self.total {
+            Some(t) => format!("{}/{t}", self.processed),
+            None => self.processed.to_string(),
+        };
+        let counts = format!(
+            "{} created, {} updated, {} unchanged, {} skipped, {} failed",
+            c.created, c.updated, c.unchanged, c.skipped, c.failed
+        );
+        match self.state {
+            JobState::Running => format!("running: {progress} processed; {counts}"),
+            JobState::Completed => format!("completed: {progress} processed; {counts}"),
+            JobState::Failed => format!(
+                "failed: {}; {progress} processed; {counts}",
+                self.message.as_deref().unwrap_or("see errors")
+            ),
+        }
+    }
+
+    /// Records a per-issue failure, keeping at most [`MAX_ERRORS`].
+    pub fn push_error(&mut self, subject: impl Into<String>, message: impl Into<String>) {
+        self.counts.failed += 1;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(ItemError {
+                subject: subject.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Records a problem that did not fail an issue (a parent that could not be set).
+    pub fn push_note(&mut self, subject: impl Into<String>, message: impl Into<String>) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(ItemError {
+                subject: subject.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn finish(&mut self, outcome: Result<(), String>) {
+        self.finished = Some(Utc::now());
+        match outcome {
+            Ok(()) => {
+                self.state = JobState::Completed;
+                self.phase = Phase::Done;
+            }
+            Err(m) => {
+                self.state = JobState::Failed;
+                self.message = Some(m);
+            }
+        }
+    }
+}
+
+/// Why a job could not be started, read or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("ProjectIntegration/{0} is not declared")]
+    UnknownIntegration(String),
+    #[error("a job record is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl JobError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            JobError::UnknownIntegration(_) => "UnknownIntegration",
+            JobError::Corrupt(_) => "CorruptJob",
+            JobError::Store(_) => "StoreError",
+        }
+    }
+}
+
+/// Stores a job record (the checkpoint).
+pub async fn save_record(store: &crate::store::Store, record: &JobRecord) -> Result<(), JobError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| JobError::Corrupt(e.to_string()))?;
+    store.put_kv(JOBS_NS, &record.id, bytes).await?;
+    Ok(())
+}
+
+/// Reads a job record.
+pub fn load_record(store: &crate::store::Store, id: &str) -> Result<Option<JobRecord>, JobError> {
+    store
+        .get_kv(JOBS_NS, id)?
+        .map(|b| serde_json::from_slice(&b).map_err(|e| JobError::Corrupt(format!("{id}: {e}"))))
+        .transpose()
+}
+
+/// The job id of a SyncJob manifest at one spec digest: the same digest always names the
+/// same job, which is what makes it run once.
+pub fn manifest_job_id(job: &SyncJob) -> String {
+    let digest: String = job
+        .digest
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("{}-{digest}", job.name)
+}
+
+/// Starts, resumes and reports jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<JobsInner>,
+}
+
+struct JobsInner {
+    resources: Resources,
+    workspace: WorkspaceService,
+    /// Ids with a task running them in this process.
+    running: Mutex<HashSet<String>>,
+}
+
+impl Jobs {
+    pub fn new(resources: Resources, workspace: WorkspaceService) -> Jobs {
+        Jobs {
+            inner: Arc::new(JobsInner {
+                resources,
+                workspace,
+                running: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// A job's record, as stored after its last page.
+    pub fn get(&self, id: &str) -> Result<Option<JobRecord>, JobError> {
+        load_record(self.inner.resources.store(), id)
+    }
+
+    /// The record of a SyncJob manifest's current digest, if it ever started.
+    pub fn manifest_job(&self, job: &SyncJob) -> Result<Option<JobRecord>, JobError> {
+        self.get(&manifest_job_id(job))
+    }
+
+    /// Starts the job of a SyncJob manifest's current digest.
+    pub async fn start_manifest_job(&self, job: &SyncJob) -> Result<JobRecord, JobError> {
+        let mut record = JobRecord::new(
+            manifest_job_id(job),
+            &job.integration,
+            JobRequest::from(&job.job),
+        );
+        record.manifest = Some(job.name.clone());
+        record.digest = Some(job.digest.clone());
+        self.launch(record).await
+    }
+
+    /// Starts an ad-hoc job on a declared integration.
+    pub async fn start(
+        &self,
+        integration: &str,
+        request: JobRequest,
+    ) -> Result<JobRecord, JobError> {
+        if !self
+            .inner
+            .resources
+            .desired()
+            .model
+            .integrations
+            .contains_key(integration)
+        {
+            return Err(JobError::UnknownIntegration(integration.to_owned()));
+        }
+        let id = format!(
+            "{integration}-{}-{:04x}",
+            Utc::now().format("%Y%m%dT%H%M%S%3f"),
+            rand::random::<u16>()
+        );
+        self.launch(JobRecord::new(id, integration, request)).await
+    }
+
+    async fn launch(&self, record: JobRecord) -> Result<JobRecord, JobError> {
+        save_record(self.inner.resources.store(), &record).await?;
+        self.spawn(record.clone());
+        Ok(record)
+    }
+
+    /// Resumes every job a previous run of the daemon left `running` (killed mid-job).
+    pub fn resume_unfinished(&self) -> Result<usize, JobError> {
+        let mut n = 0;
+        for (id, bytes) in self.inner.resources.store().list_kv(JOBS_NS)? {
+            let record: JobRecord = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(job = id, error = %e, "skipping an unreadable job record");
+                    continue;
+                }
+            };
+            if record.state == JobState::Running {
+                let mut record = record;
+                record.resumed += 1;
+                tracing::info!(
+                    job = id,
+                    processed = record.processed,
+                    "resuming a sync job"
+                );
+                self.spawn(record);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn spawn(&self, record: JobRecord) {
+        {
+            let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+            if !running.insert(record.id.clone()) {
+                return;
+            }
+        }
+        let jobs = self.clone();
+        tokio::spawn(async move {
+            let id = record.id.clone();
+            jobs.run(record).await;
+            jobs.inner
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        });
+    }
+
+    /// Waits for the integration's mapping (after a restart it is checked again first).
+    async fn integration(&self, name: &str) -> Result<IntegrationRun, ContextError> {
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_INTEGRATION;
+        loop {
+            let model = self.inner.resources.desired().model;
+            match integration_run(&self.inner.resources, &model, name).await {
+                Ok(run) => return Ok(run),
+                // Right after a restart the manifests are not loaded yet either.
+                Err(
+                    e @ (ContextError::NotChecked(_)
+                    | ContextError::NoClient(_)
+                    | ContextError::UnknownIntegration(_)),
+                ) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(integration = name, error = %e, "sync job waits for its integration");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn run(&self, mut record: JobRecord) {
+        let store = self.inner.resources.store().clone();
+        let outcome = match record.request.clone() {
+            JobRequest::ToJira { .. } => Err(
+                "NotImplemented: pushing to Jira (direction toJira) is not built yet; nothing was written"
+                    .to_owned(),
+            ),
+            JobRequest::FromJira { jql } => match self.integration(&record.integration).await {
+                Err(e) => Err(format!("{e}")),
+                Ok(run) => {
+                    if record.jql.is_empty() {
+                        record.jql = import::import_jql(&run.integration.project, jql.as_deref());
+                    }
+                    let env = import::ImportEnv {
+                        store: &store,
+                        workspace: &self.inner.workspace,
+                        run: &run,
+                    };
+                    import::import_from_jira(&env, &mut record)
+                        .await
+                        .map_err(|e| error_chain(&e))
+                }
+            },
+        };
+        record.finish(outcome);
+        tracing::info!(
+            job = record.id,
+            summary = record.summary(),
+            "sync job finished"
+        );
+        if let Err(e) = save_record(&store, &record).await {
+            tracing::error!(job = record.id, error = %e, "cannot store the job's final state");
+        }
+        if let Some(name) = &record.manifest {
+            self.inner.resources.enqueue(Kind::SyncJob, name);
+        }
+    }
+}
+
+/// `error: cause: cause`, for messages people read.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,199 @@
+//! One-time sync jobs through the real `tandem run` binary and the in-process simulator:
+//! `tandem sync` starts an import and exits 0 with its counts, a SyncJob manifest runs once and
+//! reports `Completed`, a push says `NotImplemented` (exit 1) instead of pretending, and an
+//! import killed with SIGKILL in the middle resumes on restart to the right counts with no
+//! duplicate item or link.
+
+mod common_daemon;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common_daemon::*;
+use serde_json::Value;
+
+const GENERATED: usize = 2000;
+
+fn manifests(dirs: &DaemonDirs, sim_url: &str) {
+    dirs.secret("token", "admin-token");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest(
+        "connection.yaml",
+        &connection("jira", "Jira", sim_url, "admin@example.com", "token", None),
+    );
+    dirs.manifest("fields.yaml", &field_mapping());
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "jira", "product"),
+    );
+}
+
+async fn wait_integration(d: &Daemon) {
+    d.wait_status("ProjectIntegration/demo Ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "demo")
+    })
+    .await;
+}
+
+/// Every item of the workspace, through the admin API.
+async fn items(d: &Daemon) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/workspaces/product/items?limit=500&cursor={c}"),
+            None => "/api/v1/workspaces/product/items?limit=500".to_owned(),
+        };
+        let page: Value = serde_json::from_str(&d.admin_get(&path).await).expect("JSON");
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// Asserts that no Jira issue is linked to two items.
+fn assert_linked_once(items: &[Value]) {
+    let mut ids = HashSet::new();
+    for item in items {
+        let id = item["jira"]["id"].as_str().expect("every item is linked");
+        assert!(ids.insert(id.to_owned()), "issue {id} linked to two items");
+    }
+}
+
+async fn job(d: &Daemon, id: &str) -> Value {
+    serde_json::from_str(&d.admin_get(&format!("/api/v1/jobs/{id}")).await).expect("job JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_sync_manifest_job_and_push_not_implemented() {
+    let sim = simulator(vec![]).await;
+    sim.generate_issues(300, 11);
+    let dirs = DaemonDirs::new();
+    manifests(&dirs, &sim.base_url());
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    wait_integration(&d).await;
+
+    let stories = sim
+        .search("project = DEMO AND type = Story")
+        .expect("search")
+        .len();
+    let out = d
+        .cli(&["sync", "demo", "--from-jira", "--jql", "type = Story"])
+        .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "created={stories} updated=0 unchanged=0 skipped=0 failed=0"
+        )),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("completed"), "progress shown: {out:?}");
+
+    // A SyncJob manifest runs once for its digest and says so.
+    dirs.manifest(
+        "job.yaml",
+        "apiVersion: tandem/v1\nkind: SyncJob\nmetadata: {name: epics}\nspec:\n  integration: demo\n  direction: fromJira\n  jql: type = Epic\n",
+    );
+    let epics = sim
+        .search("project = DEMO AND type = Epic")
+        .expect("search")
+        .len();
+    let status = d
+        .wait_status("SyncJob/epics Completed", |s| {
+            ready(s, "SyncJob", "epics").is_some_and(|(ok, reason, _)| ok && reason == "Completed")
+        })
+        .await;
+    let (_, _, message) = ready(&status, "SyncJob", "epics").expect("condition");
+    assert!(message.contains(&format!("{epics} created")), "{message}");
+    assert_eq!(items(&d).await.len(), stories + epics);
+
+    // Pushing is not built yet: the job fails loudly and nothing reaches Jira.
+    let before = sim.issue_count();
+    let out = d
+        .cli(&["sync", "demo", "--to-jira", "--sprint", "DEMO Sprint 1"])
+        .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("NotImplemented"), "{out:?}");
+    assert_eq!(sim.issue_count(), before);
+
+    // An unknown integration is refused before anything starts.
+    let out = d.cli(&["sync", "nope", "--from-jira"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("404"), "{out:?}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_killed_mid_way_resumes_without_duplicates() {
+    let sim = simulator(vec![]).await;
+    sim.generate_issues(GENERATED, 5);
+    let dirs = DaemonDirs::new();
+    manifests(&dirs, &sim.base_url());
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    wait_integration(&d).await;
+
+    let jql = "type in (Epic, Story, Task)";
+    let matching = sim
+        .search(&format!("project = DEMO AND ({jql})"))
+        .expect("search");
+    let mapped = sim
+        .search("project = DEMO AND type in (Epic, Story)")
+        .expect("search")
+        .len() as u64;
+
+    // Slow Jira down so the job is surely in the middle when the daemon dies.
+    sim.set_latency(Duration::from_millis(150));
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/integrations/demo/sync", d.admin))
+        .json(&serde_json::json!({"direction": "fromJira", "jql": jql}))
+        .send()
+        .await
+        .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202);
+    let started: Value = resp.json().await.expect("JSON");
+    let id = started["id"].as_str().expect("id").to_owned();
+
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let j = job(&d, &id).await;
+        assert_eq!(j["state"], "running", "killed too late: {j}");
+        if j["processed"].as_u64().unwrap_or(0) >= 300 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job made no progress: {j}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, _) = d.kill().await;
+    sim.set_latency(Duration::ZERO);
+
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let deadline = Instant::now() + GUARD * 4;
+    let done = loop {
+        let j = job(&d, &id).await;
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["state"], "completed", "{done}");
+    assert!(done["resumed"].as_u64().unwrap_or(0) >= 1, "{done}");
+    let c = &done["counts"];
+    assert_eq!(c["failed"], 0, "{done}");
+    assert_eq!(c["created"].as_u64(), Some(mapped), "{done}");
+    assert_eq!(
+        c["skipped"].as_u64(),
+        Some(matching.len() as u64 - mapped),
+        "Tasks are not mapped: {done}"
+    );
+    assert_eq!(done["processed"].as_u64(), Some(matching.len() as u64));
+
+    let all = items(&d).await;
+    assert_eq!(all.len() as u64, mapped, "no duplicate items");
+    assert_linked_once(&all);
+    d.stop().await;
+    let links = with_store(&dirs.state, |s| s.count_links("demo").expect("count")).await;
+    assert_eq!(links, mapped, "no duplicate links");
+}
