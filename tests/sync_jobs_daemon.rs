@@ -1,6 +1,6 @@
 //! One-time sync jobs through the real `tandem run` binary and the in-process simulator:
 //! `tandem sync` starts an import and exits 0 with its counts, a SyncJob manifest runs once and
-//! reports `Completed`, a push says `NotImplemented` (exit 1) instead of pretending, and an
+//! reports `Completed`, pushing already linked items creates no issue, and an
 //! import killed with SIGKILL in the middle resumes on restart to the right counts with no
 //! duplicate item or link.
 
@@ -67,7 +67,7 @@ async fn job(d: &Daemon, id: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_sync_manifest_job_and_push_not_implemented() {
+async fn cli_sync_manifest_job_and_push_of_linked_items() {
     let sim = simulator(vec![]).await;
     sim.generate_issues(300, 11);
     let dirs = DaemonDirs::new();
@@ -109,13 +109,14 @@ async fn cli_sync_manifest_job_and_push_not_implemented() {
     assert!(message.contains(&format!("{epics} created")), "{message}");
     assert_eq!(items(&d).await.len(), stories + epics);
 
-    // Pushing is not built yet: the job fails loudly and nothing reaches Jira.
+    // Pushing a sprint whose items all came from Jira edits them and creates nothing.
     let before = sim.issue_count();
     let out = d
         .cli(&["sync", "demo", "--to-jira", "--sprint", "DEMO Sprint 1"])
         .await;
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("NotImplemented"), "{out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("created=0 "), "{out:?}");
+    assert!(!out.stdout.contains(" updated=0 "), "{out:?}");
     assert_eq!(sim.issue_count(), before);
 
     // An unknown integration is refused before anything starts.
