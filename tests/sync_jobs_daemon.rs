@@ -198,3 +198,83 @@ async fn import_killed_mid_way_resumes_without_duplicates() {
     let links = with_store(&dirs.state, |s| s.count_links("demo").expect("count")).await;
     assert_eq!(links, mapped, "no duplicate links");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_killed_mid_way_resumes_without_duplicate_issues() {
+    const ITEMS: usize = 120;
+    let sim = simulator(vec![]).await;
+    let dirs = DaemonDirs::new();
+    manifests(&dirs, &sim.base_url());
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    wait_integration(&d).await;
+
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/api/v1/workspaces/product/sprints", d.admin))
+        .json(&serde_json::json!({"name": "DEMO Sprint 1", "state": "active"}))
+        .send()
+        .await
+        .expect("create sprint");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    for n in 0..ITEMS {
+        let resp = http
+            .post(format!("{}/api/v1/workspaces/product/items", d.admin))
+            .json(&serde_json::json!({"type": "Story", "title": format!("story {n}"), "sprint": "DEMO Sprint 1"}))
+            .send()
+            .await
+            .expect("create item");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    let before = sim.issue_count();
+
+    sim.set_latency(Duration::from_millis(40));
+    let resp = http
+        .post(format!("{}/api/v1/integrations/demo/sync", d.admin))
+        .json(&serde_json::json!({"direction": "toJira", "scope": {"sprints": ["DEMO Sprint 1"]}}))
+        .send()
+        .await
+        .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202);
+    let started: Value = resp.json().await.expect("JSON");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + GUARD;
+    while sim.issue_count() < before + 10 {
+        assert!(Instant::now() < deadline, "the push made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, _) = d.kill().await;
+    let at_kill = sim.issue_count() - before;
+    assert!(at_kill < ITEMS, "killed too late: {at_kill} issues already");
+    sim.set_latency(Duration::ZERO);
+
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let deadline = Instant::now() + GUARD * 4;
+    let done = loop {
+        let j = job(&d, &id).await;
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "{done}");
+    assert_eq!(
+        done["counts"]["created"].as_u64(),
+        Some(ITEMS as u64),
+        "{done}"
+    );
+    assert_eq!(
+        sim.issue_count() - before,
+        ITEMS,
+        "one issue per item, none twice"
+    );
+    let all = items(&d).await;
+    assert_linked_once(&all);
+    let in_sprint = sim
+        .search("project = DEMO AND sprint = \"DEMO Sprint 1\" AND labels is not EMPTY")
+        .expect("search")
+        .len();
+    assert_eq!(in_sprint, ITEMS, "every pushed issue is in the sprint");
+    d.stop().await;
+}
