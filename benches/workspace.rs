@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::json;
 use tandem::manifest::{self, SourceFile};
 use tandem::store::Store;
-use tandem::workspace::{ItemFilter, ItemPatch, Origin, WorkspaceService};
+use tandem::workspace::{IssueRef, ItemFilter, ItemPatch, Origin, WorkspaceService};
 
 const RUNS: usize = 3;
 const ITEMS: usize = 5_000;
@@ -125,6 +125,38 @@ async fn scenario(concurrency: usize) -> (f64, f64, f64) {
     (creates, patches, page_ms)
 }
 
+/// Items/s of a bulk import from Jira (`create_linked_items`) in batches of `batch`.
+async fn import(total: usize, batch: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = service(dir.path());
+    let started = Instant::now();
+    let mut n = 0;
+    while n < total {
+        let entries = (n..(n + batch).min(total))
+            .map(|i| {
+                (
+                    patch(json!({"type": "Story", "title": format!("issue {i}"),
+                                 "fields": {"Risk": "High"}, "labels": ["imported"]})),
+                    IssueRef {
+                        connection: "jira".into(),
+                        id: format!("{}", 10_000 + i),
+                        key: format!("BENCH-{i}"),
+                    },
+                )
+            })
+            .collect();
+        let results = svc
+            .create_linked_items("bench", "bench-jira", entries)
+            .await
+            .expect("import");
+        assert!(results.iter().all(Result::is_ok));
+        n += batch;
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    svc.store().close().await.expect("close");
+    rate
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -151,4 +183,10 @@ fn main() {
             median(l)
         );
     }
+    let total = 20_000;
+    let rates: Vec<f64> = (0..RUNS).map(|_| rt.block_on(import(total, 500))).collect();
+    println!(
+        "  bulk import: {:>8.0} items/s ({total} items from Jira, batches of 500, linked)",
+        median(rates)
+    );
 }

@@ -271,76 +271,60 @@ impl WorkspaceService {
         link: Option<(String, IssueRef)>,
     ) -> Result<Item, WorkspaceError> {
         let w = Arc::new(self.workspace(ws)?);
-        check_origin(&patch, &origin)?;
-        if patch.item_type.is_none() {
-            return Err(invalid("type", "is required"));
-        }
-        if patch.title.is_none() {
-            return Err(invalid("title", "is required"));
-        }
-        let item = self
+        check_create(&patch, &origin)?;
+        self.write(move |r| {
+            let (ops, item) = plan_create(&w, r, &patch, &origin, link.as_ref())?;
+            let mut plan = WsPlan::new(origin.clone());
+            plan.ops = ops;
+            Ok((plan, item))
+        })
+        .await
+    }
+
+    /// Bulk import from Jira: creates and links many items in one transaction (one durable
+    /// commit), which is what makes importing tens of thousands of issues fast. Each entry
+    /// succeeds or fails on its own; failed entries write nothing. Parents must already exist
+    /// (import parents in an earlier batch than their children).
+    pub async fn create_linked_items(
+        &self,
+        ws: &str,
+        integration: &str,
+        entries: Vec<(ItemPatch, IssueRef)>,
+    ) -> Result<Vec<Result<Item, WorkspaceError>>, WorkspaceError> {
+        let w = Arc::new(self.workspace(ws)?);
+        let origin = Origin::Sync(integration.to_string());
+        let integration = integration.to_string();
+        let results = self
             .write(move |r| {
-                if let Some((integration, issue)) = &link {
-                    if let Some(existing) = r.item_linked_to(integration, &issue.id)? {
-                        return Err(WorkspaceError::Conflict(format!(
-                            "Jira issue {} (id {}) is already linked to {existing} in {integration}",
-                            issue.key, issue.id
-                        )));
+                let mut plan = WsPlan::new(origin.clone());
+                let mut seen = std::collections::HashSet::new();
+                let mut out = Vec::with_capacity(entries.len());
+                for (patch, issue) in &entries {
+                    let link = (integration.clone(), issue.clone());
+                    let result = check_create(patch, &origin).and_then(|()| {
+                        if !seen.insert(issue.id.clone()) {
+                            return Err(WorkspaceError::Conflict(format!(
+                                "Jira issue {} (id {}) appears twice in the batch",
+                                issue.key, issue.id
+                            )));
+                        }
+                        plan_create(&w, r, patch, &origin, Some(&link))
+                    });
+                    match result {
+                        Ok((ops, item)) => {
+                            plan.ops.extend(ops);
+                            out.push(Ok(item));
+                        }
+                        Err(e) => out.push(Err(e)),
                     }
                 }
-                let now = Utc::now();
-                let mut item = Item {
-                    id: r.allocate_item_id(&w.name)?,
-                    workspace: w.name.clone(),
-                    version: 1,
-                    item_type: String::new(),
-                    title: String::new(),
-                    description: String::new(),
-                    status: w.statuses.first().cloned().unwrap_or_default(),
-                    parent: None,
-                    sprint: None,
-                    releases: Vec::new(),
-                    components: Vec::new(),
-                    story_points: None,
-                    team: None,
-                    labels: Vec::new(),
-                    fields: Default::default(),
-                    comments: Vec::new(),
-                    time_spent_seconds: 0,
-                    jira: None,
-                    created: now,
-                    updated: now,
-                };
-                let mut changed = apply_item_patch(&mut item, &patch);
-                changed.insert("status".into());
-                changed.insert("type".into());
-                validate_item(&w, r, &item, &changed, true)?;
-                let mut plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
-                    item: Box::new(item.clone()),
-                    op: ChangeOp::Create,
-                    fields: changed.into_iter().collect(),
-                });
-                if let Some((integration, issue)) = &link {
-                    let mut entry = HistoryEntry::new("created", origin.clone());
-                    entry.message = Some(format!("created from {} (id {})", issue.key, issue.id));
-                    plan = plan
-                        .push(WsOp::PutLink(Link {
-                            integration: integration.clone(),
-                            connection: issue.connection.clone(),
-                            workspace_item_id: item.id.clone(),
-                            jira_issue_id: issue.id.clone(),
-                            jira_issue_key: issue.key.clone(),
-                        }))
-                        .push(WsOp::AppendHistory {
-                            workspace: w.name.clone(),
-                            id: item.id.clone(),
-                            entry,
-                        });
-                }
-                Ok((plan, item))
+                Ok((plan, out))
             })
             .await?;
-        Ok(item)
+        Ok(results
+            .into_iter()
+            .map(|r| r.and_then(|item| self.decorate(item)))
+            .collect())
     }
 
     /// An item with its Jira link.
@@ -854,6 +838,85 @@ impl WorkspaceService {
         })
         .await
     }
+}
+
+fn check_create(patch: &ItemPatch, origin: &Origin) -> Result<(), WorkspaceError> {
+    check_origin(patch, origin)?;
+    if patch.item_type.is_none() {
+        return Err(invalid("type", "is required"));
+    }
+    if patch.title.is_none() {
+        return Err(invalid("title", "is required"));
+    }
+    Ok(())
+}
+
+/// Decides one create: a new id, the patch applied to a blank item, validation, and (for an
+/// item from Jira) its link and a `created` history entry.
+fn plan_create(
+    w: &Workspace,
+    r: &WsReader<'_>,
+    patch: &ItemPatch,
+    origin: &Origin,
+    link: Option<&(String, IssueRef)>,
+) -> Result<(Vec<WsOp>, Item), WorkspaceError> {
+    if let Some((integration, issue)) = link {
+        if let Some(existing) = r.item_linked_to(integration, &issue.id)? {
+            return Err(WorkspaceError::Conflict(format!(
+                "Jira issue {} (id {}) is already linked to {existing} in {integration}",
+                issue.key, issue.id
+            )));
+        }
+    }
+    let now = Utc::now();
+    let mut item = Item {
+        id: r.allocate_item_id(&w.name)?,
+        workspace: w.name.clone(),
+        version: 1,
+        item_type: String::new(),
+        title: String::new(),
+        description: String::new(),
+        status: w.statuses.first().cloned().unwrap_or_default(),
+        parent: None,
+        sprint: None,
+        releases: Vec::new(),
+        components: Vec::new(),
+        story_points: None,
+        team: None,
+        labels: Vec::new(),
+        fields: Default::default(),
+        comments: Vec::new(),
+        time_spent_seconds: 0,
+        jira: None,
+        created: now,
+        updated: now,
+    };
+    let mut changed = apply_item_patch(&mut item, patch);
+    changed.insert("status".into());
+    changed.insert("type".into());
+    validate_item(w, r, &item, &changed, true)?;
+    let mut ops = vec![WsOp::PutItem {
+        item: Box::new(item.clone()),
+        op: ChangeOp::Create,
+        fields: changed.into_iter().collect(),
+    }];
+    if let Some((integration, issue)) = link {
+        let mut entry = HistoryEntry::new("created", origin.clone());
+        entry.message = Some(format!("created from {} (id {})", issue.key, issue.id));
+        ops.push(WsOp::PutLink(Link {
+            integration: integration.clone(),
+            connection: issue.connection.clone(),
+            workspace_item_id: item.id.clone(),
+            jira_issue_id: issue.id.clone(),
+            jira_issue_key: issue.key.clone(),
+        }));
+        ops.push(WsOp::AppendHistory {
+            workspace: w.name.clone(),
+            id: item.id.clone(),
+            entry,
+        });
+    }
+    Ok((ops, item))
 }
 
 fn not_found(kind: &'static str, ws: &str, id: &str) -> WorkspaceError {
