@@ -12,8 +12,8 @@ use tandem::jira::{
 use tandem::manifest::{validate, SourceFile};
 use tandem::sync::mapping::sprint_values;
 use tandem::sync::{
-    fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, JiraCatalog, MappingContext,
-    MappingError,
+    fields_snapshot, fields_snapshot_from_issue, from_jira, from_jira_json, to_jira, JiraCatalog,
+    MappingContext, MappingError,
 };
 use tandem::workspace::model::Item;
 
@@ -529,6 +529,20 @@ fn sprint_field_values_of_both_dialects() {
 #[test]
 fn malformed_issues_are_errors_not_panics() {
     let ctx = context(Deployment::Cloud);
+    assert_eq!(
+        from_jira_json(&json!("not an issue"), &ctx).unwrap_err(),
+        MappingError::Malformed("issue shape")
+    );
+    let webhook_issue = json!({"id": "1", "key": "DEMO-1", "fields": {
+        "issuetype": {"id": "10001", "name": "Story"}, "summary": "From a webhook"
+    }});
+    assert_eq!(
+        from_jira_json(&webhook_issue, &ctx)
+            .unwrap()
+            .title
+            .as_deref(),
+        Some("From a webhook")
+    );
     assert_eq!(
         from_jira(&issue(json!({})), &ctx).unwrap_err(),
         MappingError::Malformed("issuetype")

@@ -294,8 +294,11 @@ async fn an_item_is_created_with_every_mapped_field_and_reads_back() {
             "{deployment}"
         );
 
-        // A sub-task under the feature uses `parent` in both dialects.
+        // A sub-task under the feature uses `parent` in both dialects; without one Jira
+        // would refuse it, so the mapping says so first.
         let step = item("Step", "Add card form");
+        let err = to_jira(&step, None, &ctx).unwrap_err();
+        assert!(err.to_string().contains("sub-task"), "{err}");
         let step_parent = IssueRef {
             id: issue.id.clone(),
             key: key.clone(),
@@ -627,6 +630,12 @@ async fn parents_jira_cannot_hold_become_hierarchy_links() {
         };
         let write = to_jira(&item("Feature", "Child"), Some(&parent), &ctx).unwrap();
         assert_eq!(write.parent_link.as_deref(), Some(key.as_str()));
+        // Whatever field held a parent before is cleared by an edit.
+        let cleared = match deployment {
+            Deployment::Cloud => "parent",
+            Deployment::DataCenter => "customfield_10100",
+        };
+        assert_eq!(write.fields[cleared], Value::Null);
         let (_, child) = create(&client, &write.create_body()).await;
         client
             .create_issue_link(&tandem::jira::NewIssueLink {

@@ -661,7 +661,7 @@ pub fn to_jira(
         },
     );
 
-    let parent_link = write_parent(jira_type, parent_issue, ctx, &mut fields);
+    let parent_link = write_parent(jira_type, parent_issue, ctx, &mut fields)?;
 
     for rule in ctx.rules.iter().filter(|r| r.direction.to_jira()) {
         let value = write_rule(item, rule, ctx)?;
@@ -700,9 +700,18 @@ fn write_parent(
     parent: Option<&IssueRef>,
     ctx: &MappingContext,
     fields: &mut Map<String, Value>,
-) -> Option<String> {
+) -> Result<Option<String>, MappingError> {
     let child_level = child.level();
     let Some(parent) = parent else {
+        if child.subtask {
+            return Err(MappingError::BadValue {
+                field: "parent".into(),
+                message: format!(
+                    "Jira \"{}\" is a sub-task type, which cannot exist without a parent; give the item a parent first",
+                    child.name
+                ),
+            });
+        }
         // Clearing: only where a field could have held a parent.
         if child_level >= 0 {
             match (&ctx.epic_link_field, ctx.cloud()) {
@@ -715,34 +724,42 @@ fn write_parent(
                 _ => {}
             }
         }
-        return None;
+        return Ok(None);
     };
-    // A parent whose type is ignored or unknown has no issue to point at.
+    // The parent's level is unknown when its workspace type is ignored or only secondary:
+    // then only a link can express the relation.
     let parent_type = ctx.jira_type(&parent.item_type).ok();
     let parent_level = parent_type.map(IssueType::level);
     if child.subtask || child_level < 0 {
         fields.insert("parent".into(), json!({ "key": parent.key }));
-        return None;
+        return Ok(None);
     }
     if parent_level == Some(child_level + 1) {
         if ctx.cloud() {
             fields.insert("parent".into(), json!({ "key": parent.key }));
-            return None;
+            return Ok(None);
         }
         if let Some(epic) = &ctx.epic_link_field {
             if child_level == 0 {
                 fields.insert(epic.clone(), json!(parent.key));
-                return None;
+                return Ok(None);
             }
         } else {
             fields.insert("parent".into(), json!({ "key": parent.key }));
-            return None;
+            return Ok(None);
         }
     }
-    if ctx.cloud() {
-        fields.insert("parent".into(), Value::Null);
+    // The link replaces whatever field held a parent before.
+    match (&ctx.epic_link_field, ctx.cloud()) {
+        (_, true) => {
+            fields.insert("parent".into(), Value::Null);
+        }
+        (Some(epic), false) if child_level == 0 => {
+            fields.insert(epic.clone(), Value::Null);
+        }
+        _ => {}
     }
-    Some(parent.key.clone())
+    Ok(Some(parent.key.clone()))
 }
 
 fn write_rule(item: &Item, rule: &FieldRule, ctx: &MappingContext) -> Result<Value, MappingError> {
@@ -904,6 +921,13 @@ pub fn from_jira(
     ctx: &MappingContext,
 ) -> Result<ItemPatch, MappingError> {
     read_issue(issue, ctx, true)
+}
+
+/// [`from_jira`] on an issue as JSON (a webhook's `issue`, a REST response body).
+pub fn from_jira_json(issue: &Value, ctx: &MappingContext) -> Result<ItemPatch, MappingError> {
+    let issue: crate::jira::Issue = serde_json::from_value(issue.clone())
+        .map_err(|_| MappingError::Malformed("issue shape"))?;
+    from_jira(&issue, ctx)
 }
 
 pub(crate) fn read_issue(

@@ -28,8 +28,8 @@ pub mod sprints;
 pub mod transitions;
 
 pub use mapping::{
-    from_jira, to_jira, IssueRef, IssueWrite, ItemPatch, JiraCatalog, MappingContext, MappingError,
-    SprintMove, StatusChange,
+    from_jira, from_jira_json, to_jira, IssueRef, IssueWrite, ItemPatch, JiraCatalog,
+    MappingContext, MappingError, SprintMove, StatusChange,
 };
 pub use snapshot::{fields_snapshot, fields_snapshot_from_issue};
 pub use transitions::{apply_status, plan_transitions, TransitionStep, WorkflowGraph};

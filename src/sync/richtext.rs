@@ -640,6 +640,10 @@ fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
 /// changing (a few passes at most), which makes it idempotent.
 pub fn canonical_markdown(text: &str) -> String {
     let mut current = render_markdown(&parse_markdown(text));
+    if current == text {
+        // Already canonical (the usual case): rendering it again gives it again.
+        return current;
+    }
     for _ in 0..4 {
         let next = render_markdown(&parse_markdown(&current));
         if next == current {
