@@ -128,6 +128,7 @@ async fn run(n: usize) {
         store: &store,
         workspace: &workspace,
         run: &run,
+        progress: None,
     };
     let mut record = JobRecord::new("bench".into(), "demo", JobRequest::FromJira { jql: None });
     record.jql = import_jql("DEMO", None);

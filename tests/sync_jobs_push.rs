@@ -146,6 +146,7 @@ async fn push(
         store,
         workspace: ws,
         run,
+        progress: None,
     };
     push_to_jira(&env, &mut record, &scope).await.expect("push");
     record

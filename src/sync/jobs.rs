@@ -434,6 +434,17 @@ impl Jobs {
 
     async fn run(&self, mut record: JobRecord) {
         let store = self.inner.resources.store().clone();
+        let resources = self.inner.resources.clone();
+        let manifest = record.manifest.clone();
+        let progress = move |r: &JobRecord| {
+            if let Some(name) = &manifest {
+                resources.board().set_details(
+                    Kind::SyncJob.as_str(),
+                    name,
+                    serde_json::to_value(r).unwrap_or_default(),
+                );
+            }
+        };
         let outcome = match self.integration(&record.integration).await {
             Err(e) => Err(format!("{e}")),
             Ok(run) => match record.request.clone() {
@@ -442,6 +453,7 @@ impl Jobs {
                         store: &store,
                         workspace: &self.inner.workspace,
                         run: &run,
+                        progress: Some(&progress),
                     };
                     push::push_to_jira(&env, &mut record, &scope)
                         .await
@@ -455,6 +467,7 @@ impl Jobs {
                         store: &store,
                         workspace: &self.inner.workspace,
                         run: &run,
+                        progress: Some(&progress),
                     };
                     import::import_from_jira(&env, &mut record)
                         .await

@@ -56,6 +56,8 @@ pub struct PushEnv<'a> {
     pub store: &'a Store,
     pub workspace: &'a WorkspaceService,
     pub run: &'a IntegrationRun,
+    /// Called after every checkpoint, to show progress (the SyncJob's status details).
+    pub progress: Option<&'a (dyn Fn(&JobRecord) + Sync)>,
 }
 
 /// The label that finds the issue created for an item after a crash.
@@ -177,6 +179,9 @@ pub async fn push_to_jira(
         }
         record.processed += chunk.len() as u64;
         save_record(env.store, record).await?;
+        if let Some(progress) = env.progress {
+            progress(record);
+        }
     }
     record.phase = Phase::Done;
     Ok(())
