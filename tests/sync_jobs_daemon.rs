@@ -21,6 +21,23 @@ fn manifests(dirs: &DaemonDirs, sim_url: &str) {
         "connection.yaml",
         &connection("jira", "Jira", sim_url, "admin@example.com", "token", None),
     );
+    common_manifests(dirs);
+}
+
+/// The same, against a Data Center simulator (basic auth `admin`/`admin`).
+fn data_center_manifests(dirs: &DaemonDirs, sim_url: &str) {
+    dirs.secret("password", "admin");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest(
+        "connection.yaml",
+        &format!(
+            "apiVersion: tandem/v1\nkind: Connection\nmetadata:\n  name: jira\nspec:\n  displayName: Jira\n  url: {sim_url}\n  deployment: dataCenter\n  auth:\n    username: admin\n    password: {{file: password}}\n"
+        ),
+    );
+    common_manifests(dirs);
+}
+
+fn common_manifests(dirs: &DaemonDirs) {
     dirs.manifest("fields.yaml", &field_mapping());
     dirs.manifest(
         "integration.yaml",
@@ -127,11 +144,31 @@ async fn cli_sync_manifest_job_and_push_of_linked_items() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_killed_mid_way_resumes_without_duplicates() {
-    let sim = simulator(vec![]).await;
-    sim.generate_issues(GENERATED, 5);
+async fn cloud_import_killed_mid_way_resumes_without_duplicates() {
+    import_killed_mid_way(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_import_killed_mid_way_resumes_without_duplicates() {
+    import_killed_mid_way(true).await;
+}
+
+async fn import_killed_mid_way(data_center: bool) {
     let dirs = DaemonDirs::new();
-    manifests(&dirs, &sim.base_url());
+    let sim = if data_center {
+        let sim = tandem::sim::Simulator::start(tandem::sim::SimConfig::new(
+            tandem::sim::Deployment::DataCenter,
+        ))
+        .await
+        .expect("simulator");
+        data_center_manifests(&dirs, &sim.base_url());
+        sim
+    } else {
+        let sim = simulator(vec![]).await;
+        manifests(&dirs, &sim.base_url());
+        sim
+    };
+    sim.generate_issues(GENERATED, 5);
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
     wait_integration(&d).await;
 
