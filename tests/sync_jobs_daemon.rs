@@ -1,6 +1,6 @@
 //! One-time sync jobs through the real `tandem run` binary and the in-process simulator:
 //! `tandem sync` starts an import and exits 0 with its counts, a SyncJob manifest runs once and
-//! reports `Completed`, a push says `NotImplemented` (exit 1) instead of pretending, and an
+//! reports `Completed`, pushing already linked items creates no issue, and an
 //! import killed with SIGKILL in the middle resumes on restart to the right counts with no
 //! duplicate item or link.
 
@@ -21,6 +21,23 @@ fn manifests(dirs: &DaemonDirs, sim_url: &str) {
         "connection.yaml",
         &connection("jira", "Jira", sim_url, "admin@example.com", "token", None),
     );
+    common_manifests(dirs);
+}
+
+/// The same, against a Data Center simulator (basic auth `admin`/`admin`).
+fn data_center_manifests(dirs: &DaemonDirs, sim_url: &str) {
+    dirs.secret("password", "admin");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest(
+        "connection.yaml",
+        &format!(
+            "apiVersion: tandem/v1\nkind: Connection\nmetadata:\n  name: jira\nspec:\n  displayName: Jira\n  url: {sim_url}\n  deployment: dataCenter\n  auth:\n    username: admin\n    password: {{file: password}}\n"
+        ),
+    );
+    common_manifests(dirs);
+}
+
+fn common_manifests(dirs: &DaemonDirs) {
     dirs.manifest("fields.yaml", &field_mapping());
     dirs.manifest(
         "integration.yaml",
@@ -67,7 +84,7 @@ async fn job(d: &Daemon, id: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cli_sync_manifest_job_and_push_not_implemented() {
+async fn cli_sync_manifest_job_and_push_of_linked_items() {
     let sim = simulator(vec![]).await;
     sim.generate_issues(300, 11);
     let dirs = DaemonDirs::new();
@@ -109,13 +126,14 @@ async fn cli_sync_manifest_job_and_push_not_implemented() {
     assert!(message.contains(&format!("{epics} created")), "{message}");
     assert_eq!(items(&d).await.len(), stories + epics);
 
-    // Pushing is not built yet: the job fails loudly and nothing reaches Jira.
+    // Pushing a sprint whose items all came from Jira edits them and creates nothing.
     let before = sim.issue_count();
     let out = d
         .cli(&["sync", "demo", "--to-jira", "--sprint", "DEMO Sprint 1"])
         .await;
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("NotImplemented"), "{out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("created=0 "), "{out:?}");
+    assert!(!out.stdout.contains(" updated=0 "), "{out:?}");
     assert_eq!(sim.issue_count(), before);
 
     // An unknown integration is refused before anything starts.
@@ -126,11 +144,31 @@ async fn cli_sync_manifest_job_and_push_not_implemented() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_killed_mid_way_resumes_without_duplicates() {
-    let sim = simulator(vec![]).await;
-    sim.generate_issues(GENERATED, 5);
+async fn cloud_import_killed_mid_way_resumes_without_duplicates() {
+    import_killed_mid_way(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_import_killed_mid_way_resumes_without_duplicates() {
+    import_killed_mid_way(true).await;
+}
+
+async fn import_killed_mid_way(data_center: bool) {
     let dirs = DaemonDirs::new();
-    manifests(&dirs, &sim.base_url());
+    let sim = if data_center {
+        let sim = tandem::sim::Simulator::start(tandem::sim::SimConfig::new(
+            tandem::sim::Deployment::DataCenter,
+        ))
+        .await
+        .expect("simulator");
+        data_center_manifests(&dirs, &sim.base_url());
+        sim
+    } else {
+        let sim = simulator(vec![]).await;
+        manifests(&dirs, &sim.base_url());
+        sim
+    };
+    sim.generate_issues(GENERATED, 5);
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
     wait_integration(&d).await;
 
@@ -196,4 +234,84 @@ async fn import_killed_mid_way_resumes_without_duplicates() {
     d.stop().await;
     let links = with_store(&dirs.state, |s| s.count_links("demo").expect("count")).await;
     assert_eq!(links, mapped, "no duplicate links");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_killed_mid_way_resumes_without_duplicate_issues() {
+    const ITEMS: usize = 120;
+    let sim = simulator(vec![]).await;
+    let dirs = DaemonDirs::new();
+    manifests(&dirs, &sim.base_url());
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    wait_integration(&d).await;
+
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/api/v1/workspaces/product/sprints", d.admin))
+        .json(&serde_json::json!({"name": "DEMO Sprint 1", "state": "active"}))
+        .send()
+        .await
+        .expect("create sprint");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    for n in 0..ITEMS {
+        let resp = http
+            .post(format!("{}/api/v1/workspaces/product/items", d.admin))
+            .json(&serde_json::json!({"type": "Story", "title": format!("story {n}"), "sprint": "DEMO Sprint 1"}))
+            .send()
+            .await
+            .expect("create item");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    let before = sim.issue_count();
+
+    sim.set_latency(Duration::from_millis(40));
+    let resp = http
+        .post(format!("{}/api/v1/integrations/demo/sync", d.admin))
+        .json(&serde_json::json!({"direction": "toJira", "scope": {"sprints": ["DEMO Sprint 1"]}}))
+        .send()
+        .await
+        .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202);
+    let started: Value = resp.json().await.expect("JSON");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + GUARD;
+    while sim.issue_count() < before + 10 {
+        assert!(Instant::now() < deadline, "the push made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, _) = d.kill().await;
+    let at_kill = sim.issue_count() - before;
+    assert!(at_kill < ITEMS, "killed too late: {at_kill} issues already");
+    sim.set_latency(Duration::ZERO);
+
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let deadline = Instant::now() + GUARD * 4;
+    let done = loop {
+        let j = job(&d, &id).await;
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "{done}");
+    assert_eq!(
+        done["counts"]["created"].as_u64(),
+        Some(ITEMS as u64),
+        "{done}"
+    );
+    assert_eq!(
+        sim.issue_count() - before,
+        ITEMS,
+        "one issue per item, none twice"
+    );
+    let all = items(&d).await;
+    assert_linked_once(&all);
+    let in_sprint = sim
+        .search("project = DEMO AND sprint = \"DEMO Sprint 1\" AND labels is not EMPTY")
+        .expect("search")
+        .len();
+    assert_eq!(in_sprint, ITEMS, "every pushed issue is in the sprint");
+    d.stop().await;
 }

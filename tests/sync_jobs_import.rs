@@ -158,6 +158,7 @@ async fn import(
         store,
         workspace: ws,
         run,
+        progress: None,
     };
     import_from_jira(&env, &mut record).await.expect("import");
     record

@@ -58,6 +58,8 @@ pub struct ImportEnv<'a> {
     pub store: &'a Store,
     pub workspace: &'a WorkspaceService,
     pub run: &'a IntegrationRun,
+    /// Called after every checkpoint, to show progress (the SyncJob's status details).
+    pub progress: Option<&'a (dyn Fn(&JobRecord) + Sync)>,
 }
 
 /// The JQL an import runs: the project's open issues, or the given filter within the project,
@@ -146,6 +148,9 @@ pub async fn import_from_jira(
             record.processed += page.len() as u64;
             record.cursor = pager.cursor().clone();
             save_record(env.store, record).await?;
+            if let Some(progress) = env.progress {
+                progress(record);
+            }
         }
         record.phase = Phase::Parents;
         save_record(env.store, record).await?;

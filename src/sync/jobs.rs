@@ -7,8 +7,7 @@
 //! the checkpoint a restarted daemon resumes from (see [`Jobs::resume_unfinished`]).
 //!
 //! Architecture invariant: a job record says `running` only while a task owns it or until the
-//! daemon restarts and resumes it; it never claims `completed` for work it skipped
-//! (`toJira` fails with `NotImplemented` until pushing exists).
+//! daemon restarts and resumes it; it never claims `completed` for work it skipped.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,7 +24,7 @@ use crate::store::StoreError;
 use crate::workspace::WorkspaceService;
 
 use super::context::{integration_run, ContextError, IntegrationRun};
-use super::import;
+use super::{import, push};
 
 /// Key/value namespace of the job records (key: job id).
 pub const JOBS_NS: &str = "sync-jobs";
@@ -435,14 +434,32 @@ impl Jobs {
 
     async fn run(&self, mut record: JobRecord) {
         let store = self.inner.resources.store().clone();
-        let outcome = match record.request.clone() {
-            JobRequest::ToJira { .. } => Err(
-                "NotImplemented: pushing to Jira (direction toJira) is not built yet; nothing was written"
-                    .to_owned(),
-            ),
-            JobRequest::FromJira { jql } => match self.integration(&record.integration).await {
-                Err(e) => Err(format!("{e}")),
-                Ok(run) => {
+        let resources = self.inner.resources.clone();
+        let manifest = record.manifest.clone();
+        let progress = move |r: &JobRecord| {
+            if let Some(name) = &manifest {
+                resources.board().set_details(
+                    Kind::SyncJob.as_str(),
+                    name,
+                    serde_json::to_value(r).unwrap_or_default(),
+                );
+            }
+        };
+        let outcome = match self.integration(&record.integration).await {
+            Err(e) => Err(format!("{e}")),
+            Ok(run) => match record.request.clone() {
+                JobRequest::ToJira { scope } => {
+                    let env = push::PushEnv {
+                        store: &store,
+                        workspace: &self.inner.workspace,
+                        run: &run,
+                        progress: Some(&progress),
+                    };
+                    push::push_to_jira(&env, &mut record, &scope)
+                        .await
+                        .map_err(|e| error_chain(&e))
+                }
+                JobRequest::FromJira { jql } => {
                     if record.jql.is_empty() {
                         record.jql = import::import_jql(&run.integration.project, jql.as_deref());
                     }
@@ -450,6 +467,7 @@ impl Jobs {
                         store: &store,
                         workspace: &self.inner.workspace,
                         run: &run,
+                        progress: Some(&progress),
                     };
                     import::import_from_jira(&env, &mut record)
                         .await

@@ -11,7 +11,8 @@
 //! - [`transitions`]: status changes by workflow transitions (path-finding over the learned
 //!   workflow, required transition fields);
 //! - [`sprints`]: sprint and backlog moves through the Agile API, in batches of at most 50;
-//! - [`context`], [`import`], [`jobs`]: one-time sync jobs (import from Jira, resumable).
+//! - [`context`], [`import`], [`push`], [`jobs`]: one-time sync jobs (import from Jira, push
+//!   to Jira with durable intents; both resumable).
 //!
 //! Architecture invariant: everything here but [`transitions::apply_status`],
 //! [`sprints::apply_sprint_moves`] and the job modules is pure (no I/O, no store); the engine decides when to call.
@@ -20,6 +21,7 @@ pub mod context;
 pub mod import;
 pub mod jobs;
 pub mod mapping;
+pub mod push;
 pub mod richtext;
 pub mod snapshot;
 pub mod sprints;

@@ -1,0 +1,361 @@
+//! Push to Jira (a `toJira` one-time sync): the workspace's items in scope (all, chosen sprints
+//! or chosen releases) become Jira issues, parents before children, linked by issue id; sprint
+//! membership goes through the Agile API in batches of at most 50 and statuses through
+//! workflow transitions.
+//!
+//! Guarantee kept here: one item never yields two issues. Before each create a durable intent
+//! (namespace [`INTENTS_NS`]) names the item and the label the issue will carry
+//! (`tandem-item-<workspace>-<id>`); then the issue is created, then linked. After a crash, an
+//! item with an intent but no link is adopted: Jira is searched for the label and the issue
+//! found is linked instead of creating a second one. The intent stays, marked with its job, so
+//! a resumed job counts the items it created before the crash as created.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::jira::JiraError;
+use crate::store::{Store, StoreError};
+use crate::workspace::model::Item;
+use crate::workspace::{IssueRef as WsIssueRef, ItemFilter, WorkspaceError, WorkspaceService};
+
+use super::context::IntegrationRun;
+use super::jobs::{save_record, JobError, JobRecord, JobScope, Phase};
+use super::mapping::{to_jira, IssueRef, SprintMove};
+use super::sprints::apply_sprint_moves;
+use super::transitions::{apply_status, WorkflowGraph};
+
+/// Key/value namespace of create intents (key: `<integration>/<item id>`).
+pub const INTENTS_NS: &str = "push-intents";
+/// Items pushed between two checkpoints (and sprint-move batches).
+const CHUNK: usize = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("reading the workspace")]
+    Workspace(#[from] WorkspaceError),
+    #[error("saving the job's progress")]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("moving issues into their sprints")]
+    Sprints(#[source] JiraError),
+}
+
+/// What is known before creating an issue for an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub job: String,
+    pub label: String,
+}
+
+/// What a push works with.
+pub struct PushEnv<'a> {
+    pub store: &'a Store,
+    pub workspace: &'a WorkspaceService,
+    pub run: &'a IntegrationRun,
+    /// Called after every checkpoint, to show progress (the SyncJob's status details).
+    pub progress: Option<&'a (dyn Fn(&JobRecord) + Sync)>,
+}
+
+/// The label that finds the issue created for an item after a crash.
+pub fn item_label(workspace: &str, item_id: &str) -> String {
+    format!("tandem-item-{workspace}-{item_id}")
+}
+
+fn intent_key(integration: &str, item_id: &str) -> String {
+    format!("{integration}/{item_id}")
+}
+
+/// The items in scope, parents first (by depth in the hierarchy, then id). Items only are
+/// held, not issues; a workspace fits in memory where a Jira result might not.
+fn items_in_scope(env: &PushEnv<'_>, scope: &JobScope) -> Result<Vec<Item>, WorkspaceError> {
+    let ws = &env.run.workspace.name;
+    let filters: Vec<ItemFilter> = match scope {
+        JobScope::All => vec![ItemFilter::default()],
+        JobScope::Sprints(s) => s
+            .iter()
+            .map(|s| ItemFilter {
+                sprint: Some(s.clone()),
+                ..ItemFilter::default()
+            })
+            .collect(),
+        JobScope::Releases(r) => r
+            .iter()
+            .map(|r| ItemFilter {
+                release: Some(r.clone()),
+                ..ItemFilter::default()
+            })
+            .collect(),
+    };
+    let mut items: Vec<Item> = Vec::new();
+    for mut f in filters {
+        f.limit = Some(crate::workspace::service::MAX_PAGE);
+        loop {
+            let page = env.workspace.list_items(ws, &f)?;
+            for it in page.items {
+                if !items.iter().any(|x| x.id == it.id) {
+                    items.push(it);
+                }
+            }
+            match page.next {
+                Some(n) => f.cursor = Some(n),
+                None => break,
+            }
+        }
+    }
+    let parents: HashMap<String, Option<String>> = items
+        .iter()
+        .map(|i| (i.id.clone(), i.parent.clone()))
+        .collect();
+    let depth = |id: &str| {
+        let mut d = 0;
+        let mut cur = parents.get(id).cloned().flatten();
+        while let Some(p) = cur {
+            d += 1;
+            if d > 32 {
+                break;
+            }
+            cur = parents.get(&p).cloned().flatten();
+        }
+        d
+    };
+    let mut keyed: Vec<(usize, u64, Item)> = items
+        .into_iter()
+        .map(|i| {
+            let n = crate::workspace::model::item_number(&i.id).unwrap_or(u64::MAX);
+            (depth(&i.id), n, i)
+        })
+        .collect();
+    keyed.sort_by_key(|(d, n, _)| (*d, *n));
+    Ok(keyed.into_iter().map(|(_, _, i)| i).collect())
+}
+
+enum Pushed {
+    Created(String),
+    Updated(String),
+    Skipped,
+    Failed(String),
+}
+
+/// Runs (or resumes) the push described by `record`. `record.processed` counts the items done
+/// in the parents-first order, which is recomputed identically on resume.
+pub async fn push_to_jira(
+    env: &PushEnv<'_>,
+    record: &mut JobRecord,
+    scope: &JobScope,
+) -> Result<(), PushError> {
+    let items = items_in_scope(env, scope)?;
+    record.total = Some(items.len() as u64);
+    let start = (record.processed as usize).min(items.len());
+    let mut graph = WorkflowGraph::new();
+    for chunk in items[start..].chunks(CHUNK) {
+        let mut moves: Vec<(String, SprintMove)> = Vec::new();
+        for item in chunk {
+            let (outcome, mv) = push_item(env, record, item, &mut graph).await;
+            match outcome {
+                Pushed::Created(key) => {
+                    record.counts.created += 1;
+                    if let Some(m) = mv {
+                        moves.push((key, m));
+                    }
+                }
+                Pushed::Updated(key) => {
+                    record.counts.updated += 1;
+                    if let Some(m) = mv {
+                        moves.push((key, m));
+                    }
+                }
+                Pushed::Skipped => record.counts.skipped += 1,
+                Pushed::Failed(message) => record.push_error(item.id.clone(), message),
+            }
+        }
+        if !moves.is_empty() {
+            apply_sprint_moves(&env.run.client, &moves)
+                .await
+                .map_err(PushError::Sprints)?;
+        }
+        record.processed += chunk.len() as u64;
+        save_record(env.store, record).await?;
+        if let Some(progress) = env.progress {
+            progress(record);
+        }
+    }
+    record.phase = Phase::Done;
+    Ok(())
+}
+
+async fn push_item(
+    env: &PushEnv<'_>,
+    record: &JobRecord,
+    item: &Item,
+    graph: &mut WorkflowGraph,
+) -> (Pushed, Option<SprintMove>) {
+    let run = env.run;
+    let integration = &run.integration.name;
+    let ws = &run.workspace.name;
+    let fail = |m: String| (Pushed::Failed(m), None);
+    let parent = match &item.parent {
+        None => None,
+        Some(pid) => match env.store.link_by_item(integration, pid) {
+            Ok(Some(link)) => {
+                let item_type = env
+                    .workspace
+                    .get_item(ws, pid)
+                    .map(|p| p.item_type)
+                    .unwrap_or_default();
+                Some(IssueRef {
+                    id: link.jira_issue_id,
+                    key: link.jira_issue_key,
+                    item_type,
+                })
+            }
+            Ok(None) => None,
+            Err(e) => return fail(e.to_string()),
+        },
+    };
+    let write = match to_jira(item, parent.as_ref(), &run.ctx) {
+        Ok(w) => w,
+        Err(e) if e.is_skip() => return (Pushed::Skipped, None),
+        Err(e) => return fail(e.to_string()),
+    };
+    let key = intent_key(integration, &item.id);
+    let intent: Option<Intent> = match env.store.get_kv(INTENTS_NS, &key) {
+        Ok(v) => v.and_then(|b| serde_json::from_slice(&b).ok()),
+        Err(e) => return fail(e.to_string()),
+    };
+    let link = match env.store.link_by_item(integration, &item.id) {
+        Ok(l) => l,
+        Err(e) => return fail(e.to_string()),
+    };
+    let issue_key = match (link, intent) {
+        (Some(link), Some(i)) if i.job == record.id => {
+            // Created by this job before an interruption.
+            return (Pushed::Created(link.jira_issue_key), write.sprint);
+        }
+        (Some(link), _) => {
+            let mut body = write.edit_body();
+            add_label(&mut body.fields, &item_label(ws, &item.id), false);
+            if let Err(e) = run.client.edit_issue(&link.jira_issue_key, &body).await {
+                return fail(format!("editing {}: {e}", link.jira_issue_key));
+            }
+            if let Some(st) = &write.status {
+                if let Err(e) = apply_status(
+                    &run.client,
+                    &link.jira_issue_key,
+                    &st.target_status_id,
+                    Some(&write.fields),
+                    graph,
+                )
+                .await
+                {
+                    return fail(format!("status of {}: {e}", link.jira_issue_key));
+                }
+            }
+            return (Pushed::Updated(link.jira_issue_key), write.sprint);
+        }
+        (None, intent) => {
+            let label = item_label(ws, &item.id);
+            // An intent without a link: the issue may exist already (crash after create).
+            let adopted = match intent {
+                Some(i) => match find_labelled(env, &i.label).await {
+                    Ok(found) => found,
+                    Err(e) => return fail(format!("looking for an earlier create: {e}")),
+                },
+                None => None,
+            };
+            let (id, key_) = match adopted {
+                Some(found) => found,
+                None => {
+                    let intent = Intent {
+                        job: record.id.clone(),
+                        label: label.clone(),
+                    };
+                    let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+                    if let Err(e) = env.store.put_kv(INTENTS_NS, &key, bytes).await {
+                        return fail(e.to_string());
+                    }
+                    let mut body = write.create_body();
+                    add_label(&mut body.fields, &label, true);
+                    match run.client.create_issue(&body).await {
+                        Ok(c) => (c.id, c.key),
+                        Err(e) => return fail(format!("creating the issue: {e}")),
+                    }
+                }
+            };
+            let issue = WsIssueRef {
+                connection: run.integration.connection.clone(),
+                id,
+                key: key_.clone(),
+            };
+            if let Err(e) = env
+                .workspace
+                .set_jira_link(ws, &item.id, integration, Some(issue))
+                .await
+            {
+                return fail(format!("linking {key_}: {e}"));
+            }
+            // The intent now belongs to this job, so a resume counts the item as created.
+            let intent = Intent {
+                job: record.id.clone(),
+                label,
+            };
+            let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+            if let Err(e) = env.store.put_kv(INTENTS_NS, &key, bytes).await {
+                return fail(e.to_string());
+            }
+            key_
+        }
+    };
+    if let Some(st) = &write.status {
+        if let Err(e) = apply_status(
+            &run.client,
+            &issue_key,
+            &st.target_status_id,
+            Some(&write.fields),
+            graph,
+        )
+        .await
+        {
+            return fail(format!("status of {issue_key}: {e}"));
+        }
+    }
+    (Pushed::Created(issue_key), write.sprint)
+}
+
+/// Adds tandem's label to the labels a write sets (or, on create, to none), so that an edit
+/// replacing the labels never drops the one adoption relies on.
+fn add_label(fields: &mut serde_json::Map<String, Value>, label: &str, always: bool) {
+    let existing = fields.get("labels").cloned();
+    if existing.is_none() && !always {
+        return;
+    }
+    let mut labels: Vec<Value> = existing
+        .as_ref()
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !labels.iter().any(|l| l.as_str() == Some(label)) {
+        labels.push(Value::String(label.to_owned()));
+    }
+    fields.insert("labels".into(), Value::Array(labels));
+}
+
+/// The issue carrying `label` in the project, as (id, key).
+async fn find_labelled(
+    env: &PushEnv<'_>,
+    label: &str,
+) -> Result<Option<(String, String)>, JiraError> {
+    let jql = format!(
+        "project = \"{}\" AND labels = \"{label}\"",
+        env.run.integration.project
+    );
+    let mut pager = env.run.client.search(&jql, &["summary"]).page_size(2);
+    Ok(pager
+        .next_page()
+        .await?
+        .and_then(|p| p.into_iter().next())
+        .map(|i| (i.id, i.key)))
+}
