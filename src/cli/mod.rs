@@ -195,13 +195,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Unimplemented commands fail loudly instead of pretending to succeed.
-#[allow(dead_code)]
-fn not_implemented(what: &str) -> ExitCode {
-    eprintln!("error: `tandem {what}` is not implemented yet");
-    ExitCode::from(EXIT_USAGE)
-}
-
 /// `outer: inner: root`, the one-sentence-with-causes form the CLI promises (a cause already
 /// spelled out by its parent is not repeated).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
