@@ -135,7 +135,7 @@ async fn demo() -> anyhow::Result<()> {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
 
-    println!("1/5 starting the Jira simulator (Cloud dialect)");
+    println!("1/6 starting the Jira simulator (Cloud dialect)");
     let jira = Simulator::start(SimConfig::new(sim::Deployment::Cloud))
         .await
         .context("cannot start the Jira simulator")?;
@@ -155,7 +155,7 @@ async fn demo() -> anyhow::Result<()> {
         .admin_addr()
         .context("admin listener has no address")?;
 
-    println!("2/5 writing manifests to {}", manifest_dir.display());
+    println!("2/6 writing manifests to {}", manifest_dir.display());
     write(&secrets_dir.join("jira-token"), "admin-token\n")?;
     write(&secrets_dir.join("webhook-secret"), "demo-webhook-secret\n")?;
     write(
@@ -174,7 +174,7 @@ async fn demo() -> anyhow::Result<()> {
     // Serve from here on: Jira's webhooks need the public listener, Ctrl-C stops it all.
     let mut served = tokio::spawn(daemon.run(hooks));
 
-    println!("3/5 reconciling: connection check, online checks, webhook registration");
+    println!("3/6 reconciling: connection check, online checks, webhook registration");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let s = status.status();
@@ -189,12 +189,12 @@ async fn demo() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    println!("4/5 planning in the embedded workspace: a sprint, a release, an epic and stories");
+    println!("4/6 planning in the embedded workspace: a sprint, a release, an epic and stories");
     seed_workspace(&format!("http://{admin}"))
         .await
         .context("seeding the demo workspace through the admin API failed")?;
 
-    println!("5/5 creating a small backlog in Jira; its webhooks come back to tandem");
+    println!("5/6 creating a small backlog in Jira; its webhooks come back to tandem");
     for (kind, summary) in [
         ("Epic", "Checkout redesign"),
         ("Story", "Pay with saved card"),
@@ -212,6 +212,10 @@ async fn demo() -> anyhow::Result<()> {
     while webhook_events(&status.status()) < 3 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    println!("6/6 first one-time sync from Jira: every open DEMO issue into the workspace");
+    first_sync(&format!("http://{admin}"))
+        .await
+        .context("the first sync from Jira failed")?;
     println!();
     print!("{}", super::status::render_table(&status.status()));
     println!(
@@ -309,4 +313,50 @@ fn webhook_events(status: &Value) -> u64 {
         .flatten()
         .filter_map(|r| r.pointer("/webhook/events").and_then(Value::as_u64))
         .sum()
+}
+
+/// Starts the guide's "Jira => workspace" one-time sync through the admin API, as
+/// `tandem sync demo --from-jira` would, and prints its progress and counts.
+async fn first_sync(admin: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let started: Value = http
+        .post(format!("{admin}/api/v1/integrations/demo/sync"))
+        .json(&json!({"direction": "fromJira"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = started["id"]
+        .as_str()
+        .context("the job has no id")?
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: Value = http
+            .get(format!("{admin}/api/v1/jobs/{id}"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let counts = &job["counts"];
+        println!(
+            "    job {id}: {} — {} issues read (created {}, updated {}, unchanged {}, skipped {}, failed {})",
+            job["state"].as_str().unwrap_or("?"),
+            job["processed"].as_u64().unwrap_or(0),
+            counts["created"], counts["updated"], counts["unchanged"], counts["skipped"], counts["failed"],
+        );
+        match job["state"].as_str() {
+            Some("completed") => return Ok(()),
+            Some("failed") => anyhow::bail!(
+                "job {id} failed: {}",
+                job["message"].as_str().unwrap_or("no reason given")
+            ),
+            _ if tokio::time::Instant::now() > deadline => {
+                anyhow::bail!("job {id} did not finish within 60 s")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
 }

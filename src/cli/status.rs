@@ -92,6 +92,13 @@ pub fn render_table(status: &Value) -> String {
     {
         let (ok, reason, message) = ready(r);
         let mut message = message.to_owned();
+        // Link counts are read live from the store, unlike the message of the last reconcile.
+        if let Some(links) = r.get("links").and_then(Value::as_u64) {
+            message.push_str(&format!(
+                "{}{links} links",
+                if message.is_empty() { "" } else { "; " }
+            ));
+        }
         if let Some(w) = r.get("webhook") {
             message.push_str(&format!(
                 "{}webhook {} ({} events)",

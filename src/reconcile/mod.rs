@@ -561,7 +561,7 @@ impl Resources {
         Ok(Outcome::ready()
             .with_reason("Checked")
             .with_message(format!(
-                "project {}: {} types, {} statuses, {} fields checked; {links} links",
+                "project {}: {} types, {} statuses, {} fields checked",
                 pi.project,
                 spec.types.len(),
                 spec.statuses.len(),
