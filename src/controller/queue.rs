@@ -217,7 +217,8 @@ where
     }
 
     /// Waits for the next key that is due and marks it running. Cancel-safe: a key is only
-    /// taken from the queue in the same poll that returns it.
+    /// taken from the queue in the same poll that returns it. Meant for one consumer (the
+    /// controller loop); the caller limits concurrency by not asking while it is full.
     pub async fn next(&self) -> K {
         loop {
             let deadline = {
