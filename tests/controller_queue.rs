@@ -607,3 +607,68 @@ async fn shutdown_waits_for_in_flight_work_up_to_the_grace_period() {
     settle(HOUR).await;
     assert_eq!(script.calls(&key("after")), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn set_desired_reconciles_only_what_changed_and_unparks_fixed_specs() {
+    let script = Script::new(|k, n| {
+        let step = if k.name == "bad" && n == 0 {
+            Step::Terminal
+        } else {
+            Step::Ok
+        };
+        (Duration::ZERO, step)
+    });
+    let board = StatusBoard::new();
+    let rt = start(&script, config(), board.clone());
+    let d = |name: &str, digest: &str| (key(name), digest.to_owned());
+
+    let diff = rt
+        .queue
+        .set_desired([d("a", "1"), d("b", "1"), d("bad", "1")]);
+    assert_eq!(diff.added.len(), 3);
+    settle(HOUR).await;
+    assert!(rt.queue.is_parked(&key("bad")));
+
+    let diff = rt
+        .queue
+        .set_desired([d("a", "1"), d("b", "2"), d("bad", "1"), d("c", "1")]);
+    assert_eq!(
+        (diff.added, diff.changed, diff.removed),
+        (vec![key("c")], vec![key("b")], vec![])
+    );
+    settle(HOUR).await;
+    assert_eq!(
+        script.calls(&key("a")),
+        1,
+        "an unchanged spec is not reconciled again"
+    );
+    assert_eq!(script.calls(&key("b")), 2);
+    assert_eq!(script.calls(&key("c")), 1);
+    assert_eq!(
+        script.calls(&key("bad")),
+        1,
+        "the same invalid spec stays parked"
+    );
+
+    let diff = rt
+        .queue
+        .set_desired([d("a", "1"), d("b", "2"), d("bad", "fixed")]);
+    assert_eq!(
+        (diff.changed, diff.removed),
+        (vec![key("bad")], vec![key("c")])
+    );
+    settle(HOUR).await;
+    assert_eq!(script.calls(&key("bad")), 2);
+    assert!(board.is_ready("Connection", "bad"));
+    assert_eq!(
+        script.calls(&key("c")),
+        2,
+        "a removed resource gets one reconcile to clean up"
+    );
+    assert_eq!(rt.queue.desired_digest(&key("c")), None);
+    assert_eq!(
+        rt.queue.desired_digest(&key("bad")).as_deref(),
+        Some("fixed")
+    );
+    rt.shutdown().await;
+}

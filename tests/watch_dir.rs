@@ -378,6 +378,44 @@ async fn an_emptied_or_removed_directory_keeps_the_last_snapshot_and_recovers() 
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_churn_is_still_applied_within_the_max_delay() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("manifests");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::write(dir.join("a.yaml"), "kind: Workspace\n").expect("write");
+    let cfg = WatchConfig {
+        max_delay: Duration::from_millis(500),
+        ..config()
+    };
+    let mut w = start_with(&dir, Arc::new(read_tree), cfg);
+    w.snapshot_where("initial", |s| s.generation == 1).await;
+
+    // A writer that never pauses as long as the debounce: only the max delay can publish.
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (dir, writing) = (dir.clone(), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let mut i = 0u32;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) && i < 400 {
+                fs::write(dir.join("churn.yaml"), format!("kind: SyncJob # {i}\n")).expect("write");
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            i
+        })
+    };
+    w.snapshot_where("churn seen", |s| s.generation >= 2).await;
+    let still_writing = !writer.is_finished();
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.expect("writer");
+    assert!(
+        still_writing,
+        "the snapshot waited for the churn to stop ({writes} writes)"
+    );
+    w.stop().await;
+}
+
 /// A scan function over an in-memory set, so only the watcher's own triggers can notice
 /// changes: no filesystem event will announce them.
 /// What the in-memory scan function returns next.
