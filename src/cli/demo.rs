@@ -41,15 +41,9 @@ pub fn run() -> ExitCode {
         eprintln!("error: {}", super::error_chain(&e));
         return ExitCode::from(super::EXIT_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(true, ExitCode::FAILURE) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(demo());
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -210,3 +210,24 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// The async runtime a command runs on; when it cannot be built the user is told why and the
+/// command exits with `failure`.
+pub(crate) fn runtime(
+    multi_thread: bool,
+    failure: ExitCode,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .thread_name("tandem")
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            failure
+        })
+}

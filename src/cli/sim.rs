@@ -9,15 +9,9 @@ use super::{Deployment, JiraSimArgs, EXIT_USAGE};
 use crate::sim::{self, SimConfig, SimUser, SimWebhook, Simulator};
 
 pub fn run(args: JiraSimArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(true, ExitCode::from(EXIT_USAGE)) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,15 +39,9 @@ pub fn run(args: ValidateArgs) -> ExitCode {
     if args.online && result.is_valid() {
         let secrets =
             crate::reconcile::SecretResolver::new(super::online::secret_dirs(args.secrets));
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let runtime = match super::runtime(false, ExitCode::from(EXIT_USAGE)) {
             Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("error: cannot start the async runtime: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Err(code) => return code,
         };
         let online = runtime.block_on(super::online::check(&result.model, &secrets));
         result.diagnostics.extend(online);
