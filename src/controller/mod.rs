@@ -16,8 +16,9 @@
 //! | `Terminal`             | Ready=False, Stalled=True                    | only after `spec_changed(key)`    |
 //! | panic                  | Ready=False, Stalled=True (`ReconcilerPanicked`) | backoff, like a transient error |
 //!
-//! Manifest snapshots go through [`WorkQueue::set_desired`] (key -> spec digest): new, changed
-//! and removed keys are reconciled and unparked, unchanged ones are left alone.
+//! Manifest snapshots are turned into spec changes by `reconcile::desired` (which also keeps
+//! the last good version of rejected resources): it calls [`WorkQueue::spec_changed`] for each
+//! new, changed or removed key and leaves unchanged ones alone.
 //!
 //! Architecture invariant: the controller never looks at why a key was enqueued, and a
 //! reconciler never assumes it knows; it re-reads desired and live state every time.
@@ -35,7 +36,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use backoff::Backoff;
-pub use queue::{Disposition, QueueStats, SpecDiff, WorkQueue};
+pub use queue::{Disposition, QueueStats, WorkQueue};
 pub use status::{
     set_condition, Condition, ConditionType, LastError, ObjectRef, ResourceKey, ResourceStatus,
     StatusBoard,

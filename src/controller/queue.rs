@@ -34,30 +34,6 @@ pub enum Disposition {
     Forget,
 }
 
-/// What [`WorkQueue::set_desired`] found, for logs and `tandem plan`-style summaries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SpecDiff<K> {
-    pub added: Vec<K>,
-    pub changed: Vec<K>,
-    pub removed: Vec<K>,
-}
-
-impl<K> Default for SpecDiff<K> {
-    fn default() -> Self {
-        Self {
-            added: Vec::new(),
-            changed: Vec::new(),
-            removed: Vec::new(),
-        }
-    }
-}
-
-impl<K> SpecDiff<K> {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
-    }
-}
-
 /// Counts for metrics and status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,8 +81,6 @@ struct State<K> {
     parked: HashSet<K>,
     failures: HashMap<K, u32>,
     waiting: HashSet<K>,
-    /// Spec digests from the last [`WorkQueue::set_desired`].
-    specs: HashMap<K, String>,
 }
 
 struct Inner<K> {
@@ -154,7 +128,6 @@ where
                     parked: HashSet::new(),
                     failures: HashMap::new(),
                     waiting: HashSet::new(),
-                    specs: HashMap::new(),
                 }),
                 notify: Notify::new(),
                 backoff,
@@ -221,44 +194,6 @@ where
         if woke {
             self.inner.notify.notify_one();
         }
-    }
-
-    /// Takes the complete desired set (every resource key with its spec digest, e.g. from a
-    /// manifest snapshot) and signals [`WorkQueue::spec_changed`] for each key that appeared,
-    /// changed or disappeared; unchanged keys are left alone. Disappeared keys are reconciled
-    /// once more so their reconciler can clean up and return [`super::Outcome::removed`].
-    pub fn set_desired(&self, desired: impl IntoIterator<Item = (K, String)>) -> SpecDiff<K> {
-        let desired: HashMap<K, String> = desired.into_iter().collect();
-        let mut diff = SpecDiff::default();
-        let mut st = self.lock();
-        for (key, digest) in &desired {
-            match st.specs.get(key) {
-                None => diff.added.push(key.clone()),
-                Some(old) if old != digest => diff.changed.push(key.clone()),
-                Some(_) => {}
-            }
-        }
-        for key in st.specs.keys() {
-            if !desired.contains_key(key) {
-                diff.removed.push(key.clone());
-            }
-        }
-        st.specs = desired;
-        for key in diff.added.iter().chain(&diff.changed).chain(&diff.removed) {
-            st.parked.remove(key);
-            st.failures.remove(key);
-            st.add_now(key.clone(), true);
-        }
-        drop(st);
-        if !diff.is_empty() {
-            self.inner.notify.notify_one();
-        }
-        diff
-    }
-
-    /// The spec digest last given to [`WorkQueue::set_desired`] for `key`.
-    pub fn desired_digest(&self, key: &K) -> Option<String> {
-        self.lock().specs.get(key).cloned()
     }
 
     pub fn is_parked(&self, key: &K) -> bool {
