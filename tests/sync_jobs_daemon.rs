@@ -242,8 +242,10 @@ async fn push_killed_mid_way_resumes_without_duplicate_issues() {
     let sim = simulator(vec![]).await;
     let dirs = DaemonDirs::new();
     manifests(&dirs, &sim.base_url());
+    // The backlog is planned before the integration exists (items created while it is live
+    // would be pushed by the live engine at once): then it is pushed "to development".
+    std::fs::remove_file(dirs.manifests.join("integration.yaml")).expect("no integration yet");
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
-    wait_integration(&d).await;
 
     let http = reqwest::Client::new();
     let resp = http
@@ -262,6 +264,11 @@ async fn push_killed_mid_way_resumes_without_duplicate_issues() {
             .expect("create item");
         assert!(resp.status().is_success(), "{}", resp.status());
     }
+    dirs.manifest(
+        "integration.yaml",
+        &integration("demo", "Demo", "jira", "product"),
+    );
+    wait_integration(&d).await;
     let before = sim.issue_count();
 
     sim.set_latency(Duration::from_millis(40));

@@ -5,6 +5,7 @@
 //!                                          {"direction":"toJira","scope":"all"|{"sprints":[..]}|{"releases":[..]}}
 //!                                          → 202 {"id": ..., "job": <record>}
 //! GET   /api/v1/jobs/{id}                  → 200 the job record (state, progress, counts, errors)
+//! POST  /api/v1/integrations/{name}/resync → 200 {"issues", "queued", "jql"}: a resync sweep now
 //! ```
 //!
 //! A POST only starts the job; it runs in the daemon and survives the client going away (and a
@@ -18,17 +19,25 @@ use hyper::{Method, Response, StatusCode};
 
 use super::admin::{ApiRequest, ApiRoutes};
 use super::{json_error, json_response, Body};
+use crate::sync::engine::Engine;
 use crate::sync::jobs::{JobError, JobRequest, Jobs};
 
 /// The sync-job route group.
 #[derive(Clone)]
 pub struct JobsApi {
     jobs: Jobs,
+    engine: Option<Engine>,
 }
 
 impl JobsApi {
     pub fn new(jobs: Jobs) -> Self {
-        JobsApi { jobs }
+        JobsApi { jobs, engine: None }
+    }
+
+    /// Serves `POST /api/v1/integrations/{name}/resync` (a resync sweep now) with `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     async fn route(&self, req: &ApiRequest) -> Response<Body> {
@@ -65,6 +74,24 @@ impl JobsApi {
                     Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
                 }
             }
+            (&Method::POST, ["api", "v1", "integrations", name, "resync"]) => {
+                let Some(engine) = &self.engine else {
+                    return json_error(StatusCode::NOT_FOUND, "the sync engine is not running");
+                };
+                if !self.jobs.knows(name) {
+                    return json_error(
+                        StatusCode::NOT_FOUND,
+                        &format!("ProjectIntegration/{name} is not declared"),
+                    );
+                }
+                match engine.sweep_now(name).await {
+                    Ok(report) => json_response(
+                        StatusCode::OK,
+                        &serde_json::to_value(&report).unwrap_or_default(),
+                    ),
+                    Err(message) => json_error(StatusCode::SERVICE_UNAVAILABLE, &message),
+                }
+            }
             (&Method::GET, ["api", "v1", "jobs", id]) => match self.jobs.get(id) {
                 Ok(Some(record)) => json_response(
                     StatusCode::OK,
@@ -73,12 +100,11 @@ impl JobsApi {
                 Ok(None) => json_error(StatusCode::NOT_FOUND, &format!("no job {id:?}")),
                 Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             },
-            (_, ["api", "v1", "integrations", _, "sync"]) | (_, ["api", "v1", "jobs", _]) => {
-                json_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method not allowed on this route",
-                )
-            }
+            (_, ["api", "v1", "integrations", _, "sync" | "resync"])
+            | (_, ["api", "v1", "jobs", _]) => json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            ),
             _ => json_error(StatusCode::NOT_FOUND, "no such route"),
         }
     }
@@ -88,7 +114,7 @@ impl ApiRoutes for JobsApi {
     fn claims(&self, segments: &[&str]) -> bool {
         matches!(
             segments,
-            ["api", "v1", "integrations", _, "sync"] | ["api", "v1", "jobs", _]
+            ["api", "v1", "integrations", _, "sync" | "resync"] | ["api", "v1", "jobs", _]
         )
     }
 

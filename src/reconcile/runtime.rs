@@ -20,6 +20,7 @@ use crate::http::public::WebhookRoutes;
 use crate::http::workspace_api::WorkspaceApi;
 use crate::manifest::{self, Kind, SourceFile};
 use crate::store::Store;
+use crate::sync::engine::{Engine, EngineConfig};
 use crate::sync::jobs::Jobs;
 use crate::watch::{ManifestWatcher, ScanFn, WatchConfig, WatchStatus};
 use crate::workspace::WorkspaceService;
@@ -33,6 +34,7 @@ pub struct RuntimeConfig {
     pub controller: ControllerConfig,
     /// How often referenced secret files are re-read to notice rotation.
     pub secret_poll: Duration,
+    pub engine: EngineConfig,
 }
 
 impl RuntimeConfig {
@@ -46,6 +48,7 @@ impl RuntimeConfig {
             watch: WatchConfig::default(),
             controller,
             secret_poll: Duration::from_secs(2),
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -111,7 +114,7 @@ pub fn start(
         resources.clone(),
         queue.clone(),
         config.secret_poll,
-        stopped(shutdown),
+        stopped(shutdown.clone()),
     ));
 
     let model_resources = resources.clone();
@@ -128,14 +131,23 @@ pub fn start(
         Err(e) => tracing::error!(error = %e, "cannot read the sync jobs to resume"),
     }
 
+    let engine = Engine::new(resources.clone(), workspace.clone(), config.engine.clone());
+    engine.start(tasks, shutdown);
+
     let status_resources = resources.clone();
+    let status_engine = engine.clone();
     let manifests_dir = config.manifests_dir.clone();
     let reconcile_resources = resources;
     Hooks {
         routes,
         ready,
         status: Some(Arc::new(move || {
-            status_json(&status_resources, &watch_status.borrow(), &manifests_dir)
+            status_json(
+                &status_resources,
+                &status_engine,
+                &watch_status.borrow(),
+                &manifests_dir,
+            )
         })),
         reconcile: Some(Arc::new(move |kind: &str, name: &str| {
             let kind = Kind::parse(kind)
@@ -150,7 +162,7 @@ pub fn start(
             Ok(())
         })),
         on_reload: Arc::new(move || trigger.rescan()),
-        extra_metrics: Vec::new(),
+        extra_metrics: vec![Arc::new(engine.clone())],
         drain: Some(Box::pin(async move {
             match controller_done.await {
                 Ok(report) if report.aborted > 0 => {
@@ -165,7 +177,7 @@ pub fn start(
         })),
         workspace_api: Some(Arc::new(RouteGroups(vec![
             Arc::new(WorkspaceApi::new(workspace)),
-            Arc::new(JobsApi::new(jobs)),
+            Arc::new(JobsApi::new(jobs).with_engine(engine)),
         ]))),
     }
 }
@@ -328,6 +340,7 @@ async fn poll_secrets(
 /// live facts (webhook state, link counts) read from the store at request time.
 fn status_json(
     resources: &Resources,
+    engine: &Engine,
     watch: &WatchStatus,
     manifests_dir: &Path,
 ) -> serde_json::Value {
@@ -391,6 +404,7 @@ fn status_json(
                         "links".into(),
                         store.count_links(&s.name).unwrap_or(0).into(),
                     );
+                    obj.insert("sync".into(), engine.integration_status(&s.name));
                 }
             }
             v
@@ -414,6 +428,7 @@ fn status_json(
             "diagnostics": desired.other_diagnostics,
         },
         "resources": items,
-        "pendingWebhookEvents": store.webhook_event_count().unwrap_or(0),
+        "pendingWebhookEvents": engine.unread_webhooks(),
+        "engine": engine.stats_json(),
     })
 }

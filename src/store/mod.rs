@@ -148,6 +148,9 @@ struct Inner {
     stats: Arc<WriterStats>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
     migration: MigrationReport,
+    /// Sequence number of the newest stored webhook, so the sync engine wakes on arrival
+    /// instead of polling.
+    last_webhook: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +207,7 @@ impl Store {
                 stats,
                 writer: std::sync::Mutex::new(Some(writer)),
                 migration,
+                last_webhook: tokio::sync::watch::channel(0).0,
             }),
         })
     }
@@ -288,7 +292,24 @@ impl Store {
         event: NewWebhookEvent,
     ) -> Result<AppendOutcome, StoreError> {
         let event = Arc::new(event);
-        self.write(move |txn| append_webhook_in(txn, &event)).await
+        let outcome = self
+            .write(move |txn| append_webhook_in(txn, &event))
+            .await?;
+        if let AppendOutcome::Stored { seq } = outcome {
+            self.inner.last_webhook.send_if_modified(|v| {
+                let newer = seq > *v;
+                if newer {
+                    *v = seq;
+                }
+                newer
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Changes whenever a webhook is newly stored (the value is its sequence number).
+    pub fn subscribe_webhooks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.last_webhook.subscribe()
     }
 
     /// Webhooks with a sequence number of at least `from_seq`, oldest first, at most `limit`.
@@ -315,6 +336,20 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// Number of stored webhook events with a sequence number of at least `from_seq` (the
+    /// sync engine's backlog).
+    pub fn count_webhook_events_from(&self, from_seq: u64) -> Result<u64, StoreError> {
+        self.read("counting webhook events", |txn| {
+            let table = txn.open_table(WEBHOOK_EVENTS)?;
+            let mut n = 0u64;
+            for row in table.range(from_seq..)? {
+                row?;
+                n += 1;
+            }
+            Ok(n)
         })
     }
 
@@ -518,6 +553,36 @@ impl Store {
             let mut t = txn.open_table(KV).map_err(|e| StoreError::db(ctx, e))?;
             t.insert((namespace.as_str(), key.as_str()), value.as_slice())
                 .map_err(|e| StoreError::db(ctx, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores many values of one namespace in one transaction (`None` deletes the key).
+    pub async fn put_kv_many(
+        &self,
+        namespace: &str,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let namespace = namespace.to_string();
+        self.write(move |txn| {
+            let ctx = "writing key/value entries";
+            let mut t = txn.open_table(KV).map_err(|e| StoreError::db(ctx, e))?;
+            for (key, value) in &entries {
+                match value {
+                    Some(v) => {
+                        t.insert((namespace.as_str(), key.as_str()), v.as_slice())
+                            .map_err(|e| StoreError::db(ctx, e))?;
+                    }
+                    None => {
+                        t.remove((namespace.as_str(), key.as_str()))
+                            .map_err(|e| StoreError::db(ctx, e))?;
+                    }
+                }
+            }
             Ok(())
         })
         .await

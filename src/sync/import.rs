@@ -163,16 +163,23 @@ pub async fn import_from_jira(
 
 /// Imported items name sprints and releases by name; they must exist in the workspace first.
 async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportError> {
-    let ws = &env.run.workspace.name;
-    let origin = Origin::Sync(env.run.integration.name.clone());
-    let have: Vec<String> = env
-        .workspace
+    ensure_catalog(env.workspace, env.run).await
+}
+
+/// Adds the board's sprints and the project's versions the workspace lacks (by name).
+pub(crate) async fn ensure_catalog(
+    workspace: &WorkspaceService,
+    run: &IntegrationRun,
+) -> Result<(), ImportError> {
+    let ws = &run.workspace.name;
+    let origin = Origin::Sync(run.integration.name.clone());
+    let have: Vec<String> = workspace
         .list_sprints(ws)
         .map_err(ImportError::Workspace)?
         .into_iter()
         .map(|s| s.name)
         .collect();
-    for s in &env.run.ctx.catalog().sprints {
+    for s in &run.ctx.catalog().sprints {
         if have.contains(&s.name) {
             continue;
         }
@@ -181,19 +188,18 @@ async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportEr
             state: Some(s.state.to_ascii_lowercase()),
             ..SprintPatch::default()
         };
-        match env.workspace.create_sprint(ws, patch, origin.clone()).await {
+        match workspace.create_sprint(ws, patch, origin.clone()).await {
             Ok(_) | Err(WorkspaceError::Conflict(_)) => {}
             Err(e) => return Err(ImportError::Workspace(e)),
         }
     }
-    let have: Vec<String> = env
-        .workspace
+    let have: Vec<String> = workspace
         .list_releases(ws)
         .map_err(ImportError::Workspace)?
         .into_iter()
         .map(|r| r.name)
         .collect();
-    for v in &env.run.ctx.catalog().versions {
+    for v in &run.ctx.catalog().versions {
         if have.contains(&v.name) {
             continue;
         }
@@ -202,11 +208,7 @@ async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportEr
             released: Some(v.released),
             ..ReleasePatch::default()
         };
-        match env
-            .workspace
-            .create_release(ws, patch, origin.clone())
-            .await
-        {
+        match workspace.create_release(ws, patch, origin.clone()).await {
             Ok(_) | Err(WorkspaceError::Conflict(_)) => {}
             Err(e) => return Err(ImportError::Workspace(e)),
         }
@@ -257,6 +259,7 @@ async fn import_issue(
             },
         },
     };
+    let parent_linked = matches!(parent, Some(Some(_)));
     let origin = Origin::Sync(integration.clone());
     let link = match env.store.link_by_jira_issue(integration, &issue.id) {
         Ok(l) => l,
@@ -324,6 +327,21 @@ async fn import_issue(
             (outcome, item.id)
         }
     };
+    // The live engine merges later edits against what this import agreed on.
+    let parent_key = match &patch.parent_key {
+        Some(Some(key)) if parent_linked => Some(key.clone()),
+        _ => None,
+    };
+    match super::engine::baseline::after_import(issue, &run.ctx, parent_key) {
+        Ok(base) => {
+            if let Err(e) =
+                super::engine::baseline::save(env.store, integration, &item_id, &base).await
+            {
+                return failed(issue, e);
+            }
+        }
+        Err(e) => return failed(issue, e),
+    }
     Processed {
         outcome,
         deferred: parent_issue.map(|p| (item_id, p)),
@@ -383,7 +401,11 @@ async fn parent_issue_id(
 
 /// The workspace patch of a mapped issue. Comments keep the workspace ids of those already
 /// stored (matched by Jira id) so that an unchanged issue changes nothing.
-fn workspace_patch(p: &ItemPatch, parent: Option<Option<String>>, item: Option<&Item>) -> WsPatch {
+pub(crate) fn workspace_patch(
+    p: &ItemPatch,
+    parent: Option<Option<String>>,
+    item: Option<&Item>,
+) -> WsPatch {
     WsPatch {
         item_type: Some(p.item_type.clone()),
         title: p.title.clone(),

@@ -337,6 +337,16 @@ impl Jobs {
     }
 
     /// Starts an ad-hoc job on a declared integration.
+    /// Whether `integration` is declared (valid) now.
+    pub fn knows(&self, integration: &str) -> bool {
+        self.inner
+            .resources
+            .desired()
+            .model
+            .integrations
+            .contains_key(integration)
+    }
+
     pub async fn start(
         &self,
         integration: &str,

@@ -39,6 +39,11 @@ use super::richtext;
 /// (outward: the parent, inward: the child).
 pub const HIERARCHY_LINK_TYPE: &str = "Relates";
 
+/// Prefix of the label a push puts on each issue it creates (`tandem-item-<ws>-<id>`), so the
+/// issue can be adopted after a crash. It is tandem's bookkeeping: never read into an item,
+/// always kept when tandem writes labels.
+pub const ADOPTION_LABEL_PREFIX: &str = "tandem-item-";
+
 /// Why an item or an issue cannot be mapped. [`MappingError::is_skip`] tells the expected
 /// "not synced by design" outcomes from real failures.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -1000,7 +1005,14 @@ pub(crate) fn read_issue(
             Slot::Team => patch.team = Some(option_text(raw)),
             Slot::Components => patch.components = Some(names_of(raw)),
             Slot::Releases => patch.releases = Some(names_of(raw)),
-            Slot::Labels => patch.labels = Some(names_of(raw)),
+            Slot::Labels => {
+                patch.labels = Some(
+                    names_of(raw)
+                        .into_iter()
+                        .filter(|l| !l.starts_with(ADOPTION_LABEL_PREFIX))
+                        .collect(),
+                )
+            }
             Slot::Field(name) => {
                 patch.fields.insert(name.clone(), read_field(rule, raw));
             }

@@ -18,6 +18,7 @@
 //! [`sprints::apply_sprint_moves`] and the job modules is pure (no I/O, no store); the engine decides when to call.
 
 pub mod context;
+pub mod engine;
 pub mod import;
 pub mod jobs;
 pub mod mapping;

@@ -62,7 +62,10 @@ pub struct PushEnv<'a> {
 
 /// The label that finds the issue created for an item after a crash.
 pub fn item_label(workspace: &str, item_id: &str) -> String {
-    format!("tandem-item-{workspace}-{item_id}")
+    format!(
+        "{}{workspace}-{item_id}",
+        super::mapping::ADOPTION_LABEL_PREFIX
+    )
 }
 
 fn intent_key(integration: &str, item_id: &str) -> String {
@@ -254,60 +257,15 @@ async fn push_item(
                     return fail(format!("status of {}: {e}", link.jira_issue_key));
                 }
             }
+            if let Err(e) = save_baseline(env, item, parent.as_ref()).await {
+                return fail(e);
+            }
             return (Pushed::Updated(link.jira_issue_key), write.sprint);
         }
-        (None, intent) => {
-            let label = item_label(ws, &item.id);
-            // An intent without a link: the issue may exist already (crash after create).
-            let adopted = match intent {
-                Some(i) => match find_labelled(env, &i.label).await {
-                    Ok(found) => found,
-                    Err(e) => return fail(format!("looking for an earlier create: {e}")),
-                },
-                None => None,
-            };
-            let (id, key_) = match adopted {
-                Some(found) => found,
-                None => {
-                    let intent = Intent {
-                        job: record.id.clone(),
-                        label: label.clone(),
-                    };
-                    let bytes = serde_json::to_vec(&intent).unwrap_or_default();
-                    if let Err(e) = env.store.put_kv(INTENTS_NS, &key, bytes).await {
-                        return fail(e.to_string());
-                    }
-                    let mut body = write.create_body();
-                    add_label(&mut body.fields, &label, true);
-                    match run.client.create_issue(&body).await {
-                        Ok(c) => (c.id, c.key),
-                        Err(e) => return fail(format!("creating the issue: {e}")),
-                    }
-                }
-            };
-            let issue = WsIssueRef {
-                connection: run.integration.connection.clone(),
-                id,
-                key: key_.clone(),
-            };
-            if let Err(e) = env
-                .workspace
-                .set_jira_link(ws, &item.id, integration, Some(issue))
-                .await
-            {
-                return fail(format!("linking {key_}: {e}"));
-            }
-            // The intent now belongs to this job, so a resume counts the item as created.
-            let intent = Intent {
-                job: record.id.clone(),
-                label,
-            };
-            let bytes = serde_json::to_vec(&intent).unwrap_or_default();
-            if let Err(e) = env.store.put_kv(INTENTS_NS, &key, bytes).await {
-                return fail(e.to_string());
-            }
-            key_
-        }
+        (None, intent) => match create_linked_issue(env, item, &write, intent, &record.id).await {
+            Ok((_, key)) => key,
+            Err(message) => return fail(message),
+        },
     };
     if let Some(st) = &write.status {
         if let Err(e) = apply_status(
@@ -322,12 +280,106 @@ async fn push_item(
             return fail(format!("status of {issue_key}: {e}"));
         }
     }
+    if let Err(e) = save_baseline(env, item, parent.as_ref()).await {
+        return fail(e);
+    }
     (Pushed::Created(issue_key), write.sprint)
+}
+
+/// What the live engine merges later edits against: the item's values, now in Jira.
+async fn save_baseline(
+    env: &PushEnv<'_>,
+    item: &Item,
+    parent: Option<&IssueRef>,
+) -> Result<(), String> {
+    let base =
+        super::engine::baseline::after_push(item, &env.run.ctx, parent.map(|p| p.key.clone()));
+    super::engine::baseline::save(env.store, &env.run.integration.name, &item.id, &base)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Creates the issue of an unlinked item and links it, or adopts the issue an interrupted
+/// earlier attempt created (found by its label when an intent is on record). Returns the
+/// issue's (id, key). The intent is (re)written with `job` after the link, so a resumed job
+/// can tell its own creates.
+pub(crate) async fn create_linked_issue(
+    env: &PushEnv<'_>,
+    item: &Item,
+    write: &super::mapping::IssueWrite,
+    intent: Option<Intent>,
+    job: &str,
+) -> Result<(String, String), String> {
+    let run = env.run;
+    let integration = &run.integration.name;
+    let ws = &run.workspace.name;
+    let key = intent_key(integration, &item.id);
+    let label = item_label(ws, &item.id);
+    // An intent without a link: the issue may exist already (crash after create).
+    let adopted = match intent {
+        Some(i) => find_labelled(env, &i.label)
+            .await
+            .map_err(|e| format!("looking for an earlier create: {e}"))?,
+        None => None,
+    };
+    let (id, key_) = match adopted {
+        Some(found) => found,
+        None => {
+            let intent = Intent {
+                job: job.to_owned(),
+                label: label.clone(),
+            };
+            let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+            env.store
+                .put_kv(INTENTS_NS, &key, bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut body = write.create_body();
+            add_label(&mut body.fields, &label, true);
+            let c = run
+                .client
+                .create_issue(&body)
+                .await
+                .map_err(|e| format!("creating the issue: {e}"))?;
+            (c.id, c.key)
+        }
+    };
+    let issue = WsIssueRef {
+        connection: run.integration.connection.clone(),
+        id: id.clone(),
+        key: key_.clone(),
+    };
+    env.workspace
+        .set_jira_link(ws, &item.id, integration, Some(issue))
+        .await
+        .map_err(|e| format!("linking {key_}: {e}"))?;
+    // The intent now belongs to this job, so a resume counts the item as created.
+    let intent = Intent {
+        job: job.to_owned(),
+        label,
+    };
+    let bytes = serde_json::to_vec(&intent).unwrap_or_default();
+    env.store
+        .put_kv(INTENTS_NS, &key, bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((id, key_))
+}
+
+/// The intent on record for an item of an integration, if any.
+pub(crate) fn intent_of(
+    store: &Store,
+    integration: &str,
+    item_id: &str,
+) -> Result<Option<Intent>, StoreError> {
+    Ok(store
+        .get_kv(INTENTS_NS, &intent_key(integration, item_id))?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// Adds tandem's label to the labels a write sets (or, on create, to none), so that an edit
 /// replacing the labels never drops the one adoption relies on.
-fn add_label(fields: &mut serde_json::Map<String, Value>, label: &str, always: bool) {
+pub(crate) fn add_label(fields: &mut serde_json::Map<String, Value>, label: &str, always: bool) {
     let existing = fields.get("labels").cloned();
     if existing.is_none() && !always {
         return;

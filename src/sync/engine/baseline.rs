@@ -1,0 +1,109 @@
+//! The last-synced state of each linked pair: the common ancestor of the 3-way merge.
+//!
+//! Without it, a difference between the item and the issue cannot say which side changed; with
+//! it, "Jira changed", "the workspace changed" and "both changed" (a conflict) are told apart,
+//! and what tandem wrote and comes back by webhook compares equal (no echo).
+//!
+//! Stored as JSON in the key/value table, namespace `sync-baseline/<integration>`, key the item
+//! id. Written after every successful sync of the pair (and by the one-time jobs), removed
+//! when the pair is unlinked.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::{Store, StoreError};
+
+/// What both sides agreed on after the last sync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    /// Canonical snapshot values by snapshot key (see [`crate::sync::snapshot`]).
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+    /// Key of the parent issue as both sides had it (`None`: no parent).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Jira comment id → canonical body, for comments present on both sides.
+    #[serde(default)]
+    pub comments: BTreeMap<String, String>,
+}
+
+fn namespace(integration: &str) -> String {
+    format!("sync-baseline/{integration}")
+}
+
+pub fn load(
+    store: &Store,
+    integration: &str,
+    item_id: &str,
+) -> Result<Option<Baseline>, StoreError> {
+    Ok(store
+        .get_kv(&namespace(integration), item_id)?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+pub async fn save(
+    store: &Store,
+    integration: &str,
+    item_id: &str,
+    baseline: &Baseline,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(baseline).unwrap_or_default();
+    store.put_kv(&namespace(integration), item_id, bytes).await
+}
+
+pub async fn remove(store: &Store, integration: &str, item_id: &str) -> Result<(), StoreError> {
+    store
+        .delete_kv(&namespace(integration), item_id)
+        .await
+        .map(|_| ())
+}
+
+/// The baseline after a one-time import wrote the issue's values into the item. `parent` is
+/// the parent issue key the item holds now (`None` while the parent is not linked, so the
+/// engine still sees Jira's parent as new and sets it later).
+pub fn after_import(
+    issue: &crate::jira::Issue,
+    ctx: &crate::sync::MappingContext,
+    parent: Option<String>,
+) -> Result<Baseline, crate::sync::MappingError> {
+    let comments = crate::sync::from_jira(issue, ctx)
+        .ok()
+        .and_then(|p| p.comments)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            (
+                c.jira_id,
+                crate::sync::richtext::canonical_markdown(&c.body),
+            )
+        })
+        .collect();
+    Ok(Baseline {
+        fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
+        parent,
+        comments,
+    })
+}
+
+/// The baseline after a one-time push wrote the item's values into the issue.
+pub fn after_push(
+    item: &crate::workspace::model::Item,
+    ctx: &crate::sync::MappingContext,
+    parent: Option<String>,
+) -> Baseline {
+    Baseline {
+        fields: crate::sync::fields_snapshot(item, ctx),
+        parent,
+        comments: item
+            .comments
+            .iter()
+            .filter_map(|c| {
+                let id = c.jira_id.clone()?;
+                Some((id, crate::sync::richtext::canonical_markdown(&c.body)))
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,119 @@
+//! What a stored Jira webhook says, reduced to hints for the engine.
+//!
+//! Payloads are only hints: they arrive late, twice or out of order, and the engine re-reads
+//! the issue before acting. So all that is kept here is *which* issues to look at (by id, the
+//! stable identity), in which project when the payload says, and whether the board's sprints
+//! or the project's versions changed (the mapping catalog must be refreshed).
+
+use serde_json::Value;
+
+/// The hints of one webhook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hint {
+    /// `webhookEvent`, for logs and metrics.
+    pub event: String,
+    /// Issue ids to re-read.
+    pub issues: Vec<String>,
+    /// Project key when the payload carries it (issue and comment events).
+    pub project: Option<String>,
+    /// Sprint events: the board the sprint belongs to.
+    pub board: Option<u64>,
+    /// Version events: the project id the version belongs to.
+    pub version_project: Option<String>,
+}
+
+impl Hint {
+    /// Whether the event changes the mapping catalog (sprints or versions).
+    pub fn changes_catalog(&self) -> bool {
+        self.board.is_some() || self.version_project.is_some()
+    }
+}
+
+fn string(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Decodes a stored body. `None` when it is not a JSON object (the listener already refused
+/// those, so this only guards against old or foreign rows).
+pub fn decode(body: &[u8]) -> Option<Hint> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object()?;
+    let mut hint = Hint {
+        event: obj
+            .get("webhookEvent")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        ..Hint::default()
+    };
+    if let Some(issue) = obj.get("issue") {
+        if let Some(id) = string(issue.get("id")) {
+            hint.issues.push(id);
+        }
+        hint.project = issue
+            .pointer("/fields/project/key")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    if let Some(id) = obj.get("worklog").and_then(|w| string(w.get("issueId"))) {
+        hint.issues.push(id);
+    }
+    if let Some(link) = obj.get("issueLink") {
+        for side in ["sourceIssueId", "destinationIssueId"] {
+            if let Some(id) = string(link.get(side)) {
+                hint.issues.push(id);
+            }
+        }
+    }
+    if let Some(sprint) = obj.get("sprint") {
+        hint.board = sprint
+            .get("originBoardId")
+            .and_then(Value::as_u64)
+            .or(Some(0));
+    }
+    if let Some(version) = obj.get("version") {
+        hint.version_project = string(version.get("projectId")).or(Some(String::new()));
+    }
+    hint.issues.dedup();
+    Some(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_comment_worklog_and_link_events_name_their_issues() {
+        let h = decode(br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"DEMO-1","fields":{"project":{"key":"DEMO"}}}}"#).unwrap();
+        assert_eq!(
+            (h.issues, h.project),
+            (vec!["10001".to_string()], Some("DEMO".to_string()))
+        );
+        let h =
+            decode(br#"{"webhookEvent":"worklog_created","worklog":{"issueId":"10002"}}"#).unwrap();
+        assert_eq!(h.issues, vec!["10002".to_string()]);
+        let h = decode(br#"{"webhookEvent":"issuelink_created","issueLink":{"sourceIssueId":10003,"destinationIssueId":10004}}"#).unwrap();
+        assert_eq!(h.issues, vec!["10003".to_string(), "10004".to_string()]);
+        assert!(!h.changes_catalog());
+    }
+
+    #[test]
+    fn sprint_and_version_events_refresh_the_catalog() {
+        let h = decode(br#"{"webhookEvent":"sprint_started","sprint":{"id":3,"originBoardId":1}}"#)
+            .unwrap();
+        assert_eq!(h.board, Some(1));
+        assert!(h.changes_catalog());
+        let h = decode(br#"{"webhookEvent":"jira:version_created","version":{"id":"10000","projectId":10000}}"#).unwrap();
+        assert_eq!(h.version_project.as_deref(), Some("10000"));
+    }
+
+    #[test]
+    fn garbage_is_not_a_hint() {
+        assert_eq!(decode(b"not json"), None);
+        assert_eq!(decode(b"[1,2]"), None);
+    }
+}

@@ -1,0 +1,775 @@
+//! The live two-way sync engine.
+//!
+//! Data flow:
+//! ```text
+//!  stored webhooks ──(events::decode, route)──┐
+//!  workspace change feed ──(skip own origin)──┼─▶ pending set (redb) ─▶ WorkQueue ─▶ workers ─▶ pair::sync_pair
+//!  resync sweep (JQL updated >= -Nm) ─────────┘        (durable)       (per pair, backoff)
+//! ```
+//! Every source only names a pair (an item or an issue of one integration); the pair is then
+//! synced from what both sides hold now. Sources record the pair in the durable pending set
+//! *before* advancing their cursor, and a worker clears it only after a successful run, so a
+//! crash between the two never loses work: the pending set is re-queued at start.
+//!
+//! One pair never runs twice at once, and a failing pair is retried with exponential backoff
+//! without holding up the others (the controller's [`WorkQueue`]). Requests to one Jira are
+//! paced by the connection's client (`requestsPerSecond`, `Retry-After`).
+
+pub mod baseline;
+pub mod events;
+pub mod merge;
+pub mod pair;
+pub mod sweep;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::controller::{Backoff, Disposition, WorkQueue};
+use crate::manifest::model::Model;
+use crate::reconcile::Resources;
+use crate::store::{Store, StoreError};
+use crate::workspace::model::{ChangeOp, ChangeTarget, HistoryEntry, Origin};
+use crate::workspace::WorkspaceService;
+
+use super::context::{integration_run, ContextError, IntegrationRun};
+use pair::{sync_pair, PairEnv, PairError};
+
+/// Key/value namespace of the engine: cursors, the pending set, sweep watermarks.
+pub const ENGINE_NS: &str = "sync-engine";
+const WEBHOOK_CURSOR: &str = "cursor/webhooks";
+const CHANGES_CURSOR: &str = "cursor/changes";
+const PENDING_PREFIX: &str = "pending/";
+/// Events or changes read per batch.
+const BATCH: usize = 500;
+/// A run older than this is rebuilt, so the catalog (sprints, versions) follows Jira.
+const RUN_TTL: Duration = Duration::from_secs(600);
+
+/// One pair, by the side that is known: linked pairs always use the item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PairKey {
+    Item(String),
+    Issue(String),
+}
+
+/// A pair within an integration: the unit of the work queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EngineKey {
+    pub integration: String,
+    pub pair: PairKey,
+}
+
+impl EngineKey {
+    fn pending_key(&self) -> String {
+        let (kind, id) = match &self.pair {
+            PairKey::Item(id) => ("item", id),
+            PairKey::Issue(id) => ("issue", id),
+        };
+        format!("{PENDING_PREFIX}{}/{kind}/{id}", self.integration)
+    }
+
+    fn parse_pending(key: &str) -> Option<EngineKey> {
+        let rest = key.strip_prefix(PENDING_PREFIX)?;
+        let mut parts = rest.rsplitn(3, '/');
+        let id = parts.next()?.to_owned();
+        let kind = parts.next()?;
+        let integration = parts.next()?.to_owned();
+        let pair = match kind {
+            "item" => PairKey::Item(id),
+            "issue" => PairKey::Issue(id),
+            _ => return None,
+        };
+        Some(EngineKey { integration, pair })
+    }
+}
+
+impl std::fmt::Display for EngineKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.pair {
+            PairKey::Item(id) => write!(f, "{}/item {id}", self.integration),
+            PairKey::Issue(id) => write!(f, "{}/issue {id}", self.integration),
+        }
+    }
+}
+
+/// Tuning; tests and the demo shorten the intervals.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Concurrent pair runs (across integrations; each Jira is paced by its own client).
+    pub workers: usize,
+    pub backoff: Backoff,
+    /// How often the sweeper checks whether an integration's `resync` interval has passed.
+    pub sweep_tick: Duration,
+    /// Added to every sweep's window, for clock skew and Jira's minute-precision dates.
+    pub sweep_overlap: Duration,
+    /// Stored webhooks are kept this long after they are consumed (for audit), then trimmed.
+    pub webhook_retention: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 8,
+            backoff: Backoff {
+                initial: Duration::from_millis(500),
+                max: Duration::from_secs(300),
+                jitter: 0.2,
+            },
+            sweep_tick: Duration::from_secs(1),
+            sweep_overlap: Duration::from_secs(120),
+            webhook_retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Counters shown in status and metrics.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    pub runs: AtomicU64,
+    pub jira_writes: AtomicU64,
+    pub workspace_writes: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub retries: AtomicU64,
+    pub failures: AtomicU64,
+    pub unlinked: AtomicU64,
+    /// Workspace changes skipped because the engine made them (no echo).
+    pub echoes_skipped: AtomicU64,
+    pub webhooks_consumed: AtomicU64,
+    pub sweeps: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct IntegrationState {
+    last_sync: Option<DateTime<Utc>>,
+    last_error: Option<(String, String)>,
+    last_sweep: Option<DateTime<Utc>>,
+}
+
+struct CachedRun {
+    digest: String,
+    built: Instant,
+    run: Arc<IntegrationRun>,
+}
+
+/// A sweep asked for through the admin API, with where to send its report.
+type SweepRequest = (
+    String,
+    tokio::sync::oneshot::Sender<Result<sweep::SweepReport, String>>,
+);
+
+/// What every task of the engine shares.
+pub struct EngineShared {
+    pub store: Store,
+    pub workspace: WorkspaceService,
+    pub resources: Resources,
+    pub stats: EngineStats,
+    config: EngineConfig,
+    queue: WorkQueue<EngineKey>,
+    runs: tokio::sync::Mutex<HashMap<String, CachedRun>>,
+    states: Mutex<BTreeMap<String, IntegrationState>>,
+    /// Stamp of each pending entry, so a worker clears only what it has seen.
+    stamp: AtomicU64,
+    sweep_now: tokio::sync::Notify,
+    sweep_requests: Mutex<Vec<SweepRequest>>,
+}
+
+/// Handle to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<EngineShared>,
+}
+
+impl Engine {
+    pub fn new(resources: Resources, workspace: WorkspaceService, config: EngineConfig) -> Engine {
+        let dependency = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            jitter: 0.2,
+        };
+        let queue = WorkQueue::new(config.backoff.clone(), dependency);
+        let stamp =
+            AtomicU64::new(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default());
+        Engine {
+            shared: Arc::new(EngineShared {
+                store: resources.store().clone(),
+                workspace,
+                resources,
+                stats: EngineStats::default(),
+                config,
+                queue,
+                runs: tokio::sync::Mutex::new(HashMap::new()),
+                states: Mutex::new(BTreeMap::new()),
+                stamp,
+                sweep_now: tokio::sync::Notify::new(),
+                sweep_requests: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Starts the consumers, the workers and the sweeper on `tasks`; they stop with `shutdown`.
+    pub fn start(&self, tasks: &mut JoinSet<()>, shutdown: watch::Receiver<bool>) {
+        match self.requeue_pending() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pairs = n, "resuming pending sync work"),
+            Err(e) => tracing::error!(error = %e, "cannot read the pending sync work"),
+        }
+        let s = self.shared.clone();
+        tasks.spawn(until_shutdown(shutdown.clone(), consume_webhooks(s)));
+        // Read before anything can write: on the first start, items that exist already wait
+        // for a one-time push ("ready to push to development"); from then on every change
+        // syncs. The cursor is stored with the first batch.
+        let after = match self.shared.store.get_kv(ENGINE_NS, CHANGES_CURSOR) {
+            Ok(Some(_)) => read_cursor(&self.shared.store, CHANGES_CURSOR),
+            _ => self.shared.store.ws_last_change_seq().unwrap_or(0),
+        };
+        let s = self.shared.clone();
+        tasks.spawn(until_shutdown(shutdown.clone(), consume_changes(s, after)));
+        for _ in 0..self.shared.config.workers.max(1) {
+            let s = self.shared.clone();
+            tasks.spawn(until_shutdown(shutdown.clone(), worker(s)));
+        }
+        let s = self.shared.clone();
+        tasks.spawn(until_shutdown(shutdown, sweep::sweeper(s)));
+    }
+
+    /// Runs a resync sweep of `integration` now and reports what it found.
+    pub async fn sweep_now(&self, integration: &str) -> Result<sweep::SweepReport, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.shared
+            .sweep_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((integration.to_owned(), tx));
+        self.shared.sweep_now.notify_one();
+        rx.await
+            .map_err(|_| "the engine is shutting down".to_owned())?
+    }
+
+    /// Per-integration engine state for `GET /api/v1/status`.
+    pub fn integration_status(&self, integration: &str) -> Value {
+        let st = self
+            .shared
+            .states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(integration)
+            .cloned()
+            .unwrap_or_default();
+        let pending = self
+            .shared
+            .store
+            .list_kv(ENGINE_NS)
+            .map(|rows| {
+                let prefix = format!("{PENDING_PREFIX}{integration}/");
+                rows.iter().filter(|(k, _)| k.starts_with(&prefix)).count()
+            })
+            .unwrap_or(0);
+        json!({
+            "lastSync": st.last_sync,
+            "lastSweep": st.last_sweep,
+            "pending": pending,
+            "lastError": st.last_error.map(|(pair, message)| json!({"pair": pair, "message": message})),
+        })
+    }
+
+    /// Engine-wide counters (status and metrics).
+    pub fn stats_json(&self) -> Value {
+        let s = &self.shared.stats;
+        let q = self.shared.queue.stats();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        json!({
+            "runs": get(&s.runs),
+            "jiraWrites": get(&s.jira_writes),
+            "workspaceWrites": get(&s.workspace_writes),
+            "conflicts": get(&s.conflicts),
+            "retries": get(&s.retries),
+            "failures": get(&s.failures),
+            "unlinked": get(&s.unlinked),
+            "echoesSkipped": get(&s.echoes_skipped),
+            "webhooksConsumed": get(&s.webhooks_consumed),
+            "sweeps": get(&s.sweeps),
+            "queue": q,
+        })
+    }
+
+    /// Prometheus lines for `/metrics`.
+    pub fn metrics(&self) -> String {
+        let s = &self.shared.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let q = self.shared.queue.stats();
+        let mut out = String::new();
+        for (name, help, v) in [
+            ("tandem_sync_runs_total", "Pair syncs run", get(&s.runs)),
+            (
+                "tandem_sync_jira_writes_total",
+                "Requests that changed Jira",
+                get(&s.jira_writes),
+            ),
+            (
+                "tandem_sync_workspace_writes_total",
+                "Writes that changed workspace items",
+                get(&s.workspace_writes),
+            ),
+            (
+                "tandem_sync_conflicts_total",
+                "Fields both sides changed, decided by policy",
+                get(&s.conflicts),
+            ),
+            (
+                "tandem_sync_retries_total",
+                "Pair syncs retried after a transient failure",
+                get(&s.retries),
+            ),
+            (
+                "tandem_sync_failures_total",
+                "Pair syncs that failed permanently",
+                get(&s.failures),
+            ),
+            (
+                "tandem_sync_echoes_skipped_total",
+                "Workspace changes made by the engine itself",
+                get(&s.echoes_skipped),
+            ),
+            (
+                "tandem_sync_webhooks_consumed_total",
+                "Stored webhooks read by the engine",
+                get(&s.webhooks_consumed),
+            ),
+            (
+                "tandem_sync_sweeps_total",
+                "Resync sweeps run",
+                get(&s.sweeps),
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP tandem_sync_queue_pairs Pairs waiting in the sync queue\n# TYPE tandem_sync_queue_pairs gauge\ntandem_sync_queue_pairs{{state=\"ready\"}} {}\ntandem_sync_queue_pairs{{state=\"running\"}} {}\ntandem_sync_queue_pairs{{state=\"scheduled\"}} {}\n",
+            q.ready, q.running, q.scheduled
+        ));
+        out
+    }
+
+    /// Stored webhooks the engine has not read yet.
+    pub fn unread_webhooks(&self) -> u64 {
+        let next = read_cursor(&self.shared.store, WEBHOOK_CURSOR).max(1);
+        self.shared
+            .store
+            .count_webhook_events_from(next)
+            .unwrap_or(0)
+    }
+
+    fn requeue_pending(&self) -> Result<usize, StoreError> {
+        let rows = self.shared.store.list_kv(ENGINE_NS)?;
+        let mut n = 0;
+        for (k, _) in rows {
+            if let Some(key) = EngineKey::parse_pending(&k) {
+                self.shared.queue.enqueue(key);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl crate::http::admin::MetricsSource for Engine {
+    fn render(&self, out: &mut String) {
+        out.push_str(&self.metrics());
+    }
+}
+
+async fn until_shutdown(
+    mut shutdown: watch::Receiver<bool>,
+    task: impl std::future::Future<Output = ()>,
+) {
+    tokio::select! {
+        _ = shutdown.wait_for(|s| *s) => {}
+        _ = task => {}
+    }
+}
+
+impl EngineShared {
+    fn next_stamp(&self) -> u64 {
+        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Records pairs durably (with `extra` entries such as a cursor, in the same transaction),
+    /// then queues them.
+    async fn mark_pending(
+        &self,
+        keys: Vec<EngineKey>,
+        extra: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
+        let mut entries: Vec<(String, Option<Vec<u8>>)> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.pending_key(),
+                    Some(self.next_stamp().to_be_bytes().to_vec()),
+                )
+            })
+            .collect();
+        entries.extend(extra);
+        self.store.put_kv_many(ENGINE_NS, entries).await?;
+        for k in keys {
+            self.queue.enqueue(k);
+        }
+        Ok(())
+    }
+
+    fn state<T>(&self, integration: &str, f: impl FnOnce(&mut IntegrationState) -> T) -> T {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        f(states.entry(integration.to_owned()).or_default())
+    }
+
+    /// The integration's run, rebuilt when its manifest changed, after [`RUN_TTL`], or after
+    /// [`EngineShared::invalidate`] (a sprint or version event, an unknown sprint).
+    async fn run_for(&self, integration: &str) -> Result<Arc<IntegrationRun>, ContextError> {
+        let model = self.resources.desired().model;
+        let digest = model
+            .integrations
+            .get(integration)
+            .map(|pi| pi.digest.clone())
+            .ok_or_else(|| ContextError::UnknownIntegration(integration.to_owned()))?;
+        let mut runs = self.runs.lock().await;
+        if let Some(c) = runs.get(integration) {
+            if c.digest == digest && c.built.elapsed() < RUN_TTL {
+                return Ok(c.run.clone());
+            }
+        }
+        let run = Arc::new(integration_run(&self.resources, &model, integration).await?);
+        // Sprints and releases named by Jira must exist in the workspace before items use them.
+        if let Err(e) = super::import::ensure_catalog(&self.workspace, &run).await {
+            tracing::warn!(integration, error = %e, "cannot add Jira's sprints and releases to the workspace");
+        }
+        runs.insert(
+            integration.to_owned(),
+            CachedRun {
+                digest,
+                built: Instant::now(),
+                run: run.clone(),
+            },
+        );
+        Ok(run)
+    }
+
+    async fn invalidate(&self, integration: &str) {
+        self.runs.lock().await.remove(integration);
+    }
+}
+
+/// Integrations that sync (declared, not suspended), by name.
+fn active(model: &Model) -> impl Iterator<Item = &crate::manifest::model::ProjectIntegration> {
+    model.integrations.values().filter(|pi| !pi.suspend)
+}
+
+fn read_cursor(store: &Store, key: &str) -> u64 {
+    store
+        .get_kv(ENGINE_NS, key)
+        .ok()
+        .flatten()
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// Waits before retrying a failed store read, without spinning.
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+async fn consume_webhooks(s: Arc<EngineShared>) {
+    let mut arrivals = s.store.subscribe_webhooks();
+    let mut next = read_cursor(&s.store, WEBHOOK_CURSOR).max(1);
+    loop {
+        let events = match s.store.webhook_events(next, BATCH) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read stored webhooks");
+                pause().await;
+                continue;
+            }
+        };
+        let Some(last) = events.last().map(|e| e.seq) else {
+            arrivals.borrow_and_update();
+            if s.store
+                .webhook_events(next, 1)
+                .map(|e| e.is_empty())
+                .unwrap_or(true)
+            {
+                let _ = arrivals.changed().await;
+            }
+            continue;
+        };
+        let model = s.resources.desired().model;
+        let mut keys = Vec::new();
+        for ev in &events {
+            let Some(hint) = events::decode(&ev.event.body) else {
+                continue;
+            };
+            route_hint(&s, &model, &ev.event.connection, &hint, &mut keys).await;
+        }
+        keys.sort_by(|a, b| (&a.integration, &a.pair).cmp(&(&b.integration, &b.pair)));
+        keys.dedup();
+        let cursor = (
+            WEBHOOK_CURSOR.to_owned(),
+            Some((last + 1).to_be_bytes().to_vec()),
+        );
+        if let Err(e) = s.mark_pending(keys, vec![cursor]).await {
+            tracing::error!(error = %e, "cannot record pending sync work");
+            pause().await;
+            continue;
+        }
+        s.stats
+            .webhooks_consumed
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        next = last + 1;
+    }
+}
+
+/// The pairs a webhook is about, in each integration of its connection that can hold them.
+async fn route_hint(
+    s: &EngineShared,
+    model: &Model,
+    connection: &str,
+    hint: &events::Hint,
+    keys: &mut Vec<EngineKey>,
+) {
+    for pi in active(model).filter(|pi| pi.connection == connection) {
+        if hint.changes_catalog() {
+            let board_matches = hint.board.is_none_or(|b| b == 0 || pi.board == Some(b));
+            if board_matches {
+                s.invalidate(&pi.name).await;
+            }
+        }
+        for id in &hint.issues {
+            let linked = s.store.link_by_jira_issue(&pi.name, id).ok().flatten();
+            let pair = match linked {
+                Some(link) => PairKey::Item(link.workspace_item_id),
+                None => {
+                    if hint.project.as_deref().is_some_and(|p| p != pi.project) {
+                        continue;
+                    }
+                    PairKey::Issue(id.clone())
+                }
+            };
+            keys.push(EngineKey {
+                integration: pi.name.clone(),
+                pair,
+            });
+        }
+    }
+}
+
+async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
+    let mut feed = s.workspace.subscribe();
+    loop {
+        let changes = match s.workspace.changes_since(after, BATCH) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the workspace change feed");
+                pause().await;
+                continue;
+            }
+        };
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            if *feed.borrow_and_update() <= after {
+                let _ = feed.changed().await;
+            }
+            continue;
+        };
+        let model = s.resources.desired().model;
+        let mut keys = Vec::new();
+        for ch in &changes {
+            let ChangeTarget::Item(id) = &ch.target else {
+                continue;
+            };
+            let integrations: Vec<_> = active(&model)
+                .filter(|pi| pi.workspace == ch.workspace)
+                .collect();
+            let linked = integrations
+                .iter()
+                .find(|pi| s.store.link_by_item(&pi.name, id).ok().flatten().is_some());
+            match linked {
+                Some(pi) => {
+                    if ch.origin == Origin::Sync(pi.name.clone()) {
+                        s.stats.echoes_skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    keys.push(EngineKey {
+                        integration: pi.name.clone(),
+                        pair: PairKey::Item(id.clone()),
+                    });
+                }
+                None if ch.op != ChangeOp::Delete && ch.origin == Origin::Api => {
+                    if let Some(owner) = owner_of(&s, &integrations, &ch.workspace, id) {
+                        keys.push(EngineKey {
+                            integration: owner,
+                            pair: PairKey::Item(id.clone()),
+                        });
+                    }
+                }
+                None => {}
+            }
+        }
+        keys.sort_by(|a, b| (&a.integration, &a.pair).cmp(&(&b.integration, &b.pair)));
+        keys.dedup();
+        let cursor = (CHANGES_CURSOR.to_owned(), Some(last.to_be_bytes().to_vec()));
+        if let Err(e) = s.mark_pending(keys, vec![cursor]).await {
+            tracing::error!(error = %e, "cannot record pending sync work");
+            pause().await;
+            continue;
+        }
+        after = last;
+    }
+}
+
+/// The integration that creates the issue of a new, unlinked item: the first (by name) that
+/// writes to Jira and maps the item's type (not ignored). An item belongs to one integration.
+fn owner_of(
+    s: &EngineShared,
+    integrations: &[&crate::manifest::model::ProjectIntegration],
+    ws: &str,
+    id: &str,
+) -> Option<String> {
+    let item = s.workspace.get_item(ws, id).ok()?;
+    integrations
+        .iter()
+        .filter(|pi| pi.direction.to_jira())
+        .find(|pi| pi.jira_type(&item.item_type).is_some())
+        .map(|pi| pi.name.clone())
+}
+
+async fn worker(s: Arc<EngineShared>) {
+    loop {
+        let key = s.queue.next().await;
+        let pending = key.pending_key();
+        let seen = s.store.get_kv(ENGINE_NS, &pending).ok().flatten();
+        let disposition = run_key(&s, &key).await;
+        if matches!(disposition, Disposition::Succeeded { .. }) {
+            // Cleared only if no newer event re-marked it meanwhile (it then runs again).
+            let now = s.store.get_kv(ENGINE_NS, &pending).ok().flatten();
+            if now == seen && now.is_some() {
+                if let Err(e) = s.store.put_kv_many(ENGINE_NS, vec![(pending, None)]).await {
+                    tracing::warn!(error = %e, "cannot clear a finished pair");
+                }
+            }
+        }
+        s.queue.done(&key, disposition);
+    }
+}
+
+async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
+    let integration = &key.integration;
+    let model = s.resources.desired().model;
+    match model.integrations.get(integration) {
+        None => return Disposition::Forget,
+        // Kept pending; resumes when the integration is resumed.
+        Some(pi) if pi.suspend => return Disposition::WaitForDependency,
+        Some(_) => {}
+    }
+    let run = match s.run_for(integration).await {
+        Ok(r) => r,
+        Err(e) => {
+            s.state(integration, |st| {
+                st.last_error = Some((key.to_string(), e.to_string()))
+            });
+            return Disposition::WaitForDependency;
+        }
+    };
+    let attempts = s.queue.failures(key);
+    let env = PairEnv {
+        shared: s,
+        run: &run,
+        attempts,
+    };
+    s.stats.runs.fetch_add(1, Ordering::Relaxed);
+    match sync_pair(&env, &key.pair).await {
+        Ok(done) => {
+            let st = &s.stats;
+            st.jira_writes
+                .fetch_add(u64::from(done.jira_writes), Ordering::Relaxed);
+            st.workspace_writes
+                .fetch_add(u64::from(done.workspace_writes), Ordering::Relaxed);
+            st.conflicts
+                .fetch_add(u64::from(done.conflicts), Ordering::Relaxed);
+            if done.unlinked {
+                st.unlinked.fetch_add(1, Ordering::Relaxed);
+            }
+            s.state(integration, |st| st.last_sync = Some(Utc::now()));
+            if let Some(pair) = done.reroute {
+                let k = EngineKey {
+                    integration: integration.clone(),
+                    pair,
+                };
+                if let Err(e) = s.mark_pending(vec![k], Vec::new()).await {
+                    tracing::warn!(error = %e, "cannot queue the adopting item");
+                }
+            }
+            Disposition::Succeeded {
+                requeue_after: None,
+            }
+        }
+        Err(PairError::Transient(message)) => {
+            s.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(pair = %key, attempts = attempts + 1, error = message, "sync failed; retrying with backoff");
+            s.state(integration, |st| {
+                st.last_error = Some((key.to_string(), message))
+            });
+            Disposition::Retry
+        }
+        Err(PairError::Permanent(message)) => {
+            if attempts == 0 {
+                // Maybe only the catalog is stale (a sprint or version created a moment ago).
+                s.invalidate(integration).await;
+                s.stats.retries.fetch_add(1, Ordering::Relaxed);
+                return Disposition::Retry;
+            }
+            s.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(pair = %key, error = message, "sync failed; not retried until the pair changes");
+            s.state(integration, |st| {
+                st.last_error = Some((key.to_string(), message.clone()))
+            });
+            if let PairKey::Item(id) = &key.pair {
+                let mut entry = HistoryEntry::new("failed", Origin::Sync(integration.clone()));
+                entry.message = Some(message);
+                let _ = s
+                    .workspace
+                    .append_history(&run.workspace.name, id, entry)
+                    .await;
+            }
+            Disposition::Succeeded {
+                requeue_after: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_keys_round_trip_with_slashes_in_integration_names() {
+        for key in [
+            EngineKey {
+                integration: "demo".into(),
+                pair: PairKey::Item("ITEM-7".into()),
+            },
+            EngineKey {
+                integration: "a/b".into(),
+                pair: PairKey::Issue("10001".into()),
+            },
+        ] {
+            assert_eq!(EngineKey::parse_pending(&key.pending_key()), Some(key));
+        }
+    }
+}

@@ -1,0 +1,931 @@
+//! Syncing one pair (a workspace item and its Jira issue), whatever woke it up.
+//!
+//! The engine is level-triggered: a webhook, a workspace change or the resync sweep only says
+//! *which* pair to look at. [`sync_pair`] then reads both sides as they are now, merges them
+//! against the pair's [`Baseline`] and writes only what one side lacks. That is what makes
+//! events safe to lose, repeat or reorder, and what suppresses echoes: a value tandem wrote
+//! comes back equal to the baseline and is not written again.
+//!
+//! Three cases, by what is linked:
+//! - an unlinked item: create its issue (durable intent, adoption after a crash), then sync it
+//!   as a linked pair;
+//! - an unlinked issue: create its item (unless the issue carries tandem's adoption label: then
+//!   its item's own run adopts it);
+//! - a linked pair: merge fields, parent, comments and time spent; either side gone unlinks
+//!   the pair and records it in the item's history (never cascades into deleting the other).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::jira::{Issue, JiraError, KeyRef, NamedRef, NewIssueLink};
+use crate::manifest::model::Direction;
+use crate::store::Link;
+use crate::workspace::model::{Comment, HistoryEntry, Item, Origin};
+use crate::workspace::{IfMatch, ItemPatch as WsPatch, WorkspaceError};
+
+use super::super::context::IntegrationRun;
+use super::super::import::workspace_patch;
+use super::super::mapping::{
+    from_jira, to_jira, IssueRef, ItemPatch, MappingError, Origin as TypeOrigin, Slot,
+    ADOPTION_LABEL_PREFIX, HIERARCHY_LINK_TYPE,
+};
+use super::super::push::{create_linked_issue, intent_of, item_label, PushEnv};
+use super::super::richtext::canonical_markdown;
+use super::super::snapshot::{fields_snapshot, fields_snapshot_from_issue};
+use super::super::sprints::apply_sprint_moves;
+use super::super::transitions::{apply_status, WorkflowGraph};
+use super::baseline::{self, Baseline};
+use super::merge::{merge, Flow, Side};
+use super::{EngineShared, PairKey};
+
+/// Retries spent waiting for a parent to be linked before syncing without it.
+const PARENT_PATIENCE: u32 = 4;
+
+/// Why a pair could not be synced this time.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// Worth retrying with backoff: Jira unreachable, 429/5xx, a concurrent edit, the store.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help until someone changes the item, the issue or the manifests
+    /// (recorded in the item's history, not retried).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<JiraError> for PairError {
+    fn from(e: JiraError) -> Self {
+        if e.is_transient() {
+            PairError::Transient(e.to_string())
+        } else {
+            PairError::Permanent(e.to_string())
+        }
+    }
+}
+
+impl From<WorkspaceError> for PairError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::VersionMismatch { .. } | WorkspaceError::Store(_) => {
+                PairError::Transient(e.to_string())
+            }
+            other => PairError::Permanent(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for PairError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PairError::Transient(e.to_string())
+    }
+}
+
+impl From<MappingError> for PairError {
+    fn from(e: MappingError) -> Self {
+        PairError::Permanent(e.to_string())
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Requests that changed Jira (create, edit, transition, sprint move, comment, link).
+    pub jira_writes: u32,
+    /// Writes that changed the item (create, patch).
+    pub workspace_writes: u32,
+    pub conflicts: u32,
+    /// The pair was unlinked (one side deleted or moved away).
+    pub unlinked: bool,
+    /// Another key must run (an issue labelled for an item: the item's run adopts it).
+    pub reroute: Option<PairKey>,
+}
+
+/// Everything one run needs.
+pub struct PairEnv<'a> {
+    pub shared: &'a EngineShared,
+    pub run: &'a IntegrationRun,
+    /// Failed attempts so far of this key (patience with unlinked parents).
+    pub attempts: u32,
+}
+
+impl PairEnv<'_> {
+    fn integration(&self) -> &str {
+        &self.run.integration.name
+    }
+    fn ws(&self) -> &str {
+        &self.run.workspace.name
+    }
+    fn origin(&self) -> Origin {
+        Origin::Sync(self.integration().to_owned())
+    }
+    fn push_env(&self) -> PushEnv<'_> {
+        PushEnv {
+            store: &self.shared.store,
+            workspace: &self.shared.workspace,
+            run: self.run,
+            progress: None,
+        }
+    }
+}
+
+pub async fn sync_pair(env: &PairEnv<'_>, key: &PairKey) -> Result<Synced, PairError> {
+    let store = &env.shared.store;
+    match key {
+        PairKey::Item(id) => match store.link_by_item(env.integration(), id)? {
+            Some(link) => sync_linked(env, link, None).await,
+            None => push_new_item(env, id).await,
+        },
+        PairKey::Issue(id) => match store.link_by_jira_issue(env.integration(), id)? {
+            Some(link) => sync_linked(env, link, None).await,
+            None => pull_new_issue(env, id).await,
+        },
+    }
+}
+
+/// Reads an issue by id; `None` when Jira says it does not exist (deleted, or no permission).
+async fn read_issue(env: &PairEnv<'_>, id: &str) -> Result<Option<Issue>, PairError> {
+    match env.run.client.issue(id, &[], false).await {
+        Ok(i) => Ok(Some(i)),
+        Err(JiraError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn project_of(issue: &Issue) -> Option<&str> {
+    issue
+        .fields
+        .get("project")
+        .and_then(|p| p.get("key"))
+        .and_then(Value::as_str)
+}
+
+fn labels_of(issue: &Issue) -> impl Iterator<Item = &str> {
+    issue
+        .fields
+        .get("labels")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unlinked item → new issue.
+
+async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError> {
+    let item = match env.shared.workspace.get_item(env.ws(), id) {
+        Ok(i) => i,
+        Err(WorkspaceError::NotFound { .. }) => return Ok(Synced::default()),
+        Err(e) => return Err(e.into()),
+    };
+    if item
+        .jira
+        .as_ref()
+        .is_some_and(|l| l.integration != env.integration())
+    {
+        return Ok(Synced::default());
+    }
+    let ctx = &env.run.ctx;
+    if !ctx.direction.to_jira() {
+        return Ok(Synced::default());
+    }
+    let parent = match parent_ref(env, &item)? {
+        ParentRef::Linked(p) => Some(p),
+        ParentRef::None => None,
+        ParentRef::Unlinked(pid) => {
+            if env.attempts < PARENT_PATIENCE {
+                return Err(PairError::Transient(format!(
+                    "waiting for parent {pid} to be linked to Jira first"
+                )));
+            }
+            None
+        }
+    };
+    let write = match to_jira(&item, parent.as_ref(), ctx) {
+        Ok(w) => w,
+        Err(e) if e.is_skip() => return Ok(Synced::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let intent = intent_of(&env.shared.store, env.integration(), &item.id)?;
+    let (issue_id, issue_key) = create_linked_issue(&env.push_env(), &item, &write, intent, "live")
+        .await
+        .map_err(PairError::Transient)?;
+    let mut synced = Synced {
+        jira_writes: 1,
+        ..Synced::default()
+    };
+    if let (Some(link_to), Some(_)) = (&write.parent_link, &parent) {
+        link_hierarchy(env, link_to, &issue_key).await?;
+        synced.jira_writes += 1;
+    }
+    tracing::info!(
+        integration = env.integration(),
+        item = item.id,
+        issue = issue_key,
+        "created the item's issue"
+    );
+    // What Jira made of the create is the baseline: fields it did not take, the status and
+    // the sprint (set by separate calls below) then count as workspace changes to push.
+    let issue = read_issue(env, &issue_id).await?.ok_or_else(|| {
+        PairError::Transient(format!("{issue_key} vanished right after its create"))
+    })?;
+    let base = Baseline {
+        fields: fields_snapshot_from_issue(&issue, ctx)?,
+        parent: parent.map(|p| p.key),
+        comments: BTreeMap::new(),
+    };
+    baseline::save(&env.shared.store, env.integration(), &item.id, &base).await?;
+    let link = Link {
+        integration: env.integration().to_owned(),
+        connection: env.run.integration.connection.clone(),
+        workspace_item_id: item.id.clone(),
+        jira_issue_id: issue_id,
+        jira_issue_key: issue_key,
+    };
+    let more = sync_linked(env, link, Some(issue)).await?;
+    synced.jira_writes += more.jira_writes;
+    synced.workspace_writes += more.workspace_writes;
+    synced.conflicts += more.conflicts;
+    Ok(synced)
+}
+
+enum ParentRef {
+    None,
+    Linked(IssueRef),
+    /// The item has a parent that has no issue (yet).
+    Unlinked(String),
+}
+
+fn parent_ref(env: &PairEnv<'_>, item: &Item) -> Result<ParentRef, PairError> {
+    let Some(pid) = &item.parent else {
+        return Ok(ParentRef::None);
+    };
+    match env.shared.store.link_by_item(env.integration(), pid)? {
+        Some(link) => {
+            let item_type = env
+                .shared
+                .workspace
+                .get_item(env.ws(), pid)
+                .map(|p| p.item_type)
+                .unwrap_or_default();
+            Ok(ParentRef::Linked(IssueRef {
+                id: link.jira_issue_id,
+                key: link.jira_issue_key,
+                item_type,
+            }))
+        }
+        None => {
+            // A parent whose type this integration never pushes will never be linked.
+            let pushable = env
+                .shared
+                .workspace
+                .get_item(env.ws(), pid)
+                .ok()
+                .is_some_and(|p| env.run.ctx.jira_type(&p.item_type).is_ok());
+            Ok(if pushable {
+                ParentRef::Unlinked(pid.clone())
+            } else {
+                ParentRef::None
+            })
+        }
+    }
+}
+
+async fn link_hierarchy(
+    env: &PairEnv<'_>,
+    parent_key: &str,
+    child_key: &str,
+) -> Result<(), PairError> {
+    let link = NewIssueLink {
+        link_type: NamedRef {
+            name: HIERARCHY_LINK_TYPE.to_owned(),
+        },
+        inward_issue: KeyRef {
+            key: child_key.to_owned(),
+        },
+        outward_issue: KeyRef {
+            key: parent_key.to_owned(),
+        },
+    };
+    env.run.client.create_issue_link(&link).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unlinked issue → new item.
+
+async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError> {
+    let Some(issue) = read_issue(env, id).await? else {
+        return Ok(Synced::default());
+    };
+    if project_of(&issue) != Some(env.run.integration.project.as_str()) {
+        return Ok(Synced::default());
+    }
+    // An issue tandem created for an item whose link is not written yet (its create is in
+    // flight, or crashed): the item's own run links or adopts it.
+    let own = format!("{ADOPTION_LABEL_PREFIX}{}-", env.ws());
+    if let Some(item_id) = labels_of(&issue).find_map(|l| l.strip_prefix(own.as_str())) {
+        if env.shared.workspace.get_item(env.ws(), item_id).is_ok() {
+            return Ok(Synced {
+                reroute: Some(PairKey::Item(item_id.to_owned())),
+                ..Synced::default()
+            });
+        }
+    }
+    let ctx = &env.run.ctx;
+    let patch = match from_jira(&issue, ctx) {
+        Ok(p) => p,
+        Err(e) if e.is_skip() => return Ok(Synced::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let secondary = patch.origin == Some(TypeOrigin::Secondary);
+    if !secondary && !ctx.direction.from_jira() {
+        return Ok(Synced::default());
+    }
+    let parent = match &patch.parent_key {
+        Some(Some(key)) => match parent_item(env, &issue, key).await? {
+            Some(item) => Some(Some(item)),
+            None if env.attempts < PARENT_PATIENCE => {
+                return Err(PairError::Transient(format!(
+                    "waiting for parent {key} to be linked to an item first"
+                )))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let ws_patch = workspace_patch(&patch, parent.clone(), None);
+    if ws_patch.title.is_none() {
+        return Err(PairError::Permanent(format!(
+            "{} has no summary",
+            issue.key
+        )));
+    }
+    let issue_ref = crate::workspace::IssueRef {
+        connection: env.run.integration.connection.clone(),
+        id: issue.id.clone(),
+        key: issue.key.clone(),
+    };
+    let item = env
+        .shared
+        .workspace
+        .create_linked_item(env.ws(), ws_patch, env.integration(), issue_ref)
+        .await?;
+    tracing::info!(
+        integration = env.integration(),
+        item = item.id,
+        issue = issue.key,
+        "created an item for a new issue"
+    );
+    let base = Baseline {
+        fields: fields_snapshot_from_issue(&issue, ctx)?,
+        parent: parent.flatten().and(patch.parent_key.clone().flatten()),
+        comments: patch
+            .comments
+            .iter()
+            .flatten()
+            .map(|c| (c.jira_id.clone(), canonical_markdown(&c.body)))
+            .collect(),
+    };
+    baseline::save(&env.shared.store, env.integration(), &item.id, &base).await?;
+    Ok(Synced {
+        workspace_writes: 1,
+        ..Synced::default()
+    })
+}
+
+/// The item linked to the parent issue `key` of `issue`, if any.
+async fn parent_item(
+    env: &PairEnv<'_>,
+    issue: &Issue,
+    key: &str,
+) -> Result<Option<String>, PairError> {
+    let from_field = issue
+        .fields
+        .get("parent")
+        .filter(|p| p.get("key").and_then(Value::as_str) == Some(key))
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let from_links = || {
+        issue
+            .fields
+            .get("issuelinks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("outwardIssue"))
+            .find(|o| o.get("key").and_then(Value::as_str) == Some(key))
+            .and_then(|o| o.get("id").and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let id = match from_field.or_else(from_links) {
+        Some(id) => id,
+        // Data Center's Epic Link holds only a key.
+        None => match env.run.client.issue(key, &["summary"], false).await {
+            Ok(p) => p.id,
+            Err(JiraError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(env
+        .shared
+        .store
+        .link_by_jira_issue(env.integration(), &id)?
+        .map(|l| l.workspace_item_id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A linked pair.
+
+async fn unlink(env: &PairEnv<'_>, link: &Link, why: String) -> Result<Synced, PairError> {
+    let ws = env.ws();
+    let store = &env.shared.store;
+    if env
+        .shared
+        .workspace
+        .get_item(ws, &link.workspace_item_id)
+        .is_ok()
+    {
+        env.shared
+            .workspace
+            .set_jira_link(ws, &link.workspace_item_id, env.integration(), None)
+            .await?;
+        let mut entry = HistoryEntry::new("unlinked", env.origin());
+        entry.message = Some(why.clone());
+        env.shared
+            .workspace
+            .append_history(ws, &link.workspace_item_id, entry)
+            .await?;
+    } else {
+        // The item is gone: drop the link only (its history already records the deletion).
+        env.shared
+            .workspace
+            .set_jira_link(ws, &link.workspace_item_id, env.integration(), None)
+            .await?;
+    }
+    baseline::remove(store, env.integration(), &link.workspace_item_id).await?;
+    tracing::info!(
+        integration = env.integration(),
+        item = link.workspace_item_id,
+        issue = link.jira_issue_key,
+        reason = why,
+        "unlinked"
+    );
+    Ok(Synced {
+        unlinked: true,
+        ..Synced::default()
+    })
+}
+
+fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Jira field ids that carry a snapshot key in an edit.
+fn jira_ids(key: &str, run: &IntegrationRun) -> Vec<String> {
+    match key {
+        "title" => vec!["summary".into()],
+        "description" => vec!["description".into()],
+        "status" | "sprint" => Vec::new(),
+        other => run
+            .ctx
+            .rules()
+            .iter()
+            .filter(|r| r.workspace == other)
+            .map(|r| r.jira.id.clone())
+            .collect(),
+    }
+}
+
+/// Copies the value of snapshot key `key` from a Jira patch into a workspace patch.
+fn pull_key(key: &str, from: &ItemPatch, into: &mut WsPatch, run: &IntegrationRun) {
+    match key {
+        "title" => into.title = from.title.clone(),
+        "description" => into.description = Some(from.description.clone().unwrap_or_default()),
+        "status" => into.status = from.status.clone(),
+        "sprint" => into.sprint = Some(from.sprint.clone().flatten()),
+        other => {
+            for rule in run.ctx.rules().iter().filter(|r| r.workspace == other) {
+                match &rule.slot {
+                    Slot::StoryPoints => into.story_points = Some(from.story_points.flatten()),
+                    Slot::Team => into.team = Some(from.team.clone().flatten()),
+                    Slot::Components => {
+                        into.components = Some(from.components.clone().unwrap_or_default())
+                    }
+                    Slot::Releases => {
+                        into.releases = Some(from.releases.clone().unwrap_or_default())
+                    }
+                    Slot::Labels => into.labels = Some(from.labels.clone().unwrap_or_default()),
+                    Slot::Field(name) => {
+                        let v = from.fields.get(name).cloned().filter(|v| !v.is_null());
+                        into.fields.insert(name.clone(), v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn patch_is_empty(p: &WsPatch) -> bool {
+    p.title.is_none()
+        && p.description.is_none()
+        && p.status.is_none()
+        && p.parent.is_none()
+        && p.sprint.is_none()
+        && p.releases.is_none()
+        && p.components.is_none()
+        && p.story_points.is_none()
+        && p.team.is_none()
+        && p.labels.is_none()
+        && p.fields.is_empty()
+        && p.comments.is_none()
+        && p.time_spent_seconds.is_none()
+}
+
+async fn sync_linked(
+    env: &PairEnv<'_>,
+    link: Link,
+    fetched: Option<Issue>,
+) -> Result<Synced, PairError> {
+    let ws = env.ws();
+    let integration = env.integration();
+    let ctx = &env.run.ctx;
+    let item = match env.shared.workspace.get_item(ws, &link.workspace_item_id) {
+        Ok(i) => i,
+        Err(WorkspaceError::NotFound { .. }) => {
+            return unlink(
+                env,
+                &link,
+                "the item was deleted in the workspace; the Jira issue is kept".into(),
+            )
+            .await
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let issue = match fetched {
+        Some(i) => i,
+        None => match read_issue(env, &link.jira_issue_id).await? {
+            Some(i) => i,
+            None => {
+                return unlink(
+                    env,
+                    &link,
+                    format!(
+                        "{} was deleted in Jira; the item is kept",
+                        link.jira_issue_key
+                    ),
+                )
+                .await
+            }
+        },
+    };
+    if let Some(project) = project_of(&issue) {
+        if project != env.run.integration.project {
+            return unlink(
+                env,
+                &link,
+                format!(
+                    "{} moved to project {project}, outside this integration",
+                    issue.key
+                ),
+            )
+            .await;
+        }
+    }
+    let mut synced = Synced::default();
+    if issue.key != link.jira_issue_key {
+        // The issue moved (new key, same id): keep the link's key current.
+        let r = crate::workspace::IssueRef {
+            connection: link.connection.clone(),
+            id: issue.id.clone(),
+            key: issue.key.clone(),
+        };
+        env.shared
+            .workspace
+            .set_jira_link(ws, &item.id, integration, Some(r))
+            .await?;
+    }
+    let pulled = match from_jira(&issue, ctx) {
+        Ok(p) => p,
+        Err(e) if e.is_skip() => return Ok(synced),
+        Err(e) => return Err(e.into()),
+    };
+    let secondary = pulled.origin == Some(TypeOrigin::Secondary);
+    let base = baseline::load(&env.shared.store, integration, &item.id)?;
+    let ws_snap = fields_snapshot(&item, ctx);
+    let jira_snap = fields_snapshot_from_issue(&issue, ctx)?;
+    let issue_updated = issue
+        .fields
+        .get("updated")
+        .and_then(Value::as_str)
+        .and_then(parse_jira_time);
+    let newer = match issue_updated {
+        Some(t) if t > item.updated => Side::Jira,
+        _ => Side::Workspace,
+    };
+    let flow = |key: &str| {
+        let dir = ctx.field_direction(key).unwrap_or(ctx.direction);
+        Flow {
+            to_workspace: dir.from_jira() || (secondary && dir != Direction::ToJira),
+            to_jira: dir.to_jira() && !secondary,
+        }
+    };
+    let m = merge(
+        base.as_ref().map(|b| &b.fields),
+        &ws_snap,
+        &jira_snap,
+        env.run.integration.conflicts,
+        newer,
+        flow,
+    );
+
+    // The parent, compared as parent issue keys (the item's parent through its link).
+    let core = flow("title");
+    let ws_parent = parent_ref(env, &item)?;
+    let mut m_conflicts_extra = Vec::new();
+    let mut new_parent = base.as_ref().and_then(|b| b.parent.clone());
+    let mut pull_parent: Option<Option<String>> = None;
+    let mut push_parent: Option<Option<IssueRef>> = None;
+    let ws_key = match &ws_parent {
+        ParentRef::Linked(p) => Some(Some(p.key.clone())),
+        ParentRef::None => Some(None),
+        // Not comparable until the parent has its issue.
+        ParentRef::Unlinked(_) => None,
+    };
+    if let (Some(ws_key), Some(jira_key)) = (ws_key, pulled.parent_key.clone()) {
+        let one =
+            |v: &Option<String>| BTreeMap::from([("parent".to_owned(), serde_json::json!(v))]);
+        let base_parent = base.as_ref().map(|b| one(&b.parent));
+        let pm = merge(
+            base_parent.as_ref(),
+            &one(&ws_key),
+            &one(&jira_key),
+            env.run.integration.conflicts,
+            newer,
+            |_| core,
+        );
+        if !pm.to_workspace.is_empty() {
+            match &jira_key {
+                None => pull_parent = Some(None),
+                Some(k) => {
+                    if let Some(pid) = parent_item(env, &issue, k).await? {
+                        pull_parent = Some(Some(pid));
+                    }
+                }
+            }
+            if pull_parent.is_some() {
+                new_parent = jira_key;
+            }
+        } else if !pm.to_jira.is_empty() {
+            push_parent = Some(match &ws_parent {
+                ParentRef::Linked(p) => Some(p.clone()),
+                _ => None,
+            });
+            new_parent = ws_key;
+        } else {
+            new_parent = jira_key;
+        }
+        for c in pm.conflicts {
+            m_conflicts_extra.push(c);
+        }
+    }
+
+    // Jira side.
+    let key = issue.key.clone();
+    if !m.to_jira.is_empty() || push_parent.is_some() {
+        let parent_for_write = match (&push_parent, &ws_parent) {
+            (Some(p), _) => p.clone(),
+            (None, ParentRef::Linked(p)) => Some(p.clone()),
+            _ => None,
+        };
+        let write = to_jira(&item, parent_for_write.as_ref(), ctx)?;
+        let mut fields = Map::new();
+        for k in &m.to_jira {
+            for id in jira_ids(k, env.run) {
+                if let Some(v) = write.fields.get(&id) {
+                    fields.insert(id, v.clone());
+                }
+            }
+        }
+        if push_parent.is_some() {
+            for id in ["parent".to_owned()]
+                .into_iter()
+                .chain(ctx.epic_link_field().map(str::to_owned))
+            {
+                if let Some(v) = write.fields.get(&id) {
+                    fields.insert(id, v.clone());
+                }
+            }
+        }
+        if fields.contains_key("labels") {
+            super::super::push::add_label(&mut fields, &item_label(ws, &item.id), false);
+        }
+        if !fields.is_empty() {
+            let mut body = crate::jira::IssueFields::new();
+            body.fields = fields;
+            env.run.client.edit_issue(&key, &body).await?;
+            synced.jira_writes += 1;
+        }
+        if m.to_jira.contains("status") {
+            if let Some(st) = &write.status {
+                let mut graph = WorkflowGraph::new();
+                let outcome = apply_status(
+                    &env.run.client,
+                    &key,
+                    &st.target_status_id,
+                    Some(&write.fields),
+                    &mut graph,
+                )
+                .await
+                .map_err(|e| PairError::Transient(format!("status of {key}: {e}")))?;
+                synced.jira_writes += outcome.applied.len() as u32;
+            }
+        }
+        if m.to_jira.contains("sprint") {
+            if let Some(mv) = write.sprint {
+                apply_sprint_moves(&env.run.client, &[(key.clone(), mv)]).await?;
+                synced.jira_writes += 1;
+            }
+        }
+        if let (Some(Some(_)), Some(parent_key)) = (&push_parent, &write.parent_link) {
+            link_hierarchy(env, parent_key, &key).await?;
+            synced.jira_writes += 1;
+        }
+    }
+
+    // Comments, both ways, matched by Jira comment id.
+    let mut comments = item.comments.clone();
+    let mut comments_changed = false;
+    let mut base_comments = BTreeMap::new();
+    let old_comments = base
+        .as_ref()
+        .map(|b| b.comments.clone())
+        .unwrap_or_default();
+    if core.to_jira {
+        let jira_comments = pulled.comments.clone().unwrap_or_default();
+        for i in 0..comments.len() {
+            if comments[i].jira_id.is_some() {
+                continue;
+            }
+            // A run that posted this comment but could not record its id (a concurrent edit)
+            // left it in Jira unmatched: adopt it instead of posting it twice.
+            let canon = canonical_markdown(&comments[i].body);
+            let orphan = jira_comments.iter().find(|jc| {
+                canonical_markdown(&jc.body) == canon
+                    && !comments
+                        .iter()
+                        .any(|c| c.jira_id.as_deref() == Some(jc.jira_id.as_str()))
+            });
+            if let Some(jc) = orphan {
+                comments[i].jira_id = Some(jc.jira_id.clone());
+                base_comments.insert(jc.jira_id.clone(), canon);
+                comments_changed = true;
+                continue;
+            }
+        }
+    }
+    if let Some(jira_comments) = &pulled.comments {
+        for jc in jira_comments {
+            let jb = canonical_markdown(&jc.body);
+            match comments
+                .iter_mut()
+                .find(|c| c.jira_id.as_deref() == Some(jc.jira_id.as_str()))
+            {
+                None => {
+                    if core.to_workspace && !old_comments.contains_key(&jc.jira_id) {
+                        comments.push(Comment {
+                            id: format!("jira-{}", jc.jira_id),
+                            author: jc.author.clone(),
+                            body: jc.body.clone(),
+                            created: jc
+                                .created
+                                .as_deref()
+                                .and_then(parse_jira_time)
+                                .unwrap_or_else(Utc::now),
+                            jira_id: Some(jc.jira_id.clone()),
+                        });
+                        comments_changed = true;
+                    }
+                    base_comments.insert(jc.jira_id.clone(), jb);
+                }
+                Some(wc) => {
+                    let wb = canonical_markdown(&wc.body);
+                    let b = old_comments.get(&jc.jira_id);
+                    if wb == jb {
+                        base_comments.insert(jc.jira_id.clone(), jb);
+                    } else if b != Some(&jb) && core.to_workspace {
+                        wc.body = jc.body.clone();
+                        comments_changed = true;
+                        base_comments.insert(jc.jira_id.clone(), jb);
+                    } else if core.to_jira {
+                        env.run
+                            .client
+                            .update_comment(&key, &jc.jira_id, ctx.comment_body(&wc.body))
+                            .await?;
+                        synced.jira_writes += 1;
+                        base_comments.insert(jc.jira_id.clone(), wb);
+                    } else {
+                        base_comments.insert(jc.jira_id.clone(), jb);
+                    }
+                }
+            }
+        }
+    }
+    if core.to_jira {
+        for wc in comments.iter_mut().filter(|c| c.jira_id.is_none()) {
+            // Jira shows the connection's user as the author; the text is kept as written so
+            // both sides hold the same comment.
+            let created = env
+                .run
+                .client
+                .add_comment(&key, ctx.comment_body(&wc.body))
+                .await?;
+            synced.jira_writes += 1;
+            wc.jira_id = Some(created.id.clone());
+            base_comments.insert(created.id, canonical_markdown(&wc.body));
+            comments_changed = true;
+        }
+    }
+
+    // Workspace side.
+    let mut patch = WsPatch::default();
+    for k in &m.to_workspace {
+        pull_key(k, &pulled, &mut patch, env.run);
+    }
+    if let Some(p) = pull_parent {
+        patch.parent = Some(p);
+    }
+    if comments_changed {
+        patch.comments = Some(comments);
+    }
+    if let Some(t) = pulled.time_spent_seconds {
+        if t != item.time_spent_seconds {
+            patch.time_spent_seconds = Some(t);
+        }
+    }
+    if !patch_is_empty(&patch) {
+        let before = item.version;
+        let after = env
+            .shared
+            .workspace
+            .patch_item(
+                ws,
+                &item.id,
+                patch,
+                Some(IfMatch::Versions(vec![item.version])),
+                env.origin(),
+            )
+            .await?;
+        if after.version != before {
+            synced.workspace_writes += 1;
+        }
+    }
+
+    // History: every overruled value, then what flowed where.
+    for c in m.conflicts.iter().chain(&m_conflicts_extra) {
+        let mut entry = HistoryEntry::new("conflict", env.origin());
+        entry.field = Some(c.field.clone());
+        entry.winner = Some(c.winner.clone());
+        entry.winner_side = Some(c.winner_side.as_str().to_owned());
+        entry.loser = Some(c.loser.clone());
+        entry.message = Some(format!(
+            "both sides changed {} since the last sync; {:?} kept the {} value",
+            c.field,
+            env.run.integration.conflicts,
+            c.winner_side.as_str()
+        ));
+        env.shared
+            .workspace
+            .append_history(ws, &item.id, entry)
+            .await?;
+        synced.conflicts += 1;
+    }
+    for (action, keys) in [("pushed", &m.to_jira), ("pulled", &m.to_workspace)] {
+        if keys.is_empty() {
+            continue;
+        }
+        let mut entry = HistoryEntry::new(action, env.origin());
+        let list: Vec<&str> = keys.iter().map(String::as_str).collect();
+        entry.message = Some(format!("{} ({key})", list.join(", ")));
+        env.shared
+            .workspace
+            .append_history(ws, &item.id, entry)
+            .await?;
+    }
+
+    let new_base = Baseline {
+        fields: m.baseline,
+        parent: new_parent,
+        comments: base_comments,
+    };
+    if base.as_ref() != Some(&new_base) {
+        baseline::save(&env.shared.store, integration, &item.id, &new_base).await?;
+    }
+    Ok(synced)
+}
