@@ -973,7 +973,7 @@ async fn the_demo_and_a_sync_never_print_their_secrets() {
     let dirs = DaemonDirs::new();
     dirs.secret("jira-token", SYNC_TOKEN);
     dirs.secret("webhook-secret", SYNC_WEBHOOK_SECRET);
-    dirs.secret("admin-token", ADMIN_TOKEN);
+    dirs.secret("admin-bearer", ADMIN_TOKEN);
     dirs.manifest("workspace.yaml", &workspace("product", "product"));
     dirs.manifest("fields.yaml", &field_mapping());
     dirs.manifest(
@@ -995,7 +995,7 @@ async fn the_demo_and_a_sync_never_print_their_secrets() {
         &dirs,
         DaemonOptions {
             log: "debug".into(),
-            admin_token_file: Some(dirs.secrets.join("admin-token")),
+            admin_token_file: Some(dirs.secrets.join("admin-bearer")),
             ..DaemonOptions::default()
         },
     )
