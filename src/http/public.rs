@@ -279,7 +279,10 @@ async fn receive(
         Ok(outcome) => Ok((outcome, connection)),
         Err(StoreError::Closed) => Err(shutting_down()),
         Err(e) => {
-            tracing::error!(error = %e, "could not store a webhook");
+            // With its causes: "committing: I/O error: No space left on device" tells the
+            // operator what to fix.
+            let error = crate::sync::jobs::error_chain(&e);
+            tracing::error!(%error, "could not store a webhook");
             Err(reject(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 RejectReason::StoreError,

@@ -193,6 +193,24 @@ struct Faults {
     errors: InjectedErrors,
     error_rate: f64,
     rate_limited: u64,
+    /// While set, every request is answered with this status (an outage), after the rate limit.
+    outage: Option<u16>,
+}
+
+/// Most requests the request log keeps; older ones are dropped first.
+pub const REQUEST_LOG_CAPACITY: usize = 10_000;
+
+/// One request as the simulator saw and answered it (see [`SimHandle::request_log`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// When the request reached the simulator (before any fault or latency).
+    pub received: Instant,
+    pub method: String,
+    pub path: String,
+    /// The status it was answered with.
+    pub status: u16,
+    /// The `Retry-After` it was answered with (429s and faults that set one), in seconds.
+    pub retry_after: Option<Duration>,
 }
 
 /// Sorted result ids of one query and the state generation they were computed for.
@@ -218,6 +236,8 @@ pub(crate) struct Shared {
     /// Serialized full issues for one state generation (see `api::full_issues_json`).
     render_cache: Mutex<RenderCache>,
     events: Mutex<Vec<FiredEvent>>,
+    /// The last [`REQUEST_LOG_CAPACITY`] requests, oldest first.
+    request_log: Mutex<std::collections::VecDeque<RequestRecord>>,
     hooks: webhooks::WebhookDispatcher,
     dirty: AtomicBool,
     data_file: Option<PathBuf>,
@@ -313,6 +333,7 @@ impl Simulator {
             search_cache: Mutex::new(HashMap::new()),
             render_cache: Mutex::new(RenderCache::default()),
             events: Mutex::new(Vec::new()),
+            request_log: Mutex::new(std::collections::VecDeque::new()),
             hooks: webhooks::WebhookDispatcher::new(config.dispatcher.clone()),
             dirty: AtomicBool::new(config.data_file.is_some()),
             data_file: config.data_file.clone(),
@@ -495,6 +516,24 @@ impl SimHandle {
                 remaining: count,
             };
         }
+    }
+
+    /// `Some(status)`: every request is answered with `status` (e.g. 503) and does nothing until
+    /// `None` ends the outage. Rate limiting still applies first, as at Jira's edge.
+    pub fn set_outage(&self, status: Option<u16>) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.outage = status;
+        }
+    }
+
+    /// The last [`REQUEST_LOG_CAPACITY`] requests with their arrival time and answer, oldest
+    /// first: what tests check pacing against (no request before a `Retry-After` expired).
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared
+            .request_log
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every request fails with 500 with this probability (0.0 to 1.0).

@@ -1,6 +1,6 @@
 //! The simulator's HTTP side: the hyper accept loop, request decoding, the fault layer (rate
-//! limit, latency, injected errors), authentication and request accounting. Routing to the
-//! endpoints lives in `api` and `agile`.
+//! limit, latency, outage, injected errors), authentication, request accounting and the bounded
+//! request log. Routing to the endpoints lives in `api` and `agile`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::model::{Deployment, User};
-use super::Shared;
+use super::{RequestRecord, Shared, REQUEST_LOG_CAPACITY};
 
 /// Bodies above this are refused with 413, as Jira's proxy does.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -204,7 +204,22 @@ pub async fn serve(
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let received = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
     let resp = handle_inner(&shared, req).await;
+    shared.log_request(RequestRecord {
+        received,
+        method,
+        path,
+        status: resp.status,
+        retry_after: resp
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Retry-After"))
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .map(Duration::from_secs),
+    });
     let mut builder =
         Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
     let has_body = resp.body.is_some();
@@ -232,13 +247,21 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     shared.count(&method, &path);
 
     // Fault layer: rate limit first (Jira answers 429 before doing any work), then latency,
-    // then injected server errors.
+    // then an outage, then injected server errors.
     if let Some(resp) = shared.rate_limited() {
         return resp;
     }
     let latency = shared.faults.lock().map(|f| f.latency).unwrap_or_default();
     if latency > Duration::ZERO {
         tokio::time::sleep(latency).await;
+    }
+    let outage = shared.faults.lock().ok().and_then(|f| f.outage);
+    if let Some(status) = outage {
+        return Resp::error(
+            status,
+            &["Service unavailable (outage simulated by the simulator)"],
+            Map::new(),
+        );
     }
     if let Some(status) = shared.take_injected_error() {
         return Resp::error(
@@ -337,6 +360,15 @@ impl Shared {
         if let Ok(mut c) = self.counts.lock() {
             *c.entry((method.as_str().to_string(), path.to_string()))
                 .or_insert(0) += 1;
+        }
+    }
+
+    fn log_request(&self, record: RequestRecord) {
+        if let Ok(mut log) = self.request_log.lock() {
+            if log.len() >= REQUEST_LOG_CAPACITY {
+                log.pop_front();
+            }
+            log.push_back(record);
         }
     }
 

@@ -60,6 +60,13 @@ pub enum StoreError {
     },
     #[error("migrating the state file from schema version {from} to {to} failed: {message}")]
     Migration { from: u64, to: u64, message: String },
+    /// The state file exists or can be created but not opened (read-only, full or damaged disk).
+    #[error("cannot open the state file {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: Arc<redb::Error>,
+    },
     #[error("state file error while {context}")]
     Database {
         context: &'static str,
@@ -180,7 +187,10 @@ impl Store {
             .create(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { dir: dir.clone() },
-                other => StoreError::db("opening the state file", other),
+                other => StoreError::Open {
+                    path: path.clone(),
+                    source: Arc::new(other.into()),
+                },
             })?;
         let migration = schema::migrate(&db, &path)?;
         let db = Arc::new(db);

@@ -33,6 +33,11 @@ pub const MAX_ERRORS: usize = 100;
 /// How long a job waits for its integration to be declared and Ready (after a restart the
 /// manifests are loaded and the integration checked again before the job can map anything).
 const WAIT_FOR_INTEGRATION: Duration = Duration::from_secs(300);
+/// How long an import keeps resuming from its checkpoint while Jira is unavailable (5xx after the
+/// client's retries, unreachable, rate limited) before it gives up and fails.
+const RIDE_OUT_OUTAGE: Duration = Duration::from_secs(600);
+/// Longest pause between two attempts while Jira is unavailable.
+const OUTAGE_MAX_PAUSE: Duration = Duration::from_secs(30);
 
 /// What a job was asked to do: the body of `POST /api/v1/integrations/{name}/sync`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -479,9 +484,15 @@ impl Jobs {
                         run: &run,
                         progress: Some(&progress),
                     };
-                    import::import_from_jira(&env, &mut record)
-                        .await
-                        .map_err(|e| error_chain(&e))
+                    let mut outage = Outage::default();
+                    loop {
+                        match import::import_from_jira(&env, &mut record).await {
+                            Err(import::ImportError::Search { source, .. })
+                                if source.is_transient()
+                                    && outage.pause(&record, &source).await => {}
+                            r => break r.map_err(|e| error_chain(&e)),
+                        }
+                    }
                 }
             },
         };
@@ -497,6 +508,44 @@ impl Jobs {
         if let Some(name) = &record.manifest {
             self.inner.resources.enqueue(Kind::SyncJob, name);
         }
+    }
+}
+
+/// An import riding out a Jira outage: it resumes from its last checkpoint (the record is saved
+/// after every page) with growing pauses, for at most [`RIDE_OUT_OUTAGE`] without progress.
+#[derive(Default)]
+struct Outage {
+    started: Option<tokio::time::Instant>,
+    pauses: u32,
+    /// `processed` at the last pause: progress since then starts a new outage.
+    processed: u64,
+}
+
+impl Outage {
+    /// Waits before the next attempt; `false` when the outage has lasted too long.
+    async fn pause(&mut self, record: &JobRecord, error: &crate::jira::JiraError) -> bool {
+        if record.processed != self.processed {
+            *self = Outage {
+                processed: record.processed,
+                ..Outage::default()
+            };
+        }
+        let job = record.id.as_str();
+        let started = *self.started.get_or_insert_with(tokio::time::Instant::now);
+        if started.elapsed() >= RIDE_OUT_OUTAGE {
+            return false;
+        }
+        let pause = (Duration::from_millis(500) * 2u32.saturating_pow(self.pauses.min(10)))
+            .min(OUTAGE_MAX_PAUSE);
+        self.pauses += 1;
+        tracing::warn!(
+            job,
+            error = %error,
+            retry_in_ms = pause.as_millis() as u64,
+            "sync job paused: Jira is unavailable; it resumes from its last checkpoint"
+        );
+        tokio::time::sleep(pause).await;
+        true
     }
 }
 

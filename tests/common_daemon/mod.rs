@@ -84,6 +84,12 @@ pub struct DaemonOptions {
     pub log: String,
     /// Watched directory, when not `dirs.manifests` (e.g. a git-sync style symlink).
     pub manifests: Option<PathBuf>,
+    /// Admin bearer token file (`TANDEM_ADMIN_TOKEN_FILE`): the daemon requires the token and
+    /// the helpers here ([`Daemon::admin_get`], [`Daemon::cli`]) send it.
+    pub admin_token_file: Option<PathBuf>,
+    /// `RLIMIT_FSIZE` of the daemon process, with `SIGXFSZ` ignored: a write that would grow a
+    /// file past it fails with `EFBIG`, as a full disk fails a write (for fault tests).
+    pub file_size_limit: Option<u64>,
 }
 
 impl Default for DaemonOptions {
@@ -91,6 +97,8 @@ impl Default for DaemonOptions {
         DaemonOptions {
             log: "info".into(),
             manifests: None,
+            admin_token_file: None,
+            file_size_limit: None,
         }
     }
 }
@@ -104,15 +112,40 @@ pub struct Daemon {
     /// `http://127.0.0.1:PORT` of the public (webhook) listener.
     pub public: String,
     http: reqwest::Client,
+    admin_token_file: Option<PathBuf>,
 }
 
 impl Daemon {
     /// Starts the daemon and waits until both listeners are bound.
     pub async fn start(dirs: &DaemonDirs, options: DaemonOptions) -> Daemon {
         let manifests = options.manifests.as_ref().unwrap_or(&dirs.manifests);
-        let mut child = std::process::Command::new(tandem_bin())
+        let mut command = std::process::Command::new(tandem_bin());
+        if let Some(limit) = options.file_size_limit {
+            use std::os::unix::process::CommandExt as _;
+            // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let rlim = libc::rlimit {
+                        rlim_cur: limit as libc::rlim_t,
+                        rlim_max: limit as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &rlim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             // Nothing from the developer's environment (TANDEM_*, CREDENTIALS_DIRECTORY).
             .env_clear()
+            .envs(
+                options
+                    .admin_token_file
+                    .iter()
+                    .map(|f| ("TANDEM_ADMIN_TOKEN_FILE", f.as_os_str())),
+            )
             .env("TANDEM_LOG_FORMAT", "json")
             .env("TANDEM_LOG", &options.log)
             .arg("run")
@@ -146,6 +179,7 @@ impl Daemon {
             admin: String::new(),
             public: String::new(),
             http: reqwest::Client::new(),
+            admin_token_file: options.admin_token_file.clone(),
         };
         d.admin = format!("http://{}", d.bound("admin").await);
         d.public = format!("http://{}", d.bound("public").await);
@@ -195,11 +229,26 @@ impl Daemon {
         }
     }
 
+    /// The admin bearer token, when the daemon was started with one.
+    pub fn admin_token(&self) -> Option<String> {
+        let file = self.admin_token_file.as_ref()?;
+        let text = std::fs::read_to_string(file).expect("read the admin token file");
+        Some(text.trim().to_owned())
+    }
+
+    /// A request to the admin API, with the bearer token when there is one.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.admin));
+        match self.admin_token() {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
     /// GET on the admin API, as text.
     pub async fn admin_get(&self, path: &str) -> String {
         let resp = self
-            .http
-            .get(format!("{}{path}", self.admin))
+            .admin_request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -236,6 +285,11 @@ impl Daemon {
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
         let out = tokio::process::Command::new(tandem_bin())
             .env_clear()
+            .envs(
+                self.admin_token_file
+                    .iter()
+                    .map(|f| ("TANDEM_ADMIN_TOKEN_FILE", f.as_os_str())),
+            )
             .args(args)
             .args(["--admin", &self.admin])
             .output()
