@@ -765,3 +765,71 @@ async fn dropped_webhooks(deployment: Deployment) {
     assert_eq!(items.len(), ISSUES, "one item per issue");
     e.d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_workspace_releases_and_sprints_reach_jira() {
+    releases_and_sprints(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_workspace_releases_and_sprints_reach_jira() {
+    releases_and_sprints(Deployment::DataCenter).await;
+}
+
+async fn releases_and_sprints(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    e.ws(
+        reqwest::Method::POST,
+        "/releases",
+        Some(json!({"name": "3.0 / spring", "releaseDate": "2027-03-01"})),
+    )
+    .await;
+    e.ws(
+        reqwest::Method::POST,
+        "/sprints",
+        Some(json!({"name": "Hardening", "state": "future"})),
+    )
+    .await;
+    let story = e
+        .create_item(json!({
+            "type": "Story",
+            "title": "Planned in the workspace",
+            "releases": ["3.0 / spring"],
+            "sprint": "Hardening",
+        }))
+        .await;
+    let key = e.linked_key(&story).await;
+    let issue = e
+        .wait_issue(&key, "release and sprint on the issue", |i| {
+            i["fields"]["fixVersions"][0]["name"] == "3.0 / spring"
+                && !e.issue_sprint_ids(i).is_empty()
+        })
+        .await;
+    let sprints = e.jira_get("/rest/agile/1.0/board/1/sprint").await;
+    let hardening = sprints["values"]
+        .as_array()
+        .expect("sprints")
+        .iter()
+        .filter(|s| s["name"] == "Hardening")
+        .collect::<Vec<_>>();
+    assert_eq!(hardening.len(), 1, "one sprint created: {sprints}");
+    assert_eq!(
+        e.issue_sprint_ids(&issue),
+        vec![hardening[0]["id"].as_i64().unwrap()]
+    );
+    let versions = e.versions().await;
+    assert_eq!(
+        versions.iter().filter(|v| *v == "3.0 / spring").count(),
+        1,
+        "{versions:?}"
+    );
+    let item = e.item(&story).await;
+    assert!(
+        !e.history(&story)
+            .await
+            .iter()
+            .any(|h| h["action"] == "failed"),
+        "{item}"
+    );
+    e.d.stop().await;
+}

@@ -16,6 +16,7 @@
 //! paced by the connection's client (`requestsPerSecond`, `Retry-After`).
 
 pub mod baseline;
+pub mod catalog;
 pub mod events;
 pub mod merge;
 pub mod pair;
@@ -51,11 +52,23 @@ const BATCH: usize = 500;
 /// A run older than this is rebuilt, so the catalog (sprints, versions) follows Jira.
 const RUN_TTL: Duration = Duration::from_secs(600);
 
-/// One pair, by the side that is known: linked pairs always use the item.
+/// One pair, by the side that is known: linked pairs always use the item. Releases and
+/// sprints of the workspace (by name) pair with the project's versions and the board's sprints.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PairKey {
     Item(String),
     Issue(String),
+    Release(String),
+    Sprint(String),
+}
+
+/// Names may hold `/`; the pending key splits on it.
+fn escape(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}
+
+fn unescape(name: &str) -> String {
+    name.replace("%2F", "/").replace("%25", "%")
 }
 
 /// A pair within an integration: the unit of the work queue.
@@ -70,19 +83,23 @@ impl EngineKey {
         let (kind, id) = match &self.pair {
             PairKey::Item(id) => ("item", id),
             PairKey::Issue(id) => ("issue", id),
+            PairKey::Release(name) => ("release", name),
+            PairKey::Sprint(name) => ("sprint", name),
         };
-        format!("{PENDING_PREFIX}{}/{kind}/{id}", self.integration)
+        format!("{PENDING_PREFIX}{}/{kind}/{}", self.integration, escape(id))
     }
 
     fn parse_pending(key: &str) -> Option<EngineKey> {
         let rest = key.strip_prefix(PENDING_PREFIX)?;
         let mut parts = rest.rsplitn(3, '/');
-        let id = parts.next()?.to_owned();
+        let id = unescape(parts.next()?);
         let kind = parts.next()?;
         let integration = parts.next()?.to_owned();
         let pair = match kind {
             "item" => PairKey::Item(id),
             "issue" => PairKey::Issue(id),
+            "release" => PairKey::Release(id),
+            "sprint" => PairKey::Sprint(id),
             _ => return None,
         };
         Some(EngineKey { integration, pair })
@@ -94,6 +111,8 @@ impl std::fmt::Display for EngineKey {
         match &self.pair {
             PairKey::Item(id) => write!(f, "{}/item {id}", self.integration),
             PairKey::Issue(id) => write!(f, "{}/issue {id}", self.integration),
+            PairKey::Release(n) => write!(f, "{}/release {n:?}", self.integration),
+            PairKey::Sprint(n) => write!(f, "{}/sprint {n:?}", self.integration),
         }
     }
 }
@@ -589,12 +608,29 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
         let model = s.resources.desired().model;
         let mut keys = Vec::new();
         for ch in &changes {
-            let ChangeTarget::Item(id) = &ch.target else {
-                continue;
-            };
             let integrations: Vec<_> = active(&model)
                 .filter(|pi| pi.workspace == ch.workspace)
                 .collect();
+            let id = match &ch.target {
+                ChangeTarget::Item(id) => id,
+                ChangeTarget::Release(name) | ChangeTarget::Sprint(name) => {
+                    if ch.origin != Origin::Api || ch.op == ChangeOp::Delete {
+                        continue;
+                    }
+                    for pi in integrations.iter().filter(|pi| pi.direction.to_jira()) {
+                        let pair = match &ch.target {
+                            ChangeTarget::Release(_) => PairKey::Release(name.clone()),
+                            _ if pi.board.is_some() => PairKey::Sprint(name.clone()),
+                            _ => continue,
+                        };
+                        keys.push(EngineKey {
+                            integration: pi.name.clone(),
+                            pair,
+                        });
+                    }
+                    continue;
+                }
+            };
             let linked = integrations
                 .iter()
                 .find(|pi| s.store.link_by_item(&pi.name, id).ok().flatten().is_some());
@@ -727,7 +763,7 @@ async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
             Disposition::Retry
         }
         Err(PairError::Permanent(message)) => {
-            if attempts == 0 {
+            if attempts < 2 {
                 // Maybe only the catalog is stale (a sprint or version created a moment ago).
                 s.invalidate(integration).await;
                 s.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -758,7 +794,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_keys_round_trip_with_slashes_in_integration_names() {
+    fn pending_keys_round_trip_with_slashes_in_names() {
         for key in [
             EngineKey {
                 integration: "demo".into(),
@@ -767,6 +803,10 @@ mod tests {
             EngineKey {
                 integration: "a/b".into(),
                 pair: PairKey::Issue("10001".into()),
+            },
+            EngineKey {
+                integration: "demo".into(),
+                pair: PairKey::Release("3.0 / 100% spring".into()),
             },
         ] {
             assert_eq!(EngineKey::parse_pending(&key.pending_key()), Some(key));

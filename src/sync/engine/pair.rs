@@ -141,6 +141,8 @@ pub async fn sync_pair(env: &PairEnv<'_>, key: &PairKey) -> Result<Synced, PairE
             Some(link) => sync_linked(env, link, None).await,
             None => pull_new_issue(env, id).await,
         },
+        PairKey::Release(name) => super::catalog::push_release(env, name).await,
+        PairKey::Sprint(name) => super::catalog::push_sprint(env, name).await,
     }
 }
 
