@@ -1,12 +1,12 @@
 //! `tandem demo`: the Jira simulator and the daemon on free loopback ports, with a manifest set
 //! pointed at the simulator, in a temporary directory removed on exit. Nothing to configure.
 //!
-//! What it shows today: the manifests are validated and reconciled (connection checked as an
+//! What it shows: the manifests are validated and reconciled (connection checked as an
 //! administrator, integration checked online against the project, board, types, statuses and
-//! fields), tandem registers its webhook in Jira, and Jira's webhooks arrive signed and are
-//! stored durably (the guide's lit webhook icon), and a small plan (sprint, release, epic,
-//! stories) is created in the embedded workspace through the admin API, ready for `curl` edits.
-//! Item sync to Jira arrives with the sync engine.
+//! fields) and tandem registers its webhook in Jira; a small plan (sprint, release, epic,
+//! stories) created in the embedded workspace is pushed to Jira live by the sync engine;
+//! changes made in Jira come back through signed webhooks (the guide's lit webhook icon); the
+//! one-time sync from Jira imports the rest with progress; then it prints what to try next.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -183,31 +183,56 @@ async fn demo() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    println!("4/6 planning in the embedded workspace: a sprint, a release, an epic and stories");
-    seed_workspace(&format!("http://{admin}"))
+    let admin_url = format!("http://{admin}");
+    println!("4/6 planning in the embedded workspace; the sync engine pushes it to Jira live");
+    let seeded = seed_workspace(&admin_url)
         .await
         .context("seeding the demo workspace through the admin API failed")?;
+    let mut story_key = String::new();
+    for (id, what) in &seeded {
+        let item = wait_item(&admin_url, id, |i| i["jira"]["key"].is_string())
+            .await
+            .with_context(|| format!("{id} was not pushed to Jira within 30 s"))?;
+        let key = item["jira"]["key"].as_str().unwrap_or_default().to_owned();
+        println!("    pushed {id} {what} -> {key}");
+        if story_key.is_empty() && item["type"] == "Story" {
+            story_key = key;
+        }
+    }
 
-    println!("5/6 creating a small backlog in Jira; its webhooks come back to tandem");
-    for (kind, summary) in [
-        ("Epic", "Checkout redesign"),
-        ("Story", "Pay with saved card"),
-        ("Story", "Show delivery estimate"),
-    ] {
-        jira.create_issue(json!({
+    println!("5/6 changing Jira; its webhooks bring the changes back to the workspace");
+    let created = jira
+        .create_issue(json!({
             "project": {"key": "DEMO"},
-            "issuetype": {"name": kind},
-            "summary": summary,
+            "issuetype": {"name": "Story"},
+            "summary": "Show delivery estimate at checkout",
         }))
         .context("the simulator refused a demo issue")?;
-    }
-    // Webhooks are delivered asynchronously, as Jira does; give them a moment to land.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while webhook_events(&status.status()) < 3 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    jira.transition_issue(&story_key, "In Progress")
+        .context("the simulator refused a demo transition")?;
+    let story_id = seeded
+        .iter()
+        .find(|(_, what)| what.starts_with("Story"))
+        .map(|(id, _)| id.clone())
+        .unwrap_or_default();
+    let moved = wait_item(&admin_url, &story_id, |i| i["status"] == "In Progress")
+        .await
+        .context("the Jira transition did not reach the workspace within 30 s")?;
+    println!(
+        "    pulled {story_key} moved to In Progress in Jira -> {story_id} is \"{}\"",
+        moved["status"].as_str().unwrap_or("?")
+    );
+    let pulled = wait_linked(&admin_url, &created.key)
+        .await
+        .context("the issue created in Jira did not reach the workspace within 30 s")?;
+    println!(
+        "    pulled {} created in Jira -> {} \"{}\"",
+        created.key,
+        pulled["id"].as_str().unwrap_or("?"),
+        pulled["title"].as_str().unwrap_or("?")
+    );
     println!("6/6 first one-time sync from Jira: every open DEMO issue into the workspace");
-    first_sync(&format!("http://{admin}"))
+    first_sync(&admin_url)
         .await
         .context("the first sync from Jira failed")?;
     println!();
@@ -216,19 +241,21 @@ async fn demo() -> anyhow::Result<()> {
         r#"
 Try next (in another terminal):
   tandem status --admin http://{admin}
-  curl -s http://{admin}/api/v1/status | python3 -m json.tool
-  # the embedded workspace: list the items, then move a story (If-Match guards the version):
-  curl -s http://{admin}/api/v1/workspaces/acme-product/items | python3 -m json.tool
-  curl -s -X PATCH http://{admin}/api/v1/workspaces/acme-product/items/ITEM-2 \
-       -H 'If-Match: "1"' -H 'Content-Type: application/merge-patch+json' \
-       -d '{{"status":"In Progress","fields":{{"Risk":"High"}}}}'
-  # create an issue in the simulated Jira; its webhook lights up the connection's event count:
+  # edit the story in the workspace (If-Match guards its version); Jira follows in a moment:
+  curl -s -X PATCH http://{admin}/api/v1/workspaces/acme-product/items/{story_id} \
+       -H 'If-Match: "{version}"' -H 'Content-Type: application/merge-patch+json' \
+       -d '{{"title":"Pay with a saved card or wallet","storyPoints":5}}'
+  curl -s -u admin@example.com:admin-token {jira_url}/rest/api/2/issue/{story_key}?fields=summary,customfield_10016
+  # move the issue back to To Do in Jira; the item follows through the webhook:
   curl -s -u admin@example.com:admin-token -H 'Content-Type: application/json' \
-       -X POST {jira_url}/rest/api/2/issue \
-       -d '{{"fields":{{"project":{{"key":"DEMO"}},"issuetype":{{"name":"Story"}},"summary":"From curl"}}}}'
+       -X POST {jira_url}/rest/api/2/issue/{story_key}/transitions -d '{{"transition":{{"id":"11"}}}}'
+  curl -s http://{admin}/api/v1/workspaces/acme-product/items/{story_id}
+  # what the sync did to the item, conflicts included:
+  curl -s http://{admin}/api/v1/workspaces/acme-product/items/{story_id}/history
   # edit the manifests and watch status follow (an invalid edit is rejected with FILE:LINE:COL):
   $EDITOR {manifest}
 Ctrl-C stops everything and removes {tmp}."#,
+        version = current_version(&admin_url, &story_id).await,
         manifest = manifest_dir.join("demo.yaml").display(),
         tmp = tmp.0.display(),
     );
@@ -242,46 +269,99 @@ Ctrl-C stops everything and removes {tmp}."#,
     Ok(())
 }
 
-/// The demo's plan, created through the admin API like a user would.
-async fn seed_workspace(admin: &str) -> anyhow::Result<()> {
+/// The demo's plan, created through the admin API like a user would. Returns the items as
+/// (id, short description), in creation order.
+async fn seed_workspace(admin: &str) -> anyhow::Result<Vec<(String, String)>> {
     let client = reqwest::Client::new();
     let base = format!("{admin}/api/v1/workspaces/acme-product");
-    let requests = [
-        ("sprints", json!({"name": "Sprint 1", "state": "active"})),
-        (
-            "releases",
-            json!({"name": "1.0", "releaseDate": "2026-12-01"}),
-        ),
-        (
-            "items",
-            json!({"type": "Epic", "title": "Checkout redesign"}),
-        ),
-        (
-            "items",
-            json!({"type": "Story", "title": "Pay with saved card", "parent": "ITEM-1",
-                   "sprint": "Sprint 1", "releases": ["1.0"], "storyPoints": 3,
-                   "fields": {"Risk": "Medium"}}),
-        ),
-        (
-            "items",
-            json!({"type": "Story", "title": "Show delivery estimate", "parent": "ITEM-1",
-                   "releases": ["1.0"]}),
-        ),
-    ];
-    for (path, body) in requests {
-        let resp = client
-            .post(format!("{base}/{path}"))
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {base}/{path}"))?;
-        let status = resp.status();
-        if !status.is_success() {
+    let post = |path: &'static str, body: Value| {
+        let client = client.clone();
+        let url = format!("{base}/{path}");
+        async move {
+            let resp = client
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .with_context(|| format!("POST {url}"))?;
+            let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
-            anyhow::bail!("POST {base}/{path} answered {status}: {text}");
+            if !status.is_success() {
+                anyhow::bail!("POST {url} answered {status}: {text}");
+            }
+            Ok::<Value, anyhow::Error>(serde_json::from_str(&text).unwrap_or_default())
         }
+    };
+    post("sprints", json!({"name": "Sprint 2", "state": "future"})).await?;
+    post(
+        "releases",
+        json!({"name": "1.1", "releaseDate": "2026-12-15"}),
+    )
+    .await?;
+    let epic = post(
+        "items",
+        json!({"type": "Epic", "title": "Checkout redesign"}),
+    )
+    .await?;
+    let epic_id = epic["id"].as_str().unwrap_or_default().to_owned();
+    let story = post(
+        "items",
+        json!({"type": "Story", "title": "Pay with saved card", "parent": epic_id,
+               "sprint": "Sprint 2", "releases": ["1.1"], "storyPoints": 3,
+               "fields": {"Risk": "Medium"}}),
+    )
+    .await?;
+    Ok(vec![
+        (epic_id, "Epic \"Checkout redesign\"".to_owned()),
+        (
+            story["id"].as_str().unwrap_or_default().to_owned(),
+            "Story \"Pay with saved card\" (Sprint 2, release 1.1, 3 points)".to_owned(),
+        ),
+    ])
+}
+
+/// Polls an item through the admin API until `pred` holds (30 s at most).
+async fn wait_item(admin: &str, id: &str, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let url = format!("{admin}/api/v1/workspaces/acme-product/items/{id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let item: Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
+        if pred(&item) {
+            return Ok(item);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("gave up waiting on {id}: {item}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
+}
+
+/// Polls the workspace until an item is linked to the Jira issue `key` (30 s at most).
+async fn wait_linked(admin: &str, key: &str) -> anyhow::Result<Value> {
+    let url = format!("{admin}/api/v1/workspaces/acme-product/items?limit=500");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let page: Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
+        if let Some(item) = page["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["jira"]["key"] == key))
+        {
+            return Ok(item.clone());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("no item is linked to {key}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The item's version, for the If-Match in the printed hint.
+async fn current_version(admin: &str, id: &str) -> u64 {
+    wait_item(admin, id, |_| true)
+        .await
+        .ok()
+        .and_then(|i| i["version"].as_u64())
+        .unwrap_or(1)
 }
 
 fn all_ready(status: &Value) -> bool {
@@ -297,16 +377,6 @@ fn all_ready(status: &Value) -> bool {
                         .any(|c| c["type"] == "Ready" && c["status"] == true)
                 })
         })
-}
-
-fn webhook_events(status: &Value) -> u64 {
-    status
-        .get("resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.pointer("/webhook/events").and_then(Value::as_u64))
-        .sum()
 }
 
 /// Starts the guide's "Jira => workspace" one-time sync through the admin API, as

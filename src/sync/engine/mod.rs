@@ -756,7 +756,13 @@ async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
         }
         Err(PairError::Transient(message)) => {
             s.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(pair = %key, attempts = attempts + 1, error = message, "sync failed; retrying with backoff");
+            // The first retries are usually ordering (a parent still being created) or a
+            // blip; persistent failures are what an operator needs to see.
+            if attempts >= 2 {
+                tracing::warn!(pair = %key, attempts = attempts + 1, error = message, "sync failed; retrying with backoff");
+            } else {
+                tracing::debug!(pair = %key, attempts = attempts + 1, error = message, "sync failed; retrying with backoff");
+            }
             s.state(integration, |st| {
                 st.last_error = Some((key.to_string(), message))
             });
