@@ -833,3 +833,58 @@ async fn releases_and_sprints(deployment: Deployment) {
     );
     e.d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_worklogs_and_jira_sprints_reach_the_workspace() {
+    worklogs_and_sprints(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_worklogs_and_jira_sprints_reach_the_workspace() {
+    worklogs_and_sprints(Deployment::DataCenter).await;
+}
+
+async fn worklogs_and_sprints(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let story = e
+        .create_item(json!({"type": "Story", "title": "Measure the time"}))
+        .await;
+    let key = e.linked_key(&story).await;
+    for seconds in [3600, 1800] {
+        let resp = e
+            .jira(
+                reqwest::Method::POST,
+                &format!("{}/issue/{key}/worklog", e.api()),
+            )
+            .json(&json!({"timeSpentSeconds": seconds}))
+            .send()
+            .await
+            .expect("worklog");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    e.wait_item(&story, "the worklogs reached the item", |i| {
+        i["timeSpentSeconds"].as_u64() == Some(5400)
+    })
+    .await;
+
+    let resp = e
+        .jira(reqwest::Method::POST, "/rest/agile/1.0/sprint")
+        .json(&json!({"name": "Planned in Jira", "originBoardId": 1}))
+        .send()
+        .await
+        .expect("create sprint");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let deadline = Instant::now() + GUARD * 2;
+    loop {
+        let sprints = e.ws(reqwest::Method::GET, "/sprints", None).await;
+        if sprints.to_string().contains("Planned in Jira") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Jira sprint never reached the workspace: {sprints}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    e.d.stop().await;
+}

@@ -60,6 +60,8 @@ pub enum PairKey {
     Issue(String),
     Release(String),
     Sprint(String),
+    /// Jira's sprints or versions changed: rebuild the run, adding new ones to the workspace.
+    Catalog,
 }
 
 /// Names may hold `/`; the pending key splits on it.
@@ -85,6 +87,7 @@ impl EngineKey {
             PairKey::Issue(id) => ("issue", id),
             PairKey::Release(name) => ("release", name),
             PairKey::Sprint(name) => ("sprint", name),
+            PairKey::Catalog => ("catalog", &String::new()),
         };
         format!("{PENDING_PREFIX}{}/{kind}/{}", self.integration, escape(id))
     }
@@ -100,6 +103,7 @@ impl EngineKey {
             "issue" => PairKey::Issue(id),
             "release" => PairKey::Release(id),
             "sprint" => PairKey::Sprint(id),
+            "catalog" => PairKey::Catalog,
             _ => return None,
         };
         Some(EngineKey { integration, pair })
@@ -113,6 +117,7 @@ impl std::fmt::Display for EngineKey {
             PairKey::Issue(id) => write!(f, "{}/issue {id}", self.integration),
             PairKey::Release(n) => write!(f, "{}/release {n:?}", self.integration),
             PairKey::Sprint(n) => write!(f, "{}/sprint {n:?}", self.integration),
+            PairKey::Catalog => write!(f, "{}/catalog", self.integration),
         }
     }
 }
@@ -567,6 +572,10 @@ async fn route_hint(
             let board_matches = hint.board.is_none_or(|b| b == 0 || pi.board == Some(b));
             if board_matches {
                 s.invalidate(&pi.name).await;
+                keys.push(EngineKey {
+                    integration: pi.name.clone(),
+                    pair: PairKey::Catalog,
+                });
             }
         }
         for id in &hint.issues {
