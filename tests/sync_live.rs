@@ -67,6 +67,10 @@ spec:
 }
 
 fn integration_manifest(conflicts: &str) -> String {
+    integration_manifest_with(conflicts, "twoWay")
+}
+
+fn integration_manifest_with(conflicts: &str, direction: &str) -> String {
     format!(
         "apiVersion: tandem/v1
 kind: ProjectIntegration
@@ -91,6 +95,7 @@ spec:
     - {{workspace: Doing, jira: In Progress}}
     - {{workspace: Done, jira: Done}}
   conflicts: {conflicts}
+  direction: {direction}
   resync: 1h
 "
     )
@@ -886,5 +891,102 @@ async fn worklogs_and_sprints(deployment: Deployment) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    e.d.stop().await;
+}
+
+/// `direction` per integration and per custom field: what may not flow never does, and a later
+/// unrelated sync does not "correct" the one-way side either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directions_per_integration_and_per_field_are_honoured() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    let apply = |direction: &'static str| {
+        e.dirs.manifest(
+            "integration.yaml",
+            &integration_manifest_with("jiraWins", direction),
+        );
+        async {
+            e.d.wait_status("the direction applied", |s| {
+                is_current_and_ready(s, "ProjectIntegration", "demo")
+            })
+            .await;
+        }
+    };
+    apply("toJira").await;
+    let id = e
+        .create_item(json!({"type": "Story", "title": "one way"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    // toJira: a Jira edit is not read back...
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "edited in Jira"}}))
+        .expect("edit");
+    e.quiesce().await;
+    assert_eq!(e.item(&id).await["title"], "one way");
+    // ...and another field's edit does not revert it.
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"storyPoints": 2})),
+    )
+    .await;
+    e.wait_issue(&key, "the points reached Jira", |i| {
+        i["fields"]["customfield_10016"].as_f64() == Some(2.0)
+    })
+    .await;
+    assert_eq!(
+        e.jira_issue(&key).await["fields"]["summary"],
+        "edited in Jira"
+    );
+
+    // fromJira: workspace edits stay home, Jira's come in.
+    apply("fromJira").await;
+    e.quiesce().await;
+    e.sim.reset_request_counts();
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"storyPoints": 3})),
+    )
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.jira_writes(), 0, "{:?}", e.sim.request_counts());
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "Jira decides"}}))
+        .expect("edit");
+    e.wait_item(&id, "the Jira edit arrived", |i| {
+        i["title"] == "Jira decides"
+    })
+    .await;
+
+    // Per field: twoWay integration, but the Target date field comes from Jira only.
+    e.dirs.manifest(
+        "fields.yaml",
+        &fields_manifest().replace(
+            "{workspace: Target date, jira: Target date}",
+            "{workspace: Target date, jira: Target date, direction: fromJira}",
+        ),
+    );
+    apply("twoWay").await;
+    e.quiesce().await;
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "both ways again", "fields": {"Target date": "2027-01-01"}})),
+    )
+    .await;
+    let issue = e
+        .wait_issue(&key, "the title went to Jira", |i| {
+            i["fields"]["summary"] == "both ways again"
+        })
+        .await;
+    assert!(issue["fields"]["customfield_10034"].is_null(), "{issue:#}");
+    e.sim
+        .edit_issue(&key, json!({"fields": {"customfield_10034": "2027-02-02"}}))
+        .expect("edit");
+    e.wait_item(&id, "the Jira date arrived", |i| {
+        i["fields"]["Target date"] == "2027-02-02"
+    })
+    .await;
     e.d.stop().await;
 }

@@ -109,9 +109,10 @@ pub fn merge(
             Side::Jira => f.to_workspace,
         };
         if !allowed {
-            // The change may not flow: remember Jira's value as agreed so a later Jira
-            // change is still seen, and leave the sides apart.
-            out.baseline.insert(key.clone(), j.clone());
+            // The change may not flow this way: the sides stay apart and the baseline stays
+            // where it was, so the other side's next change is still seen as a change, and
+            // the one-way side is never "corrected" back by a later, unrelated sync.
+            out.baseline.insert(key.clone(), b.unwrap_or(j).clone());
             continue;
         }
         let (won, lost) = match side {
@@ -248,6 +249,11 @@ mod tests {
             from_jira_only,
         );
         assert!(m.to_jira.is_empty() && m.to_workspace.is_empty());
+        assert_eq!(
+            m.baseline["Risk"],
+            json!("low"),
+            "the baseline does not move"
+        );
         // A conflict on a one-way key: the allowed direction wins whatever the policy.
         let jira = snap(&[("Risk", json!("medium"))]);
         let m = merge(
