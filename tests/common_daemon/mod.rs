@@ -84,6 +84,8 @@ pub struct DaemonOptions {
     pub log: String,
     /// Watched directory, when not `dirs.manifests` (e.g. a git-sync style symlink).
     pub manifests: Option<PathBuf>,
+    /// Extra environment (e.g. `TANDEM_HEADER_READ_TIMEOUT_MS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for DaemonOptions {
@@ -91,6 +93,7 @@ impl Default for DaemonOptions {
         DaemonOptions {
             log: "info".into(),
             manifests: None,
+            env: Vec::new(),
         }
     }
 }
@@ -115,6 +118,7 @@ impl Daemon {
             .env_clear()
             .env("TANDEM_LOG_FORMAT", "json")
             .env("TANDEM_LOG", &options.log)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .arg("--manifests")
             .arg(manifests)
