@@ -447,8 +447,12 @@ fn url_is_under(url: &str, base: &str) -> bool {
     if base.is_empty() || url.len() < base.len() {
         return false;
     }
-    let (head, rest) = url.split_at(base.len());
-    if !url.is_char_boundary(base.len()) || !head.eq_ignore_ascii_case(base) {
+    // `get`, not `split_at`: a multi-byte character straddling the base's length must not
+    // panic (the URL comes from an unauthenticated body).
+    let (Some(head), Some(rest)) = (url.get(..base.len()), url.get(base.len()..)) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(base) {
         return false;
     }
     rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
@@ -504,6 +508,11 @@ mod tests {
         assert!(url_is_under("https://A.example/rest", "https://a.example/"));
         assert!(!url_is_under(
             "https://a.example.evil/rest",
+            "https://a.example"
+        ));
+        // A multi-byte character across the base's length: no match, no panic.
+        assert!(!url_is_under(
+            "https://a.exampl\u{e9}/rest",
             "https://a.example"
         ));
     }
