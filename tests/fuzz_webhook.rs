@@ -347,6 +347,15 @@ fn the_unsigned_connection_is_trusted_by_its_own_urls_only() {
         route_webhook(&connections(), seed, None, Some("wrong"), None),
         Err(WebhookError::Unauthorized)
     );
+    // A `self` URL with a multi-byte character across the length of a connection's base URL
+    // (found by the property above): refused, not a panic in the listener.
+    let base = &seeds().base;
+    let straddling = format!("{}\u{e9}/rest/api/2/issue/1", &base[..base.len() - 1]);
+    let body = serde_json::json!({"issue": {"self": straddling}}).to_string();
+    assert_eq!(
+        route_webhook(&connections(), body.as_bytes(), None, None, None),
+        Err(WebhookError::Unauthorized)
+    );
     // Deeply nested JSON is refused as malformed by the parser's recursion limit, not a crash.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert_eq!(

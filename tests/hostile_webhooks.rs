@@ -198,6 +198,10 @@ async fn hostile_webhooks_get_their_status_and_change_nothing_stored() {
     let array = "[1, 2, 3]";
     let array_sig = signature(array.as_bytes());
     let other_workspace = format!("{}/webhooks/jira/nope", env.d.public);
+    // A `self` URL with a multi-byte character across the length of the connection's URL.
+    let straddling =
+        serde_json::json!({"issue": {"self": format!("{}\u{e9}/rest", &base[..base.len() - 1])}})
+            .to_string();
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
         (
             "malformed JSON, correctly signed",
@@ -250,6 +254,12 @@ async fn hostile_webhooks_get_their_status_and_change_nothing_stored() {
             env.client
                 .post(format!("{}?secret=guess", env.endpoint))
                 .body(body.clone()),
+            401,
+            "unauthorized",
+        ),
+        (
+            "a self URL straddling the connection's URL, unsigned",
+            env.client.post(&env.endpoint).body(straddling.clone()),
             401,
             "unauthorized",
         ),
