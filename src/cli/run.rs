@@ -24,10 +24,20 @@ pub enum ConfigError {
     },
     #[error("the admin token file {} is empty", .0.display())]
     EmptyAdminToken(PathBuf),
+    #[error("{var} must be a positive number of milliseconds, not `{value}`")]
+    InvalidTimeout { var: &'static str, value: String },
 }
 
+/// Shortens the slow-client cut-offs of both listeners (tests, and operators behind a proxy
+/// that already buffers requests): `TANDEM_HEADER_READ_TIMEOUT_MS` (default 10 s) and
+/// `TANDEM_BODY_READ_TIMEOUT_MS` (default 30 s).
+pub const TIMEOUT_VARS: [&str; 2] = [
+    "TANDEM_HEADER_READ_TIMEOUT_MS",
+    "TANDEM_BODY_READ_TIMEOUT_MS",
+];
+
 /// Builds the daemon configuration. `env` is the process environment in production and a map
-/// in tests. Precedence: flag (or its `TANDEM_*` variable, handled by clap), then systemd's
+/// in tests; see [`TIMEOUT_VARS`] for the slow-client cut-offs. Precedence: flag (or its `TANDEM_*` variable, handled by clap), then systemd's
 /// `$STATE_DIRECTORY` / `$CONFIGURATION_DIRECTORY` / `$CREDENTIALS_DIRECTORY`, then paths
 /// relative to the working directory.
 pub fn resolve_config(
@@ -84,6 +94,25 @@ pub fn resolve_config(
     config.listen = args.listen.clone();
     config.admin = args.admin.clone();
     config.admin_token = admin_token;
+    for var in TIMEOUT_VARS {
+        let Some(value) = env(var) else { continue };
+        let value = value.to_string_lossy().into_owned();
+        let ms = value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| ConfigError::InvalidTimeout {
+                var,
+                value: value.clone(),
+            })?;
+        let timeout = std::time::Duration::from_millis(ms);
+        if var == TIMEOUT_VARS[0] {
+            config.limits.header_read_timeout = timeout;
+        } else {
+            config.limits.body_read_timeout = timeout;
+        }
+    }
     Ok(config)
 }
 
@@ -190,5 +219,29 @@ mod tests {
         let lookup = move |k: &str| (k == "TANDEM_ADMIN_TOKEN_FILE").then(|| p.clone().into());
         let err = resolve_config(&args(), &lookup).expect_err("empty token");
         assert!(err.to_string().contains("is empty"), "{err}");
+    }
+
+    #[test]
+    fn slow_client_cut_offs_can_be_shortened_and_nonsense_is_refused() {
+        let lookup = |k: &str| match k {
+            "TANDEM_HEADER_READ_TIMEOUT_MS" => Some(OsString::from("500")),
+            "TANDEM_BODY_READ_TIMEOUT_MS" => Some(OsString::from(" 1500 ")),
+            _ => None,
+        };
+        let c = resolve_config(&args(), &lookup).expect("config");
+        assert_eq!(c.limits.header_read_timeout.as_millis(), 500);
+        assert_eq!(c.limits.body_read_timeout.as_millis(), 1500);
+        let c = resolve_config(&args(), &|_| None).expect("config");
+        assert_eq!(c.limits.header_read_timeout.as_secs(), 10);
+        for bad in ["0", "soon", "-5"] {
+            let lookup = |k: &str| (k == "TANDEM_HEADER_READ_TIMEOUT_MS").then(|| bad.into());
+            let err = resolve_config(&args(), &lookup).expect_err(bad);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "TANDEM_HEADER_READ_TIMEOUT_MS must be a positive number of milliseconds, not `{bad}`"
+                )
+            );
+        }
     }
 }

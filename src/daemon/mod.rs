@@ -163,6 +163,7 @@ impl Daemon {
     /// daemon on the same state directory, a taken port or an unprotected admin address each
     /// stop the process with one clear message.
     pub async fn start(config: DaemonConfig) -> Result<Daemon, DaemonError> {
+        admin::check_admin_address(&config.admin, config.admin_token.as_ref()).await?;
         let state_dir = config.state_dir.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(state_dir))
             .await

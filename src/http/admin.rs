@@ -175,7 +175,9 @@ pub fn store_status(store: &Store) -> serde_json::Value {
 pub enum AdminError {
     #[error(
         "refusing to serve the admin API on {addr}, which is not a loopback address, without a \
-         bearer token; configure an admin token or listen on 127.0.0.1"
+         bearer token; set TANDEM_ADMIN_TOKEN_FILE to a file holding the token (or provide the \
+         `admin-token` systemd credential), or bind --admin (TANDEM_ADMIN) to a loopback address \
+         such as 127.0.0.1:8687"
     )]
     TokenRequired { addr: SocketAddr },
     #[error("admin listener failed")]
@@ -189,6 +191,19 @@ pub fn check_bind(addr: SocketAddr, token: Option<&Secret>) -> Result<(), AdminE
     } else {
         Err(AdminError::TokenRequired { addr })
     }
+}
+
+/// [`check_bind`] on the configured address, before anything is opened or bound, so a refused
+/// start leaves no trace (no state file created). An address that does not resolve is left to
+/// the bind to report; [`check_bind`] still runs on the bound address.
+pub async fn check_admin_address(addr: &str, token: Option<&Secret>) -> Result<(), AdminError> {
+    let Ok(addrs) = tokio::net::lookup_host(addr).await else {
+        return Ok(());
+    };
+    for addr in addrs {
+        check_bind(addr, token)?;
+    }
+    Ok(())
 }
 
 /// Serves the admin listener until `shutdown` resolves.

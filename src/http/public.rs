@@ -217,10 +217,7 @@ async fn receive(
         return Err(too_large());
     }
     let signature = header_str(&req, SIGNATURE_HEADER).map(str::to_string);
-    let identifier = header_str(&req, IDENTIFIER_HEADER)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let identifier = header_str(&req, IDENTIFIER_HEADER).map(str::to_string);
     let token = req.uri().query().and_then(|q| query_param(q, "secret"));
     let body = server::read_body(req.into_body(), &state.limits)
         .await
@@ -240,34 +237,26 @@ async fn receive(
     if state.draining.is_set() {
         return Err(shutting_down());
     }
-    let payload: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-        reject(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Malformed,
-            "request body is not valid JSON",
-        )
-    })?;
-    if !payload.is_object() {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Malformed,
-            "request body is not a JSON object",
-        ));
-    }
-    let connection = authenticate(
+    let routed = route_webhook(
         &connections,
-        &payload,
         &body,
         signature.as_deref(),
         token.as_deref(),
+        identifier.as_deref(),
     )
-    .ok_or_else(|| {
-        reject(
-            StatusCode::UNAUTHORIZED,
-            RejectReason::Unauthorized,
-            "webhook signature or secret does not match any connection of this workspace",
-        )
+    .map_err(|e| {
+        let (status, reason) = match e {
+            WebhookError::NotJson | WebhookError::NotAnObject => {
+                (StatusCode::BAD_REQUEST, RejectReason::Malformed)
+            }
+            WebhookError::Unauthorized => (StatusCode::UNAUTHORIZED, RejectReason::Unauthorized),
+        };
+        reject(status, reason, e.message())
     })?;
+    let RoutedWebhook {
+        connection,
+        identifier,
+    } = routed;
     let event = NewWebhookEvent {
         received_at: chrono::Utc::now(),
         workspace_id: workspace.to_string(),
@@ -290,6 +279,73 @@ async fn receive(
             ))
         }
     }
+}
+
+/// Why a webhook body (already read within the limits) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// 400.
+    #[error("request body is not valid JSON")]
+    NotJson,
+    /// 400: valid JSON, but Jira only ever sends objects.
+    #[error("request body is not a JSON object")]
+    NotAnObject,
+    /// 401: no connection of the workspace could be proven to have sent it.
+    #[error("webhook signature or secret does not match any connection of this workspace")]
+    Unauthorized,
+}
+
+impl WebhookError {
+    /// The message the listener answers with (the same as `Display`, without allocating).
+    pub fn message(self) -> &'static str {
+        match self {
+            WebhookError::NotJson => "request body is not valid JSON",
+            WebhookError::NotAnObject => "request body is not a JSON object",
+            WebhookError::Unauthorized => {
+                "webhook signature or secret does not match any connection of this workspace"
+            }
+        }
+    }
+}
+
+/// A webhook body that decoded and was proven to come from one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedWebhook {
+    /// `metadata.name` of the connection that sent it.
+    pub connection: String,
+    /// The delivery identifier (`X-Atlassian-Webhook-Identifier`, trimmed), when there is one:
+    /// a repeated identifier is stored once.
+    pub identifier: Option<String>,
+}
+
+/// Decodes a webhook body and decides which of the workspace's `connections` sent it: JSON
+/// parse, `self` URL extraction, signature or `?secret=` check, identifier normalisation.
+///
+/// This is exactly what the public listener runs on every body it has read; it is public for
+/// fuzzing and tools (e.g. replaying captured deliveries). It never panics: any input yields a
+/// route or a [`WebhookError`].
+pub fn route_webhook(
+    connections: &[WebhookConnection],
+    body: &[u8],
+    signature: Option<&str>,
+    token: Option<&str>,
+    identifier: Option<&str>,
+) -> Result<RoutedWebhook, WebhookError> {
+    let payload: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| WebhookError::NotJson)?;
+    if !payload.is_object() {
+        return Err(WebhookError::NotAnObject);
+    }
+    let connection = authenticate(connections, &payload, body, signature, token)
+        .ok_or(WebhookError::Unauthorized)?;
+    let identifier = identifier
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(RoutedWebhook {
+        connection,
+        identifier,
+    })
 }
 
 fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
@@ -394,8 +450,12 @@ fn url_is_under(url: &str, base: &str) -> bool {
     if base.is_empty() || url.len() < base.len() {
         return false;
     }
-    let (head, rest) = url.split_at(base.len());
-    if !url.is_char_boundary(base.len()) || !head.eq_ignore_ascii_case(base) {
+    // `get`, not `split_at`: a multi-byte character straddling the base's length must not
+    // panic (the URL comes from an unauthenticated body).
+    let (Some(head), Some(rest)) = (url.get(..base.len()), url.get(base.len()..)) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(base) {
         return false;
     }
     rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')
@@ -451,6 +511,11 @@ mod tests {
         assert!(url_is_under("https://A.example/rest", "https://a.example/"));
         assert!(!url_is_under(
             "https://a.example.evil/rest",
+            "https://a.example"
+        ));
+        // A multi-byte character across the base's length: no match, no panic.
+        assert!(!url_is_under(
+            "https://a.exampl\u{e9}/rest",
             "https://a.example"
         ));
     }

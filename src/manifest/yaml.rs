@@ -80,6 +80,19 @@ impl Node {
         }
     }
 
+    /// Levels of this subtree: 1 for a scalar.
+    fn height(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::height).max().unwrap_or(0),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| e.key.height().max(e.value.height()))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+
     /// Number of nodes in this subtree, keys included.
     fn size(&self) -> usize {
         1 + match &self.value {
@@ -244,13 +257,39 @@ pub fn parse(text: &str) -> Parsed {
     // the first key.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
+    // Events are pulled one at a time rather than through `Parser::load`, which recurses once
+    // per nesting level and so lets a deeply nested file overflow the stack (an abort, not a
+    // panic); nesting is capped here instead.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut parser = Parser::new_from_str(text);
-        parser.load(&mut builder, true)
+        let mut depth = 0usize;
+        loop {
+            let (ev, mark) = parser
+                .next_token()
+                .map_err(|e| (Pos::from_marker(e.marker()), e.info().to_string()))?;
+            match ev {
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err((
+                            Pos::from_marker(&mark),
+                            format!("nesting deeper than {MAX_DEPTH} levels"),
+                        ));
+                    }
+                }
+                Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            let end = ev == Event::StreamEnd;
+            builder.on_event(ev, mark);
+            if end {
+                return Ok(());
+            }
+        }
     }));
     let syntax_error = match result {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some((Pos::from_marker(e.marker()), e.info().to_string())),
+        Ok(Err(e)) => Some(e),
         Err(_) => Some((
             Pos { line: 1, column: 1 },
             "the YAML parser failed".to_string(),
@@ -276,6 +315,10 @@ enum Frame {
     },
 }
 
+/// How deeply collections may nest, aliases expanded. Manifests nest about six levels; the cap
+/// keeps every recursive walk of the tree (the parser's, serde's, ours) far from the stack limit.
+const MAX_DEPTH: usize = 64;
+
 /// How many nodes aliases may add to one document. Real manifests use a handful; the limit
 /// stops a "billion laughs" file from exhausting memory.
 const ALIAS_BUDGET: usize = 100_000;
@@ -283,8 +326,8 @@ const ALIAS_BUDGET: usize = 100_000;
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    /// Anchored nodes with their size in nodes.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Anchored nodes with their size in nodes and their height.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     /// Nodes added by aliases so far in this document.
     expanded: usize,
     root: Option<Node>,
@@ -296,7 +339,8 @@ impl Builder {
     fn insert(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
             let size = node.size();
-            self.anchors.insert(anchor, (node.clone(), size));
+            let height = node.height();
+            self.anchors.insert(anchor, (node.clone(), size, height));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -406,8 +450,10 @@ impl MarkedEventReceiver for Builder {
                 self.insert(node, anchor);
             }
             Event::Alias(id) => {
-                let found = self.anchors.get(&id).and_then(|(node, size)| {
-                    (self.expanded + size <= ALIAS_BUDGET).then_some((node, *size))
+                let depth = self.stack.len();
+                let found = self.anchors.get(&id).and_then(|(node, size, height)| {
+                    (self.expanded + size <= ALIAS_BUDGET && depth + height <= MAX_DEPTH + 1)
+                        .then_some((node, *size))
                 });
                 let node = match found {
                     Some((node, size)) => {
@@ -418,12 +464,14 @@ impl MarkedEventReceiver for Builder {
                         }
                     }
                     None => {
-                        let message = if self.anchors.contains_key(&id) {
-                            "aliases expand to too many nodes"
-                        } else {
-                            "alias refers to an unknown anchor"
+                        let message = match self.anchors.get(&id) {
+                            Some((_, size, _)) if self.expanded + size > ALIAS_BUDGET => {
+                                "aliases expand to too many nodes".to_string()
+                            }
+                            Some(_) => format!("aliases nest deeper than {MAX_DEPTH} levels"),
+                            None => "alias refers to an unknown anchor".to_string(),
                         };
-                        self.problems.push((pos, message.to_string()));
+                        self.problems.push((pos, message));
                         Node {
                             value: Value::Scalar {
                                 text: "~".to_string(),
@@ -529,6 +577,45 @@ mod tests {
         let problems = &parsed.documents[0].problems;
         assert!(problems.iter().any(|(_, m)| m.contains("too many nodes")));
         assert!(parsed.documents[0].root.size() < 2 * ALIAS_BUDGET);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+        let ok = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let parsed = parse(&ok);
+        assert_eq!(parsed.syntax_error, None);
+        assert_eq!(parsed.documents[0].root.height(), MAX_DEPTH + 1);
+
+        let block: String = (0..5_000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
+        let parsed = parse(&block);
+        let (pos, message) = parsed.syntax_error.expect("too deep");
+        assert_eq!(message, format!("nesting deeper than {MAX_DEPTH} levels"));
+        assert_eq!(pos.line, MAX_DEPTH + 1);
+        assert!(parsed.documents.is_empty());
+
+        // Aliases cannot stack anchored subtrees past the cap either.
+        let mut chain = format!("a0: &a0 {}x{}\n", "[".repeat(40), "]".repeat(40));
+        for i in 1..6 {
+            chain.push_str(&format!(
+                "a{i}: &a{i} {}*a{}{}\n",
+                "[".repeat(40),
+                i - 1,
+                "]".repeat(40)
+            ));
+        }
+        let parsed = parse(&chain);
+        assert_eq!(parsed.syntax_error, None);
+        let doc = &parsed.documents[0];
+        assert!(doc.root.height() <= MAX_DEPTH + 1);
+        assert!(
+            doc.problems
+                .iter()
+                .any(|(_, m)| m == &format!("aliases nest deeper than {MAX_DEPTH} levels")),
+            "{:?}",
+            doc.problems
+        );
     }
 
     #[test]

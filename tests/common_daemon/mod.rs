@@ -90,6 +90,8 @@ pub struct DaemonOptions {
     /// `RLIMIT_FSIZE` of the daemon process, with `SIGXFSZ` ignored: a write that would grow a
     /// file past it fails with `EFBIG`, as a full disk fails a write (for fault tests).
     pub file_size_limit: Option<u64>,
+    /// Extra environment (e.g. `TANDEM_HEADER_READ_TIMEOUT_MS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for DaemonOptions {
@@ -99,6 +101,7 @@ impl Default for DaemonOptions {
             manifests: None,
             admin_token_file: None,
             file_size_limit: None,
+            env: Vec::new(),
         }
     }
 }
@@ -148,6 +151,7 @@ impl Daemon {
             )
             .env("TANDEM_LOG_FORMAT", "json")
             .env("TANDEM_LOG", &options.log)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .arg("--manifests")
             .arg(manifests)
