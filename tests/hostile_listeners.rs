@@ -139,7 +139,7 @@ fn endless_headers(path: &str) -> Vec<u8> {
 async fn stored(d: &Daemon) -> (u64, u64) {
     let status = d.status().await;
     (
-        status["pendingWebhookEvents"].as_u64().expect("pending"),
+        status["storedWebhookEvents"].as_u64().expect("pending"),
         resource(&status, "Connection", "sim").expect("sim")["webhook"]["events"]
             .as_u64()
             .expect("events"),

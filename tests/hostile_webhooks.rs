@@ -84,7 +84,7 @@ struct Stored {
 impl Env {
     async fn stored(&self) -> Stored {
         let status = self.d.status().await;
-        let events = status["pendingWebhookEvents"]
+        let events = status["storedWebhookEvents"]
             .as_u64()
             .expect("pending count");
         let connection = resource(&status, "Connection", "sim").expect("sim")["webhook"]["events"]

@@ -428,6 +428,8 @@ fn status_json(
             "diagnostics": desired.other_diagnostics,
         },
         "resources": items,
+        // Stored (kept for audit until their retention passes) and not yet read by the engine.
+        "storedWebhookEvents": store.webhook_event_count().unwrap_or(0),
         "pendingWebhookEvents": engine.unread_webhooks(),
         "engine": engine.stats_json(),
     })
