@@ -183,6 +183,12 @@ pub struct JiraSimArgs {
 /// Parses the process arguments, runs the subcommand and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Validate(_) | Command::Plan(_) | Command::Status(_) | Command::Schema(_)
+    ) {
+        restore_sigpipe();
+    }
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
@@ -192,6 +198,16 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
         Command::Demo => demo::run(),
+    }
+}
+
+/// Report commands end quietly when their reader goes away (`tandem validate | head`), like
+/// other Unix tools, instead of panicking in `println!`. Servers keep Rust's default (SIGPIPE
+/// ignored), so a closed socket is an error on that connection, not the end of the process.
+fn restore_sigpipe() {
+    // SAFETY: called once at start, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
