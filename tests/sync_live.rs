@@ -617,6 +617,17 @@ async fn follow_each_other(deployment: Deployment) {
         "{history:#?}"
     );
     assert!(e.sim.issue(&epic_key).is_some(), "nothing cascaded");
+    // Editing the kept item later does not re-create the deleted issue.
+    let issues = e.sim.issue_count();
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{story}"),
+        Some(json!({"title": "still planned here"})),
+    )
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.sim.issue_count(), issues, "the deleted issue came back");
+    assert!(e.item(&story).await["jira"].is_null());
     e.d.stop().await;
 }
 
@@ -988,5 +999,98 @@ async fn directions_per_integration_and_per_field_are_honoured() {
         i["fields"]["Target date"] == "2027-02-02"
     })
     .await;
+    e.d.stop().await;
+}
+
+/// A Jira that cannot reach tandem (no webhook at all) is still synced, by the sweep; and a
+/// workspace deletion unlinks the pair without touching the issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_webhooks_the_sweep_syncs_and_deletion_only_unlinks() {
+    let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
+        .await
+        .expect("simulator starts");
+    let dirs = DaemonDirs::new();
+    dirs.secret("token", "admin-token");
+    dirs.secret("whsecret", WEBHOOK_SECRET);
+    dirs.manifest("workspace.yaml", workspace_manifest());
+    dirs.manifest("fields.yaml", fields_manifest());
+    dirs.manifest("integration.yaml", &integration_manifest("jiraWins"));
+    dirs.manifest(
+        "connection.yaml",
+        &connection_manifest(&sim.base_url(), false, None),
+    );
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("all Ready", all_ready).await;
+    let e = Env {
+        sim,
+        dirs,
+        d,
+        http: reqwest::Client::new(),
+        dc: false,
+    };
+    let created = e
+        .sim
+        .create_issue(json!({
+            "project": {"key": "DEMO"},
+            "issuetype": {"name": "Story"},
+            "summary": "nobody told tandem",
+        }))
+        .expect("create");
+    e.quiesce().await;
+    let list = e.ws(reqwest::Method::GET, "/items", None).await;
+    assert!(
+        !list.to_string().contains("nobody told tandem"),
+        "no webhook, no sweep yet: {list}"
+    );
+
+    let resp = e
+        .http
+        .post(format!("{}/api/v1/integrations/demo/resync", e.d.admin))
+        .send()
+        .await
+        .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
+    e.quiesce().await;
+    let list = e.ws(reqwest::Method::GET, "/items", None).await;
+    let item = list["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["jira"]["key"] == created.key.as_str()))
+        .unwrap_or_else(|| panic!("the sweep did not bring {}: {list}", created.key))
+        .clone();
+    let id = item["id"].as_str().expect("id").to_owned();
+
+    // Deleting the item in the workspace unlinks it; the issue stays in Jira.
+    let resp = e
+        .http
+        .delete(format!(
+            "{}/api/v1/workspaces/product/items/{id}",
+            e.d.admin
+        ))
+        .send()
+        .await
+        .expect("delete");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    e.quiesce().await;
+    assert!(
+        e.sim.issue(&created.key).is_some(),
+        "the issue was deleted too"
+    );
+    let status = e.d.status().await;
+    assert_eq!(
+        resource(&status, "ProjectIntegration", "demo").expect("integration")["links"],
+        0,
+        "{status:#}"
+    );
+    // The next sweep does not bring the issue back as a new item.
+    let resp = e
+        .http
+        .post(format!("{}/api/v1/integrations/demo/resync", e.d.admin))
+        .send()
+        .await
+        .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
+    e.quiesce().await;
+    let list = e.ws(reqwest::Method::GET, "/items", None).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
     e.d.stop().await;
 }

@@ -40,6 +40,24 @@ use super::baseline::{self, Baseline};
 use super::merge::{merge, Flow, Side};
 use super::{EngineShared, PairKey};
 
+/// Tombstones (in the engine's key/value namespace): a pair unlinked because one side was
+/// deleted is not re-created by the live sync from the side that remains. Only an explicit
+/// one-time sync brings it back.
+fn tombstone_key(integration: &str, side: &str, id: &str) -> String {
+    format!("gone/{integration}/{side}/{id}")
+}
+
+fn is_tombstoned(env: &PairEnv<'_>, side: &str, id: &str) -> Result<bool, PairError> {
+    Ok(env
+        .shared
+        .store
+        .get_kv(
+            super::ENGINE_NS,
+            &tombstone_key(env.integration(), side, id),
+        )?
+        .is_some())
+}
+
 /// Retries spent waiting for a parent to be linked before syncing without it.
 const PARENT_PATIENCE: u32 = 4;
 
@@ -188,6 +206,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
         .jira
         .as_ref()
         .is_some_and(|l| l.integration != env.integration())
+        || is_tombstoned(env, "item", &item.id)?
     {
         return Ok(Synced::default());
     }
@@ -324,7 +343,9 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     let Some(issue) = read_issue(env, id).await? else {
         return Ok(Synced::default());
     };
-    if project_of(&issue) != Some(env.run.integration.project.as_str()) {
+    if project_of(&issue) != Some(env.run.integration.project.as_str())
+        || is_tombstoned(env, "issue", &issue.id)?
+    {
         return Ok(Synced::default());
     }
     // An issue tandem created for an item whose link is not written yet (its create is in
@@ -444,9 +465,30 @@ async fn parent_item(
 // ---------------------------------------------------------------------------------------------
 // A linked pair.
 
-async fn unlink(env: &PairEnv<'_>, link: &Link, why: String) -> Result<Synced, PairError> {
+/// Which side of an unlinked pair is gone (and must not be re-created from the other).
+#[derive(Clone, Copy)]
+enum Gone {
+    Item,
+    Issue,
+}
+
+async fn unlink(
+    env: &PairEnv<'_>,
+    link: &Link,
+    gone: Gone,
+    why: String,
+) -> Result<Synced, PairError> {
     let ws = env.ws();
     let store = &env.shared.store;
+    // The survivor is remembered first: a crash after the unlink must not let the next
+    // sweep or edit re-create the deleted side.
+    let survivor = match gone {
+        Gone::Item => tombstone_key(env.integration(), "issue", &link.jira_issue_id),
+        Gone::Issue => tombstone_key(env.integration(), "item", &link.workspace_item_id),
+    };
+    store
+        .put_kv_many(super::ENGINE_NS, vec![(survivor, Some(b"1".to_vec()))])
+        .await?;
     if env
         .shared
         .workspace
@@ -566,6 +608,7 @@ async fn sync_linked(
             return unlink(
                 env,
                 &link,
+                Gone::Item,
                 "the item was deleted in the workspace; the Jira issue is kept".into(),
             )
             .await
@@ -580,6 +623,7 @@ async fn sync_linked(
                 return unlink(
                     env,
                     &link,
+                    Gone::Issue,
                     format!(
                         "{} was deleted in Jira; the item is kept",
                         link.jira_issue_key
@@ -594,6 +638,7 @@ async fn sync_linked(
             return unlink(
                 env,
                 &link,
+                Gone::Issue,
                 format!(
                     "{} moved to project {project}, outside this integration",
                     issue.key

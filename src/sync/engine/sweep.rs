@@ -123,6 +123,12 @@ pub async fn sweep(
     Ok(report)
 }
 
+/// Whether a sweep is due: never swept (the first sweep sets the watermark), or the last one
+/// started at least `interval` ago. A watermark in the future (clock stepped back) waits.
+fn is_due(last: Option<DateTime<Utc>>, now: DateTime<Utc>, interval: Duration) -> bool {
+    last.is_none_or(|t| (now - t).to_std().is_ok_and(|elapsed| elapsed >= interval))
+}
+
 /// Runs each integration's sweep when its `resync` interval has passed, and sweeps asked
 /// for through the admin API at once. Also trims consumed webhooks past their retention.
 pub(super) async fn sweeper(s: Arc<EngineShared>) {
@@ -143,10 +149,7 @@ pub(super) async fn sweeper(s: Arc<EngineShared>) {
         let now = Utc::now();
         let due: Vec<String> = active(&model)
             .filter(|pi| pi.direction.from_jira() || !pi.secondary_types.is_empty())
-            .filter(|pi| {
-                let last = watermark(&s, &pi.name);
-                last.is_none_or(|t| (now - t).to_std().unwrap_or_default() >= pi.resync)
-            })
+            .filter(|pi| is_due(watermark(&s, &pi.name), now, pi.resync))
             .map(|pi| pi.name.clone())
             .collect();
         for name in due {
@@ -186,6 +189,20 @@ async fn trim_webhooks(s: &EngineShared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_is_due_once_per_interval() {
+        let now = Utc::now();
+        let ten = Duration::from_secs(600);
+        assert!(is_due(None, now, ten));
+        assert!(!is_due(
+            Some(now - chrono::Duration::seconds(599)),
+            now,
+            ten
+        ));
+        assert!(is_due(Some(now - chrono::Duration::seconds(600)), now, ten));
+        assert!(!is_due(Some(now + chrono::Duration::seconds(5)), now, ten));
+    }
 
     #[test]
     fn the_window_is_relative_and_rounded_up_to_minutes() {
