@@ -90,6 +90,9 @@ pub struct DaemonOptions {
     /// `RLIMIT_FSIZE` of the daemon process, with `SIGXFSZ` ignored: a write that would grow a
     /// file past it fails with `EFBIG`, as a full disk fails a write (for fault tests).
     pub file_size_limit: Option<u64>,
+    /// Address of the public (webhook) listener; `None` picks a free port. A restart after a
+    /// kill passes the old address so webhooks keep reaching the daemon.
+    pub listen: Option<String>,
 }
 
 impl Default for DaemonOptions {
@@ -99,6 +102,7 @@ impl Default for DaemonOptions {
             manifests: None,
             admin_token_file: None,
             file_size_limit: None,
+            listen: None,
         }
     }
 }
@@ -155,7 +159,9 @@ impl Daemon {
             .arg(&dirs.state)
             .arg("--secrets")
             .arg(&dirs.secrets)
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"))
+            .args(["--admin", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
