@@ -196,10 +196,9 @@ impl Env {
         }
     }
 
-    /// SIGKILLs the daemon (no drain, no store close) and starts it again on the same state
-    /// and on the same public address, so the managed webhook (and the simulator's retries of
-    /// deliveries that failed meanwhile) reach the new process. Returns the killed one's log.
-    pub async fn kill_and_restart(&mut self) -> Vec<String> {
+    /// SIGKILLs the daemon (no drain, no store close) and waits until it is gone; returns its
+    /// log. [`Env::restart`] starts it again.
+    pub async fn kill(&mut self) -> Vec<String> {
         let pid = self.d.pid();
         // SAFETY: plain kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
@@ -209,7 +208,13 @@ impl Env {
             assert!(Instant::now() < deadline, "the daemon survived SIGKILL");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let log = self.d.log();
+        self.d.log()
+    }
+
+    /// Starts the (killed) daemon again on the same state and on the same public address, so
+    /// the managed webhook (and the simulator's retries of deliveries that failed meanwhile)
+    /// reach the new process; waits until it is Ready.
+    pub async fn restart(&mut self) {
         let mut options = self.options.daemon.clone();
         options.listen = Some(self.d.public.trim_start_matches("http://").to_owned());
         self.d = Daemon::start(&self.dirs, options).await;
@@ -219,7 +224,21 @@ impl Env {
                 webhook_registered,
             )
             .await;
+    }
+
+    /// [`Env::kill`] then [`Env::restart`]; returns the killed daemon's log.
+    pub async fn kill_and_restart(&mut self) -> Vec<String> {
+        let log = self.kill().await;
+        self.restart().await;
         log
+    }
+
+    /// Pairs recorded in the durable pending set of `demo` (status `sync.pending`).
+    pub async fn pending(&self) -> u64 {
+        let s = self.d.status().await;
+        resource(&s, "ProjectIntegration", "demo")
+            .and_then(|r| r["sync"]["pending"].as_u64())
+            .unwrap_or(0)
     }
 
     pub fn api(&self) -> &'static str {
