@@ -8,10 +8,13 @@
 //! | SIGKILL during a webhook burst (nothing acknowledged lost, none stored twice) | `tests/e2e_webhooks.rs` `a_thousand_acknowledged_webhooks_survive_sigkill_of_the_daemon`; in-process receiver: `tests/webhook_durability.rs` |
 //! | SIGKILL during a one-time import (resumes, no duplicate item or link) | `tests/sync_jobs_daemon.rs` `*_import_killed_mid_way_resumes_without_duplicates` |
 //! | SIGKILL during a one-time push (no issue created twice) | `tests/sync_jobs_daemon.rs` `push_killed_mid_way_resumes_without_duplicate_issues` |
-//! | SIGKILL during live two-way sync | not yet: needs the live sync engine |
+//! | SIGKILL during live two-way sync: a burst of Jira edits (every acknowledged webhook applied, from the durable pending set; no sweep; no duplicate item) | [`sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit`] |
+//! | SIGKILL during live two-way sync: the engine creating issues of new items (one issue per item, adopted by label) | [`sigkill_while_the_engine_creates_issues_yields_one_issue_per_item`] |
 //! | Jira unavailable (503) for a while, then back, during an import; webhooks meanwhile | [`jira_outage_503_during_an_import_loses_nothing_and_webhooks_are_still_acknowledged`] |
-//! | Jira unavailable while live changes are pending (backlog drains) | not yet: needs the live sync engine |
-//! | 429 storm: `Retry-After` honoured, nothing sent before it expires | [`a_429_storm_is_paced_by_retry_after_and_the_import_completes_exactly`] |
+//! | Jira unavailable (503) while live changes of both sides are pending (acknowledged meanwhile; backlog drains, both sides agree) | [`jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back`] |
+//! | one pair failing again and again (sprint not on the board; an issue that 404s) never blocks the others | [`a_pair_that_keeps_failing_never_blocks_the_others`] |
+//! | 429 storm: `Retry-After` honoured, nothing sent before it expires (one-time import) | [`a_429_storm_is_paced_by_retry_after_and_the_import_completes_exactly`] |
+//! | 429 storm during live sync (every engine write lands, nothing sent into a `Retry-After`) | [`a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands`] |
 //! | slow Jira (2 s per call) never delays webhook acknowledgements | [`a_slow_jira_never_delays_webhook_acknowledgements`] |
 //! | state directory read-only (clear error, store untouched) | [`a_read_only_state_directory_is_refused_clearly_and_left_untouched`] |
 //! | state directory full (5xx, never 2xx for an unstored event; store fine after) | [`a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknowledged_one`] |
@@ -19,11 +22,17 @@
 //! | manifest directory swapped (symlink, git-sync style) for an empty one and back | [`a_symlink_swap_to_an_empty_directory_and_back_deletes_nothing`] |
 //! | secrets in logs, status, metrics of the daemon (failed auth, rotation, webhooks) | `tests/e2e_secrets.rs` |
 //! | secrets in the output of the demo and of a one-time sync | [`the_demo_and_a_sync_never_print_their_secrets`] |
+//! | secrets of a daemon doing live sync (debug logs incl. the engine's, status incl. the engine section, `tandem_sync_*` metrics, item history) | [`a_live_syncing_daemon_never_prints_its_secrets`] |
+//!
+//! The live-sync cases run the environment of `tests/sync_live.rs` (`tests/common_live`): the
+//! managed webhook delivers the simulator's events to the daemon, and a restart after SIGKILL
+//! keeps the public address so Jira's retries of refused deliveries reach the new process.
 //!
 //! Waits are "until the user-visible state says so, or a generous guard"; the only time bounds
 //! are liveness bounds whose reason is given where they are used.
 
 mod common_daemon;
+mod common_live;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -32,9 +41,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common_daemon::*;
+use common_live::{Env as LiveEnv, LiveOptions};
 use serde_json::{json, Value};
 use tandem::http::public::sign;
 use tandem::http::Secret;
+use tandem::sim::Deployment;
 
 const WEBHOOK_SECRET: &str = "fault-suite-webhook-s3cret";
 
@@ -1086,5 +1097,715 @@ async fn the_demo_and_a_sync_never_print_their_secrets() {
         }
     }
     println!("secret grep: {} outputs checked", outputs.len());
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+// ---- 9. the live sync engine under faults ----
+
+/// Status numbers of the engine: (durable pending pairs of `demo`, queued or running pairs).
+fn engine_backlog(status: &Value) -> (u64, u64) {
+    let pending = resource(status, "ProjectIntegration", "demo")
+        .and_then(|r| r["sync"]["pending"].as_u64())
+        .unwrap_or(0);
+    let q = &status["engine"]["queue"];
+    let queued = ["ready", "running", "scheduled"]
+        .iter()
+        .map(|k| q[*k].as_u64().unwrap_or(0))
+        .sum();
+    (pending, queued)
+}
+
+/// Entries of the engine's durable pending set in the store of a stopped (or killed) daemon.
+async fn stored_pending(state: &Path) -> usize {
+    with_store(state, |s| {
+        s.list_kv(tandem::sync::engine::ENGINE_NS)
+            .expect("engine entries")
+            .iter()
+            .filter(|(k, _)| k.starts_with("pending/"))
+            .count()
+    })
+    .await
+}
+
+/// Creates `n` Stories in Jira and waits until the engine made an item of each; returns the
+/// issue keys in order.
+async fn stories_from_jira(e: &LiveEnv, n: usize, prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = (0..n)
+        .map(|i| {
+            e.sim
+                .create_issue(json!({
+                    "project": {"key": "DEMO"},
+                    "issuetype": {"name": "Story"},
+                    "summary": format!("{prefix} {i}"),
+                }))
+                .expect("create in Jira")
+                .key
+        })
+        .collect();
+    e.quiesce().await;
+    let all = items(&e.d).await;
+    assert_eq!(all.len(), n, "one item per issue");
+    assert_linked_once(&all);
+    keys
+}
+
+/// Creates `n` Stories in the workspace and waits until the engine linked each to a new
+/// issue; returns (item id, issue key) in order.
+async fn stories_from_workspace(e: &LiveEnv, n: usize, prefix: &str) -> Vec<(String, String)> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            e.create_item(json!({"type": "Story", "title": format!("{prefix} {i}")}))
+                .await,
+        );
+    }
+    let mut pairs = Vec::new();
+    for id in ids {
+        let key = e.linked_key(&id).await;
+        pairs.push((id, key));
+    }
+    e.quiesce().await;
+    pairs
+}
+
+/// The item linked to each issue key, by key.
+fn items_by_key(all: &[Value]) -> std::collections::HashMap<String, Value> {
+    all.iter()
+        .filter_map(|i| Some((i["jira"]["key"].as_str()?.to_owned(), i.clone())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit() {
+    const ISSUES: usize = 100;
+    let mut e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let keys = stories_from_jira(&e, ISSUES, "story").await;
+
+    // Jira answers slowly, so the engine's pair runs lag behind the webhooks that announce
+    // the edits: the kill finds acknowledged work not done yet.
+    e.sim.set_latency(Duration::from_millis(100));
+    let deliveries_before = e.sim.webhook_deliveries().len();
+    let mut killed_at = None;
+    let mut applied_at_kill = 0;
+    for (n, key) in keys.iter().enumerate() {
+        e.sim
+            .edit_issue(
+                key,
+                json!({"fields": {"summary": format!("story {n} edited"), e.story_points_field(): n}}),
+            )
+            .expect("edit in Jira");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if n == ISSUES / 2 {
+            applied_at_kill = items(&e.d)
+                .await
+                .iter()
+                .filter(|i| i["title"].as_str().is_some_and(|t| t.ends_with("edited")))
+                .count();
+            // Kill only once the engine holds pairs it has not synced yet.
+            let deadline = Instant::now() + GUARD;
+            loop {
+                let (pending, queued) = engine_backlog(&e.d.status().await);
+                if pending > 0 && queued > 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the engine never had a backlog to lose"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            e.kill().await;
+            killed_at = Some(n);
+            // The rest of the burst happens while the daemon is down: Jira's deliveries
+            // fail and are retried (same URL) once it is back.
+        }
+    }
+    let killed_at = killed_at.expect("killed");
+    let pending_at_kill = stored_pending(&e.dirs.state).await;
+    assert!(
+        pending_at_kill > 0,
+        "the kill landed after the engine had finished its work; the test shows nothing"
+    );
+    e.sim.set_latency(Duration::ZERO);
+    e.restart().await;
+
+    // Every edit reaches its item, without a sweep: from the durable pending set (acknowledged
+    // before the kill) or from Jira's retried deliveries (refused while the daemon was down).
+    let deadline = Instant::now() + GUARD * 2;
+    loop {
+        let all = items(&e.d).await;
+        let by_key = items_by_key(&all);
+        let missing: Vec<&String> = keys
+            .iter()
+            .enumerate()
+            .filter(|(n, key)| {
+                by_key.get(*key).is_none_or(|i| {
+                    i["title"] != format!("story {n} edited").as_str()
+                        || i["storyPoints"].as_f64() != Some(*n as f64)
+                })
+            })
+            .map(|(_, k)| k)
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} Jira edits never reached their items (killed after edit {killed_at}, {pending_at_kill} pairs pending): {missing:?}",
+            missing.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    e.quiesce().await;
+    let status = e.d.status().await;
+    assert_eq!(
+        status["engine"]["sweeps"], 0,
+        "a resync sweep ran, so it may have hidden a loss"
+    );
+    let all = items(&e.d).await;
+    assert_eq!(all.len(), ISSUES, "no duplicate items");
+    assert_linked_once(&all);
+    assert_eq!(
+        e.sim.issue_count(),
+        ISSUES,
+        "no issue created by the restart"
+    );
+    let deliveries = &e.sim.webhook_deliveries()[deliveries_before..];
+    let refused = deliveries
+        .iter()
+        .filter(|d| matches!(d.outcome, tandem::sim::webhooks::Outcome::Failed(_)))
+        .count();
+    println!(
+        "SIGKILL during a burst of {ISSUES} Jira edits: killed after edit {killed_at} with {applied_at_kill} applied and {pending_at_kill} pairs pending; {refused} delivery attempts refused while down; all edits applied after restart"
+    );
+    e.d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_the_engine_creates_issues_yields_one_issue_per_item() {
+    const ITEMS: usize = 30;
+    let mut e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let issues_before = e.sim.issue_count();
+    // Slow creates, so the kill lands while several are in flight.
+    e.sim.set_latency(Duration::from_millis(150));
+    let mut ids = Vec::new();
+    for n in 0..ITEMS {
+        ids.push(
+            e.create_item(json!({"type": "Story", "title": format!("pushed {n}")}))
+                .await,
+        );
+    }
+    // Kill right after Jira created an issue: its link is likely not stored yet.
+    let deadline = Instant::now() + GUARD;
+    while e.sim.issue_count() < issues_before + ITEMS / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the engine created no issues: {} so far",
+            e.sim.issue_count() - issues_before
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    e.kill().await;
+    let created_at_kill = e.sim.issue_count() - issues_before;
+    let links_at_kill = with_store(&e.dirs.state, |s| s.count_links("demo").expect("links")).await;
+    let pending_at_kill = stored_pending(&e.dirs.state).await;
+    assert!(
+        (created_at_kill as u64) < ITEMS as u64 && pending_at_kill > 0,
+        "the kill came after the push was done; the test shows nothing"
+    );
+    e.sim.set_latency(Duration::ZERO);
+    e.restart().await;
+
+    for id in &ids {
+        e.linked_key(id).await;
+    }
+    e.quiesce().await;
+    let all = items(&e.d).await;
+    assert_eq!(all.len(), ITEMS, "no item was added");
+    assert_linked_once(&all);
+    let summaries: Vec<(String, String)> = e
+        .sim
+        .search("project = DEMO")
+        .expect("search")
+        .into_iter()
+        .map(|k| {
+            let issue = e.sim.issue(&k).expect("issue");
+            let summary = issue["fields"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (k, summary)
+        })
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        let labelled = e
+            .sim
+            .search(&format!(
+                "project = DEMO AND labels = \"{}\"",
+                tandem::sync::push::item_label("product", id)
+            ))
+            .expect("search");
+        let titled: Vec<&String> = summaries
+            .iter()
+            .filter(|(_, s)| *s == format!("pushed {n}"))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(labelled.len(), 1, "item {id} has issues {labelled:?}");
+        assert_eq!(titled.len(), 1, "\"pushed {n}\" is in Jira as {titled:?}");
+        let item = all.iter().find(|i| i["id"] == id.as_str()).expect("item");
+        assert_eq!(item["jira"]["key"], labelled[0].as_str(), "{item}");
+    }
+    assert_eq!(
+        e.sim.issue_count() - issues_before,
+        ITEMS,
+        "one issue per item"
+    );
+    println!(
+        "SIGKILL while pushing {ITEMS} new items: {created_at_kill} issues created and {links_at_kill} links stored at the kill ({} to adopt), {pending_at_kill} pairs pending; one issue per item after restart",
+        created_at_kill as u64 - links_at_kill.min(created_at_kill as u64)
+    );
+    e.d.stop().await;
+}
+
+/// Posts one webhook signed with `secret` to the daemon's public listener; returns the status.
+async fn post_signed(public: &str, secret: &str, body: &Value, id: &str) -> u16 {
+    let body = body.to_string();
+    reqwest::Client::new()
+        .post(format!("{public}/webhooks/jira/product"))
+        .header(
+            "X-Hub-Signature",
+            sign(&Secret::new(secret), body.as_bytes()),
+        )
+        .header("X-Atlassian-Webhook-Identifier", id)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook answered")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back() {
+    const PAIRS: usize = 10;
+    const OUTAGE: Duration = Duration::from_secs(3);
+    let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let pairs = stories_from_workspace(&e, PAIRS, "story").await;
+    let (ws_side, jira_side) = pairs.split_at(PAIRS / 2);
+
+    let from = e.sim.request_log().len();
+    let deliveries_from = e.sim.webhook_deliveries().len();
+    e.sim.set_outage(Some(503));
+    let outage_started = Instant::now();
+    // Edits on both sides while Jira refuses everything: the workspace API and the webhook
+    // listener acknowledge them all (neither waits on Jira).
+    for (n, (id, _)) in ws_side.iter().enumerate() {
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{id}"),
+            Some(json!({"title": format!("workspace edit {n}"), "storyPoints": n + 1})),
+        )
+        .await;
+    }
+    for (n, (_, key)) in jira_side.iter().enumerate() {
+        e.sim
+            .edit_issue(
+                key,
+                json!({"fields": {"summary": format!("jira edit {n}"), e.story_points_field(): n + 1}}),
+            )
+            .expect("edit in Jira");
+    }
+    let _ = tokio::time::timeout(GUARD, e.sim.webhooks_idle()).await;
+    let deliveries = &e.sim.webhook_deliveries()[deliveries_from..];
+    assert!(
+        deliveries.len() >= jira_side.len()
+            && deliveries
+                .iter()
+                .all(|d| d.outcome == tandem::sim::webhooks::Outcome::Delivered),
+        "webhooks during the outage were not all acknowledged: {deliveries:?}"
+    );
+    // The engine tried, was refused, and holds the work.
+    let deadline = Instant::now() + GUARD;
+    while !e.sim.request_log()[from..].iter().any(|r| r.status == 503) {
+        assert!(Instant::now() < deadline, "the engine never asked Jira");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (pending, _) = engine_backlog(&e.d.status().await);
+    assert!(pending > 0, "no backlog during the outage");
+    tokio::time::sleep(OUTAGE.saturating_sub(outage_started.elapsed())).await;
+    for (n, (_, key)) in ws_side.iter().enumerate() {
+        let issue = e.sim.issue(key).expect("issue");
+        assert_ne!(
+            issue["fields"]["summary"],
+            format!("workspace edit {n}").as_str(),
+            "an edit reached Jira during its outage: the outage showed nothing"
+        );
+    }
+    let refused = e.sim.request_log()[from..]
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    e.sim.set_outage(None);
+    let back = Instant::now();
+
+    // The backlog drains: every edit of either side reaches the other.
+    for (n, (_, key)) in ws_side.iter().enumerate() {
+        e.wait_issue(
+            key,
+            "the workspace edit reached Jira after the outage",
+            |i| {
+                i["fields"]["summary"] == format!("workspace edit {n}").as_str()
+                    && i["fields"][e.story_points_field()].as_f64() == Some(n as f64 + 1.0)
+            },
+        )
+        .await;
+    }
+    for (n, (id, _)) in jira_side.iter().enumerate() {
+        e.wait_item(id, "the Jira edit reached the item after the outage", |i| {
+            i["title"] == format!("jira edit {n}").as_str()
+                && i["storyPoints"].as_f64() == Some(n as f64 + 1.0)
+        })
+        .await;
+    }
+    let drained = back.elapsed();
+    e.quiesce().await;
+    for (id, key) in &pairs {
+        let item = e.item(id).await;
+        let issue = e.jira_issue(key).await;
+        assert_eq!(item["title"], issue["fields"]["summary"], "{id} vs {key}");
+        assert_eq!(
+            item["storyPoints"].as_f64(),
+            issue["fields"][e.story_points_field()].as_f64(),
+            "{id} vs {key}"
+        );
+    }
+    let status = e.d.status().await;
+    assert_eq!(
+        status["engine"]["failures"], 0,
+        "a pair gave up: {status:#}"
+    );
+    println!(
+        "503 outage of {OUTAGE:?} with {PAIRS} live edits pending: {refused} requests refused, backlog drained {drained:?} after Jira came back"
+    );
+    e.d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_that_keeps_failing_never_blocks_the_others() {
+    const GOOD: usize = 8;
+    const ROUNDS: usize = 3;
+    let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    // A sprint the workspace has but the board does not: the item's issue cannot be written.
+    e.ws(
+        reqwest::Method::POST,
+        "/sprints",
+        Some(json!({"name": "Nowhere sprint"})),
+    )
+    .await;
+    let bad = e
+        .create_item(json!({"type": "Story", "title": "bad 0", "sprint": "Nowhere sprint"}))
+        .await;
+    // A webhook about an issue Jira does not have (deleted since): that pair's reads 404.
+    let phantom = json!({
+        "webhookEvent": "jira:issue_updated",
+        "issue": {"id": "999999", "self": format!("{}/rest/api/2/issue/999999", e.sim.base_url()), "fields": {"project": {"key": "DEMO"}}},
+    });
+    assert_eq!(
+        post_signed(
+            &e.d.public,
+            common_live::WEBHOOK_SECRET,
+            &phantom,
+            "phantom-1"
+        )
+        .await,
+        200
+    );
+    let good = stories_from_workspace(&e, GOOD, "good").await;
+    for round in 1..=ROUNDS {
+        // The failing pair changes again (so it runs and fails again) ahead of the others.
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{bad}"),
+            Some(json!({"title": format!("bad {round}")})),
+        )
+        .await;
+        for (n, (id, _)) in good.iter().enumerate() {
+            e.ws(
+                reqwest::Method::PATCH,
+                &format!("/items/{id}"),
+                Some(json!({"title": format!("good {n} round {round}")})),
+            )
+            .await;
+        }
+        for (n, (_, key)) in good.iter().enumerate() {
+            e.wait_issue(key, "a good pair synced while the bad one failed", |i| {
+                i["fields"]["summary"] == format!("good {n} round {round}").as_str()
+            })
+            .await;
+        }
+    }
+    e.quiesce().await;
+    let item = e.item(&bad).await;
+    assert!(item["jira"].is_null(), "the bad item got an issue: {item}");
+    let failed: Vec<Value> = e
+        .history(&bad)
+        .await
+        .into_iter()
+        .filter(|h| h["action"] == "failed")
+        .collect();
+    assert!(
+        failed.len() >= 2
+            && failed.iter().all(|h| h["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Nowhere sprint"))),
+        "the bad item's history does not say, each time, why it failed: {failed:#?}"
+    );
+    let all = items(&e.d).await;
+    assert_eq!(
+        all.len(),
+        GOOD + 1,
+        "the phantom issue made an item: {all:#?}"
+    );
+    let status = e.d.status().await;
+    println!(
+        "one failing pair among {GOOD}: {} failures recorded, {ROUNDS} rounds of edits synced meanwhile; engine {}",
+        failed.len(),
+        status["engine"]
+    );
+    e.d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands() {
+    const PAIRS: usize = 12;
+    /// Requests in flight when a 429 arrives may still reach Jira right after it (they were
+    /// sent before the client knew); later than this is a request sent into the Retry-After.
+    const IN_FLIGHT: Duration = Duration::from_millis(500);
+    let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let pairs = stories_from_workspace(&e, PAIRS, "story").await;
+
+    const PER_SECOND: f64 = 3.0;
+    const BURST: u32 = 3;
+    let from = e.sim.request_log().len();
+    e.sim.set_rate_limit(Some(tandem::sim::RateLimit {
+        per_second: PER_SECOND,
+        burst: BURST,
+    }));
+    for (n, (id, _)) in pairs.iter().enumerate() {
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{id}"),
+            Some(json!({"title": format!("paced {n}"), "storyPoints": n + 1})),
+        )
+        .await;
+    }
+    for (n, (_, key)) in pairs.iter().enumerate() {
+        // Reads by the test go straight to the state, not through the rate-limited API.
+        let deadline = Instant::now() + GUARD * 2;
+        loop {
+            let issue = e.sim.issue(key).expect("issue");
+            if issue["fields"]["summary"] == format!("paced {n}").as_str()
+                && issue["fields"][e.story_points_field()].as_f64() == Some(n as f64 + 1.0)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the edit of {key} never landed: {issue}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    e.quiesce().await;
+    e.sim.set_rate_limit(None);
+    let log: Vec<_> = e.sim.request_log().split_off(from);
+    let limited: Vec<_> = log.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        limited.len() >= 3,
+        "the storm did not happen: {} requests, {} answered 429",
+        log.len(),
+        limited.len()
+    );
+    let mut most_in_flight = 0;
+    for r in &limited {
+        let wait = r.retry_after.expect("every 429 carries Retry-After");
+        let after: Vec<_> = log
+            .iter()
+            .filter(|o| o.received > r.received && o.received < r.received + wait)
+            .collect();
+        let early: Vec<_> = after
+            .iter()
+            .filter(|o| o.received >= r.received + IN_FLIGHT)
+            .map(|o| {
+                format!(
+                    "{} {} {:?} after",
+                    o.method,
+                    o.path,
+                    o.received - r.received
+                )
+            })
+            .collect();
+        assert!(
+            early.is_empty(),
+            "sent before Retry-After {wait:?} of a 429 to {} expired: {early:?}",
+            r.path
+        );
+        most_in_flight = most_in_flight.max(after.len());
+    }
+    // At most one request per engine worker and per other caller can be in flight.
+    assert!(
+        most_in_flight <= 10,
+        "{most_in_flight} requests reached Jira right after a 429"
+    );
+    let status = e.d.status().await;
+    assert_eq!(
+        status["engine"]["failures"], 0,
+        "a pair gave up: {status:#}"
+    );
+    println!(
+        "429 storm during live sync: {} requests, {} answered 429, at most {most_in_flight} in flight after one; all {PAIRS} edits landed",
+        log.len(),
+        limited.len()
+    );
+    e.d.stop().await;
+}
+
+const LIVE_TOKEN: &str = "l1ve-t0ken-Hy6Ui8Op";
+const LIVE_WEBHOOK_SECRET: &str = "l1ve-w3bh00k-Df3Gh5Jk";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_syncing_daemon_never_prints_its_secrets() {
+    let admin_dir = tempfile::tempdir().expect("tempdir");
+    let admin_token_file = admin_dir.path().join("admin-bearer");
+    std::fs::write(&admin_token_file, format!("{ADMIN_TOKEN}\n")).expect("write");
+    let e = LiveEnv::start_with(LiveOptions {
+        robot: Some((SYNC_EMAIL.to_owned(), LIVE_TOKEN.to_owned())),
+        webhook_secret: LIVE_WEBHOOK_SECRET.to_owned(),
+        daemon: DaemonOptions {
+            log: "debug".into(),
+            admin_token_file: Some(admin_token_file.clone()),
+            ..DaemonOptions::default()
+        },
+        ..LiveOptions::new(Deployment::Cloud, "jiraWins")
+    })
+    .await;
+    let mut outputs = Vec::new();
+
+    // Live sync both ways, with webhooks signed by the secret, a transient failure (Jira 503s),
+    // a permanent one, and a sweep.
+    let pairs = stories_from_workspace(&e, 3, "live").await;
+    let (id, key) = &pairs[0];
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "edited in the workspace"})),
+    )
+    .await;
+    e.wait_issue(key, "the workspace edit reached Jira", |i| {
+        i["fields"]["summary"] == "edited in the workspace"
+    })
+    .await;
+    let (id2, key2) = &pairs[1];
+    e.sim.inject_errors(3, 503);
+    e.sim
+        .edit_issue(key2, json!({"fields": {"summary": "edited in Jira"}}))
+        .expect("edit in Jira");
+    e.wait_item(id2, "the Jira edit reached the item", |i| {
+        i["title"] == "edited in Jira"
+    })
+    .await;
+    e.ws(
+        reqwest::Method::POST,
+        "/sprints",
+        Some(json!({"name": "Nowhere sprint"})),
+    )
+    .await;
+    let bad = e
+        .create_item(json!({"type": "Story", "title": "bad", "sprint": "Nowhere sprint"}))
+        .await;
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
+            .send()
+            .await
+            .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
+    outputs.push(("resync report".into(), resp.text().await.expect("body")));
+    e.quiesce().await;
+
+    let status = e.d.status().await;
+    assert!(
+        status["engine"]["runs"].as_u64().unwrap_or(0) > 0
+            && status["engine"]["webhooksConsumed"].as_u64().unwrap_or(0) > 0
+            && status["engine"]["failures"].as_u64().unwrap_or(0) > 0,
+        "the engine synced, consumed webhooks and failed once: {status:#}"
+    );
+    let metrics = e.d.admin_get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tandem_sync_runs_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    outputs.push(("/api/v1/status".into(), status.to_string()));
+    outputs.push(("/metrics".into(), metrics));
+    for path in [
+        format!("/api/v1/workspaces/product/items/{bad}"),
+        format!("/api/v1/workspaces/product/items/{bad}/history"),
+        format!("/api/v1/workspaces/product/items/{id2}/history"),
+        "/api/v1/workspaces/product/items".to_owned(),
+    ] {
+        outputs.push((path.clone(), e.d.admin_get(&path).await));
+    }
+    for format in ["table", "json"] {
+        let out = e.d.cli(&["status", "--output", format]).await;
+        assert_eq!(out.code, Some(0), "{out:?}");
+        outputs.push((
+            format!("tandem status --output {format}"),
+            out.stdout + &out.stderr,
+        ));
+    }
+    let LiveEnv { d, sim, .. } = e;
+    let (exit, log) = d.stop().await;
+    assert!(exit.success(), "{exit:?}");
+    let target_of = |l: &String, prefix: &str, level: &str| {
+        serde_json::from_str::<Value>(l).is_ok_and(|v| {
+            v["target"].as_str().is_some_and(|t| t.starts_with(prefix)) && v["level"] == level
+        })
+    };
+    assert!(
+        log.iter()
+            .any(|l| target_of(l, "tandem::sync::engine", "DEBUG")),
+        "engine debug lines are logged"
+    );
+    assert!(
+        log.iter()
+            .any(|l| target_of(l, "tandem::sync::engine", "WARN")),
+        "engine failures are logged"
+    );
+    assert!(
+        log.iter().any(|l| target_of(l, "tandem::jira", "DEBUG")),
+        "Jira requests are logged at debug"
+    );
+    for (i, line) in log.into_iter().enumerate() {
+        outputs.push((format!("daemon log line {i}"), line));
+    }
+    let needles = [
+        LIVE_TOKEN.to_owned(),
+        LIVE_WEBHOOK_SECRET.to_owned(),
+        ADMIN_TOKEN.to_owned(),
+        basic(SYNC_EMAIL, LIVE_TOKEN),
+    ];
+    for (what, text) in &outputs {
+        for needle in &needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "a secret ({needle}) leaked into {what}: {text}"
+            );
+        }
+    }
+    println!(
+        "secret grep of a live-syncing daemon: {} outputs checked",
+        outputs.len()
+    );
     sim.shutdown().await.expect("sim shutdown");
 }

@@ -132,7 +132,7 @@ pub fn start(
     }
 
     let engine = Engine::new(resources.clone(), workspace.clone(), config.engine.clone());
-    engine.start(tasks, shutdown);
+    engine.start(tasks, shutdown, ready.clone());
 
     let status_resources = resources.clone();
     let status_engine = engine.clone();

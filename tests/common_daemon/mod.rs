@@ -92,6 +92,9 @@ pub struct DaemonOptions {
     pub file_size_limit: Option<u64>,
     /// Extra environment (e.g. `TANDEM_HEADER_READ_TIMEOUT_MS`).
     pub env: Vec<(String, String)>,
+    /// Address of the public (webhook) listener; `None` picks a free port. A restart after a
+    /// kill passes the old address so webhooks keep reaching the daemon.
+    pub listen: Option<String>,
 }
 
 impl Default for DaemonOptions {
@@ -102,6 +105,7 @@ impl Default for DaemonOptions {
             admin_token_file: None,
             file_size_limit: None,
             env: Vec::new(),
+            listen: None,
         }
     }
 }
@@ -159,7 +163,9 @@ impl Daemon {
             .arg(&dirs.state)
             .arg("--secrets")
             .arg(&dirs.secrets)
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(options.listen.as_deref().unwrap_or("127.0.0.1:0"))
+            .args(["--admin", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

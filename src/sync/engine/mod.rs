@@ -236,8 +236,32 @@ impl Engine {
         }
     }
 
-    /// Starts the consumers, the workers and the sweeper on `tasks`; they stop with `shutdown`.
-    pub fn start(&self, tasks: &mut JoinSet<()>, shutdown: watch::Receiver<bool>) {
+    /// Starts the consumers, the workers and the sweeper on `tasks` once `manifests_ready` is
+    /// true; they stop with `shutdown`.
+    ///
+    /// Sources route by the declared integrations and workers forget keys of undeclared ones,
+    /// so nothing may run before the first manifests are applied: on an empty model the pending
+    /// set left by a crash would be dropped and the cursors moved past unrouted webhooks and
+    /// changes.
+    pub fn start(
+        &self,
+        tasks: &mut JoinSet<()>,
+        shutdown: watch::Receiver<bool>,
+        mut manifests_ready: watch::Receiver<bool>,
+    ) {
+        let engine = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(until_shutdown(stop, async move {
+            if manifests_ready.wait_for(|r| *r).await.is_err() {
+                return;
+            }
+            let mut running = JoinSet::new();
+            engine.start_now(&mut running, shutdown);
+            while running.join_next().await.is_some() {}
+        }));
+    }
+
+    fn start_now(&self, tasks: &mut JoinSet<()>, shutdown: watch::Receiver<bool>) {
         match self.requeue_pending() {
             Ok(0) => {}
             Ok(n) => tracing::info!(pairs = n, "resuming pending sync work"),
