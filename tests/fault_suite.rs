@@ -1495,15 +1495,12 @@ async fn a_pair_that_keeps_failing_never_blocks_the_others() {
     const GOOD: usize = 8;
     const ROUNDS: usize = 3;
     let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
-    // A sprint the workspace has but the board does not: the item's issue cannot be written.
-    e.ws(
-        reqwest::Method::POST,
-        "/sprints",
-        Some(json!({"name": "Nowhere sprint"})),
-    )
-    .await;
+    // A component the project does not have (tandem never creates components): the item's
+    // issue cannot be written.
     let bad = e
-        .create_item(json!({"type": "Story", "title": "bad 0", "sprint": "Nowhere sprint"}))
+        .create_item(
+            json!({"type": "Story", "title": "bad 0", "components": ["Nowhere component"]}),
+        )
         .await;
     // A webhook about an issue Jira does not have (deleted since): that pair's reads 404.
     let phantom = json!({
@@ -1557,7 +1554,7 @@ async fn a_pair_that_keeps_failing_never_blocks_the_others() {
         failed.len() >= 2
             && failed.iter().all(|h| h["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("Nowhere sprint"))),
+                .is_some_and(|m| m.contains("Nowhere component"))),
         "the bad item's history does not say, each time, why it failed: {failed:#?}"
     );
     let all = items(&e.d).await;
@@ -1714,14 +1711,8 @@ async fn a_live_syncing_daemon_never_prints_its_secrets() {
         i["title"] == "edited in Jira"
     })
     .await;
-    e.ws(
-        reqwest::Method::POST,
-        "/sprints",
-        Some(json!({"name": "Nowhere sprint"})),
-    )
-    .await;
     let bad = e
-        .create_item(json!({"type": "Story", "title": "bad", "sprint": "Nowhere sprint"}))
+        .create_item(json!({"type": "Story", "title": "bad", "components": ["Nowhere component"]}))
         .await;
     let resp =
         e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")

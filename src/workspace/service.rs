@@ -379,6 +379,22 @@ impl WorkspaceService {
         if_match: Option<IfMatch>,
         origin: Origin,
     ) -> Result<Item, WorkspaceError> {
+        self.patch_item_recorded(ws, id, patch, if_match, origin, Vec::new())
+            .await
+    }
+
+    /// [`WorkspaceService::patch_item`] plus history entries, committed in the same
+    /// transaction (the entries are written even when the patch changes nothing). The sync
+    /// engine records a conflict's losing value this way, so no crash can separate the two.
+    pub async fn patch_item_recorded(
+        &self,
+        ws: &str,
+        id: &str,
+        patch: ItemPatch,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+        history: Vec<HistoryEntry>,
+    ) -> Result<Item, WorkspaceError> {
         let w = Arc::new(self.workspace(ws)?);
         check_origin(&patch, &origin)?;
         let id = id.to_string();
@@ -389,17 +405,24 @@ impl WorkspaceService {
                     .ok_or_else(|| not_found("item", &w.name, &id))?;
                 check_if_match(&if_match, &format!("item {id}"), item.version)?;
                 let changed = apply_item_patch(&mut item, &patch);
-                if changed.is_empty() {
-                    return Ok((WsPlan::new(origin.clone()), item));
+                let mut plan = WsPlan::new(origin.clone());
+                if !changed.is_empty() {
+                    validate_item(&w, r, &item, &changed, false)?;
+                    item.version += 1;
+                    item.updated = Utc::now();
+                    plan = plan.push(WsOp::PutItem {
+                        item: Box::new(item.clone()),
+                        op: ChangeOp::Update,
+                        fields: changed.into_iter().collect(),
+                    });
                 }
-                validate_item(&w, r, &item, &changed, false)?;
-                item.version += 1;
-                item.updated = Utc::now();
-                let plan = WsPlan::new(origin.clone()).push(WsOp::PutItem {
-                    item: Box::new(item.clone()),
-                    op: ChangeOp::Update,
-                    fields: changed.into_iter().collect(),
-                });
+                for entry in &history {
+                    plan = plan.push(WsOp::AppendHistory {
+                        workspace: w.name.clone(),
+                        id: id.clone(),
+                        entry: entry.clone(),
+                    });
+                }
                 Ok((plan, item))
             })
             .await?;
@@ -534,6 +557,20 @@ impl WorkspaceService {
         integration: &str,
         issue: Option<IssueRef>,
     ) -> Result<(), WorkspaceError> {
+        self.set_jira_link_because(ws, id, integration, issue, None)
+            .await
+    }
+
+    /// [`WorkspaceService::set_jira_link`] with the reason recorded in the same history entry
+    /// (why a pair was unlinked: which side was deleted).
+    pub async fn set_jira_link_because(
+        &self,
+        ws: &str,
+        id: &str,
+        integration: &str,
+        issue: Option<IssueRef>,
+        reason: Option<String>,
+    ) -> Result<(), WorkspaceError> {
         let w = self.workspace(ws)?;
         let model = (self.inner.model)();
         let declared = model
@@ -575,10 +612,13 @@ impl WorkspaceService {
                         jira_issue_key: issue.key.clone(),
                     })
                 }
-                None => WsOp::RemoveLink {
-                    integration: integration.clone(),
-                    item_id: id.clone(),
-                },
+                None => {
+                    entry.message = reason.clone();
+                    WsOp::RemoveLink {
+                        integration: integration.clone(),
+                        item_id: id.clone(),
+                    }
+                }
             };
             let mut plan = WsPlan::new(origin).push(op);
             if item_number(&id).is_some() {

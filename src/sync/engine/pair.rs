@@ -489,29 +489,18 @@ async fn unlink(
     store
         .put_kv_many(super::ENGINE_NS, vec![(survivor, Some(b"1".to_vec()))])
         .await?;
-    if env
-        .shared
+    // The item's history says why, in the same transaction as the unlink (for a deleted item
+    // the history is kept too, next to the deletion).
+    env.shared
         .workspace
-        .get_item(ws, &link.workspace_item_id)
-        .is_ok()
-    {
-        env.shared
-            .workspace
-            .set_jira_link(ws, &link.workspace_item_id, env.integration(), None)
-            .await?;
-        let mut entry = HistoryEntry::new("unlinked", env.origin());
-        entry.message = Some(why.clone());
-        env.shared
-            .workspace
-            .append_history(ws, &link.workspace_item_id, entry)
-            .await?;
-    } else {
-        // The item is gone: drop the link only (its history already records the deletion).
-        env.shared
-            .workspace
-            .set_jira_link(ws, &link.workspace_item_id, env.integration(), None)
-            .await?;
-    }
+        .set_jira_link_because(
+            ws,
+            &link.workspace_item_id,
+            env.integration(),
+            None,
+            Some(why.clone()),
+        )
+        .await?;
     baseline::remove(store, env.integration(), &link.workspace_item_id).await?;
     tracing::info!(
         integration = env.integration(),
@@ -745,6 +734,79 @@ async fn sync_linked(
         }
     }
 
+    // Workspace side first, with every conflict's losing value in the same transaction: a
+    // crash can then never lose a loser (the Jira write below is what makes a workspace
+    // winner's loser disappear, and it comes after).
+    let mut patch = WsPatch::default();
+    for k in &m.to_workspace {
+        pull_key(k, &pulled, &mut patch, env.run);
+    }
+    if let Some(p) = pull_parent {
+        patch.parent = Some(p);
+    }
+    if let Some(t) = pulled.time_spent_seconds {
+        if t != item.time_spent_seconds {
+            patch.time_spent_seconds = Some(t);
+        }
+    }
+    let conflicts: Vec<_> = m.conflicts.iter().chain(&m_conflicts_extra).collect();
+    let recorded = if conflicts.is_empty() {
+        Vec::new()
+    } else {
+        env.shared.workspace.history(ws, &item.id)?
+    };
+    let mut entries = Vec::new();
+    for c in conflicts {
+        // A retry after a failed Jira write meets the same conflict again: record it once.
+        let seen = recorded.iter().rev().take(50).any(|h| {
+            h.action == "conflict"
+                && h.field.as_deref() == Some(c.field.as_str())
+                && h.winner.as_ref() == Some(&c.winner)
+                && h.loser.as_ref() == Some(&c.loser)
+        });
+        synced.conflicts += 1;
+        if seen {
+            continue;
+        }
+        let mut entry = HistoryEntry::new("conflict", env.origin());
+        entry.field = Some(c.field.clone());
+        entry.winner = Some(c.winner.clone());
+        entry.winner_side = Some(c.winner_side.as_str().to_owned());
+        entry.loser = Some(c.loser.clone());
+        entry.message = Some(format!(
+            "both sides changed {} since the last sync; {:?} kept the {} value",
+            c.field,
+            env.run.integration.conflicts,
+            c.winner_side.as_str()
+        ));
+        entries.push(entry);
+    }
+    if !m.to_workspace.is_empty() {
+        let mut entry = HistoryEntry::new("pulled", env.origin());
+        let list: Vec<&str> = m.to_workspace.iter().map(String::as_str).collect();
+        entry.message = Some(format!("{} ({})", list.join(", "), issue.key));
+        entries.push(entry);
+    }
+    let mut version = item.version;
+    if !patch_is_empty(&patch) || !entries.is_empty() {
+        let after = env
+            .shared
+            .workspace
+            .patch_item_recorded(
+                ws,
+                &item.id,
+                patch,
+                Some(IfMatch::Versions(vec![item.version])),
+                env.origin(),
+                entries,
+            )
+            .await?;
+        if after.version != version {
+            synced.workspace_writes += 1;
+        }
+        version = after.version;
+    }
+
     // Jira side.
     let key = issue.key.clone();
     if !m.to_jira.is_empty() || push_parent.is_some() {
@@ -902,24 +964,11 @@ async fn sync_linked(
         }
     }
 
-    // Workspace side.
-    let mut patch = WsPatch::default();
-    for k in &m.to_workspace {
-        pull_key(k, &pulled, &mut patch, env.run);
-    }
-    if let Some(p) = pull_parent {
-        patch.parent = Some(p);
-    }
     if comments_changed {
-        patch.comments = Some(comments);
-    }
-    if let Some(t) = pulled.time_spent_seconds {
-        if t != item.time_spent_seconds {
-            patch.time_spent_seconds = Some(t);
-        }
-    }
-    if !patch_is_empty(&patch) {
-        let before = item.version;
+        let patch = WsPatch {
+            comments: Some(comments),
+            ..WsPatch::default()
+        };
         let after = env
             .shared
             .workspace
@@ -927,40 +976,17 @@ async fn sync_linked(
                 ws,
                 &item.id,
                 patch,
-                Some(IfMatch::Versions(vec![item.version])),
+                Some(IfMatch::Versions(vec![version])),
                 env.origin(),
             )
             .await?;
-        if after.version != before {
+        if after.version != version {
             synced.workspace_writes += 1;
         }
     }
-
-    // History: every overruled value, then what flowed where.
-    for c in m.conflicts.iter().chain(&m_conflicts_extra) {
-        let mut entry = HistoryEntry::new("conflict", env.origin());
-        entry.field = Some(c.field.clone());
-        entry.winner = Some(c.winner.clone());
-        entry.winner_side = Some(c.winner_side.as_str().to_owned());
-        entry.loser = Some(c.loser.clone());
-        entry.message = Some(format!(
-            "both sides changed {} since the last sync; {:?} kept the {} value",
-            c.field,
-            env.run.integration.conflicts,
-            c.winner_side.as_str()
-        ));
-        env.shared
-            .workspace
-            .append_history(ws, &item.id, entry)
-            .await?;
-        synced.conflicts += 1;
-    }
-    for (action, keys) in [("pushed", &m.to_jira), ("pulled", &m.to_workspace)] {
-        if keys.is_empty() {
-            continue;
-        }
-        let mut entry = HistoryEntry::new(action, env.origin());
-        let list: Vec<&str> = keys.iter().map(String::as_str).collect();
+    if !m.to_jira.is_empty() {
+        let mut entry = HistoryEntry::new("pushed", env.origin());
+        let list: Vec<&str> = m.to_jira.iter().map(String::as_str).collect();
         entry.message = Some(format!("{} ({key})", list.join(", ")));
         env.shared
             .workspace
