@@ -736,3 +736,44 @@ async fn without_webhooks_the_sweep_syncs_and_deletion_only_unlinks() {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
     e.d.stop().await;
 }
+
+/// Jira's webhook for tandem's own create describes the state tandem has just read: it costs
+/// no second read (one request in three of a push, before). A webhook racing the create can
+/// still cost one, so the bound is on the average over ten creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_of_tandems_own_create_costs_no_read() {
+    const N: u64 = 10;
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    // The first item also builds the integration's run (catalog reads); measure the others.
+    let first = e
+        .create_item(json!({"type": "Story", "title": "warm up"}))
+        .await;
+    e.linked_key(&first).await;
+    e.quiesce().await;
+    e.sim.reset_request_counts();
+    let mut ids = Vec::new();
+    for n in 0..N {
+        ids.push(
+            e.create_item(json!({"type": "Story", "title": format!("counted {n}")}))
+                .await,
+        );
+    }
+    for id in &ids {
+        e.linked_key(id).await;
+    }
+    e.quiesce().await;
+    let counts = e.sim.request_counts();
+    assert_eq!(e.sim.requests_to("POST", "/rest/api/"), N, "{counts:?}");
+    let reads = e.sim.requests_to("GET", "/rest/api/3/issue/");
+    // One read after each create; each webhook read again would make it 2 N.
+    assert!(
+        (N..N + N / 2).contains(&reads),
+        "{reads} reads for {N} creates: {counts:?}"
+    );
+    let status = e.d.status().await;
+    assert!(
+        status["engine"]["echoesSkipped"].as_u64().unwrap_or(0) >= N / 2,
+        "{status:#}"
+    );
+    e.d.stop().await;
+}

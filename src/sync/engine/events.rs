@@ -20,6 +20,9 @@ pub struct Hint {
     pub board: Option<u64>,
     /// Version events: the project id the version belongs to.
     pub version_project: Option<String>,
+    /// Issue events: the issue's `updated` as the payload shows it. When tandem has already
+    /// read and synced the issue at exactly that time, the event is an echo of what it saw.
+    pub updated: Option<String>,
 }
 
 impl Hint {
@@ -58,6 +61,12 @@ pub fn decode(body: &[u8]) -> Option<Hint> {
             .pointer("/fields/project/key")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        if hint.event.starts_with("jira:issue_") && hint.event != "jira:issue_deleted" {
+            hint.updated = issue
+                .pointer("/fields/updated")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
     }
     if let Some(id) = obj.get("worklog").and_then(|w| string(w.get("issueId"))) {
         hint.issues.push(id);
@@ -88,7 +97,8 @@ mod tests {
 
     #[test]
     fn issue_comment_worklog_and_link_events_name_their_issues() {
-        let h = decode(br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"DEMO-1","fields":{"project":{"key":"DEMO"}}}}"#).unwrap();
+        let h = decode(br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"DEMO-1","fields":{"project":{"key":"DEMO"},"updated":"2026-11-27T08:00:00.000+0000"}}}"#).unwrap();
+        assert_eq!(h.updated.as_deref(), Some("2026-11-27T08:00:00.000+0000"));
         assert_eq!(
             (h.issues, h.project),
             (vec!["10001".to_string()], Some("DEMO".to_string()))

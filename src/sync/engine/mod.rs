@@ -200,6 +200,12 @@ pub struct EngineShared {
     /// Stamp of each pending entry, so a worker clears only what it has seen.
     stamp: AtomicU64,
     sweep_now: tokio::sync::Notify,
+    /// (connection, issue id) → the issue's `updated` when tandem last read it and left Jira
+    /// as it was: an issue event carrying that same time describes nothing new (the echo of
+    /// tandem's own create, a duplicate delivery) and costs no read.
+    /// The value also holds the item's version after that sync, so a workspace change made
+    /// since is never skipped.
+    seen: Mutex<HashMap<(String, String), (String, u64)>>,
     sweep_requests: Mutex<Vec<SweepRequest>>,
 }
 
@@ -231,6 +237,7 @@ impl Engine {
                 states: Mutex::new(BTreeMap::new()),
                 stamp,
                 sweep_now: tokio::sync::Notify::new(),
+                seen: Mutex::new(HashMap::new()),
                 sweep_requests: Mutex::new(Vec::new()),
             }),
         }
@@ -444,7 +451,83 @@ async fn until_shutdown(
     }
 }
 
+/// Entries kept in [`EngineShared::seen`] before it starts over (a cache, not a record).
+const SEEN_CAPACITY: usize = 50_000;
+
 impl EngineShared {
+    /// Remembers the state of an issue tandem has just synced without writing to it, and the
+    /// version its item had then.
+    pub(crate) fn saw(
+        &self,
+        connection: &str,
+        issue_id: &str,
+        updated: Option<&str>,
+        item_version: u64,
+    ) {
+        let Some(updated) = updated else { return };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= SEEN_CAPACITY {
+            seen.clear();
+        }
+        seen.insert(
+            (connection.to_owned(), issue_id.to_owned()),
+            (updated.to_owned(), item_version),
+        );
+    }
+
+    /// Forgets it (tandem is about to change the issue, or the pair failed).
+    pub(crate) fn unsee(&self, connection: &str, issue_id: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(connection.to_owned(), issue_id.to_owned()));
+    }
+
+    /// Whether the pending entry of `key` describes an issue state already synced, with the
+    /// item unchanged since.
+    fn already_synced(&self, key: &EngineKey, pending: Option<&[u8]>) -> bool {
+        let Some(state) = pending.and_then(|v| v.get(8..)).filter(|s| !s.is_empty()) else {
+            return false;
+        };
+        let Some((issue, updated)) = std::str::from_utf8(state)
+            .ok()
+            .and_then(|s| s.split_once('\n'))
+        else {
+            return false;
+        };
+        let PairKey::Item(item_id) = &key.pair else {
+            return false;
+        };
+        let model = self.resources.desired().model;
+        let Some(pi) = model.integrations.get(&key.integration) else {
+            return false;
+        };
+        let Some((seen_updated, seen_version)) = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(pi.connection.clone(), issue.to_owned()))
+            .cloned()
+        else {
+            return false;
+        };
+        let version = match self.store.ws_item(&pi.workspace, item_id) {
+            Ok(Some(item)) => item.version,
+            _ => return false,
+        };
+        seen_updated == updated && seen_version == version
+    }
+
+    /// Whether a webhook describes exactly the issue state tandem last synced (the item may
+    /// have changed since: then the item's own change queues the pair anyway).
+    fn already_seen(&self, connection: &str, issue_id: &str, updated: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(connection.to_owned(), issue_id.to_owned()))
+            .is_some_and(|(u, _)| u == updated)
+    }
+
     fn next_stamp(&self) -> u64 {
         self.stamp.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -456,18 +539,30 @@ impl EngineShared {
         keys: Vec<EngineKey>,
         extra: Vec<(String, Option<Vec<u8>>)>,
     ) -> Result<(), StoreError> {
+        self.mark_pending_seen(keys.into_iter().map(|k| (k, None)).collect(), extra)
+            .await
+    }
+
+    /// [`EngineShared::mark_pending`] with, per pair, the issue state the webhook described
+    /// (issue id, `updated`), so a worker can skip a run for a state already synced.
+    async fn mark_pending_seen(
+        &self,
+        keys: Vec<(EngineKey, Option<(String, String)>)>,
+        extra: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), StoreError> {
         let mut entries: Vec<(String, Option<Vec<u8>>)> = keys
             .iter()
-            .map(|k| {
-                (
-                    k.pending_key(),
-                    Some(self.next_stamp().to_be_bytes().to_vec()),
-                )
+            .map(|(k, state)| {
+                let mut value = self.next_stamp().to_be_bytes().to_vec();
+                if let Some((issue, updated)) = state {
+                    value.extend_from_slice(format!("{issue}\n{updated}").as_bytes());
+                }
+                (k.pending_key(), Some(value))
             })
             .collect();
         entries.extend(extra);
         self.store.put_kv_many(ENGINE_NS, entries).await?;
-        for k in keys {
+        for (k, _) in keys {
             self.queue.enqueue(k);
         }
         Ok(())
@@ -565,13 +660,12 @@ async fn consume_webhooks(s: Arc<EngineShared>) {
             };
             route_hint(&s, &model, &ev.event.connection, &hint, &mut keys).await;
         }
-        keys.sort_by(|a, b| (&a.integration, &a.pair).cmp(&(&b.integration, &b.pair)));
-        keys.dedup();
+        let keys = merge_hinted(keys);
         let cursor = (
             WEBHOOK_CURSOR.to_owned(),
             Some((last + 1).to_be_bytes().to_vec()),
         );
-        if let Err(e) = s.mark_pending(keys, vec![cursor]).await {
+        if let Err(e) = s.mark_pending_seen(keys, vec![cursor]).await {
             tracing::error!(error = %e, "cannot record pending sync work");
             pause().await;
             continue;
@@ -584,25 +678,54 @@ async fn consume_webhooks(s: Arc<EngineShared>) {
 }
 
 /// The pairs a webhook is about, in each integration of its connection that can hold them.
+/// One entry per pair, keeping the described issue state only when every event of the batch
+/// for that pair described the same one.
+fn merge_hinted(
+    mut keys: Vec<(EngineKey, Option<(String, String)>)>,
+) -> Vec<(EngineKey, Option<(String, String)>)> {
+    keys.sort_by(|a, b| (&a.0.integration, &a.0.pair).cmp(&(&b.0.integration, &b.0.pair)));
+    let mut out: Vec<(EngineKey, Option<(String, String)>)> = Vec::with_capacity(keys.len());
+    for (key, state) in keys {
+        match out.last_mut() {
+            Some((last, last_state)) if *last == key => {
+                if *last_state != state {
+                    *last_state = None;
+                }
+            }
+            _ => out.push((key, state)),
+        }
+    }
+    out
+}
+
 async fn route_hint(
     s: &EngineShared,
     model: &Model,
     connection: &str,
     hint: &events::Hint,
-    keys: &mut Vec<EngineKey>,
+    keys: &mut Vec<(EngineKey, Option<(String, String)>)>,
 ) {
     for pi in active(model).filter(|pi| pi.connection == connection) {
         if hint.changes_catalog() {
             let board_matches = hint.board.is_none_or(|b| b == 0 || pi.board == Some(b));
             if board_matches {
                 s.invalidate(&pi.name).await;
-                keys.push(EngineKey {
-                    integration: pi.name.clone(),
-                    pair: PairKey::Catalog,
-                });
+                keys.push((
+                    EngineKey {
+                        integration: pi.name.clone(),
+                        pair: PairKey::Catalog,
+                    },
+                    None,
+                ));
             }
         }
         for id in &hint.issues {
+            if let Some(updated) = &hint.updated {
+                if s.already_seen(connection, id, updated) {
+                    s.stats.echoes_skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
             let linked = s.store.link_by_jira_issue(&pi.name, id).ok().flatten();
             let pair = match linked {
                 Some(link) => PairKey::Item(link.workspace_item_id),
@@ -613,10 +736,14 @@ async fn route_hint(
                     PairKey::Issue(id.clone())
                 }
             };
-            keys.push(EngineKey {
-                integration: pi.name.clone(),
-                pair,
-            });
+            let state = hint.updated.clone().map(|u| (id.clone(), u));
+            keys.push((
+                EngineKey {
+                    integration: pi.name.clone(),
+                    pair,
+                },
+                state,
+            ));
         }
     }
 }
@@ -722,7 +849,16 @@ async fn worker(s: Arc<EngineShared>) {
         let key = s.queue.next().await;
         let pending = key.pending_key();
         let seen = s.store.get_kv(ENGINE_NS, &pending).ok().flatten();
-        let disposition = run_key(&s, &key).await;
+        let disposition = if s.already_synced(&key, seen.as_deref()) {
+            // Queued by a webhook (or a duplicate delivery) describing exactly the state the
+            // previous run read and synced: nothing to do.
+            s.stats.echoes_skipped.fetch_add(1, Ordering::Relaxed);
+            Disposition::Succeeded {
+                requeue_after: None,
+            }
+        } else {
+            run_key(&s, &key).await
+        };
         if matches!(disposition, Disposition::Succeeded { .. }) {
             // Cleared only if no newer event re-marked it meanwhile (it then runs again).
             let now = s.store.get_kv(ENGINE_NS, &pending).ok().flatten();

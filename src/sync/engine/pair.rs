@@ -415,6 +415,13 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
             .collect(),
     };
     baseline::save(&env.shared.store, env.integration(), &item.id, &base).await?;
+    let updated = issue.fields.get("updated").and_then(Value::as_str);
+    env.shared.saw(
+        &env.run.integration.connection,
+        &issue.id,
+        updated,
+        item.version,
+    );
     Ok(Synced {
         workspace_writes: 1,
         ..Synced::default()
@@ -983,6 +990,7 @@ async fn sync_linked(
         if after.version != version {
             synced.workspace_writes += 1;
         }
+        version = after.version;
     }
     if !m.to_jira.is_empty() {
         let mut entry = HistoryEntry::new("pushed", env.origin());
@@ -994,6 +1002,13 @@ async fn sync_linked(
             .await?;
     }
 
+    let connection = &env.run.integration.connection;
+    if synced.jira_writes == 0 {
+        let updated = issue.fields.get("updated").and_then(Value::as_str);
+        env.shared.saw(connection, &issue.id, updated, version);
+    } else {
+        env.shared.unsee(connection, &issue.id);
+    }
     let new_base = Baseline {
         fields: m.baseline,
         parent: new_parent,
