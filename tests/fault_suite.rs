@@ -1800,3 +1800,58 @@ async fn a_live_syncing_daemon_never_prints_its_secrets() {
     );
     sim.shutdown().await.expect("sim shutdown");
 }
+
+/// A restart whose manifest directory is empty for a while (a git-sync volume not populated
+/// yet) must not drop the work acknowledged before the crash: the engine waits for an
+/// integration to be declared before it routes anything or runs pending pairs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_no_manifests_yet_keeps_pending_work_until_they_come() {
+    const N: usize = 8;
+    let mut e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let pairs = stories_from_workspace(&e, N, "planned").await;
+    // Jira answers slowly so the edits are still pending when the daemon dies.
+    e.sim.set_latency(Duration::from_millis(300));
+    for (n, (id, _)) in pairs.iter().enumerate() {
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{id}"),
+            Some(json!({"title": format!("planned {n} edited")})),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + GUARD;
+    while engine_backlog(&e.d.status().await).0 == 0 {
+        assert!(Instant::now() < deadline, "no backlog to lose");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    e.kill().await;
+    assert!(
+        stored_pending(&e.dirs.state).await > 0,
+        "the kill came too late"
+    );
+    e.sim.set_latency(Duration::ZERO);
+
+    // Restart with the manifest directory empty (a volume not populated yet).
+    let parked = e.dirs.manifests.with_extension("parked");
+    std::fs::rename(&e.dirs.manifests, &parked).expect("park the manifests");
+    std::fs::create_dir(&e.dirs.manifests).expect("an empty manifest directory");
+    let mut options = DaemonOptions::default();
+    options.listen = Some(e.d.public.trim_start_matches("http://").to_owned());
+    e.d = Daemon::start(&e.dirs, options).await;
+    e.d.wait_status("the empty directory reported", |s| {
+        s["manifests"]["problem"].is_string()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::remove_dir(&e.dirs.manifests).expect("remove the empty directory");
+    std::fs::rename(&parked, &e.dirs.manifests).expect("manifests back");
+    e.d.wait_status("everything Ready again", all_ready).await;
+    e.quiesce().await;
+    for (n, (_, key)) in pairs.iter().enumerate() {
+        e.wait_issue(key, "the acknowledged edit reached Jira", |i| {
+            i["fields"]["summary"] == format!("planned {n} edited").as_str()
+        })
+        .await;
+    }
+    e.d.stop().await;
+}

@@ -247,9 +247,9 @@ impl Engine {
     /// true; they stop with `shutdown`.
     ///
     /// Sources route by the declared integrations and workers forget keys of undeclared ones,
-    /// so nothing may run before the first manifests are applied: on an empty model the pending
-    /// set left by a crash would be dropped and the cursors moved past unrouted webhooks and
-    /// changes.
+    /// so nothing may run before the first manifests declaring an integration are applied: on
+    /// an empty model the pending set left by a crash would be dropped and the cursors moved
+    /// past unrouted webhooks and changes.
     pub fn start(
         &self,
         tasks: &mut JoinSet<()>,
@@ -261,6 +261,19 @@ impl Engine {
         tasks.spawn(until_shutdown(stop, async move {
             if manifests_ready.wait_for(|r| *r).await.is_err() {
                 return;
+            }
+            // A first scan that found no manifests (a missing or unreadable directory) also
+            // counts as ready; routing by an empty model would drop work, so wait for the
+            // first integration.
+            while engine
+                .shared
+                .resources
+                .desired()
+                .model
+                .integrations
+                .is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
             let mut running = JoinSet::new();
             engine.start_now(&mut running, shutdown);
@@ -388,7 +401,7 @@ impl Engine {
             ),
             (
                 "tandem_sync_echoes_skipped_total",
-                "Workspace changes made by the engine itself",
+                "Events skipped: changes the engine made itself, issue states already synced",
                 get(&s.echoes_skipped),
             ),
             (
