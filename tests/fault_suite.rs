@@ -1835,8 +1835,10 @@ async fn a_restart_with_no_manifests_yet_keeps_pending_work_until_they_come() {
     let parked = e.dirs.manifests.with_extension("parked");
     std::fs::rename(&e.dirs.manifests, &parked).expect("park the manifests");
     std::fs::create_dir(&e.dirs.manifests).expect("an empty manifest directory");
-    let mut options = DaemonOptions::default();
-    options.listen = Some(e.d.public.trim_start_matches("http://").to_owned());
+    let options = DaemonOptions {
+        listen: Some(e.d.public.trim_start_matches("http://").to_owned()),
+        ..DaemonOptions::default()
+    };
     e.d = Daemon::start(&e.dirs, options).await;
     e.d.wait_status("the empty directory reported", |s| {
         s["manifests"]["problem"].is_string()
