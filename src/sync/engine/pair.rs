@@ -734,7 +734,11 @@ async fn sync_linked(
             });
             new_parent = ws_key;
         } else {
-            new_parent = jira_key;
+            // In agreement, or a change that may not flow: the merged baseline says which.
+            new_parent = pm
+                .baseline
+                .get("parent")
+                .and_then(|v| v.as_str().map(str::to_owned));
         }
         for c in pm.conflicts {
             m_conflicts_extra.push(c);
