@@ -106,6 +106,17 @@ async fn follow_each_other(deployment: Deployment) {
         "every item shows its Jira link: {item}"
     );
 
+    // `tandem status` shows the live sync per integration.
+    let out = e.d.cli(&["status"]).await;
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("ProjectIntegration")
+                && l.contains("2 links")
+                && l.contains("last sync 20")),
+        "{out:?}"
+    );
+
     // Edit and move it in the workspace: Jira follows.
     e.ws(
         reqwest::Method::PATCH,

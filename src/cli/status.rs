@@ -99,6 +99,23 @@ pub fn render_table(status: &Value) -> String {
                 if message.is_empty() { "" } else { "; " }
             ));
         }
+        // The live sync's backlog and its last successful pair, per integration.
+        if let Some(sync) = r.get("sync") {
+            let pending = sync.get("pending").and_then(Value::as_u64).unwrap_or(0);
+            if pending > 0 {
+                message.push_str(&format!(
+                    "{}{pending} pending",
+                    if message.is_empty() { "" } else { "; " }
+                ));
+            }
+            if let Some(at) = sync.get("lastSync").and_then(Value::as_str) {
+                message.push_str(&format!(
+                    "{}last sync {}",
+                    if message.is_empty() { "" } else { "; " },
+                    at.get(..19).unwrap_or(at).replace('T', " ")
+                ));
+            }
+        }
         if let Some(w) = r.get("webhook") {
             message.push_str(&format!(
                 "{}webhook {} ({} events)",
