@@ -13,10 +13,14 @@
 //!
 //! `cargo bench --bench limits`.
 
+#[path = "support/webhook_load.rs"]
+mod load;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use load::pct;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -122,99 +126,18 @@ impl Server {
     }
 }
 
-/// The same ~2 KiB body and headers `benches/webhook.rs` posts (signature computed per request
-/// by the client there too, so the client side costs the same).
-fn body(i: usize) -> (String, String) {
-    let b = serde_json::json!({
-        "timestamp": 1_594_081_625_284u64 + i as u64,
-        "webhookEvent": "jira:issue_updated",
-        "issue": {
-            "id": i.to_string(),
-            "self": format!("https://acme.atlassian.net/rest/api/2/issue/{i}"),
-            "key": format!("DEMO-{i}"),
-            "fields": { "summary": "x".repeat(1500), "status": { "self": "https://acme.atlassian.net/rest/api/2/status/3", "name": "In Progress" } }
-        }
-    })
-    .to_string();
-    let sig = tandem::http::public::sign(&tandem::http::Secret::new("bench-s3cret"), b.as_bytes());
-    (b, sig)
-}
-
-async fn post(client: &reqwest::Client, url: &str, i: usize) -> Duration {
-    let (b, sig) = body(i);
-    let started = Instant::now();
-    let resp = client
-        .post(url)
-        .header("X-Hub-Signature", sig)
-        .header("X-Atlassian-Webhook-Identifier", format!("d-{i}"))
-        .body(b)
-        .send()
-        .await
-        .expect("send");
-    assert!(resp.status().is_success(), "status {}", resp.status());
-    let _ = resp.bytes().await;
-    started.elapsed()
-}
-
 async fn throughput(total: usize, posters: usize) -> f64 {
     let s = hello_server().await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(posters)
-        .build()
-        .expect("client");
-    let url = Arc::new(s.url.clone());
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for p in 0..posters {
-        let client = client.clone();
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut i = p;
-            while i < total {
-                post(&client, &url, i).await;
-                i += posters;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("join");
-    }
-    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let rate = load::closed_loop(&s.url, total, posters).await;
     s.shutdown().await;
     rate
 }
 
 async fn fixed_rate(total: usize, per_second: u64) -> Vec<Duration> {
     let s = hello_server().await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .expect("client");
-    let url = Arc::new(s.url.clone());
-    for i in 0..32 {
-        post(&client, &url, 1_000_000 + i).await;
-    }
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = Vec::with_capacity(total);
-    for i in 0..total {
-        tick.tick().await;
-        let client = client.clone();
-        let url = url.clone();
-        tasks.push(tokio::spawn(async move { post(&client, &url, i).await }));
-    }
-    let mut lat = Vec::with_capacity(total);
-    for t in tasks {
-        lat.push(t.await.expect("join"));
-    }
+    let lat = load::open_loop(&s.url, total, per_second).await;
     s.shutdown().await;
-    lat.sort();
     lat
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
 }
 
 fn main() {
