@@ -12,7 +12,7 @@
 //! | SIGKILL during live two-way sync: the engine creating issues of new items (one issue per item, adopted by label) | [`sigkill_while_the_engine_creates_issues_yields_one_issue_per_item`] |
 //! | Jira unavailable (503) for a while, then back, during an import; webhooks meanwhile | [`jira_outage_503_during_an_import_loses_nothing_and_webhooks_are_still_acknowledged`] |
 //! | Jira unavailable (503) while live changes of both sides are pending (acknowledged meanwhile; backlog drains, both sides agree) | [`jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back`] |
-//! | one pair failing again and again (sprint not on the board; an issue that 404s) never blocks the others | [`a_pair_that_keeps_failing_never_blocks_the_others`] |
+//! | one pair failing again and again (a component the project lacks; an issue that 404s) never blocks the others | [`a_pair_that_keeps_failing_never_blocks_the_others`] |
 //! | 429 storm: `Retry-After` honoured, nothing sent before it expires (one-time import) | [`a_429_storm_is_paced_by_retry_after_and_the_import_completes_exactly`] |
 //! | 429 storm during live sync (every engine write lands, nothing sent into a `Retry-After`) | [`a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands`] |
 //! | slow Jira (2 s per call) never delays webhook acknowledgements | [`a_slow_jira_never_delays_webhook_acknowledgements`] |
@@ -20,6 +20,7 @@
 //! | state directory full (5xx, never 2xx for an unstored event; store fine after) | [`a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknowledged_one`] |
 //! | manifest directory emptied or removed (nothing deleted) | `tests/e2e_manifests.rs` `emptying_or_removing_the_directory_deletes_nothing_and_files_coming_back_apply` |
 //! | manifest directory swapped (symlink, git-sync style) for an empty one and back | [`a_symlink_swap_to_an_empty_directory_and_back_deletes_nothing`] |
+//! | restart (after SIGKILL) with the manifest directory still empty: pending live work is kept until it returns | [`a_restart_with_no_manifests_yet_keeps_pending_work_until_they_come`] |
 //! | secrets in logs, status, metrics of the daemon (failed auth, rotation, webhooks) | `tests/e2e_secrets.rs` |
 //! | secrets in the output of the demo and of a one-time sync | [`the_demo_and_a_sync_never_print_their_secrets`] |
 //! | secrets of a daemon doing live sync (debug logs incl. the engine's, status incl. the engine section, `tandem_sync_*` metrics, item history) | [`a_live_syncing_daemon_never_prints_its_secrets`] |
