@@ -156,7 +156,13 @@ pub async fn sync_pair(env: &PairEnv<'_>, key: &PairKey) -> Result<Synced, PairE
             None => push_new_item(env, id).await,
         },
         PairKey::Issue(id) => match store.link_by_jira_issue(env.integration(), id)? {
-            Some(link) => sync_linked(env, link, None).await,
+            // Linked since the key was queued (an issue tandem has just created, say): a
+            // linked pair only ever runs under its item's key, which the queue never runs
+            // twice at once. Running it here too could merge against a baseline not saved yet.
+            Some(link) => Ok(Synced {
+                reroute: Some(PairKey::Item(link.workspace_item_id)),
+                ..Synced::default()
+            }),
             None => pull_new_issue(env, id).await,
         },
         PairKey::Release(name) => super::catalog::push_release(env, name).await,
