@@ -20,8 +20,9 @@ pub struct Hint {
     pub board: Option<u64>,
     /// Version events: the project id the version belongs to.
     pub version_project: Option<String>,
-    /// Issue events: the issue's `updated` as the payload shows it. When tandem has already
-    /// read and synced the issue at exactly that time, the event is an echo of what it saw.
+    /// `jira:issue_created` only: the issue's `updated` as the payload shows it. When tandem has
+    /// already read and synced the issue at exactly that time, the event is the echo of what it
+    /// saw (typically tandem's own create).
     pub updated: Option<String>,
 }
 
@@ -61,7 +62,9 @@ pub fn decode(body: &[u8]) -> Option<Hint> {
             .pointer("/fields/project/key")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if hint.event.starts_with("jira:issue_") && hint.event != "jira:issue_deleted" {
+        // Only a create: two updates can share one `updated` millisecond (an engine write and
+        // a person's transition racing it), so an update is never taken as already seen.
+        if hint.event == "jira:issue_created" {
             hint.updated = issue
                 .pointer("/fields/updated")
                 .and_then(Value::as_str)
@@ -98,11 +101,13 @@ mod tests {
     #[test]
     fn issue_comment_worklog_and_link_events_name_their_issues() {
         let h = decode(br#"{"webhookEvent":"jira:issue_updated","issue":{"id":"10001","key":"DEMO-1","fields":{"project":{"key":"DEMO"},"updated":"2026-11-27T08:00:00.000+0000"}}}"#).unwrap();
-        assert_eq!(h.updated.as_deref(), Some("2026-11-27T08:00:00.000+0000"));
         assert_eq!(
             (h.issues, h.project),
             (vec!["10001".to_string()], Some("DEMO".to_string()))
         );
+        assert_eq!(h.updated, None, "an update never counts as already seen");
+        let h = decode(br#"{"webhookEvent":"jira:issue_created","issue":{"id":"10001","fields":{"updated":"2026-11-27T08:00:00.000+0000"}}}"#).unwrap();
+        assert_eq!(h.updated.as_deref(), Some("2026-11-27T08:00:00.000+0000"));
         let h =
             decode(br#"{"webhookEvent":"worklog_created","worklog":{"issueId":"10002"}}"#).unwrap();
         assert_eq!(h.issues, vec!["10002".to_string()]);

@@ -201,8 +201,9 @@ pub struct EngineShared {
     stamp: AtomicU64,
     sweep_now: tokio::sync::Notify,
     /// (connection, issue id) → the issue's `updated` when tandem last read it and left Jira
-    /// as it was: an issue event carrying that same time describes nothing new (the echo of
-    /// tandem's own create, a duplicate delivery) and costs no read.
+    /// as it was: an issue-created event carrying that same time describes nothing new (the
+    /// echo of tandem's own create) and costs no read. Updates are never skipped this way: two
+    /// of them can share one `updated` millisecond.
     /// The value also holds the item's version after that sync, so a workspace change made
     /// since is never skipped.
     seen: Mutex<HashMap<(String, String), (String, u64)>>,
