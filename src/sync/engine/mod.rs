@@ -589,8 +589,13 @@ impl EngineShared {
 
     /// The integration's run, rebuilt when its manifest changed, after [`RUN_TTL`], or after
     /// [`EngineShared::invalidate`] (a sprint or version event, an unknown sprint).
-    async fn run_for(&self, integration: &str) -> Result<Arc<IntegrationRun>, ContextError> {
-        let model = self.resources.desired().model;
+    /// `model` is the caller's copy of the desired model (one copy per pair run: reading the
+    /// desired state clones it).
+    async fn run_for(
+        &self,
+        integration: &str,
+        model: &Model,
+    ) -> Result<Arc<IntegrationRun>, ContextError> {
         let digest = model
             .integrations
             .get(integration)
@@ -602,7 +607,7 @@ impl EngineShared {
                 return Ok(c.run.clone());
             }
         }
-        let run = Arc::new(integration_run(&self.resources, &model, integration).await?);
+        let run = Arc::new(integration_run(&self.resources, model, integration).await?);
         // Sprints and releases named by Jira must exist in the workspace before items use them.
         if let Err(e) = super::import::ensure_catalog(&self.workspace, &run).await {
             tracing::warn!(integration, error = %e, "cannot add Jira's sprints and releases to the workspace");
@@ -895,7 +900,7 @@ async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
         Some(pi) if pi.suspend => return Disposition::WaitForDependency,
         Some(_) => {}
     }
-    let run = match s.run_for(integration).await {
+    let run = match s.run_for(integration, &model).await {
         Ok(r) => r,
         Err(e) => {
             s.state(integration, |st| {

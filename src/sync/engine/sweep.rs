@@ -85,7 +85,10 @@ pub async fn sweep(
     };
     let window = (started - since).to_std().unwrap_or_default() + s.config.sweep_overlap;
     let jql = sweep_jql(&pi.project, window);
-    let run = s.run_for(integration).await.map_err(|e| e.to_string())?;
+    let run = s
+        .run_for(integration, &model)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut pager = run.client.search(&jql, &["updated"]).page_size(100);
     let mut report = SweepReport {
         integration: integration.to_owned(),
