@@ -10,7 +10,8 @@
 //! - a deleted issue unlinks its item and the history says so; nothing else is deleted;
 //! - both sides changing one field: each conflict policy gives its result, and the history
 //!   records the losing value;
-//! - with 10% of webhooks dropped, one resync sweep makes both sides agree.
+//! - with 10% of webhooks dropped, one resync sweep makes both sides agree;
+//! - a person changing an issue while tandem is still creating it keeps their change.
 
 mod common_daemon;
 mod common_live;
@@ -787,6 +788,68 @@ async fn the_webhook_of_tandems_own_create_costs_no_read() {
     assert!(
         status["engine"]["echoesSkipped"].as_u64().unwrap_or(0) >= 1,
         "{status:#}"
+    );
+    e.d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_a_change_made_while_tandem_creates_the_issue_is_kept() {
+    change_during_create(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_change_made_while_tandem_creates_the_issue_is_kept() {
+    change_during_create(Deployment::DataCenter).await;
+}
+
+/// A developer transitions and renames an issue the moment it appears in Jira, while tandem
+/// is still reading it back after its create. That change is Jira's newer word: the item
+/// follows it, under any policy, and tandem never moves the issue back. (Before the fix the
+/// read-back became the baseline, so the item's older status looked like a workspace edit and
+/// was pushed over the person's transition: the demo stalled on it in CI.)
+async fn change_during_create(deployment: Deployment) {
+    let e = Env::start(deployment, "workspaceWins").await;
+    let first = e
+        .create_item(json!({"type": "Story", "title": "warm up"}))
+        .await;
+    e.linked_key(&first).await;
+    e.quiesce().await;
+
+    // Every read now takes 1.5 s, so the engine's read-back of its create is still in flight
+    // when the link appears and the person acts.
+    e.sim.set_read_latency(Duration::from_millis(1500));
+    let id = e
+        .create_item(json!({"type": "Story", "title": "raced original"}))
+        .await;
+    let before = e.item(&id).await;
+    let key = e.linked_key(&id).await;
+    e.sim
+        .transition_issue(&key, "In Progress")
+        .expect("transition in Jira");
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "raced jira"}}))
+        .expect("edit in Jira");
+    e.sim.set_read_latency(Duration::ZERO);
+
+    // The workspace calls Jira's "In Progress" "Doing" (integration_manifest's status map).
+    assert_ne!(before["status"], "Doing", "{before:#}");
+    e.wait_item(&id, "the item follows the person's change", |i| {
+        i["status"] == "Doing" && i["title"] == "raced jira"
+    })
+    .await;
+    e.quiesce().await;
+    let issue = e.jira_issue(&key).await;
+    assert_eq!(
+        issue["fields"]["status"]["name"], "In Progress",
+        "{issue:#}"
+    );
+    assert_eq!(issue["fields"]["summary"], "raced jira", "{issue:#}");
+    let item = e.item(&id).await;
+    assert_eq!(item["status"], "Doing", "{item:#}");
+    let history = e.history(&id).await;
+    assert!(
+        !history.iter().any(|h| h["action"] == "conflict"),
+        "the person's change is not a conflict: {history:#?}"
     );
     e.d.stop().await;
 }

@@ -189,6 +189,8 @@ struct InjectedErrors {
 #[derive(Debug, Default)]
 struct Faults {
     latency: Duration,
+    /// Added to GET requests only, on top of `latency`.
+    read_latency: Duration,
     rate_limit: Option<server::Bucket>,
     errors: InjectedErrors,
     error_rate: f64,
@@ -505,6 +507,15 @@ impl SimHandle {
     pub fn set_latency(&self, latency: Duration) {
         if let Ok(mut f) = self.shared.faults.lock() {
             f.latency = latency;
+        }
+    }
+
+    /// Added to every GET before it is handled, on top of [`Self::set_latency`]. A slow read
+    /// lets a test change an issue while a client's read of it is in flight, the way a person
+    /// edits an issue between two calls of an integration on a busy instance.
+    pub fn set_read_latency(&self, latency: Duration) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.read_latency = latency;
         }
     }
 

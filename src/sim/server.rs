@@ -251,7 +251,18 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
     if let Some(resp) = shared.rate_limited() {
         return resp;
     }
-    let latency = shared.faults.lock().map(|f| f.latency).unwrap_or_default();
+    let latency = shared
+        .faults
+        .lock()
+        .map(|f| {
+            f.latency
+                + if method == hyper::Method::GET {
+                    f.read_latency
+                } else {
+                    Duration::ZERO
+                }
+        })
+        .unwrap_or_default();
     if latency > Duration::ZERO {
         tokio::time::sleep(latency).await;
     }

@@ -12,7 +12,7 @@
 //! The parent is not part of the snapshot: comparing it needs the link table (item id on one
 //! side, issue key on the other), which the engine owns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -104,6 +104,64 @@ pub fn fields_snapshot_from_issue(
         snap.insert(rule.workspace.clone(), canonical(rule, &raw));
     }
     Ok(snap)
+}
+
+/// The snapshot keys that an issue's changelog (`expand=changelog`) says were changed.
+///
+/// Right after tandem creates an issue, a change in its history was made by someone else
+/// (a person, an automation rule): the create itself leaves no history. The engine uses this
+/// to tell such a change, which must come back to the item, from a value Jira simply did not
+/// take at create, which the item must push again.
+///
+/// Cloud names the field by `fieldId`. Data Center only gives `field`: the id of most system
+/// fields, a display name for a few (`Fix Version`, `Component`) and for custom fields.
+pub fn keys_in_changelog(changelog: Option<&Value>, ctx: &MappingContext) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let histories = changelog
+        .and_then(|c| c.get("histories"))
+        .and_then(Value::as_array);
+    for item in histories
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.get("items").and_then(Value::as_array))
+        .flatten()
+    {
+        let id = match item.get("fieldId").and_then(Value::as_str) {
+            Some(id) => id.to_owned(),
+            None => {
+                let name = item
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match name {
+                    "Fix Version" => "fixVersions".to_owned(),
+                    "Component" => "components".to_owned(),
+                    _ => ctx
+                        .catalog()
+                        .fields
+                        .iter()
+                        .find(|f| f.custom && f.name == name)
+                        .map(|f| f.id.clone())
+                        .unwrap_or_else(|| name.to_owned()),
+                }
+            }
+        };
+        let key = match id.as_str() {
+            "summary" => Some("title".to_owned()),
+            "description" => Some("description".to_owned()),
+            "status" if ctx.maps_statuses() => Some("status".to_owned()),
+            _ if ctx.maps_sprints() && ctx.sprint_field() == Some(id.as_str()) => {
+                Some("sprint".to_owned())
+            }
+            _ => ctx
+                .rules()
+                .iter()
+                .find(|r| r.jira.id == id)
+                .map(|r| r.workspace.clone()),
+        };
+        keys.extend(key);
+    }
+    keys
 }
 
 fn text(s: &str) -> Value {

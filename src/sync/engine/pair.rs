@@ -33,7 +33,7 @@ use super::super::mapping::{
 };
 use super::super::push::{create_linked_issue, intent_of, item_label, PushEnv};
 use super::super::richtext::canonical_markdown;
-use super::super::snapshot::{fields_snapshot, fields_snapshot_from_issue};
+use super::super::snapshot::{fields_snapshot, fields_snapshot_from_issue, keys_in_changelog};
 use super::super::sprints::apply_sprint_moves;
 use super::super::transitions::{apply_status, WorkflowGraph};
 use super::baseline::{self, Baseline};
@@ -257,11 +257,36 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     );
     // What Jira made of the create is the baseline: fields it did not take, the status and
     // the sprint (set by separate calls below) then count as workspace changes to push.
-    let issue = read_issue(env, &issue_id).await?.ok_or_else(|| {
-        PairError::Transient(format!("{issue_key} vanished right after its create"))
-    })?;
+    // A field someone changed since the create (its history says so) is a Jira change: its
+    // baseline is the item's value, so the merge brings the change back instead of pushing
+    // the item's value over it.
+    let issue = match env.run.client.issue(&issue_id, &[], true).await {
+        Ok(i) => i,
+        Err(JiraError::NotFound { .. }) => {
+            return Err(PairError::Transient(format!(
+                "{issue_key} vanished right after its create"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut fields = fields_snapshot_from_issue(&issue, ctx)?;
+    let touched = keys_in_changelog(issue.changelog.as_ref(), ctx);
+    if !touched.is_empty() {
+        let wanted = fields_snapshot(&item, ctx);
+        for key in &touched {
+            if let Some(v) = wanted.get(key) {
+                fields.insert(key.clone(), v.clone());
+            }
+        }
+        tracing::debug!(
+            integration = env.integration(),
+            issue = issue_key,
+            fields = ?touched,
+            "the new issue was changed in Jira right after its create"
+        );
+    }
     let base = Baseline {
-        fields: fields_snapshot_from_issue(&issue, ctx)?,
+        fields,
         parent: parent.map(|p| p.key),
         comments: BTreeMap::new(),
     };
