@@ -272,6 +272,28 @@ async fn cloud_issue_events_have_the_shape_of_real_captures() {
         CLOUD_EXCEPTIONS,
     );
 
+    // A person moves DEMO-1 to another project: same id, new key, the old key still resolves.
+    api.sim
+        .create_project("OPS", "Operations")
+        .expect("project");
+    let moved_key = api.sim.move_issue("DEMO-1", "OPS").expect("move");
+    assert_eq!(moved_key, "OPS-1");
+    let moved = api.last_update("issue_moved");
+    assert_same_shape(
+        "moved",
+        &capture(&shared, "luisfernandezbr__jira_issue_updated.project.json"),
+        &moved,
+        CLOUD_EXCEPTIONS,
+    );
+    let items = moved["changelog"]["items"].as_array().expect("items");
+    let key_item = items.iter().find(|i| i["field"] == "Key").expect("Key");
+    assert_eq!(key_item["fromString"], "DEMO-1");
+    assert_eq!(key_item["toString"], "OPS-1");
+    assert!(key_item.get("fieldId").is_none(), "{key_item}");
+    assert_eq!(moved["issue"]["fields"]["project"]["key"], "OPS");
+    let by_old_key = api.sim.issue("DEMO-1").expect("the old key resolves");
+    assert_eq!(by_old_key["key"], "OPS-1", "{by_old_key}");
+
     api.send("DELETE", "/rest/api/2/issue/DEMO-1", Value::Null)
         .await;
     let deleted = api.last("jira:issue_deleted");

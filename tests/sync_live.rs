@@ -11,7 +11,9 @@
 //! - both sides changing one field: each conflict policy gives its result, and the history
 //!   records the losing value;
 //! - with 10% of webhooks dropped, one resync sweep makes both sides agree;
-//! - a person changing an issue while tandem is still creating it keeps their change.
+//! - a person changing an issue while tandem is still creating it keeps their change;
+//! - an issue moved to another project keeps its item: the link follows the issue id to the
+//!   integration of the new project, or is dropped (and said so) when no integration has it.
 
 mod common_daemon;
 mod common_live;
@@ -851,5 +853,139 @@ async fn change_during_create(deployment: Deployment) {
         !history.iter().any(|h| h["action"] == "conflict"),
         "the person's change is not a conflict: {history:#?}"
     );
+    e.d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_an_issue_moved_to_another_project_keeps_its_item() {
+    issue_moves(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_an_issue_moved_to_another_project_keeps_its_item() {
+    issue_moves(Deployment::DataCenter).await;
+}
+
+/// A second integration of the same workspace, for project OPS (no board).
+const OPS_INTEGRATION: &str = "apiVersion: tandem/v1
+kind: ProjectIntegration
+metadata:
+  name: ops
+spec:
+  displayName: Operations
+  connection: jira
+  workspace: product
+  project: OPS
+  types:
+    - {workspace: Epic, jira: Epic}
+    - {workspace: Story, jira: Story}
+    - {workspace: Chore, ignore: true}
+    - {workspace: Defect, ignore: true}
+  statuses:
+    - {workspace: Todo, jira: To Do}
+    - {workspace: Doing, jira: In Progress}
+    - {workspace: Done, jira: Done}
+  conflicts: jiraWins
+  resync: 1h
+";
+
+/// Issues move between projects in Jira (same id, new key). Into a project another
+/// integration of the workspace syncs: the item keeps its link, now under that integration
+/// with the new key, nothing is imported or created twice, and both directions go on. Into a
+/// project nobody syncs: the item is unlinked with the reason, and stays unlinked.
+async fn issue_moves(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    e.sim.create_project("OPS", "Operations").expect("OPS");
+    e.sim.create_project("ARCH", "Archive").expect("ARCH");
+    e.dirs.manifest("ops.yaml", OPS_INTEGRATION);
+    e.d.wait_status("the ops integration is ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "ops")
+    })
+    .await;
+
+    let id = e
+        .create_item(json!({"type": "Story", "title": "moves to ops"}))
+        .await;
+    let old_key = e.linked_key(&id).await;
+    let issue_id = e.item(&id).await["jira"]["id"].clone();
+    e.quiesce().await;
+    let issues = e.sim.issue_count();
+    let new_key = e.sim.move_issue(&old_key, "OPS").expect("move");
+    assert!(new_key.starts_with("OPS-"), "{new_key}");
+    let item = e
+        .wait_item(&id, "the link follows the moved issue", |i| {
+            i["jira"]["key"] == new_key.as_str()
+        })
+        .await;
+    assert_eq!(item["jira"]["integration"], "ops", "{item:#}");
+    assert_eq!(item["jira"]["id"], issue_id, "{item:#}");
+    e.quiesce().await;
+    let list = e.ws(reqwest::Method::GET, "/items", None).await;
+    assert_eq!(
+        list.to_string().matches("moves to ops").count(),
+        1,
+        "imported twice: {list}"
+    );
+    assert_eq!(e.sim.issue_count(), issues, "an issue was created");
+    let history = e.history(&id).await;
+    assert!(
+        history.iter().any(|h| h["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("{old_key} moved to {new_key}")))),
+        "{history:#?}"
+    );
+    // Both directions go on under the new integration.
+    e.sim
+        .edit_issue(&new_key, json!({"fields": {"summary": "edited in OPS"}}))
+        .expect("edit");
+    e.wait_item(&id, "a Jira edit after the move", |i| {
+        i["title"] == "edited in OPS"
+    })
+    .await;
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "edited in the workspace"})),
+    )
+    .await;
+    e.wait_issue(&new_key, "a workspace edit after the move", |i| {
+        i["fields"]["summary"] == "edited in the workspace"
+    })
+    .await;
+
+    // Into a project no integration syncs.
+    let gone = e
+        .create_item(json!({"type": "Story", "title": "moves to the archive"}))
+        .await;
+    let key = e.linked_key(&gone).await;
+    e.quiesce().await;
+    let arch_key = e.sim.move_issue(&key, "ARCH").expect("move");
+    e.wait_item(&gone, "moved out of every integration", |i| {
+        i["jira"].is_null()
+    })
+    .await;
+    let history = e.history(&gone).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "unlinked"
+            && h["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("moved to project ARCH"))),
+        "{history:#?}"
+    );
+    let issues = e.sim.issue_count();
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{gone}"),
+        Some(json!({"title": "edited after the move"})),
+    )
+    .await;
+    e.quiesce().await;
+    assert_eq!(
+        e.sim.issue_count(),
+        issues,
+        "the unlinked item was pushed again"
+    );
+    let archived = e.jira_issue(&arch_key).await;
+    assert_eq!(archived["fields"]["summary"], "moves to the archive");
     e.d.stop().await;
 }

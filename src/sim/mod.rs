@@ -16,6 +16,7 @@ mod api;
 mod events;
 pub mod jql;
 pub mod model;
+mod moves;
 mod render;
 mod server;
 pub mod webhooks;
@@ -451,6 +452,18 @@ impl SimHandle {
     /// transition to it (a resolution is supplied when the transition needs one).
     pub fn transition_issue(&self, key: &str, status: &str) -> Result<(), SimError> {
         api::transition_as_admin(&self.shared, key, status).map_err(rejected)
+    }
+
+    /// Adds a project (no board, no versions), as an administrator would in Jira's UI.
+    pub fn create_project(&self, key: &str, name: &str) -> Result<(), SimError> {
+        moves::create_project(&self.shared, key, name).map_err(rejected)
+    }
+
+    /// Moves an issue (with its sub-tasks) to another project, as a person does with Jira's
+    /// Move action: same id, the new project's next key, `issue_moved` webhook. Returns the
+    /// new key; the old one keeps resolving.
+    pub fn move_issue(&self, key: &str, project: &str) -> Result<String, SimError> {
+        moves::move_issue(&self.shared, key, project).map_err(rejected)
     }
 
     pub fn delete_issue(&self, key: &str) -> Result<(), SimError> {

@@ -226,6 +226,9 @@ pub struct State {
     /// Key → id, including keys of issues moved away; rebuilt after loading.
     #[serde(skip)]
     pub keys: HashMap<String, u64>,
+    /// Keys issues had before they moved to another project: Jira keeps resolving them.
+    #[serde(default)]
+    pub moved_keys: BTreeMap<String, u64>,
     /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
@@ -921,6 +924,7 @@ impl State {
                 changelog: 10000,
             },
             keys: HashMap::new(),
+            moved_keys: BTreeMap::new(),
             generation: 0,
             indexes: IndexCache::default(),
             changes: std::collections::VecDeque::new(),
@@ -930,9 +934,10 @@ impl State {
     /// Rebuilds indexes that the data file does not carry.
     pub fn reindex(&mut self) {
         self.keys = self
-            .issues
-            .values()
-            .map(|i| (i.key.clone(), i.id))
+            .moved_keys
+            .iter()
+            .map(|(k, id)| (k.clone(), *id))
+            .chain(self.issues.values().map(|i| (i.key.clone(), i.id)))
             .collect();
         self.touch();
     }

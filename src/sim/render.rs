@@ -915,7 +915,8 @@ impl View<'_> {
             "to": it.to,
             "toString": it.to_string,
         });
-        if self.cloud() {
+        // Jira leaves `fieldId` out for pseudo-fields such as `Key` and `Workflow`.
+        if self.cloud() && !it.field_id.is_empty() {
             v["fieldId"] = json!(it.field_id);
         }
         v

@@ -633,6 +633,76 @@ impl WorkspaceService {
         .await
     }
 
+    /// Hands an item's link from one integration to another in one write, with `reason` in
+    /// the history: its issue moved (same id, new key) into the project `to` syncs. Removing
+    /// the old link and writing the new one separately could leave the item unlinked after a
+    /// crash, and the next sync would then import the issue as a second item. `false` when the
+    /// link was not (or no longer) held by `from`: nothing changed.
+    pub async fn move_jira_link(
+        &self,
+        ws: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+        issue: IssueRef,
+        reason: String,
+    ) -> Result<bool, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let model = (self.inner.model)();
+        if model
+            .integrations
+            .get(to)
+            .is_none_or(|i| i.workspace != w.name)
+        {
+            return Err(invalid(
+                "integration",
+                format!(
+                    "{to:?} is not a ProjectIntegration of workspace {:?}",
+                    w.name
+                ),
+            ));
+        }
+        let (ws, id, from, to) = (
+            w.name.clone(),
+            id.to_string(),
+            from.to_string(),
+            to.to_string(),
+        );
+        self.write(move |r| {
+            if r.item(&ws, &id)?.is_none() {
+                return Err(not_found("item", &ws, &id));
+            }
+            let origin = Origin::Sync(to.clone());
+            // Both integrations may notice the move at once: only the first hands over.
+            if r.item_linked_to(&from, &issue.id)?.as_deref() != Some(id.as_str()) {
+                return Ok((WsPlan::new(origin), false));
+            }
+            let mut entry = HistoryEntry::new("linked", origin.clone());
+            entry.message = Some(reason.clone());
+            let mut plan = WsPlan::new(origin)
+                .push(WsOp::RemoveLink {
+                    integration: from.clone(),
+                    item_id: id.clone(),
+                })
+                .push(WsOp::PutLink(Link {
+                    integration: to.clone(),
+                    connection: issue.connection.clone(),
+                    workspace_item_id: id.clone(),
+                    jira_issue_id: issue.id.clone(),
+                    jira_issue_key: issue.key.clone(),
+                }));
+            if item_number(&id).is_some() {
+                plan = plan.push(WsOp::AppendHistory {
+                    workspace: ws.clone(),
+                    id: id.clone(),
+                    entry,
+                });
+            }
+            Ok((plan, true))
+        })
+        .await
+    }
+
     /// Change-feed entries after `after` (a sequence number; 0 for the beginning), oldest first.
     pub fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, WorkspaceError> {
         Ok(self.inner.store.ws_changes_since(after, limit)?)

@@ -19,6 +19,7 @@ pub mod baseline;
 pub mod catalog;
 pub mod events;
 pub mod merge;
+mod moved;
 pub mod pair;
 pub mod sweep;
 
@@ -929,13 +930,9 @@ async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
                 st.unlinked.fetch_add(1, Ordering::Relaxed);
             }
             s.state(integration, |st| st.last_sync = Some(Utc::now()));
-            if let Some(pair) = done.reroute {
-                let k = EngineKey {
-                    integration: integration.clone(),
-                    pair,
-                };
+            if let Some(k) = done.reroute {
                 if let Err(e) = s.mark_pending(vec![k], Vec::new()).await {
-                    tracing::warn!(error = %e, "cannot queue the adopting item");
+                    tracing::warn!(error = %e, "cannot queue the pair's next run");
                 }
             }
             Disposition::Succeeded {

@@ -38,7 +38,8 @@ use super::super::sprints::apply_sprint_moves;
 use super::super::transitions::{apply_status, WorkflowGraph};
 use super::baseline::{self, Baseline};
 use super::merge::{merge, Flow, Side};
-use super::{EngineShared, PairKey};
+use super::moved;
+use super::{EngineKey, EngineShared, PairKey};
 
 /// Tombstones (in the engine's key/value namespace): a pair unlinked because one side was
 /// deleted is not re-created by the live sync from the side that remains. Only an explicit
@@ -116,8 +117,9 @@ pub struct Synced {
     pub conflicts: u32,
     /// The pair was unlinked (one side deleted or moved away).
     pub unlinked: bool,
-    /// Another key must run (an issue labelled for an item: the item's run adopts it).
-    pub reroute: Option<PairKey>,
+    /// Another key must run: an issue labelled for an item (the item's run adopts it), a pair
+    /// whose issue moved to another integration's project.
+    pub reroute: Option<EngineKey>,
 }
 
 /// Everything one run needs.
@@ -131,6 +133,13 @@ pub struct PairEnv<'a> {
 impl PairEnv<'_> {
     fn integration(&self) -> &str {
         &self.run.integration.name
+    }
+    /// `pair` in this integration.
+    fn key(&self, pair: PairKey) -> EngineKey {
+        EngineKey {
+            integration: self.integration().to_owned(),
+            pair,
+        }
     }
     fn ws(&self) -> &str {
         &self.run.workspace.name
@@ -160,7 +169,7 @@ pub async fn sync_pair(env: &PairEnv<'_>, key: &PairKey) -> Result<Synced, PairE
             // linked pair only ever runs under its item's key, which the queue never runs
             // twice at once. Running it here too could merge against a baseline not saved yet.
             Some(link) => Ok(Synced {
-                reroute: Some(PairKey::Item(link.workspace_item_id)),
+                reroute: Some(env.key(PairKey::Item(link.workspace_item_id))),
                 ..Synced::default()
             }),
             None => pull_new_issue(env, id).await,
@@ -379,13 +388,26 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     {
         return Ok(Synced::default());
     }
+    // An issue that moved here from another integration's project keeps its item: the
+    // link moves with it. An item of another workspace is unlinked by its integration (the
+    // issue left its project), and this one imports the issue.
+    let mut unlink_elsewhere = None;
+    if let Some((link, ws)) = moved::linked_elsewhere(env, &issue, &env.run.integration.project)? {
+        if ws == env.ws() {
+            return moved::hand_over(env, &link, env.integration(), &issue).await;
+        }
+        unlink_elsewhere = Some(EngineKey {
+            integration: link.integration.clone(),
+            pair: PairKey::Item(link.workspace_item_id.clone()),
+        });
+    }
     // An issue tandem created for an item whose link is not written yet (its create is in
     // flight, or crashed): the item's own run links or adopts it.
     let own = format!("{ADOPTION_LABEL_PREFIX}{}-", env.ws());
     if let Some(item_id) = labels_of(&issue).find_map(|l| l.strip_prefix(own.as_str())) {
         if env.shared.workspace.get_item(env.ws(), item_id).is_ok() {
             return Ok(Synced {
-                reroute: Some(PairKey::Item(item_id.to_owned())),
+                reroute: Some(env.key(PairKey::Item(item_id.to_owned()))),
                 ..Synced::default()
             });
         }
@@ -455,6 +477,7 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     );
     Ok(Synced {
         workspace_writes: 1,
+        reroute: unlink_elsewhere,
         ..Synced::default()
     })
 }
@@ -662,6 +685,9 @@ async fn sync_linked(
     };
     if let Some(project) = project_of(&issue) {
         if project != env.run.integration.project {
+            if let Some(to) = moved::integration_for_project(env, project) {
+                return moved::hand_over(env, &link, &to, &issue).await;
+            }
             return unlink(
                 env,
                 &link,
