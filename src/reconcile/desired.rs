@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::controller::ObjectRef;
 use crate::manifest::model::{Connection, FieldMapping, ProjectIntegration, SyncJob, Workspace};
@@ -27,7 +28,9 @@ impl Changes {
 #[derive(Debug, Default, Clone)]
 pub struct Desired {
     /// Effective resources: the valid new versions plus the last good version of rejected ones.
-    pub model: Model,
+    /// Shared: every workspace call and pair run reads it, and a copy per read was the
+    /// engine's largest allocation.
+    pub model: Arc<Model>,
     /// Rendered diagnostics of rejected new versions, per resource (shown in its status).
     pub rejected: BTreeMap<ObjectRef, Vec<String>>,
     /// Diagnostics that name no resource (syntax errors, unknown kinds) and all warnings.
@@ -108,7 +111,7 @@ impl Desired {
         // A rejected resource that never had a good version is not running; it still shows.
         (
             Desired {
-                model,
+                model: Arc::new(model),
                 rejected,
                 other_diagnostics: other,
             },

@@ -120,7 +120,7 @@ pub fn start(
     let model_resources = resources.clone();
     let workspace = WorkspaceService::new(
         resources.store().clone(),
-        Arc::new(move || Arc::new(model_resources.desired().model)),
+        Arc::new(move || model_resources.desired().model),
     );
 
     let jobs = Jobs::new(resources.clone(), workspace.clone());

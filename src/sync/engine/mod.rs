@@ -590,8 +590,7 @@ impl EngineShared {
 
     /// The integration's run, rebuilt when its manifest changed, after [`RUN_TTL`], or after
     /// [`EngineShared::invalidate`] (a sprint or version event, an unknown sprint).
-    /// `model` is the caller's copy of the desired model (one copy per pair run: reading the
-    /// desired state clones it).
+    /// `model` is the desired model the caller already holds.
     async fn run_for(
         &self,
         integration: &str,
