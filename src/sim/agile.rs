@@ -475,13 +475,7 @@ fn move_issues(sh: &Shared, req: &Req, body: &Value, sprint: Option<&str>) -> Re
             continue;
         }
         issue.updated = now;
-        st.counters.changelog += 1;
-        let group = ChangeGroup {
-            id: st.counters.changelog,
-            author: user.id.clone(),
-            created: now,
-            items,
-        };
+        let group = st.change_group(&user.id, now, items);
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
         st.touch_issues(&[id]);

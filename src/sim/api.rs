@@ -1488,13 +1488,7 @@ fn edit_issue(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     }
     if !items.is_empty() {
         issue.updated = now;
-        st.counters.changelog += 1;
-        let group = ChangeGroup {
-            id: st.counters.changelog,
-            author: user.id.clone(),
-            created: now,
-            items,
-        };
+        let group = st.change_group(&user.id, now, items);
         issue.changelog.push(group.clone());
         st.issues.insert(id, issue);
         st.touch_issues(&std::iter::once(id).chain(before.parent).collect::<Vec<_>>());
@@ -1670,13 +1664,7 @@ fn transition(sh: &Shared, user: &User, v3: bool, key: &str, body: &Value) -> Re
     }
     issue.updated = now;
     let items = diff(&st, &before, &issue, &touched);
-    st.counters.changelog += 1;
-    let group = ChangeGroup {
-        id: st.counters.changelog,
-        author: user.id.clone(),
-        created: now,
-        items,
-    };
+    let group = st.change_group(&user.id, now, items);
     issue.changelog.push(group.clone());
     st.issues.insert(id, issue);
     st.touch_issues(&[id]);

@@ -1069,6 +1069,22 @@ impl State {
         self.boards.iter().find(|b| b.id == id)
     }
 
+    /// A new change group (the next changelog id) for the caller to append to an issue.
+    pub fn change_group(
+        &mut self,
+        author: &str,
+        created: DateTime<Utc>,
+        items: Vec<ChangeItem>,
+    ) -> ChangeGroup {
+        self.counters.changelog += 1;
+        ChangeGroup {
+            id: self.counters.changelog,
+            author: author.to_owned(),
+            created,
+            items,
+        }
+    }
+
     /// Inserts a new issue, handing out its id and key.
     pub fn insert_issue(&mut self, mut issue: Issue) -> Result<(u64, String), String> {
         let project = self

@@ -145,13 +145,7 @@ fn move_one(sh: &Shared, st: &mut State, user: &User, id: u64, target: &Project)
         to: None,
         to_string: Some(new_key.clone()),
     });
-    st.counters.changelog += 1;
-    let group = ChangeGroup {
-        id: st.counters.changelog,
-        author: user.id.clone(),
-        created: now,
-        items,
-    };
+    let group = st.change_group(&user.id, now, items);
     issue.changelog.push(group.clone());
     st.keys.insert(new_key.clone(), id);
     st.moved_keys.insert(before.key.clone(), id);
