@@ -27,7 +27,9 @@
 //!
 //! The live-sync cases run the environment of `tests/sync_live.rs` (`tests/common_live`): the
 //! managed webhook delivers the simulator's events to the daemon, and a restart after SIGKILL
-//! keeps the public address so Jira's retries of refused deliveries reach the new process.
+//! keeps the public address so Jira's retries of refused deliveries reach the new process. Both
+//! SIGKILL cases, the live 503 outage and the live 429 storm run in each dialect (the
+//! `data_center_` twin: v2 shapes, basic auth, `startAt` paging of the adoption search).
 //!
 //! Waits are "until the user-visible state says so, or a generous guard"; the only time bounds
 //! are liveness bounds whose reason is given where they are used.
@@ -1178,8 +1180,20 @@ fn items_by_key(all: &[Value]) -> std::collections::HashMap<String, Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit() {
+    sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit_in(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit() {
+    sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit_in(Deployment::DataCenter)
+        .await;
+}
+
+async fn sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit_in(
+    deployment: Deployment,
+) {
     const ISSUES: usize = 100;
-    let mut e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let mut e = LiveEnv::start(deployment, "jiraWins").await;
     let keys = stories_from_jira(&e, ISSUES, "story").await;
 
     // Jira answers slowly, so the engine's pair runs lag behind the webhooks that announce
@@ -1284,8 +1298,20 @@ async fn sigkill_during_a_burst_of_jira_edits_loses_no_acknowledged_edit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_the_engine_creates_issues_yields_one_issue_per_item() {
+    sigkill_while_the_engine_creates_issues_yields_one_issue_per_item_in(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_sigkill_while_the_engine_creates_issues_yields_one_issue_per_item() {
+    sigkill_while_the_engine_creates_issues_yields_one_issue_per_item_in(Deployment::DataCenter)
+        .await;
+}
+
+async fn sigkill_while_the_engine_creates_issues_yields_one_issue_per_item_in(
+    deployment: Deployment,
+) {
     const ITEMS: usize = 30;
-    let mut e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let mut e = LiveEnv::start(deployment, "jiraWins").await;
     let issues_before = e.sim.issue_count();
     // Slow creates, so the kill lands while several are in flight.
     e.sim.set_latency(Duration::from_millis(150));
@@ -1388,9 +1414,24 @@ async fn post_signed(public: &str, secret: &str, body: &Value, id: &str) -> u16 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back() {
+    jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back_in(Deployment::Cloud)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back() {
+    jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back_in(
+        Deployment::DataCenter,
+    )
+    .await;
+}
+
+async fn jira_outage_503_with_live_changes_pending_drains_the_backlog_when_back_in(
+    deployment: Deployment,
+) {
     const PAIRS: usize = 10;
     const OUTAGE: Duration = Duration::from_secs(3);
-    let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let e = LiveEnv::start(deployment, "jiraWins").await;
     let pairs = stories_from_workspace(&e, PAIRS, "story").await;
     let (ws_side, jira_side) = pairs.split_at(PAIRS / 2);
 
@@ -1575,11 +1616,28 @@ async fn a_pair_that_keeps_failing_never_blocks_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands() {
+    a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands_in(
+        Deployment::Cloud,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands() {
+    a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands_in(
+        Deployment::DataCenter,
+    )
+    .await;
+}
+
+async fn a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands_in(
+    deployment: Deployment,
+) {
     const PAIRS: usize = 12;
     /// Requests in flight when a 429 arrives may still reach Jira right after it (they were
     /// sent before the client knew); later than this is a request sent into the Retry-After.
     const IN_FLIGHT: Duration = Duration::from_millis(500);
-    let e = LiveEnv::start(Deployment::Cloud, "jiraWins").await;
+    let e = LiveEnv::start(deployment, "jiraWins").await;
     let pairs = stories_from_workspace(&e, PAIRS, "story").await;
 
     const PER_SECOND: f64 = 3.0;
