@@ -13,7 +13,8 @@
 //! - with 10% of webhooks dropped, one resync sweep makes both sides agree;
 //! - a person changing an issue while tandem is still creating it keeps their change;
 //! - an issue moved to another project keeps its item: the link follows the issue id to the
-//!   integration of the new project, or is dropped (and said so) when no integration has it.
+//!   integration of the new project in its workspace; otherwise it is unlinked (and the history
+//!   says so), and another workspace syncing the new project imports the issue.
 
 mod common_daemon;
 mod common_live;
@@ -987,5 +988,81 @@ async fn issue_moves(deployment: Deployment) {
     );
     let archived = e.jira_issue(&arch_key).await;
     assert_eq!(archived["fields"]["summary"], "moves to the archive");
+
+    // Into a project another workspace syncs: that workspace imports the issue, this one
+    // unlinks its item (each workspace keeps its own items).
+    e.sim.create_project("SUP", "Support").expect("SUP");
+    e.dirs.manifest("support.yaml", SUPPORT_WORKSPACE);
+    e.d.wait_status("the support integration is ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "support")
+    })
+    .await;
+    let handed = e
+        .create_item(json!({"type": "Story", "title": "moves to support"}))
+        .await;
+    let key = e.linked_key(&handed).await;
+    e.quiesce().await;
+    let sup_key = e.sim.move_issue(&key, "SUP").expect("move");
+    e.wait_item(&handed, "moved to another workspace's project", |i| {
+        i["jira"].is_null()
+    })
+    .await;
+    let deadline = Instant::now() + GUARD;
+    let imported = loop {
+        let list: Value =
+            e.d.admin_request(reqwest::Method::GET, "/api/v1/workspaces/support/items")
+                .send()
+                .await
+                .expect("admin API")
+                .json()
+                .await
+                .expect("JSON");
+        let found = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["jira"]["key"] == sup_key.as_str())
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "support never imported {sup_key}: {list:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(imported["title"], "moves to support", "{imported:#}");
+    assert_eq!(imported["jira"]["integration"], "support", "{imported:#}");
     e.d.stop().await;
 }
+
+/// A second workspace with its own integration of project SUP.
+const SUPPORT_WORKSPACE: &str = "apiVersion: tandem/v1
+kind: Workspace
+metadata:
+  name: support
+spec:
+  id: support
+  itemTypes:
+    - name: Story
+  statuses: [Todo, Doing, Done]
+---
+apiVersion: tandem/v1
+kind: ProjectIntegration
+metadata:
+  name: support
+spec:
+  displayName: Support
+  connection: jira
+  workspace: support
+  project: SUP
+  types:
+    - {workspace: Story, jira: Story}
+  statuses:
+    - {workspace: Todo, jira: To Do}
+    - {workspace: Doing, jira: In Progress}
+    - {workspace: Done, jira: Done}
+  conflicts: jiraWins
+  resync: 1h
+";
