@@ -1,6 +1,7 @@
 //! The issue endpoints: create, get, edit, transition and delete, with Jira's hierarchy rules,
 //! plus the `*_as_admin` entry points the simulator's own API (`tandem demo`, tests) drives
-//! them through. Each write records its changelog group and fires its webhook events here.
+//! them through. Each write fires its webhook events here; edit and transition also record
+//! their changelog group.
 
 use chrono::Utc;
 use serde_json::{json, Map, Value};
