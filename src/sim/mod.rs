@@ -236,7 +236,7 @@ pub(crate) struct Shared {
     /// Sorted issue ids per query, valid for one state generation: paging through a large result
     /// must not re-evaluate the query for every page.
     search_cache: Mutex<HashMap<String, CachedSearch>>,
-    /// Serialized full issues for one state generation (see `api::full_issues_json`).
+    /// Serialized full issues for one state generation (see `api::render_cache::full_issues_json`).
     render_cache: Mutex<RenderCache>,
     events: Mutex<Vec<FiredEvent>>,
     /// The last [`REQUEST_LOG_CAPACITY`] requests, oldest first.

@@ -1,0 +1,295 @@
+//! JQL search in both dialects: Data Center's `/search` (offset paging with `total`) and
+//! Cloud's enhanced `/search/jql` (page tokens, no total) with `/search/approximate-count`,
+//! plus the query cache and `search_keys` for the simulator's own API. Separate because
+//! parameter parsing, paging and the query cache are shared by all of them and by nothing else.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::Utc;
+use hyper::Method;
+use serde_json::{json, Map, Value};
+
+use crate::sim::events::IssueView;
+use crate::sim::jql::{self, EvalContext, Field};
+use crate::sim::model::*;
+use crate::sim::render::{FieldSel, View};
+use crate::sim::server::{Req, Resp};
+use crate::sim::Shared;
+
+use super::admin;
+use super::render_cache::{full_issues_json, wants_full_form, with_issues};
+
+fn eval_context(st: &State, user: &User) -> EvalContext {
+    EvalContext {
+        now: Utc::now(),
+        current_user: user.id.clone(),
+        open_sprint_ids: st
+            .sprints
+            .values()
+            .filter(|s| s.state == SprintState::Active)
+            .map(|s| s.id)
+            .collect(),
+        closed_sprint_ids: st
+            .sprints
+            .values()
+            .filter(|s| s.state == SprintState::Closed)
+            .map(|s| s.id)
+            .collect(),
+    }
+}
+
+fn parse_jql(st: &State, q: &str) -> Result<jql::Query, Resp> {
+    let dep = st.deployment;
+    jql::parse_with(q, &|name| {
+        dep.field_by_id_or_name(name)
+            .and_then(|d| d.custom_id())
+            .map(Field::Custom)
+    })
+    .map_err(|e| Resp::error(400, &[&e.to_string()], Map::new()))
+}
+
+/// Runs a query and returns the sorted ids, from the cache when the state has not changed.
+pub(super) fn run_query(
+    sh: &Shared,
+    st: &State,
+    user: &User,
+    q: &str,
+) -> Result<Arc<Vec<u64>>, Resp> {
+    let cache_key = format!("{}\u{0}{q}", user.id);
+    if let Ok(cache) = sh.search_cache.lock() {
+        if let Some((generation, ids)) = cache.get(&cache_key) {
+            if *generation == st.generation {
+                return Ok(ids.clone());
+            }
+        }
+    }
+    let query = parse_jql(st, q)?;
+    let ctx = eval_context(st, user);
+    let mut hits: Vec<&Issue> = st
+        .issues
+        .values()
+        .filter(|i| query.matches(&IssueView { st, issue: i }, &ctx))
+        .collect();
+    hits.sort_by_cached_key(|i| query.sort_key(&IssueView { st, issue: i }));
+    let ids = Arc::new(hits.into_iter().map(|i| i.id).collect::<Vec<_>>());
+    if let Ok(mut cache) = sh.search_cache.lock() {
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache.insert(cache_key, (st.generation, ids.clone()));
+    }
+    Ok(ids)
+}
+
+pub fn search_keys(sh: &Shared, q: &str) -> Result<Vec<String>, Resp> {
+    let st = sh.read();
+    let user = admin(&st).ok_or_else(|| Resp::forbidden("no administrator"))?;
+    let ids = run_query(sh, &st, &user, q)?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| st.issues.get(id))
+        .map(|i| i.key.clone())
+        .collect())
+}
+
+/// Search parameters from the query string (GET) or the JSON body (POST).
+struct SearchParams {
+    jql: String,
+    start_at: usize,
+    max_results: Option<usize>,
+    token: Option<String>,
+    fields: Option<String>,
+    expand: String,
+}
+
+fn search_params(req: &Req) -> Result<SearchParams, Resp> {
+    if req.method == Method::POST {
+        let b = req.json()?;
+        let list = |k: &str| match b.get(k) {
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let num = |k: &str| -> Result<Option<usize>, Resp> {
+            match b.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                    Resp::error(
+                        400,
+                        &[&format!(
+                            "The '{k}' parameter must be a non-negative integer."
+                        )],
+                        Map::new(),
+                    )
+                }),
+            }
+        };
+        Ok(SearchParams {
+            jql: b
+                .get("jql")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            start_at: num("startAt")?.unwrap_or(0),
+            max_results: num("maxResults")?,
+            token: b
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map(String::from),
+            fields: list("fields"),
+            expand: list("expand").unwrap_or_default(),
+        })
+    } else {
+        Ok(SearchParams {
+            jql: req.q("jql").unwrap_or_default().to_string(),
+            start_at: req.q_usize("startAt", 0)?,
+            max_results: match req.q("maxResults") {
+                Some(_) => Some(req.q_usize("maxResults", 50)?),
+                None => None,
+            },
+            token: req.q("nextPageToken").map(String::from),
+            fields: req.q("fields").map(String::from),
+            expand: req.q("expand").unwrap_or_default().to_string(),
+        })
+    }
+}
+
+pub(super) fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
+    let user = req.user()?;
+    let p = search_params(req)?;
+    let max = p.max_results.unwrap_or(50).min(1000);
+    let st = sh.read();
+    let ids = run_query(sh, &st, user, &p.jql)?;
+    let sel = FieldSel::parse(p.fields.as_deref(), true);
+    let v = View::new(&st, &sh.base_url, v3);
+    let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
+    if wants_full_form(p.fields.as_deref(), true, &p.expand) {
+        let page: Vec<u64> = ids.iter().skip(p.start_at).take(max).copied().collect();
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
+    let issues: Vec<Value> = ids
+        .iter()
+        .skip(p.start_at)
+        .take(max)
+        .filter_map(|id| st.issues.get(id))
+        .map(|i| v.issue(i, &sel, &p.expand))
+        .collect();
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
+    add_names_schema(&v, &p.expand, &mut body);
+    Ok(Resp::ok(&body))
+}
+
+fn add_names_schema(v: &View<'_>, expand: &str, body: &mut Value) {
+    if expand.split(',').any(|e| e.trim() == "names") {
+        body["names"] = Value::Object(
+            v.st.deployment
+                .fields()
+                .map(|d| (d.id.to_string(), json!(d.name)))
+                .collect(),
+        );
+    }
+    if expand.split(',').any(|e| e.trim() == "schema") {
+        body["schema"] = Value::Object(
+            v.st.deployment
+                .fields()
+                .map(|d| (d.id.to_string(), v.field_schema(d)))
+                .collect(),
+        );
+    }
+}
+
+fn encode_token(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("sim-offset:{offset}"))
+}
+
+fn decode_token(t: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix("sim-offset:")?
+        .parse()
+        .ok()
+}
+
+/// Cloud's replacement for the `total` that enhanced search dropped.
+pub(super) fn approximate_count(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
+    let user = req.user()?;
+    let body = req.json()?;
+    let q = body.get("jql").and_then(Value::as_str).unwrap_or_default();
+    let st = sh.read();
+    if !parse_jql(&st, q)?.is_bounded() {
+        return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
+    }
+    let ids = run_query(sh, &st, user, q)?;
+    Ok(Resp::ok(&json!({"count": ids.len()})))
+}
+
+pub(super) fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
+    let user = req.user()?;
+    let p = search_params(req)?;
+    let st = sh.read();
+    let query = parse_jql(&st, &p.jql)?;
+    if !query.is_bounded() {
+        return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
+    }
+    let offset = match &p.token {
+        Some(t) => decode_token(t).ok_or_else(|| {
+            Resp::error(
+                400,
+                &["The provided next page token is invalid or expired."],
+                Map::new(),
+            )
+        })?,
+        None => 0,
+    };
+    let sel = FieldSel::parse(p.fields.as_deref(), false);
+    let ids_only = p
+        .fields
+        .as_deref()
+        .is_none_or(|f| f.split(',').all(|x| matches!(x.trim(), "id" | "key" | "")));
+    let max = p
+        .max_results
+        .unwrap_or(50)
+        .clamp(1, if ids_only { 5000 } else { 100 });
+    let ids = run_query(sh, &st, user, &p.jql)?;
+    let v = View::new(&st, &sh.base_url, v3);
+    let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
+    let end = offset + page.len();
+    let is_last = end >= ids.len();
+    let mut head = json!({"isLast": is_last});
+    if !is_last {
+        head["nextPageToken"] = json!(encode_token(end));
+    }
+    if wants_full_form(p.fields.as_deref(), false, &p.expand) {
+        return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
+    }
+    let issues: Vec<Value> = page
+        .iter()
+        .filter_map(|id| st.issues.get(id))
+        .map(|i| v.issue(i, &sel, &p.expand))
+        .collect();
+    let mut body = head;
+    body["issues"] = Value::Array(issues);
+    add_names_schema(&v, &p.expand, &mut body);
+    Ok(Resp::ok(&body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        assert_eq!(decode_token(&encode_token(300)), Some(300));
+        assert_eq!(decode_token("not-a-token"), None);
+    }
+}
