@@ -230,7 +230,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 .map(|c| v.comment(i, c))
                 .unwrap_or(Value::Null)
         })
-        .and_then(|r| null_is_404(r, "Can not find a comment for the id: {id}.")),
+        .and_then(|r| null_is_404(r, &format!("Can not find a comment for the id: {id}."))),
         ("PUT", ["issue", key, "comment", id]) => req
             .json()
             .and_then(|b| update_comment(sh, req.user()?, v3, key, id, &b)),
