@@ -21,6 +21,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 use tokio::sync::{mpsc, oneshot};
 
 pub use schema::MigrationReport;
+pub(crate) use workspace::Named;
 pub use workspace::{ItemQuery, WsOp, WsPlan, WsReader};
 pub use writer::{StoreStats, BATCH_BUCKETS};
 

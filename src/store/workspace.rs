@@ -15,8 +15,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::schema::*;
 use super::{put_link_in, remove_link_in, Link, Store, StoreError};
@@ -71,6 +72,76 @@ pub enum WsOp {
         item_id: ItemId,
     },
 }
+
+/// A record the workspace keeps by (workspace, name): a sprint or a release. For the store they
+/// differ only in their table and in how the change feed names them; the service adds what
+/// really differs (defaults, patches, the rules for deleting one).
+pub(crate) trait Named: Serialize + DeserializeOwned + Clone + Send + 'static {
+    /// `sprint` or `release`: what messages call it, and the item index field that names one.
+    const KIND: &'static str;
+    const TABLE: TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
+    fn name(&self) -> &str;
+    fn workspace(&self) -> &str;
+    fn version(&self) -> u64;
+    fn version_mut(&mut self) -> &mut u64;
+    fn target(name: String) -> ChangeTarget;
+    /// The plan op that stores this record.
+    fn put_op(self, op: ChangeOp, fields: Vec<String>) -> WsOp;
+    /// The plan op that deletes the record `name` of `workspace`.
+    fn delete_op(workspace: String, name: String) -> WsOp;
+}
+
+/// `Named` for a record type whose `ChangeTarget` variant has its name, stored in `$table` and
+/// written by the plan ops `$put { $field, .. }` and `$delete`.
+macro_rules! impl_named {
+    ($ty:ident, $kind:literal, $table:ident, $put:ident { $field:ident }, $delete:ident) => {
+        impl Named for $ty {
+            const KIND: &'static str = $kind;
+            const TABLE: TableDefinition<'static, (&'static str, &'static str), &'static [u8]> =
+                $table;
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn workspace(&self) -> &str {
+                &self.workspace
+            }
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn version_mut(&mut self) -> &mut u64 {
+                &mut self.version
+            }
+            fn target(name: String) -> ChangeTarget {
+                ChangeTarget::$ty(name)
+            }
+            fn put_op(self, op: ChangeOp, fields: Vec<String>) -> WsOp {
+                WsOp::$put {
+                    $field: self,
+                    op,
+                    fields,
+                }
+            }
+            fn delete_op(workspace: String, name: String) -> WsOp {
+                WsOp::$delete { workspace, name }
+            }
+        }
+    };
+}
+
+impl_named!(
+    Sprint,
+    "sprint",
+    WS_SPRINTS,
+    PutSprint { sprint },
+    DeleteSprint
+);
+impl_named!(
+    Release,
+    "release",
+    WS_RELEASES,
+    PutRelease { release },
+    DeleteRelease
+);
 
 /// What one request writes, all in one transaction, attributed to `origin`.
 #[derive(Debug, Clone)]
@@ -127,17 +198,22 @@ impl WsReader<'_> {
     }
 
     pub fn sprint(&self, workspace: &str, name: &str) -> Result<Option<Sprint>, StoreError> {
-        let t = self
-            .txn
-            .open_table(WS_SPRINTS)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        get_named(&t, workspace, name)
+        self.named(workspace, name)
     }
 
     pub fn release(&self, workspace: &str, name: &str) -> Result<Option<Release>, StoreError> {
+        self.named(workspace, name)
+    }
+
+    /// A sprint or a release, by name.
+    pub(crate) fn named<T: Named>(
+        &self,
+        workspace: &str,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
         let t = self
             .txn
-            .open_table(WS_RELEASES)
+            .open_table(T::TABLE)
             .map_err(|e| StoreError::db(CTX_READ, e))?;
         get_named(&t, workspace, name)
     }
@@ -376,6 +452,63 @@ fn reindex(
     Ok(())
 }
 
+/// Stores a sprint or a release and appends its change; returns the change's sequence number.
+fn put_named<T: Named>(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    record: &T,
+    op: ChangeOp,
+    fields: &[String],
+) -> Result<u64, StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| corrupt(CTX_WRITE, e))?;
+    txn.open_table(T::TABLE)
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?
+        .insert((record.workspace(), record.name()), bytes.as_slice())
+        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+    append_change(
+        txn,
+        origin,
+        record.workspace(),
+        T::target(record.name().to_string()),
+        record.version(),
+        op,
+        fields,
+    )
+}
+
+/// Removes a sprint or a release and appends a `delete` change, when it existed; returns the
+/// change's sequence number.
+fn delete_named<T: Named>(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    workspace: &str,
+    name: &str,
+) -> Result<Option<u64>, StoreError> {
+    let old: Option<T> = {
+        let mut t = txn
+            .open_table(T::TABLE)
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        let raw = t
+            .remove((workspace, name))
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?
+            .map(|g| g.value().to_vec());
+        raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
+            .transpose()?
+    };
+    old.map(|old| {
+        append_change(
+            txn,
+            origin,
+            workspace,
+            T::target(name.to_string()),
+            old.version() + 1,
+            ChangeOp::Delete,
+            &[],
+        )
+    })
+    .transpose()
+}
+
 fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> {
     let origin = &plan.origin;
     let mut seqs = Vec::new();
@@ -455,94 +588,20 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                 )?);
             }
             WsOp::PutSprint { sprint, op, fields } => {
-                let bytes = serde_json::to_vec(sprint).map_err(|e| corrupt(CTX_WRITE, e))?;
-                txn.open_table(WS_SPRINTS)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                    .insert(
-                        (sprint.workspace.as_str(), sprint.name.as_str()),
-                        bytes.as_slice(),
-                    )
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                seqs.push(append_change(
-                    txn,
-                    origin,
-                    &sprint.workspace,
-                    ChangeTarget::Sprint(sprint.name.clone()),
-                    sprint.version,
-                    *op,
-                    fields,
-                )?);
+                seqs.push(put_named(txn, origin, sprint, *op, fields)?);
             }
             WsOp::DeleteSprint { workspace, name } => {
-                let old: Option<Sprint> = {
-                    let mut t = txn
-                        .open_table(WS_SPRINTS)
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                    let raw = t
-                        .remove((workspace.as_str(), name.as_str()))
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                        .map(|g| g.value().to_vec());
-                    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
-                        .transpose()?
-                };
-                if let Some(old) = old {
-                    seqs.push(append_change(
-                        txn,
-                        origin,
-                        workspace,
-                        ChangeTarget::Sprint(name.clone()),
-                        old.version + 1,
-                        ChangeOp::Delete,
-                        &[],
-                    )?);
-                }
+                seqs.extend(delete_named::<Sprint>(txn, origin, workspace, name)?);
             }
             WsOp::PutRelease {
                 release,
                 op,
                 fields,
             } => {
-                let bytes = serde_json::to_vec(release).map_err(|e| corrupt(CTX_WRITE, e))?;
-                txn.open_table(WS_RELEASES)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                    .insert(
-                        (release.workspace.as_str(), release.name.as_str()),
-                        bytes.as_slice(),
-                    )
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                seqs.push(append_change(
-                    txn,
-                    origin,
-                    &release.workspace,
-                    ChangeTarget::Release(release.name.clone()),
-                    release.version,
-                    *op,
-                    fields,
-                )?);
+                seqs.push(put_named(txn, origin, release, *op, fields)?);
             }
             WsOp::DeleteRelease { workspace, name } => {
-                let old: Option<Release> = {
-                    let mut t = txn
-                        .open_table(WS_RELEASES)
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                    let raw = t
-                        .remove((workspace.as_str(), name.as_str()))
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                        .map(|g| g.value().to_vec());
-                    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
-                        .transpose()?
-                };
-                if let Some(old) = old {
-                    seqs.push(append_change(
-                        txn,
-                        origin,
-                        workspace,
-                        ChangeTarget::Release(name.clone()),
-                        old.version + 1,
-                        ChangeOp::Delete,
-                        &[],
-                    )?);
-                }
+                seqs.extend(delete_named::<Release>(txn, origin, workspace, name)?);
             }
             WsOp::AppendHistory {
                 workspace,
@@ -707,38 +766,42 @@ impl Store {
     }
 
     pub fn ws_sprint(&self, workspace: &str, name: &str) -> Result<Option<Sprint>, StoreError> {
-        self.read_ws(|txn| {
-            let t = txn
-                .open_table(WS_SPRINTS)
-                .map_err(|e| StoreError::db(CTX_READ, e))?;
-            get_named(&t, workspace, name)
-        })
+        self.ws_named(workspace, name)
     }
 
     /// Every sprint of a workspace, by name.
     pub fn ws_sprints(&self, workspace: &str) -> Result<Vec<Sprint>, StoreError> {
-        self.read_ws(|txn| {
-            let t = txn
-                .open_table(WS_SPRINTS)
-                .map_err(|e| StoreError::db(CTX_READ, e))?;
-            list_named(&t, workspace)
-        })
+        self.ws_named_list(workspace)
     }
 
     pub fn ws_release(&self, workspace: &str, name: &str) -> Result<Option<Release>, StoreError> {
+        self.ws_named(workspace, name)
+    }
+
+    /// Every release of a workspace, by name.
+    pub fn ws_releases(&self, workspace: &str) -> Result<Vec<Release>, StoreError> {
+        self.ws_named_list(workspace)
+    }
+
+    /// A sprint or a release, by name.
+    pub(crate) fn ws_named<T: Named>(
+        &self,
+        workspace: &str,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
         self.read_ws(|txn| {
             let t = txn
-                .open_table(WS_RELEASES)
+                .open_table(T::TABLE)
                 .map_err(|e| StoreError::db(CTX_READ, e))?;
             get_named(&t, workspace, name)
         })
     }
 
-    /// Every release of a workspace, by name.
-    pub fn ws_releases(&self, workspace: &str) -> Result<Vec<Release>, StoreError> {
+    /// Every sprint or every release of a workspace, by name.
+    pub(crate) fn ws_named_list<T: Named>(&self, workspace: &str) -> Result<Vec<T>, StoreError> {
         self.read_ws(|txn| {
             let t = txn
-                .open_table(WS_RELEASES)
+                .open_table(T::TABLE)
                 .map_err(|e| StoreError::db(CTX_READ, e))?;
             list_named(&t, workspace)
         })

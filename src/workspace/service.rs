@@ -20,7 +20,7 @@ use super::model::{
 };
 use super::patch::{check_date, ItemPatch, ReleasePatch, SprintPatch};
 use crate::manifest::model::{FieldType, Model, Workspace};
-use crate::store::{ItemQuery, Link, Store, StoreError, WsOp, WsPlan, WsReader};
+use crate::store::{ItemQuery, Link, Named, Store, StoreError, WsOp, WsPlan, WsReader};
 
 /// The current manifests, as the service needs them: resolved on every call so that a manifest
 /// change applies to the next request.
@@ -716,50 +716,15 @@ impl WorkspaceService {
         patch: SprintPatch,
         origin: Origin,
     ) -> Result<Sprint, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        let name = patch
-            .name
-            .clone()
-            .ok_or_else(|| invalid("name", "is required"))?;
-        check_name("name", &name)?;
-        let ws = w.name.clone();
-        self.write(move |r| {
-            if r.sprint(&ws, &name)?.is_some() {
-                return Err(WorkspaceError::Conflict(format!(
-                    "sprint {name:?} already exists in workspace {ws:?}"
-                )));
-            }
-            let mut sprint = Sprint {
-                name: name.clone(),
-                workspace: ws.clone(),
-                version: 1,
-                state: "future".into(),
-                start: None,
-                end: None,
-                goal: None,
-            };
-            let fields = apply_sprint_patch(&mut sprint, &patch)?;
-            let plan = WsPlan::new(origin.clone()).push(WsOp::PutSprint {
-                sprint: sprint.clone(),
-                op: ChangeOp::Create,
-                fields,
-            });
-            Ok((plan, sprint))
-        })
-        .await
+        self.create_named(ws, patch, origin).await
     }
 
     pub fn get_sprint(&self, ws: &str, name: &str) -> Result<Sprint, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        self.inner
-            .store
-            .ws_sprint(&w.name, name)?
-            .ok_or_else(|| not_found("sprint", &w.name, name))
+        self.get_named(ws, name)
     }
 
     pub fn list_sprints(&self, ws: &str) -> Result<Vec<Sprint>, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        Ok(self.inner.store.ws_sprints(&w.name)?)
+        self.list_named(ws)
     }
 
     pub async fn patch_sprint(
@@ -770,32 +735,7 @@ impl WorkspaceService {
         if_match: Option<IfMatch>,
         origin: Origin,
     ) -> Result<Sprint, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        let (ws, name) = (w.name.clone(), name.to_string());
-        self.write(move |r| {
-            let mut sprint = r
-                .sprint(&ws, &name)?
-                .ok_or_else(|| not_found("sprint", &ws, &name))?;
-            check_if_match(&if_match, &format!("sprint {name}"), sprint.version)?;
-            if patch.name.as_ref().is_some_and(|n| *n != name) {
-                return Err(invalid(
-                    "name",
-                    "is read-only (it is the sprint's identity)",
-                ));
-            }
-            let fields = apply_sprint_patch(&mut sprint, &patch)?;
-            if fields.is_empty() {
-                return Ok((WsPlan::new(origin.clone()), sprint));
-            }
-            sprint.version += 1;
-            let plan = WsPlan::new(origin.clone()).push(WsOp::PutSprint {
-                sprint: sprint.clone(),
-                op: ChangeOp::Update,
-                fields,
-            });
-            Ok((plan, sprint))
-        })
-        .await
+        self.patch_named(ws, name, patch, if_match, origin).await
     }
 
     /// Deletes a sprint no item is in.
@@ -806,27 +746,8 @@ impl WorkspaceService {
         if_match: Option<IfMatch>,
         origin: Origin,
     ) -> Result<(), WorkspaceError> {
-        let w = self.workspace(ws)?;
-        let (ws, name) = (w.name.clone(), name.to_string());
-        self.write(move |r| {
-            let sprint = r
-                .sprint(&ws, &name)?
-                .ok_or_else(|| not_found("sprint", &ws, &name))?;
-            check_if_match(&if_match, &format!("sprint {name}"), sprint.version)?;
-            let users = r.items_where(&ws, "sprint", &name, 5)?;
-            if !users.is_empty() {
-                return Err(WorkspaceError::Conflict(format!(
-                    "sprint {name:?} still has items ({}); move them out first",
-                    users.join(", ")
-                )));
-            }
-            let plan = WsPlan::new(origin.clone()).push(WsOp::DeleteSprint {
-                workspace: ws.clone(),
-                name: name.clone(),
-            });
-            Ok((plan, ()))
-        })
-        .await
+        self.delete_named::<Sprint>(ws, name, if_match, origin)
+            .await
     }
 
     // ----- releases -----
@@ -837,49 +758,15 @@ impl WorkspaceService {
         patch: ReleasePatch,
         origin: Origin,
     ) -> Result<Release, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        let name = patch
-            .name
-            .clone()
-            .ok_or_else(|| invalid("name", "is required"))?;
-        check_name("name", &name)?;
-        let ws = w.name.clone();
-        self.write(move |r| {
-            if r.release(&ws, &name)?.is_some() {
-                return Err(WorkspaceError::Conflict(format!(
-                    "release {name:?} already exists in workspace {ws:?}"
-                )));
-            }
-            let mut release = Release {
-                name: name.clone(),
-                workspace: ws.clone(),
-                version: 1,
-                released: false,
-                release_date: None,
-                description: None,
-            };
-            let fields = apply_release_patch(&mut release, &patch);
-            let plan = WsPlan::new(origin.clone()).push(WsOp::PutRelease {
-                release: release.clone(),
-                op: ChangeOp::Create,
-                fields,
-            });
-            Ok((plan, release))
-        })
-        .await
+        self.create_named(ws, patch, origin).await
     }
 
     pub fn get_release(&self, ws: &str, name: &str) -> Result<Release, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        self.inner
-            .store
-            .ws_release(&w.name, name)?
-            .ok_or_else(|| not_found("release", &w.name, name))
+        self.get_named(ws, name)
     }
 
     pub fn list_releases(&self, ws: &str) -> Result<Vec<Release>, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        Ok(self.inner.store.ws_releases(&w.name)?)
+        self.list_named(ws)
     }
 
     pub async fn patch_release(
@@ -890,32 +777,7 @@ impl WorkspaceService {
         if_match: Option<IfMatch>,
         origin: Origin,
     ) -> Result<Release, WorkspaceError> {
-        let w = self.workspace(ws)?;
-        let (ws, name) = (w.name.clone(), name.to_string());
-        self.write(move |r| {
-            let mut release = r
-                .release(&ws, &name)?
-                .ok_or_else(|| not_found("release", &ws, &name))?;
-            check_if_match(&if_match, &format!("release {name}"), release.version)?;
-            if patch.name.as_ref().is_some_and(|n| *n != name) {
-                return Err(invalid(
-                    "name",
-                    "is read-only (it is the release's identity)",
-                ));
-            }
-            let fields = apply_release_patch(&mut release, &patch);
-            if fields.is_empty() {
-                return Ok((WsPlan::new(origin.clone()), release));
-            }
-            release.version += 1;
-            let plan = WsPlan::new(origin.clone()).push(WsOp::PutRelease {
-                release: release.clone(),
-                op: ChangeOp::Update,
-                fields,
-            });
-            Ok((plan, release))
-        })
-        .await
+        self.patch_named(ws, name, patch, if_match, origin).await
     }
 
     /// Deletes a release no item is in.
@@ -926,27 +788,215 @@ impl WorkspaceService {
         if_match: Option<IfMatch>,
         origin: Origin,
     ) -> Result<(), WorkspaceError> {
+        self.delete_named::<Release>(ws, name, if_match, origin)
+            .await
+    }
+
+    // ----- sprints and releases alike -----
+
+    async fn create_named<T: NamedKind>(
+        &self,
+        ws: &str,
+        patch: T::Patch,
+        origin: Origin,
+    ) -> Result<T, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let name = T::patch_name(&patch)
+            .cloned()
+            .ok_or_else(|| invalid("name", "is required"))?;
+        check_name("name", &name)?;
+        let ws = w.name.clone();
+        self.write(move |r| {
+            if r.named::<T>(&ws, &name)?.is_some() {
+                return Err(WorkspaceError::Conflict(format!(
+                    "{} {name:?} already exists in workspace {ws:?}",
+                    T::KIND
+                )));
+            }
+            let mut record = T::blank(ws.clone(), name.clone());
+            let fields = record.apply_patch(&patch)?;
+            let plan =
+                WsPlan::new(origin.clone()).push(record.clone().put_op(ChangeOp::Create, fields));
+            Ok((plan, record))
+        })
+        .await
+    }
+
+    fn get_named<T: NamedKind>(&self, ws: &str, name: &str) -> Result<T, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        self.inner
+            .store
+            .ws_named(&w.name, name)?
+            .ok_or_else(|| not_found(T::KIND, &w.name, name))
+    }
+
+    fn list_named<T: NamedKind>(&self, ws: &str) -> Result<Vec<T>, WorkspaceError> {
+        let w = self.workspace(ws)?;
+        Ok(self.inner.store.ws_named_list(&w.name)?)
+    }
+
+    async fn patch_named<T: NamedKind>(
+        &self,
+        ws: &str,
+        name: &str,
+        patch: T::Patch,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<T, WorkspaceError> {
         let w = self.workspace(ws)?;
         let (ws, name) = (w.name.clone(), name.to_string());
         self.write(move |r| {
-            let release = r
-                .release(&ws, &name)?
-                .ok_or_else(|| not_found("release", &ws, &name))?;
-            check_if_match(&if_match, &format!("release {name}"), release.version)?;
-            let users = r.items_where(&ws, "release", &name, 5)?;
+            let mut record = r
+                .named::<T>(&ws, &name)?
+                .ok_or_else(|| not_found(T::KIND, &ws, &name))?;
+            check_if_match(&if_match, &format!("{} {name}", T::KIND), record.version())?;
+            if T::patch_name(&patch).is_some_and(|n| *n != name) {
+                return Err(invalid(
+                    "name",
+                    format!("is read-only (it is the {}'s identity)", T::KIND),
+                ));
+            }
+            let fields = record.apply_patch(&patch)?;
+            if fields.is_empty() {
+                return Ok((WsPlan::new(origin.clone()), record));
+            }
+            *record.version_mut() += 1;
+            let plan =
+                WsPlan::new(origin.clone()).push(record.clone().put_op(ChangeOp::Update, fields));
+            Ok((plan, record))
+        })
+        .await
+    }
+
+    /// Deletes a sprint or a release no item is in.
+    async fn delete_named<T: NamedKind>(
+        &self,
+        ws: &str,
+        name: &str,
+        if_match: Option<IfMatch>,
+        origin: Origin,
+    ) -> Result<(), WorkspaceError> {
+        let w = self.workspace(ws)?;
+        let (ws, name) = (w.name.clone(), name.to_string());
+        self.write(move |r| {
+            let record = r
+                .named::<T>(&ws, &name)?
+                .ok_or_else(|| not_found(T::KIND, &ws, &name))?;
+            check_if_match(&if_match, &format!("{} {name}", T::KIND), record.version())?;
+            let users = r.items_where(&ws, T::KIND, &name, 5)?;
             if !users.is_empty() {
                 return Err(WorkspaceError::Conflict(format!(
-                    "release {name:?} still has items ({}); remove it from them first",
-                    users.join(", ")
+                    "{} {name:?} still has items ({}); {}",
+                    T::KIND,
+                    users.join(", "),
+                    T::IN_USE_HINT
                 )));
             }
-            let plan = WsPlan::new(origin.clone()).push(WsOp::DeleteRelease {
-                workspace: ws.clone(),
-                name: name.clone(),
-            });
+            let plan = WsPlan::new(origin.clone()).push(T::delete_op(ws.clone(), name.clone()));
             Ok((plan, ()))
         })
         .await
+    }
+}
+
+/// What the service needs of a sprint or a release beyond the store's [`Named`]: what a new
+/// one starts as, how a patch applies, and what a refused delete tells the caller to do. The
+/// rest (name checks, `If-Match`, versions, change-feed ops) is the same for both.
+trait NamedKind: Named {
+    type Patch: Send + 'static;
+    /// The end of the message refusing to delete one that items still use.
+    const IN_USE_HINT: &'static str;
+    fn patch_name(patch: &Self::Patch) -> Option<&String>;
+    /// A new record at version 1 with its defaults, before the create's patch applies.
+    fn blank(workspace: String, name: String) -> Self;
+    /// Sets what the patch changes; returns the names of the fields that changed.
+    fn apply_patch(&mut self, patch: &Self::Patch) -> Result<Vec<String>, WorkspaceError>;
+}
+
+impl NamedKind for Sprint {
+    type Patch = SprintPatch;
+    const IN_USE_HINT: &'static str = "move them out first";
+    fn patch_name(patch: &SprintPatch) -> Option<&String> {
+        patch.name.as_ref()
+    }
+    fn blank(workspace: String, name: String) -> Self {
+        Sprint {
+            name,
+            workspace,
+            version: 1,
+            state: "future".into(),
+            start: None,
+            end: None,
+            goal: None,
+        }
+    }
+    fn apply_patch(&mut self, patch: &SprintPatch) -> Result<Vec<String>, WorkspaceError> {
+        let mut changed = Vec::new();
+        set_field(&mut changed, "state", &mut self.state, patch.state.as_ref());
+        set_field(&mut changed, "start", &mut self.start, patch.start.as_ref());
+        set_field(&mut changed, "end", &mut self.end, patch.end.as_ref());
+        set_field(&mut changed, "goal", &mut self.goal, patch.goal.as_ref());
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            if end < start {
+                return Err(invalid("end", "must not be before start"));
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl NamedKind for Release {
+    type Patch = ReleasePatch;
+    const IN_USE_HINT: &'static str = "remove it from them first";
+    fn patch_name(patch: &ReleasePatch) -> Option<&String> {
+        patch.name.as_ref()
+    }
+    fn blank(workspace: String, name: String) -> Self {
+        Release {
+            name,
+            workspace,
+            version: 1,
+            released: false,
+            release_date: None,
+            description: None,
+        }
+    }
+    fn apply_patch(&mut self, patch: &ReleasePatch) -> Result<Vec<String>, WorkspaceError> {
+        let mut changed = Vec::new();
+        set_field(
+            &mut changed,
+            "released",
+            &mut self.released,
+            patch.released.as_ref(),
+        );
+        set_field(
+            &mut changed,
+            "releaseDate",
+            &mut self.release_date,
+            patch.release_date.as_ref(),
+        );
+        set_field(
+            &mut changed,
+            "description",
+            &mut self.description,
+            patch.description.as_ref(),
+        );
+        Ok(changed)
+    }
+}
+
+/// Sets `field` to `value` when there is one and it differs, and names it in `changed` then.
+fn set_field<T: PartialEq + Clone>(
+    changed: &mut Vec<String>,
+    name: &str,
+    field: &mut T,
+    value: Option<&T>,
+) {
+    if let Some(v) = value {
+        if v != field {
+            *field = v.clone();
+            changed.push(name.to_string());
+        }
     }
 }
 
@@ -1106,63 +1156,6 @@ fn apply_item_patch(item: &mut Item, p: &ItemPatch) -> BTreeSet<String> {
                 None => item.fields.remove(name),
             };
             changed.insert(format!("fields.{name}"));
-        }
-    }
-    changed
-}
-
-fn apply_sprint_patch(s: &mut Sprint, p: &SprintPatch) -> Result<Vec<String>, WorkspaceError> {
-    let mut changed = Vec::new();
-    if let Some(v) = &p.state {
-        if *v != s.state {
-            s.state = v.clone();
-            changed.push("state".to_string());
-        }
-    }
-    if let Some(v) = p.start {
-        if v != s.start {
-            s.start = v;
-            changed.push("start".into());
-        }
-    }
-    if let Some(v) = p.end {
-        if v != s.end {
-            s.end = v;
-            changed.push("end".into());
-        }
-    }
-    if let Some(v) = &p.goal {
-        if *v != s.goal {
-            s.goal = v.clone();
-            changed.push("goal".into());
-        }
-    }
-    if let (Some(start), Some(end)) = (s.start, s.end) {
-        if end < start {
-            return Err(invalid("end", "must not be before start"));
-        }
-    }
-    Ok(changed)
-}
-
-fn apply_release_patch(r: &mut Release, p: &ReleasePatch) -> Vec<String> {
-    let mut changed = Vec::new();
-    if let Some(v) = p.released {
-        if v != r.released {
-            r.released = v;
-            changed.push("released".to_string());
-        }
-    }
-    if let Some(v) = &p.release_date {
-        if *v != r.release_date {
-            r.release_date = v.clone();
-            changed.push("releaseDate".into());
-        }
-    }
-    if let Some(v) = &p.description {
-        if *v != r.description {
-            r.description = v.clone();
-            changed.push("description".into());
         }
     }
     changed
