@@ -954,6 +954,58 @@ async fn issue_moves(deployment: Deployment) {
     })
     .await;
 
+    // A move nobody announced (its webhook is lost), then a one-time sync of the new project:
+    // the import adopts the item too, instead of importing the issue as a second one.
+    let quiet = e
+        .create_item(json!({"type": "Story", "title": "moves quietly"}))
+        .await;
+    let key = e.linked_key(&quiet).await;
+    e.quiesce().await;
+    e.sim.set_webhook_faults(tandem::sim::webhooks::Faults {
+        duplicate_and_reorder: false,
+        drop_rate: 1.0,
+    });
+    let quiet_key = e.sim.move_issue(&key, "OPS").expect("move");
+    let _ = tokio::time::timeout(Duration::from_secs(5), e.sim.webhooks_idle()).await;
+    e.sim
+        .set_webhook_faults(tandem::sim::webhooks::Faults::default());
+    assert_eq!(
+        e.item(&quiet).await["jira"]["key"],
+        key.as_str(),
+        "no one told tandem"
+    );
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/ops/sync")
+            .json(&json!({"direction": "fromJira"}))
+            .send()
+            .await
+            .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202);
+    let job: Value = resp.json().await.expect("JSON");
+    let job_id = job["id"].as_str().expect("job id").to_owned();
+    let deadline = Instant::now() + GUARD;
+    let job = loop {
+        let j: Value =
+            serde_json::from_str(&e.d.admin_get(&format!("/api/v1/jobs/{job_id}")).await)
+                .expect("job JSON");
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["state"], "completed", "{job:#}");
+    assert_eq!(job["counts"]["created"], 0, "{job:#}");
+    let item = e.item(&quiet).await;
+    assert_eq!(item["jira"]["key"], quiet_key.as_str(), "{item:#}");
+    assert_eq!(item["jira"]["integration"], "ops", "{item:#}");
+    let list = e.ws(reqwest::Method::GET, "/items", None).await;
+    assert_eq!(
+        list.to_string().matches("moves quietly").count(),
+        1,
+        "imported twice: {list}"
+    );
+
     // Into a project no integration syncs.
     let gone = e
         .create_item(json!({"type": "Story", "title": "moves to the archive"}))

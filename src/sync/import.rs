@@ -20,7 +20,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::jira::{Issue, JiraError};
-use crate::store::{Store, StoreError};
+use crate::store::{Link, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
     ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError, WorkspaceService,
@@ -262,7 +262,11 @@ async fn import_issue(
     let parent_linked = matches!(parent, Some(Some(_)));
     let origin = Origin::Sync(integration.clone());
     let link = match env.store.link_by_jira_issue(integration, &issue.id) {
-        Ok(l) => l,
+        Ok(Some(l)) => Some(l),
+        Ok(None) => match adopt_moved(env, issue).await {
+            Ok(l) => l,
+            Err(e) => return failed(issue, e),
+        },
         Err(e) => return failed(issue, e),
     };
     let (outcome, item_id) = match link {
@@ -346,6 +350,37 @@ async fn import_issue(
         outcome,
         deferred: parent_issue.map(|p| (item_id, p)),
     }
+}
+
+/// An issue that moved here from the project of another integration of this workspace keeps
+/// its item: the link moves to this integration (the baseline this import writes replaces the
+/// other's). An item of another workspace is left to its own integration, which unlinks it
+/// when it sees the move; this workspace imports the issue as its own.
+async fn adopt_moved(env: &ImportEnv<'_>, issue: &Issue) -> Result<Option<Link>, String> {
+    let run = env.run;
+    let model = env.workspace.model();
+    let found = super::engine::moved::link_left_behind(
+        env.store,
+        &model,
+        &run.integration,
+        &issue.id,
+        &run.integration.project,
+    )
+    .map_err(|e| e.to_string())?;
+    let Some((left, ws)) = found.filter(|(_, ws)| *ws == run.workspace.name) else {
+        return Ok(None);
+    };
+    super::engine::moved::move_link(env.workspace, &ws, &left, &run.integration.name, issue)
+        .await
+        .map_err(|e| e.to_string())?;
+    super::engine::baseline::remove(env.store, &left.integration, &left.workspace_item_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(Link {
+        integration: run.integration.name.clone(),
+        jira_issue_key: issue.key.clone(),
+        ..left
+    }))
 }
 
 /// The parent's issue id: from the parent field or the hierarchy link when they carry it,

@@ -159,6 +159,12 @@ impl WorkspaceService {
         WorkspaceService::new(store, Arc::new(move || model.clone()))
     }
 
+    /// The manifest model the service works with now (which integrations sync which
+    /// workspace, for callers that relate links across integrations).
+    pub fn model(&self) -> Arc<Model> {
+        (self.inner.model)()
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

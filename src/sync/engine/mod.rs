@@ -19,7 +19,7 @@ pub mod baseline;
 pub mod catalog;
 pub mod events;
 pub mod merge;
-mod moved;
+pub mod moved;
 pub mod pair;
 pub mod sweep;
 
