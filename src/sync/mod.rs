@@ -1,4 +1,5 @@
-//! Mapping between workspace items and Jira issues, and (next) the two-way sync engine.
+//! Mapping between workspace items and Jira issues, one-time sync jobs and the live two-way
+//! sync engine.
 //!
 //! Responsibilities, by submodule:
 //! - [`mapping`]: one integration's type, status and field pairs ([`mapping::MappingContext`]);
@@ -12,10 +13,13 @@
 //!   workflow, required transition fields);
 //! - [`sprints`]: sprint and backlog moves through the Agile API, in batches of at most 50;
 //! - [`context`], [`import`], [`push`], [`jobs`]: one-time sync jobs (import from Jira, push
-//!   to Jira with durable intents; both resumable).
+//!   to Jira with durable intents; both resumable);
+//! - [`engine`]: the live two-way sync (webhooks, the workspace change feed and the resync
+//!   sweep name pairs; workers merge each pair against its baseline).
 //!
 //! Architecture invariant: everything here but [`transitions::apply_status`],
-//! [`sprints::apply_sprint_moves`] and the job modules is pure (no I/O, no store); the engine decides when to call.
+//! [`sprints::apply_sprint_moves`], the job modules and the engine is pure (no I/O, no store);
+//! the jobs and the engine decide when to call.
 
 pub mod context;
 pub mod engine;
