@@ -684,6 +684,26 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
         status["resources"].is_array(),
         "the admin API still answers"
     );
+    // Status and metrics say the state file takes no more writes, and why.
+    assert_eq!(
+        status["stateFile"]["writable"], false,
+        "{:#}",
+        status["stateFile"]
+    );
+    assert!(
+        status["stateFile"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("File too large (os error 27)")),
+        "{:#}",
+        status["stateFile"]
+    );
+    assert!(
+        d.admin_get("/metrics")
+            .await
+            .lines()
+            .any(|l| l == "tandem_store_writable 0"),
+        "the metric tells a monitor"
+    );
     let (_, log) = d.stop().await;
     let errors: Vec<_> = log
         .iter()
@@ -693,18 +713,34 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
         })
         .collect();
     // The cause, not just "a state file error": RLIMIT_FSIZE fails writes with EFBIG
-    // ("File too large"), a full disk with ENOSPC; the operator is told which.
+    // ("File too large"), a full disk with ENOSPC; the operator is told which. After the first
+    // failure redb refuses every write with a bare "previous I/O error"; each refusal still
+    // names the first cause, whichever write (a webhook, the engine's) met it first.
+    let refusals: Vec<_> = errors
+        .iter()
+        .filter(|l| l.contains("could not store a webhook"))
+        .collect();
+    assert!(!refusals.is_empty(), "refusals are logged: {errors:#?}");
     assert!(
+        refusals
+            .iter()
+            .all(|l| l.contains("File too large (os error 27)")),
+        "every refusal names the cause: {errors:#?}"
+    );
+    assert_eq!(
         errors
             .iter()
-            .any(|l| l.contains("could not store a webhook")
-                && l.contains("File too large (os error 27)")),
-        "a clear error is logged: {errors:#?}"
+            .filter(|l| l.contains("the state file failed to take a write")
+                && l.contains("File too large (os error 27)"))
+            .count(),
+        1,
+        "the first failure is logged once, with its cause: {errors:#?}"
     );
 
     // Space is back (no limit): the store opens and every acknowledged event is there once.
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
     d.wait_status("every resource Ready", all_ready).await;
+    assert_eq!(d.status().await["stateFile"]["writable"], true);
     let (status, _) = post_webhook(&client, &d.public, &url, MAX_POSTS + 1).await;
     assert_eq!(status, 200, "webhooks are stored again");
     d.stop().await;

@@ -69,6 +69,9 @@ pub fn render_table(status: &Value) -> String {
     if let Some(problem) = m.get("problem").and_then(Value::as_str) {
         out.push_str(&format!("  problem: {problem}\n"));
     }
+    if let Some(error) = status["stateFile"]["error"].as_str() {
+        out.push_str(&format!("state file: NOT WRITABLE: {error}\n"));
+    }
     for d in m
         .get("diagnostics")
         .and_then(Value::as_array)
@@ -148,4 +151,31 @@ pub fn render_table(status: &Value) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_that_takes_no_writes_is_shown_first() {
+        let status = serde_json::json!({
+            "manifests": {"dir": "/etc/tandem", "generation": 3},
+            "resources": [],
+            "stateFile": {"writable": false, "error": "committing: I/O error: No space left on device (os error 28)"},
+        });
+        let table = render_table(&status);
+        assert!(
+            table.contains(
+                "state file: NOT WRITABLE: committing: I/O error: No space left on device"
+            ),
+            "{table}"
+        );
+        let healthy = serde_json::json!({
+            "manifests": {"dir": "/etc/tandem", "generation": 3},
+            "resources": [],
+            "stateFile": {"writable": true, "error": null},
+        });
+        assert!(!render_table(&healthy).contains("state file"));
+    }
 }

@@ -185,6 +185,13 @@ pub fn render_store(stats: &StoreStats, out: &mut String) {
     );
     let _ = writeln!(
         out,
+        "# HELP tandem_store_writable 0 once a write failed with an I/O error (disk full...): \
+         writes are refused until tandem restarts.\n# TYPE tandem_store_writable gauge\n\
+         tandem_store_writable {}",
+        u8::from(stats.write_failure.is_none())
+    );
+    let _ = writeln!(
+        out,
         "# HELP tandem_store_commit_batch_size Writes grouped into one commit.\n\
          # TYPE tandem_store_commit_batch_size histogram"
     );

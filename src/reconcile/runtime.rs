@@ -346,6 +346,7 @@ fn status_json(
 ) -> serde_json::Value {
     let desired = resources.desired();
     let store = resources.store();
+    let store_stats = store.stats();
     let webhook_states: HashMap<String, crate::store::WebhookState> = store
         .webhook_states()
         .unwrap_or_default()
@@ -430,6 +431,11 @@ fn status_json(
         "resources": items,
         // Stored (kept for audit until their retention passes) and not yet read by the engine.
         "storedWebhookEvents": store.webhook_event_count().unwrap_or(0),
+        // Whether the state file still takes writes (a full disk stops it until a restart).
+        "stateFile": {
+            "writable": store_stats.write_failure.is_none(),
+            "error": store_stats.write_failure,
+        },
         "pendingWebhookEvents": engine.unread_webhooks(),
         "engine": engine.stats_json(),
     })

@@ -76,6 +76,14 @@ pub enum StoreError {
     },
     #[error("the store is closed")]
     Closed,
+    /// An earlier write failed with an I/O error (disk full, file too large, device gone):
+    /// redb then refuses every write until the file is opened again. Names that first cause,
+    /// since the error redb gives for later writes ("previous I/O error") does not.
+    #[error(
+        "the state file stopped taking writes after an I/O error ({first}); free the space \
+         or fix the device, then restart tandem"
+    )]
+    Poisoned { first: String },
     /// A stored value no longer decodes: a bug or a damaged file, never bad input.
     #[error("state file holds an unreadable value while {context}: {message}")]
     Corrupt {
@@ -85,6 +93,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error with its causes (`committing: I/O error: File too large (os error 27)`) when
+    /// it is an I/O failure of the state file, the kind that stops later writes.
+    pub(crate) fn io_failure(&self) -> Option<String> {
+        match self {
+            StoreError::Database { source, .. } if matches!(**source, redb::Error::Io(_)) => {
+                let mut chain = self.to_string();
+                let mut cur = std::error::Error::source(self);
+                while let Some(c) = cur {
+                    chain.push_str(": ");
+                    chain.push_str(&c.to_string());
+                    cur = c.source();
+                }
+                Some(chain)
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn db(context: &'static str, e: impl Into<redb::Error>) -> Self {
         StoreError::Database {
             context,

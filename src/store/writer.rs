@@ -28,6 +28,8 @@ pub(crate) trait Job: Send {
     fn run(&mut self, txn: &WriteTransaction) -> bool;
     /// Answers the caller once the batch's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+    /// After a failed `run`: the failure with its causes, when it was an I/O error.
+    fn io_failure(&self) -> Option<String>;
 }
 
 /// A job built from a closure, answering through a oneshot channel.
@@ -58,6 +60,13 @@ where
         // The caller may have gone away (request cancelled); nothing to do then.
         let _ = self.reply.send(answer);
     }
+
+    fn io_failure(&self) -> Option<String> {
+        match &self.out {
+            Some(Err(e)) => e.io_failure(),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) enum Msg {
@@ -74,6 +83,8 @@ pub struct WriterStats {
     pub(crate) jobs: AtomicU64,
     pub(crate) commit_micros: AtomicU64,
     pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS.len()],
+    /// The first I/O failure, with its causes: from then on redb refuses every write.
+    pub(crate) write_failure: std::sync::Mutex<Option<String>>,
 }
 
 /// A point-in-time copy of [`WriterStats`].
@@ -89,6 +100,9 @@ pub struct StoreStats {
     pub commit_micros: u64,
     /// Cumulative counts of batches with at most `BATCH_BUCKETS[i]` jobs (Prometheus style).
     pub batch_size_buckets: [u64; BATCH_BUCKETS.len()],
+    /// Set once a write failed with an I/O error: the state file takes no more writes until
+    /// tandem restarts. The first cause, with its chain.
+    pub write_failure: Option<String>,
 }
 
 impl WriterStats {
@@ -105,6 +119,11 @@ impl WriterStats {
             jobs: self.jobs.load(Ordering::Relaxed),
             commit_micros: self.commit_micros.load(Ordering::Relaxed),
             batch_size_buckets: buckets,
+            write_failure: self
+                .write_failure
+                .lock()
+                .map(|f| f.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -122,6 +141,7 @@ impl WriterStats {
 pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
     let mut close_reply = None;
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut health = Health::default();
     loop {
         if batch.is_empty() {
             match rx.blocking_recv() {
@@ -146,7 +166,7 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<Wri
                 Err(_) => break,
             }
         }
-        commit_batch(&db, &mut batch, &stats);
+        commit_batch(&db, &mut batch, &stats, &mut health);
     }
     drop(db);
     if let Some(reply) = close_reply {
@@ -154,16 +174,57 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<Wri
     }
 }
 
+/// The first I/O failure of the state file. redb refuses every later write with a bare
+/// "previous I/O error"; the writer logs the first cause once and names it in those errors.
+#[derive(Default)]
+struct Health {
+    first_io: Option<String>,
+}
+
+impl Health {
+    fn saw(&mut self, failure: Option<String>, stats: &WriterStats) {
+        if let (None, Some(chain)) = (&self.first_io, failure) {
+            tracing::error!(
+                error = chain,
+                "the state file failed to take a write; writes are refused until tandem restarts"
+            );
+            if let Ok(mut f) = stats.write_failure.lock() {
+                *f = Some(chain.clone());
+            }
+            self.first_io = Some(chain);
+        }
+    }
+
+    /// `e` as the caller sees it: with the first cause when redb only says "previous I/O error".
+    fn error(&mut self, context: &'static str, e: redb::Error, stats: &WriterStats) -> StoreError {
+        match (&e, &self.first_io) {
+            (redb::Error::PreviousIo, Some(first)) => StoreError::Poisoned {
+                first: first.clone(),
+            },
+            _ => {
+                let err = StoreError::db(context, e);
+                self.saw(err.io_failure(), stats);
+                err
+            }
+        }
+    }
+}
+
 /// Commits `batch` in one transaction. A failing job is answered with its own error and taken
 /// out; the rest are retried on a fresh transaction so that one bad job never fails its
 /// neighbours.
-fn commit_batch(db: &Database, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats) {
+fn commit_batch(
+    db: &Database,
+    batch: &mut Vec<Box<dyn Job>>,
+    stats: &WriterStats,
+    health: &mut Health,
+) {
     while !batch.is_empty() {
         let started = Instant::now();
         let txn = match db.begin_write() {
             Ok(t) => t,
             Err(e) => {
-                let err = StoreError::db("starting a write transaction", e);
+                let err = health.error("starting a write transaction", e.into(), stats);
                 fail_all(batch, &err, stats);
                 return;
             }
@@ -178,6 +239,7 @@ fn commit_batch(db: &Database, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStat
         if let Some(i) = failed {
             let _ = txn.abort();
             let job = batch.remove(i);
+            health.saw(job.io_failure(), stats);
             // The job's own error is already in its `out`; Ok lets it report that.
             job.finish(Ok(()));
             stats.jobs.fetch_add(1, Ordering::Relaxed);
@@ -198,7 +260,7 @@ fn commit_batch(db: &Database, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStat
                 }
             }
             Err(e) => {
-                let err = StoreError::db("committing", e);
+                let err = health.error("committing", e.into(), stats);
                 fail_all(batch, &err, stats);
             }
         }
