@@ -1,6 +1,7 @@
 //! The sync mapping on real Jira payloads (webhook captures and REST responses of the shared
 //! reference folder): every captured issue maps or is skipped by design, sprint field strings
-//! parse, wiki bodies convert stably, and captured transitions plan.
+//! parse, wiki bodies convert stably, captured transitions plan, and captured changelogs name
+//! the snapshot keys they touch.
 
 mod support;
 
@@ -13,6 +14,7 @@ use tandem::sync::mapping::sprint_values;
 use tandem::sync::richtext::{
     canonical_markdown, from_jira_text, from_wiki, parse_markdown, to_wiki,
 };
+use tandem::sync::snapshot::keys_in_changelog;
 use tandem::sync::transitions::{plan_transitions, WorkflowGraph};
 use tandem::sync::{fields_snapshot_from_issue, from_jira, JiraCatalog, MappingContext};
 
@@ -216,4 +218,88 @@ fn captured_transitions_plan() {
         // None of the captured screen fields is required, so nothing needs filling.
         assert!(plan[0].fields(None).unwrap().is_empty());
     }
+}
+
+/// Real changelogs, in both forms (Cloud's `fieldId`, Data Center's and old Cloud's `field`
+/// only): a change of the summary, description or sprint is recognised as that snapshot key,
+/// and nothing outside the snapshot (priority, assignee, `Key`, `Workflow`...) is ever named.
+/// The engine relies on this right after a create, to pull what a person changed meanwhile.
+#[test]
+fn captured_changelogs_name_the_snapshot_keys_they_touch() {
+    let Some(shared) = support::shared_dir("captured_changelogs_name_the_snapshot_keys_they_touch")
+    else {
+        return;
+    };
+    let ctx = context(&shared);
+    let snapshot_keys: Vec<String> = {
+        let issue: Issue = serde_json::from_value(serde_json::json!({
+            "id": "1", "key": "DEMO-1", "fields": {"summary": "x", "issuetype": {"name": "Story"}}
+        }))
+        .expect("issue");
+        fields_snapshot_from_issue(&issue, &ctx)
+            .expect("snapshot")
+            .into_keys()
+            .collect()
+    };
+    let sprint_name = ctx
+        .sprint_field()
+        .and_then(|id| ctx.catalog().fields.iter().find(|f| f.id == id))
+        .map(|f| f.name.clone());
+    let mut changelogs: Vec<(String, Value)> = Vec::new();
+    for (name, body) in files(&shared, "jira-webhooks") {
+        if let Some(group) = body.get("changelog").filter(|c| c.get("items").is_some()) {
+            changelogs.push((name, serde_json::json!({"histories": [group]})));
+        }
+    }
+    for (name, body) in files(&shared, "jira-rest") {
+        walk(&body, &mut |v| {
+            if let Some(c) = v.get("changelog").filter(|c| c.get("histories").is_some()) {
+                changelogs.push((name.clone(), c.clone()));
+            }
+        });
+    }
+    let (mut seen, mut recognised) = (0, 0);
+    for (name, changelog) in &changelogs {
+        let keys = keys_in_changelog(Some(changelog), &ctx);
+        for key in &keys {
+            assert!(
+                snapshot_keys.contains(key),
+                "{name}: {key:?} is not a snapshot key ({snapshot_keys:?})"
+            );
+        }
+        let items = changelog["histories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["items"].as_array())
+            .flatten();
+        for item in items {
+            seen += 1;
+            let field = item["fieldId"]
+                .as_str()
+                .or_else(|| item["field"].as_str())
+                .unwrap_or("");
+            let expected = match field {
+                "summary" => Some("title"),
+                "description" => Some("description"),
+                f if Some(f) == ctx.sprint_field() || Some(f) == sprint_name.as_deref() => {
+                    Some("sprint")
+                }
+                _ => None,
+            };
+            if let Some(key) = expected {
+                recognised += 1;
+                assert!(
+                    keys.contains(key),
+                    "{name}: {field} not seen as {key}: {keys:?}"
+                );
+            }
+        }
+    }
+    println!(
+        "{} captured changelogs, {seen} items, {recognised} of them summary, description or sprint",
+        changelogs.len()
+    );
+    assert!(changelogs.len() >= 5, "{} changelogs", changelogs.len());
+    assert!(recognised >= 3, "{recognised} of {seen} items recognised");
 }
