@@ -704,6 +704,18 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
             .any(|l| l == "tandem_store_writable 0"),
         "the metric tells a monitor"
     );
+    let readyz = |public: String| async move {
+        reqwest::get(format!("{public}/readyz"))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        readyz(d.public.clone()).await,
+        503,
+        "a load balancer stops sending"
+    );
     let (_, log) = d.stop().await;
     let errors: Vec<_> = log
         .iter()
@@ -741,6 +753,7 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
     d.wait_status("every resource Ready", all_ready).await;
     assert_eq!(d.status().await["stateFile"]["writable"], true);
+    assert_eq!(readyz(d.public.clone()).await, 200);
     let (status, _) = post_webhook(&client, &d.public, &url, MAX_POSTS + 1).await;
     assert_eq!(status, 200, "webhooks are stored again");
     d.stop().await;

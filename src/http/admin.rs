@@ -232,7 +232,7 @@ pub async fn serve(
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if req.method() == Method::GET {
-        if let Some(resp) = probe(&path, &state.ready) {
+        if let Some(resp) = probe(&path, &state.ready, &state.store) {
             return resp;
         }
     }

@@ -53,17 +53,24 @@ pub(crate) fn text_response(status: StatusCode, text: impl Into<Bytes>) -> Respo
 }
 
 /// `/healthz` and `/readyz`, shared by both listeners. Health means "the process answers";
-/// readiness comes from the daemon (store open and first manifest snapshot applied).
+/// readiness comes from the daemon (store open and first manifest snapshot applied) and ends
+/// when the state file stops taking writes (a full disk): webhooks would only get 5xx then.
 pub(crate) fn probe(
     path: &str,
     ready: &tokio::sync::watch::Receiver<bool>,
+    store: &crate::store::Store,
 ) -> Option<Response<Body>> {
     match path {
         "/healthz" => Some(text_response(StatusCode::OK, "ok\n")),
-        "/readyz" => Some(if *ready.borrow() {
-            text_response(StatusCode::OK, "ready\n")
-        } else {
+        "/readyz" => Some(if !*ready.borrow() {
             text_response(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        } else if store.stats().write_failure.is_some() {
+            text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the state file takes no writes (see tandem status)\n",
+            )
+        } else {
+            text_response(StatusCode::OK, "ready\n")
         }),
         _ => None,
     }
