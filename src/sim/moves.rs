@@ -8,6 +8,7 @@
 use chrono::Utc;
 use serde_json::Map;
 
+use super::api::admin;
 use super::events::{self, IssueView};
 use super::model::*;
 use super::server::Resp;
@@ -29,12 +30,7 @@ pub fn create_project(sh: &Shared, key: &str, name: &str) -> Result<(), Resp> {
         );
         return Err(Resp::field_errors(errors));
     }
-    let lead = st
-        .users
-        .iter()
-        .find(|u| u.admin)
-        .map(|u| u.id.clone())
-        .unwrap_or_default();
+    let lead = admin(&st).map(|u| u.id).unwrap_or_default();
     let id = st.projects.iter().map(|p| p.id).max().unwrap_or(9999) + 1;
     st.projects.push(Project {
         id,
@@ -50,12 +46,7 @@ pub fn create_project(sh: &Shared, key: &str, name: &str) -> Result<(), Resp> {
 /// Moves `key` (and its sub-tasks) to project `to`; returns the new key.
 pub fn move_issue(sh: &Shared, key: &str, to: &str) -> Result<String, Resp> {
     let mut st = sh.write();
-    let user = st
-        .users
-        .iter()
-        .find(|u| u.admin)
-        .cloned()
-        .ok_or_else(|| Resp::forbidden("no administrator"))?;
+    let user = admin(&st).ok_or_else(|| Resp::forbidden("no administrator"))?;
     let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
     let target = st.project(to).cloned().ok_or_else(|| {
         Resp::error(

@@ -391,6 +391,6 @@ fn with_issue<F: FnOnce(&View<'_>, &Issue) -> Value>(
 }
 
 /// The first administrator, whom the simulator's own API acts as.
-fn admin(st: &State) -> Option<User> {
+pub(in crate::sim) fn admin(st: &State) -> Option<User> {
     st.users.iter().find(|u| u.admin).cloned()
 }
