@@ -17,7 +17,7 @@
 //! | 429 storm during live sync (every engine write lands, nothing sent into a `Retry-After`) | [`a_429_storm_during_live_sync_is_paced_by_retry_after_and_every_write_lands`] |
 //! | slow Jira (2 s per call) never delays webhook acknowledgements | [`a_slow_jira_never_delays_webhook_acknowledgements`] |
 //! | state directory read-only (clear error, store untouched) | [`a_read_only_state_directory_is_refused_clearly_and_left_untouched`] |
-//! | state directory full (5xx, never 2xx for an unstored event; store fine after) | [`a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknowledged_one`] |
+//! | state directory full (5xx, never 2xx for an unstored event; each refusal, status, metric and `/readyz` name the cause; space back: webhooks taken again without a restart; store fine after) | [`a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknowledged_one`] |
 //! | manifest directory emptied or removed (nothing deleted) | `tests/e2e_manifests.rs` `emptying_or_removing_the_directory_deletes_nothing_and_files_coming_back_apply` |
 //! | manifest directory swapped (symlink, git-sync style) for an empty one and back | [`a_symlink_swap_to_an_empty_directory_and_back_deletes_nothing`] |
 //! | restart (after SIGKILL) with the manifest directory still empty: pending live work is kept until it returns | [`a_restart_with_no_manifests_yet_keeps_pending_work_until_they_come`] |
@@ -716,7 +716,47 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
         503,
         "a load balancer stops sending"
     );
+
+    // Space comes back while the daemon runs: it reopens the state file by itself and takes
+    // webhooks again, without a restart.
+    d.lift_file_size_limit();
+    let deadline = Instant::now() + GUARD;
+    let mut n = MAX_POSTS + 10;
+    loop {
+        let (status, _) = post_webhook(&client, &d.public, &url, n).await;
+        if status == 200 {
+            acked.insert(format!("delivery-{n}"));
+            break;
+        }
+        assert!(
+            status >= 500,
+            "delivery-{n}: unexpected {status} while recovering"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never took writes again after space came back"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let recovered = d.status().await;
+    assert_eq!(
+        recovered["stateFile"]["writable"], true,
+        "{:#}",
+        recovered["stateFile"]
+    );
+    assert_eq!(readyz(d.public.clone()).await, 200);
+    for more in n + 1..n + 6 {
+        let (status, _) = post_webhook(&client, &d.public, &url, more).await;
+        assert_eq!(status, 200, "delivery-{more} after recovery");
+        acked.insert(format!("delivery-{more}"));
+    }
     let (_, log) = d.stop().await;
+    assert!(
+        log.iter()
+            .any(|l| l.contains("the state file takes writes again")),
+        "the recovery is logged"
+    );
     let errors: Vec<_> = log
         .iter()
         .filter(|l| {
@@ -758,7 +798,7 @@ async fn a_full_state_directory_refuses_webhooks_with_5xx_and_keeps_every_acknow
     assert_eq!(status, 200, "webhooks are stored again");
     d.stop().await;
     let events = with_store(&dirs.state, |s| {
-        s.webhook_events(0, MAX_POSTS * 2).expect("events")
+        s.webhook_events(0, MAX_POSTS * 3).expect("events")
     })
     .await;
     let mut seen = HashSet::new();

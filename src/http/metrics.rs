@@ -186,7 +186,7 @@ pub fn render_store(stats: &StoreStats, out: &mut String) {
     let _ = writeln!(
         out,
         "# HELP tandem_store_writable 0 once a write failed with an I/O error (disk full...): \
-         writes are refused until tandem restarts.\n# TYPE tandem_store_writable gauge\n\
+         writes are refused until one succeeds again.\n# TYPE tandem_store_writable gauge\n\
          tandem_store_writable {}",
         u8::from(stats.write_failure.is_none())
     );

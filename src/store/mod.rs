@@ -77,11 +77,12 @@ pub enum StoreError {
     #[error("the store is closed")]
     Closed,
     /// An earlier write failed with an I/O error (disk full, file too large, device gone):
-    /// redb then refuses every write until the file is opened again. Names that first cause,
-    /// since the error redb gives for later writes ("previous I/O error") does not.
+    /// redb then refuses every write until the file is opened again, which the writer does
+    /// when writes keep coming. Names that first cause, since the error redb gives for later
+    /// writes ("previous I/O error") does not.
     #[error(
-        "the state file stopped taking writes after an I/O error ({first}); free the space \
-         or fix the device, then restart tandem"
+        "the state file stopped taking writes after an I/O error ({first}); free the space or \
+         fix the device: tandem reopens the file and takes writes again"
     )]
     Poisoned { first: String },
     /// A stored value no longer decodes: a bug or a damaged file, never bad input.
@@ -90,6 +91,23 @@ pub enum StoreError {
         context: &'static str,
         message: String,
     },
+}
+
+/// Opens (creating if needed) the redb file, at start and when the writer reopens it.
+fn open_database(dir: &Path, path: &Path) -> Result<Database, StoreError> {
+    redb::Builder::new()
+        // Most reads are recent events and links; the OS page cache does the rest.
+        .set_cache_size(16 * 1024 * 1024)
+        .create(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                dir: dir.to_path_buf(),
+            },
+            other => StoreError::Open {
+                path: path.to_path_buf(),
+                source: Arc::new(other.into()),
+            },
+        })
 }
 
 impl StoreError {
@@ -175,9 +193,9 @@ pub struct Store {
 struct Inner {
     dir: PathBuf,
     path: PathBuf,
-    /// `None` once closed. Readers clone the `Arc` out, so a close waits only for reads that
-    /// are already running.
-    db: RwLock<Option<Arc<Database>>>,
+    /// `None` once closed (or while the writer reopens the file after an I/O failure). Readers
+    /// clone the `Arc` out, so a close waits only for reads that are already running.
+    db: Arc<RwLock<Option<Arc<Database>>>>,
     tx: mpsc::Sender<Msg>,
     stats: Arc<WriterStats>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -208,27 +226,23 @@ impl Store {
             source: Arc::new(e),
         })?;
         let path = dir.join(STATE_FILE);
-        let db = redb::Builder::new()
-            // Most reads are recent events and links; the OS page cache does the rest.
-            .set_cache_size(16 * 1024 * 1024)
-            .create(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { dir: dir.clone() },
-                other => StoreError::Open {
-                    path: path.clone(),
-                    source: Arc::new(other.into()),
-                },
-            })?;
+        let db = open_database(&dir, &path)?;
         let migration = schema::migrate(&db, &path)?;
-        let db = Arc::new(db);
+        let slot = Arc::new(RwLock::new(Some(Arc::new(db))));
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let stats = Arc::new(WriterStats::default());
         let writer = {
-            let db = db.clone();
+            let file = writer::File {
+                slot: slot.clone(),
+                reopen: {
+                    let (dir, path) = (dir.clone(), path.clone());
+                    Box::new(move || open_database(&dir, &path))
+                },
+            };
             let stats = stats.clone();
             std::thread::Builder::new()
                 .name("tandem-store-writer".into())
-                .spawn(move || writer::run(db, rx, stats))
+                .spawn(move || writer::run(file, rx, stats))
                 .map_err(|e| StoreError::Io {
                     context: "cannot start the store writer thread for",
                     path: path.clone(),
@@ -239,7 +253,7 @@ impl Store {
             inner: Arc::new(Inner {
                 dir,
                 path,
-                db: RwLock::new(Some(db)),
+                db: slot,
                 tx,
                 stats,
                 writer: std::sync::Mutex::new(Some(writer)),

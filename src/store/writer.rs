@@ -6,8 +6,8 @@
 //! instead of N, and every caller is answered only after the commit that holds its write.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -69,6 +69,16 @@ where
     }
 }
 
+/// The state file as the writer holds it: the slot readers clone the database from, and how
+/// to open the file again after an I/O failure.
+pub(crate) struct File {
+    pub(crate) slot: Arc<RwLock<Option<Arc<Database>>>>,
+    pub(crate) reopen: Box<dyn Fn() -> Result<Database, StoreError> + Send>,
+}
+
+/// How often, at most, the writer tries to reopen a state file that stopped taking writes.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
+
 pub(crate) enum Msg {
     Job(Box<dyn Job>),
     /// Finish what is queued, then stop and report.
@@ -100,8 +110,8 @@ pub struct StoreStats {
     pub commit_micros: u64,
     /// Cumulative counts of batches with at most `BATCH_BUCKETS[i]` jobs (Prometheus style).
     pub batch_size_buckets: [u64; BATCH_BUCKETS.len()],
-    /// Set once a write failed with an I/O error: the state file takes no more writes until
-    /// tandem restarts. The first cause, with its chain.
+    /// Set while the state file takes no writes after an I/O error (until a commit succeeds
+    /// again, after the writer reopened the file): the first cause, with its chain.
     pub write_failure: Option<String>,
 }
 
@@ -138,10 +148,11 @@ impl WriterStats {
 
 /// The writer loop. Returns when a `Close` arrives or every sender is gone; by then every job
 /// that made it into the channel has been answered.
-pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
+pub(crate) fn run(file: File, mut rx: mpsc::Receiver<Msg>, stats: Arc<WriterStats>) {
     let mut close_reply = None;
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut health = Health::default();
+    let mut db = file.slot.read().unwrap_or_else(|e| e.into_inner()).clone();
     loop {
         if batch.is_empty() {
             match rx.blocking_recv() {
@@ -166,7 +177,16 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<Wri
                 Err(_) => break,
             }
         }
-        commit_batch(&db, &mut batch, &stats, &mut health);
+        if health.first_io.is_some() && health.may_reopen() {
+            db = reopen(&file, db, &mut health);
+        }
+        match &db {
+            Some(db) => commit_batch(db, &mut batch, &stats, &mut health),
+            None => {
+                let err = health.refusal();
+                fail_all(&mut batch, &err, &stats);
+            }
+        }
     }
     drop(db);
     if let Some(reply) = close_reply {
@@ -174,20 +194,57 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, stats: Arc<Wri
     }
 }
 
-/// The first I/O failure of the state file. redb refuses every later write with a bare
-/// "previous I/O error"; the writer logs the first cause once and names it in those errors.
+/// The first I/O failure of the state file, until a commit succeeds again. redb refuses every
+/// later write with a bare "previous I/O error"; the writer logs the first cause once, names it
+/// in those errors, and reopens the file to find out whether the cause is gone.
 #[derive(Default)]
 struct Health {
     first_io: Option<String>,
+    last_reopen: Option<Instant>,
+    /// When a failure was last logged: a file that flaps between a few small commits and
+    /// failures (a disk that stays full) logs at most once per [`LOG_EVERY`].
+    logged: Option<Instant>,
+    /// Whether the recovery after the last logged failure was logged (once per failure log).
+    recovery_logged: bool,
 }
 
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
 impl Health {
+    fn may_reopen(&self) -> bool {
+        self.last_reopen
+            .is_none_or(|at| at.elapsed() >= REOPEN_EVERY)
+    }
+
+    /// What a write is answered while the file is failed and not open.
+    fn refusal(&self) -> StoreError {
+        StoreError::Poisoned {
+            first: self.first_io.clone().unwrap_or_default(),
+        }
+    }
+
+    fn recovered(&mut self, stats: &WriterStats) {
+        if let Some(first) = self.first_io.take() {
+            if !self.recovery_logged {
+                tracing::info!(after = first, "the state file takes writes again");
+                self.recovery_logged = true;
+            }
+        }
+        if let Ok(mut f) = stats.write_failure.lock() {
+            *f = None;
+        }
+    }
+
     fn saw(&mut self, failure: Option<String>, stats: &WriterStats) {
         if let (None, Some(chain)) = (&self.first_io, failure) {
-            tracing::error!(
-                error = chain,
-                "the state file failed to take a write; writes are refused until tandem restarts"
-            );
+            if self.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                tracing::error!(
+                    error = chain,
+                    "the state file failed to take a write; writes are refused until it takes one again"
+                );
+                self.logged = Some(Instant::now());
+                self.recovery_logged = false;
+            }
             if let Ok(mut f) = stats.write_failure.lock() {
                 *f = Some(chain.clone());
             }
@@ -206,6 +263,51 @@ impl Health {
                 self.saw(err.io_failure(), stats);
                 err
             }
+        }
+    }
+}
+
+/// Closes and reopens the state file after an I/O failure: redb refuses every write until
+/// then, and the cause (a full disk) may be gone. Done when a write comes, at most every
+/// [`REOPEN_EVERY`]; the file counts as writable again once a commit succeeds. Readers see the
+/// store closed for as long as the reopen (and redb's repair of the unclean file) takes; if it
+/// fails, the file stays closed until the next try.
+fn reopen(file: &File, db: Option<Arc<Database>>, health: &mut Health) -> Option<Arc<Database>> {
+    health.last_reopen = Some(Instant::now());
+    let old = file.slot.write().unwrap_or_else(|e| e.into_inner()).take();
+    drop(db);
+    if let Some(mut old) = old {
+        // Reads that cloned it before hold it for a moment.
+        let mut waited = 0;
+        loop {
+            match Arc::try_unwrap(old) {
+                Ok(closed) => {
+                    drop(closed);
+                    break;
+                }
+                Err(shared) if waited < 100 => {
+                    old = shared;
+                    waited += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(shared) => {
+                    // Still read from: keep it, try again later.
+                    *file.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(shared.clone());
+                    return Some(shared);
+                }
+            }
+        }
+    }
+    match (file.reopen)() {
+        Ok(reopened) => {
+            let reopened = Arc::new(reopened);
+            *file.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(reopened.clone());
+            // Writable again only once a commit succeeds (`Health::recovered`).
+            Some(reopened)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the state file could not be reopened yet");
+            None
         }
     }
 }
@@ -255,6 +357,9 @@ fn commit_batch(
                 );
                 stats.record_batch(size);
                 stats.jobs.fetch_add(size as u64, Ordering::Relaxed);
+                if health.first_io.is_some() {
+                    health.recovered(stats);
+                }
                 for job in batch.drain(..) {
                     job.finish(Ok(()));
                 }

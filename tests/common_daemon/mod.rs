@@ -133,9 +133,10 @@ impl Daemon {
             unsafe {
                 command.pre_exec(move || {
                     libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    // The hard limit stays open, so the test can lift the soft one later.
                     let rlim = libc::rlimit {
                         rlim_cur: limit as libc::rlim_t,
-                        rlim_max: limit as libc::rlim_t,
+                        rlim_max: libc::RLIM_INFINITY,
                     };
                     if libc::setrlimit(libc::RLIMIT_FSIZE, &rlim) != 0 {
                         return Err(std::io::Error::last_os_error());
@@ -310,6 +311,25 @@ impl Daemon {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Lifts the file size limit `DaemonOptions::file_size_limit` set (the disk has space
+    /// again), without restarting the daemon.
+    pub fn lift_file_size_limit(&self) {
+        let rlim = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: prlimit(2) on our own child's pid with a valid rlimit; no old value asked.
+        let rc = unsafe {
+            libc::prlimit(
+                self.child.id() as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &rlim,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
     }
 
     /// Still running (not exited or killed)?
