@@ -211,21 +211,7 @@ fn restore_sigpipe() {
     }
 }
 
-/// `outer: inner: root`, the one-sentence-with-causes form the CLI promises (a cause already
-/// spelled out by its parent is not repeated).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = s.source();
-    }
-    out
-}
+pub(crate) use crate::error_chain;
 
 /// The async runtime a command runs on; when it cannot be built the user is told why and the
 /// command exits with `failure`.

@@ -270,7 +270,7 @@ async fn receive(
         Err(e) => {
             // With its causes: "committing: I/O error: No space left on device" tells the
             // operator what to fix.
-            let error = crate::sync::jobs::error_chain(&e);
+            let error = crate::error_chain(&e);
             tracing::error!(%error, "could not store a webhook");
             Err(reject(
                 StatusCode::INTERNAL_SERVER_ERROR,

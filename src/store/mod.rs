@@ -116,14 +116,7 @@ impl StoreError {
     pub(crate) fn io_failure(&self) -> Option<String> {
         match self {
             StoreError::Database { source, .. } if matches!(**source, redb::Error::Io(_)) => {
-                let mut chain = self.to_string();
-                let mut cur = std::error::Error::source(self);
-                while let Some(c) = cur {
-                    chain.push_str(": ");
-                    chain.push_str(&c.to_string());
-                    cur = c.source();
-                }
-                Some(chain)
+                Some(crate::error_chain(self))
             }
             _ => None,
         }

@@ -25,6 +25,7 @@ use crate::workspace::WorkspaceService;
 
 use super::context::{integration_run, ContextError, IntegrationRun};
 use super::{import, push};
+use crate::error_chain;
 
 /// Key/value namespace of the job records (key: job id).
 pub const JOBS_NS: &str = "sync-jobs";
@@ -547,16 +548,4 @@ impl Outage {
         tokio::time::sleep(pause).await;
         true
     }
-}
-
-/// `error: cause: cause`, for messages people read.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
