@@ -6,6 +6,7 @@ pub mod cli;
 pub mod controller;
 pub mod daemon;
 pub mod http;
+pub mod items;
 pub mod jira;
 pub mod manifest;
 pub mod reconcile;

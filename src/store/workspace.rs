@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::schema::*;
 use super::{put_link_in, remove_link_in, Link, Store, StoreError};
-use crate::workspace::model::{
+use crate::items::{
     item_id, item_number, Change, ChangeOp, ChangeTarget, HistoryEntry, Item, ItemId, Origin,
     Release, Sprint,
 };

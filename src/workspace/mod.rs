@@ -1,6 +1,6 @@
 //! The embedded workspace: items, sprints and releases, their history and the change feed.
 //!
-//! Responsibilities: the data model ([`model`]), edits as merge patches ([`patch`]), and
+//! Responsibilities: the data model (`crate::items`, re-exported as [`model`]), edits as merge patches ([`patch`]), and
 //! [`WorkspaceService`], which validates every change against the Workspace manifest and writes
 //! it through the store together with its change-feed entry. The admin API
 //! (`http::workspace_api`) and the sync engine both go through the service; neither touches the
@@ -10,7 +10,9 @@
 //! because the sync engine reads it from the change feed; a deletion here never deletes in Jira
 //! by itself.
 
-pub mod model;
+/// The data types live below the store (`crate::items`), which persists them; they keep their
+/// old path here for callers that think of them as the workspace's.
+pub use crate::items as model;
 pub mod patch;
 pub mod service;
 

@@ -1,8 +1,9 @@
-//! The embedded workspace's data model: items, sprints, releases and their sync history.
+//! The embedded workspace's data types: items, sprints, releases, their sync history and the
+//! change feed's entries.
 //!
-//! These are plain serde types: the store keeps them as JSON values in its own tables, the admin
-//! API serves them as they are, and the sync engine maps them to and from Jira issues.
-//! Field names are camelCase on the wire, like the manifests.
+//! Plain serde types, below both `store` (which keeps them as JSON values in its tables) and
+//! `workspace` (which validates and edits them); the admin API serves them as they are, and the
+//! sync engine maps them to and from Jira issues. Field names are camelCase on the wire.
 
 use std::collections::BTreeMap;
 
