@@ -1,7 +1,7 @@
 //! The live two-way sync engine, in release, against the in-process Jira simulator.
 //!
 //! The daemon is assembled in this process exactly as `tandem run` assembles it
-//! (`daemon::Daemon` + `reconcile::runtime::start`, real listeners on 127.0.0.1, real redb with
+//! (`daemon::Daemon` + `app::start`, real listeners on 127.0.0.1, real redb with
 //! fsync, manifests read by the watcher, Jira's webhooks registered by the managed webhook of the
 //! Connection). The simulator and the measuring code run on a second tokio runtime, as a
 //! stand-in for Jira being another machine (the CPU is still the same 2 cores).
@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use common_daemon::{all_ready, resource, Daemon as Child, DaemonDirs, DaemonOptions};
 use serde_json::{json, Value};
+use tandem::app::{self as runtime, RuntimeConfig};
 use tandem::daemon::{Daemon, DaemonConfig};
 use tandem::http::admin::StatusSource;
-use tandem::reconcile::runtime::{self, RuntimeConfig};
 use tandem::sim::{Deployment, RateLimit, SimConfig, SimHandle, Simulator};
 use tandem::store::Store;
 use tandem::workspace::model::ChangeTarget;

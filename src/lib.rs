@@ -2,12 +2,14 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map of modules and their invariants.
 
+pub mod app;
 pub mod cli;
 pub mod controller;
 pub mod daemon;
 pub mod http;
 pub mod items;
 pub mod jira;
+pub mod live;
 pub mod manifest;
 pub mod reconcile;
 pub mod secret;

@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use crate::app::{self, RuntimeConfig};
 use crate::daemon::{Daemon, DaemonConfig};
-use crate::reconcile::runtime::RuntimeConfig;
 use crate::sim::{self, SimConfig, Simulator};
 
 /// A directory under the system temp dir that is removed when dropped (also on error paths).
@@ -158,7 +158,7 @@ async fn demo() -> anyhow::Result<()> {
     )?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    let hooks = crate::reconcile::runtime::start(
+    let hooks = app::start(
         RuntimeConfig::new(manifest_dir.clone(), vec![secrets_dir.clone()]),
         daemon.store().clone(),
         daemon.shutdown_receiver(),

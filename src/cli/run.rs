@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::RunArgs;
-use crate::daemon::{self, Daemon, DaemonConfig};
-use crate::http::Secret;
-use crate::reconcile::{self, runtime::RuntimeConfig};
+use crate::daemon::{self, DaemonConfig};
+use crate::secret::Secret;
 
 /// File name of the admin bearer token in `$CREDENTIALS_DIRECTORY` (`LoadCredential=admin-token:...`).
 pub const ADMIN_TOKEN_CREDENTIAL: &str = "admin-token";
@@ -134,26 +133,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = runtime.block_on(async move {
-        let daemon = Daemon::start(config).await?;
-        let runtime_config = RuntimeConfig::new(
-            daemon.config().manifests_dir.clone(),
-            daemon.config().secret_dirs.clone(),
-        );
-        let mut tasks = tokio::task::JoinSet::new();
-        let hooks = reconcile::runtime::start(
-            runtime_config,
-            daemon.store().clone(),
-            daemon.shutdown_receiver(),
-            &mut tasks,
-        );
-        let result = daemon.run(hooks).await;
-        // The shell has stopped accepting and closed the store; background work saw the
-        // shutdown signal and only needs collecting.
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        result
-    });
+    let result = runtime.block_on(crate::app::run(config));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,

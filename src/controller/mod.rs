@@ -164,6 +164,15 @@ pub struct ControllerConfig {
     pub shutdown_grace: Duration,
 }
 
+impl ControllerConfig {
+    /// A queue with these backoffs, made before the controller so that the parts a reconciler
+    /// is built from (jobs that wake their SyncJob, reconcilers that requeue dependents) hold
+    /// it from the start instead of having it attached later.
+    pub fn new_queue<K: ResourceKey>(&self) -> WorkQueue<K> {
+        WorkQueue::new(self.backoff.clone(), self.dependency_backoff.clone())
+    }
+}
+
 impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
@@ -204,7 +213,17 @@ where
     R: Reconciler<K>,
 {
     pub fn new(reconciler: R, board: StatusBoard, config: ControllerConfig) -> Self {
-        let queue = WorkQueue::new(config.backoff.clone(), config.dependency_backoff.clone());
+        let queue = config.new_queue();
+        Self::with_queue(queue, reconciler, board, config)
+    }
+
+    /// A controller over a queue made beforehand with [`ControllerConfig::new_queue`].
+    pub fn with_queue(
+        queue: WorkQueue<K>,
+        reconciler: R,
+        board: StatusBoard,
+        config: ControllerConfig,
+    ) -> Self {
         Self {
             queue,
             reconciler: Arc::new(reconciler),

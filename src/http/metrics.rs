@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::store::{StoreStats, WebhookState, BATCH_BUCKETS};
+use crate::sync::engine::EngineSnapshot;
 
 /// Why a webhook was refused; each is a label value of `tandem_webhooks_rejected_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,4 +262,70 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
         out,
         "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
     );
+}
+
+/// `tandem_sync_*`: the live engine's counters and its pair queue, in Prometheus text.
+pub fn render_engine(s: &EngineSnapshot, out: &mut String) {
+    for (name, help, v) in [
+        ("tandem_sync_runs_total", "Pair syncs run", s.runs),
+        (
+            "tandem_sync_jira_writes_total",
+            "Requests that changed Jira",
+            s.jira_writes,
+        ),
+        (
+            "tandem_sync_workspace_writes_total",
+            "Writes that changed workspace items",
+            s.workspace_writes,
+        ),
+        (
+            "tandem_sync_conflicts_total",
+            "Fields both sides changed, decided by policy",
+            s.conflicts,
+        ),
+        (
+            "tandem_sync_retries_total",
+            "Pair syncs retried after a transient failure",
+            s.retries,
+        ),
+        (
+            "tandem_sync_failures_total",
+            "Pair syncs that failed permanently",
+            s.failures,
+        ),
+        (
+            "tandem_sync_echoes_skipped_total",
+            "Events skipped: changes the engine made itself, issue states already synced",
+            s.echoes_skipped,
+        ),
+        (
+            "tandem_sync_webhooks_consumed_total",
+            "Stored webhooks read by the engine",
+            s.webhooks_consumed,
+        ),
+        ("tandem_sync_sweeps_total", "Resync sweeps run", s.sweeps),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        );
+    }
+    let q = &s.queue;
+    let _ = write!(
+        out,
+        "# HELP tandem_sync_queue_pairs Pairs waiting in the sync queue\n# TYPE tandem_sync_queue_pairs gauge\ntandem_sync_queue_pairs{{state=\"ready\"}} {}\ntandem_sync_queue_pairs{{state=\"running\"}} {}\ntandem_sync_queue_pairs{{state=\"scheduled\"}} {}\n",
+        q.ready, q.running, q.scheduled
+    );
+}
+
+/// A `/metrics` source reading the engine's counters at each scrape.
+pub struct EngineMetrics<F>(pub F);
+
+impl<F> super::admin::MetricsSource for EngineMetrics<F>
+where
+    F: Fn() -> EngineSnapshot + Send + Sync,
+{
+    fn render(&self, out: &mut String) {
+        render_engine(&(self.0)(), out);
+    }
 }

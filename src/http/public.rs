@@ -7,10 +7,9 @@
 //! connection's secret: an `X-Hub-Signature: sha256=HMAC(body)` header, or a `?secret=` token
 //! for instances that cannot sign.
 //!
-//! Architecture invariant: the routing table is read from a watch channel the controller
-//! writes; this module never learns about manifests.
+//! Architecture invariant: the routing table ([`crate::live::routes`]) is read from a watch
+//! channel the Connection reconciler writes; this module never learns about manifests.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,25 +31,7 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 /// Header Jira repeats on every retry of one delivery.
 pub const IDENTIFIER_HEADER: &str = "x-atlassian-webhook-identifier";
 
-/// Where webhooks of each workspace may come from. Written by the controller whenever
-/// Workspace or Connection resources change; read on every request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WebhookRoutes {
-    /// Workspace id (as in the URL) → the connections integrated into it.
-    pub workspaces: HashMap<String, Vec<WebhookConnection>>,
-}
-
-/// One connection that may post webhooks for a workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookConnection {
-    /// `metadata.name` of the Connection: the identity stored with each event.
-    pub name: String,
-    /// The connection's normalised base URL (no trailing slash), matched against `self` URLs.
-    pub base_url: String,
-    /// `webhookSecret`. Without one, events are accepted only when their `self` URLs point at
-    /// this connection, which is all Jira offers when it cannot sign.
-    pub secret: Option<Secret>,
-}
+pub use crate::live::{WebhookConnection, WebhookRoutes};
 
 /// Everything the public listener needs.
 #[derive(Clone)]

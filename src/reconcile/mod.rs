@@ -1,31 +1,30 @@
-//! The reconcilers of the five manifest kinds and the state they share: the desired state (last
-//! good version of every resource), one Jira client per Connection, and the webhook routing
-//! table. The generic machinery (queue, backoff, conditions) is in `controller`; this module
-//! decides what "in line with the manifest" means for each kind.
+//! The reconcilers of the five manifest kinds and their [`Context`]: the desired state (last
+//! good version of every resource) and what each Connection's reconcile established. What the
+//! rest of the daemon needs from them (applied model, resolved checks, Jira clients, webhook
+//! routes) they publish in [`crate::live`]. The generic machinery (queue, backoff, conditions)
+//! is in `controller`; this module decides what "in line with the manifest" means for each kind.
 //!
 //! Architecture invariant: reconcilers are reason-blind. A snapshot, a secret rotation, a timer
 //! or an API call only enqueues a key; every run re-reads the desired state and asks Jira again.
 
 pub mod desired;
+pub mod loops;
 pub mod provenance;
-pub mod runtime;
 pub mod secrets;
 pub mod spec;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::controller::{ObjectRef, Outcome, ReconcileError, Reconciler, StatusBoard, WorkQueue};
-use crate::http::public::{WebhookConnection, WebhookRoutes};
-use crate::http::Secret;
-use crate::jira::check::{check_connection, check_integration, ResolvedIntegration};
+use crate::jira::check::{check_connection, check_integration};
 use crate::jira::{JiraClient, JiraError, WebhookSpec};
+use crate::live::{LiveState, WebhookConnection, WebhookRoutes};
 use crate::manifest::Kind;
+use crate::secret::Secret;
 use crate::store::Store;
-use crate::sync::jobs::{JobState, Jobs};
+use crate::sync::jobs::{JobObserver, JobRecord, JobState, Jobs};
 
 pub use desired::{Changes, Desired};
 pub use secrets::SecretResolver;
@@ -59,6 +58,8 @@ const MANAGED_WEBHOOK_PREFIX: &str = "tandem ";
 
 /// What a Connection's last successful reconcile established.
 struct LiveConnection {
+    /// Also published in [`LiveState`] for the engine and jobs; kept here to reuse it while
+    /// the spec is unchanged and to clean up with it on disconnect.
     client: Arc<JiraClient>,
     digest: String,
     webhook_secret: Option<Secret>,
@@ -73,61 +74,60 @@ struct LiveConnection {
     healthy: bool,
 }
 
-/// Shared state of the reconcilers; cheap to clone.
+/// What the reconcilers are given (kube-rs' `Context`): everything is passed in by the
+/// composition root (`crate::app`), nothing is attached later. Cheap to clone.
 #[derive(Clone)]
-pub struct Resources {
+pub struct Context {
     inner: Arc<Inner>,
 }
 
+/// The parts a [`Context`] is built from.
+pub struct ContextParts {
+    /// Where the applied model, resolved checks, clients and routes are published.
+    pub live: LiveState,
+    pub board: StatusBoard,
+    pub store: Store,
+    pub secrets: SecretResolver,
+    /// The controller's queue, made before the controller so reconcilers can requeue others.
+    pub queue: WorkQueue<ObjectRef>,
+    /// The one-time sync jobs the SyncJob reconciler starts and reports.
+    pub jobs: Jobs,
+    /// How long a Ready resource waits before the next check against Jira.
+    pub recheck: Duration,
+}
+
 struct Inner {
+    /// The desired state with its diagnostics; its model is also published in `live`.
     desired: RwLock<Desired>,
+    live: LiveState,
     board: StatusBoard,
     store: Store,
     secrets: SecretResolver,
-    live: Mutex<HashMap<String, LiveConnection>>,
-    routes: watch::Sender<WebhookRoutes>,
-    /// How long a Ready resource waits before the next check against Jira.
+    connections: Mutex<HashMap<String, LiveConnection>>,
+    queue: WorkQueue<ObjectRef>,
+    jobs: Jobs,
     recheck: Duration,
-    /// The controller's queue, attached once it exists (the controller is built from the
-    /// reconciler, which holds these resources).
-    queue: OnceLock<WorkQueue<ObjectRef>>,
-    /// What each integration's last passing online check resolved (types, statuses, fields):
-    /// the sync jobs build their mapping from it instead of checking again.
-    resolved: Mutex<HashMap<String, ResolvedIntegration>>,
-    /// The one-time sync jobs, attached once they exist (they are built from these resources).
-    jobs: OnceLock<Jobs>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Resources {
-    pub fn new(
-        store: Store,
-        board: StatusBoard,
-        secrets: SecretResolver,
-        routes: watch::Sender<WebhookRoutes>,
-    ) -> Self {
-        Resources {
+impl Context {
+    pub fn new(parts: ContextParts) -> Self {
+        Context {
             inner: Arc::new(Inner {
                 desired: RwLock::new(Desired::default()),
-                board,
-                store,
-                secrets,
-                live: Mutex::new(HashMap::new()),
-                routes,
-                recheck: Duration::from_secs(300),
-                queue: OnceLock::new(),
-                resolved: Mutex::new(HashMap::new()),
-                jobs: OnceLock::new(),
+                live: parts.live,
+                board: parts.board,
+                store: parts.store,
+                secrets: parts.secrets,
+                connections: Mutex::new(HashMap::new()),
+                queue: parts.queue,
+                jobs: parts.jobs,
+                recheck: parts.recheck,
             }),
         }
-    }
-
-    /// Lets reconcilers ask for other keys to be reconciled (see [`Self::requeue_dependents`]).
-    pub fn attach_queue(&self, queue: WorkQueue<ObjectRef>) {
-        let _ = self.inner.queue.set(queue);
     }
 
     /// Re-checks the integrations that use `kind/name` when a new version of it is about to be
@@ -150,9 +150,6 @@ impl Resources {
 
     /// Queues every integration that uses `kind/name`.
     fn requeue_integrations_of(&self, kind: Kind, name: &str) {
-        let Some(queue) = self.inner.queue.get() else {
-            return;
-        };
         for pi in self.desired().model.integrations.values() {
             let uses = match kind {
                 Kind::Connection => pi.connection == name,
@@ -161,29 +158,12 @@ impl Resources {
                 Kind::ProjectIntegration | Kind::SyncJob => false,
             };
             if uses {
-                queue.enqueue(ObjectRef::new(
+                self.inner.queue.enqueue(ObjectRef::new(
                     Kind::ProjectIntegration.as_str(),
                     pi.name.clone(),
                 ));
             }
         }
-    }
-
-    /// Lets the SyncJob reconciler start and inspect jobs.
-    pub fn attach_jobs(&self, jobs: Jobs) {
-        let _ = self.inner.jobs.set(jobs);
-    }
-
-    /// Asks for `kind/name` to be reconciled (a job finishing wakes its SyncJob).
-    pub fn enqueue(&self, kind: Kind, name: &str) {
-        if let Some(queue) = self.inner.queue.get() {
-            queue.enqueue(ObjectRef::new(kind.as_str(), name));
-        }
-    }
-
-    /// What the integration's last passing online check resolved, if it passed one.
-    pub fn resolved_integration(&self, name: &str) -> Option<ResolvedIntegration> {
-        lock(&self.inner.resolved).get(name).cloned()
     }
 
     pub fn board(&self) -> &StatusBoard {
@@ -207,13 +187,16 @@ impl Resources {
             .clone()
     }
 
-    /// Replaces the desired state (after a snapshot was applied) and republishes the routes.
+    /// Replaces the desired state (after a snapshot was applied), publishes its model and
+    /// republishes the routes.
     pub fn set_desired(&self, desired: Desired) {
+        let model = desired.model.clone();
         *self
             .inner
             .desired
             .write()
             .unwrap_or_else(|e| e.into_inner()) = desired;
+        self.inner.live.set_model(model);
         self.publish_routes();
     }
 
@@ -221,7 +204,7 @@ impl Resources {
     /// integrations that use it. A connection is routable once its secrets resolved.
     fn publish_routes(&self) {
         let desired = self.desired();
-        let live = lock(&self.inner.live);
+        let live = lock(&self.inner.connections);
         let mut routes = WebhookRoutes::default();
         for pi in desired.model.integrations.values() {
             let (Some(ws), Some(conn)) = (
@@ -243,29 +226,15 @@ impl Resources {
             }
         }
         drop(live);
-        self.inner.routes.send_if_modified(|cur| {
-            if *cur == routes {
-                false
-            } else {
-                *cur = routes;
-                true
-            }
-        });
+        self.inner.live.set_routes(routes);
     }
 
     /// The secrets fingerprint the connection's current client and webhook secret were built
     /// from, if its secrets ever resolved.
     pub fn secrets_fingerprint(&self, connection: &str) -> Option<String> {
-        lock(&self.inner.live)
+        lock(&self.inner.connections)
             .get(connection)
             .map(|l| l.secrets_fingerprint.clone())
-    }
-
-    /// The Jira client of a Ready connection, for integrations and the sync engine.
-    pub fn client(&self, connection: &str) -> Option<Arc<JiraClient>> {
-        lock(&self.inner.live)
-            .get(connection)
-            .map(|l| l.client.clone())
     }
 
     async fn reconcile_connection(&self, name: &str) -> Result<Outcome, ReconcileError> {
@@ -293,7 +262,7 @@ impl Resources {
 
         // Reuse the client while the spec is unchanged (it keeps its rate limiter and learned
         // dialect); rotated credentials are swapped in place.
-        let existing = lock(&self.inner.live)
+        let existing = lock(&self.inner.connections)
             .get(name)
             .filter(|l| l.digest == conn.digest)
             .map(|l| l.client.clone());
@@ -309,7 +278,8 @@ impl Resources {
         };
         let checked = check_connection(&client).await;
         // Routes work even while Jira is down: webhooks are stored and processed later.
-        lock(&self.inner.live).insert(
+        self.inner.live.set_client(name, client.clone());
+        lock(&self.inner.connections).insert(
             name.to_owned(),
             LiveConnection {
                 client: client.clone(),
@@ -444,7 +414,8 @@ impl Resources {
     /// The Connection manifest is gone: stop using it, drop every link of its integrations
     /// (the guide: re-adding it does not restore them) and remove the webhooks tandem made.
     async fn disconnect(&self, name: &str) -> Result<Outcome, ReconcileError> {
-        let live = lock(&self.inner.live).remove(name);
+        let live = lock(&self.inner.connections).remove(name);
+        self.inner.live.remove_client(name);
         if let Some(l) = &live {
             if l.webhook_public_url.is_some() {
                 let prefix = format!("{MANAGED_WEBHOOK_PREFIX}{name} ");
@@ -493,7 +464,7 @@ impl Resources {
         let board = &self.inner.board;
         board.require_ready(Kind::Workspace.as_str(), &pi.workspace)?;
         board.require_ready(Kind::Connection.as_str(), &pi.connection)?;
-        let healthy = lock(&self.inner.live)
+        let healthy = lock(&self.inner.connections)
             .get(&pi.connection)
             .is_some_and(|l| l.healthy);
         if !healthy {
@@ -520,11 +491,11 @@ impl Resources {
             .field_mapping
             .as_ref()
             .and_then(|n| desired.model.field_mappings.get(n));
-        let client =
-            self.client(&pi.connection)
-                .ok_or_else(|| ReconcileError::DependencyNotReady {
-                    message: format!("Connection/{} has no client yet", pi.connection),
-                })?;
+        let client = self.inner.live.client(&pi.connection).ok_or_else(|| {
+            ReconcileError::DependencyNotReady {
+                message: format!("Connection/{} has no client yet", pi.connection),
+            }
+        })?;
         let spec = spec::integration_spec(&pi, ws, fm);
         let report = check_integration(&client, &spec)
             .await
@@ -557,7 +528,7 @@ impl Resources {
             // Jira may be fixed rather than the manifest: retried with backoff, not parked.
             return Err(ReconcileError::transient("JiraMismatch", text));
         }
-        lock(&self.inner.resolved).insert(name.to_owned(), report.resolved.clone());
+        self.inner.live.set_resolved(name, report.resolved.clone());
         Ok(Outcome::ready()
             .with_reason("Checked")
             .with_message(format!(
@@ -592,12 +563,7 @@ impl Resources {
         let Some(job) = desired.model.sync_jobs.get(name).cloned() else {
             return Ok(Outcome::removed());
         };
-        let Some(jobs) = self.inner.jobs.get() else {
-            return Err(ReconcileError::transient(
-                "NotStarted",
-                "the sync job runner is not running yet",
-            ));
-        };
+        let jobs = &self.inner.jobs;
         let record = match jobs.manifest_job(&job) {
             Ok(Some(r)) => r,
             Ok(None) => {
@@ -627,7 +593,7 @@ impl Resources {
 }
 
 /// The controller's reconciler: dispatches on the key's kind.
-pub struct ResourceReconciler(pub Resources);
+pub struct ResourceReconciler(pub Context);
 
 impl Reconciler<ObjectRef> for ResourceReconciler {
     async fn reconcile(&self, key: &ObjectRef) -> Result<Outcome, ReconcileError> {
@@ -642,5 +608,27 @@ impl Reconciler<ObjectRef> for ResourceReconciler {
                 format!("no reconciler for kind {}", key.kind),
             )),
         }
+    }
+}
+
+/// Shows a running job of a SyncJob manifest in that SyncJob's status and wakes its reconciler
+/// when the job ends: what the job runner reports, put where the controller keeps it.
+pub struct SyncJobStatus {
+    pub board: StatusBoard,
+    pub queue: WorkQueue<ObjectRef>,
+}
+
+impl JobObserver for SyncJobStatus {
+    fn progress(&self, manifest: &str, record: &JobRecord) {
+        self.board.set_details(
+            Kind::SyncJob.as_str(),
+            manifest,
+            serde_json::to_value(record).unwrap_or_default(),
+        );
+    }
+
+    fn finished(&self, manifest: &str) {
+        self.queue
+            .enqueue(ObjectRef::new(Kind::SyncJob.as_str(), manifest));
     }
 }

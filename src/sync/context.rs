@@ -1,13 +1,13 @@
-//! Building the [`MappingContext`] of one integration at run time: the manifests from the
-//! desired state, the online check's result kept by the integration reconciler, and the
+//! Building the [`MappingContext`] of one integration at run time: the applied manifests, the
+//! online check's result the integration reconciler published (both from [`LiveView`]), and the
 //! catalog (sprints, versions, components, fields) fetched from Jira now.
 //!
 //! The one-time sync jobs call this once per run, so the context reflects Jira as it is when
 //! the job starts rather than when the integration was last checked.
 
 use crate::jira::{JiraClient, JiraError};
+use crate::live::LiveView;
 use crate::manifest::model::{Model, ProjectIntegration, Workspace};
-use crate::reconcile::Resources;
 
 use super::mapping::{JiraCatalog, MappingContext};
 
@@ -58,7 +58,7 @@ pub async fn fetch_catalog(
 
 /// Looks the integration up in `model` and builds its run from the resolved check result.
 pub async fn integration_run(
-    resources: &Resources,
+    live: &LiveView,
     model: &Model,
     name: &str,
 ) -> Result<IntegrationRun, ContextError> {
@@ -72,10 +72,10 @@ pub async fn integration_run(
         .get(&pi.workspace)
         .cloned()
         .ok_or_else(|| ContextError::UnknownWorkspace(pi.workspace.clone()))?;
-    let resolved = resources
+    let resolved = live
         .resolved_integration(name)
         .ok_or_else(|| ContextError::NotChecked(name.to_owned()))?;
-    let client = resources
+    let client = live
         .client(&pi.connection)
         .ok_or_else(|| ContextError::NoClient(pi.connection.clone()))?;
     let client = (*client).clone();

@@ -17,10 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::jira::SearchCursor;
+use crate::live::LiveView;
 use crate::manifest::model::{JobSpec, Scope, SyncJob};
-use crate::manifest::Kind;
-use crate::reconcile::Resources;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::workspace::WorkspaceService;
 
 use super::context::{integration_run, ContextError, IntegrationRun};
@@ -296,6 +295,24 @@ pub fn manifest_job_id(job: &SyncJob) -> String {
     format!("{}-{digest}", job.name)
 }
 
+/// Who hears about jobs of SyncJob manifests while they run. The composition root connects it
+/// to what shows them (the SyncJob's status) and what waits for them (its reconciler), so the
+/// runner knows neither.
+pub trait JobObserver: Send + Sync {
+    /// The record of the job of SyncJob `manifest`, after each page.
+    fn progress(&self, manifest: &str, record: &JobRecord);
+    /// The job of SyncJob `manifest` ended, completed or failed, and its record is stored.
+    fn finished(&self, manifest: &str);
+}
+
+/// An observer that hears nothing, for jobs started only through the API.
+pub struct NoObserver;
+
+impl JobObserver for NoObserver {
+    fn progress(&self, _: &str, _: &JobRecord) {}
+    fn finished(&self, _: &str) {}
+}
+
 /// Starts, resumes and reports jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
@@ -303,18 +320,27 @@ pub struct Jobs {
 }
 
 struct JobsInner {
-    resources: Resources,
+    store: Store,
+    live: LiveView,
     workspace: WorkspaceService,
+    observer: Arc<dyn JobObserver>,
     /// Ids with a task running them in this process.
     running: Mutex<HashSet<String>>,
 }
 
 impl Jobs {
-    pub fn new(resources: Resources, workspace: WorkspaceService) -> Jobs {
+    pub fn new(
+        store: Store,
+        live: LiveView,
+        workspace: WorkspaceService,
+        observer: Arc<dyn JobObserver>,
+    ) -> Jobs {
         Jobs {
             inner: Arc::new(JobsInner {
-                resources,
+                store,
+                live,
                 workspace,
+                observer,
                 running: Mutex::new(HashSet::new()),
             }),
         }
@@ -322,7 +348,7 @@ impl Jobs {
 
     /// A job's record, as stored after its last page.
     pub fn get(&self, id: &str) -> Result<Option<JobRecord>, JobError> {
-        load_record(self.inner.resources.store(), id)
+        load_record(&self.inner.store, id)
     }
 
     /// The record of a SyncJob manifest's current digest, if it ever started.
@@ -346,9 +372,8 @@ impl Jobs {
     /// Whether `integration` is declared (valid) now.
     pub fn knows(&self, integration: &str) -> bool {
         self.inner
-            .resources
-            .desired()
-            .model
+            .live
+            .model()
             .integrations
             .contains_key(integration)
     }
@@ -358,14 +383,7 @@ impl Jobs {
         integration: &str,
         request: JobRequest,
     ) -> Result<JobRecord, JobError> {
-        if !self
-            .inner
-            .resources
-            .desired()
-            .model
-            .integrations
-            .contains_key(integration)
-        {
+        if !self.knows(integration) {
             return Err(JobError::UnknownIntegration(integration.to_owned()));
         }
         let id = format!(
@@ -377,7 +395,7 @@ impl Jobs {
     }
 
     async fn launch(&self, record: JobRecord) -> Result<JobRecord, JobError> {
-        save_record(self.inner.resources.store(), &record).await?;
+        save_record(&self.inner.store, &record).await?;
         self.spawn(record.clone());
         Ok(record)
     }
@@ -385,7 +403,7 @@ impl Jobs {
     /// Resumes every job a previous run of the daemon left `running` (killed mid-job).
     pub fn resume_unfinished(&self) -> Result<usize, JobError> {
         let mut n = 0;
-        for (id, bytes) in self.inner.resources.store().list_kv(JOBS_NS)? {
+        for (id, bytes) in self.inner.store.list_kv(JOBS_NS)? {
             let record: JobRecord = match serde_json::from_slice(&bytes) {
                 Ok(r) => r,
                 Err(e) => {
@@ -431,8 +449,8 @@ impl Jobs {
     async fn integration(&self, name: &str) -> Result<IntegrationRun, ContextError> {
         let deadline = tokio::time::Instant::now() + WAIT_FOR_INTEGRATION;
         loop {
-            let model = self.inner.resources.desired().model;
-            match integration_run(&self.inner.resources, &model, name).await {
+            let model = self.inner.live.model();
+            match integration_run(&self.inner.live, &model, name).await {
                 Ok(run) => return Ok(run),
                 // Right after a restart the manifests are not loaded yet either.
                 Err(
@@ -449,16 +467,12 @@ impl Jobs {
     }
 
     async fn run(&self, mut record: JobRecord) {
-        let store = self.inner.resources.store().clone();
-        let resources = self.inner.resources.clone();
+        let store = self.inner.store.clone();
+        let observer = self.inner.observer.clone();
         let manifest = record.manifest.clone();
         let progress = move |r: &JobRecord| {
             if let Some(name) = &manifest {
-                resources.board().set_details(
-                    Kind::SyncJob.as_str(),
-                    name,
-                    serde_json::to_value(r).unwrap_or_default(),
-                );
+                observer.progress(name, r);
             }
         };
         let outcome = match self.integration(&record.integration).await {
@@ -507,7 +521,7 @@ impl Jobs {
             tracing::error!(job = record.id, error = %e, "cannot store the job's final state");
         }
         if let Some(name) = &record.manifest {
-            self.inner.resources.enqueue(Kind::SyncJob, name);
+            self.inner.observer.finished(name);
         }
     }
 }

@@ -34,8 +34,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::controller::{Backoff, Disposition, WorkQueue};
+use crate::live::LiveView;
 use crate::manifest::model::Model;
-use crate::reconcile::Resources;
 use crate::store::{Store, StoreError};
 use crate::workspace::model::{ChangeOp, ChangeTarget, HistoryEntry, Origin};
 use crate::workspace::WorkspaceService;
@@ -169,6 +169,23 @@ pub struct EngineStats {
     pub sweeps: AtomicU64,
 }
 
+/// A reading of [`EngineStats`] and the pair queue at one moment (`engine` in status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineSnapshot {
+    pub runs: u64,
+    pub jira_writes: u64,
+    pub workspace_writes: u64,
+    pub conflicts: u64,
+    pub retries: u64,
+    pub failures: u64,
+    pub unlinked: u64,
+    pub echoes_skipped: u64,
+    pub webhooks_consumed: u64,
+    pub sweeps: u64,
+    pub queue: crate::controller::QueueStats,
+}
+
 #[derive(Debug, Clone, Default)]
 struct IntegrationState {
     last_sync: Option<DateTime<Utc>>,
@@ -192,7 +209,8 @@ type SweepRequest = (
 pub struct EngineShared {
     pub store: Store,
     pub workspace: WorkspaceService,
-    pub resources: Resources,
+    /// The applied model, resolved checks and Jira clients, as the reconcilers published them.
+    pub live: LiveView,
     pub stats: EngineStats,
     config: EngineConfig,
     queue: WorkQueue<EngineKey>,
@@ -218,7 +236,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(resources: Resources, workspace: WorkspaceService, config: EngineConfig) -> Engine {
+    pub fn new(
+        store: Store,
+        live: LiveView,
+        workspace: WorkspaceService,
+        config: EngineConfig,
+    ) -> Engine {
         let dependency = Backoff {
             initial: Duration::from_secs(1),
             max: Duration::from_secs(30),
@@ -229,9 +252,9 @@ impl Engine {
             AtomicU64::new(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default());
         Engine {
             shared: Arc::new(EngineShared {
-                store: resources.store().clone(),
+                store,
                 workspace,
-                resources,
+                live,
                 stats: EngineStats::default(),
                 config,
                 queue,
@@ -267,15 +290,13 @@ impl Engine {
             // A first scan that found no manifests (a missing or unreadable directory) also
             // counts as ready; routing by an empty model would drop work, so wait for the
             // first integration.
-            while engine
-                .shared
-                .resources
-                .desired()
-                .model
-                .integrations
-                .is_empty()
+            let mut models = engine.shared.live.model_changes();
+            if models
+                .wait_for(|m| !m.integrations.is_empty())
+                .await
+                .is_err()
             {
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                return;
             }
             let mut running = JoinSet::new();
             engine.start_now(&mut running, shutdown);
@@ -348,84 +369,24 @@ impl Engine {
         })
     }
 
-    /// Engine-wide counters (status and metrics).
-    pub fn stats_json(&self) -> Value {
-        let s = &self.shared.stats;
-        let q = self.shared.queue.stats();
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        json!({
-            "runs": get(&s.runs),
-            "jiraWrites": get(&s.jira_writes),
-            "workspaceWrites": get(&s.workspace_writes),
-            "conflicts": get(&s.conflicts),
-            "retries": get(&s.retries),
-            "failures": get(&s.failures),
-            "unlinked": get(&s.unlinked),
-            "echoesSkipped": get(&s.echoes_skipped),
-            "webhooksConsumed": get(&s.webhooks_consumed),
-            "sweeps": get(&s.sweeps),
-            "queue": q,
-        })
-    }
-
-    /// Prometheus lines for `/metrics`.
-    pub fn metrics(&self) -> String {
+    /// Engine-wide counters and the queue's state, as plain numbers (status and metrics read
+    /// them; how they are served is the listener's business).
+    pub fn stats(&self) -> EngineSnapshot {
         let s = &self.shared.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let q = self.shared.queue.stats();
-        let mut out = String::new();
-        for (name, help, v) in [
-            ("tandem_sync_runs_total", "Pair syncs run", get(&s.runs)),
-            (
-                "tandem_sync_jira_writes_total",
-                "Requests that changed Jira",
-                get(&s.jira_writes),
-            ),
-            (
-                "tandem_sync_workspace_writes_total",
-                "Writes that changed workspace items",
-                get(&s.workspace_writes),
-            ),
-            (
-                "tandem_sync_conflicts_total",
-                "Fields both sides changed, decided by policy",
-                get(&s.conflicts),
-            ),
-            (
-                "tandem_sync_retries_total",
-                "Pair syncs retried after a transient failure",
-                get(&s.retries),
-            ),
-            (
-                "tandem_sync_failures_total",
-                "Pair syncs that failed permanently",
-                get(&s.failures),
-            ),
-            (
-                "tandem_sync_echoes_skipped_total",
-                "Events skipped: changes the engine made itself, issue states already synced",
-                get(&s.echoes_skipped),
-            ),
-            (
-                "tandem_sync_webhooks_consumed_total",
-                "Stored webhooks read by the engine",
-                get(&s.webhooks_consumed),
-            ),
-            (
-                "tandem_sync_sweeps_total",
-                "Resync sweeps run",
-                get(&s.sweeps),
-            ),
-        ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-            ));
+        EngineSnapshot {
+            runs: get(&s.runs),
+            jira_writes: get(&s.jira_writes),
+            workspace_writes: get(&s.workspace_writes),
+            conflicts: get(&s.conflicts),
+            retries: get(&s.retries),
+            failures: get(&s.failures),
+            unlinked: get(&s.unlinked),
+            echoes_skipped: get(&s.echoes_skipped),
+            webhooks_consumed: get(&s.webhooks_consumed),
+            sweeps: get(&s.sweeps),
+            queue: self.shared.queue.stats(),
         }
-        out.push_str(&format!(
-            "# HELP tandem_sync_queue_pairs Pairs waiting in the sync queue\n# TYPE tandem_sync_queue_pairs gauge\ntandem_sync_queue_pairs{{state=\"ready\"}} {}\ntandem_sync_queue_pairs{{state=\"running\"}} {}\ntandem_sync_queue_pairs{{state=\"scheduled\"}} {}\n",
-            q.ready, q.running, q.scheduled
-        ));
-        out
     }
 
     /// Stored webhooks the engine has not read yet.
@@ -447,12 +408,6 @@ impl Engine {
             }
         }
         Ok(n)
-    }
-}
-
-impl crate::http::admin::MetricsSource for Engine {
-    fn render(&self, out: &mut String) {
-        out.push_str(&self.metrics());
     }
 }
 
@@ -513,7 +468,7 @@ impl EngineShared {
         let PairKey::Item(item_id) = &key.pair else {
             return false;
         };
-        let model = self.resources.desired().model;
+        let model = self.live.model();
         let Some(pi) = model.integrations.get(&key.integration) else {
             return false;
         };
@@ -607,7 +562,7 @@ impl EngineShared {
                 return Ok(c.run.clone());
             }
         }
-        let run = Arc::new(integration_run(&self.resources, model, integration).await?);
+        let run = Arc::new(integration_run(&self.live, model, integration).await?);
         // Sprints and releases named by Jira must exist in the workspace before items use them.
         if let Err(e) = super::import::ensure_catalog(&self.workspace, &run).await {
             tracing::warn!(integration, error = %e, "cannot add Jira's sprints and releases to the workspace");
@@ -671,7 +626,7 @@ async fn consume_webhooks(s: Arc<EngineShared>) {
             }
             continue;
         };
-        let model = s.resources.desired().model;
+        let model = s.live.model();
         let mut keys = Vec::new();
         for ev in &events {
             let Some(hint) = events::decode(&ev.event.body) else {
@@ -784,7 +739,7 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
             }
             continue;
         };
-        let model = s.resources.desired().model;
+        let model = s.live.model();
         let mut keys = Vec::new();
         for ch in &changes {
             let integrations: Vec<_> = active(&model)
@@ -893,7 +848,7 @@ async fn worker(s: Arc<EngineShared>) {
 
 async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
     let integration = &key.integration;
-    let model = s.resources.desired().model;
+    let model = s.live.model();
     match model.integrations.get(integration) {
         None => return Disposition::Forget,
         // Kept pending; resumes when the integration is resumed.

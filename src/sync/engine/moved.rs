@@ -17,7 +17,7 @@ use super::{EngineKey, PairKey};
 
 /// The other integration of this workspace and connection that syncs `project`.
 pub(super) fn integration_for_project(env: &PairEnv<'_>, project: &str) -> Option<String> {
-    let model = env.shared.resources.desired().model;
+    let model = env.shared.live.model();
     let me = &env.run.integration;
     model
         .integrations
@@ -38,7 +38,7 @@ pub(super) fn linked_elsewhere(
     issue: &Issue,
     project: &str,
 ) -> Result<Option<(Link, String)>, PairError> {
-    let model = env.shared.resources.desired().model;
+    let model = env.shared.live.model();
     Ok(link_left_behind(
         &env.shared.store,
         &model,

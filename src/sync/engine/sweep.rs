@@ -67,7 +67,7 @@ pub async fn sweep(
     integration: &str,
     force: bool,
 ) -> Result<SweepReport, String> {
-    let model = s.resources.desired().model;
+    let model = s.live.model();
     let pi = model
         .integrations
         .get(integration)
@@ -148,7 +148,7 @@ pub(super) async fn sweeper(s: Arc<EngineShared>) {
             let r = sweep(&s, &integration, true).await;
             let _ = reply.send(r);
         }
-        let model = s.resources.desired().model;
+        let model = s.live.model();
         let now = Utc::now();
         let due: Vec<String> = active(&model)
             .filter(|pi| pi.direction.from_jira() || !pi.secondary_types.is_empty())
