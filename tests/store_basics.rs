@@ -218,6 +218,7 @@ fn link(integration: &str, connection: &str, item: &str, issue: &str) -> Link {
     Link {
         integration: integration.into(),
         connection: connection.into(),
+        workspace: format!("ws-{integration}"),
         workspace_item_id: item.into(),
         jira_issue_id: issue.into(),
         jira_issue_key: format!("DEMO-{issue}"),

@@ -867,29 +867,6 @@ async fn data_center_an_issue_moved_to_another_project_keeps_its_item() {
     issue_moves(Deployment::DataCenter).await;
 }
 
-/// A second integration of the same workspace, for project OPS (no board).
-const OPS_INTEGRATION: &str = "apiVersion: tandem/v1
-kind: ProjectIntegration
-metadata:
-  name: ops
-spec:
-  displayName: Operations
-  connection: jira
-  workspace: product
-  project: OPS
-  types:
-    - {workspace: Epic, jira: Epic}
-    - {workspace: Story, jira: Story}
-    - {workspace: Chore, ignore: true}
-    - {workspace: Defect, ignore: true}
-  statuses:
-    - {workspace: Todo, jira: To Do}
-    - {workspace: Doing, jira: In Progress}
-    - {workspace: Done, jira: Done}
-  conflicts: jiraWins
-  resync: 1h
-";
-
 /// Issues move between projects in Jira (same id, new key). Into a project another
 /// integration of the workspace syncs: the item keeps its link, now under that integration
 /// with the new key, nothing is imported or created twice, and both directions go on. Into a

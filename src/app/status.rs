@@ -110,6 +110,9 @@ pub fn status_json(
         "stateFile": {
             "writable": store_stats.write_failure.is_none(),
             "error": store_stats.write_failure,
+            // Links that gave an item two issues or an issue two items when the file was
+            // opened (written before tandem refused them); kept, never deleted.
+            "linkViolations": store.link_violations_at_open(),
         },
         "pendingWebhookEvents": engine.unread_webhooks(),
         "engine": engine.stats(),

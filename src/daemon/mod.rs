@@ -172,6 +172,13 @@ impl Daemon {
         if m.from != m.to {
             tracing::info!(from = m.from, to = m.to, "migrated the state file schema");
         }
+        for v in store.link_violations_at_open() {
+            tracing::warn!(
+                violation = %v,
+                "the state file breaks a link invariant; every link is kept as it is until \
+                 one is unlinked"
+            );
+        }
         let public = bind("public", &config.listen).await?;
         let admin_listener = bind("admin", &config.admin).await?;
         let admin_addr = admin_listener

@@ -8,6 +8,7 @@
 //!
 //! Architecture invariant: no other module names a redb type; tables are private to this module.
 
+mod links;
 mod schema;
 mod workspace;
 mod writer;
@@ -20,6 +21,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use links::{put_link_in, remove_link_in, remove_links_where};
+pub use links::{Holder, Link, LinkConflict};
 pub use schema::MigrationReport;
 pub(crate) use workspace::Named;
 pub use workspace::{ItemQuery, WsOp, WsPlan, WsReader};
@@ -85,6 +88,9 @@ pub enum StoreError {
          fix the device: tandem reopens the file and takes writes again"
     )]
     Poisoned { first: String },
+    /// A link that would give an item two issues, or an issue two items (see `links`).
+    #[error("link refused: {0}")]
+    LinkRefused(LinkConflict),
     /// A stored value no longer decodes: a bug or a damaged file, never bad input.
     #[error("state file holds an unreadable value while {context}: {message}")]
     Corrupt {
@@ -167,16 +173,6 @@ pub struct WebhookState {
     pub last_event_at: DateTime<Utc>,
 }
 
-/// A link between a workspace item and a Jira issue, within one integration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Link {
-    pub integration: String,
-    pub connection: String,
-    pub workspace_item_id: String,
-    pub jira_issue_id: String,
-    pub jira_issue_key: String,
-}
-
 /// Handle to the open store. Cheap to clone; every clone talks to the same writer.
 #[derive(Clone)]
 pub struct Store {
@@ -193,6 +189,8 @@ struct Inner {
     stats: Arc<WriterStats>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
     migration: MigrationReport,
+    /// Links that broke an invariant when the file was opened (see `links`), for status.
+    violations_at_open: Vec<String>,
     /// Sequence number of the newest stored webhook, so the sync engine wakes on arrival
     /// instead of polling.
     last_webhook: tokio::sync::watch::Sender<u64>,
@@ -242,7 +240,7 @@ impl Store {
                     source: Arc::new(e),
                 })?
         };
-        Ok(Store {
+        let mut store = Store {
             inner: Arc::new(Inner {
                 dir,
                 path,
@@ -251,9 +249,23 @@ impl Store {
                 stats,
                 writer: std::sync::Mutex::new(Some(writer)),
                 migration,
+                violations_at_open: Vec::new(),
                 last_webhook: tokio::sync::watch::channel(0).0,
             }),
-        })
+        };
+        let violations = store.link_violations()?;
+        if !violations.is_empty() {
+            if let Some(inner) = Arc::get_mut(&mut store.inner) {
+                inner.violations_at_open = violations;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Links of the file that broke an invariant when it was opened (a file written before
+    /// they were enforced): reported in status and at start, never repaired by deleting.
+    pub fn link_violations_at_open(&self) -> &[String] {
+        &self.inner.violations_at_open
     }
 
     /// The state directory this store owns.
@@ -496,49 +508,6 @@ impl Store {
         .await
     }
 
-    /// Creates or replaces the link of `link.workspace_item_id` in its integration.
-    pub async fn put_link(&self, link: Link) -> Result<(), StoreError> {
-        self.write(move |txn| put_link_in(txn, &link)).await
-    }
-
-    /// The link of a workspace item in an integration.
-    pub fn link_by_item(
-        &self,
-        integration: &str,
-        item_id: &str,
-    ) -> Result<Option<Link>, StoreError> {
-        self.read("reading a link", |txn| {
-            let t = txn.open_table(LINKS)?;
-            Ok(t.get((integration, item_id))?.map(|g| {
-                let (conn, id, key) = g.value();
-                Link {
-                    integration: integration.to_string(),
-                    connection: conn.to_string(),
-                    workspace_item_id: item_id.to_string(),
-                    jira_issue_id: id.to_string(),
-                    jira_issue_key: key.to_string(),
-                }
-            }))
-        })
-    }
-
-    /// The link of a Jira issue (by id, which survives key changes) in an integration.
-    pub fn link_by_jira_issue(
-        &self,
-        integration: &str,
-        jira_issue_id: &str,
-    ) -> Result<Option<Link>, StoreError> {
-        let item = self.read("reading a link", |txn| {
-            let t = txn.open_table(LINKS_BY_JIRA)?;
-            Ok(t.get((integration, jira_issue_id))?
-                .map(|g| g.value().to_string()))
-        })?;
-        match item {
-            Some(item) => self.link_by_item(integration, &item),
-            None => Ok(None),
-        }
-    }
-
     /// Number of links of one integration.
     pub fn count_links(&self, integration: &str) -> Result<u64, StoreError> {
         self.read("counting links", |txn| {
@@ -760,86 +729,6 @@ fn append_webhook_in(
         .insert(ev.connection.as_str(), (count + 1, at))
         .map_err(|e| StoreError::db(ctx, e))?;
     Ok(AppendOutcome::Stored { seq })
-}
-
-pub(crate) fn put_link_in(txn: &WriteTransaction, link: &Link) -> Result<(), StoreError> {
-    let ctx = "writing a link";
-    let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
-    let mut rev = txn
-        .open_table(LINKS_BY_JIRA)
-        .map_err(|e| StoreError::db(ctx, e))?;
-    let key = (link.integration.as_str(), link.workspace_item_id.as_str());
-    let old = links
-        .insert(
-            key,
-            (
-                link.connection.as_str(),
-                link.jira_issue_id.as_str(),
-                link.jira_issue_key.as_str(),
-            ),
-        )
-        .map_err(|e| StoreError::db(ctx, e))?
-        .map(|g| g.value().1.to_string());
-    if let Some(old_issue) = old {
-        rev.remove((link.integration.as_str(), old_issue.as_str()))
-            .map_err(|e| StoreError::db(ctx, e))?;
-    }
-    rev.insert(
-        (link.integration.as_str(), link.jira_issue_id.as_str()),
-        link.workspace_item_id.as_str(),
-    )
-    .map_err(|e| StoreError::db(ctx, e))?;
-    Ok(())
-}
-
-/// Removes the link of one item in one integration; returns whether there was one.
-pub(crate) fn remove_link_in(
-    txn: &WriteTransaction,
-    integration: &str,
-    item_id: &str,
-) -> Result<bool, StoreError> {
-    let ctx = "removing a link";
-    let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
-    let mut rev = txn
-        .open_table(LINKS_BY_JIRA)
-        .map_err(|e| StoreError::db(ctx, e))?;
-    let old = links
-        .remove((integration, item_id))
-        .map_err(|e| StoreError::db(ctx, e))?
-        .map(|g| g.value().1.to_string());
-    if let Some(issue) = &old {
-        rev.remove((integration, issue.as_str()))
-            .map_err(|e| StoreError::db(ctx, e))?;
-    }
-    Ok(old.is_some())
-}
-
-fn remove_links_where(
-    txn: &WriteTransaction,
-    mut pred: impl FnMut(&str, &str) -> bool,
-) -> Result<u64, StoreError> {
-    let ctx = "removing links";
-    let mut links = txn.open_table(LINKS).map_err(|e| StoreError::db(ctx, e))?;
-    let mut rev = txn
-        .open_table(LINKS_BY_JIRA)
-        .map_err(|e| StoreError::db(ctx, e))?;
-    let mut doomed = Vec::new();
-    for row in links.iter().map_err(|e| StoreError::db(ctx, e))? {
-        let (k, v) = row.map_err(|e| StoreError::db(ctx, e))?;
-        let (integ, item) = k.value();
-        let (conn, issue, _) = v.value();
-        if pred(integ, conn) {
-            doomed.push((integ.to_string(), item.to_string(), issue.to_string()));
-        }
-    }
-    for (integ, item, issue) in &doomed {
-        links
-            .remove((integ.as_str(), item.as_str()))
-            .map_err(|e| StoreError::db(ctx, e))?;
-        rev.remove((integ.as_str(), issue.as_str()))
-            .map_err(|e| StoreError::db(ctx, e))?;
-    }
-    Ok(doomed.len() as u64)
 }
 
 fn millis_to_time(ms: i64) -> DateTime<Utc> {

@@ -55,6 +55,16 @@ pub(crate) const LINKS: TableDefinition<(&str, &str), (&str, &str, &str)> =
 pub(crate) const LINKS_BY_JIRA: TableDefinition<(&str, &str), &str> =
     TableDefinition::new("links_by_jira");
 
+/// `linked_items`: (workspace, item id) → the integration the item is linked through. An item
+/// has at most one link across integrations (`links` keeps the invariant).
+pub(crate) const LINKED_ITEMS: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("linked_items");
+
+/// `linked_issues`: (connection, Jira issue id) → (integration, workspace, item id) of the one
+/// item that holds the issue, across integrations.
+pub(crate) const LINKED_ISSUES: TableDefinition<(&str, &str), (&str, &str, &str)> =
+    TableDefinition::new("linked_issues");
+
 /// `kv`: (namespace, key) → opaque bytes, for small state that does not deserve a table yet
 /// (resource status, watermarks).
 pub(crate) const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
@@ -100,7 +110,7 @@ type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Every migration, in order. Version 0 is a file without schema tables: a brand new file or
 /// one written before the schema was versioned.
-pub(crate) const MIGRATIONS: &[Migration] = &[v0_to_v1, v1_to_v2];
+pub(crate) const MIGRATIONS: &[Migration] = &[v0_to_v1, v1_to_v2, v2_to_v3];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
@@ -157,6 +167,17 @@ fn v1_to_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
             .map_err(|e| StoreError::db(ctx, e))?;
     }
     Ok(())
+}
+
+/// Version 3: the link indexes behind the one-item-one-issue invariants, built from the links
+/// already there (a file that already breaks them keeps every link; see `links`).
+fn v2_to_v3(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let ctx = "creating the version 3 link indexes";
+    txn.open_table(LINKED_ITEMS)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    txn.open_table(LINKED_ISSUES)
+        .map_err(|e| StoreError::db(ctx, e))?;
+    super::links::build_indexes(txn)
 }
 
 /// Reads the file's schema version (0 when it has none) and runs every pending step in one

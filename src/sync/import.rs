@@ -90,6 +90,8 @@ enum Outcome {
     Updated,
     Unchanged,
     Skipped,
+    /// Left alone, with the reason reported in the job (issue key, reason).
+    Refused(String, String),
     Failed(String, String),
 }
 
@@ -135,6 +137,10 @@ pub async fn import_from_jira(
                     Outcome::Updated => record.counts.updated += 1,
                     Outcome::Unchanged => record.counts.unchanged += 1,
                     Outcome::Skipped => record.counts.skipped += 1,
+                    Outcome::Refused(key, reason) => {
+                        record.counts.skipped += 1;
+                        record.push_note(key, format!("skipped: {reason}"));
+                    }
                     Outcome::Failed(key, message) => record.push_error(key, message),
                 }
                 deferred.extend(r.deferred);
@@ -271,6 +277,26 @@ async fn import_issue(
     };
     let (outcome, item_id) = match link {
         None => {
+            // One issue, one item: an issue another integration's item holds stays with it.
+            match env
+                .store
+                .holder_of_issue(&run.integration.connection, &issue.id)
+            {
+                Ok(Some(h)) => {
+                    return Processed {
+                        outcome: Outcome::Refused(
+                            issue.key.clone(),
+                            format!(
+                                "already linked to item {} through integration {}",
+                                h.item, h.integration
+                            ),
+                        ),
+                        deferred: None,
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return failed(issue, e),
+            }
             let ws_patch = workspace_patch(&patch, parent, None);
             if ws_patch.title.is_none() {
                 return failed(issue, "the issue has no summary");

@@ -140,7 +140,27 @@ enum Pushed {
     Created(String),
     Updated(String),
     Skipped,
+    /// Left alone for a reason the job reports (linked through another integration, say).
+    Refused(String),
     Failed(String),
+}
+
+/// Why no issue was created or adopted for an item.
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    /// Linking would give an issue two items or an item two issues: retrying cannot help until
+    /// someone unlinks one of them.
+    Refused(String),
+    /// Anything else (Jira, the store); worth retrying.
+    Failed(String),
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Refused(m) | CreateError::Failed(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Runs (or resumes) the push described by `record`. `record.processed` counts the items done
@@ -172,6 +192,10 @@ pub async fn push_to_jira(
                     }
                 }
                 Pushed::Skipped => record.counts.skipped += 1,
+                Pushed::Refused(reason) => {
+                    record.counts.skipped += 1;
+                    record.push_note(item.id.clone(), format!("skipped: {reason}"));
+                }
                 Pushed::Failed(message) => record.push_error(item.id.clone(), message),
             }
         }
@@ -200,6 +224,20 @@ async fn push_item(
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
     let fail = |m: String| (Pushed::Failed(m), None);
+    // One item, one issue: an item another integration links is that integration's to push.
+    match env.store.link_of_item(ws, &item.id) {
+        Ok(Some(other)) if other.integration != *integration => {
+            return (
+                Pushed::Refused(format!(
+                    "already linked to {} through integration {}",
+                    other.jira_issue_key, other.integration
+                )),
+                None,
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return fail(e.to_string()),
+    }
     let parent = match &item.parent {
         None => None,
         Some(pid) => match env.store.link_by_item(integration, pid) {
@@ -264,7 +302,8 @@ async fn push_item(
         }
         (None, intent) => match create_linked_issue(env, item, &write, intent, &record.id).await {
             Ok((_, key)) => key,
-            Err(message) => return fail(message),
+            Err(CreateError::Refused(reason)) => return (Pushed::Refused(reason), None),
+            Err(CreateError::Failed(message)) => return fail(message),
         },
     };
     if let Some(st) = &write.status {
@@ -309,7 +348,8 @@ pub(crate) async fn create_linked_issue(
     write: &super::mapping::IssueWrite,
     intent: Option<Intent>,
     job: &str,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), CreateError> {
+    let failed = CreateError::Failed;
     let run = env.run;
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
@@ -319,9 +359,24 @@ pub(crate) async fn create_linked_issue(
     let adopted = match intent {
         Some(i) => find_labelled(env, &i.label)
             .await
-            .map_err(|e| format!("looking for an earlier create: {e}"))?,
+            .map_err(|e| failed(format!("looking for an earlier create: {e}")))?,
         None => None,
     };
+    // Adopt only an issue no other item holds: after an integration was removed and added
+    // again, a one-time import may have given the labelled issue an item of its own.
+    if let Some((id, found_key)) = &adopted {
+        let holder = env
+            .store
+            .holder_of_issue(&run.integration.connection, id)
+            .map_err(|e| failed(e.to_string()))?;
+        if let Some(h) = holder.filter(|h| !(h.integration == *integration && h.item == item.id)) {
+            return Err(CreateError::Refused(format!(
+                "{found_key}, the issue an earlier push created for it, is linked to item {} \
+                 through integration {}; not adopting it and not creating a second one",
+                h.item, h.integration
+            )));
+        }
+    }
     let (id, key_) = match adopted {
         Some(found) => found,
         None => {
@@ -333,14 +388,14 @@ pub(crate) async fn create_linked_issue(
             env.store
                 .put_kv(INTENTS_NS, &key, bytes)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
             let mut body = write.create_body();
             add_label(&mut body.fields, &label, true);
             let c = run
                 .client
                 .create_issue(&body)
                 .await
-                .map_err(|e| format!("creating the issue: {e}"))?;
+                .map_err(|e| failed(format!("creating the issue: {e}")))?;
             (c.id, c.key)
         }
     };
@@ -352,7 +407,12 @@ pub(crate) async fn create_linked_issue(
     env.workspace
         .set_jira_link(ws, &item.id, integration, Some(issue))
         .await
-        .map_err(|e| format!("linking {key_}: {e}"))?;
+        .map_err(|e| match e {
+            WorkspaceError::Store(StoreError::LinkRefused(why)) => {
+                CreateError::Refused(format!("linking {key_}: {why}"))
+            }
+            e => failed(format!("linking {key_}: {e}")),
+        })?;
     // The intent now belongs to this job, so a resume counts the item as created.
     let intent = Intent {
         job: job.to_owned(),
@@ -362,7 +422,7 @@ pub(crate) async fn create_linked_issue(
     env.store
         .put_kv(INTENTS_NS, &key, bytes)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     Ok((id, key_))
 }
 

@@ -613,6 +613,7 @@ impl WorkspaceService {
                     WsOp::PutLink(Link {
                         integration: integration.clone(),
                         connection: issue.connection.clone(),
+                        workspace: ws.clone(),
                         workspace_item_id: id.clone(),
                         jira_issue_id: issue.id.clone(),
                         jira_issue_key: issue.key.clone(),
@@ -693,6 +694,7 @@ impl WorkspaceService {
                 .push(WsOp::PutLink(Link {
                     integration: to.clone(),
                     connection: issue.connection.clone(),
+                    workspace: ws.clone(),
                     workspace_item_id: id.clone(),
                     jira_issue_id: issue.id.clone(),
                     jira_issue_key: issue.key.clone(),
@@ -1072,6 +1074,7 @@ fn plan_create(
         ops.push(WsOp::PutLink(Link {
             integration: integration.clone(),
             connection: issue.connection.clone(),
+            workspace: w.name.clone(),
             workspace_item_id: item.id.clone(),
             jira_issue_id: issue.id.clone(),
             jira_issue_key: issue.key.clone(),

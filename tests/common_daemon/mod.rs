@@ -57,6 +57,11 @@ impl DaemonDirs {
     pub fn manifest(&self, name: &str, text: &str) {
         write_atomically(&self.manifests.join(name), text);
     }
+
+    /// Deletes a manifest file, as `git rm` does.
+    pub fn remove_manifest(&self, name: &str) {
+        std::fs::remove_file(self.manifests.join(name)).expect("remove manifest");
+    }
 }
 
 impl Default for DaemonDirs {
@@ -397,13 +402,16 @@ pub async fn with_store<T>(state: &Path, f: impl FnOnce(&tandem::store::Store) -
 /// Seeds `n` links of one integration, before the daemon starts (it locks the store).
 pub async fn seed_links(state: &Path, integration: &str, connection: &str, n: usize) {
     let store = tandem::store::Store::open(state).expect("open store to seed");
+    let base = 100_000 * (1 + integration.bytes().map(u64::from).sum::<u64>());
     for i in 0..n {
         store
             .put_link(tandem::store::Link {
                 integration: integration.into(),
                 connection: connection.into(),
+                workspace: String::new(),
                 workspace_item_id: format!("{integration}-item-{i}"),
-                jira_issue_id: format!("{}", 10_000 + i),
+                // Distinct per integration: an issue is held by one item only.
+                jira_issue_id: format!("{}", base + i as u64),
                 jira_issue_key: format!("DEMO-{}", 100 + i),
             })
             .await

@@ -458,3 +458,26 @@ impl Env {
             .map(str::to_owned)
     }
 }
+
+/// A second integration of the same workspace, for project OPS (no board).
+pub const OPS_INTEGRATION: &str = "apiVersion: tandem/v1
+kind: ProjectIntegration
+metadata:
+  name: ops
+spec:
+  displayName: Operations
+  connection: jira
+  workspace: product
+  project: OPS
+  types:
+    - {workspace: Epic, jira: Epic}
+    - {workspace: Story, jira: Story}
+    - {workspace: Chore, ignore: true}
+    - {workspace: Defect, ignore: true}
+  statuses:
+    - {workspace: Todo, jira: To Do}
+    - {workspace: Doing, jira: In Progress}
+    - {workspace: Done, jira: Done}
+  conflicts: jiraWins
+  resync: 1h
+";

@@ -31,7 +31,7 @@ use super::super::mapping::{
     from_jira, to_jira, IssueRef, ItemPatch, MappingError, Origin as TypeOrigin, Slot,
     ADOPTION_LABEL_PREFIX, HIERARCHY_LINK_TYPE,
 };
-use super::super::push::{create_linked_issue, intent_of, item_label, PushEnv};
+use super::super::push::{create_linked_issue, intent_of, item_label, CreateError, PushEnv};
 use super::super::richtext::canonical_markdown;
 use super::super::snapshot::{fields_snapshot, fields_snapshot_from_issue, keys_in_changelog};
 use super::super::sprints::apply_sprint_moves;
@@ -87,6 +87,10 @@ impl From<JiraError> for PairError {
 impl From<WorkspaceError> for PairError {
     fn from(e: WorkspaceError) -> Self {
         match e {
+            // A refused link cannot succeed on retry: someone has to unlink one side first.
+            WorkspaceError::Store(crate::store::StoreError::LinkRefused(why)) => {
+                PairError::Permanent(format!("link refused: {why}"))
+            }
             WorkspaceError::VersionMismatch { .. } | WorkspaceError::Store(_) => {
                 PairError::Transient(e.to_string())
             }
@@ -249,7 +253,10 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     let intent = intent_of(&env.shared.store, env.integration(), &item.id)?;
     let (issue_id, issue_key) = create_linked_issue(&env.push_env(), &item, &write, intent, "live")
         .await
-        .map_err(PairError::Transient)?;
+        .map_err(|e| match e {
+            CreateError::Refused(why) => PairError::Permanent(why),
+            CreateError::Failed(why) => PairError::Transient(why),
+        })?;
     let mut synced = Synced {
         jira_writes: 1,
         ..Synced::default()
@@ -303,6 +310,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     let link = Link {
         integration: env.integration().to_owned(),
         connection: env.run.integration.connection.clone(),
+        workspace: item.workspace.clone(),
         workspace_item_id: item.id.clone(),
         jira_issue_id: issue_id,
         jira_issue_key: issue_key,
@@ -391,15 +399,22 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     // An issue that moved here from another integration's project keeps its item: the
     // link moves with it. An item of another workspace is unlinked by its integration (the
     // issue left its project), and this one imports the issue.
-    let mut unlink_elsewhere = None;
     if let Some((link, ws)) = moved::linked_elsewhere(env, &issue, &env.run.integration.project)? {
         if ws == env.ws() {
             return moved::hand_over(env, &link, env.integration(), &issue).await;
         }
-        unlink_elsewhere = Some(EngineKey {
+        // One issue, one item: the item of the other workspace lets go first (its run
+        // unlinks it), then a retry of this key imports the issue here.
+        let other = EngineKey {
             integration: link.integration.clone(),
             pair: PairKey::Item(link.workspace_item_id.clone()),
-        });
+        };
+        env.shared.mark_pending(vec![other], Vec::new()).await?;
+        return Err(PairError::Transient(format!(
+            "{} moved here from integration {}, whose item {} still holds it; importing it \
+             once that item lets go",
+            issue.key, link.integration, link.workspace_item_id
+        )));
     }
     // An issue tandem created for an item whose link is not written yet (its create is in
     // flight, or crashed): the item's own run links or adopts it.
@@ -477,7 +492,6 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     );
     Ok(Synced {
         workspace_writes: 1,
-        reroute: unlink_elsewhere,
         ..Synced::default()
     })
 }

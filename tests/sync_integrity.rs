@@ -1,0 +1,147 @@
+//! One item ↔ one issue, whatever path a configuration takes (issue 11, "Duplicates through
+//! configuration"), through the real `tandem run` binary and the in-process simulator:
+//!
+//! - with two integrations in one workspace, a one-time push through the second skips the
+//!   items the first links, says why, and creates nothing;
+//! - removing an integration, adding it back, importing and then pushing never leaves two
+//!   items following one issue: the push refuses to adopt an issue an imported item holds.
+//!
+//! Both failed before the store refused such links: the first created a second issue per
+//! item, the second linked two items to each issue.
+
+mod common_daemon;
+mod common_live;
+
+use std::time::{Duration, Instant};
+
+use common_daemon::*;
+use common_live::*;
+use serde_json::{json, Value};
+use tandem::sim::Deployment;
+
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn start_job(e: &Env, integration: &str, body: Value) -> Value {
+    let resp =
+        e.d.admin_request(
+            reqwest::Method::POST,
+            &format!("/api/v1/integrations/{integration}/sync"),
+        )
+        .json(&body)
+        .send()
+        .await
+        .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202, "starting a {integration} job");
+    let started: Value = resp.json().await.expect("JSON");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let j: Value = serde_json::from_str(&e.d.admin_get(&format!("/api/v1/jobs/{id}")).await)
+            .expect("job JSON");
+        if j["state"] != "running" {
+            assert_eq!(j["state"], "completed", "{j:#}");
+            return j;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn items(e: &Env) -> Vec<Value> {
+    let list = e.ws(reqwest::Method::GET, "/items?limit=500", None).await;
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn links(status: &Value, integration: &str) -> u64 {
+    resource(status, "ProjectIntegration", integration)
+        .and_then(|r| r["links"].as_u64())
+        .unwrap_or(0)
+}
+
+fn notes(job: &Value) -> String {
+    job["errors"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_through_a_second_integration_skips_items_the_first_links() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.create_project("OPS", "Operations").expect("OPS");
+    e.dirs.manifest("ops.yaml", OPS_INTEGRATION);
+    e.d.wait_status("the ops integration is ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "ops")
+    })
+    .await;
+    let mut keys = Vec::new();
+    for n in 0..3 {
+        let id = e
+            .create_item(json!({"type": "Story", "title": format!("story {n}")}))
+            .await;
+        keys.push(e.linked_key(&id).await);
+    }
+    e.quiesce().await;
+    let issues = e.sim.issue_count();
+
+    let job = start_job(&e, "ops", json!({"direction": "toJira"})).await;
+    assert_eq!(job["counts"]["created"], 0, "{job:#}");
+    assert_eq!(job["counts"]["skipped"], 3, "{job:#}");
+    for key in &keys {
+        assert!(
+            notes(&job).contains(&format!("already linked to {key} through integration demo")),
+            "the job says why {key}'s item was skipped: {job:#}"
+        );
+    }
+    assert_eq!(e.sim.issue_count(), issues, "no second issue in OPS");
+    let status = e.d.status().await;
+    assert_eq!((links(&status, "demo"), links(&status, "ops")), (3, 0));
+    for it in items(&e).await {
+        assert_eq!(it["jira"]["integration"], "demo", "{it:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_integration_then_importing_and_pushing_never_gives_an_issue_two_items() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    let mut keys = Vec::new();
+    for n in 0..2 {
+        let id = e
+            .create_item(json!({"type": "Story", "title": format!("kept {n}")}))
+            .await;
+        keys.push(e.linked_key(&id).await);
+    }
+    e.quiesce().await;
+    let issues = e.sim.issue_count();
+
+    // The integration goes (its links with it), then comes back, as a reverted commit does.
+    e.dirs.remove_manifest("integration.yaml");
+    e.d.wait_status("the integration is gone with its links", |s| {
+        resource(s, "ProjectIntegration", "demo").is_none()
+    })
+    .await;
+    e.dirs
+        .manifest("integration.yaml", &integration_manifest("jiraWins"));
+    e.d.wait_status("the integration is back", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "demo")
+    })
+    .await;
+
+    // The import gives the issues new items; the push then finds the old items' issues by
+    // their labels, held by those new items.
+    let import = start_job(&e, "demo", json!({"direction": "fromJira"})).await;
+    assert_eq!(import["counts"]["created"], 2, "{import:#}");
+    let push = start_job(&e, "demo", json!({"direction": "toJira"})).await;
+    assert_eq!(push["counts"]["created"], 0, "{push:#}");
+    assert!(
+        notes(&push).contains("not adopting it and not creating a second one"),
+        "the push says why: {push:#}"
+    );
+    e.quiesce().await;
+    assert_eq!(e.sim.issue_count(), issues, "no issue was created");
+    let all = items(&e).await;
+    for key in &keys {
+        let holders: Vec<&Value> = all
+            .iter()
+            .filter(|i| i["jira"]["key"] == key.as_str())
+            .collect();
+        assert_eq!(holders.len(), 1, "{key} is followed by {holders:#?}");
+    }
+}
