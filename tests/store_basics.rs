@@ -153,7 +153,7 @@ async fn concurrent_appends_share_commits_and_each_gets_its_own_sequence() {
 }
 
 #[tokio::test]
-async fn a_repeated_identifier_is_stored_once_per_workspace() {
+async fn a_repeated_identifier_is_stored_once_per_connection_and_workspace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let first = store
@@ -171,6 +171,16 @@ async fn a_repeated_identifier_is_stored_once_per_workspace() {
         .await
         .expect("append");
     assert_eq!(other_ws, AppendOutcome::Stored { seq: 2 });
+    // Another Jira (or a restarted one) numbering its deliveries the same way is not a
+    // duplicate: identifiers are unique per connection only.
+    let other_jira = store
+        .append_webhook(NewWebhookEvent {
+            connection: "other-jira".into(),
+            ..event("ws", Some("abc"), "{}")
+        })
+        .await
+        .expect("append");
+    assert_eq!(other_jira, AppendOutcome::Stored { seq: 3 });
     let no_id = store
         .append_webhook(event("ws", None, "{}"))
         .await
@@ -179,24 +189,31 @@ async fn a_repeated_identifier_is_stored_once_per_workspace() {
         .append_webhook(event("ws", None, "{}"))
         .await
         .expect("append");
-    assert_eq!(no_id, AppendOutcome::Stored { seq: 3 });
-    assert_eq!(no_id_again, AppendOutcome::Stored { seq: 4 });
+    assert_eq!(no_id, AppendOutcome::Stored { seq: 4 });
+    assert_eq!(no_id_again, AppendOutcome::Stored { seq: 5 });
 
     let events = store.webhook_events(0, 100).expect("events");
-    assert_eq!(events.len(), 4);
+    assert_eq!(events.len(), 5);
     assert_eq!(events[0].event.body, b"{\"a\":1}");
     assert_eq!(events[0].event.identifier.as_deref(), Some("abc"));
-    assert_eq!(events[2].event.identifier, None);
+    assert_eq!(events[3].event.identifier, None);
 
     let state = store
         .webhook_state("acme")
         .expect("state")
         .expect("connected");
     assert_eq!(state.count, 4, "duplicates do not count as events");
+    assert_eq!(
+        store
+            .webhook_state("other-jira")
+            .expect("state")
+            .map(|s| s.count),
+        Some(1)
+    );
     assert_eq!(store.webhook_state("never").expect("state"), None);
 
     // Trimming consumed events neither reuses sequence numbers nor forgets identifiers.
-    assert_eq!(store.trim_webhook_events(4).await.expect("trim"), 4);
+    assert_eq!(store.trim_webhook_events(5).await.expect("trim"), 5);
     assert_eq!(store.webhook_event_count().expect("count"), 0);
     let late_retry = store
         .append_webhook(event("ws", Some("abc"), "{}"))
@@ -210,7 +227,7 @@ async fn a_repeated_identifier_is_stored_once_per_workspace() {
         .append_webhook(event("ws", Some("new"), "{}"))
         .await
         .expect("append");
-    assert_eq!(next, AppendOutcome::Stored { seq: 5 });
+    assert_eq!(next, AppendOutcome::Stored { seq: 6 });
     store.close().await.expect("close");
 }
 

@@ -341,7 +341,8 @@ impl Store {
         f(&txn).map_err(|e| StoreError::db(context, e))
     }
 
-    /// Stores a webhook durably, unless its identifier was already stored for this workspace.
+    /// Stores a webhook durably, unless its identifier was already stored for this connection and
+    /// workspace.
     /// Also counts it in the connection's webhook state.
     pub async fn append_webhook(
         &self,
@@ -671,18 +672,27 @@ impl Inner {
     }
 }
 
+/// Where a delivery identifier is unique: Jira numbers the deliveries of one instance, so two
+/// connections (two Jiras, or one simulator restarted) may reuse each other's identifiers, and
+/// one delivery goes to one workspace's webhook. Entries of the older per-workspace scope are
+/// simply pruned with age.
+fn dedup_scope(ev: &NewWebhookEvent) -> String {
+    format!("{}\n{}", ev.connection, ev.workspace_id)
+}
+
 fn append_webhook_in(
     txn: &WriteTransaction,
     ev: &NewWebhookEvent,
 ) -> Result<AppendOutcome, StoreError> {
     let ctx = "storing a webhook";
     let ident = ev.identifier.as_deref().unwrap_or("");
+    let scope = dedup_scope(ev);
     if !ident.is_empty() {
         let dedup = txn
             .open_table(WEBHOOK_DEDUP)
             .map_err(|e| StoreError::db(ctx, e))?;
         let seen = dedup
-            .get((ev.workspace_id.as_str(), ident))
+            .get((scope.as_str(), ident))
             .map_err(|e| StoreError::db(ctx, e))?
             .map(|g| g.value().0);
         if let Some(seq) = seen {
@@ -714,7 +724,7 @@ fn append_webhook_in(
     if !ident.is_empty() {
         txn.open_table(WEBHOOK_DEDUP)
             .map_err(|e| StoreError::db(ctx, e))?
-            .insert((ev.workspace_id.as_str(), ident), (seq, at))
+            .insert((scope.as_str(), ident), (seq, at))
             .map_err(|e| StoreError::db(ctx, e))?;
     }
     let mut state = txn

@@ -34,7 +34,7 @@ pub(crate) type WebhookEventValue = (i64, &'static str, &'static str, &'static s
 pub(crate) const WEBHOOK_EVENTS: TableDefinition<u64, WebhookEventValue> =
     TableDefinition::new("webhook_events");
 
-/// `webhook_dedup`: (workspace id, webhook identifier) → (sequence of the stored event, received
+/// `webhook_dedup`: (connection name + "\n" + workspace id, webhook identifier) → (sequence of the stored event, received
 /// at, Unix ms). Jira repeats the identifier when it retries a delivery, so its presence means
 /// "already stored"; the time lets entries older than any retry be pruned.
 pub(crate) const WEBHOOK_DEDUP: TableDefinition<(&str, &str), (u64, i64)> =
