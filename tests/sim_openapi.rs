@@ -189,6 +189,7 @@ async fn every_cloud_response_validates_against_the_openapi_description() {
         call("GET", "/rest/api/3/search/jql?jql=project%3DDEMO%20ORDER%20BY%20created&fields=*all&expand=names,schema", None),
         call("POST", "/rest/api/3/search/jql", Some(json!({"jql": "project = DEMO AND statusCategory != Done", "maxResults": 1, "fields": ["summary", "status"]}))),
         call("POST", "/rest/api/3/search/approximate-count", Some(json!({"jql": "project = DEMO"}))),
+        call("POST", "/rest/api/3/issue/bulkfetch", Some(json!({"issueIdsOrKeys": ["DEMO-1", "10001", "99999"], "fields": ["summary", "status"]}))),
         call("POST", "/rest/api/3/version", Some(json!({"projectId": 10000, "name": "3.0", "releaseDate": "2031-01-01"}))),
         call("GET", "/rest/api/3/version/10000", None),
         call("PUT", "/rest/api/3/version/10000", Some(json!({"released": true}))),

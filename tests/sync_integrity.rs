@@ -145,3 +145,148 @@ async fn removing_an_integration_then_importing_and_pushing_never_gives_an_issue
         assert_eq!(holders.len(), 1, "{key} is followed by {holders:#?}");
     }
 }
+
+async fn resync(e: &Env) -> Value {
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
+            .send()
+            .await
+            .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.expect("JSON")
+}
+
+fn has_history(history: &[Value], action: &str, text: &str) -> bool {
+    history
+        .iter()
+        .any(|h| h["action"] == action && h["message"].as_str().is_some_and(|m| m.contains(text)))
+}
+
+async fn linked_items(e: &Env, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let id = e
+            .create_item(json!({"type": "Story", "title": format!("story {i}")}))
+            .await;
+        let key = e.linked_key(&id).await;
+        out.push((id, key));
+    }
+    e.quiesce().await;
+    out
+}
+
+/// A 404 is not a deletion: issues hidden from tandem's user (here four of five at once, as a
+/// permission-scheme change does) stay linked as unreachable, through edits and a resync sweep;
+/// when they are visible again the pairs resume, with no second item or issue.
+async fn hidden_issues_stay_linked(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let pairs = linked_items(&e, 5).await;
+    let (issues, items_before) = (e.sim.issue_count(), items(&e).await.len());
+    for (_, key) in &pairs[1..] {
+        assert!(e.sim.set_issue_visible(key, false));
+    }
+    let (first, first_key) = &pairs[1];
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{first}"),
+        Some(json!({"title": "edited while hidden"})),
+    )
+    .await;
+    let deadline = Instant::now() + GUARD;
+    while !has_history(&e.history(first).await, "unreachable", first_key) {
+        assert!(Instant::now() < deadline, "{:#?}", e.history(first).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let report = resync(&e).await;
+    assert_eq!(report["linksChecked"], 5, "{report:#}");
+    assert_eq!(report["linksMissing"], 4, "{report:#}");
+    e.quiesce().await;
+    for (id, key) in &pairs {
+        let it = e.item(id).await;
+        assert_eq!(it["jira"]["key"], key.as_str(), "still linked: {it:#}");
+    }
+    let status = e.d.status().await;
+    let unreachable =
+        &resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["unreachable"];
+    assert_eq!(unreachable["count"], 4, "{unreachable:#}");
+    assert!(
+        e.d.admin_get("/metrics")
+            .await
+            .contains("tandem_sync_unreachable_total 4"),
+        "the metric counts them"
+    );
+
+    for (_, key) in &pairs[1..] {
+        assert!(e.sim.set_issue_visible(key, true));
+    }
+    resync(&e).await;
+    e.wait_issue(first_key, "the edit made while hidden reaches Jira", |i| {
+        i["fields"]["summary"] == "edited while hidden"
+    })
+    .await;
+    e.quiesce().await;
+    assert!(has_history(
+        &e.history(first).await,
+        "reachable",
+        "sync resumed"
+    ));
+    assert_eq!(e.sim.issue_count(), issues, "no issue created");
+    assert_eq!(items(&e).await.len(), items_before, "no item created");
+    let status = e.d.status().await;
+    assert_eq!(
+        resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["unreachable"]
+            ["count"],
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_hidden_issues_stay_linked_as_unreachable_and_resume() {
+    hidden_issues_stay_linked(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_hidden_issues_stay_linked_as_unreachable_and_resume() {
+    hidden_issues_stay_linked(Deployment::DataCenter).await;
+}
+
+/// A lost `issue_deleted` webhook is repaired: the sweep's batch check no longer finds the one
+/// deleted issue among the integration's others, the pair's read confirms the 404, and the
+/// item is unlinked as deleted (and not pushed again).
+async fn lost_deletion_is_found(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let pairs = linked_items(&e, 5).await;
+    e.sim.set_webhook_faults(tandem::sim::webhooks::Faults {
+        duplicate_and_reorder: false,
+        drop_rate: 1.0,
+    });
+    let (gone, gone_key) = &pairs[0];
+    e.sim.delete_issue(gone_key).expect("delete");
+    let issues = e.sim.issue_count();
+    let report = resync(&e).await;
+    assert_eq!(report["linksMissing"], 1, "{report:#}");
+    let it = e
+        .wait_item(gone, "the deleted issue's item is unlinked", |i| {
+            i["jira"].is_null()
+        })
+        .await;
+    assert!(
+        has_history(&e.history(gone).await, "unlinked", "treated as deleted"),
+        "{it:#}"
+    );
+    e.quiesce().await;
+    assert_eq!(e.sim.issue_count(), issues, "the item was not pushed again");
+    for (id, key) in &pairs[1..] {
+        assert_eq!(e.item(id).await["jira"]["key"], key.as_str());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_a_lost_issue_deleted_webhook_is_repaired_by_the_sweep() {
+    lost_deletion_is_found(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_lost_issue_deleted_webhook_is_repaired_by_the_sweep() {
+    lost_deletion_is_found(Deployment::DataCenter).await;
+}

@@ -304,6 +304,11 @@ pub fn render_engine(s: &EngineSnapshot, out: &mut String) {
             s.webhooks_consumed,
         ),
         ("tandem_sync_sweeps_total", "Resync sweeps run", s.sweeps),
+        (
+            "tandem_sync_unreachable_total",
+            "Pairs marked unreachable: their issue answered 404 without Jira saying it was deleted",
+            s.unreachable,
+        ),
     ] {
         let _ = write!(
             out,

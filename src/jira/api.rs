@@ -199,6 +199,52 @@ impl JiraClient {
         self.call(call).await
     }
 
+    /// Which of `ids` (issue ids) the caller can see now, asked in batches of 100 rather than
+    /// one read each. Cloud: `POST /issue/bulkfetch`, which leaves out issues that are gone or
+    /// hidden. Data Center: a JQL `id in (…)` search with `validateQuery: false`, since a
+    /// validated query naming a missing issue is refused whole. Either way a missing id means
+    /// "deleted or not visible": Jira does not say which.
+    pub async fn visible_issue_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, JiraError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Found {
+            #[serde(default)]
+            issues: Vec<Id>,
+        }
+        let mut out = std::collections::HashSet::new();
+        let cloud = self.deployment().await? == super::Deployment::Cloud;
+        for batch in ids.chunks(100) {
+            let found: Found = if cloud {
+                let url = self.api_url(&["issue", "bulkfetch"]).await?;
+                self.call(
+                    Call::new(Method::POST, url, Idempotency::Idempotent)
+                        .json(&json!({"issueIdsOrKeys": batch, "fields": ["id"]}))?,
+                )
+                .await?
+            } else {
+                let url = self.api_url(&["search"]).await?;
+                let jql = format!("id in ({})", batch.join(","));
+                self.call(
+                    Call::new(Method::POST, url, Idempotency::Idempotent).json(&json!({
+                        "jql": jql,
+                        "validateQuery": false,
+                        "fields": ["id"],
+                        "maxResults": batch.len(),
+                    }))?,
+                )
+                .await?
+            };
+            out.extend(found.issues.into_iter().map(|i| i.id));
+        }
+        Ok(out)
+    }
+
     /// `POST /issue`. Not idempotent: see [`crate::jira::RetryPolicy::retry_non_idempotent`].
     pub async fn create_issue(&self, issue: &IssueFields) -> Result<CreatedIssue, JiraError> {
         let url = self.api_url(&["issue"]).await?;

@@ -245,6 +245,37 @@ pub struct Query {
 
 const DEFAULT_ORDER: &[(Field, SortOrder)] = &[(Field::Key, SortOrder::Desc)];
 
+impl Query {
+    /// The literal issue keys or ids the query names in `key`/`issuekey`/`issue`/`id`
+    /// clauses, with the field as written: Jira validates that each exists (and that the
+    /// caller may see it) before it searches, unless asked not to (`validateQuery`).
+    pub fn issue_refs(&self) -> Vec<(String, String)> {
+        fn operand(field: &Field, o: &Operand, out: &mut Vec<(String, String)>) {
+            match o {
+                Operand::Lit(l) => out.push((field.name(), l.raw.clone())),
+                Operand::List(items) => items.iter().for_each(|i| operand(field, i, out)),
+                Operand::Func(_) | Operand::Empty => {}
+            }
+        }
+        fn walk(e: &Expr, out: &mut Vec<(String, String)>) {
+            match e {
+                Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| walk(e, out)),
+                Expr::Not(e) => walk(e, out),
+                Expr::Clause(c) => {
+                    if matches!(c.field, Field::Key | Field::Id) {
+                        operand(&c.field, &c.operand, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, &mut out);
+        }
+        out
+    }
+}
+
 /// Parses a query, resolving only built-in field names.
 pub fn parse(q: &str) -> Result<Query, JqlError> {
     parse_with(q, &|_| None)

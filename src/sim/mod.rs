@@ -466,6 +466,23 @@ impl SimHandle {
         moves::move_issue(&self.shared, key, project).map_err(rejected)
     }
 
+    /// Hides an issue from every REST caller (`false`), as an issue security level or a
+    /// permission-scheme change does: reads answer the same 404 as for a deleted issue, and
+    /// searches leave it out. `true` shows it again. Returns whether the issue exists.
+    pub fn set_issue_visible(&self, key: &str, visible: bool) -> bool {
+        let mut st = self.shared.write();
+        let Some(id) = st.issue_id_even_hidden(key) else {
+            return false;
+        };
+        if visible {
+            st.hidden.remove(&id);
+        } else {
+            st.hidden.insert(id);
+        }
+        st.touch();
+        true
+    }
+
     pub fn delete_issue(&self, key: &str) -> Result<(), SimError> {
         api::delete_issue_as_admin(&self.shared, key).map_err(rejected)
     }

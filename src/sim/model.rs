@@ -229,6 +229,10 @@ pub struct State {
     /// Keys issues had before they moved to another project: Jira keeps resolving them.
     #[serde(default)]
     pub moved_keys: BTreeMap<String, u64>,
+    /// Issues no REST caller may see (an issue security level, a permission-scheme change):
+    /// Jira answers 404 for them exactly as for a deleted issue, and searches leave them out.
+    #[serde(default)]
+    pub hidden: std::collections::BTreeSet<u64>,
     /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
@@ -925,6 +929,7 @@ impl State {
             },
             keys: HashMap::new(),
             moved_keys: BTreeMap::new(),
+            hidden: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),
             changes: std::collections::VecDeque::new(),
@@ -1044,6 +1049,12 @@ impl State {
 
     /// Resolves `DEMO-1` or `10001` to an issue id.
     pub fn issue_id(&self, id_or_key: &str) -> Option<u64> {
+        self.issue_id_even_hidden(id_or_key)
+            .filter(|id| !self.hidden.contains(id))
+    }
+
+    /// [`Self::issue_id`] for the simulator's own controls, which see hidden issues too.
+    pub fn issue_id_even_hidden(&self, id_or_key: &str) -> Option<u64> {
         if let Ok(id) = id_or_key.parse::<u64>() {
             return self.issues.contains_key(&id).then_some(id);
         }

@@ -391,6 +391,39 @@ impl Store {
         }
     }
 
+    /// Every link of one integration, in item order (the sweep checks them in batches).
+    pub fn links_of_integration(&self, integration: &str) -> Result<Vec<Link>, StoreError> {
+        self.read("listing links", |txn| {
+            let t = txn.open_table(LINKS)?;
+            let issues = txn.open_table(LINKED_ISSUES)?;
+            let mut out = Vec::new();
+            for row in t.range((integration, "")..)? {
+                let (k, v) = row?;
+                let (integ, item) = k.value();
+                if integ != integration {
+                    break;
+                }
+                let (conn, id, key) = v.value();
+                let workspace = issues
+                    .get((conn, id))?
+                    .and_then(|g| {
+                        let (i, w, it) = g.value();
+                        (i == integ && it == item).then(|| w.to_owned())
+                    })
+                    .unwrap_or_default();
+                out.push(Link {
+                    integration: integ.to_owned(),
+                    connection: conn.to_owned(),
+                    workspace,
+                    workspace_item_id: item.to_owned(),
+                    jira_issue_id: id.to_owned(),
+                    jira_issue_key: key.to_owned(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// The link of an item through whichever integration holds it.
     pub fn link_of_item(&self, workspace: &str, item_id: &str) -> Result<Option<Link>, StoreError> {
         let integration = self.read("reading a link", |txn| {

@@ -38,7 +38,7 @@ use createmeta::{createmeta_fields, createmeta_legacy, createmeta_types};
 use issues::{create_issue, delete_issue, edit_issue, get_issue, transition};
 use links::{create_link, delete_link};
 use permissions::my_permissions;
-use search::{approximate_count, search_cloud, search_dc};
+use search::{approximate_count, bulk_fetch, search_cloud, search_dc};
 use server_info::server_info;
 use versions::{create_version, delete_version, update_version, version_get};
 use worklogs::{add_worklog, delete_worklog, update_worklog};
@@ -272,6 +272,13 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                 ))
             } else {
                 search_dc(sh, req, v3)
+            }
+        }
+        ("POST", ["issue", "bulkfetch"]) => {
+            if sh.read().deployment == Deployment::Cloud {
+                bulk_fetch(sh, req, v3)
+            } else {
+                Err(no_resource())
             }
         }
         ("POST", ["search", "approximate-count"]) => {

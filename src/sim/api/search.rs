@@ -55,8 +55,9 @@ pub(super) fn run_query(
     st: &State,
     user: &User,
     q: &str,
+    validate: bool,
 ) -> Result<Arc<Vec<u64>>, Resp> {
-    let cache_key = format!("{}\u{0}{q}", user.id);
+    let cache_key = format!("{}\u{0}{validate}\u{0}{q}", user.id);
     if let Ok(cache) = sh.search_cache.lock() {
         if let Some((generation, ids)) = cache.get(&cache_key) {
             if *generation == st.generation {
@@ -65,10 +66,25 @@ pub(super) fn run_query(
         }
     }
     let query = parse_jql(st, q)?;
+    if validate {
+        // Jira refuses a query naming an issue that does not exist or cannot be seen.
+        for (field, value) in query.issue_refs() {
+            if st.issue_id(&value).is_none() {
+                return Err(Resp::error(
+                    400,
+                    &[&format!(
+                        "An issue with key '{value}' does not exist for field '{field}'."
+                    )],
+                    Map::new(),
+                ));
+            }
+        }
+    }
     let ctx = eval_context(st, user);
     let mut hits: Vec<&Issue> = st
         .issues
         .values()
+        .filter(|i| !st.hidden.contains(&i.id))
         .filter(|i| query.matches(&IssueView { st, issue: i }, &ctx))
         .collect();
     hits.sort_by_cached_key(|i| query.sort_key(&IssueView { st, issue: i }));
@@ -85,7 +101,7 @@ pub(super) fn run_query(
 pub fn search_keys(sh: &Shared, q: &str) -> Result<Vec<String>, Resp> {
     let st = sh.read();
     let user = admin(&st).ok_or_else(|| Resp::forbidden("no administrator"))?;
-    let ids = run_query(sh, &st, &user, q)?;
+    let ids = run_query(sh, &st, &user, q, false)?;
     Ok(ids
         .iter()
         .filter_map(|id| st.issues.get(id))
@@ -101,6 +117,9 @@ struct SearchParams {
     token: Option<String>,
     fields: Option<String>,
     expand: String,
+    /// `validateQuery` (Data Center): `false` (or `"none"`/`"warn"`) searches even when the
+    /// query names issues that do not exist.
+    validate: bool,
 }
 
 fn search_params(req: &Req) -> Result<SearchParams, Resp> {
@@ -144,6 +163,11 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
                 .map(String::from),
             fields: list("fields"),
             expand: list("expand").unwrap_or_default(),
+            validate: match b.get("validateQuery") {
+                Some(Value::Bool(v)) => *v,
+                Some(Value::String(v)) => v.eq_ignore_ascii_case("strict") || v == "true",
+                _ => true,
+            },
         })
     } else {
         Ok(SearchParams {
@@ -156,6 +180,9 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
             token: req.q("nextPageToken").map(String::from),
             fields: req.q("fields").map(String::from),
             expand: req.q("expand").unwrap_or_default().to_string(),
+            validate: req
+                .q("validateQuery")
+                .is_none_or(|v| v.eq_ignore_ascii_case("strict") || v == "true"),
         })
     }
 }
@@ -165,7 +192,7 @@ pub(super) fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> 
     let p = search_params(req)?;
     let max = p.max_results.unwrap_or(50).min(1000);
     let st = sh.read();
-    let ids = run_query(sh, &st, user, &p.jql)?;
+    let ids = run_query(sh, &st, user, &p.jql, p.validate)?;
     let sel = FieldSel::parse(p.fields.as_deref(), true);
     let v = View::new(&st, &sh.base_url, v3);
     let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
@@ -229,7 +256,7 @@ pub(super) fn approximate_count(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
     if !parse_jql(&st, q)?.is_bounded() {
         return Err(Resp::error(400, &["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."], Map::new()));
     }
-    let ids = run_query(sh, &st, user, q)?;
+    let ids = run_query(sh, &st, user, q, true)?;
     Ok(Resp::ok(&json!({"count": ids.len()})))
 }
 
@@ -260,7 +287,7 @@ pub(super) fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Res
         .max_results
         .unwrap_or(50)
         .clamp(1, if ids_only { 5000 } else { 100 });
-    let ids = run_query(sh, &st, user, &p.jql)?;
+    let ids = run_query(sh, &st, user, &p.jql, true)?;
     let v = View::new(&st, &sh.base_url, v3);
     let page: Vec<u64> = ids.iter().skip(offset).take(max).copied().collect();
     let end = offset + page.len();
@@ -281,6 +308,74 @@ pub(super) fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Res
     body["issues"] = Value::Array(issues);
     add_names_schema(&v, &p.expand, &mut body);
     Ok(Resp::ok(&body))
+}
+
+/// Cloud's `POST /rest/api/3/issue/bulkfetch`: up to 100 issues by id or key in one call.
+/// Issues that do not exist or cannot be seen are left out without an error, as Jira does
+/// (`issueErrors` is for retriable failures, which the simulator does not have).
+pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
+    req.user()?;
+    let b = req.json()?;
+    let refs: Vec<String> = match b.get("issueIdsOrKeys") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                Resp::error(
+                    400,
+                    &["issueIdsOrKeys must be a list of ids or keys."],
+                    Map::new(),
+                )
+            })?,
+        _ => {
+            return Err(Resp::error(
+                400,
+                &["issueIdsOrKeys is required."],
+                Map::new(),
+            ))
+        }
+    };
+    if refs.is_empty() || refs.len() > 100 {
+        return Err(Resp::error(
+            400,
+            &["issueIdsOrKeys must hold between 1 and 100 entries."],
+            Map::new(),
+        ));
+    }
+    let fields = match b.get("fields") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => None,
+    };
+    let expand = match b.get("expand") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
+    let st = sh.read();
+    let v = View::new(&st, &sh.base_url, v3);
+    let sel = FieldSel::parse(fields.as_deref(), false);
+    let mut seen = std::collections::HashSet::new();
+    let issues: Vec<Value> = refs
+        .iter()
+        .filter_map(|r| st.issue_id(r))
+        .filter(|id| seen.insert(*id))
+        .filter_map(|id| st.issues.get(&id))
+        .map(|i| v.issue(i, &sel, &expand))
+        .collect();
+    Ok(Resp::ok(&json!({"issues": issues, "issueErrors": []})))
 }
 
 #[cfg(test)]

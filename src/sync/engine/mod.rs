@@ -21,6 +21,7 @@ pub mod events;
 pub mod merge;
 pub mod moved;
 pub mod pair;
+pub mod reachability;
 pub mod sweep;
 
 use std::collections::{BTreeMap, HashMap};
@@ -167,6 +168,8 @@ pub struct EngineStats {
     pub echoes_skipped: AtomicU64,
     pub webhooks_consumed: AtomicU64,
     pub sweeps: AtomicU64,
+    /// Pairs marked unreachable (their issue answered 404 without Jira saying it was deleted).
+    pub unreachable: AtomicU64,
 }
 
 /// A reading of [`EngineStats`] and the pair queue at one moment (`engine` in status).
@@ -183,6 +186,7 @@ pub struct EngineSnapshot {
     pub echoes_skipped: u64,
     pub webhooks_consumed: u64,
     pub sweeps: u64,
+    pub unreachable: u64,
     pub queue: crate::controller::QueueStats,
 }
 
@@ -366,6 +370,7 @@ impl Engine {
             "lastSweep": st.last_sweep,
             "pending": pending,
             "lastError": st.last_error.map(|(pair, message)| json!({"pair": pair, "message": message})),
+            "unreachable": reachability::unreachable_status(&self.shared.store, integration, 20),
         })
     }
 
@@ -385,6 +390,7 @@ impl Engine {
             echoes_skipped: get(&s.echoes_skipped),
             webhooks_consumed: get(&s.webhooks_consumed),
             sweeps: get(&s.sweeps),
+            unreachable: get(&s.unreachable),
             queue: self.shared.queue.stats(),
         }
     }
@@ -628,18 +634,29 @@ async fn consume_webhooks(s: Arc<EngineShared>) {
         };
         let model = s.live.model();
         let mut keys = Vec::new();
+        let mut extra = Vec::new();
         for ev in &events {
             let Some(hint) = events::decode(&ev.event.body) else {
                 continue;
             };
+            if hint.event == "jira:issue_deleted" {
+                // Jira's word that the issue is gone: its pair's 404 then means deleted, not
+                // hidden (see `reachability`). Recorded with the cursor, before it moves.
+                for id in &hint.issues {
+                    extra.push((
+                        reachability::deleted_key(&ev.event.connection, id),
+                        Some(b"1".to_vec()),
+                    ));
+                }
+            }
             route_hint(&s, &model, &ev.event.connection, &hint, &mut keys).await;
         }
         let keys = merge_hinted(keys);
-        let cursor = (
+        extra.push((
             WEBHOOK_CURSOR.to_owned(),
             Some((last + 1).to_be_bytes().to_vec()),
-        );
-        if let Err(e) = s.mark_pending_seen(keys, vec![cursor]).await {
+        ));
+        if let Err(e) = s.mark_pending_seen(keys, extra).await {
             tracing::error!(error = %e, "cannot record pending sync work");
             pause().await;
             continue;

@@ -135,7 +135,7 @@ pub struct PairEnv<'a> {
 }
 
 impl PairEnv<'_> {
-    fn integration(&self) -> &str {
+    pub(super) fn integration(&self) -> &str {
         &self.run.integration.name
     }
     /// `pair` in this integration.
@@ -145,7 +145,7 @@ impl PairEnv<'_> {
             pair,
         }
     }
-    fn ws(&self) -> &str {
+    pub(super) fn ws(&self) -> &str {
         &self.run.workspace.name
     }
     fn origin(&self) -> Origin {
@@ -590,6 +590,27 @@ async fn unlink(
     })
 }
 
+/// Unlinks a pair whose issue Jira deleted (see `reachability`), tombstoning both sides: the
+/// item is not pushed again, and should the issue reappear (it was hidden after all) it is not
+/// imported as a second item.
+pub(super) async fn unlink_deleted_issue(
+    env: &PairEnv<'_>,
+    link: &Link,
+    why: String,
+) -> Result<Synced, PairError> {
+    env.shared
+        .store
+        .put_kv_many(
+            super::ENGINE_NS,
+            vec![(
+                tombstone_key(env.integration(), "issue", &link.jira_issue_id),
+                Some(b"1".to_vec()),
+            )],
+        )
+        .await?;
+    unlink(env, link, Gone::Issue, why).await
+}
+
 fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
         .or_else(|_| DateTime::parse_from_rfc3339(s))
@@ -683,20 +704,11 @@ async fn sync_linked(
         Some(i) => i,
         None => match read_issue(env, &link.jira_issue_id).await? {
             Some(i) => i,
-            None => {
-                return unlink(
-                    env,
-                    &link,
-                    Gone::Issue,
-                    format!(
-                        "{} was deleted in Jira; the item is kept",
-                        link.jira_issue_key
-                    ),
-                )
-                .await
-            }
+            // Deleted, or hidden from tandem's user: only Jira's word tells which.
+            None => return super::reachability::on_not_found(env, &link).await,
         },
     };
+    super::reachability::on_visible(env, &link).await?;
     if let Some(project) = project_of(&issue) {
         if project != env.run.integration.project {
             if let Some(to) = moved::integration_for_project(env, project) {

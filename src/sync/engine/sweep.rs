@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::reachability::{record_sweep, LinkCheck};
 use super::{active, EngineKey, EngineShared, PairKey, ENGINE_NS};
 
 /// What one sweep found.
@@ -28,6 +29,10 @@ pub struct SweepReport {
     pub issues: u64,
     /// Pairs queued (every returned issue; unchanged pairs cost a read and no write).
     pub queued: u64,
+    /// Linked issues checked for existence in batches, and how many Jira no longer showed
+    /// (deleted or hidden: their pairs were queued to find out; see `reachability`).
+    pub links_checked: u64,
+    pub links_missing: u64,
 }
 
 fn watermark_key(integration: &str) -> String {
@@ -119,11 +124,63 @@ pub async fn sweep(
             .await
             .map_err(|e| e.to_string())?;
     }
+    let check = check_links(s, integration, &run.client)
+        .await
+        .map_err(|e| format!("checking the linked issues: {e}"))?;
+    report.links_checked = check.links as u64;
+    report.links_missing = check.missing as u64;
     set_watermark(s, integration, started).await;
     s.stats.sweeps.fetch_add(1, Ordering::Relaxed);
     s.state(integration, |st| st.last_sweep = Some(started));
     tracing::debug!(integration, issues = report.issues, "resync sweep done");
     Ok(report)
+}
+
+/// Asks Jira, in batches, which linked issues it still shows: a lost `issue_deleted` webhook
+/// (or a permission change) is found here, not only when someone edits the pair. The pairs of
+/// missing issues are queued; their read decides (see `reachability`).
+async fn check_links(
+    s: &EngineShared,
+    integration: &str,
+    client: &crate::jira::JiraClient,
+) -> Result<LinkCheck, String> {
+    let links = s
+        .store
+        .links_of_integration(integration)
+        .map_err(|e| e.to_string())?;
+    if links.is_empty() {
+        return Ok(LinkCheck::default());
+    }
+    let ids: Vec<String> = links.iter().map(|l| l.jira_issue_id.clone()).collect();
+    let visible = client
+        .visible_issue_ids(&ids)
+        .await
+        .map_err(|e| e.to_string())?;
+    let total = links.len();
+    let missing: Vec<_> = links
+        .into_iter()
+        .filter(|l| !visible.contains(&l.jira_issue_id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(LinkCheck {
+            links: total,
+            ..LinkCheck::default()
+        });
+    }
+    let check = record_sweep(&s.store, integration, &missing, total)
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = missing
+        .iter()
+        .map(|l| EngineKey {
+            integration: integration.to_owned(),
+            pair: PairKey::Item(l.workspace_item_id.clone()),
+        })
+        .collect();
+    s.mark_pending(keys, Vec::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(check)
 }
 
 /// Whether a sweep is due: never swept (the first sweep sets the watermark), or the last one
