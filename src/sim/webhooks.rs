@@ -5,8 +5,10 @@
 //! event goes to (event name and JQL filter), and delivering on a bounded queue with Jira's
 //! headers (`X-Atlassian-Webhook-Identifier`, `X-Atlassian-Webhook-Retry`, `X-Hub-Signature`),
 //! retries with exponential backoff, and the fault modes sync tests need (duplicates, reordering,
-//! dropped deliveries). Bodies are opaque `serde_json::Value`s built by the simulator: this
-//! module knows nothing of the issue model beyond [`JqlIssue`].
+//! dropped deliveries). Delivery identifiers are unique across restarts and simulators, as
+//! Jira's are: a random per-dispatcher half and a counter. Bodies are opaque
+//! `serde_json::Value`s built by the simulator: this module knows nothing of the issue model
+//! beyond [`JqlIssue`].
 //!
 //! Architecture invariant: [`WebhookDispatcher::fire`] never waits on the network or on a full
 //! queue, so a slow or dead receiver cannot slow the simulator's request handlers. A full queue
@@ -316,6 +318,9 @@ struct Shared {
     faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     next_id: AtomicU64,
+    /// Random per dispatcher: the high half of every delivery identifier, so identifiers differ
+    /// across restarts and across simulators (see [`delivery_identifier`]).
+    instance: u64,
     next_delivery: AtomicU64,
     /// Deliveries not yet in a final state (queued, in flight or waiting for a retry).
     pending: AtomicUsize,
@@ -371,6 +376,9 @@ impl WebhookDispatcher {
             faults: Mutex::new(config.faults.clone()),
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             next_id: AtomicU64::new(1),
+            // From the operating system's entropy, never from the fault seed: a replayed run
+            // must still not reuse the identifiers of the run it replays.
+            instance: rand::random(),
             next_delivery: AtomicU64::new(1),
             pending: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -486,7 +494,7 @@ impl WebhookDispatcher {
                 url,
                 secret,
                 event: event.to_string(),
-                identifier: format!("sim-{n:012}"),
+                identifier: delivery_identifier(self.shared.instance, n),
                 body: if exclude_body {
                     empty.clone()
                 } else {
@@ -527,6 +535,27 @@ impl WebhookDispatcher {
             notified.await;
         }
     }
+}
+
+/// `X-Atlassian-Webhook-Identifier` of delivery `n` of a dispatcher: UUID-shaped (version 4
+/// layout), the dispatcher's random 64 bits in the high half and `n` in the low half. Unique
+/// within a dispatcher by the counter, and across restarts and simulators by the random half,
+/// as Jira's identifiers are; retries and duplicates reuse their delivery's.
+fn delivery_identifier(instance: u64, n: u64) -> String {
+    let mut v = (u128::from(instance) << 64) | u128::from(n);
+    // Version 4 in bits 76..80 and the RFC 4122 variant in bits 62..64: both land on bits the
+    // counter never reaches or that are random anyway.
+    v = (v & !(0xf << 76)) | (0x4 << 76);
+    v = (v & !(0x3 << 62)) | (0x2 << 62);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn compile(hook: &Webhook) -> Result<Option<Arc<Query>>, WebhookError> {
@@ -1167,5 +1196,17 @@ mod tests {
             d.register(Webhook::for_all_events("ftp://x", None)),
             Err(WebhookError::InvalidUrl(_))
         ));
+    }
+
+    #[test]
+    fn identifiers_are_uuid_shaped_and_differ_between_dispatcher_instances() {
+        let a = delivery_identifier(0x0123_4567_89ab_cdef, 1);
+        assert_eq!(a.len(), 36, "{a}");
+        assert_eq!(a.matches('-').count(), 4, "{a}");
+        assert_eq!(&a[14..15], "4", "version nibble: {a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "variant: {a}");
+        assert!(a.ends_with("000000000001"), "{a}");
+        assert_ne!(a, delivery_identifier(0x0123_4567_89ab_cdef, 2));
+        assert_ne!(a, delivery_identifier(0x0123_4567_89ab_cdee, 1));
     }
 }
