@@ -6,6 +6,10 @@
 //! responses, webhook drops and duplicates). It runs in-process for tests (`Simulator::start` on
 //! port 0, with a handle to seed and inspect state) and as `tandem jira-sim`.
 //!
+//! Faults have two doors and one implementation (`faults`): the handle's setters and the
+//! simulator's own control surface `/_sim/faults` (`control`, administrators only, outside Jira's
+//! REST namespace and outside the fault layer), which `tandem jira-sim` flags also preset.
+//!
 //! Architecture invariant: all state sits behind one `RwLock` and no handler awaits while holding
 //! it, so requests are cheap and a test never sees a half-applied write. Webhook delivery never
 //! runs on the request path.
@@ -13,6 +17,7 @@
 pub mod adf;
 mod agile;
 mod api;
+mod control;
 mod events;
 pub mod faults;
 pub mod jql;

@@ -1,7 +1,8 @@
 //! The simulator's HTTP side: the hyper accept loop, request decoding, the fault layer (rate
 //! limit, latency and jitter, outage, injected errors, lost responses), authentication, request
 //! accounting and the bounded request log. Routing to the endpoints lives in `api` and `agile`;
-//! the fault decisions in `faults`.
+//! the fault decisions in `faults`; `/_sim/` requests go to `control`, past the fault layer and
+//! the accounting, since they are not Jira traffic.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -216,6 +217,14 @@ async fn handle(
     let received = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    if super::control::is_control_path(&path) {
+        let (parts, body) = req.into_parts();
+        let resp = match decode(&shared, parts, body).await {
+            Ok(req) => super::control::route(&shared, &req),
+            Err(resp) => resp,
+        };
+        return Ok(render(resp));
+    }
     let answer = handle_inner(&shared, req).await;
     let (status, retry_after) = match &answer {
         Ok(resp) => (
