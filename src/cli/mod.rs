@@ -15,8 +15,14 @@ mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::sim::faults::{
+    parse_error_status, parse_lost_answer, parse_millis, parse_probability, parse_rate_limit,
+};
+use crate::sim::{LostAnswer, RateLimit};
 
 /// Exit code for usage and I/O errors, shared by every subcommand.
 pub const EXIT_USAGE: u8 = 2;
@@ -178,6 +184,73 @@ pub struct JiraSimArgs {
     /// Add a user: NAME:SECRET or NAME:SECRET:admin.
     #[arg(long = "user")]
     pub users: Vec<String>,
+    #[command(flatten, next_help_heading = "Faults")]
+    pub faults: JiraSimFaultArgs,
+}
+
+/// `tandem jira-sim` fault flags: the same settings as the simulator's `/_sim/faults`, checked
+/// by the same rules, in force from the start.
+#[derive(Debug, clap::Args)]
+pub struct JiraSimFaultArgs {
+    /// Delay every request by MS milliseconds.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_millis)]
+    pub latency: Option<Duration>,
+    /// Add a random delay from 0 to MS milliseconds to every request.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_millis)]
+    pub jitter: Option<Duration>,
+    /// Delay every GET by MS more milliseconds.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_millis)]
+    pub read_latency: Option<Duration>,
+    /// Fail each request with probability P (0 to 1), doing nothing.
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = parse_probability)]
+    pub error_rate: Option<f64>,
+    /// The status of --error-rate failures (400 to 599; default 500).
+    #[arg(
+        long,
+        value_name = "STATUS",
+        allow_negative_numbers = true,
+        value_parser = parse_error_status,
+        requires = "error_rate"
+    )]
+    pub error_status: Option<u16>,
+    /// Answer every request with STATUS (400 to 599) until lifted over /_sim/faults.
+    #[arg(long, value_name = "STATUS", allow_negative_numbers = true, value_parser = parse_error_status)]
+    pub outage: Option<u16>,
+    /// A token bucket of PER_SECOND requests (burst BURST, default the rate); 429 beyond.
+    #[arg(
+        long,
+        value_name = "PER_SECOND[:BURST]",
+        allow_negative_numbers = true,
+        value_parser = parse_rate_limit
+    )]
+    pub rate_limit: Option<RateLimit>,
+    /// Apply each write, then lose its response with probability P (0 to 1).
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = parse_probability)]
+    pub lose_responses: Option<f64>,
+    /// How a lost response looks: drop (close the connection) or a status 500 to 599.
+    #[arg(
+        long,
+        value_name = "drop|STATUS",
+        allow_negative_numbers = true,
+        value_parser = parse_lost_answer,
+        requires = "lose_responses"
+    )]
+    pub lose_responses_as: Option<LostAnswer>,
+    /// Drop each webhook delivery with probability P (0 to 1).
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = parse_probability)]
+    pub webhook_drop: Option<f64>,
+    /// Deliver every webhook event twice, with the same identifier.
+    #[arg(long)]
+    pub webhook_duplicate: bool,
+    /// Shuffle webhook events fired close together.
+    #[arg(long)]
+    pub webhook_reorder: bool,
+    /// Hold every webhook delivery MS milliseconds after its event.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_millis)]
+    pub webhook_delay: Option<Duration>,
+    /// Seed of every random fault decision, so a run replays (default 31341).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub fault_seed: Option<u64>,
 }
 
 /// Parses the process arguments, runs the subcommand and returns its exit code.

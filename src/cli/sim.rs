@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{Deployment, JiraSimArgs, EXIT_USAGE};
-use crate::sim::{self, SimConfig, SimUser, SimWebhook, Simulator};
+use super::{Deployment, JiraSimArgs, JiraSimFaultArgs, EXIT_USAGE};
+use crate::sim::faults::InjectErrors;
+use crate::sim::webhooks::DeliveryFaults;
+use crate::sim::{self, FaultSettings, LostResponses, SimConfig, SimUser, SimWebhook, Simulator};
 
 pub fn run(args: JiraSimArgs) -> ExitCode {
     let runtime = match super::runtime(true, ExitCode::from(EXIT_USAGE)) {
@@ -23,6 +25,7 @@ pub fn run(args: JiraSimArgs) -> ExitCode {
 }
 
 async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
+    let fault_settings = faults(&args.faults);
     let listen: SocketAddr = args
         .listen
         .parse()
@@ -52,10 +55,19 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
             .parse()
             .with_context(|| format!("TANDEM_SIM_GENERATE={n:?} is not a number of issues"))?;
     }
+    config.faults = fault_settings;
     let handle = Simulator::start(config)
         .await
         .context("cannot start the Jira simulator")?;
     println!("{}", handle.base_url());
+    let in_force = handle.faults();
+    if !in_force.is_quiet() {
+        eprintln!(
+            "faults in force (GET/PUT {}/_sim/faults as an administrator): {}",
+            handle.base_url(),
+            serde_json::to_string(&in_force).unwrap_or_default()
+        );
+    }
     eprintln!(
         "Jira simulator ({}) listening on {}; Ctrl-C to stop",
         match deployment {
@@ -70,6 +82,35 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         .await
         .context("the simulator did not shut down cleanly")?;
     Ok(())
+}
+
+/// The settings the flags describe; clap's value parsers already checked each value with the
+/// rules `/_sim/faults` applies, and `Simulator::start` checks the whole again.
+fn faults(a: &JiraSimFaultArgs) -> FaultSettings {
+    let d = FaultSettings::default();
+    let lost = LostResponses::default();
+    FaultSettings {
+        seed: a.fault_seed,
+        latency: a.latency.unwrap_or(d.latency),
+        jitter: a.jitter.unwrap_or(d.jitter),
+        read_latency: a.read_latency.unwrap_or(d.read_latency),
+        error_rate: a.error_rate.unwrap_or(d.error_rate),
+        error_status: a.error_status.unwrap_or(d.error_status),
+        inject_errors: InjectErrors::default(),
+        outage: a.outage,
+        rate_limit: a.rate_limit,
+        lost_responses: LostResponses {
+            rate: a.lose_responses.unwrap_or(lost.rate),
+            count: 0,
+            answer: a.lose_responses_as.unwrap_or(lost.answer),
+        },
+        webhooks: DeliveryFaults {
+            drop_rate: a.webhook_drop.unwrap_or(0.0),
+            duplicate: a.webhook_duplicate,
+            reorder: a.webhook_reorder,
+            delay: a.webhook_delay.unwrap_or_default(),
+        },
+    }
 }
 
 async fn shutdown_signal() {

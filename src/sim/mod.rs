@@ -2,9 +2,13 @@
 //!
 //! Responsible for behaving like a real Jira towards tandem and third-party clients: REST v2/v3
 //! and Agile 1.0 response shapes, authentication, the workflow, JQL search with each dialect's
-//! paging, webhooks, and the faults a real instance shows (rate limits, latency, 5xx). It runs
-//! in-process for tests (`Simulator::start` on port 0, with a handle to seed and inspect state)
-//! and as `tandem jira-sim`.
+//! paging, webhooks, and the faults a real instance shows (rate limits, latency, 5xx, lost
+//! responses, webhook drops and duplicates). It runs in-process for tests (`Simulator::start` on
+//! port 0, with a handle to seed and inspect state) and as `tandem jira-sim`.
+//!
+//! Faults have two doors and one implementation (`faults`): the handle's setters and the
+//! simulator's own control surface `/_sim/faults` (`control`, administrators only, outside Jira's
+//! REST namespace and outside the fault layer), which `tandem jira-sim` flags also preset.
 //!
 //! Architecture invariant: all state sits behind one `RwLock` and no handler awaits while holding
 //! it, so requests are cheap and a test never sees a half-applied write. Webhook delivery never
@@ -13,7 +17,9 @@
 pub mod adf;
 mod agile;
 mod api;
+mod control;
 mod events;
+pub mod faults;
 pub mod jql;
 pub mod model;
 mod moves;
@@ -33,6 +39,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use faults::{FaultError, FaultSettings, LostAnswer, LostResponses};
 pub use model::{Deployment, State};
 pub use server::Counts;
 
@@ -106,8 +113,11 @@ pub struct SimConfig {
     pub generate: usize,
     /// Seed of the generator, so generated data is reproducible.
     pub seed: u64,
-    /// Webhook delivery tuning and faults (retries, backoff, duplicates, drops).
+    /// Webhook delivery tuning (queue, retries, backoff, timeouts).
     pub dispatcher: webhooks::DispatcherConfig,
+    /// Faults in force from the start, webhook faults and the fault seed included (a `None`
+    /// seed is [`faults::DEFAULT_SEED`]); checked by [`Simulator::start`].
+    pub faults: FaultSettings,
 }
 
 impl SimConfig {
@@ -122,6 +132,7 @@ impl SimConfig {
             generate: 0,
             seed: 1,
             dispatcher: webhooks::DispatcherConfig::default(),
+            faults: FaultSettings::default(),
         }
     }
 }
@@ -162,13 +173,17 @@ pub enum SimError {
     BadUser(String),
     #[error("invalid --webhook {0:?}: expected an http(s) URL, optionally followed by #SECRET")]
     BadWebhook(String),
+    #[error("invalid simulator fault {0}")]
+    BadFault(#[from] FaultError),
     /// A seeding call the simulated Jira refused, with Jira's status and error body.
     #[error("the simulated Jira answered {status}: {body}")]
     Rejected { status: u16, body: String },
 }
 
-/// A rate limit: a token bucket refilled at `per_second`, holding at most `burst` tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A rate limit: a token bucket refilled at `per_second`, holding at most `burst` tokens
+/// (`{"perSecond": 10, "burst": 20}` in `/_sim/faults`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimit {
     pub per_second: f64,
     pub burst: u32,
@@ -181,25 +196,6 @@ pub struct FiredEvent {
     pub body: Value,
 }
 
-#[derive(Debug, Default)]
-struct InjectedErrors {
-    status: u16,
-    remaining: u32,
-}
-
-#[derive(Debug, Default)]
-struct Faults {
-    latency: Duration,
-    /// Added to GET requests only, on top of `latency`.
-    read_latency: Duration,
-    rate_limit: Option<server::Bucket>,
-    errors: InjectedErrors,
-    error_rate: f64,
-    rate_limited: u64,
-    /// While set, every request is answered with this status (an outage), after the rate limit.
-    outage: Option<u16>,
-}
-
 /// Most requests the request log keeps; older ones are dropped first.
 pub const REQUEST_LOG_CAPACITY: usize = 10_000;
 
@@ -210,7 +206,8 @@ pub struct RequestRecord {
     pub received: Instant,
     pub method: String,
     pub path: String,
-    /// The status it was answered with.
+    /// The status it was answered with; 0 when the connection was closed without an answer
+    /// (the lost-response fault with `"drop"`).
     pub status: u16,
     /// The `Retry-After` it was answered with (429s and faults that set one), in seconds.
     pub retry_after: Option<Duration>,
@@ -230,7 +227,7 @@ struct RenderCache {
 pub(crate) struct Shared {
     state: RwLock<State>,
     base_url: String,
-    faults: Mutex<Faults>,
+    faults: Mutex<faults::FaultState>,
     counts: Mutex<Counts>,
     total_requests: AtomicU64,
     /// Sorted issue ids per query, valid for one state generation: paging through a large result
@@ -268,6 +265,58 @@ impl Shared {
         self.hooks.fire(event, body, issue);
     }
 
+    fn faults(&self) -> std::sync::MutexGuard<'_, faults::FaultState> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The one way faults change (handle setters, `/_sim/faults`, start-up flags): `change` edits
+    /// the settings in force (with `seed: None`, so the random streams go on unless it sets
+    /// one); request faults take effect for the next request, webhook faults for the next
+    /// delivery. Returns the settings now in force.
+    fn update_faults(&self, change: impl FnOnce(&mut FaultSettings)) -> FaultSettings {
+        self.update_faults_and(change, |_| ())
+    }
+
+    /// [`Self::update_faults`], then `after` on the new state under the same lock.
+    fn update_faults_and(
+        &self,
+        change: impl FnOnce(&mut FaultSettings),
+        after: impl FnOnce(&mut faults::FaultState),
+    ) -> FaultSettings {
+        let mut state = self.faults();
+        let mut next = FaultSettings {
+            seed: None,
+            ..state.settings().clone()
+        };
+        change(&mut next);
+        let reseed = next.seed;
+        state.apply(next);
+        after(&mut state);
+        self.hooks
+            .set_delivery_faults(state.settings().webhooks.clone());
+        if let Some(seed) = reseed {
+            self.hooks.reseed(seed);
+        }
+        state.settings().clone()
+    }
+
+    /// Replaces every fault after checking it (`PUT /_sim/faults`, [`SimHandle::set_faults`]).
+    fn set_faults(&self, new: FaultSettings) -> Result<FaultSettings, FaultError> {
+        new.validate()?;
+        Ok(self.update_faults(|s| *s = new))
+    }
+
+    /// Switches every fault off and restarts the random streams from the seed in force.
+    fn reset_faults(&self) -> FaultSettings {
+        let seed = self.faults().settings().seed;
+        self.update_faults(|s| {
+            *s = FaultSettings {
+                seed,
+                ..FaultSettings::default()
+            }
+        })
+    }
+
     fn save(&self) -> Result<(), SimError> {
         let Some(path) = &self.data_file else {
             return Ok(());
@@ -298,6 +347,7 @@ pub struct Simulator;
 impl Simulator {
     /// Binds, loads or seeds state, and serves in the background until the handle shuts down.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        config.faults.validate()?;
         let listener = server::bind(config.listen)
             .await
             .map_err(|source| SimError::Bind {
@@ -330,7 +380,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             base_url,
-            faults: Mutex::new(Faults::default()),
+            faults: Mutex::new(faults::FaultState::new()),
             counts: Mutex::new(HashMap::new()),
             total_requests: AtomicU64::new(0),
             search_cache: Mutex::new(HashMap::new()),
@@ -341,6 +391,10 @@ impl Simulator {
             dirty: AtomicBool::new(config.data_file.is_some()),
             data_file: config.data_file.clone(),
         });
+        shared.set_faults(FaultSettings {
+            seed: Some(config.faults.seed.unwrap_or(faults::DEFAULT_SEED)),
+            ..config.faults.clone()
+        })?;
         for hook in &config.webhooks {
             api::register_cli_webhook(&shared, hook);
         }
@@ -512,59 +566,77 @@ impl SimHandle {
         self.shared.read().clone()
     }
 
-    /// `None` removes the limit.
+    /// Every fault in force, with the seed last applied (what `GET /_sim/faults` answers).
+    pub fn faults(&self) -> FaultSettings {
+        self.shared.faults().settings().clone()
+    }
+
+    /// Replaces every fault, as `PUT /_sim/faults` does: omitted (default) settings are off; a
+    /// `seed` restarts the random streams, `None` continues them. Refuses out-of-range values.
+    pub fn set_faults(&self, faults: FaultSettings) -> Result<FaultSettings, FaultError> {
+        self.shared.set_faults(faults)
+    }
+
+    /// Switches every fault off and restarts the random streams from the seed in force, as
+    /// `POST /_sim/faults/reset` does.
+    pub fn reset_faults(&self) -> FaultSettings {
+        self.shared.reset_faults()
+    }
+
+    /// `None` removes the limit. A limit always starts with a full bucket.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.rate_limit = limit.map(|l| server::Bucket {
-                per_second: l.per_second.max(0.001),
-                burst: f64::from(l.burst.max(1)),
-                tokens: f64::from(l.burst.max(1)),
-                last: Instant::now(),
-            });
-        }
+        let limit = limit.map(|l| RateLimit {
+            per_second: l.per_second.max(0.001),
+            burst: l.burst.max(1),
+        });
+        self.shared
+            .update_faults_and(|f| f.rate_limit = limit, |state| state.refill_bucket());
     }
 
     /// Requests answered with 429 so far.
     pub fn rate_limited_count(&self) -> u64 {
-        self.shared
-            .faults
-            .lock()
-            .map(|f| f.rate_limited)
-            .unwrap_or(0)
+        self.shared.faults().rate_limited
+    }
+
+    /// Writes whose response the lost-response fault swallowed so far.
+    pub fn lost_response_count(&self) -> u64 {
+        self.shared.faults().lost_responses
     }
 
     /// Added to every request before it is handled.
     pub fn set_latency(&self, latency: Duration) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.latency = latency;
-        }
+        self.shared.update_faults(|f| f.latency = latency);
+    }
+
+    /// Adds a uniformly random delay from zero to `jitter` to every request (seeded).
+    pub fn set_jitter(&self, jitter: Duration) {
+        self.shared.update_faults(|f| f.jitter = jitter);
     }
 
     /// Added to every GET before it is handled, on top of [`Self::set_latency`]. A slow read
     /// lets a test change an issue while a client's read of it is in flight, the way a person
     /// edits an issue between two calls of an integration on a busy instance.
     pub fn set_read_latency(&self, latency: Duration) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.read_latency = latency;
-        }
+        self.shared.update_faults(|f| f.read_latency = latency);
     }
 
     /// The next `count` requests fail with `status` (e.g. 500, 503) and do nothing.
     pub fn inject_errors(&self, count: u32, status: u16) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.errors = InjectedErrors {
-                status,
-                remaining: count,
-            };
-        }
+        self.shared
+            .update_faults(|f| f.inject_errors = faults::InjectErrors { count, status });
     }
 
     /// `Some(status)`: every request is answered with `status` (e.g. 503) and does nothing until
     /// `None` ends the outage. Rate limiting still applies first, as at Jira's edge.
     pub fn set_outage(&self, status: Option<u16>) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.outage = status;
-        }
+        self.shared.update_faults(|f| f.outage = status);
+    }
+
+    /// Writes (create, edit, transition, comment, …) are applied and then answered with
+    /// `lost.answer` instead of their result: the next `lost.count` writes, then each with
+    /// probability `lost.rate`.
+    pub fn set_lost_responses(&self, lost: LostResponses) {
+        self.shared.update_faults(|f| f.lost_responses = lost);
     }
 
     /// The last [`REQUEST_LOG_CAPACITY`] requests with their arrival time and answer, oldest
@@ -577,11 +649,15 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
-    /// Every request fails with 500 with this probability (0.0 to 1.0).
+    /// Every request fails with the error status (500 unless [`Self::set_faults`] chose
+    /// another) with this probability (0.0 to 1.0), drawn from the seeded fault stream.
     pub fn set_error_rate(&self, rate: f64) {
-        if let Ok(mut f) = self.shared.faults.lock() {
-            f.error_rate = rate.clamp(0.0, 1.0);
-        }
+        let rate = if rate.is_nan() {
+            0.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self.shared.update_faults(|f| f.error_rate = rate);
     }
 
     /// Requests received, including refused ones.
@@ -640,9 +716,14 @@ impl SimHandle {
         self.shared.hooks.register(hook)
     }
 
-    /// Switches webhook delivery faults (duplicate and reorder, drop rate).
+    /// Switches webhook delivery faults (duplicate and reorder, drop rate; no delay).
     pub fn set_webhook_faults(&self, faults: webhooks::Faults) {
-        self.shared.hooks.set_faults(faults)
+        self.set_webhook_delivery_faults(faults.into());
+    }
+
+    /// Switches every webhook delivery fault (drop rate, duplicate, reorder, delay).
+    pub fn set_webhook_delivery_faults(&self, faults: webhooks::DeliveryFaults) {
+        self.shared.update_faults(|f| f.webhooks = faults);
     }
 
     /// Every webhook event fired so far, in order.

@@ -1,9 +1,10 @@
 //! The simulator's HTTP side: the hyper accept loop, request decoding, the fault layer (rate
-//! limit, latency, outage, injected errors), authentication, request accounting and the bounded
-//! request log. Routing to the endpoints lives in `api` and `agile`.
+//! limit, latency and jitter, outage, injected errors, lost responses), authentication, request
+//! accounting and the bounded request log. Routing to the endpoints lives in `api` and `agile`;
+//! the fault decisions in `faults`; `/_sim/` requests go to `control`, past the fault layer and
+//! the accounting, since they are not Jira traffic.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -21,6 +23,7 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::faults::LostAnswer;
 use super::model::{Deployment, User};
 use super::{RequestRecord, Shared, REQUEST_LOG_CAPACITY};
 
@@ -158,14 +161,18 @@ impl Resp {
     }
 }
 
-/// A token bucket for the configurable rate limit.
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    pub per_second: f64,
-    pub burst: f64,
-    pub tokens: f64,
-    pub last: Instant,
+/// The service's error: hyper closes a connection whose service fails, without an answer,
+/// which is how the lost-response fault drops one.
+#[derive(Debug)]
+pub struct Unanswered;
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection closed unanswered (lost-response fault)")
+    }
 }
+
+impl std::error::Error for Unanswered {}
 
 /// Serves connections until `shutdown` flips to true.
 pub async fn serve(
@@ -183,7 +190,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                        async move { handle(shared, req).await }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
@@ -203,23 +210,44 @@ pub async fn serve(
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Unanswered> {
     let received = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let resp = handle_inner(&shared, req).await;
+    if super::control::is_control_path(&path) {
+        let (parts, body) = req.into_parts();
+        let resp = match decode(&shared, parts, body).await {
+            Ok(req) => super::control::route(&shared, &req),
+            Err(resp) => resp,
+        };
+        return Ok(render(resp));
+    }
+    let answer = handle_inner(&shared, req).await;
+    let (status, retry_after) = match &answer {
+        Ok(resp) => (
+            resp.status,
+            resp.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Retry-After"))
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .map(Duration::from_secs),
+        ),
+        Err(Unanswered) => (0, None),
+    };
     shared.log_request(RequestRecord {
         received,
         method,
         path,
-        status: resp.status,
-        retry_after: resp
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("Retry-After"))
-            .and_then(|(_, v)| v.parse::<u64>().ok())
-            .map(Duration::from_secs),
+        status,
+        retry_after,
     });
+    answer.map(render)
+}
+
+fn render(resp: Resp) -> Response<Full<Bytes>> {
     let mut builder =
         Response::builder().status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK));
     let has_body = resp.body.is_some();
@@ -240,51 +268,71 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<By
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
+async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Unanswered> {
     let (parts, body) = req.into_parts();
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_string();
-    shared.count(&method, &path);
+    shared.count(&parts.method, parts.uri.path());
 
-    // Fault layer: rate limit first (Jira answers 429 before doing any work), then latency,
-    // then an outage, then injected server errors.
+    // Fault layer: rate limit first (Jira answers 429 before doing any work), then latency
+    // and jitter, then an outage, then injected server errors; after the request was handled,
+    // a write may lose its response.
     if let Some(resp) = shared.rate_limited() {
-        return resp;
+        return Ok(resp);
     }
-    let latency = shared
-        .faults
-        .lock()
-        .map(|f| {
-            f.latency
-                + if method == hyper::Method::GET {
-                    f.read_latency
-                } else {
-                    Duration::ZERO
-                }
-        })
-        .unwrap_or_default();
-    if latency > Duration::ZERO {
-        tokio::time::sleep(latency).await;
+    let delay = shared.faults().delay(parts.method == Method::GET);
+    if delay > Duration::ZERO {
+        tokio::time::sleep(delay).await;
     }
-    let outage = shared.faults.lock().ok().and_then(|f| f.outage);
+    let outage = shared.faults().outage();
     if let Some(status) = outage {
-        return Resp::error(
+        return Ok(Resp::error(
             status,
             &["Service unavailable (outage simulated by the simulator)"],
             Map::new(),
-        );
+        ));
     }
-    if let Some(status) = shared.take_injected_error() {
-        return Resp::error(
+    let injected = shared.faults().take_error();
+    if let Some(status) = injected {
+        return Ok(Resp::error(
             status,
             &["Internal server error (injected by the simulator)"],
             Map::new(),
-        );
+        ));
     }
 
+    let req = match decode(shared, parts, body).await {
+        Ok(req) => req,
+        Err(resp) => return Ok(resp),
+    };
+    let resp = super::api::route(shared, &req);
+    if !((200..300).contains(&resp.status) && is_write(&req)) {
+        return Ok(resp);
+    }
+    let lost = shared.faults().take_lost_response();
+    match lost {
+        None => Ok(resp),
+        Some(LostAnswer::Drop) => Err(Unanswered),
+        Some(LostAnswer::Status(status)) => Ok(Resp::error(
+            status,
+            &["Service unavailable (the simulator applied this request and lost its response)"],
+            Map::new(),
+        )),
+    }
+}
+
+/// A request that changes state: POST, PUT or DELETE, except searches sent as POST.
+fn is_write(req: &Req) -> bool {
+    matches!(
+        req.method,
+        Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+    ) && !req.segs.iter().any(|s| s == "search")
+}
+
+/// Reads the body (413 above [`MAX_BODY`]), splits the path and query, and authenticates.
+async fn decode(shared: &Shared, parts: Parts, body: Incoming) -> Result<Req, Resp> {
+    let path = parts.uri.path();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Resp::error(413, &["Request entity too large"], Map::new()),
+        Err(_) => return Err(Resp::error(413, &["Request entity too large"], Map::new())),
     };
     let segs: Vec<String> = path
         .split('/')
@@ -300,18 +348,14 @@ async fn handle_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp {
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let user = match authenticate(shared, parts.headers.get(hyper::header::AUTHORIZATION)) {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    let req = Req {
-        method,
+    let user = authenticate(shared, parts.headers.get(hyper::header::AUTHORIZATION))?;
+    Ok(Req {
+        method: parts.method,
         segs,
         query,
         body,
         user,
-    };
-    super::api::route(shared, &req)
+    })
 }
 
 /// Resolves the `Authorization` header to a user. No header is anonymous (most endpoints then
@@ -385,20 +429,9 @@ impl Shared {
 
     /// Takes one token; answers 429 with Jira's headers when the bucket is empty.
     fn rate_limited(&self) -> Option<Resp> {
-        let mut faults = self.faults.lock().ok()?;
-        let bucket = faults.rate_limit.as_mut()?;
-        let now = Instant::now();
-        let elapsed = now.duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * bucket.per_second).min(bucket.burst);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return None;
-        }
-        let wait = ((1.0 - bucket.tokens) / bucket.per_second).ceil().max(1.0) as u64;
-        let limit = bucket.burst as u64;
+        let throttled = self.faults().take_token().err()?;
+        let (wait, limit) = (throttled.wait_secs, throttled.limit);
         let reset = chrono::Utc::now() + chrono::Duration::seconds(wait as i64);
-        faults.rate_limited += 1;
         Some(
             Resp::error(429, &["Rate limit exceeded."], Map::new())
                 .header("Retry-After", wait.to_string())
@@ -411,18 +444,6 @@ impl Shared {
                 .header("X-RateLimit-NearLimit", "true".into())
                 .header("RateLimit-Reason", "jira-quota-tenant-based".into()),
         )
-    }
-
-    fn take_injected_error(&self) -> Option<u16> {
-        let mut faults = self.faults.lock().ok()?;
-        if faults.errors.remaining > 0 {
-            faults.errors.remaining -= 1;
-            return Some(faults.errors.status);
-        }
-        if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
-            return Some(500);
-        }
-        None
     }
 }
 

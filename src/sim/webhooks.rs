@@ -5,8 +5,10 @@
 //! event goes to (event name and JQL filter), and delivering on a bounded queue with Jira's
 //! headers (`X-Atlassian-Webhook-Identifier`, `X-Atlassian-Webhook-Retry`, `X-Hub-Signature`),
 //! retries with exponential backoff, and the fault modes sync tests need (duplicates, reordering,
-//! dropped deliveries). Bodies are opaque `serde_json::Value`s built by the simulator: this
-//! module knows nothing of the issue model beyond [`JqlIssue`].
+//! dropped and delayed deliveries, seeded so a run replays). Delivery identifiers are unique
+//! across restarts and simulators, as Jira's are: a random per-dispatcher half and a counter.
+//! Bodies are opaque `serde_json::Value`s built by the simulator: this module knows nothing of
+//! the issue model beyond [`JqlIssue`].
 //!
 //! Architecture invariant: [`WebhookDispatcher::fire`] never waits on the network or on a full
 //! queue, so a slow or dead receiver cannot slow the simulator's request handlers. A full queue
@@ -224,7 +226,9 @@ pub enum WebhookError {
     InvalidUrl(String),
 }
 
-/// Tuning and faults of the deliverer.
+/// Tuning of the deliverer. Faults are switched at run time
+/// ([`WebhookDispatcher::set_delivery_faults`], [`WebhookDispatcher::reseed`]); a new
+/// dispatcher has none and is seeded with [`super::faults::DEFAULT_SEED`].
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
     /// Events waiting for delivery beyond this are dropped (and recorded), never waited for.
@@ -236,9 +240,6 @@ pub struct DispatcherConfig {
     pub max_backoff: Duration,
     /// Per-attempt timeout, so a hung receiver counts as a failure.
     pub request_timeout: Duration,
-    pub faults: Faults,
-    /// Seeds the fault randomness so a failing test can be replayed.
-    pub seed: u64,
 }
 
 impl Default for DispatcherConfig {
@@ -249,19 +250,46 @@ impl Default for DispatcherConfig {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
-            faults: Faults::default(),
-            seed: 0x7a6d,
         }
     }
 }
 
-/// Misbehaviours of real Jira that the daemon must survive; switchable at run time.
+/// The two webhook faults tests switched before [`DeliveryFaults`] existed; kept because they
+/// read well in a test. Converts into [`DeliveryFaults`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
     /// Deliver every event twice (same identifier) and shuffle the order of queued events.
     pub duplicate_and_reorder: bool,
     /// Fraction (0.0 to 1.0) of deliveries silently dropped, as if lost in transit.
     pub drop_rate: f64,
+}
+
+impl From<Faults> for DeliveryFaults {
+    fn from(f: Faults) -> Self {
+        DeliveryFaults {
+            drop_rate: f.drop_rate,
+            duplicate: f.duplicate_and_reorder,
+            reorder: f.duplicate_and_reorder,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Misbehaviours of real Jira's webhook delivery that the daemon must survive; switchable at
+/// run time. The `webhooks` part of `/_sim/faults` (camelCase JSON, omitted fields off).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DeliveryFaults {
+    /// Fraction (0.0 to 1.0) of deliveries (duplicates included) silently dropped, as if lost
+    /// in transit: no attempt, no retry.
+    pub drop_rate: f64,
+    /// Deliver every event twice, with the same identifier.
+    pub duplicate: bool,
+    /// Shuffle events fired close together (within 50 ms, up to 16) before delivery.
+    pub reorder: bool,
+    /// Hold every delivery this long after its event fired before the first attempt.
+    #[serde(rename = "delayMs", with = "super::faults::millis")]
+    pub delay: Duration,
 }
 
 /// What happened to one attempt (or to an event that never got one).
@@ -308,14 +336,19 @@ struct Job {
     identifier: String,
     body: Arc<Vec<u8>>,
     duplicate: bool,
+    /// No attempt before this (the delay fault); `None` delivers at once.
+    not_before: Option<tokio::time::Instant>,
 }
 
 struct Shared {
     hooks: Mutex<BTreeMap<u64, Registered>>,
     records: Mutex<Vec<DeliveryRecord>>,
-    faults: Mutex<Faults>,
+    faults: Mutex<DeliveryFaults>,
     rng: Mutex<StdRng>,
     next_id: AtomicU64,
+    /// Random per dispatcher: the high half of every delivery identifier, so identifiers differ
+    /// across restarts and across simulators (see [`delivery_identifier`]).
+    instance: u64,
     next_delivery: AtomicU64,
     /// Deliveries not yet in a final state (queued, in flight or waiting for a retry).
     pending: AtomicUsize,
@@ -368,9 +401,12 @@ impl WebhookDispatcher {
         let shared = Arc::new(Shared {
             hooks: Mutex::new(BTreeMap::new()),
             records: Mutex::new(Vec::new()),
-            faults: Mutex::new(config.faults.clone()),
-            rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+            faults: Mutex::new(DeliveryFaults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(super::faults::DEFAULT_SEED)),
             next_id: AtomicU64::new(1),
+            // From the operating system's entropy, never from the fault seed: a replayed run
+            // must still not reuse the identifiers of the run it replays.
+            instance: rand::random(),
             next_delivery: AtomicU64::new(1),
             pending: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -428,8 +464,20 @@ impl WebhookDispatcher {
             .collect()
     }
 
+    /// Switches the duplicate-and-reorder and drop faults (no delay).
     pub fn set_faults(&self, faults: Faults) {
+        self.set_delivery_faults(faults.into());
+    }
+
+    /// Switches every delivery fault; events already queued are delivered under the new ones
+    /// (their delay aside, which was fixed when they fired).
+    pub fn set_delivery_faults(&self, faults: DeliveryFaults) {
         *lock(&self.shared.faults) = faults;
+    }
+
+    /// Restarts the random stream of the drop and reorder faults from `seed`.
+    pub fn reseed(&self, seed: u64) {
+        *lock(&self.shared.rng) = StdRng::seed_from_u64(seed);
     }
 
     /// Queues `event` for every enabled webhook that subscribes to it and whose JQL filter the
@@ -475,6 +523,8 @@ impl WebhookDispatcher {
         }
         let full = Arc::new(serde_json::to_vec(&body).unwrap_or_default());
         let empty = Arc::new(Vec::new());
+        let delay = lock(&self.shared.faults).delay;
+        let not_before = (!delay.is_zero()).then(|| tokio::time::Instant::now() + delay);
         let mut queued = 0;
         for (webhook_id, url, secret, exclude_body) in targets {
             let n = self
@@ -486,13 +536,14 @@ impl WebhookDispatcher {
                 url,
                 secret,
                 event: event.to_string(),
-                identifier: format!("sim-{n:012}"),
+                identifier: delivery_identifier(self.shared.instance, n),
                 body: if exclude_body {
                     empty.clone()
                 } else {
                     full.clone()
                 },
                 duplicate: false,
+                not_before,
             };
             self.shared.pending.fetch_add(1, AtomicOrdering::AcqRel);
             match self.queue.try_send(job) {
@@ -529,6 +580,27 @@ impl WebhookDispatcher {
     }
 }
 
+/// `X-Atlassian-Webhook-Identifier` of delivery `n` of a dispatcher: UUID-shaped (version 4
+/// layout), the dispatcher's random 64 bits in the high half and `n` in the low half. Unique
+/// within a dispatcher by the counter, and across restarts and simulators by the random half,
+/// as Jira's identifiers are; retries and duplicates reuse their delivery's.
+fn delivery_identifier(instance: u64, n: u64) -> String {
+    let mut v = (u128::from(instance) << 64) | u128::from(n);
+    // Version 4 in bits 76..80 and the RFC 4122 variant in bits 62..64: both land on bits the
+    // counter never reaches or that are random anyway.
+    v = (v & !(0xf << 76)) | (0x4 << 76);
+    v = (v & !(0x3 << 62)) | (0x2 << 62);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 fn compile(hook: &Webhook) -> Result<Option<Arc<Query>>, WebhookError> {
     let url_ok = (hook.url.starts_with("http://") || hook.url.starts_with("https://"))
         && reqwest::Url::parse(&hook.url).is_ok();
@@ -551,7 +623,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let faults = lock(&shared.faults).clone();
         let mut batch = vec![first];
-        if faults.duplicate_and_reorder {
+        if faults.reorder {
             let deadline = tokio::time::Instant::now() + REORDER_WINDOW;
             while batch.len() < REORDER_BATCH {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -559,6 +631,8 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
                     _ => break,
                 }
             }
+        }
+        if faults.duplicate {
             let dups: Vec<Job> = batch
                 .iter()
                 .map(|j| Job {
@@ -569,7 +643,18 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
             for _ in &dups {
                 shared.pending.fetch_add(1, AtomicOrdering::AcqRel);
             }
-            batch.extend(dups);
+            if faults.reorder {
+                batch.extend(dups);
+            } else {
+                // Each copy right after its original: duplicated, in firing order.
+                batch = batch
+                    .into_iter()
+                    .zip(dups)
+                    .flat_map(|(a, b)| [a, b])
+                    .collect();
+            }
+        }
+        if faults.reorder {
             batch.shuffle(&mut *lock(&shared.rng));
         }
         for job in batch {
@@ -605,6 +690,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
 /// delivery does not hold up the next.
 async fn lane(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
     while let Some(job) = rx.recv().await {
+        if let Some(at) = job.not_before {
+            tokio::time::sleep_until(at).await;
+        }
         if attempt(&shared, &job, 0).await {
             shared.finish();
         } else {
@@ -928,9 +1016,11 @@ mod tests {
     #[tokio::test]
     async fn duplicate_and_reorder_fault_sends_each_event_twice_out_of_order() {
         let r = receiver(vec![]).await;
-        let mut cfg = fast();
-        cfg.faults.duplicate_and_reorder = true;
-        let d = WebhookDispatcher::new(cfg);
+        let d = WebhookDispatcher::new(fast());
+        d.set_faults(Faults {
+            duplicate_and_reorder: true,
+            drop_rate: 0.0,
+        });
         d.register(hook(&r.url, &["jira:issue_updated"], None, None))
             .expect("register");
         for n in 0..10 {
@@ -1167,5 +1257,59 @@ mod tests {
             d.register(Webhook::for_all_events("ftp://x", None)),
             Err(WebhookError::InvalidUrl(_))
         ));
+    }
+
+    #[test]
+    fn identifiers_are_uuid_shaped_and_differ_between_dispatcher_instances() {
+        let a = delivery_identifier(0x0123_4567_89ab_cdef, 1);
+        assert_eq!(a.len(), 36, "{a}");
+        assert_eq!(a.matches('-').count(), 4, "{a}");
+        assert_eq!(&a[14..15], "4", "version nibble: {a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "variant: {a}");
+        assert!(a.ends_with("000000000001"), "{a}");
+        assert_ne!(a, delivery_identifier(0x0123_4567_89ab_cdef, 2));
+        assert_ne!(a, delivery_identifier(0x0123_4567_89ab_cdee, 1));
+    }
+
+    #[tokio::test]
+    async fn duplicate_without_reorder_sends_each_copy_right_after_its_original() {
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        d.register(hook(&r.url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        d.set_delivery_faults(DeliveryFaults {
+            duplicate: true,
+            ..DeliveryFaults::default()
+        });
+        for n in 0..5 {
+            d.fire("jira:issue_updated", serde_json::json!({"n": n}), None);
+        }
+        settle(&d).await;
+        let order: Vec<i64> = lock(&r.got)
+            .iter()
+            .map(|g| {
+                serde_json::from_slice::<Value>(&g.body).expect("json")["n"]
+                    .as_i64()
+                    .expect("n")
+            })
+            .collect();
+        assert_eq!(order, vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+    }
+
+    #[tokio::test]
+    async fn delay_fault_holds_the_first_attempt() {
+        let r = receiver(vec![]).await;
+        let d = WebhookDispatcher::new(fast());
+        d.register(hook(&r.url, &["jira:issue_updated"], None, None))
+            .expect("register");
+        d.set_delivery_faults(DeliveryFaults {
+            delay: Duration::from_millis(300),
+            ..DeliveryFaults::default()
+        });
+        let fired = std::time::Instant::now();
+        d.fire("jira:issue_updated", serde_json::json!({}), None);
+        settle(&d).await;
+        assert!(fired.elapsed() >= Duration::from_millis(300));
+        assert_eq!(lock(&r.got).len(), 1);
     }
 }
