@@ -290,3 +290,56 @@ async fn cloud_a_lost_issue_deleted_webhook_is_repaired_by_the_sweep() {
 async fn data_center_a_lost_issue_deleted_webhook_is_repaired_by_the_sweep() {
     lost_deletion_is_found(Deployment::DataCenter).await;
 }
+
+/// Edits made on both sides while an integration is suspended wait in its pending set and
+/// arrive once it resumes (the change feed and webhook cursors used to move past them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_made_while_suspended_arrive_after_resume() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 2).await;
+    let ((ws_side, ws_key), (jira_side, jira_key)) = (&pairs[0], &pairs[1]);
+    let manifest = integration_manifest("jiraWins");
+    e.dirs.manifest(
+        "integration.yaml",
+        &format!("{}  suspend: true\n", manifest),
+    );
+    e.d.wait_status("the integration is suspended", |s| {
+        ready(s, "ProjectIntegration", "demo").is_some_and(|(_, reason, _)| reason == "Suspended")
+            && is_current_and_ready(s, "ProjectIntegration", "demo")
+    })
+    .await;
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{ws_side}"),
+        Some(json!({"title": "edited in the workspace while suspended"})),
+    )
+    .await;
+    e.sim
+        .edit_issue(
+            jira_key,
+            json!({"fields": {"summary": "edited in Jira while suspended"}}),
+        )
+        .expect("edit");
+    let _ = tokio::time::timeout(Duration::from_secs(5), e.sim.webhooks_idle()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        e.jira_issue(ws_key).await["fields"]["summary"],
+        "story 0",
+        "nothing syncs while suspended"
+    );
+    assert!(e.pending().await >= 2, "both pairs wait in the pending set");
+
+    e.dirs.manifest("integration.yaml", &manifest);
+    e.wait_issue(
+        ws_key,
+        "the workspace edit reaches Jira after resume",
+        |i| i["fields"]["summary"] == "edited in the workspace while suspended",
+    )
+    .await;
+    e.wait_item(
+        jira_side,
+        "the Jira edit reaches the item after resume",
+        |i| i["title"] == "edited in Jira while suspended",
+    )
+    .await;
+}

@@ -696,7 +696,13 @@ async fn route_hint(
     hint: &events::Hint,
     keys: &mut Vec<(EngineKey, Option<(String, String)>)>,
 ) {
-    for pi in active(model).filter(|pi| pi.connection == connection) {
+    // Suspended integrations too: their pairs wait in the pending set (see `run_key`) so
+    // that nothing changed meanwhile is lost when they resume.
+    for pi in model
+        .integrations
+        .values()
+        .filter(|pi| pi.connection == connection)
+    {
         if hint.changes_catalog() {
             let board_matches = hint.board.is_none_or(|b| b == 0 || pi.board == Some(b));
             if board_matches {
@@ -759,7 +765,10 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
         let model = s.live.model();
         let mut keys = Vec::new();
         for ch in &changes {
-            let integrations: Vec<_> = active(&model)
+            // Suspended integrations too (see `route_hint`).
+            let integrations: Vec<_> = model
+                .integrations
+                .values()
                 .filter(|pi| pi.workspace == ch.workspace)
                 .collect();
             let id = match &ch.target {
