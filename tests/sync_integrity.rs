@@ -343,3 +343,57 @@ async fn edits_made_while_suspended_arrive_after_resume() {
     )
     .await;
 }
+
+/// A run whose Jira write lands but whose answer is lost (so the run fails before it saves
+/// its baseline) must not make its own write look like a Jira change on the retry: the
+/// person's newer workspace edit made meanwhile wins, with no conflict (issue 11, "aborted
+/// run, stale baseline"; before, jiraWins pulled tandem's own older write over it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_off_after_its_jira_write_does_not_take_that_write_for_a_jira_change() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.sim
+        .set_lost_responses(tandem::sim::faults::LostResponses {
+            rate: 1.0,
+            count: 0,
+            answer: tandem::sim::faults::LostAnswer::Status(503),
+        });
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "B"})),
+    )
+    .await;
+    e.wait_issue(key, "the write lands though its answer is lost", |i| {
+        i["fields"]["summary"] == "B"
+    })
+    .await;
+    // The person edits again while that run is still retrying its lost write; the run then
+    // gives up without saving its baseline, and its retry meets the newer edit.
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "C, the newer edit"})),
+    )
+    .await;
+    e.d.wait_status("the pair's run failed", |s| {
+        resource(s, "ProjectIntegration", "demo").is_some_and(|r| !r["sync"]["lastError"].is_null())
+    })
+    .await;
+    // A retry while Jira still loses answers, then Jira recovers.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim
+        .set_lost_responses(tandem::sim::faults::LostResponses::default());
+    e.wait_issue(key, "the newer workspace edit reaches Jira", |i| {
+        i["fields"]["summary"] == "C, the newer edit"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["title"], "C, the newer edit");
+    let history = e.history(id).await;
+    assert!(
+        !history.iter().any(|h| h["action"] == "conflict"),
+        "tandem's own write is no conflict: {history:#?}"
+    );
+}

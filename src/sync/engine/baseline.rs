@@ -28,6 +28,27 @@ pub struct Baseline {
     /// Jira comment id → canonical body, for comments present on both sides.
     #[serde(default)]
     pub comments: BTreeMap<String, String>,
+    /// Values tandem is writing to Jira right now, recorded before the write (write-ahead):
+    /// a run that stops after the write but before its baseline is saved (a failed workspace
+    /// write, a store error, SIGKILL) must not leave tandem's own write looking like someone
+    /// else's change. Cleared by the next saved baseline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_flight: BTreeMap<String, Value>,
+}
+
+impl Baseline {
+    /// The common ancestor to merge against, given what Jira holds now: a value tandem was
+    /// writing and that Jira now shows is tandem's own write, so it is the ancestor; any
+    /// other Jira value is judged against the last agreed one.
+    pub fn settled(&self, jira: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+        let mut fields = self.fields.clone();
+        for (key, written) in &self.in_flight {
+            if jira.get(key).unwrap_or(&Value::Null) == written {
+                fields.insert(key.clone(), written.clone());
+            }
+        }
+        fields
+    }
 }
 
 fn namespace(integration: &str) -> String {
@@ -82,6 +103,7 @@ pub fn after_import(
         })
         .collect();
     Ok(Baseline {
+        in_flight: Default::default(),
         fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
         parent,
         comments,
@@ -95,6 +117,7 @@ pub fn after_push(
     parent: Option<String>,
 ) -> Baseline {
     Baseline {
+        in_flight: Default::default(),
         fields: crate::sync::fields_snapshot(item, ctx),
         parent,
         comments: item

@@ -302,6 +302,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
         );
     }
     let base = Baseline {
+        in_flight: Default::default(),
         fields,
         parent: parent.map(|p| p.key),
         comments: BTreeMap::new(),
@@ -473,6 +474,7 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
         "created an item for a new issue"
     );
     let base = Baseline {
+        in_flight: Default::default(),
         fields: fields_snapshot_from_issue(&issue, ctx)?,
         parent: parent.flatten().and(patch.parent_key.clone().flatten()),
         comments: patch
@@ -764,8 +766,9 @@ async fn sync_linked(
             to_jira: dir.to_jira() && !secondary,
         }
     };
+    let settled = base.as_ref().map(|b| b.settled(&jira_snap));
     let m = merge(
-        base.as_ref().map(|b| &b.fields),
+        settled.as_ref(),
         &ws_snap,
         &jira_snap,
         env.run.integration.conflicts,
@@ -930,6 +933,21 @@ async fn sync_linked(
         }
         if fields.contains_key("labels") {
             super::super::push::add_label(&mut fields, &item_label(ws, &item.id), false);
+        }
+        // Write-ahead: what is about to be written is on record before Jira sees it.
+        // Built on the settled ancestor: an earlier in-flight value Jira already shows stays
+        // known as tandem's own after this one replaces it.
+        let mut ahead = base.clone().unwrap_or_default();
+        if let Some(settled) = &settled {
+            ahead.fields = settled.clone();
+        }
+        ahead.in_flight = m
+            .to_jira
+            .iter()
+            .filter_map(|k| ws_snap.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        if !ahead.in_flight.is_empty() && base.as_ref() != Some(&ahead) {
+            baseline::save(&env.shared.store, integration, &item.id, &ahead).await?;
         }
         if !fields.is_empty() {
             let mut body = crate::jira::IssueFields::new();
@@ -1100,8 +1118,11 @@ async fn sync_linked(
         fields: m.baseline,
         parent: new_parent,
         comments: base_comments,
+        in_flight: BTreeMap::new(),
     };
-    if base.as_ref() != Some(&new_base) {
+    // Saved whenever it differs from what is stored, which includes a write-ahead record.
+    let stored = baseline::load(&env.shared.store, integration, &item.id)?;
+    if stored.as_ref() != Some(&new_base) {
         baseline::save(&env.shared.store, integration, &item.id, &new_base).await?;
     }
     Ok(synced)
