@@ -144,6 +144,7 @@ fn blank() -> Item {
         comments: vec![],
         time_spent_seconds: 0,
         jira: None,
+        sync_to: None,
         created: now,
         updated: now,
     }

@@ -61,6 +61,11 @@ pub struct Item {
     /// integration at a time, but the map keeps the API honest about which one).
     #[serde(default)]
     pub jira: Option<JiraLink>,
+    /// The ProjectIntegration that creates this item's issue, chosen by a person while the
+    /// item is unlinked; without it, the first integration by name that writes to Jira and
+    /// maps the item's type does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_to: Option<String>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }

@@ -397,3 +397,83 @@ async fn a_run_cut_off_after_its_jira_write_does_not_take_that_write_for_a_jira_
         "tandem's own write is no conflict: {history:#?}"
     );
 }
+
+/// A new item goes to the integration its `syncTo` names (else to the first by name that
+/// writes to Jira and maps its type); a bad choice is refused naming the field, a linked item
+/// cannot be redirected, and an item no integration can take is listed in status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_item_goes_where_its_sync_to_says_and_unroutable_items_show_in_status() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.create_project("OPS", "Operations").expect("OPS");
+    e.dirs.manifest("ops.yaml", OPS_INTEGRATION);
+    e.d.wait_status("the ops integration is ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "ops")
+    })
+    .await;
+    let to_ops = e
+        .create_item(json!({"type": "Story", "title": "for ops", "syncTo": "ops"}))
+        .await;
+    let default = e
+        .create_item(json!({"type": "Story", "title": "for the default"}))
+        .await;
+    assert!(e.linked_key(&to_ops).await.starts_with("OPS-"));
+    assert!(e.linked_key(&default).await.starts_with("DEMO-"));
+    assert_eq!(e.item(&to_ops).await["jira"]["integration"], "ops");
+
+    let refused =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/workspaces/product/items")
+            .json(&json!({"type": "Story", "title": "x", "syncTo": "nope"}))
+            .send()
+            .await
+            .expect("POST");
+    assert_eq!(refused.status().as_u16(), 400);
+    let body: Value = refused.json().await.expect("JSON");
+    assert!(
+        body.to_string().contains("syncTo") && body.to_string().contains("declared: demo, ops"),
+        "{body}"
+    );
+    let redirected =
+        e.d.admin_request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/workspaces/product/items/{default}"),
+        )
+        .json(&json!({"syncTo": "ops"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(
+        redirected.status().as_u16(),
+        400,
+        "a linked item keeps its integration"
+    );
+
+    // A type no integration maps: the item waits, and status says why.
+    let before = generation(&e.d.status().await);
+    e.dirs.manifest(
+        "workspace.yaml",
+        &workspace_manifest().replace(
+            "    - name: Defect\n",
+            "    - name: Defect\n    - name: Spike\n",
+        ),
+    );
+    e.d.wait_status("the workspace knows Spike", |s| {
+        generation(s) > before && is_current_and_ready(s, "Workspace", "product")
+    })
+    .await;
+    let spike = e
+        .create_item(json!({"type": "Spike", "title": "nobody takes me"}))
+        .await;
+    let status =
+        e.d.wait_status("the spike is listed as unroutable", |s| {
+            resource(s, "Workspace", "product").is_some_and(|w| w["unroutable"]["count"] == 1)
+        })
+        .await;
+    let listed = &resource(&status, "Workspace", "product").expect("ws")["unroutable"]["items"][0];
+    assert_eq!(listed["item"], spike.as_str());
+    assert!(
+        listed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no integration that writes to Jira maps type \"Spike\"")),
+        "{listed}"
+    );
+}

@@ -278,6 +278,7 @@ fn item() -> Item {
         comments: vec![],
         time_spent_seconds: 0,
         jira: None,
+        sync_to: None,
         created: now,
         updated: now,
     }

@@ -173,6 +173,7 @@ fn item(item_type: &str, title: &str) -> Item {
         comments: vec![],
         time_spent_seconds: 0,
         jira: None,
+        sync_to: None,
         created: now,
         updated: now,
     }

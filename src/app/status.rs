@@ -75,6 +75,9 @@ pub fn status_json(
                 {
                     obj.insert("connection".into(), pi.connection.clone().into());
                 }
+                if s.kind == Kind::Workspace.as_str() {
+                    obj.insert("unroutable".into(), engine.unroutable_status(&s.name, 20));
+                }
                 if s.kind == Kind::ProjectIntegration.as_str() {
                     obj.insert(
                         "links".into(),

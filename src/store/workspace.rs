@@ -252,6 +252,19 @@ impl WsReader<'_> {
         Ok(found)
     }
 
+    /// The integration an item is linked through, if any (see `links`).
+    pub fn linked_through(&self, workspace: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let t = self
+            .txn
+            .open_table(LINKED_ITEMS)
+            .map_err(|e| StoreError::db(CTX_READ, e))?;
+        let found = t
+            .get((workspace, id))
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .map(|g| g.value().to_string());
+        Ok(found)
+    }
+
     /// Reserves the id the next created item of `workspace` gets.
     pub fn allocate_item_id(&self, workspace: &str) -> Result<ItemId, StoreError> {
         let mut allocated = self.allocated.borrow_mut();

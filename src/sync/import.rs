@@ -489,6 +489,7 @@ pub(crate) fn workspace_patch(
             .as_ref()
             .map(|cs| cs.iter().map(|c| comment(c, item)).collect()),
         time_spent_seconds: p.time_spent_seconds,
+        sync_to: None,
     }
 }
 

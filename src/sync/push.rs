@@ -238,6 +238,12 @@ async fn push_item(
         Ok(_) => {}
         Err(e) => return fail(e.to_string()),
     }
+    if let Some(chosen) = item.sync_to.as_ref().filter(|c| *c != integration) {
+        return (
+            Pushed::Refused(format!("its syncTo chooses integration {chosen}")),
+            None,
+        );
+    }
     let parent = match &item.parent {
         None => None,
         Some(pid) => match env.store.link_by_item(integration, pid) {

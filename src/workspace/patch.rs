@@ -34,6 +34,8 @@ pub struct ItemPatch {
     /// API they are read-only.
     pub comments: Option<Vec<Comment>>,
     pub time_spent_seconds: Option<u64>,
+    /// `syncTo`: the integration that creates the item's issue (`None` inside: the default).
+    pub sync_to: Option<Option<String>>,
 }
 
 const ITEM_FIELDS: &[&str] = &[
@@ -51,6 +53,7 @@ const ITEM_FIELDS: &[&str] = &[
     "fields",
     "comments",
     "timeSpentSeconds",
+    "syncTo",
 ];
 const ITEM_READ_ONLY: &[&str] = &["id", "workspace", "version", "created", "updated", "jira"];
 
@@ -155,6 +158,7 @@ impl ItemPatch {
                 "parent" => p.parent = Some(nullable_string(k, v)?),
                 "sprint" => p.sprint = Some(nullable_string(k, v)?),
                 "team" => p.team = Some(nullable_string(k, v)?),
+                "syncTo" => p.sync_to = Some(nullable_string(k, v)?),
                 "releases" => p.releases = Some(string_list(k, v)?),
                 "components" => p.components = Some(string_list(k, v)?),
                 "labels" => p.labels = Some(string_list(k, v)?),

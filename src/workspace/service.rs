@@ -278,8 +278,10 @@ impl WorkspaceService {
     ) -> Result<Item, WorkspaceError> {
         let w = Arc::new(self.workspace(ws)?);
         check_create(&patch, &origin)?;
+        let model = (self.inner.model)();
         self.write(move |r| {
             let (ops, item) = plan_create(&w, r, &patch, &origin, link.as_ref())?;
+            check_sync_to(&model, &w, r, &item)?;
             let mut plan = WsPlan::new(origin.clone());
             plan.ops = ops;
             Ok((plan, item))
@@ -404,6 +406,7 @@ impl WorkspaceService {
         let w = Arc::new(self.workspace(ws)?);
         check_origin(&patch, &origin)?;
         let id = id.to_string();
+        let model = (self.inner.model)();
         let item = self
             .write(move |r| {
                 let mut item = r
@@ -414,6 +417,9 @@ impl WorkspaceService {
                 let mut plan = WsPlan::new(origin.clone());
                 if !changed.is_empty() {
                     validate_item(&w, r, &item, &changed, false)?;
+                    if changed.contains("syncTo") || changed.contains("type") {
+                        check_sync_to(&model, &w, r, &item)?;
+                    }
                     item.version += 1;
                     item.updated = Utc::now();
                     plan = plan.push(WsOp::PutItem {
@@ -1056,6 +1062,7 @@ fn plan_create(
         comments: Vec::new(),
         time_spent_seconds: 0,
         jira: None,
+        sync_to: None,
         created: now,
         updated: now,
     };
@@ -1151,6 +1158,7 @@ fn apply_item_patch(item: &mut Item, p: &ItemPatch) -> BTreeSet<String> {
     set!(p.team, item.team, "team");
     set!(p.labels, item.labels, "labels");
     set!(p.comments, item.comments, "comments");
+    set!(p.sync_to, item.sync_to, "syncTo");
     if let Some(t) = p.time_spent_seconds {
         if t != item.time_spent_seconds {
             item.time_spent_seconds = t;
@@ -1187,6 +1195,66 @@ fn no_duplicates(field: &str, list: &[String]) -> Result<(), WorkspaceError> {
 
 /// Validates the fields named in `changed` (and the constraints between them) against the
 /// manifest and the stored workspace.
+/// `syncTo` names an integration of the item's workspace that creates issues of the item's
+/// type, and only while the item is not linked through another one.
+fn check_sync_to(
+    model: &Model,
+    w: &Workspace,
+    r: &WsReader<'_>,
+    item: &Item,
+) -> Result<(), WorkspaceError> {
+    let Some(name) = &item.sync_to else {
+        return Ok(());
+    };
+    let Some(pi) = model
+        .integrations
+        .get(name)
+        .filter(|pi| pi.workspace == w.name)
+    else {
+        let declared: Vec<&str> = model
+            .integrations
+            .values()
+            .filter(|pi| pi.workspace == w.name)
+            .map(|pi| pi.name.as_str())
+            .collect();
+        return Err(invalid(
+            "syncTo",
+            format!(
+                "{name:?} is not a ProjectIntegration of workspace {:?} (declared: {})",
+                w.name,
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            ),
+        ));
+    };
+    if !pi.direction.to_jira() || pi.jira_type(&item.item_type).is_none() {
+        return Err(invalid(
+            "syncTo",
+            format!(
+                "integration {name} does not create issues of type {:?} (it ignores the type, \
+                 does not map it, or does not write to Jira)",
+                item.item_type
+            ),
+        ));
+    }
+    if let Some(through) = r.linked_through(&w.name, &item.id)? {
+        if through != *name {
+            return Err(invalid(
+                "syncTo",
+                format!(
+                    "{} is linked through integration {through}; syncTo chooses the \
+                     integration of an unlinked item",
+                    item.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_item(
     w: &Workspace,
     r: &WsReader<'_>,

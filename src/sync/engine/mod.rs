@@ -395,6 +395,25 @@ impl Engine {
         }
     }
 
+    /// New items of `workspace` that no integration can take, with why (`unroutable` in the
+    /// Workspace's status): at most `limit` of them, and how many in all.
+    pub fn unroutable_status(&self, workspace: &str, limit: usize) -> Value {
+        let prefix = format!("unroutable/{workspace}/");
+        let rows = self.shared.store.list_kv(ENGINE_NS).unwrap_or_default();
+        let mut items = Vec::new();
+        let mut count = 0;
+        for (k, v) in rows {
+            let Some(item) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            count += 1;
+            if items.len() < limit {
+                items.push(json!({"item": item, "reason": String::from_utf8_lossy(&v)}));
+            }
+        }
+        json!({"count": count, "items": items})
+    }
+
     /// Stored webhooks the engine has not read yet.
     pub fn unread_webhooks(&self) -> u64 {
         let next = read_cursor(&self.shared.store, WEBHOOK_CURSOR).max(1);
@@ -764,6 +783,8 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
         };
         let model = s.live.model();
         let mut keys = Vec::new();
+        // Items no integration can take, with why (None: routable again, or gone).
+        let mut unroutable: Vec<(String, Option<String>)> = Vec::new();
         for ch in &changes {
             // Suspended integrations too (see `route_hint`).
             let integrations: Vec<_> = model
@@ -806,20 +827,34 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
                     });
                 }
                 None if ch.op != ChangeOp::Delete && ch.origin == Origin::Api => {
-                    if let Some(owner) = owner_of(&s, &integrations, &ch.workspace, id) {
-                        keys.push(EngineKey {
-                            integration: owner,
-                            pair: PairKey::Item(id.clone()),
-                        });
+                    match owner_of(&s, &integrations, &ch.workspace, id) {
+                        Ok(Some(owner)) => {
+                            keys.push(EngineKey {
+                                integration: owner,
+                                pair: PairKey::Item(id.clone()),
+                            });
+                            unroutable.push((unroutable_key(&ch.workspace, id), None));
+                        }
+                        Ok(None) => {}
+                        Err(why) => {
+                            unroutable.push((unroutable_key(&ch.workspace, id), Some(why)));
+                        }
                     }
+                }
+                None if ch.op == ChangeOp::Delete => {
+                    unroutable.push((unroutable_key(&ch.workspace, id), None));
                 }
                 None => {}
             }
         }
         keys.sort_by(|a, b| (&a.integration, &a.pair).cmp(&(&b.integration, &b.pair)));
         keys.dedup();
-        let cursor = (CHANGES_CURSOR.to_owned(), Some(last.to_be_bytes().to_vec()));
-        if let Err(e) = s.mark_pending(keys, vec![cursor]).await {
+        let mut extra: Vec<(String, Option<Vec<u8>>)> = unroutable
+            .drain(..)
+            .map(|(k, why)| (k, why.map(String::into_bytes)))
+            .collect();
+        extra.push((CHANGES_CURSOR.to_owned(), Some(last.to_be_bytes().to_vec())));
+        if let Err(e) = s.mark_pending(keys, extra).await {
             tracing::error!(error = %e, "cannot record pending sync work");
             pause().await;
             continue;
@@ -828,20 +863,59 @@ async fn consume_changes(s: Arc<EngineShared>, mut after: u64) {
     }
 }
 
-/// The integration that creates the issue of a new, unlinked item: the first (by name) that
-/// writes to Jira and maps the item's type (not ignored). An item belongs to one integration.
+/// The integration that creates the issue of a new, unlinked item: the one its `syncTo`
+/// names, else the first (by name) that writes to Jira and maps the item's type (not
+/// ignored). `Ok(None)`: the item is not meant for Jira (no integration writes its type);
+/// `Err`: it is, but none can take it (said in status).
 fn owner_of(
     s: &EngineShared,
     integrations: &[&crate::manifest::model::ProjectIntegration],
     ws: &str,
     id: &str,
-) -> Option<String> {
-    let item = s.workspace.get_item(ws, id).ok()?;
-    integrations
-        .iter()
-        .filter(|pi| pi.direction.to_jira())
-        .find(|pi| pi.jira_type(&item.item_type).is_some())
-        .map(|pi| pi.name.clone())
+) -> Result<Option<String>, String> {
+    let Ok(item) = s.workspace.get_item(ws, id) else {
+        return Ok(None);
+    };
+    let takes = |pi: &&&crate::manifest::model::ProjectIntegration| {
+        pi.direction.to_jira() && pi.jira_type(&item.item_type).is_some()
+    };
+    if let Some(name) = &item.sync_to {
+        return match integrations.iter().find(|pi| pi.name == *name) {
+            Some(pi) if takes(&pi) => Ok(Some(pi.name.clone())),
+            Some(_) => Err(format!(
+                "syncTo names integration {name}, which does not create issues of type {:?}",
+                item.item_type
+            )),
+            None => Err(format!(
+                "syncTo names integration {name}, which is not declared for this workspace"
+            )),
+        };
+    }
+    match integrations.iter().find(takes) {
+        Some(pi) => Ok(Some(pi.name.clone())),
+        None => {
+            let mentioned = integrations
+                .iter()
+                .filter(|pi| pi.direction.to_jira())
+                .any(|pi| pi.types.iter().any(|t| t.workspace == item.item_type));
+            if mentioned {
+                // Every integration that writes to Jira ignores the type on purpose.
+                Ok(None)
+            } else if integrations.iter().any(|pi| pi.direction.to_jira()) {
+                Err(format!(
+                    "no integration that writes to Jira maps type {:?}",
+                    item.item_type
+                ))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// `unroutable/{workspace}/{item}`: why a new item cannot go to any integration.
+fn unroutable_key(workspace: &str, item: &str) -> String {
+    format!("unroutable/{workspace}/{item}")
 }
 
 async fn worker(s: Arc<EngineShared>) {

@@ -225,6 +225,10 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
         .jira
         .as_ref()
         .is_some_and(|l| l.integration != env.integration())
+        || item
+            .sync_to
+            .as_ref()
+            .is_some_and(|s| s != env.integration())
         || is_tombstoned(env, "item", &item.id)?
     {
         return Ok(Synced::default());
@@ -679,6 +683,7 @@ fn patch_is_empty(p: &WsPatch) -> bool {
         && p.fields.is_empty()
         && p.comments.is_none()
         && p.time_spent_seconds.is_none()
+        && p.sync_to.is_none()
 }
 
 async fn sync_linked(
