@@ -477,3 +477,60 @@ async fn a_new_item_goes_where_its_sync_to_says_and_unroutable_items_show_in_sta
         "{listed}"
     );
 }
+
+/// A person's Jira edit that lands between tandem's read of the issue and its write of the
+/// same field is not overwritten in silence: Jira's changelog shows it, the pair is re-decided
+/// under the policy (here jiraWins: the person's value on both sides) and the history records
+/// the conflict (issue 11, "stale read"; before, tandem's value replaced the person's and the
+/// history said only "pushed").
+async fn a_stale_read_is_caught(deployment: Deployment) {
+    let mut options = LiveOptions::new(deployment, "jiraWins");
+    options.robot = Some(match deployment {
+        Deployment::Cloud => ("robot@example.com".into(), "robot-token".into()),
+        Deployment::DataCenter => ("robot".into(), "robot-password".into()),
+    });
+    let e = Env::start_with(options).await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    // Every request takes a second: the person's edit lands while tandem's write is on its way.
+    e.sim.set_latency(Duration::from_millis(1000));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "tandem's value"})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim
+        .edit_issue(key, json!({"fields": {"summary": "the person's value"}}))
+        .expect("edit");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim.set_latency(Duration::ZERO);
+    e.wait_item(id, "the person's value wins under jiraWins", |i| {
+        i["title"] == "the person's value"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["summary"],
+        "the person's value",
+        "restored in Jira"
+    );
+    let history = e.history(id).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "conflict"
+            && h["field"] == "title"
+            && h["loser"].to_string().contains("tandem's value")),
+        "the conflict is recorded: {history:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_an_edit_landing_between_read_and_write_is_not_overwritten_in_silence() {
+    a_stale_read_is_caught(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_an_edit_landing_between_read_and_write_is_not_overwritten_in_silence() {
+    a_stale_read_is_caught(Deployment::DataCenter).await;
+}

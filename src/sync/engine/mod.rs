@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod events;
 pub mod merge;
 pub mod moved;
+pub mod overwrite;
 pub mod pair;
 pub mod reachability;
 pub mod sweep;
@@ -231,6 +232,8 @@ pub struct EngineShared {
     /// since is never skipped.
     seen: Mutex<HashMap<(String, String), (String, u64)>>,
     sweep_requests: Mutex<Vec<SweepRequest>>,
+    /// Who tandem is on each connection, to tell its own changelog entries (see `overwrite`).
+    pub(crate) identities: overwrite::Identities,
 }
 
 /// Handle to the engine. Cheap to clone.
@@ -268,6 +271,7 @@ impl Engine {
                 sweep_now: tokio::sync::Notify::new(),
                 seen: Mutex::new(HashMap::new()),
                 sweep_requests: Mutex::new(Vec::new()),
+                identities: overwrite::Identities::default(),
             }),
         }
     }

@@ -596,6 +596,103 @@ async fn unlink(
     })
 }
 
+/// Decides changes of others that tandem's write just overwrote (see `overwrite`) under the
+/// integration's policy, and records each as a conflict in the item's history. `jiraWins` and
+/// `lastWriterWins` (the other author wrote after tandem read, so after the workspace edit)
+/// restore the other author's title or description on both sides; a field whose value cannot
+/// be restored from Jira's history, or `workspaceWins`, keeps tandem's value and the history
+/// names the lost one. Returns the baseline values of what was restored.
+async fn settle_overwrites(
+    env: &PairEnv<'_>,
+    item: &Item,
+    key: &str,
+    lost: Vec<super::overwrite::Overwritten>,
+    synced: &mut Synced,
+) -> Result<BTreeMap<String, Value>, PairError> {
+    let ctx = &env.run.ctx;
+    let jira_wins = !matches!(
+        env.run.integration.conflicts,
+        crate::manifest::model::ConflictPolicy::WorkspaceWins
+    );
+    let ws_snap = fields_snapshot(item, ctx);
+    let mut patch = WsPatch::default();
+    let mut entries = Vec::new();
+    for o in &lost {
+        let restore = jira_wins && matches!(o.key.as_str(), "title" | "description");
+        let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
+        let theirs = Value::String(o.theirs.clone().unwrap_or_default());
+        let mut entry = HistoryEntry::new("conflict", env.origin());
+        entry.field = Some(o.key.clone());
+        if restore {
+            match o.key.as_str() {
+                "title" => patch.title = o.theirs.clone(),
+                _ => patch.description = Some(o.theirs.clone().unwrap_or_default()),
+            }
+            entry.winner = Some(theirs);
+            entry.winner_side = Some(Side::Jira.as_str().to_owned());
+            entry.loser = Some(ours);
+        } else {
+            entry.winner = Some(ours);
+            entry.winner_side = Some(Side::Workspace.as_str().to_owned());
+            entry.loser = Some(theirs);
+        }
+        entry.message = Some(format!(
+            "{} changed {} in Jira ({key}) while tandem was writing it; {:?} kept the {} value{}",
+            o.author,
+            o.key,
+            env.run.integration.conflicts,
+            if restore { "jira" } else { "workspace" },
+            if !restore && jira_wins {
+                " (this field cannot be restored from Jira's history)"
+            } else {
+                ""
+            }
+        ));
+        entries.push(entry);
+    }
+    synced.conflicts += lost.len() as u32;
+    let after = env
+        .shared
+        .workspace
+        .patch_item_recorded(
+            env.ws(),
+            &item.id,
+            patch.clone(),
+            None,
+            env.origin(),
+            entries,
+        )
+        .await?;
+    synced.workspace_writes += 1;
+    let mut restored = BTreeMap::new();
+    if patch_is_empty(&patch) {
+        return Ok(restored);
+    }
+    let write = to_jira(&after, None, ctx)?;
+    let after_snap = fields_snapshot(&after, ctx);
+    let mut fields = Map::new();
+    for o in lost
+        .iter()
+        .filter(|o| matches!(o.key.as_str(), "title" | "description"))
+    {
+        for id in jira_ids(&o.key, env.run) {
+            if let Some(v) = write.fields.get(&id) {
+                fields.insert(id, v.clone());
+            }
+        }
+        if let Some(v) = after_snap.get(&o.key) {
+            restored.insert(o.key.clone(), v.clone());
+        }
+    }
+    if !fields.is_empty() {
+        let mut body = crate::jira::IssueFields::new();
+        body.fields = fields;
+        env.run.client.edit_issue(key, &body).await?;
+        synced.jira_writes += 1;
+    }
+    Ok(restored)
+}
+
 /// Unlinks a pair whose issue Jira deleted (see `reachability`), tombstoning both sides: the
 /// item is not pushed again, and should the issue reappear (it was hidden after all) it is not
 /// imported as a second item.
@@ -772,7 +869,7 @@ async fn sync_linked(
         }
     };
     let settled = base.as_ref().map(|b| b.settled(&jira_snap));
-    let m = merge(
+    let mut m = merge(
         settled.as_ref(),
         &ws_snap,
         &jira_snap,
@@ -959,6 +1056,29 @@ async fn sync_linked(
             body.fields = fields;
             env.run.client.edit_issue(&key, &body).await?;
             synced.jira_writes += 1;
+            // Someone may have changed the same fields between the read and this write.
+            let wrote: std::collections::BTreeSet<String> = m
+                .to_jira
+                .iter()
+                .filter(|k| !matches!(k.as_str(), "status" | "sprint"))
+                .cloned()
+                .collect();
+            let lost = super::overwrite::overwritten_by_others(
+                &env.shared.identities,
+                &env.run.integration.connection,
+                &env.run.client,
+                ctx,
+                &key,
+                issue.fields.get("updated").and_then(Value::as_str),
+                &wrote,
+            )
+            .await?;
+            if !lost.is_empty() {
+                let restored = settle_overwrites(env, &item, &key, lost, &mut synced).await?;
+                for (k, v) in restored {
+                    m.baseline.insert(k, v);
+                }
+            }
         }
         if m.to_jira.contains("status") {
             if let Some(st) = &write.status {
