@@ -145,6 +145,7 @@ fn blank() -> Item {
         time_spent_seconds: 0,
         jira: None,
         sync_to: None,
+        field_updated: Default::default(),
         created: now,
         updated: now,
     }

@@ -66,6 +66,10 @@ pub struct Item {
     /// maps the item's type does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_to: Option<String>,
+    /// When each field last changed (names as in the change feed: `title`, `storyPoints`,
+    /// `fields.<name>`...), so `lastWriterWins` can decide per field, not per item.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_updated: BTreeMap<String, DateTime<Utc>>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }

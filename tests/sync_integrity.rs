@@ -534,3 +534,69 @@ async fn cloud_an_edit_landing_between_read_and_write_is_not_overwritten_in_sile
 async fn data_center_an_edit_landing_between_read_and_write_is_not_overwritten_in_silence() {
     a_stale_read_is_caught(Deployment::DataCenter).await;
 }
+
+/// lastWriterWins decides each field by when each side changed that field: a workspace change
+/// and back (A→B→A) made after Jira's change still wins, and an unrelated later Jira edit (of
+/// the description) does not make Jira's older title win (issue 11, "ABA"; before, the item's
+/// and the issue's whole update times decided, and a field changed back counted as unchanged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_writer_wins_decides_per_field_by_when_each_side_changed_it() {
+    let mut options = LiveOptions::new(Deployment::Cloud, "lastWriterWins");
+    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
+    let e = Env::start_with(options).await;
+    let pairs = linked_items(&e, 2).await;
+    let ((aba, aba_key), (other, other_key)) = (&pairs[0], &pairs[1]);
+    let manifest = integration_manifest("lastWriterWins");
+    e.dirs
+        .manifest("integration.yaml", &format!("{manifest}  suspend: true\n"));
+    e.d.wait_status("suspended", |s| {
+        ready(s, "ProjectIntegration", "demo").is_some_and(|(_, reason, _)| reason == "Suspended")
+            && is_current_and_ready(s, "ProjectIntegration", "demo")
+    })
+    .await;
+    // Jira first, then the workspace, then an unrelated Jira edit.
+    e.sim
+        .edit_issue(aba_key, json!({"fields": {"summary": "five"}}))
+        .expect("edit");
+    e.sim
+        .edit_issue(other_key, json!({"fields": {"summary": "jira title"}}))
+        .expect("edit");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for (id, title) in [(aba, "three"), (aba, "story 0"), (other, "workspace title")] {
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{id}"),
+            Some(json!({ "title": title })),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    e.sim
+        .edit_issue(
+            other_key,
+            json!({"fields": {"description": "an unrelated later edit"}}),
+        )
+        .expect("edit");
+
+    e.dirs.manifest("integration.yaml", &manifest);
+    e.wait_issue(aba_key, "the workspace's later A→B→A wins", |i| {
+        i["fields"]["summary"] == "story 0"
+    })
+    .await;
+    e.wait_issue(other_key, "the workspace's later title wins", |i| {
+        i["fields"]["summary"] == "workspace title"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(aba).await["title"], "story 0");
+    let o = e.item(other).await;
+    assert_eq!(o["title"], "workspace title");
+    assert_eq!(o["description"], "an unrelated later edit");
+    let history = e.history(aba).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "conflict"
+            && h["field"] == "title"
+            && h["loser"].to_string().contains("five")),
+        "Jira's older value is recorded as the loser: {history:#?}"
+    );
+}

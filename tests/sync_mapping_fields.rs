@@ -279,6 +279,7 @@ fn item() -> Item {
         time_spent_seconds: 0,
         jira: None,
         sync_to: None,
+        field_updated: Default::default(),
         created: now,
         updated: now,
     }

@@ -174,6 +174,7 @@ fn item(item_type: &str, title: &str) -> Item {
         time_spent_seconds: 0,
         jira: None,
         sync_to: None,
+        field_updated: Default::default(),
         created: now,
         updated: now,
     }

@@ -14,6 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use serde_json::{json, Value};
 
 use crate::jira::{FieldKind, Issue};
@@ -242,6 +244,68 @@ fn is_rich(rule: &FieldRule) -> bool {
             .as_ref()
             .and_then(|s| s.custom.as_deref())
             .is_some_and(|c| c.ends_with(":textarea"))
+}
+
+/// The item field (as the change feed and `Item::field_updated` name it) behind a snapshot key.
+pub fn item_field_of(key: &str, ctx: &MappingContext) -> Option<String> {
+    match key {
+        "title" | "description" | "status" | "sprint" => Some(key.to_owned()),
+        _ => ctx
+            .rules()
+            .iter()
+            .find(|r| r.workspace == key)
+            .map(|r| match &r.slot {
+                Slot::StoryPoints => "storyPoints".to_owned(),
+                Slot::Team => "team".to_owned(),
+                Slot::Components => "components".to_owned(),
+                Slot::Releases => "releases".to_owned(),
+                Slot::Labels => "labels".to_owned(),
+                Slot::Field(name) => format!("fields.{name}"),
+            }),
+    }
+}
+
+/// When someone other than `me` (changelog author ids) last changed each snapshot key, from an
+/// issue read with `expand=changelog`.
+pub fn key_times_in_changelog(
+    changelog: Option<&Value>,
+    ctx: &MappingContext,
+    me: &[String],
+) -> BTreeMap<String, DateTime<Utc>> {
+    let mut out: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let histories = changelog
+        .and_then(|c| c.get("histories"))
+        .and_then(Value::as_array);
+    for h in histories.into_iter().flatten() {
+        let author = &h["author"];
+        let by_me = ["accountId", "name", "key"]
+            .iter()
+            .filter_map(|k| author.get(*k).and_then(Value::as_str))
+            .any(|a| me.iter().any(|m| m == a));
+        if by_me {
+            continue;
+        }
+        let Some(at) = h
+            .get("created")
+            .and_then(Value::as_str)
+            .and_then(|s| {
+                DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+                    .or_else(|_| DateTime::parse_from_rfc3339(s))
+                    .ok()
+            })
+            .map(|d| d.with_timezone(&Utc))
+        else {
+            continue;
+        };
+        let one = serde_json::json!({"histories": [h]});
+        for key in keys_in_changelog(Some(&one), ctx) {
+            let slot = out.entry(key).or_insert(at);
+            if at > *slot {
+                *slot = at;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -55,7 +55,15 @@ const ITEM_FIELDS: &[&str] = &[
     "timeSpentSeconds",
     "syncTo",
 ];
-const ITEM_READ_ONLY: &[&str] = &["id", "workspace", "version", "created", "updated", "jira"];
+const ITEM_READ_ONLY: &[&str] = &[
+    "id",
+    "workspace",
+    "version",
+    "created",
+    "updated",
+    "jira",
+    "fieldUpdated",
+];
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> WorkspaceError {
     WorkspaceError::Invalid {

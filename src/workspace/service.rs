@@ -422,6 +422,7 @@ impl WorkspaceService {
                     }
                     item.version += 1;
                     item.updated = Utc::now();
+                    stamp_fields(&mut item, &changed);
                     plan = plan.push(WsOp::PutItem {
                         item: Box::new(item.clone()),
                         op: ChangeOp::Update,
@@ -1063,6 +1064,7 @@ fn plan_create(
         time_spent_seconds: 0,
         jira: None,
         sync_to: None,
+        field_updated: Default::default(),
         created: now,
         updated: now,
     };
@@ -1070,6 +1072,7 @@ fn plan_create(
     changed.insert("status".into());
     changed.insert("type".into());
     validate_item(w, r, &item, &changed, true)?;
+    stamp_fields(&mut item, &changed);
     let mut ops = vec![WsOp::PutItem {
         item: Box::new(item.clone()),
         op: ChangeOp::Create,
@@ -1134,6 +1137,15 @@ fn check_name(field: &str, name: &str) -> Result<(), WorkspaceError> {
 }
 
 /// Sets what the patch changes; returns the names of the fields whose value actually changed.
+/// Records when each changed field changed (`updated` is the item's time, set just before).
+fn stamp_fields(item: &mut Item, changed: &BTreeSet<String>) {
+    for name in changed {
+        if !matches!(name.as_str(), "comments" | "timeSpentSeconds" | "syncTo") {
+            item.field_updated.insert(name.clone(), item.updated);
+        }
+    }
+}
+
 fn apply_item_patch(item: &mut Item, p: &ItemPatch) -> BTreeSet<String> {
     let mut changed = BTreeSet::new();
     macro_rules! set {

@@ -34,6 +34,13 @@ pub struct Baseline {
     /// else's change. Cleared by the next saved baseline.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub in_flight: BTreeMap<String, Value>,
+    /// When the values last changed (tandem's clock) and the issue's `updated` then (Jira's
+    /// clock): a field a side changed after these, even back to the same value, was changed
+    /// (`lastWriterWins` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Baseline {
@@ -71,7 +78,10 @@ pub async fn save(
     item_id: &str,
     baseline: &Baseline,
 ) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(baseline).unwrap_or_default();
+    let mut baseline = baseline.clone();
+    // A baseline is agreed on when it is saved, unless the caller knows better.
+    baseline.synced_at.get_or_insert_with(chrono::Utc::now);
+    let bytes = serde_json::to_vec(&baseline).unwrap_or_default();
     store.put_kv(&namespace(integration), item_id, bytes).await
 }
 
@@ -104,6 +114,8 @@ pub fn after_import(
         .collect();
     Ok(Baseline {
         in_flight: Default::default(),
+        synced_at: None,
+        jira_updated: None,
         fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
         parent,
         comments,
@@ -118,6 +130,8 @@ pub fn after_push(
 ) -> Baseline {
     Baseline {
         in_flight: Default::default(),
+        synced_at: None,
+        jira_updated: None,
         fields: crate::sync::fields_snapshot(item, ctx),
         parent,
         comments: item

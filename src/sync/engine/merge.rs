@@ -61,6 +61,17 @@ pub struct Merge {
     pub baseline: BTreeMap<String, Value>,
 }
 
+/// When each side last changed one field, as far as the sides' own records tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The side that changed the field last (`lastWriterWins` keeps its value).
+    pub newer: Side,
+    /// The workspace changed the field since the last sync, even if back to the old value.
+    pub ws_touched: bool,
+    /// Someone other than tandem changed it in Jira since the last sync, likewise.
+    pub jira_touched: bool,
+}
+
 /// Merges one pair. `newer` is the side edited last (for `lastWriterWins`); `flow` gives each
 /// key's allowed directions.
 pub fn merge(
@@ -69,6 +80,25 @@ pub fn merge(
     jira: &BTreeMap<String, Value>,
     policy: ConflictPolicy,
     newer: Side,
+    flow: impl Fn(&str) -> Flow,
+) -> Merge {
+    let timing = Timing {
+        newer,
+        ws_touched: false,
+        jira_touched: false,
+    };
+    merge_timed(base, ws, jira, policy, |_| timing, flow)
+}
+
+/// [`merge`] with per-field timing: `lastWriterWins` decides each field by which side changed
+/// that field last, and a side that changed a field and back (A→B→A) still counts as having
+/// changed it, so the other side's older change does not win by default.
+pub fn merge_timed(
+    base: Option<&BTreeMap<String, Value>>,
+    ws: &BTreeMap<String, Value>,
+    jira: &BTreeMap<String, Value>,
+    policy: ConflictPolicy,
+    timing: impl Fn(&str) -> Timing,
     flow: impl Fn(&str) -> Flow,
 ) -> Merge {
     let mut out = Merge::default();
@@ -81,9 +111,11 @@ pub fn merge(
             out.baseline.insert(key.clone(), w.clone());
             continue;
         }
+        let t = timing(key);
+        let newer = t.newer;
         let b = base.map(|b| b.get(key).unwrap_or(&Value::Null));
-        let ws_moved = b.is_none_or(|b| b != w);
-        let jira_moved = b.is_none_or(|b| b != j);
+        let ws_moved = b.is_none_or(|b| b != w) || t.ws_touched;
+        let jira_moved = b.is_none_or(|b| b != j) || t.jira_touched;
         let winner = match (ws_moved, jira_moved) {
             (true, false) => Some(Side::Workspace),
             (false, true) => Some(Side::Jira),

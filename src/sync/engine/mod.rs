@@ -334,7 +334,16 @@ impl Engine {
             tasks.spawn(until_shutdown(shutdown.clone(), worker(s)));
         }
         let s = self.shared.clone();
-        tasks.spawn(until_shutdown(shutdown, sweep::sweeper(s)));
+        tasks.spawn(until_shutdown(shutdown.clone(), sweep::sweeper(s)));
+        // Pairs waiting for their integration (suspended, not declared yet) run as soon as the
+        // applied model changes, not at their next dependency backoff (up to 30 s later).
+        let s = self.shared.clone();
+        tasks.spawn(until_shutdown(shutdown, async move {
+            let mut models = s.live.model_changes();
+            while models.changed().await.is_ok() {
+                s.queue.wake_dependents();
+            }
+        }));
     }
 
     /// Runs a resync sweep of `integration` now and reports what it found.

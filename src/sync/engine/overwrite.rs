@@ -32,7 +32,11 @@ pub struct Overwritten {
 pub struct Identities(std::sync::Mutex<HashMap<String, Vec<String>>>);
 
 impl Identities {
-    async fn of(&self, connection: &str, client: &JiraClient) -> Result<Vec<String>, PairError> {
+    pub(super) async fn of(
+        &self,
+        connection: &str,
+        client: &JiraClient,
+    ) -> Result<Vec<String>, PairError> {
         if let Some(ids) = self
             .0
             .lock()

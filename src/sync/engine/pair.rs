@@ -33,11 +33,14 @@ use super::super::mapping::{
 };
 use super::super::push::{create_linked_issue, intent_of, item_label, CreateError, PushEnv};
 use super::super::richtext::canonical_markdown;
-use super::super::snapshot::{fields_snapshot, fields_snapshot_from_issue, keys_in_changelog};
+use super::super::snapshot::{
+    fields_snapshot, fields_snapshot_from_issue, item_field_of, key_times_in_changelog,
+    keys_in_changelog,
+};
 use super::super::sprints::apply_sprint_moves;
 use super::super::transitions::{apply_status, WorkflowGraph};
 use super::baseline::{self, Baseline};
-use super::merge::{merge, Flow, Side};
+use super::merge::{merge, merge_timed, Flow, Side, Timing};
 use super::moved;
 use super::{EngineKey, EngineShared, PairKey};
 
@@ -187,7 +190,16 @@ pub async fn sync_pair(env: &PairEnv<'_>, key: &PairKey) -> Result<Synced, PairE
 
 /// Reads an issue by id; `None` when Jira says it does not exist (deleted, or no permission).
 async fn read_issue(env: &PairEnv<'_>, id: &str) -> Result<Option<Issue>, PairError> {
-    match env.run.client.issue(id, &[], false).await {
+    read_issue_with(env, id, false).await
+}
+
+/// [`read_issue`], with the changelog when `changelog` (per-field times for `lastWriterWins`).
+async fn read_issue_with(
+    env: &PairEnv<'_>,
+    id: &str,
+    changelog: bool,
+) -> Result<Option<Issue>, PairError> {
+    match env.run.client.issue(id, &[], changelog).await {
         Ok(i) => Ok(Some(i)),
         Err(JiraError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
@@ -307,6 +319,8 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     }
     let base = Baseline {
         in_flight: Default::default(),
+        synced_at: None,
+        jira_updated: None,
         fields,
         parent: parent.map(|p| p.key),
         comments: BTreeMap::new(),
@@ -479,6 +493,8 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     );
     let base = Baseline {
         in_flight: Default::default(),
+        synced_at: None,
+        jira_updated: None,
         fields: fields_snapshot_from_issue(&issue, ctx)?,
         parent: parent.flatten().and(patch.parent_key.clone().flatten()),
         comments: patch
@@ -791,6 +807,8 @@ async fn sync_linked(
     let ws = env.ws();
     let integration = env.integration();
     let ctx = &env.run.ctx;
+    let lww =
+        env.run.integration.conflicts == crate::manifest::model::ConflictPolicy::LastWriterWins;
     let item = match env.shared.workspace.get_item(ws, &link.workspace_item_id) {
         Ok(i) => i,
         Err(WorkspaceError::NotFound { .. }) => {
@@ -806,7 +824,7 @@ async fn sync_linked(
     };
     let issue = match fetched {
         Some(i) => i,
-        None => match read_issue(env, &link.jira_issue_id).await? {
+        None => match read_issue_with(env, &link.jira_issue_id, lww).await? {
             Some(i) => i,
             // Deleted, or hidden from tandem's user: only Jira's word tells which.
             None => return super::reachability::on_not_found(env, &link).await,
@@ -869,12 +887,51 @@ async fn sync_linked(
         }
     };
     let settled = base.as_ref().map(|b| b.settled(&jira_snap));
-    let mut m = merge(
+    // lastWriterWins: per field, by when each side changed that field (the item's field times,
+    // Jira's changelog without tandem's own entries), not by the items' update times.
+    let jira_times = if lww && issue.changelog.is_some() {
+        let me = env
+            .shared
+            .identities
+            .of(&env.run.integration.connection, &env.run.client)
+            .await?;
+        key_times_in_changelog(issue.changelog.as_ref(), ctx, &me)
+    } else {
+        BTreeMap::new()
+    };
+    let timing = |key: &str| {
+        if !lww {
+            return Timing {
+                newer,
+                ws_touched: false,
+                jira_touched: false,
+            };
+        }
+        let ws_at = item_field_of(key, ctx)
+            .and_then(|f| item.field_updated.get(&f).copied())
+            .unwrap_or(item.updated);
+        let jira_at = jira_times.get(key).copied().or(issue_updated);
+        let synced = base.as_ref().and_then(|b| b.synced_at);
+        let jira_synced = base.as_ref().and_then(|b| b.jira_updated);
+        Timing {
+            newer: match jira_at {
+                Some(t) if t > ws_at => Side::Jira,
+                _ => Side::Workspace,
+            },
+            ws_touched: synced.is_some_and(|s| {
+                item.field_updated
+                    .get(&item_field_of(key, ctx).unwrap_or_default())
+                    .is_some_and(|t| *t > s)
+            }),
+            jira_touched: jira_synced.is_some_and(|s| jira_times.get(key).is_some_and(|t| *t > s)),
+        }
+    };
+    let mut m = merge_timed(
         settled.as_ref(),
         &ws_snap,
         &jira_snap,
         env.run.integration.conflicts,
-        newer,
+        timing,
         flow,
     );
 
@@ -1239,15 +1296,20 @@ async fn sync_linked(
     } else {
         env.shared.unsee(connection, &issue.id);
     }
-    let new_base = Baseline {
+    let stored = baseline::load(&env.shared.store, integration, &item.id)?;
+    let mut new_base = Baseline {
         fields: m.baseline,
         parent: new_parent,
         comments: base_comments,
         in_flight: BTreeMap::new(),
+        synced_at: stored.as_ref().and_then(|b| b.synced_at),
+        jira_updated: stored.as_ref().and_then(|b| b.jira_updated),
     };
-    // Saved whenever it differs from what is stored, which includes a write-ahead record.
-    let stored = baseline::load(&env.shared.store, integration, &item.id)?;
+    // Saved whenever it differs from what is stored (a write-ahead record included); the
+    // times move only with the values, so an unchanged pair costs no write.
     if stored.as_ref() != Some(&new_base) {
+        new_base.synced_at = Some(Utc::now());
+        new_base.jira_updated = issue_updated;
         baseline::save(&env.shared.store, integration, &item.id, &new_base).await?;
     }
     Ok(synced)
