@@ -600,3 +600,37 @@ async fn last_writer_wins_decides_per_field_by_when_each_side_changed_it() {
         "Jira's older value is recorded as the loser: {history:#?}"
     );
 }
+
+/// A person's transition that lands while tandem is syncing a workspace status change is not
+/// undone: tandem merges again and, under jiraWins, keeps the person's status on both sides
+/// (issue 11, "apply_status drives the issue from wherever it is now"; before, tandem moved
+/// the issue on to the item's status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_made_while_tandem_syncs_a_status_is_not_undone() {
+    let mut options = LiveOptions::new(Deployment::Cloud, "jiraWins");
+    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
+    let e = Env::start_with(options).await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.sim.set_latency(Duration::from_millis(1000));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Doing"})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim.transition_issue(key, "Done").expect("transition");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim.set_latency(Duration::ZERO);
+    e.wait_item(id, "the person's transition wins under jiraWins", |i| {
+        i["status"] == "Done"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["status"]["name"],
+        "Done",
+        "not driven back to In Progress"
+    );
+}

@@ -1139,6 +1139,17 @@ async fn sync_linked(
         }
         if m.to_jira.contains("status") {
             if let Some(st) = &write.status {
+                // Transitions start from wherever the issue is now: if someone moved it since
+                // the read, driving it to the item's status would undo their transition in
+                // silence. Merge again from a fresh read instead.
+                let read_status = issue.fields["status"]["id"].as_str().map(str::to_owned);
+                let now = env.run.client.issue(&key, &["status"], false).await?;
+                let now_status = now.fields["status"]["id"].as_str().map(str::to_owned);
+                if now_status != read_status {
+                    return Err(PairError::Transient(format!(
+                        "{key} was transitioned in Jira while tandem was syncing it; merging again"
+                    )));
+                }
                 let mut graph = WorkflowGraph::new();
                 let outcome = apply_status(
                     &env.run.client,
