@@ -624,6 +624,7 @@ async fn settle_overwrites(
     key: &str,
     lost: Vec<super::overwrite::Overwritten>,
     synced: &mut Synced,
+    version: &mut u64,
 ) -> Result<BTreeMap<String, Value>, PairError> {
     let ctx = &env.run.ctx;
     let jira_wins = !matches!(
@@ -674,12 +675,14 @@ async fn settle_overwrites(
             env.ws(),
             &item.id,
             patch.clone(),
-            None,
+            // A workspace edit made meanwhile is never replaced: the pair runs again instead.
+            Some(IfMatch::Versions(vec![*version])),
             env.origin(),
             entries,
         )
         .await?;
     synced.workspace_writes += 1;
+    *version = after.version;
     let mut restored = BTreeMap::new();
     if patch_is_empty(&patch) {
         return Ok(restored);
@@ -1131,7 +1134,8 @@ async fn sync_linked(
             )
             .await?;
             if !lost.is_empty() {
-                let restored = settle_overwrites(env, &item, &key, lost, &mut synced).await?;
+                let restored =
+                    settle_overwrites(env, &item, &key, lost, &mut synced, &mut version).await?;
                 for (k, v) in restored {
                     m.baseline.insert(k, v);
                 }
