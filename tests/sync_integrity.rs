@@ -525,6 +525,47 @@ async fn a_stale_read_is_caught(deployment: Deployment) {
     );
 }
 
+/// The same race on story points: the person's number is restored on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwritten_story_points_are_restored_under_jira_wins() {
+    let mut options = LiveOptions::new(Deployment::Cloud, "jiraWins");
+    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
+    let e = Env::start_with(options).await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    let field = e.story_points_field();
+    e.sim.set_latency(Duration::from_millis(1000));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"storyPoints": 3})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim
+        .edit_issue(key, json!({"fields": {field: 8}}))
+        .expect("edit");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    e.sim.set_latency(Duration::ZERO);
+    e.wait_item(id, "the person's 8 wins under jiraWins", |i| {
+        i["storyPoints"] == 8.0
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(
+        e.jira_issue(key).await["fields"][field],
+        8.0,
+        "restored in Jira"
+    );
+    let history = e.history(id).await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "conflict" && h["winner"].to_string().contains('8')),
+        "{history:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_an_edit_landing_between_read_and_write_is_not_overwritten_in_silence() {
     a_stale_read_is_caught(Deployment::Cloud).await;

@@ -615,9 +615,9 @@ async fn unlink(
 /// Decides changes of others that tandem's write just overwrote (see `overwrite`) under the
 /// integration's policy, and records each as a conflict in the item's history. `jiraWins` and
 /// `lastWriterWins` (the other author wrote after tandem read, so after the workspace edit)
-/// restore the other author's title or description on both sides; a field whose value cannot
-/// be restored from Jira's history, or `workspaceWins`, keeps tandem's value and the history
-/// names the lost one. Returns the baseline values of what was restored.
+/// restore the other author's title, description or story points on both sides; a field whose
+/// value cannot be rebuilt from Jira's history, or `workspaceWins`, keeps tandem's value and
+/// the history names the lost one. Returns the baseline values of what was restored.
 async fn settle_overwrites(
     env: &PairEnv<'_>,
     item: &Item,
@@ -634,8 +634,24 @@ async fn settle_overwrites(
     let ws_snap = fields_snapshot(item, ctx);
     let mut patch = WsPatch::default();
     let mut entries = Vec::new();
+    // Story points come back from `toString` as a number ("" when cleared).
+    let story_points = |key: &str| {
+        ctx.rules()
+            .iter()
+            .any(|r| r.workspace == key && matches!(r.slot, Slot::StoryPoints))
+    };
+    let points = |o: &super::overwrite::Overwritten| -> Option<Option<f64>> {
+        match o.theirs.as_deref().map(str::trim) {
+            None | Some("") => Some(None),
+            Some(t) => t.parse::<f64>().ok().map(Some),
+        }
+    };
+    let restorable = |o: &super::overwrite::Overwritten| {
+        matches!(o.key.as_str(), "title" | "description")
+            || (story_points(&o.key) && points(o).is_some())
+    };
     for o in &lost {
-        let restore = jira_wins && matches!(o.key.as_str(), "title" | "description");
+        let restore = jira_wins && restorable(o);
         let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
         let theirs = Value::String(o.theirs.clone().unwrap_or_default());
         let mut entry = HistoryEntry::new("conflict", env.origin());
@@ -643,7 +659,8 @@ async fn settle_overwrites(
         if restore {
             match o.key.as_str() {
                 "title" => patch.title = o.theirs.clone(),
-                _ => patch.description = Some(o.theirs.clone().unwrap_or_default()),
+                "description" => patch.description = Some(o.theirs.clone().unwrap_or_default()),
+                _ => patch.story_points = points(o),
             }
             entry.winner = Some(theirs);
             entry.winner_side = Some(Side::Jira.as_str().to_owned());
@@ -690,10 +707,7 @@ async fn settle_overwrites(
     let write = to_jira(&after, None, ctx)?;
     let after_snap = fields_snapshot(&after, ctx);
     let mut fields = Map::new();
-    for o in lost
-        .iter()
-        .filter(|o| matches!(o.key.as_str(), "title" | "description"))
-    {
+    for o in lost.iter().filter(|o| restorable(o)) {
         for id in jira_ids(&o.key, env.run) {
             if let Some(v) = write.fields.get(&id) {
                 fields.insert(id, v.clone());
