@@ -675,3 +675,41 @@ async fn a_transition_made_while_tandem_syncs_a_status_is_not_undone() {
         "not driven back to In Progress"
     );
 }
+
+/// Under workspaceWins a person's transition racing tandem's own is overruled, but never in
+/// silence: the history records it as the conflict's loser (found by the convergence campaign,
+/// seed 3: a Jira status edit vanished with no record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_overruled_by_workspace_wins_is_recorded() {
+    let mut options = LiveOptions::new(Deployment::Cloud, "workspaceWins");
+    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
+    let e = Env::start_with(options).await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.sim.set_latency(Duration::from_millis(1000));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Done"})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    e.sim
+        .transition_issue(key, "In Progress")
+        .expect("transition");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    e.sim.set_latency(Duration::ZERO);
+    e.wait_issue(key, "the workspace's status wins", |i| {
+        i["fields"]["status"]["name"] == "Done"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["status"], "Done");
+    let history = e.history(id).await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "conflict" && h["field"] == "status" && h["loser"] == "Doing"),
+        "the person's transition is recorded as the loser: {history:#?}"
+    );
+}

@@ -653,7 +653,20 @@ async fn settle_overwrites(
     for o in &lost {
         let restore = jira_wins && restorable(o);
         let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
-        let theirs = Value::String(o.theirs.clone().unwrap_or_default());
+        let mut theirs = o.theirs.clone().unwrap_or_default();
+        if o.key == "status" {
+            // In the workspace's terms, like every other status in the history.
+            if let Some(m) = env
+                .run
+                .integration
+                .statuses
+                .iter()
+                .find(|m| m.jira.eq_ignore_ascii_case(&theirs))
+            {
+                theirs = m.workspace.clone();
+            }
+        }
+        let theirs = Value::String(theirs);
         let mut entry = HistoryEntry::new("conflict", env.origin());
         entry.field = Some(o.key.clone());
         if restore {
@@ -1179,6 +1192,24 @@ async fn sync_linked(
                 .await
                 .map_err(|e| PairError::Transient(format!("status of {key}: {e}")))?;
                 synced.jira_writes += outcome.applied.len() as u32;
+                // A transition by someone else between the check above and tandem's own is
+                // not undone in silence either: it is recorded as a conflict.
+                if !outcome.applied.is_empty() {
+                    let lost = super::overwrite::overwritten_by_others(
+                        &env.shared.identities,
+                        &env.run.integration.connection,
+                        &env.run.client,
+                        ctx,
+                        &key,
+                        issue.fields.get("updated").and_then(Value::as_str),
+                        &std::collections::BTreeSet::from(["status".to_owned()]),
+                    )
+                    .await?;
+                    if !lost.is_empty() {
+                        settle_overwrites(env, &item, &key, lost, &mut synced, &mut version)
+                            .await?;
+                    }
+                }
             }
         }
         if m.to_jira.contains("sprint") {
