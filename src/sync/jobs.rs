@@ -305,14 +305,6 @@ pub trait JobObserver: Send + Sync {
     fn finished(&self, manifest: &str);
 }
 
-/// An observer that hears nothing, for jobs started only through the API.
-pub struct NoObserver;
-
-impl JobObserver for NoObserver {
-    fn progress(&self, _: &str, _: &JobRecord) {}
-    fn finished(&self, _: &str) {}
-}
-
 /// Starts, resumes and reports jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Jobs {
@@ -368,7 +360,6 @@ impl Jobs {
         self.launch(record).await
     }
 
-    /// Starts an ad-hoc job on a declared integration.
     /// Whether `integration` is declared (valid) now.
     pub fn knows(&self, integration: &str) -> bool {
         self.inner
@@ -378,6 +369,7 @@ impl Jobs {
             .contains_key(integration)
     }
 
+    /// Starts an ad-hoc job on a declared integration.
     pub async fn start(
         &self,
         integration: &str,
