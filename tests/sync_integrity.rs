@@ -492,19 +492,20 @@ async fn a_stale_read_is_caught(deployment: Deployment) {
     let e = Env::start_with(options).await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
-    // Every request takes a second: the person's edit lands while tandem's write is on its way.
-    e.sim.set_latency(Duration::from_millis(1000));
+    // Every request takes two seconds: the person's edit lands while tandem's write is on its
+    // way, with a second of margin on either side.
+    e.sim.set_latency(Duration::from_millis(2000));
     e.ws(
         reqwest::Method::PATCH,
         &format!("/items/{id}"),
         Some(json!({"title": "tandem's value"})),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim
         .edit_issue(key, json!({"fields": {"summary": "the person's value"}}))
         .expect("edit");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's value wins under jiraWins", |i| {
         i["title"] == "the person's value"
@@ -534,18 +535,18 @@ async fn overwritten_story_points_are_restored_under_jira_wins() {
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
     let field = e.story_points_field();
-    e.sim.set_latency(Duration::from_millis(1000));
+    e.sim.set_latency(Duration::from_millis(2000));
     e.ws(
         reqwest::Method::PATCH,
         &format!("/items/{id}"),
         Some(json!({"storyPoints": 3})),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim
         .edit_issue(key, json!({"fields": {field: 8}}))
         .expect("edit");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's 8 wins under jiraWins", |i| {
         i["storyPoints"] == 8.0
@@ -653,16 +654,16 @@ async fn a_transition_made_while_tandem_syncs_a_status_is_not_undone() {
     let e = Env::start_with(options).await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
-    e.sim.set_latency(Duration::from_millis(1000));
+    e.sim.set_latency(Duration::from_millis(2000));
     e.ws(
         reqwest::Method::PATCH,
         &format!("/items/{id}"),
         Some(json!({"status": "Doing"})),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim.transition_issue(key, "Done").expect("transition");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's transition wins under jiraWins", |i| {
         i["status"] == "Done"
