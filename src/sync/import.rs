@@ -502,12 +502,7 @@ fn comment(c: &JiraComment, item: Option<&Item>) -> Comment {
     let created = c
         .created
         .as_deref()
-        .and_then(|s| {
-            DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-                .or_else(|_| DateTime::parse_from_rfc3339(s))
-                .ok()
-        })
-        .map(|d| d.with_timezone(&Utc))
+        .and_then(super::snapshot::parse_jira_time)
         .or(existing.map(|x| x.created))
         .unwrap_or_else(Utc::now);
     Comment {

@@ -246,6 +246,23 @@ fn is_rich(rule: &FieldRule) -> bool {
             .is_some_and(|c| c.ends_with(":textarea"))
 }
 
+/// A Jira date-time (`2026-01-31T09:00:00.000+0000`, or RFC 3339).
+pub(crate) fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Whether a changelog history was written by one of `me` (account id, user name or key).
+pub(crate) fn authored_by(history: &Value, me: &[String]) -> bool {
+    let author = &history["author"];
+    ["accountId", "name", "key"]
+        .iter()
+        .filter_map(|k| author.get(*k).and_then(Value::as_str))
+        .any(|a| me.iter().any(|m| m == a))
+}
+
 /// The item field (as the change feed and `Item::field_updated` name it) behind a snapshot key.
 pub fn item_field_of(key: &str, ctx: &MappingContext) -> Option<String> {
     match key {
@@ -277,23 +294,13 @@ pub fn key_times_in_changelog(
         .and_then(|c| c.get("histories"))
         .and_then(Value::as_array);
     for h in histories.into_iter().flatten() {
-        let author = &h["author"];
-        let by_me = ["accountId", "name", "key"]
-            .iter()
-            .filter_map(|k| author.get(*k).and_then(Value::as_str))
-            .any(|a| me.iter().any(|m| m == a));
-        if by_me {
+        if authored_by(h, me) {
             continue;
         }
         let Some(at) = h
             .get("created")
             .and_then(Value::as_str)
-            .and_then(|s| {
-                DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-                    .or_else(|_| DateTime::parse_from_rfc3339(s))
-                    .ok()
-            })
-            .map(|d| d.with_timezone(&Utc))
+            .and_then(parse_jira_time)
         else {
             continue;
         };

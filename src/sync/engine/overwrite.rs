@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{json, Value};
 
 use crate::jira::JiraClient;
-use crate::sync::snapshot::keys_in_changelog;
+use crate::sync::snapshot::{authored_by, keys_in_changelog, parse_jira_time};
 use crate::sync::MappingContext;
 
 use super::pair::PairError;
@@ -58,14 +58,6 @@ impl Identities {
     }
 }
 
-fn author_ids(group: &Value) -> Vec<&str> {
-    let a = &group["author"];
-    ["accountId", "name", "key"]
-        .iter()
-        .filter_map(|k| a.get(*k).and_then(Value::as_str))
-        .collect()
-}
-
 fn display(group: &Value) -> String {
     let a = &group["author"];
     a.get("displayName")
@@ -73,13 +65,6 @@ fn display(group: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("someone")
         .to_owned()
-}
-
-fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 /// The changes of others that tandem's write of `wrote` (snapshot keys) to `issue` overwrote,
@@ -93,7 +78,7 @@ pub async fn overwritten_by_others(
     read_updated: Option<&str>,
     wrote: &BTreeSet<String>,
 ) -> Result<Vec<Overwritten>, PairError> {
-    let Some(read_at) = read_updated.and_then(parse_time) else {
+    let Some(read_at) = read_updated.and_then(parse_jira_time) else {
         return Ok(Vec::new());
     };
     let me = identities.of(connection, client).await?;
@@ -109,14 +94,14 @@ pub async fn overwritten_by_others(
         (
             g.get("created")
                 .and_then(Value::as_str)
-                .and_then(parse_time),
+                .and_then(parse_jira_time),
             g.get("id")
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<u64>().ok())
                 .unwrap_or(0),
         )
     };
-    let mine = |g: &Value| author_ids(g).iter().any(|a| me.iter().any(|m| m == a));
+    let mine = |g: &Value| authored_by(g, &me);
     // Tandem's own last group touching what it wrote: everything of others before it (and
     // after the read) was overwritten.
     let keys_of = |g: &Value| keys_in_changelog(Some(&json!({"histories": [g]})), ctx);

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::jira::{Issue, JiraError, KeyRef, NamedRef, NewIssueLink};
@@ -35,7 +35,7 @@ use super::super::push::{create_linked_issue, intent_of, item_label, CreateError
 use super::super::richtext::canonical_markdown;
 use super::super::snapshot::{
     fields_snapshot, fields_snapshot_from_issue, item_field_of, key_times_in_changelog,
-    keys_in_changelog,
+    keys_in_changelog, parse_jira_time,
 };
 use super::super::sprints::apply_sprint_moves;
 use super::super::transitions::{apply_status, WorkflowGraph};
@@ -758,13 +758,6 @@ pub(super) async fn unlink_deleted_issue(
         )
         .await?;
     unlink(env, link, Gone::Issue, why).await
-}
-
-fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
 }
 
 /// Jira field ids that carry a snapshot key in an edit.
