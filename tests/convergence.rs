@@ -996,14 +996,7 @@ impl<'a> Campaign<'a> {
         loop {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.e.sim.webhooks_idle()).await;
             let s = self.e.d.status().await;
-            let q = &s["engine"]["queue"];
-            let busy = s["pendingWebhookEvents"].as_u64().unwrap_or(1)
-                + q["ready"].as_u64().unwrap_or(1)
-                + q["running"].as_u64().unwrap_or(1)
-                + q["scheduled"].as_u64().unwrap_or(1)
-                + resource(&s, "ProjectIntegration", "demo")
-                    .and_then(|r| r["sync"]["pending"].as_u64())
-                    .unwrap_or(1);
+            let busy = common_live::engine_busy(&s);
             calm = if busy == 0 { calm + 1 } else { 0 };
             if calm >= 3 {
                 return Ok(());

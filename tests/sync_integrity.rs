@@ -146,6 +146,36 @@ async fn removing_an_integration_then_importing_and_pushing_never_gives_an_issue
     }
 }
 
+/// A live env in which tandem logs in as its own user, so Jira's changelog tells tandem's
+/// writes from the person's (the simulator's administrator, whom `SimHandle` acts as).
+async fn env_as_robot(deployment: Deployment, policy: &str) -> Env {
+    let mut options = LiveOptions::new(deployment, policy);
+    options.robot = Some(match deployment {
+        Deployment::Cloud => ("robot@example.com".into(), "robot-token".into()),
+        Deployment::DataCenter => ("robot".into(), "robot-password".into()),
+    });
+    Env::start_with(options).await
+}
+
+/// A race between tandem and a person: while every Jira request takes `latency_ms`, the item
+/// gets `edit` in the workspace, the person acts in Jira `at_ms` later (inside the window
+/// between tandem's read and its write), and the latency is lifted `settle_ms` after that.
+async fn race(
+    e: &Env,
+    id: &str,
+    edit: Value,
+    (latency_ms, at_ms, settle_ms): (u64, u64, u64),
+    person: impl FnOnce(&tandem::sim::SimHandle),
+) {
+    e.sim.set_latency(Duration::from_millis(latency_ms));
+    e.ws(reqwest::Method::PATCH, &format!("/items/{id}"), Some(edit))
+        .await;
+    tokio::time::sleep(Duration::from_millis(at_ms)).await;
+    person(&e.sim);
+    tokio::time::sleep(Duration::from_millis(settle_ms)).await;
+    e.sim.set_latency(Duration::ZERO);
+}
+
 async fn resync(e: &Env) -> Value {
     let resp =
         e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
@@ -484,29 +514,22 @@ async fn a_new_item_goes_where_its_sync_to_says_and_unroutable_items_show_in_sta
 /// the conflict (issue 11, "stale read"; before, tandem's value replaced the person's and the
 /// history said only "pushed").
 async fn a_stale_read_is_caught(deployment: Deployment) {
-    let mut options = LiveOptions::new(deployment, "jiraWins");
-    options.robot = Some(match deployment {
-        Deployment::Cloud => ("robot@example.com".into(), "robot-token".into()),
-        Deployment::DataCenter => ("robot".into(), "robot-password".into()),
-    });
-    let e = Env::start_with(options).await;
+    let e = env_as_robot(deployment, "jiraWins").await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
     // Every request takes two seconds: the person's edit lands while tandem's write is on its
     // way, with a second of margin on either side.
-    e.sim.set_latency(Duration::from_millis(2000));
-    e.ws(
-        reqwest::Method::PATCH,
-        &format!("/items/{id}"),
-        Some(json!({"title": "tandem's value"})),
+    race(
+        &e,
+        id,
+        json!({"title": "tandem's value"}),
+        (2000, 3000, 3000),
+        |sim| {
+            sim.edit_issue(key, json!({"fields": {"summary": "the person's value"}}))
+                .expect("edit")
+        },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim
-        .edit_issue(key, json!({"fields": {"summary": "the person's value"}}))
-        .expect("edit");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's value wins under jiraWins", |i| {
         i["title"] == "the person's value"
     })
@@ -529,25 +552,21 @@ async fn a_stale_read_is_caught(deployment: Deployment) {
 /// The same race on story points: the person's number is restored on both sides.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwritten_story_points_are_restored_under_jira_wins() {
-    let mut options = LiveOptions::new(Deployment::Cloud, "jiraWins");
-    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
-    let e = Env::start_with(options).await;
+    let e = env_as_robot(Deployment::Cloud, "jiraWins").await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
     let field = e.story_points_field();
-    e.sim.set_latency(Duration::from_millis(2000));
-    e.ws(
-        reqwest::Method::PATCH,
-        &format!("/items/{id}"),
-        Some(json!({"storyPoints": 3})),
+    race(
+        &e,
+        id,
+        json!({"storyPoints": 3}),
+        (2000, 3000, 3000),
+        |sim| {
+            sim.edit_issue(key, json!({"fields": {field: 8}}))
+                .expect("edit")
+        },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim
-        .edit_issue(key, json!({"fields": {field: 8}}))
-        .expect("edit");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's 8 wins under jiraWins", |i| {
         i["storyPoints"] == 8.0
     })
@@ -583,9 +602,7 @@ async fn data_center_an_edit_landing_between_read_and_write_is_not_overwritten_i
 /// and the issue's whole update times decided, and a field changed back counted as unchanged).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_writer_wins_decides_per_field_by_when_each_side_changed_it() {
-    let mut options = LiveOptions::new(Deployment::Cloud, "lastWriterWins");
-    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
-    let e = Env::start_with(options).await;
+    let e = env_as_robot(Deployment::Cloud, "lastWriterWins").await;
     let pairs = linked_items(&e, 2).await;
     let ((aba, aba_key), (other, other_key)) = (&pairs[0], &pairs[1]);
     let manifest = integration_manifest("lastWriterWins");
@@ -649,22 +666,17 @@ async fn last_writer_wins_decides_per_field_by_when_each_side_changed_it() {
 /// the issue on to the item's status).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transition_made_while_tandem_syncs_a_status_is_not_undone() {
-    let mut options = LiveOptions::new(Deployment::Cloud, "jiraWins");
-    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
-    let e = Env::start_with(options).await;
+    let e = env_as_robot(Deployment::Cloud, "jiraWins").await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
-    e.sim.set_latency(Duration::from_millis(2000));
-    e.ws(
-        reqwest::Method::PATCH,
-        &format!("/items/{id}"),
-        Some(json!({"status": "Doing"})),
+    race(
+        &e,
+        id,
+        json!({"status": "Doing"}),
+        (2000, 3000, 3000),
+        |sim| sim.transition_issue(key, "Done").expect("transition"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim.transition_issue(key, "Done").expect("transition");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim.set_latency(Duration::ZERO);
     e.wait_item(id, "the person's transition wins under jiraWins", |i| {
         i["status"] == "Done"
     })
@@ -682,24 +694,20 @@ async fn a_transition_made_while_tandem_syncs_a_status_is_not_undone() {
 /// seed 3: a Jira status edit vanished with no record).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transition_overruled_by_workspace_wins_is_recorded() {
-    let mut options = LiveOptions::new(Deployment::Cloud, "workspaceWins");
-    options.robot = Some(("robot@example.com".into(), "robot-token".into()));
-    let e = Env::start_with(options).await;
+    let e = env_as_robot(Deployment::Cloud, "workspaceWins").await;
     let pairs = linked_items(&e, 1).await;
     let (id, key) = &pairs[0];
-    e.sim.set_latency(Duration::from_millis(1000));
-    e.ws(
-        reqwest::Method::PATCH,
-        &format!("/items/{id}"),
-        Some(json!({"status": "Done"})),
+    race(
+        &e,
+        id,
+        json!({"status": "Done"}),
+        (1000, 2500, 3000),
+        |sim| {
+            sim.transition_issue(key, "In Progress")
+                .expect("transition")
+        },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    e.sim
-        .transition_issue(key, "In Progress")
-        .expect("transition");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    e.sim.set_latency(Duration::ZERO);
     e.wait_issue(key, "the workspace's status wins", |i| {
         i["fields"]["status"]["name"] == "Done"
     })

@@ -152,6 +152,19 @@ pub fn webhook_registered(s: &Value) -> bool {
     }) && all_ready(s)
 }
 
+/// Work the engine still has, from a status document: unread webhooks, queued or running pairs,
+/// and `demo`'s durable pending set (0 when idle; unknown counts as busy).
+pub fn engine_busy(s: &Value) -> u64 {
+    let q = &s["engine"]["queue"];
+    s["pendingWebhookEvents"].as_u64().unwrap_or(1)
+        + q["ready"].as_u64().unwrap_or(1)
+        + q["running"].as_u64().unwrap_or(1)
+        + q["scheduled"].as_u64().unwrap_or(1)
+        + resource(s, "ProjectIntegration", "demo")
+            .and_then(|r| r["sync"]["pending"].as_u64())
+            .unwrap_or(1)
+}
+
 impl Env {
     pub async fn start(deployment: Deployment, conflicts: &str) -> Env {
         Env::start_with(LiveOptions::new(deployment, conflicts)).await
@@ -350,14 +363,7 @@ impl Env {
         loop {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.sim.webhooks_idle()).await;
             let s = self.d.status().await;
-            let q = &s["engine"]["queue"];
-            let busy = s["pendingWebhookEvents"].as_u64().unwrap_or(1)
-                + q["ready"].as_u64().unwrap_or(1)
-                + q["running"].as_u64().unwrap_or(1)
-                + q["scheduled"].as_u64().unwrap_or(1)
-                + resource(&s, "ProjectIntegration", "demo")
-                    .and_then(|r| r["sync"]["pending"].as_u64())
-                    .unwrap_or(1);
+            let busy = engine_busy(&s);
             calm = if busy == 0 { calm + 1 } else { 0 };
             if calm >= 3 {
                 return;
