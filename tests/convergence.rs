@@ -310,6 +310,8 @@ struct Campaign<'a> {
     /// Between a SIGKILL and the restart.
     down: bool,
     sabotaged: Option<usize>,
+    /// Log lines of the daemons killed so far, kept for `TANDEM_CHAOS_LOG`.
+    earlier_logs: Vec<String>,
 }
 
 fn ws_status(jira: &str) -> String {
@@ -892,7 +894,11 @@ impl<'a> Campaign<'a> {
 
     async fn kill(&mut self) {
         self.env_event("SIGKILL".into());
-        self.e.kill().await;
+        let log = self.e.kill().await;
+        if std::env::var_os("TANDEM_CHAOS_LOG").is_some() {
+            self.earlier_logs.extend(log);
+            self.earlier_logs.push("----- SIGKILL -----".into());
+        }
         self.down = true;
         self.figures.kills += 1;
         // Jira goes on while the daemon is down.
@@ -1372,6 +1378,9 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
     let mut options = LiveOptions::new(Deployment::Cloud, &policy);
     // tandem is its own Jira user, so Jira's changelog tells its writes from a person's.
     options.robot = Some(("robot@example.com".into(), "robot-token".into()));
+    if let Ok(filter) = std::env::var("TANDEM_CHAOS_LOG_FILTER") {
+        options.daemon.log = filter;
+    }
     let e = Env::start_with(options).await;
     e.sim
         .set_faults(FaultSettings {
@@ -1392,6 +1401,7 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
         figures: Figures::default(),
         down: false,
         sabotaged: None,
+        earlier_logs: Vec::new(),
     };
     c.env_event(format!(
         "start: seed {seed}, policy {policy}, mix {}",
@@ -1481,6 +1491,19 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
         secs: started.elapsed().as_secs_f64(),
         violations,
     };
+    // `TANDEM_CHAOS_LOG=DIR`: a failing seed leaves every daemon's log and its operations there.
+    if let Some(dir) = std::env::var_os("TANDEM_CHAOS_LOG").filter(|_| !report.violations.is_empty()) {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("TANDEM_CHAOS_LOG dir");
+        let mut log = std::mem::take(&mut c.earlier_logs);
+        log.extend(c.e.d.log());
+        let path = dir.join(format!("seed-{seed}.log"));
+        std::fs::write(&path, log.join("\n")).expect("write the chaos log");
+        let ops = dir.join(format!("seed-{seed}.ops"));
+        let text = format!("{}\n\n{}", report.violations.join("\n\n"), c.tail(None, usize::MAX));
+        std::fs::write(&ops, text).expect("write the chaos ops");
+        println!("seed {seed}: daemon logs in {}", path.display());
+    }
     let Campaign { e, .. } = c;
     let _ = e.d.stop().await;
     report

@@ -722,3 +722,42 @@ async fn a_transition_overruled_by_workspace_wins_is_recorded() {
         "the person's transition is recorded as the loser: {history:#?}"
     );
 }
+
+/// Under jiraWins the same race ends with the person's status on both sides: tandem's
+/// transition is followed by one back to theirs, and the history says so (before, the conflict
+/// was recorded with the workspace as winner and Jira kept tandem's status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_overwritten_by_tandem_is_restored_under_jira_wins() {
+    let e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    race(
+        &e,
+        id,
+        json!({"status": "Done"}),
+        (1000, 2500, 3000),
+        |sim| {
+            sim.transition_issue(key, "In Progress")
+                .expect("transition")
+        },
+    )
+    .await;
+    e.wait_item(id, "the person's status wins under jiraWins", |i| {
+        i["status"] == "Doing"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["status"], "Doing");
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["status"]["name"],
+        "In Progress",
+        "Jira is back at the person's status"
+    );
+    let history = e.history(id).await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "conflict" && h["field"] == "status" && h["winner"] == "Doing"),
+        "the conflict is recorded with the person's status as winner: {history:#?}"
+    );
+}

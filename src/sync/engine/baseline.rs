@@ -34,6 +34,11 @@ pub struct Baseline {
     /// else's change. Cleared by the next saved baseline.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub in_flight: BTreeMap<String, Value>,
+    /// The issue's `updated` as read by the run that recorded `in_flight`: a run cut off after
+    /// its write never checked Jira's changelog for edits of others that its write overwrote,
+    /// so the next run checks from here (see [`super::overwrite`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_read: Option<String>,
     /// When the values last changed (tandem's clock) and the issue's `updated` then (Jira's
     /// clock): a field a side changed after these, even back to the same value, was changed
     /// (`lastWriterWins` only).
@@ -114,6 +119,7 @@ pub fn after_import(
         .collect();
     Ok(Baseline {
         in_flight: Default::default(),
+        in_flight_read: None,
         synced_at: None,
         jira_updated: None,
         fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
@@ -130,6 +136,7 @@ pub fn after_push(
 ) -> Baseline {
     Baseline {
         in_flight: Default::default(),
+        in_flight_read: None,
         synced_at: None,
         jira_updated: None,
         fields: crate::sync::fields_snapshot(item, ctx),

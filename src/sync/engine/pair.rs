@@ -319,6 +319,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     }
     let base = Baseline {
         in_flight: Default::default(),
+        in_flight_read: None,
         synced_at: None,
         jira_updated: None,
         fields,
@@ -493,6 +494,7 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     );
     let base = Baseline {
         in_flight: Default::default(),
+        in_flight_read: None,
         synced_at: None,
         jira_updated: None,
         fields: fields_snapshot_from_issue(&issue, ctx)?,
@@ -646,9 +648,20 @@ async fn settle_overwrites(
             Some(t) => t.parse::<f64>().ok().map(Some),
         }
     };
+    // A status comes back as the name Jira shows; restorable when the integration maps it.
+    let mapped_status = |o: &super::overwrite::Overwritten| {
+        let theirs = o.theirs.as_deref()?;
+        env.run
+            .integration
+            .statuses
+            .iter()
+            .find(|m| m.jira.eq_ignore_ascii_case(theirs))
+            .map(|m| m.workspace.clone())
+    };
     let restorable = |o: &super::overwrite::Overwritten| {
         matches!(o.key.as_str(), "title" | "description")
             || (story_points(&o.key) && points(o).is_some())
+            || (o.key == "status" && mapped_status(o).is_some())
     };
     for o in &lost {
         let restore = jira_wins && restorable(o);
@@ -656,14 +669,8 @@ async fn settle_overwrites(
         let mut theirs = o.theirs.clone().unwrap_or_default();
         if o.key == "status" {
             // In the workspace's terms, like every other status in the history.
-            if let Some(m) = env
-                .run
-                .integration
-                .statuses
-                .iter()
-                .find(|m| m.jira.eq_ignore_ascii_case(&theirs))
-            {
-                theirs = m.workspace.clone();
+            if let Some(ws_status) = mapped_status(o) {
+                theirs = ws_status;
             }
         }
         let theirs = Value::String(theirs);
@@ -673,6 +680,7 @@ async fn settle_overwrites(
             match o.key.as_str() {
                 "title" => patch.title = o.theirs.clone(),
                 "description" => patch.description = Some(o.theirs.clone().unwrap_or_default()),
+                "status" => patch.status = mapped_status(o),
                 _ => patch.story_points = points(o),
             }
             entry.winner = Some(theirs);
@@ -736,7 +744,74 @@ async fn settle_overwrites(
         env.run.client.edit_issue(key, &body).await?;
         synced.jira_writes += 1;
     }
+    // Their status goes back by transition, along the same safe paths as any other.
+    if lost.iter().any(|o| o.key == "status" && restorable(o)) {
+        if let Some(st) = &write.status {
+            let outcome = apply_status(
+                &env.run.client,
+                key,
+                &st.target_status_id,
+                None,
+                &mut WorkflowGraph::new(),
+            )
+            .await
+            .map_err(|e| PairError::Transient(format!("status of {key}: {e}")))?;
+            synced.jira_writes += outcome.applied.len() as u32;
+        }
+    }
     Ok(restored)
+}
+
+/// A run cut off after writing to Jira (SIGKILL, a failed workspace write) never asked the
+/// changelog whether its write overwrote someone's edit made after its read; Jira now shows
+/// tandem's value, which `settled` takes for tandem's own. Asks now, from the cut-off run's
+/// read: what was overwritten is settled under the policy like any other overwrite, the
+/// baseline is saved without the in-flight record, and the pair runs again (`true`).
+async fn recover_cut_off_write(
+    env: &PairEnv<'_>,
+    item: &Item,
+    issue: &Issue,
+    base: &Baseline,
+    settled: &BTreeMap<String, Value>,
+    jira_snap: &BTreeMap<String, Value>,
+    synced: &mut Synced,
+) -> Result<bool, PairError> {
+    let shown: std::collections::BTreeSet<String> = base
+        .in_flight
+        .iter()
+        .filter(|(k, v)| {
+            k.as_str() != "sprint"
+                && jira_snap.get(*k).unwrap_or(&Value::Null) == *v
+                && base.fields.get(*k) != Some(*v)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    if shown.is_empty() {
+        return Ok(false);
+    }
+    let lost = super::overwrite::overwritten_by_others(
+        &env.shared.identities,
+        &env.run.integration.connection,
+        &env.run.client,
+        &env.run.ctx,
+        &issue.key,
+        base.in_flight_read.as_deref(),
+        &shown,
+    )
+    .await?;
+    if lost.is_empty() {
+        return Ok(false);
+    }
+    let mut version = item.version;
+    let restored = settle_overwrites(env, item, &issue.key, lost, synced, &mut version).await?;
+    let mut next = base.clone();
+    next.fields = settled.clone();
+    next.fields.extend(restored);
+    next.in_flight.clear();
+    next.in_flight_read = None;
+    baseline::save(&env.shared.store, env.integration(), &item.id, &next).await?;
+    synced.reroute = Some(env.key(PairKey::Item(item.id.clone())));
+    Ok(true)
 }
 
 /// Unlinks a pair whose issue Jira deleted (see `reachability`), tombstoning both sides: the
@@ -910,6 +985,11 @@ async fn sync_linked(
         }
     };
     let settled = base.as_ref().map(|b| b.settled(&jira_snap));
+    if let (Some(b), Some(settled)) = (&base, &settled) {
+        if recover_cut_off_write(env, &item, &issue, b, settled, &jira_snap, &mut synced).await? {
+            return Ok(synced);
+        }
+    }
     // lastWriterWins: per field, by when each side changed that field (the item's field times,
     // Jira's changelog without tandem's own entries), not by the items' update times.
     let jira_times = if lww && issue.changelog.is_some() {
@@ -1128,6 +1208,11 @@ async fn sync_linked(
             .iter()
             .filter_map(|k| ws_snap.get(k).map(|v| (k.clone(), v.clone())))
             .collect();
+        ahead.in_flight_read = issue
+            .fields
+            .get("updated")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if !ahead.in_flight.is_empty() && base.as_ref() != Some(&ahead) {
             baseline::save(&env.shared.store, integration, &item.id, &ahead).await?;
         }
@@ -1199,8 +1284,10 @@ async fn sync_linked(
                     )
                     .await?;
                     if !lost.is_empty() {
-                        settle_overwrites(env, &item, &key, lost, &mut synced, &mut version)
-                            .await?;
+                        let restored =
+                            settle_overwrites(env, &item, &key, lost, &mut synced, &mut version)
+                                .await?;
+                        m.baseline.extend(restored);
                     }
                 }
             }
@@ -1355,6 +1442,7 @@ async fn sync_linked(
         parent: new_parent,
         comments: base_comments,
         in_flight: BTreeMap::new(),
+        in_flight_read: None,
         synced_at: stored.as_ref().and_then(|b| b.synced_at),
         jira_updated: stored.as_ref().and_then(|b| b.jira_updated),
     };
