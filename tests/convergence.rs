@@ -1492,7 +1492,9 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
         violations,
     };
     // `TANDEM_CHAOS_LOG=DIR`: a failing seed leaves every daemon's log and its operations there.
-    if let Some(dir) = std::env::var_os("TANDEM_CHAOS_LOG").filter(|_| !report.violations.is_empty()) {
+    if let Some(dir) =
+        std::env::var_os("TANDEM_CHAOS_LOG").filter(|_| !report.violations.is_empty())
+    {
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("TANDEM_CHAOS_LOG dir");
         let mut log = std::mem::take(&mut c.earlier_logs);
@@ -1500,7 +1502,11 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
         let path = dir.join(format!("seed-{seed}.log"));
         std::fs::write(&path, log.join("\n")).expect("write the chaos log");
         let ops = dir.join(format!("seed-{seed}.ops"));
-        let text = format!("{}\n\n{}", report.violations.join("\n\n"), c.tail(None, usize::MAX));
+        let text = format!(
+            "{}\n\n{}",
+            report.violations.join("\n\n"),
+            c.tail(None, usize::MAX)
+        );
         std::fs::write(&ops, text).expect("write the chaos ops");
         println!("seed {seed}: daemon logs in {}", path.display());
     }

@@ -761,3 +761,59 @@ async fn a_transition_overwritten_by_tandem_is_restored_under_jira_wins() {
         "the conflict is recorded with the person's status as winner: {history:#?}"
     );
 }
+
+/// The stale-read race again, but tandem's write lands and its answer is lost, so that run
+/// fails before it can ask the changelog. The next run finds Jira showing tandem's in-flight
+/// value and must still ask: the person's edit wins under jiraWins and is recorded (found by
+/// the convergence campaign; before, the retry took the value for tandem's own and the
+/// person's edit was gone without a record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_off_before_its_changelog_check_is_checked_by_the_next_run() {
+    let e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.sim
+        .set_lost_responses(tandem::sim::faults::LostResponses {
+            rate: 1.0,
+            count: 0,
+            answer: tandem::sim::faults::LostAnswer::Status(503),
+        });
+    race(
+        &e,
+        id,
+        json!({"title": "tandem's value"}),
+        (2000, 3000, 1500),
+        |sim| {
+            sim.edit_issue(key, json!({"fields": {"summary": "the person's value"}}))
+                .expect("edit")
+        },
+    )
+    .await;
+    e.wait_issue(key, "tandem's write lands over the person's edit", |i| {
+        i["fields"]["summary"] == "tandem's value"
+    })
+    .await;
+    e.d.wait_status("the run failed on its lost answers", |s| {
+        resource(s, "ProjectIntegration", "demo").is_some_and(|r| !r["sync"]["lastError"].is_null())
+    })
+    .await;
+    e.sim
+        .set_lost_responses(tandem::sim::faults::LostResponses::default());
+    e.wait_item(id, "the person's value wins under jiraWins", |i| {
+        i["title"] == "the person's value"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["summary"],
+        "the person's value",
+        "restored in Jira"
+    );
+    let history = e.history(id).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "conflict"
+            && h["field"] == "title"
+            && h["loser"].to_string().contains("tandem's value")),
+        "the conflict is recorded: {history:#?}"
+    );
+}
