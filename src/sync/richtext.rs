@@ -1043,7 +1043,15 @@ fn adf_inline_list(nodes: &[Value], strict: bool) -> Vec<Inline> {
                 }
             }
             "hardBreak" if node.as_object().is_some_and(|o| o.len() == 1) => {
-                out.push(Inline::Break)
+                // A break markdown would drop or read as a paragraph end (first, last, or
+                // after another) stays a token when `strict`.
+                let dropped =
+                    n == 0 || n + 1 == nodes.len() || node_type(&nodes[n - 1]) == "hardBreak";
+                if strict && dropped {
+                    out.push(Inline::Adf(node.clone()));
+                } else {
+                    out.push(Inline::Break);
+                }
             }
             _ => out.push(Inline::Adf(node.clone())),
         }
