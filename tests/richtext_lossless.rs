@@ -664,14 +664,3 @@ fn an_edit_changes_only_the_paragraph_it_touched() {
         d["content"].as_array().unwrap()[1..]
     );
 }
-
-#[test]
-#[ignore]
-fn show_fixture_markdown() {
-    for d in fixture("adf_real.json") {
-        println!("-----\n{}", from_jira_text(&d["adf"]));
-    }
-    for d in fixture("wiki_real.json") {
-        println!("-----\n{}", from_jira_text(&d["wiki"]));
-    }
-}
