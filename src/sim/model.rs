@@ -116,6 +116,9 @@ pub struct Comment {
     pub author: String,
     pub update_author: String,
     pub body: String,
+    /// The document a v3 write set, as for [`Issue::description_adf`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_adf: Option<Value>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
@@ -163,8 +166,13 @@ pub struct Issue {
     pub issue_type: String,
     pub status: String,
     pub summary: String,
-    /// Stored as wiki text; REST v3 renders it as an Atlassian Document.
+    /// Its text: wiki markup as written through REST v2, the text of the document when
+    /// written through v3 (search, changelog and v2 read it).
     pub description: Option<String>,
+    /// The Atlassian Document a v3 write set (Cloud stores documents), served back as written
+    /// through v3; `None` when the description was written as wiki text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_adf: Option<Value>,
     pub parent: Option<u64>,
     pub labels: Vec<String>,
     pub components: Vec<u64>,
@@ -1128,6 +1136,7 @@ impl State {
             status: STATUS_TODO.to_string(),
             summary: summary.to_string(),
             description: None,
+            description_adf: None,
             parent: None,
             labels: Vec::new(),
             components: Vec::new(),

@@ -151,6 +151,14 @@ impl View<'_> {
         }
     }
 
+    /// Long text kept with the document a v3 write set: v3 serves that document as written.
+    pub fn rich(&self, s: &str, adf: Option<&Value>) -> Value {
+        match adf {
+            Some(doc) if self.v3 => doc.clone(),
+            _ => self.text(s),
+        }
+    }
+
     pub fn avatars(&self, kind: &str, id: u64) -> Value {
         let b = self.base;
         json!({
@@ -430,7 +438,7 @@ impl View<'_> {
             "self": format!("{}/issue/{}/comment/{}", self.api(), issue.id, c.id),
             "id": c.id.to_string(),
             "author": self.user_ref(Some(&c.author)),
-            "body": self.text(&c.body),
+            "body": self.rich(&c.body, c.body_adf.as_ref()),
             "updateAuthor": self.user_ref(Some(&c.update_author)),
             "created": ts(&c.created),
             "updated": ts(&c.updated),
@@ -655,7 +663,7 @@ impl View<'_> {
         put("description", &|| {
             i.description
                 .as_deref()
-                .map(|d| self.text(d))
+                .map(|d| self.rich(d, i.description_adf.as_ref()))
                 .unwrap_or(Value::Null)
         });
         put("summary", &|| json!(i.summary));

@@ -6,11 +6,20 @@
 //! from either side and rendered back gives the same text, and so that two values that mean the
 //! same thing compare equal once canonicalised ([`canonical_markdown`]).
 //!
-//! The supported subset, on every side: paragraphs (blank-line separated), hard line breaks
-//! (a single newline inside a paragraph), headings (`#`..`######` / `h1.`..`h6.`), bullet and
-//! numbered lists (one level), fenced code blocks, and the inline marks bold, italic, inline
-//! code and links. Anything richer that Jira holds (tables, panels, mentions, emoji, media) is
-//! kept as its text: nothing is dropped silently, but its formatting does not survive.
+//! The block model holds what markdown writes: paragraphs (blank-line separated), hard line
+//! breaks (a single newline inside a paragraph), headings (`#`..`######` / `h1.`..`h6.`),
+//! bullet and numbered lists (one level), fenced code blocks with their language, and the
+//! inline marks bold, italic, inline code and links (inline code is never bold or italic:
+//! ADF refuses the `code` mark beside `strong` or `em`).
+//!
+//! Nothing Jira holds is lost: whatever the model cannot give back exactly is kept whole in
+//! the workspace text, readable and editable — an ADF block node as compact JSON in a
+//! ```` ```jira-adf ```` fence, an ADF inline node (mention, emoji, status, date, text with
+//! underline or colour...) as an `{adf:{…}}` token inside its paragraph, and wiki markup as
+//! written in a ```` ```jira-wiki ```` fence. A node or wiki part becomes markdown only when
+//! writing that markdown back gives the very same node or text, so Jira → item → Jira gives
+//! Jira's document back, an unchanged item text means no write at all, and an edit rewrites
+//! only the blocks it touched.
 
 use serde_json::{json, Map, Value};
 
@@ -21,14 +30,22 @@ pub enum Block {
     Heading(u8, Vec<Inline>),
     Bullets(Vec<Vec<Inline>>),
     Numbered(Vec<Vec<Inline>>),
-    Code(String),
+    /// A code block: its language (empty: none) and its text.
+    Code(String, String),
+    /// An ADF block node markdown cannot hold, kept whole (a ```` ```jira-adf ```` fence).
+    Adf(Value),
+    /// Wiki markup markdown cannot hold, kept as written (a ```` ```jira-wiki ```` fence).
+    Wiki(String),
 }
 
-/// A run of text with its marks, or a hard line break.
+/// A run of text with its marks, a hard line break, or an ADF inline node markdown cannot
+/// hold (mention, emoji, status, date, card, text with other marks...), kept whole as a
+/// `{adf:…}` token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inline {
     Text(String, Marks),
     Break,
+    Adf(Value),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +70,12 @@ fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
             Inline::Text(t, mut m) => {
                 if m.link.as_deref().is_some_and(|u| !is_url(u)) {
                     m.link = None;
+                }
+                // ADF has no bold or italic inline code (Cloud refuses the `code` mark next
+                // to `strong` or `em`): code is code, in every format.
+                if m.code {
+                    m.strong = false;
+                    m.em = false;
                 }
                 Inline::Text(t, m)
             }
@@ -82,7 +105,7 @@ fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
                 Some(Inline::Text(prev, pm)) if *pm == m => prev.push_str(&t),
                 _ => out.push(Inline::Text(t, m)),
             },
-            Inline::Break => out.push(Inline::Break),
+            other => out.push(other),
         }
     }
     // Trailing spaces before a break or at the end carry no meaning in any of the formats.
@@ -159,12 +182,20 @@ fn normalize_blocks(blocks: Vec<Block>) -> Vec<Block> {
                     out.push(Block::Numbered(i));
                 }
             }
-            Block::Code(c) => {
+            Block::Code(lang, c) => {
                 let c = c.trim_end_matches('\n').to_owned();
+                // A language holding braces or backticks has no fence or `{code:…}` form.
+                let lang = lang.trim();
+                let lang = if lang.contains(['{', '}', '`']) {
+                    ""
+                } else {
+                    lang
+                };
                 if !c.trim().is_empty() {
-                    out.push(Block::Code(c));
+                    out.push(Block::Code(lang.to_owned(), c));
                 }
             }
+            raw @ (Block::Adf(_) | Block::Wiki(_)) => out.push(raw),
         }
     }
     out
@@ -223,15 +254,60 @@ fn wiki_block_start(line: &str) -> bool {
         || line.starts_with("{noformat")
 }
 
-/// The plain text of inlines, marks removed (what a reader sees).
-fn plain(inlines: &[Inline]) -> String {
-    inlines
+/// What a reader sees of an ADF node: its text, a mention's or status's text, an emoji's
+/// short name, a card's address; containers give their children's text.
+fn adf_node_text(node: &Value) -> String {
+    match node_type(node) {
+        "text" => node
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        "hardBreak" => "\n".to_owned(),
+        _ => [
+            "/attrs/text",
+            "/attrs/shortName",
+            "/attrs/url",
+            "/attrs/timestamp",
+        ]
         .iter()
-        .map(|i| match i {
-            Inline::Text(t, _) => t.as_str(),
-            Inline::Break => "\n",
-        })
-        .collect()
+        .find_map(|p| node.pointer(p).and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| children(node).iter().map(adf_node_text).collect()),
+    }
+}
+
+/// The info string of a fence that holds one ADF block node as compact JSON.
+const ADF_FENCE: &str = "jira-adf";
+/// The info string of a fence that holds wiki markup as written.
+const WIKI_FENCE: &str = "jira-wiki";
+/// The opening of an inline ADF node token, `{adf:{…json…}}`.
+const ADF_TOKEN: &str = "{adf:";
+
+/// A fence of backticks longer than any run that starts a line of `content`.
+fn fence_for(content: &str) -> String {
+    let longest = content
+        .split('\n')
+        .map(|l| l.trim_start().bytes().take_while(|b| *b == b'`').count())
+        .max()
+        .unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// An ADF node in compact JSON (object keys sorted: one node, one text).
+fn compact(node: &Value) -> String {
+    serde_json::to_string(node).unwrap_or_default()
+}
+
+/// A JSON object with a `type` at the start of `s`, and the bytes it used.
+fn json_node_prefix(s: &str) -> Option<(Value, usize)> {
+    if !s.starts_with('{') {
+        return None;
+    }
+    let mut stream = serde_json::Deserializer::from_str(s).into_iter::<Value>();
+    let v = stream.next()?.ok()?;
+    v.get("type").and_then(Value::as_str)?;
+    Some((v, stream.byte_offset()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,13 +331,27 @@ pub fn parse_markdown(text: &str) -> Vec<Block> {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") {
             flush(&mut para, &mut blocks);
+            let ticks = trimmed.bytes().take_while(|b| *b == b'`').count();
+            let info = trimmed[ticks..].trim();
             let mut code = Vec::new();
             i += 1;
-            while i < lines.len() && !lines[i].trim_start().starts_with("```") {
+            while i < lines.len() {
+                let t = lines[i].trim();
+                if t.len() >= ticks && t.bytes().all(|b| b == b'`') {
+                    break;
+                }
                 code.push(lines[i]);
                 i += 1;
             }
-            blocks.push(Block::Code(code.join("\n")));
+            let code = code.join("\n");
+            blocks.push(match info {
+                ADF_FENCE => match serde_json::from_str::<Value>(code.trim()) {
+                    Ok(v) if v.get("type").and_then(Value::as_str).is_some() => Block::Adf(v),
+                    _ => Block::Code(info.to_owned(), code),
+                },
+                WIKI_FENCE => Block::Wiki(code),
+                _ => Block::Code(info.to_owned(), code),
+            });
             i += 1;
             continue;
         }
@@ -348,10 +438,20 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
     while let Some(c) = rest.chars().next() {
         if c == '\\' {
             let mut chars = rest[1..].chars();
-            if let Some(next) = chars.next().filter(|n| "\\*`[]_#-.".contains(*n)) {
+            if let Some(next) = chars.next().filter(|n| "\\*`[]_#-.{".contains(*n)) {
                 buf.push(next);
                 rest = &rest[1 + next.len_utf8()..];
                 continue;
+            }
+        }
+        if let Some(token) = rest.strip_prefix(ADF_TOKEN) {
+            if let Some((node, used)) = json_node_prefix(token) {
+                if token[used..].starts_with('}') {
+                    push(&mut buf, out);
+                    out.push(Inline::Adf(node));
+                    rest = &token[used + 1..];
+                    continue;
+                }
             }
         }
         if !marks.code {
@@ -504,7 +604,15 @@ fn render_markdown_with(blocks: &[Block], escape: bool) -> String {
                 .map(|(n, i)| format!("{}. {}", n + 1, inl(i)))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            Block::Code(c) => format!("```\n{c}\n```"),
+            Block::Code(lang, c) => {
+                let fence = fence_for(c);
+                format!("{fence}{lang}\n{c}\n{fence}")
+            }
+            Block::Adf(node) => format!("```{ADF_FENCE}\n{}\n```", compact(node)),
+            Block::Wiki(w) => {
+                let fence = fence_for(w);
+                format!("{fence}{WIKI_FENCE}\n{w}\n{fence}")
+            }
         })
         .collect();
     parts.join("\n\n")
@@ -517,7 +625,7 @@ fn md_inlines(inlines: &[Inline], escape: bool) -> String {
         }
         let mut e = String::with_capacity(t.len());
         for c in t.chars() {
-            if "\\*`[]".contains(c) {
+            if "\\*`[]{".contains(c) {
                 e.push('\\');
             }
             e.push(c);
@@ -533,6 +641,7 @@ fn md_inlines(inlines: &[Inline], escape: bool) -> String {
             link_close: &|url| format!("]({url})"),
             code: &|t| format!("`{t}`"),
             text: &text,
+            raw: &|node| format!("{ADF_TOKEN}{}}}", compact(node)),
             braces: false,
         },
     )
@@ -546,6 +655,8 @@ struct Syntax<'a> {
     link_close: &'a dyn Fn(&str) -> String,
     code: &'a dyn Fn(&str) -> String,
     text: &'a dyn Fn(&str) -> String,
+    /// An ADF inline node kept whole.
+    raw: &'a dyn Fn(&Value) -> String,
     /// Wiki: write `{*}` instead of `*` where a letter or digit touches the delimiter.
     braces: bool,
 }
@@ -583,6 +694,7 @@ fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
     for inline in inlines {
         let (wanted, rendered) = match inline {
             Inline::Break => (Vec::new(), "\n".to_owned()),
+            Inline::Adf(node) => (Vec::new(), (syntax.raw)(node)),
             Inline::Text(t, m) => {
                 let mut w = Vec::new();
                 if let Some(url) = &m.link {
@@ -656,24 +768,106 @@ pub fn canonical_markdown(text: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Atlassian Document Format (Cloud, REST v3).
+//
+// Reading keeps every node: a top-level node becomes markdown only when writing that markdown
+// back gives the very same node (JSON-equal), otherwise it stays whole in a `jira-adf` fence;
+// inside a paragraph, an inline node markdown cannot hold stays whole as an `{adf:…}` token.
+// So Jira → item → Jira gives Jira's document back, and an edit rewrites only what it touched.
+
+/// Inline node types (what may sit in a paragraph).
+const ADF_INLINE: &[&str] = &[
+    "text",
+    "hardBreak",
+    "mention",
+    "emoji",
+    "date",
+    "status",
+    "inlineCard",
+    "mediaInline",
+    "placeholder",
+    "inlineExtension",
+];
+
+/// Block node types that may sit at the top of a document.
+const ADF_TOP_BLOCK: &[&str] = &[
+    "paragraph",
+    "heading",
+    "bulletList",
+    "orderedList",
+    "taskList",
+    "decisionList",
+    "codeBlock",
+    "blockquote",
+    "panel",
+    "rule",
+    "table",
+    "mediaSingle",
+    "mediaGroup",
+    "expand",
+    "nestedExpand",
+    "blockCard",
+    "embedCard",
+    "extension",
+    "bodiedExtension",
+    "layoutSection",
+];
 
 /// Converts blocks to an ADF document.
 pub fn to_adf(blocks: &[Block]) -> Value {
-    let content: Vec<Value> = blocks
-        .iter()
-        .map(|b| match b {
-            Block::Paragraph(i) => json!({"type": "paragraph", "content": adf_inlines(i)}),
-            Block::Heading(l, i) => {
-                json!({"type": "heading", "attrs": {"level": l}, "content": adf_inlines(i)})
-            }
-            Block::Bullets(items) => json!({"type": "bulletList", "content": adf_items(items)}),
-            Block::Numbered(items) => json!({"type": "orderedList", "content": adf_items(items)}),
-            Block::Code(c) => {
-                json!({"type": "codeBlock", "content": [{"type": "text", "text": c}]})
-            }
-        })
-        .collect();
+    let mut content = Vec::new();
+    for b in blocks {
+        adf_block_nodes(b, &mut content);
+    }
     json!({"type": "doc", "version": 1, "content": content})
+}
+
+/// The ADF nodes of one block.
+fn adf_block_nodes(block: &Block, out: &mut Vec<Value>) {
+    match block {
+        Block::Paragraph(i) => out.push(json!({"type": "paragraph", "content": adf_inlines(i)})),
+        Block::Heading(l, i) => {
+            out.push(json!({"type": "heading", "attrs": {"level": l}, "content": adf_inlines(i)}))
+        }
+        Block::Bullets(items) => {
+            out.push(json!({"type": "bulletList", "content": adf_items(items)}))
+        }
+        Block::Numbered(items) => {
+            out.push(json!({"type": "orderedList", "content": adf_items(items)}))
+        }
+        Block::Code(lang, c) => {
+            let mut node = Map::new();
+            node.insert("type".into(), json!("codeBlock"));
+            if !lang.is_empty() {
+                node.insert("attrs".into(), json!({ "language": lang }));
+            }
+            if !c.is_empty() {
+                node.insert("content".into(), json!([{"type": "text", "text": c}]));
+            }
+            out.push(Value::Object(node));
+        }
+        Block::Adf(node) => {
+            let kind = node_type(node);
+            if ADF_TOP_BLOCK.contains(&kind) {
+                out.push(node.clone());
+            } else if ADF_INLINE.contains(&kind) {
+                out.push(json!({"type": "paragraph", "content": [node]}));
+            } else {
+                // Not a node a document can hold here (an edit gone wrong): its JSON stays,
+                // as code, rather than being dropped or refused by Jira.
+                out.push(
+                    json!({"type": "codeBlock", "attrs": {"language": ADF_FENCE},
+                    "content": [{"type": "text", "text": compact(node)}]}),
+                );
+            }
+        }
+        // Wiki markup on a Cloud issue (an item moved between integrations): as far as the
+        // block model reads it.
+        Block::Wiki(w) => {
+            for b in parse_wiki_blocks(w) {
+                adf_block_nodes(&b, out);
+            }
+        }
+    }
 }
 
 fn adf_items(items: &[Vec<Inline>]) -> Vec<Value> {
@@ -685,48 +879,54 @@ fn adf_items(items: &[Vec<Inline>]) -> Vec<Value> {
         .collect()
 }
 
+/// A text node with its marks in the order Jira writes them; `code` takes only `link` along
+/// (the schema's `code_inline_node`).
+fn adf_text(t: &str, m: &Marks) -> Value {
+    let mut marks = Vec::new();
+    if let Some(href) = &m.link {
+        marks.push(json!({"type": "link", "attrs": {"href": href}}));
+    }
+    if !m.code {
+        if m.em {
+            marks.push(json!({"type": "em"}));
+        }
+        if m.strong {
+            marks.push(json!({"type": "strong"}));
+        }
+    } else {
+        marks.push(json!({"type": "code"}));
+    }
+    let mut node = Map::new();
+    node.insert("type".into(), json!("text"));
+    node.insert("text".into(), json!(t));
+    if !marks.is_empty() {
+        node.insert("marks".into(), Value::Array(marks));
+    }
+    Value::Object(node)
+}
+
 fn adf_inlines(inlines: &[Inline]) -> Vec<Value> {
     inlines
         .iter()
         .map(|i| match i {
             Inline::Break => json!({"type": "hardBreak"}),
-            Inline::Text(t, m) => {
-                let mut marks = Vec::new();
-                if m.strong {
-                    marks.push(json!({"type": "strong"}));
-                }
-                if m.em {
-                    marks.push(json!({"type": "em"}));
-                }
-                if m.code {
-                    marks.push(json!({"type": "code"}));
-                }
-                if let Some(href) = &m.link {
-                    marks.push(json!({"type": "link", "attrs": {"href": href}}));
-                }
-                let mut node = Map::new();
-                node.insert("type".into(), json!("text"));
-                node.insert("text".into(), json!(t));
-                if !marks.is_empty() {
-                    node.insert("marks".into(), Value::Array(marks));
-                }
-                Value::Object(node)
-            }
+            Inline::Adf(node) if ADF_INLINE.contains(&node_type(node)) => node.clone(),
+            Inline::Adf(node) => json!({"type": "text", "text": compact(node)}),
+            Inline::Text(t, m) => adf_text(t, m),
         })
         .collect()
 }
 
 /// Reads an ADF document; a plain string (what some v2-shaped payloads carry) is read as
-/// workspace text. Unknown nodes keep their text.
+/// workspace text. Every node the block model cannot give back exactly is kept whole.
 pub fn from_adf(doc: &Value) -> Vec<Block> {
     if let Some(s) = doc.as_str() {
         return parse_markdown(s);
     }
-    let mut blocks = Vec::new();
-    for node in children(doc) {
-        adf_block(node, &mut blocks);
-    }
-    normalize_blocks(blocks)
+    children(doc)
+        .iter()
+        .map(|node| exact_block(node).unwrap_or_else(|| Block::Adf(node.clone())))
+        .collect()
 }
 
 fn children(node: &Value) -> &[Value] {
@@ -740,67 +940,76 @@ fn node_type(node: &Value) -> &str {
     node.get("type").and_then(Value::as_str).unwrap_or_default()
 }
 
-fn adf_block(node: &Value, blocks: &mut Vec<Block>) {
+/// The block that writes back as exactly `node`, through markdown and back, if there is one.
+fn exact_block(node: &Value) -> Option<Block> {
+    // First every inline node as markdown where it can be; then, if normalisation moved
+    // something (whitespace at a bold edge, a trailing space), those text nodes as tokens.
+    [false, true].into_iter().find_map(|strict| {
+        let candidate = markdown_block(node, strict)?;
+        let normal = normalize_blocks(vec![candidate]);
+        let [block] = normal.as_slice() else {
+            return None;
+        };
+        let mut nodes = Vec::new();
+        adf_block_nodes(block, &mut nodes);
+        let same = nodes.len() == 1
+            && nodes[0] == *node
+            && parse_markdown(&render_markdown(&normal)) == normal;
+        same.then(|| block.clone())
+    })
+}
+
+/// The block model's reading of a node, or `None` when it has no such block.
+fn markdown_block(node: &Value, strict: bool) -> Option<Block> {
+    let obj = node.as_object()?;
+    let only = |allowed: &[&str]| obj.keys().all(|k| allowed.contains(&k.as_str()));
+    let inlines = |n: &Value| adf_inline_list(children(n), strict);
     match node_type(node) {
-        "paragraph" => blocks.push(Block::Paragraph(adf_inline_list(children(node)))),
-        "heading" => {
-            let level = node
-                .pointer("/attrs/level")
-                .and_then(Value::as_u64)
-                .unwrap_or(1)
-                .clamp(1, 6) as u8;
-            blocks.push(Block::Heading(level, adf_inline_list(children(node))));
+        "paragraph" if only(&["type", "content"]) => Some(Block::Paragraph(inlines(node))),
+        "heading" if only(&["type", "attrs", "content"]) => {
+            let level = node.pointer("/attrs/level")?.as_u64()?;
+            Some(Block::Heading(level.min(6) as u8, inlines(node)))
         }
-        kind @ ("bulletList" | "orderedList") => {
+        kind @ ("bulletList" | "orderedList") if only(&["type", "content"]) => {
             let items = children(node)
                 .iter()
-                .map(|item| {
-                    let mut inl = Vec::new();
-                    for (n, child) in children(item).iter().enumerate() {
-                        if n > 0 {
-                            inl.push(Inline::Break);
-                        }
-                        inl.extend(adf_inline_list(children(child)));
-                    }
-                    inl
+                .map(|item| match children(item) {
+                    [para] if node_type(para) == "paragraph" => Some(inlines(para)),
+                    _ => None,
                 })
-                .collect();
-            blocks.push(if kind == "bulletList" {
+                .collect::<Option<Vec<_>>>()?;
+            Some(if kind == "bulletList" {
                 Block::Bullets(items)
             } else {
                 Block::Numbered(items)
-            });
+            })
         }
-        "codeBlock" => blocks.push(Block::Code(plain(&adf_inline_list(children(node))))),
-        // Containers (panels, quotes, expands, tables...) contribute their blocks.
-        _ => {
-            let kids = children(node);
-            if kids.iter().any(is_adf_inline) {
-                blocks.push(Block::Paragraph(adf_inline_list(kids)));
-            } else {
-                for k in kids {
-                    adf_block(k, blocks);
-                }
-            }
+        "codeBlock" if only(&["type", "attrs", "content"]) => {
+            let lang = match node.get("attrs") {
+                None => "",
+                Some(a) => a.get("language")?.as_str()?,
+            };
+            let text = match children(node) {
+                [] => "",
+                [t] => t.get("text")?.as_str()?,
+                _ => return None,
+            };
+            Some(Block::Code(lang.to_owned(), text.to_owned()))
         }
+        _ => None,
     }
 }
 
-fn is_adf_inline(node: &Value) -> bool {
-    matches!(
-        node_type(node),
-        "text" | "hardBreak" | "mention" | "emoji" | "inlineCard" | "date" | "status"
-    )
-}
-
-fn adf_inline_list(nodes: &[Value]) -> Vec<Inline> {
+/// Inline nodes as runs; a text node whose marks markdown cannot write (or, `strict`, that
+/// normalisation would change) and every other inline node stay whole.
+fn adf_inline_list(nodes: &[Value], strict: bool) -> Vec<Inline> {
     let mut out = Vec::new();
-    for n in nodes {
-        match node_type(n) {
+    for (n, node) in nodes.iter().enumerate() {
+        match node_type(node) {
             "text" => {
-                let text = n.get("text").and_then(Value::as_str).unwrap_or_default();
+                let text = node.get("text").and_then(Value::as_str).unwrap_or_default();
                 let mut m = Marks::default();
-                for mark in n
+                for mark in node
                     .get("marks")
                     .and_then(Value::as_array)
                     .into_iter()
@@ -819,24 +1028,32 @@ fn adf_inline_list(nodes: &[Value]) -> Vec<Inline> {
                         _ => {}
                     }
                 }
-                out.push(Inline::Text(text.to_owned(), m));
-            }
-            "hardBreak" => out.push(Inline::Break),
-            "inlineCard" => {
-                if let Some(url) = n.pointer("/attrs/url").and_then(Value::as_str) {
-                    out.push(Inline::Text(url.to_owned(), Marks::default()));
-                }
-            }
-            _ => {
-                let text = ["/attrs/text", "/attrs/shortName", "/attrs/timestamp"]
-                    .iter()
-                    .find_map(|p| n.pointer(p).and_then(Value::as_str));
-                if let Some(t) = text {
-                    out.push(Inline::Text(t.to_owned(), Marks::default()));
+                let run = Inline::Text(text.to_owned(), m.clone());
+                let written = adf_text(text, &m) == *node;
+                let last_on_line = nodes
+                    .get(n + 1)
+                    .is_none_or(|next| node_type(next) == "hardBreak");
+                let moves = normalize_inlines(vec![run.clone()]) != vec![run.clone()]
+                    || (last_on_line && text.ends_with(char::is_whitespace))
+                    || (n == 0 && text.starts_with(char::is_whitespace));
+                if written && !(strict && moves) {
+                    out.push(run);
                 } else {
-                    out.extend(adf_inline_list(children(n)));
+                    out.push(Inline::Adf(node.clone()));
                 }
             }
+            "hardBreak" if node.as_object().is_some_and(|o| o.len() == 1) => {
+                // A break markdown would drop or read as a paragraph end (first, last, or
+                // after another) stays a token when `strict`.
+                let dropped =
+                    n == 0 || n + 1 == nodes.len() || node_type(&nodes[n - 1]) == "hardBreak";
+                if strict && dropped {
+                    out.push(Inline::Adf(node.clone()));
+                } else {
+                    out.push(Inline::Break);
+                }
+            }
+            _ => out.push(Inline::Adf(node.clone())),
         }
     }
     out
@@ -845,34 +1062,65 @@ fn adf_inline_list(nodes: &[Value]) -> Vec<Inline> {
 // ---------------------------------------------------------------------------------------------
 // Wiki markup (Data Center, REST v2).
 
-/// Renders blocks as Jira wiki markup.
+/// Renders blocks as Jira wiki markup. Text is escaped only where it would otherwise read
+/// as markup: what the wiki parser takes as text (`[~jsmith]`, `!image.png|thumbnail!`,
+/// `||tables||`, `{panel}`, `{color:red}`) is written as it is.
 pub fn to_wiki(blocks: &[Block]) -> String {
-    let parts: Vec<String> = blocks
+    blocks
         .iter()
-        .map(|b| match b {
-            Block::Paragraph(i) => guard_lines(&wiki_inlines(i), wiki_block_start),
-            Block::Heading(l, i) => format!("h{l}. {}", wiki_inlines(i)),
-            Block::Bullets(items) => items
-                .iter()
-                .map(|i| format!("* {}", wiki_inlines(i)))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Block::Numbered(items) => items
-                .iter()
-                .map(|i| format!("# {}", wiki_inlines(i)))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            // A block that itself holds `{code}` goes in `{noformat}` (holding both cannot be
-            // written in wiki markup at all).
-            Block::Code(c) if c.contains("{code") => format!("{{noformat}}\n{c}\n{{noformat}}"),
-            Block::Code(c) => format!("{{code}}\n{c}\n{{code}}"),
-        })
-        .collect();
-    parts.join("\n\n")
+        .map(wiki_block)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
-fn wiki_inlines(inlines: &[Inline]) -> String {
+fn wiki_block(block: &Block) -> String {
+    match block {
+        Block::Wiki(w) => w.clone(),
+        // ADF on a Data Center issue (an item moved between integrations): its text.
+        Block::Adf(node) => wiki_block(&Block::Paragraph(vec![Inline::Text(
+            adf_node_text(node),
+            Marks::default(),
+        )])),
+        other => {
+            let plain = wiki_block_with(other, false);
+            if parse_wiki_blocks(&plain) == normalize_blocks(vec![other.clone()]) {
+                plain
+            } else {
+                wiki_block_with(other, true)
+            }
+        }
+    }
+}
+
+fn wiki_block_with(block: &Block, escape: bool) -> String {
+    let inl = |i: &[Inline]| wiki_inlines(i, escape);
+    match block {
+        Block::Paragraph(i) => guard_lines(&inl(i), wiki_block_start),
+        Block::Heading(l, i) => format!("h{l}. {}", inl(i)),
+        Block::Bullets(items) => items
+            .iter()
+            .map(|i| format!("* {}", inl(i)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Block::Numbered(items) => items
+            .iter()
+            .map(|i| format!("# {}", inl(i)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        // A block that itself holds `{code}` goes in `{noformat}` (holding both cannot be
+        // written in wiki markup at all).
+        Block::Code(_, c) if c.contains("{code") => format!("{{noformat}}\n{c}\n{{noformat}}"),
+        Block::Code(lang, c) if lang.is_empty() => format!("{{code}}\n{c}\n{{code}}"),
+        Block::Code(lang, c) => format!("{{code:{lang}}}\n{c}\n{{code}}"),
+        Block::Adf(_) | Block::Wiki(_) => wiki_block(block),
+    }
+}
+
+fn wiki_inlines(inlines: &[Inline], escape: bool) -> String {
     let text = |t: &str| {
+        if !escape {
+            return t.to_owned();
+        }
         let mut e = String::with_capacity(t.len());
         for c in t.chars() {
             if "*_{}[]|\\".contains(c) {
@@ -900,13 +1148,73 @@ fn wiki_inlines(inlines: &[Inline]) -> String {
                 format!("{{{{{e}}}}}")
             },
             text: &text,
+            raw: &|node| text(&adf_node_text(node)),
             braces: true,
         },
     )
 }
 
-/// Parses Jira wiki markup (the subset above; other macros stay as text).
+/// Reads Jira wiki markup: each part (blank-line separated; code and noformat whole) that
+/// the block model writes back exactly becomes markdown, every other part is kept as
+/// written. Line ends are read as `\n`.
 pub fn from_wiki(text: &str) -> Vec<Block> {
+    let text = text.replace("\r\n", "\n");
+    let mut out = Vec::new();
+    for chunk in wiki_chunks(&text) {
+        let blocks = parse_wiki_blocks(chunk);
+        let exact = !blocks.is_empty()
+            && to_wiki(&blocks) == chunk
+            && parse_markdown(&render_markdown(&blocks)) == blocks;
+        if exact {
+            out.extend(blocks);
+        } else {
+            out.push(Block::Wiki(chunk.to_owned()));
+        }
+    }
+    out
+}
+
+/// Splits wiki text at single empty lines outside `{code}` and `{noformat}`; blank lines
+/// at either end are dropped, any other run of blank lines stays inside its part.
+fn wiki_chunks(text: &str) -> Vec<&str> {
+    let text = text.trim_end();
+    let start = text
+        .char_indices()
+        .find(|(_, c)| !c.is_whitespace())
+        .map_or(text.len(), |(i, _)| i);
+    let text = &text[text[..start].rfind('\n').map_or(0, |n| n + 1)..];
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut chunks = Vec::new();
+    let mut chunk_start = 0usize;
+    let mut offset = 0usize;
+    let mut in_code = false;
+    for (n, line) in lines.iter().enumerate() {
+        let splits = !in_code
+            && line.is_empty()
+            && n > 0
+            && !lines[n - 1].trim().is_empty()
+            && lines.get(n + 1).is_some_and(|l| !l.trim().is_empty());
+        if splits {
+            // The chunk ends before this line's preceding newline.
+            chunks.push(&text[chunk_start..offset - 1]);
+            chunk_start = offset + 1;
+        }
+        let toggles = line.matches("{code").count() + line.matches("{noformat}").count();
+        if toggles % 2 == 1 {
+            in_code = !in_code;
+        }
+        offset += line.len() + 1;
+    }
+    chunks.push(&text[chunk_start..]);
+    chunks
+}
+
+/// Parses Jira wiki markup into the block model (the subset above; other macros stay as
+/// text): a lossy reading, for what cannot be kept as written.
+fn parse_wiki_blocks(text: &str) -> Vec<Block> {
     let text = text.replace("\r\n", "\n");
     let lines: Vec<&str> = text.split('\n').collect();
     let mut blocks = Vec::new();
@@ -932,7 +1240,12 @@ pub fn from_wiki(text: &str) -> Vec<Block> {
             } else {
                 "{noformat}"
             };
-            let after_open = trimmed.find('}').map(|p| &trimmed[p + 1..]).unwrap_or("");
+            let close_at = trimmed.find('}');
+            let lang = close_at
+                .and_then(|p| trimmed[open.len()..p].strip_prefix(':'))
+                .unwrap_or("")
+                .to_owned();
+            let after_open = close_at.map(|p| &trimmed[p + 1..]).unwrap_or("");
             let mut code: Vec<&str> = Vec::new();
             if let Some(end) = after_open.find(closer) {
                 code.push(&after_open[..end]);
@@ -952,7 +1265,7 @@ pub fn from_wiki(text: &str) -> Vec<Block> {
                     i += 1;
                 }
             }
-            blocks.push(Block::Code(code.join("\n")));
+            blocks.push(Block::Code(lang, code.join("\n")));
             i += 1;
             continue;
         }
@@ -1265,15 +1578,23 @@ mod tests {
 
     #[test]
     fn jira_wiki_written_by_people_reads_as_markdown() {
-        let wiki = "h2. Steps\n\n# open\n# click *Save*\n\n{code:java}\nint x = 1;\n{code}\n\nPing [~admin] at [https://x.example]";
+        let wiki = "h2. Steps\n\n# open\n# click *Save*\n\n{code:java}\nint x = 1;\n{code}\n\nPing [~admin] at [docs|https://x.example]";
+        let md = from_jira_text(&Value::String(wiki.into()));
         assert_eq!(
-            from_jira_text(&Value::String(wiki.into())),
-            "## Steps\n\n1. open\n2. click **Save**\n\n```\nint x = 1;\n```\n\nPing [~admin] at [https://x.example](https://x.example)"
+            md,
+            "## Steps\n\n1. open\n2. click **Save**\n\n```java\nint x = 1;\n```\n\nPing [~admin] at [docs](https://x.example)"
         );
+        assert_eq!(to_jira_text(&md, false), json!(wiki));
+        // What markdown cannot say stays as written, readable, in a `jira-wiki` fence.
+        let table =
+            "||a||b||\n|[~jsmith]|!pic.png|thumbnail!|\n\n{panel:title=T}\nx\n\n\ny\n{panel}";
+        let md = from_jira_text(&json!(table));
+        assert!(md.contains("```jira-wiki\n{panel:title=T}"), "{md}");
+        assert_eq!(to_jira_text(&md, false), json!(table));
     }
 
     #[test]
-    fn unknown_adf_nodes_keep_their_text() {
+    fn adf_nodes_markdown_cannot_hold_are_kept_whole() {
         let doc = json!({"type": "doc", "version": 1, "content": [
             {"type": "panel", "content": [{"type": "paragraph", "content": [
                 {"type": "text", "text": "Hi "},
@@ -1282,7 +1603,24 @@ mod tests {
             ]}]},
             {"type": "rule"}
         ]});
-        assert_eq!(from_jira_text(&doc), "Hi @Alice:smile:");
+        let md = from_jira_text(&doc);
+        assert!(md.starts_with("```jira-adf\n{"), "{md}");
+        assert_eq!(to_jira_text(&md, true), doc);
+        // Inline nodes inside a paragraph markdown can hold stay tokens in readable text.
+        let doc = json!({"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [
+                {"type": "text", "text": "Hi "},
+                {"type": "mention", "attrs": {"id": "1", "text": "@Alice"}},
+                {"type": "text", "text": " see "},
+                {"type": "text", "text": "this", "marks": [{"type": "strong"}]}
+            ]}
+        ]});
+        let md = from_jira_text(&doc);
+        assert_eq!(
+            md,
+            r#"Hi {adf:{"attrs":{"id":"1","text":"@Alice"},"type":"mention"}} see **this**"#
+        );
+        assert_eq!(to_jira_text(&md, true), doc);
     }
 
     /// Arbitrary text made of the characters the parsers care about: no panic, and one
@@ -1344,11 +1682,18 @@ mod tests {
             assert_eq!(from_adf(&to_adf(&blocks)), blocks, "adf {s:?}");
             let _ = from_wiki(&s);
             let unwritable = blocks.iter().any(
-                |b| matches!(b, Block::Code(c) if c.contains("{code") && c.contains("{noformat")),
+                |b| matches!(b, Block::Code(l, c) if c.contains("{code") && (c.contains("{noformat") || !l.is_empty())),
             );
             if !unwritable {
-                assert_eq!(from_wiki(&to_wiki(&blocks)), blocks, "wiki {s:?}");
+                // The block reader agrees with the writer; the keeping reader gives back
+                // what it read.
+                let wiki = to_wiki(&blocks);
+                assert_eq!(parse_wiki_blocks(&wiki), blocks, "wiki {s:?}");
+                assert_eq!(to_wiki(&from_wiki(&wiki)), wiki.trim_end(), "wiki {s:?}");
             }
+            let wiki_in = s.replace("\r\n", "\n");
+            let kept = to_wiki(&from_wiki(&wiki_in));
+            assert_eq!(kept, wiki_chunks(&wiki_in).join("\n\n"), "wiki in {s:?}");
         }
     }
 

@@ -189,7 +189,9 @@ pub(in crate::sim) fn diff(
         }
         let (f0, s0) = field_strings(st, before, id);
         let (f1, s1) = field_strings(st, after, id);
-        if (f0.as_ref(), s0.as_ref()) == (f1.as_ref(), s1.as_ref()) {
+        // A document can change where its text does not (a mention, a mark, an image).
+        let same_doc = id != "description" || before.description_adf == after.description_adf;
+        if (f0.as_ref(), s0.as_ref()) == (f1.as_ref(), s1.as_ref()) && same_doc {
             continue;
         }
         // On Data Center an epic child's parent is its Epic Link, and history says so.

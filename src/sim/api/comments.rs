@@ -11,14 +11,14 @@ use crate::sim::render::View;
 use crate::sim::server::Resp;
 use crate::sim::Shared;
 
-use super::fields::long_text;
+use super::fields::rich_text;
 
 pub(super) fn add_comment_locked(
     sh: &Shared,
     st: &mut State,
     user: &User,
     issue_id: u64,
-    body: String,
+    (body, body_adf): (String, Option<Value>),
 ) -> Option<u64> {
     let now = Utc::now();
     st.counters.comment += 1;
@@ -29,6 +29,7 @@ pub(super) fn add_comment_locked(
         author: user.id.clone(),
         update_author: user.id.clone(),
         body,
+        body_adf,
         created: now,
         updated: now,
     });
@@ -61,7 +62,7 @@ pub(super) fn add_comment(
     key: &str,
     body: &Value,
 ) -> Result<Resp, Resp> {
-    let text = match long_text(body.get("body").unwrap_or(&Value::Null), v3) {
+    let text = match rich_text(body.get("body").unwrap_or(&Value::Null), v3) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err(Resp::field_errors(Map::from_iter([(
@@ -97,7 +98,7 @@ pub(super) fn update_comment(
     cid: &str,
     body: &Value,
 ) -> Result<Resp, Resp> {
-    let text = match long_text(body.get("body").unwrap_or(&Value::Null), v3) {
+    let text = match rich_text(body.get("body").unwrap_or(&Value::Null), v3) {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err(Resp::field_errors(Map::from_iter([(
@@ -126,7 +127,7 @@ pub(super) fn update_comment(
             "You do not have the permission to edit this comment.",
         ));
     }
-    c.body = text;
+    (c.body, c.body_adf) = text;
     c.updated = now;
     c.update_author = user.id.clone();
     let c = c.clone();

@@ -58,10 +58,24 @@ fn user_from(st: &State, v: &Value) -> Result<Option<String>, String> {
 }
 
 pub(super) fn long_text(v: &Value, v3: bool) -> Result<Option<String>, String> {
+    rich_text(v, v3).map(|t| t.map(|(text, _)| text))
+}
+
+/// Long text as Jira keeps it: its text and, written through v3, the document itself, which
+/// must be valid under the ADF schema (Cloud answers 400 otherwise). `None`: empty.
+pub(super) fn rich_text(v: &Value, v3: bool) -> Result<Option<(String, Option<Value>)>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if !v3 => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
-        _ if v3 => adf::to_text(v).map(Some).map_err(String::from),
+        Value::String(s) if !v3 => Ok(Some(s.clone()).filter(|s| !s.is_empty()).map(|s| (s, None))),
+        _ if v3 => {
+            let text = adf::to_text(v)?;
+            adf::validate(v).map_err(|e| format!("INVALID_INPUT: {e}"))?;
+            let empty = v
+                .get("content")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+            Ok((!empty).then(|| (text, Some(v.clone()))))
+        }
         _ => Err("Operation value must be a string".into()),
     }
 }
@@ -151,7 +165,11 @@ pub(super) fn set_field(
             }
             issue.summary = s.to_string();
         }
-        "description" => issue.description = long_text(v, v3)?,
+        "description" => {
+            let rich = rich_text(v, v3)?;
+            issue.description_adf = rich.as_ref().and_then(|(_, adf)| adf.clone());
+            issue.description = rich.map(|(text, _)| text);
+        }
         "issuetype" => {
             let t = find_by_id_or_name(v, ISSUE_TYPES.iter(), |t| t.id.to_string(), |t| t.name)
                 .ok_or("Specify a valid issue type")?;

@@ -14,7 +14,7 @@ use crate::sim::Shared;
 
 use super::changelog::diff;
 use super::comments::add_comment_locked;
-use super::fields::{apply_updates, long_text, set_field};
+use super::fields::{apply_updates, rich_text, set_field};
 use super::render_cache::{full_issues_json, wants_full_form};
 use super::{admin, err, with_issue, Errors};
 
@@ -226,7 +226,7 @@ pub(super) fn edit_issue(
             touched.push(f.clone());
         }
     }
-    let mut comment: Option<String> = None;
+    let mut comment = None;
     if let Some(update) = body.get("update").and_then(Value::as_object) {
         apply_updates(&st, &sh.base_url, &mut issue, update, v3, &mut errors);
         touched.extend(update.keys().filter(|k| *k != "comment").cloned());
@@ -235,7 +235,7 @@ pub(super) fn edit_issue(
             .and_then(Value::as_array)
             .and_then(|a| a.first())
         {
-            match long_text(&c["add"]["body"], v3) {
+            match rich_text(&c["add"]["body"], v3) {
                 Ok(Some(b)) => comment = Some(b),
                 _ => err(&mut errors, "comment", "Comment body can not be empty!"),
             }
@@ -448,7 +448,7 @@ pub(super) fn transition(
     }
     let mut comment = None;
     if let Some(c) = body.pointer("/update/comment/0/add/body") {
-        match long_text(c, v3) {
+        match rich_text(c, v3) {
             Ok(Some(b)) => comment = Some(b),
             _ => err(&mut errors, "comment", "Comment body can not be empty!"),
         }
