@@ -1,14 +1,14 @@
 //! Seeded, replayable randomized convergence test (issue 11): the real `tandem run` against the
 //! in-process simulator, with a seeded random mix of operations on both sides (creates, edits
-//! of title, description, story points and status, comments, deletes, concurrent edits of one
-//! pair from both sides), webhook faults (drop, duplicate, reorder, delay) and SIGKILL +
+//! of title, description, story points and status, comments, deletes, moves of issues between
+//! the projects of two integrations, concurrent edits of one pair from both sides), webhook faults (drop, duplicate, reorder, delay) and SIGKILL +
 //! restart of the daemon at random moments. Every acknowledged write is recorded. At the end
 //! the faults are cleared, a resync runs, the engine goes idle, and:
 //!
 //! 1. every linked pair agrees field by field (title, description, status, story points);
 //! 2. one item ↔ one issue: no issue is held by two items (nor any `linkViolations`);
-//! 3. every item and every issue (DEMO, synced types) is paired, except deleted ones and the
-//!    survivors of a deletion (tombstones);
+//! 3. every item and every issue (DEMO and OPS, synced types) is paired, except deleted ones
+//!    and the survivors of a deletion (tombstones);
 //! 4. every acknowledged write is the final value of its field, or a conflict loser in the
 //!    item's history, or superseded by a later acknowledged write to the same field;
 //! 5. every acknowledged comment is on both sides of its pair, once.
@@ -18,7 +18,8 @@
 //! - `cargo test --test convergence` runs the CI campaign: seeds 1 and 2, about 15 s of
 //!   operations each, with the operation mix that currently holds ([`Mix::ci`]).
 //! - `TANDEM_CHAOS_SEEDS=1-50 TANDEM_CHAOS_SECS=60 cargo test --test convergence -- --nocapture`
-//!   runs a long campaign (seeds as `1,2,3`, `1-50` or both, `3,7-9`); every failing seed is
+//!   runs a long campaign (`TANDEM_CHAOS_LOG=DIR` keeps a failing seed's daemon logs and
+//!   operations there) (seeds as `1,2,3`, `1-50` or both, `3,7-9`); every failing seed is
 //!   printed with its replay command. `TANDEM_CHAOS_FULL=1` adds the operations the CI mix
 //!   leaves out (see [`Mix::full`]); `TANDEM_CHAOS_POLICY=jiraWins|workspaceWins|lastWriterWins`
 //!   forces the conflict policy (otherwise drawn from the seed).
@@ -67,6 +68,8 @@ struct Mix {
     /// Edits of different fields of one pair from both sides within a fraction of a second.
     concurrent_other_field: bool,
     deletes: bool,
+    /// Issues moved between DEMO and OPS, each synced by its own integration.
+    moves: bool,
     comments: bool,
     kills: bool,
     webhook_faults: bool,
@@ -82,6 +85,7 @@ impl Mix {
             concurrent_same_field: true,
             concurrent_other_field: true,
             deletes: true,
+            moves: true,
             comments: true,
             kills: true,
             webhook_faults: true,
@@ -98,6 +102,7 @@ impl Mix {
             concurrent_same_field: true,
             concurrent_other_field: true,
             deletes: true,
+            moves: true,
             comments: true,
             kills: true,
             webhook_faults: true,
@@ -288,6 +293,7 @@ struct Figures {
     webhook_duplicated: usize,
     lost_responses: u64,
     kills: usize,
+    moves: usize,
     /// How check 4 accounted for the acknowledged field writes of pairs linked at the end.
     writes_final: usize,
     writes_superseded: usize,
@@ -312,6 +318,16 @@ struct Campaign<'a> {
     sabotaged: Option<usize>,
     /// Log lines of the daemons killed so far, kept for `TANDEM_CHAOS_LOG`.
     earlier_logs: Vec<String>,
+}
+
+/// The second integration, for moves: project OPS, the same fields and policy as `demo`.
+fn ops_integration(policy: &str) -> String {
+    common_live::OPS_INTEGRATION
+        .replace("conflicts: jiraWins", &format!("conflicts: {policy}"))
+        .replace(
+            "  project: OPS\n",
+            "  project: OPS\n  fieldMapping: ops-fields\n",
+        )
 }
 
 fn ws_status(jira: &str) -> String {
@@ -808,6 +824,35 @@ impl<'a> Campaign<'a> {
         self.record(sent, Some(pair), side, what, None, Value::Null, res);
     }
 
+    /// A person moves an issue to the other project (DEMO ⇄ OPS): same id, new key; the link
+    /// is handed to the other integration.
+    async fn move_issue(&mut self) {
+        let Some(pair) = self.pick(Side::Jira).await else {
+            return;
+        };
+        let sent = self.ms();
+        let key = self.pairs[pair].key.clone().unwrap_or_default();
+        let to = if key.starts_with("DEMO-") {
+            "OPS"
+        } else {
+            "DEMO"
+        };
+        let r = self.e.sim.move_issue(&key, to).map_err(|e| e.to_string());
+        if let Ok(new_key) = &r {
+            self.pairs[pair].key = Some(new_key.clone());
+            self.figures.moves += 1;
+        }
+        self.record(
+            sent,
+            Some(pair),
+            Side::Jira,
+            &format!("move issue {key} to {to}"),
+            None,
+            Value::Null,
+            r.map(|_| ()),
+        );
+    }
+
     fn faults(&mut self) {
         let mut f = self.e.sim.faults();
         f.seed = None; // the random streams go on
@@ -940,6 +985,9 @@ impl<'a> Campaign<'a> {
         if mix.deletes {
             table.extend([(1, "delete item"), (1, "delete issue")]);
         }
+        if mix.moves {
+            table.push((2, "move issue"));
+        }
         if mix.webhook_faults || mix.rest_faults {
             table.push((4, "faults"));
         }
@@ -974,6 +1022,7 @@ impl<'a> Campaign<'a> {
             "concurrent other" => self.concurrent(false).await,
             "delete item" => self.delete(Side::Ws).await,
             "delete issue" => self.delete(Side::Jira).await,
+            "move issue" => self.move_issue().await,
             "faults" => self.faults(),
             _ => unreachable!(),
         }
@@ -992,7 +1041,22 @@ impl<'a> Campaign<'a> {
         if resp.status().as_u16() != 200 {
             return Err(format!("resync answered {}", resp.status()));
         }
-        resp.json().await.map_err(|e| e.to_string())
+        let demo: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if !self.cfg.mix.moves {
+            return Ok(demo);
+        }
+        let resp = self
+            .e
+            .d
+            .admin_request(reqwest::Method::POST, "/api/v1/integrations/ops/resync")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status().as_u16() != 200 {
+            return Err(format!("resync of ops answered {}", resp.status()));
+        }
+        let ops: Value = resp.json().await.map_err(|e| e.to_string())?;
+        Ok(json!({"demo": demo, "ops": ops}))
     }
 
     /// [`Env::quiesce`] with a longer guard, answering instead of panicking.
@@ -1203,7 +1267,7 @@ impl<'a> Campaign<'a> {
         let keys = self
             .e
             .sim
-            .search("project = DEMO AND type in (Epic, Story)")
+            .search("project in (DEMO, OPS) AND type in (Epic, Story)")
             .unwrap_or_default();
         for key in &keys {
             if linked_keys.contains(key.as_str()) {
@@ -1388,6 +1452,26 @@ async fn run_seed(cfg: &Config, seed: u64) -> SeedReport {
             ..FaultSettings::default()
         })
         .expect("seed the simulator's faults");
+    if cfg.mix.moves {
+        e.sim
+            .create_project("OPS", "Operations")
+            .expect("project OPS");
+        // OPS has no board to take the estimation field from: its mapping names the field.
+        e.dirs.manifest(
+            "ops-fields.yaml",
+            &common_live::fields_manifest()
+                .replace("name: demo-fields", "name: ops-fields")
+                .replace(
+                    "storyPoints: auto",
+                    &format!("storyPoints: {}", e.story_points_field()),
+                ),
+        );
+        e.dirs.manifest("ops.yaml", &ops_integration(&policy));
+        e.d.wait_status("the ops integration is ready", |s| {
+            is_current_and_ready(s, "ProjectIntegration", "ops")
+        })
+        .await;
+    }
     let mut c = Campaign {
         cfg,
         seed,
@@ -1529,8 +1613,8 @@ async fn randomized_edits_on_both_sides_under_faults_converge() {
         let r = run_seed(&cfg, seed).await;
         let f = &r.figures;
         println!(
-            "seed {} ({}): {} ops ({} acknowledged) on {} pairs, {} fault changes, {} webhook deliveries dropped, {} duplicated, {} lost responses, {} kills, {} violations, {:.1} s",
-            r.seed, r.policy, f.ops, f.acked, r.pairs, f.fault_changes, f.webhook_dropped, f.webhook_duplicated, f.lost_responses, f.kills, r.violations.len(), r.secs
+            "seed {} ({}): {} ops ({} acknowledged) on {} pairs, {} fault changes, {} webhook deliveries dropped, {} duplicated, {} lost responses, {} kills, {} moves, {} violations, {:.1} s",
+            r.seed, r.policy, f.ops, f.acked, r.pairs, f.fault_changes, f.webhook_dropped, f.webhook_duplicated, f.lost_responses, f.kills, f.moves, r.violations.len(), r.secs
         );
         total.ops += f.ops;
         total.acked += f.acked;
@@ -1543,6 +1627,7 @@ async fn randomized_edits_on_both_sides_under_faults_converge() {
             f.writes_final, f.writes_superseded, f.writes_losers, f.comments_checked, f.conflicts_recorded
         );
         total.kills += f.kills;
+        total.moves += f.moves;
         total.writes_final += f.writes_final;
         total.writes_superseded += f.writes_superseded;
         total.writes_losers += f.writes_losers;
@@ -1569,7 +1654,7 @@ async fn randomized_edits_on_both_sides_under_faults_converge() {
         }
     }
     println!(
-        "campaign total: {} seeds, {} ops ({} acknowledged), {} fault changes, {} webhook deliveries dropped, {} duplicated, {} lost responses, {} kills; writes final/superseded/losers {}/{}/{}, {} comments, {} conflicts recorded; {} violations in {} seed(s){}",
+        "campaign total: {} seeds, {} ops ({} acknowledged), {} fault changes, {} webhook deliveries dropped, {} duplicated, {} lost responses, {} kills, {} moves; writes final/superseded/losers {}/{}/{}, {} comments, {} conflicts recorded; {} violations in {} seed(s){}",
         cfg.seeds.len(),
         total.ops,
         total.acked,
@@ -1578,6 +1663,7 @@ async fn randomized_edits_on_both_sides_under_faults_converge() {
         total.webhook_duplicated,
         total.lost_responses,
         total.kills,
+        total.moves,
         total.writes_final,
         total.writes_superseded,
         total.writes_losers,
