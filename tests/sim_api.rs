@@ -846,8 +846,18 @@ async fn webhooks_are_delivered_signed_and_filtered_by_jql() {
 #[tokio::test]
 async fn data_center_puts_stories_in_epics_with_the_epic_link() {
     let api = Api::start(Deployment::DataCenter).await;
-    let epic = api
+    // Data Center 8 and 9 refuse an Epic without its Epic Name.
+    let unnamed = api
         .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Epic"}}))
+        .await;
+    assert_eq!(unnamed.status, 400, "{}", unnamed.body);
+    assert_eq!(
+        unnamed.body["errors"]["customfield_10102"], "Epic Name is required.",
+        "{}",
+        unnamed.body
+    );
+    let epic = api
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Epic", "customfield_10102": "Epic"}}))
         .await;
     let epic = epic.body["key"].as_str().expect("key").to_string();
     let by_parent = api
@@ -877,7 +887,7 @@ async fn data_center_puts_stories_in_epics_with_the_epic_link() {
         [key]
     );
     let other = api
-        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Other epic"}}))
+        .send("POST", "/rest/api/2/issue", json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Epic"}, "summary": "Other epic", "customfield_10102": "Other epic"}}))
         .await;
     let other = other.body["key"].as_str().expect("key").to_string();
     let moved = api

@@ -734,6 +734,15 @@ const DC_AGILE: &[FieldDef] = &[
         Some("string"),
         "com.pyxis.greenhopper.jira:gh-sprint",
     ),
+    // Required on every Epic create before Data Center 10 (see `api::issues::create`).
+    cf(
+        "customfield_10102",
+        "Epic Name",
+        FieldKind::Text,
+        "string",
+        None,
+        "com.pyxis.greenhopper.jira:gh-epic-label",
+    ),
     cf(
         "customfield_10106",
         "Story Points",

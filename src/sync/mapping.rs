@@ -169,6 +169,9 @@ pub struct MappingContext {
     catalog: JiraCatalog,
     sprint_field: Option<String>,
     epic_link_field: Option<String>,
+    /// Epic Name (`gh-epic-label`): Data Center before 10 and older company-managed Cloud
+    /// sites refuse an Epic created without it, so creates fill it from the title.
+    epic_name_field: Option<String>,
 }
 
 /// The parent of an item as the engine knows it: the linked Jira issue of the parent item.
@@ -203,6 +206,9 @@ pub struct IssueWrite {
     pub status: Option<StatusChange>,
     /// Parent key to link with [`HIERARCHY_LINK_TYPE`] when no field can hold the parent.
     pub parent_link: Option<String>,
+    /// Fields Jira requires on create only, filled by tandem (Epic Name from the title); never
+    /// part of an edit, so a person's later rename of the epic label is left alone.
+    pub create_only: Map<String, Value>,
 }
 
 impl IssueWrite {
@@ -213,6 +219,9 @@ impl IssueWrite {
             if !v.is_null() {
                 body.fields.insert(k.clone(), v.clone());
             }
+        }
+        for (k, v) in &self.create_only {
+            body.fields.entry(k.clone()).or_insert_with(|| v.clone());
         }
         body
     }
@@ -469,6 +478,11 @@ impl MappingContext {
             .find(|f| has_custom(f, ":gh-epic-link"))
             .map(|f| f.id.clone())
             .filter(|_| deployment == Deployment::DataCenter);
+        let epic_name_field = catalog
+            .fields
+            .iter()
+            .find(|f| has_custom(f, ":gh-epic-label"))
+            .map(|f| f.id.clone());
 
         MappingContext {
             integration: integration.name.clone(),
@@ -483,6 +497,7 @@ impl MappingContext {
             catalog,
             sprint_field,
             epic_link_field,
+            epic_name_field,
         }
     }
 
@@ -667,6 +682,12 @@ pub fn to_jira(
     );
 
     let parent_link = write_parent(jira_type, parent_issue, ctx, &mut fields)?;
+    let mut create_only = Map::new();
+    if let Some(epic_name) = &ctx.epic_name_field {
+        if jira_type.level() == 1 && !item.title.trim().is_empty() {
+            create_only.insert(epic_name.clone(), json!(item.title.trim()));
+        }
+    }
 
     for rule in ctx.rules.iter().filter(|r| r.direction.to_jira()) {
         let value = write_rule(item, rule, ctx)?;
@@ -696,6 +717,7 @@ pub fn to_jira(
         sprint,
         status,
         parent_link,
+        create_only,
     })
 }
 

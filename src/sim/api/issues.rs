@@ -18,6 +18,9 @@ use super::fields::{apply_updates, rich_text, set_field};
 use super::render_cache::{full_issues_json, wants_full_form};
 use super::{admin, err, with_issue, Errors};
 
+/// Data Center's Epic Name field (`gh-epic-label`).
+const EPIC_NAME_FIELD: &str = "customfield_10102";
+
 pub fn create_issue_as_admin(sh: &Shared, body: &Value) -> Result<Value, Resp> {
     let user = admin(&sh.read()).ok_or_else(|| Resp::forbidden("no administrator"))?;
     create_issue(sh, &user, false, body)
@@ -73,6 +76,19 @@ pub(super) fn create_issue(
     }
     if let Some(t) = model::issue_type(&issue.issue_type) {
         check_hierarchy(&st, &issue, t, &mut errors);
+        // Data Center 8 and 9 require Epic Name on every Epic (the field is gone in 10).
+        let epic_name = EPIC_NAME_FIELD;
+        if st.deployment == Deployment::DataCenter
+            && t.name == "Epic"
+            && st.deployment.field(epic_name).is_some()
+            && issue
+                .custom
+                .get(epic_name)
+                .and_then(Value::as_str)
+                .is_none_or(|n| n.trim().is_empty())
+        {
+            err(&mut errors, epic_name, "Epic Name is required.");
+        }
     }
     if !errors.is_empty() {
         return Err(Resp::field_errors(errors));
