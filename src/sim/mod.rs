@@ -520,6 +520,29 @@ impl SimHandle {
         moves::move_issue(&self.shared, key, project).map_err(rejected)
     }
 
+    /// Limits the custom field `field` to a context of these issue types (by name or id), as a
+    /// Jira administrator does; `None` makes its context global again.
+    pub fn set_field_context(&self, field: &str, issue_types: Option<&[&str]>) {
+        let mut st = self.shared.write();
+        match issue_types {
+            Some(types) => {
+                let ids = types
+                    .iter()
+                    .map(|t| {
+                        model::issue_type_by_name(t)
+                            .map(|d| d.id.to_owned())
+                            .unwrap_or_else(|| (*t).to_owned())
+                    })
+                    .collect();
+                st.field_contexts.insert(field.to_owned(), ids);
+            }
+            None => {
+                st.field_contexts.remove(field);
+            }
+        }
+        st.touch();
+    }
+
     /// Hides an issue from every REST caller (`false`), as an issue security level or a
     /// permission-scheme change does: reads answer the same 404 as for a deleted issue, and
     /// searches leave it out. `true` shows it again. Returns whether the issue exists.

@@ -241,6 +241,11 @@ pub struct State {
     /// Jira answers 404 for them exactly as for a deleted issue, and searches leave them out.
     #[serde(default)]
     pub hidden: std::collections::BTreeSet<u64>,
+    /// Custom field id → the issue type ids of its context. A field outside its context is
+    /// left out of an issue's `fields` and refused on create and edit ("not on the appropriate
+    /// screen"); a field without an entry applies to every type (a global context).
+    #[serde(default, rename = "fieldContexts")]
+    pub field_contexts: BTreeMap<String, Vec<String>>,
     /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
@@ -753,6 +758,16 @@ const DC_AGILE: &[FieldDef] = &[
     ),
 ];
 
+impl State {
+    /// Whether the custom field `id` applies to issues of type `issue_type` (see
+    /// [`State::field_contexts`]).
+    pub fn in_context(&self, id: &str, issue_type: &str) -> bool {
+        self.field_contexts
+            .get(id)
+            .is_none_or(|types| types.iter().any(|t| t == issue_type))
+    }
+}
+
 impl Deployment {
     /// Every field of the instance: system fields, then custom fields.
     pub fn fields(self) -> impl Iterator<Item = &'static FieldDef> {
@@ -947,6 +962,7 @@ impl State {
             keys: HashMap::new(),
             moved_keys: BTreeMap::new(),
             hidden: Default::default(),
+            field_contexts: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),
             changes: std::collections::VecDeque::new(),

@@ -765,7 +765,7 @@ impl View<'_> {
         put("comment", &|| self.comments_page(i, 0, 5000));
         put("worklog", &|| self.worklogs_page(i, 0, 20));
         for def in st.deployment.fields().filter(|d| d.is_custom()) {
-            if sel.wants(def.id) {
+            if sel.wants(def.id) && st.in_context(def.id, &i.issue_type) {
                 f.insert(def.id.to_string(), self.custom_value(def, i));
             }
         }

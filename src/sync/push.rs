@@ -151,14 +151,19 @@ pub(crate) enum CreateError {
     /// Linking would give an issue two items or an item two issues: retrying cannot help until
     /// someone unlinks one of them.
     Refused(String),
-    /// Anything else (Jira, the store); worth retrying.
+    /// Jira refused the create for good (400: a required field, an invalid value): retrying
+    /// the same body cannot help until the item, the mapping or Jira's configuration changes.
+    Rejected(String),
+    /// Anything else (Jira unreachable, 5xx, the store); worth retrying.
     Failed(String),
 }
 
 impl std::fmt::Display for CreateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CreateError::Refused(m) | CreateError::Failed(m) => f.write_str(m),
+            CreateError::Refused(m) | CreateError::Rejected(m) | CreateError::Failed(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -309,7 +314,9 @@ async fn push_item(
         (None, intent) => match create_linked_issue(env, item, &write, intent, &record.id).await {
             Ok((_, key)) => key,
             Err(CreateError::Refused(reason)) => return (Pushed::Refused(reason), None),
-            Err(CreateError::Failed(message)) => return fail(message),
+            Err(CreateError::Failed(message) | CreateError::Rejected(message)) => {
+                return fail(message)
+            }
         },
     };
     if let Some(st) = &write.status {
@@ -356,6 +363,7 @@ pub(crate) async fn create_linked_issue(
     job: &str,
 ) -> Result<(String, String), CreateError> {
     let failed = CreateError::Failed;
+    let mut dropped = std::collections::BTreeMap::new();
     let run = env.run;
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
@@ -397,11 +405,24 @@ pub(crate) async fn create_linked_issue(
                 .map_err(|e| failed(e.to_string()))?;
             let mut body = write.create_body();
             add_label(&mut body.fields, &label, true);
-            let c = run
-                .client
-                .create_issue(&body)
-                .await
-                .map_err(|e| failed(format!("creating the issue: {e}")))?;
+            let c = match run.client.create_issue(&body).await {
+                Ok(c) => c,
+                Err(JiraError::BadRequest { errors, .. }) if droppable(&errors, &body) => {
+                    // Fields this project's create screen or context does not take: the
+                    // issue is created without them, and the item's history says which.
+                    for field in errors.keys() {
+                        body.fields.remove(field);
+                    }
+                    let c = run
+                        .client
+                        .create_issue(&body)
+                        .await
+                        .map_err(create_failed)?;
+                    dropped = errors;
+                    c
+                }
+                Err(e) => return Err(create_failed(e)),
+            };
             (c.id, c.key)
         }
     };
@@ -429,7 +450,43 @@ pub(crate) async fn create_linked_issue(
         .put_kv(INTENTS_NS, &key, bytes)
         .await
         .map_err(|e| failed(e.to_string()))?;
+    for (field, why) in dropped {
+        let mut entry = crate::workspace::HistoryEntry::new(
+            "rejected",
+            crate::workspace::Origin::Sync(integration.clone()),
+        );
+        entry.field = Some(field.clone());
+        entry.message = Some(format!(
+            "Jira refused {field} when creating {key_} ({why}); the issue was created without it"
+        ));
+        if let Err(e) = env.workspace.append_history(ws, &item.id, entry).await {
+            tracing::warn!(error = %e, item = %item.id, "cannot record a refused field");
+        }
+    }
     Ok((id, key_))
+}
+
+/// Whether a create refused with these field errors can go again without those fields: each
+/// names an optional field tandem sent; never the summary, project, type, parent (the
+/// hierarchy) or labels (crash recovery finds tandem's creates by label).
+fn droppable(
+    errors: &std::collections::BTreeMap<String, String>,
+    body: &crate::jira::IssueFields,
+) -> bool {
+    const KEEP: &[&str] = &["summary", "project", "issuetype", "parent", "labels"];
+    !errors.is_empty()
+        && errors
+            .keys()
+            .all(|f| body.fields.contains_key(f) && !KEEP.contains(&f.as_str()))
+}
+
+fn create_failed(e: JiraError) -> CreateError {
+    let message = format!("creating the issue: {e}");
+    if e.is_transient() {
+        CreateError::Failed(message)
+    } else {
+        CreateError::Rejected(message)
+    }
 }
 
 /// The intent on record for an item of an integration, if any.

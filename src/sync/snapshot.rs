@@ -86,6 +86,12 @@ pub fn fields_snapshot_from_issue(
         );
     }
     for rule in ctx.rules() {
+        // A field missing from the read (outside its context for this issue type, or one
+        // Cloud failed to load) is unknown, not cleared: it stays out of the snapshot, and
+        // the merge leaves both sides alone.
+        if !issue.fields.contains_key(&rule.jira.id) {
+            continue;
+        }
         let raw = match &rule.slot {
             Slot::StoryPoints => patch
                 .story_points

@@ -154,6 +154,9 @@ pub(super) fn set_field(
     if !(def.on_screens || (transition && id == "resolution")) {
         return Err(not_settable());
     }
+    if def.is_custom() && !st.in_context(id, &issue.issue_type) {
+        return Err(not_settable());
+    }
     match id {
         "summary" => {
             let s = v.as_str().map(str::trim).unwrap_or_default();

@@ -105,7 +105,13 @@ pub fn merge_timed(
     let keys: BTreeSet<&String> = ws.keys().chain(jira.keys()).collect();
     for key in keys {
         let w = ws.get(key).unwrap_or(&Value::Null);
-        let j = jira.get(key).unwrap_or(&Value::Null);
+        let Some(j) = jira.get(key) else {
+            // Jira did not show the field: unknown, so neither side moves and the ancestor
+            // stays what it was.
+            let b = base.and_then(|b| b.get(key)).unwrap_or(w);
+            out.baseline.insert(key.clone(), b.clone());
+            continue;
+        };
         let f = flow(key);
         if w == j {
             out.baseline.insert(key.clone(), w.clone());

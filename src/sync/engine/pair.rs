@@ -270,7 +270,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     let (issue_id, issue_key) = create_linked_issue(&env.push_env(), &item, &write, intent, "live")
         .await
         .map_err(|e| match e {
-            CreateError::Refused(why) => PairError::Permanent(why),
+            CreateError::Refused(why) | CreateError::Rejected(why) => PairError::Permanent(why),
             CreateError::Failed(why) => PairError::Transient(why),
         })?;
     let mut synced = Synced {
