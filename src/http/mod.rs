@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod jobs_api;
 pub mod metrics;
+pub mod page;
 pub mod public;
 pub mod server;
 pub mod workspace_api;
@@ -38,6 +39,34 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) fn html_response(status: StatusCode, html: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(html.into()));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    // Nothing but this listener: inline style and the page's own script, no other origin.
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
     );
     resp
 }
