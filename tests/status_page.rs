@@ -477,7 +477,11 @@ async fn a_person_sees_the_webhook_light_up_a_job_progress_and_a_rejected_manife
         lives[0]
     );
     assert_eq!(attrs(&dom, "data-webhook"), vec!["connected"], "{dom}");
-    assert!(dom.contains("data-live=\"updating\""), "{dom}");
+    assert!(dom.contains("data-live=\"updated\""), "{dom}");
+    // Straight from the daemon, under its Content-Security-Policy: the script still runs
+    // (allowed by its hash) and its polls still land.
+    let direct = browser.dom(&format!("{}/", d.admin), true, 3000).await;
+    assert!(direct.contains("data-live=\"updated\""), "{direct}");
     let events: Vec<String> = dom
         .match_indices("<span class=\"events\">")
         .map(|(i, m)| {

@@ -725,15 +725,15 @@ progress{width:160px}code{font-size:12px}.position{font-weight:600;color:#172b4d
 ";
 
 /// Polls the live region every 1.5 s without reloading; the static view needs none of it.
-const SCRIPT: &str = "\
+pub(crate) const SCRIPT: &str = "\
 (function(){var el=document.getElementById('live'),busy=false;\
 function tick(){if(busy)return;busy=true;\
 fetch('live',{cache:'no-store',credentials:'same-origin'})\
 .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.text();})\
-.then(function(t){el.innerHTML=t;document.body.setAttribute('data-live','updating');})\
+.then(function(t){el.innerHTML=t;document.body.setAttribute('data-live','updated');})\
 .catch(function(){document.body.setAttribute('data-live','error');})\
 .then(function(){busy=false;});}\
-document.body.setAttribute('data-live','updating');setInterval(tick,1500);})();";
+document.body.setAttribute('data-live','polling');setInterval(tick,1500);})();";
 
 /// The whole page: head with inline style, the live region, and the polling script.
 pub fn page(live_html: &str) -> String {
