@@ -7,6 +7,7 @@
 //!   then "connected" with the event count, through the page's live updates (JavaScript on)
 //!   and in the static view (JavaScript off);
 //! - a one-time sync job's progress bar moves while the page polls and ends at its count;
+//! - a conflict is listed with links to the item (admin API) and to the issue in Jira;
 //! - a rejected manifest appears with its FILE:LINE:COL;
 //! - names from manifests are escaped (a `<script>` display name stays text);
 //! - neither the page nor its live region ever shows a secret (the fault suite's grep).
@@ -541,6 +542,60 @@ async fn a_person_sees_the_webhook_light_up_a_job_progress_and_a_rejected_manife
     );
     sim.set_latency(Duration::ZERO);
     browser.screenshot(&page, "3-jobs-done.png", false).await;
+
+    // A conflict: Jira's edit is not announced (its webhook is lost), then the workspace edits
+    // the same field. The page lists it with links to the item and to the issue in Jira.
+    let items: Value = serde_json::from_str(
+        &d.admin_get("/api/v1/workspaces/product/items?limit=1")
+            .await,
+    )
+    .expect("items");
+    let item = items["items"][0].clone();
+    let (id, key) = (
+        item["id"].as_str().expect("id").to_owned(),
+        item["jira"]["key"].as_str().expect("linked").to_owned(),
+    );
+    sim.set_webhook_faults(tandem::sim::webhooks::Faults {
+        duplicate_and_reorder: false,
+        drop_rate: 1.0,
+    });
+    sim.edit_issue(&key, json!({"fields": {"summary": "edited in Jira"}}))
+        .expect("edit in Jira");
+    let _ = tokio::time::timeout(Duration::from_secs(5), sim.webhooks_idle()).await;
+    sim.set_webhook_faults(tandem::sim::webhooks::Faults::default());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let resp = d
+        .admin_request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/workspaces/product/items/{id}"),
+        )
+        .json(&json!({"title": "edited in the workspace"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert!(resp.status().is_success(), "{resp:?}");
+    d.wait_status("the conflict listed", |s| {
+        resource(s, "ProjectIntegration", "demo").is_some_and(|r| {
+            r["recentConflicts"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["item"] == id.as_str()))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let dom = browser.dom(&page, false, 0).await;
+    let table = dom
+        .find("<table class=\"conflicts\">")
+        .map(|i| &dom[i..i + dom[i..].find("</table>").unwrap_or(0)])
+        .unwrap_or_else(|| panic!("conflicts listed: {dom}"));
+    assert!(
+        table.contains(&format!("href=\"/api/v1/workspaces/product/items/{id}\"")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("href=\"{}/browse/{key}\"", sim.base_url())),
+        "{table}"
+    );
 
     // A rejected manifest: shown with its position, while the last good version runs on.
     dirs.manifest(
