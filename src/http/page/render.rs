@@ -317,8 +317,13 @@ fn connections(
             },
             if state == "connected" {
                 format!(
-                    ": <span class=\"events\">{}</span> events, last {}",
+                    ": <span class=\"events\">{}</span> {}, last {}",
                     esc(&text(&wh["events"])),
+                    if wh["events"].as_u64() == Some(1) {
+                        "event"
+                    } else {
+                        "events"
+                    },
                     when(&wh["lastEventAt"], now)
                 )
             } else {
