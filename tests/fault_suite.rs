@@ -1180,14 +1180,7 @@ async fn the_demo_and_a_sync_never_print_their_secrets() {
         ADMIN_TOKEN.to_owned(),
         basic(SYNC_EMAIL, SYNC_TOKEN),
     ];
-    for (what, text) in &outputs {
-        for needle in &needles {
-            assert!(
-                !text.contains(needle.as_str()),
-                "a secret ({needle}) leaked into {what}: {text}"
-            );
-        }
-    }
+    assert_no_secrets(&outputs, &needles);
     println!("secret grep: {} outputs checked", outputs.len());
     sim.shutdown().await.expect("sim shutdown");
 }

@@ -79,6 +79,32 @@ fn scan_fn() -> ScanFn {
     })
 }
 
+/// Keeps the status page's recent conflicts current: every few seconds, if the engine counted
+/// a conflict since the last look, re-reads the linked items' histories on a blocking thread.
+async fn status_conflicts(
+    conflicts: status::RecentConflicts,
+    ctx: Context,
+    engine: Engine,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        let counted = engine.stats().conflicts;
+        if !conflicts.needs_scan(counted) {
+            continue;
+        }
+        let integrations: Vec<String> = ctx.desired().model.integrations.keys().cloned().collect();
+        let (c, store) = (conflicts.clone(), ctx.store().clone());
+        let _ = tokio::task::spawn_blocking(move || c.scan(&store, &integrations, counted)).await;
+    }
+}
+
 /// Runs `tandem run` to the end: opens the store and binds the listeners (the daemon shell),
 /// builds everything else on them, serves until SIGTERM/SIGINT, and collects the background
 /// work after the shell has shut down in order.
@@ -183,23 +209,35 @@ pub fn start(
     ));
 
     let engine = Engine::new(store, live.view(), workspace.clone(), config.engine.clone());
-    engine.start(tasks, shutdown, ready.clone());
+    engine.start(tasks, shutdown.clone(), ready.clone());
 
+    let conflicts = status::RecentConflicts::default();
+    tasks.spawn(status_conflicts(
+        conflicts.clone(),
+        ctx.clone(),
+        engine.clone(),
+        stopped(shutdown.clone()),
+    ));
     let status_ctx = ctx.clone();
     let status_engine = engine.clone();
+    let status_live = live.view();
     let manifests_dir = config.manifests_dir.clone();
     let metrics_engine = engine.clone();
+    let runs_engine = engine.clone();
     Hooks {
         routes: live.routes(),
         ready,
         status: Some(Arc::new(move || {
-            status::status_json(
-                &status_ctx,
-                &status_engine,
-                &watch_status.borrow(),
-                &manifests_dir,
-            )
+            status::status_json(&status::StatusInputs {
+                ctx: &status_ctx,
+                engine: &status_engine,
+                live: &status_live,
+                conflicts: &conflicts,
+                watch: &watch_status.borrow(),
+                manifests_dir: &manifests_dir,
+            })
         })),
+        sync_runs: Some(Arc::new(move || runs_engine.stats().runs)),
         reconcile: Some(Arc::new(move |kind: &str, name: &str| {
             let kind = Kind::parse(kind)
                 .ok_or_else(|| AdminReconcileError::NotFound(format!("unknown kind {kind}")))?;

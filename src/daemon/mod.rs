@@ -104,6 +104,8 @@ pub struct Hooks {
     pub status: Option<Arc<dyn StatusSource>>,
     /// `POST /api/v1/reconcile/...`; `None` answers 503.
     pub reconcile: Option<Arc<dyn ReconcileHandler>>,
+    /// Sync runs so far (a counter), for the status page's activity chart.
+    pub sync_runs: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
     /// Called on SIGHUP (rescan manifests now); should only enqueue work.
     pub on_reload: Arc<dyn Fn() + Send + Sync>,
     /// Appended to `/metrics`.
@@ -134,6 +136,7 @@ impl Hooks {
                 ready,
                 status: None,
                 reconcile: None,
+                sync_runs: None,
                 on_reload: Arc::new(|| tracing::info!("SIGHUP received; nothing to rescan")),
                 extra_metrics: Vec::new(),
                 drain: None,
@@ -284,6 +287,10 @@ impl Daemon {
         if let Some(reconcile) = hooks.reconcile.clone() {
             admin_state.reconcile = reconcile;
         }
+        if let Some(runs) = hooks.sync_runs.clone() {
+            admin_state.sync_runs = runs;
+        }
+        admin_state.public_addr = public.local_addr().ok();
         admin_state.extra_metrics = hooks.extra_metrics.clone();
         admin_state.api_routes.extend(hooks.workspace_api.clone());
         admin_state.token = config.admin_token.clone();

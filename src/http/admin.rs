@@ -21,8 +21,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::metrics::{render_store, render_webhook_states, WebhookMetrics};
+use super::page::{self, Page, Totals};
 use super::server::{self, BodyError, Draining, Limits};
-use super::{json_error, json_response, probe, text_response, Body, Secret};
+use super::{html_response, json_error, json_response, probe, text_response, Body, Secret};
 use crate::store::Store;
 
 /// Produces the `/api/v1/status` document. Called on every request, so it should read a
@@ -123,6 +124,12 @@ pub struct AdminState {
     /// Bearer token required on every route but the probes; required to bind off loopback.
     pub token: Option<Secret>,
     pub limits: Limits,
+    /// Sync runs so far, for the status page's activity chart.
+    pub sync_runs: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Where the public (webhook) listener is bound, for the page's manual webhook URL.
+    pub public_addr: Option<SocketAddr>,
+    /// The status page (`/`, `/live`): activity ring and render cache.
+    pub page: Arc<Page>,
 }
 
 impl AdminState {
@@ -148,7 +155,22 @@ impl AdminState {
             api_routes: Vec::new(),
             token: None,
             limits: Limits::default(),
+            sync_runs: Arc::new(|| 0),
+            public_addr: None,
+            page: Arc::new(Page::default()),
         }
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            webhooks: self.webhook_metrics.stored_count(),
+            runs: (self.sync_runs)(),
+        }
+    }
+
+    fn page_live(&self) -> std::sync::Arc<str> {
+        self.page
+            .live(|| self.status.status(), || self.totals(), self.public_addr)
     }
 }
 
@@ -215,7 +237,19 @@ pub async fn serve(
     check_bind(listener.local_addr()?, state.token.as_ref())?;
     let limits = state.limits.clone();
     let state = Arc::new(state);
-    server::serve(
+    // The activity chart's sampler: reads two counters every few seconds, nothing more.
+    let sampler = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(page::SAMPLE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.page.sample(state.totals());
+            }
+        })
+    };
+    let served = server::serve(
         listener,
         limits,
         Draining::default(),
@@ -225,7 +259,9 @@ pub async fn serve(
         },
         shutdown,
     )
-    .await?;
+    .await;
+    sampler.abort();
+    served?;
     Ok(())
 }
 
@@ -257,6 +293,14 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
         return route_to(routes.as_ref(), req, &segments, &state.limits).await;
     }
     match (req.method(), segments.as_slice()) {
+        (&Method::GET, [""]) => {
+            let live = state.page_live();
+            html_response(StatusCode::OK, state.page.full(&live))
+        }
+        (&Method::GET, ["live"]) => html_response(
+            StatusCode::OK,
+            bytes::Bytes::from(state.page_live().to_string()),
+        ),
         (&Method::GET, ["metrics"]) => {
             let mut out = String::new();
             state.webhook_metrics.render(&mut out);
@@ -292,12 +336,14 @@ async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Body> {
                 }
             }
         }
-        (_, ["metrics"]) | (_, ["api", "v1", "status"]) | (_, ["api", "v1", "reconcile", _, _]) => {
-            json_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this route",
-            )
-        }
+        (_, [""])
+        | (_, ["live"])
+        | (_, ["metrics"])
+        | (_, ["api", "v1", "status"])
+        | (_, ["api", "v1", "reconcile", _, _]) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+        ),
         _ => json_error(StatusCode::NOT_FOUND, "no such route"),
     }
 }

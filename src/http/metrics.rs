@@ -91,6 +91,11 @@ impl WebhookMetrics {
         self.received.load(Ordering::Relaxed)
     }
 
+    /// Count of webhooks durably stored so far (duplicates not included).
+    pub fn stored_count(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+    }
+
     /// Count of webhooks refused for `reason` so far.
     pub fn rejected_count(&self, reason: RejectReason) -> u64 {
         RejectReason::ALL

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod jobs_api;
 pub mod metrics;
+pub mod page;
 pub mod public;
 pub mod server;
 pub mod workspace_api;
@@ -38,6 +39,41 @@ pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) fn html_response(status: StatusCode, html: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(html.into()));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    // Nothing but this listener: the inline style and the page's own script (by its hash, so
+    // no other script could run even if some text escaped its escaping), no other origin.
+    static CSP: std::sync::OnceLock<hyper::header::HeaderValue> = std::sync::OnceLock::new();
+    let csp = CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(page::render::SCRIPT.as_bytes()));
+        hyper::header::HeaderValue::from_str(&format!(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; \
+             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'"
+        ))
+        .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("default-src 'none'"))
+    });
+    headers.insert(hyper::header::CONTENT_SECURITY_POLICY, csp.clone());
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
     );
     resp
 }

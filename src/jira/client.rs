@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::config::{Credentials, Deployment, JiraConfig, RetryPolicy};
 use super::error::{body_excerpt, classify_transport, ErrorCollection, JiraError, TransportKind};
-use super::limit::{backoff, parse_retry_after, RateLimiter};
+use super::limit::{backoff, parse_retry_after, RateLimitState, RateLimiter};
 use super::types::ServerInfo;
 
 /// A client for one Jira connection. Cheap to clone; clones share the rate limit, the
@@ -172,6 +172,11 @@ impl JiraClient {
                 retry,
             }),
         })
+    }
+
+    /// How requests to this Jira are paced now (configured rate, `Retry-After` gate, 429s).
+    pub fn rate_limit(&self) -> RateLimitState {
+        self.inner.limiter.state()
     }
 
     /// The normalised base URL, without the trailing slash.
@@ -334,6 +339,7 @@ impl JiraClient {
                     backoff(attempt, policy.base_delay, policy.max_delay).max(policy.base_delay)
                 });
                 self.inner.limiter.block_for(wait);
+                self.inner.limiter.note_limited();
                 tracing::info!(%endpoint, retry_after_ms = wait.as_millis() as u64, "jira rate limit");
                 if wait > policy.max_retry_after || last_attempt {
                     return Err(JiraError::RateLimited {

@@ -15,6 +15,18 @@ pub(crate) struct RateLimiter {
     /// Largest burst: one second's worth, at least one request.
     capacity: f64,
     state: Mutex<State>,
+    /// 429 answers seen on this connection (for status).
+    limited: std::sync::atomic::AtomicU64,
+}
+
+/// How a connection is paced right now, for status: the configured rate, how long Jira's
+/// last `Retry-After` still holds requests back, and how many 429s Jira answered so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitState {
+    pub requests_per_second: Option<f64>,
+    pub blocked_for_ms: Option<u64>,
+    pub limited_total: u64,
 }
 
 #[derive(Debug, PartialEq)]
@@ -44,6 +56,30 @@ impl RateLimiter {
                 refilled_at: Instant::now(),
                 blocked_until: None,
             }),
+            limited: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one 429 answer.
+    pub(crate) fn note_limited(&self) {
+        self.limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The pacing state now (see [`RateLimitState`]).
+    pub(crate) fn state(&self) -> RateLimitState {
+        let blocked_until = self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blocked_until;
+        let now = Instant::now();
+        RateLimitState {
+            requests_per_second: self.rate,
+            blocked_for_ms: blocked_until
+                .filter(|u| *u > now)
+                .map(|u| u64::try_from((u - now).as_millis()).unwrap_or(u64::MAX)),
+            limited_total: self.limited.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

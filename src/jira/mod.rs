@@ -30,5 +30,6 @@ pub use check::{
 pub use client::{normalize_base_url, Idempotency, JiraClient};
 pub use config::{Credentials, Deployment, JiraConfig, RetryPolicy, Secret};
 pub use error::JiraError;
+pub use limit::RateLimitState;
 pub use search::{SearchCursor, SearchPager, DEFAULT_PAGE_SIZE};
 pub use types::*;

@@ -584,3 +584,16 @@ pub fn closed_port_url() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
+
+/// The fault suite's secret grep: fails naming the output and the secret when any `needle`
+/// appears in any `(what, text)` output.
+pub fn assert_no_secrets(outputs: &[(String, String)], needles: &[String]) {
+    for (what, text) in outputs {
+        for needle in needles {
+            assert!(
+                !text.contains(needle.as_str()),
+                "a secret ({needle}) leaked into {what}: {text}"
+            );
+        }
+    }
+}
