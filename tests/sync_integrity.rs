@@ -817,3 +817,60 @@ async fn a_write_cut_off_before_its_changelog_check_is_checked_by_the_next_run()
         "the conflict is recorded: {history:#?}"
     );
 }
+
+/// tandem's transition lands and the daemon is killed before the run saves its baseline; a
+/// person then moves the issue back to the status of the last saved baseline. After the
+/// restart that must read as the person's change, not as "Jira unchanged": under jiraWins the
+/// person's status stays on both sides (found by the convergence campaign, seed 37; before,
+/// the restarted run drove the issue back to the workspace's status without a record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_moving_an_issue_after_a_cut_off_transition_is_not_undone() {
+    let mut e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Doing"})),
+    )
+    .await;
+    e.wait_issue(key, "In Progress first", |i| {
+        i["fields"]["status"]["name"] == "In Progress"
+    })
+    .await;
+    e.quiesce().await;
+    // Every request takes 1.5 s: after the transition lands, the run still has its changelog
+    // check and its baseline ahead of it when the kill comes.
+    e.sim.set_latency(Duration::from_millis(1500));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Done"})),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while e.sim.issue(key).expect("issue")["fields"]["status"]["name"] != "Done" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tandem's transition never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    e.kill().await;
+    e.sim.set_latency(Duration::ZERO);
+    e.sim
+        .transition_issue(key, "In Progress")
+        .expect("transition");
+    e.restart().await;
+    e.wait_item(id, "the person's status reaches the item", |i| {
+        i["status"] == "Doing"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["status"], "Doing");
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["status"]["name"],
+        "In Progress",
+        "the person's transition is not undone"
+    );
+}

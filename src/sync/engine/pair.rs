@@ -762,6 +762,67 @@ async fn settle_overwrites(
     Ok(restored)
 }
 
+/// A run cut off after its Jira write left `in_flight`; when Jira no longer shows a value
+/// tandem was writing, either the write never landed or someone changed the field after it
+/// did. Only the changelog tells: a change of that field by tandem after the cut-off run's read
+/// means it landed, so that value is the ancestor and the later Jira value is a person's
+/// change (before, the older ancestor made the person's change look like no change, and the
+/// workspace value went over it in silence).
+async fn settle_landed_writes(
+    env: &PairEnv<'_>,
+    key: &str,
+    base: &mut Baseline,
+    jira_snap: &BTreeMap<String, Value>,
+) -> Result<(), PairError> {
+    let unseen: Vec<String> = base
+        .in_flight
+        .iter()
+        .filter(|(k, v)| jira_snap.get(*k).unwrap_or(&Value::Null) != *v)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let Some(read_at) = base
+        .in_flight_read
+        .as_deref()
+        .and_then(crate::sync::snapshot::parse_jira_time)
+    else {
+        return Ok(());
+    };
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    let me = env
+        .shared
+        .identities
+        .of(&env.run.integration.connection, &env.run.client)
+        .await?;
+    let now = env.run.client.issue(key, &["updated"], true).await?;
+    let histories = now
+        .changelog
+        .as_ref()
+        .and_then(|c| c.get("histories"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for group in histories.iter().filter(|g| {
+        crate::sync::snapshot::authored_by(g, &me)
+            && g.get("created")
+                .and_then(Value::as_str)
+                .and_then(crate::sync::snapshot::parse_jira_time)
+                .is_some_and(|t| t > read_at)
+    }) {
+        let keys = keys_in_changelog(
+            Some(&serde_json::json!({"histories": [group]})),
+            &env.run.ctx,
+        );
+        for k in unseen.iter().filter(|k| keys.contains(*k)) {
+            if let Some(v) = base.in_flight.get(k).cloned() {
+                base.fields.insert(k.clone(), v);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A run cut off after writing to Jira (SIGKILL, a failed workspace write) never asked the
 /// changelog whether its write overwrote someone's edit made after its read; Jira now shows
 /// tandem's value, which `settled` takes for tandem's own. Asks now, from the cut-off run's
@@ -965,9 +1026,12 @@ async fn sync_linked(
         Err(e) => return Err(e.into()),
     };
     let secondary = pulled.origin == Some(TypeOrigin::Secondary);
-    let base = baseline::load(&env.shared.store, integration, &item.id)?;
+    let mut base = baseline::load(&env.shared.store, integration, &item.id)?;
     let ws_snap = fields_snapshot(&item, ctx);
     let jira_snap = fields_snapshot_from_issue(&issue, ctx)?;
+    if let Some(b) = base.as_mut() {
+        settle_landed_writes(env, &issue.key, b, &jira_snap).await?;
+    }
     let issue_updated = issue
         .fields
         .get("updated")
