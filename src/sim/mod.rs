@@ -520,6 +520,18 @@ impl SimHandle {
         moves::move_issue(&self.shared, key, project).map_err(rejected)
     }
 
+    /// Makes the custom fields `fields` required on creates of `issue_type` (by name or id), as
+    /// a field configuration does; an empty list makes nothing required.
+    pub fn set_required_fields(&self, issue_type: &str, fields: &[&str]) {
+        let mut st = self.shared.write();
+        let type_id = model::issue_type_by_name(issue_type)
+            .map(|d| d.id.to_owned())
+            .unwrap_or_else(|| issue_type.to_owned());
+        st.required_fields
+            .insert(type_id, fields.iter().map(|f| (*f).to_owned()).collect());
+        st.touch();
+    }
+
     /// Limits the custom field `field` to a context of these issue types (by name or id), as a
     /// Jira administrator does; `None` makes its context global again.
     pub fn set_field_context(&self, field: &str, issue_types: Option<&[&str]>) {

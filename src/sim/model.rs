@@ -246,6 +246,10 @@ pub struct State {
     /// screen"); a field without an entry applies to every type (a global context).
     #[serde(default, rename = "fieldContexts")]
     pub field_contexts: BTreeMap<String, Vec<String>>,
+    /// Issue type id → fields its field configuration makes required: a create without them
+    /// is refused with "<name> is required.", as Jira does.
+    #[serde(default, rename = "requiredFields")]
+    pub required_fields: BTreeMap<String, Vec<String>>,
     /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
@@ -963,6 +967,7 @@ impl State {
             moved_keys: BTreeMap::new(),
             hidden: Default::default(),
             field_contexts: Default::default(),
+            required_fields: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),
             changes: std::collections::VecDeque::new(),

@@ -89,6 +89,18 @@ pub(super) fn create_issue(
         {
             err(&mut errors, epic_name, "Epic Name is required.");
         }
+        for id in st.required_fields.get(t.id).into_iter().flatten() {
+            let given = match issue.custom.get(id.as_str()) {
+                Some(Value::Null) | None => false,
+                Some(Value::String(s)) => !s.trim().is_empty(),
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(_) => true,
+            };
+            if !given && !errors.contains_key(id.as_str()) {
+                let name = st.deployment.field(id).map_or(id.as_str(), |d| d.name);
+                err(&mut errors, id, format!("{name} is required."));
+            }
+        }
     }
     if !errors.is_empty() {
         return Err(Resp::field_errors(errors));

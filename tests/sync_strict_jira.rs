@@ -1,0 +1,146 @@
+//! A stricter Jira (issue 12), through the real `tandem run` binary and the in-process
+//! simulator configured the way real Jira sites are: custom fields limited to a context of
+//! issue types, creates refused with 400. Each test failed on the code before the fix:
+//!
+//! - a field outside its context stopped every create of that type (400, retried forever in
+//!   silence) and, on read, looked "cleared", which cleared the workspace's value;
+//! - a create refused for good was retried forever with nothing in the item's history.
+
+mod common_daemon;
+mod common_live;
+
+use std::time::Duration;
+
+use common_daemon::*;
+use common_live::*;
+use serde_json::json;
+use tandem::sim::Deployment;
+
+/// Story points limited to Stories (a company-managed project's usual context): an Epic with
+/// story points is created without them, the history names the field Jira refused, the item
+/// keeps its value (Jira's read leaves the field out, which is "unknown", not "cleared"), and
+/// the pair's other fields go on syncing both ways.
+async fn out_of_context_field(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let sp = e.story_points_field();
+    e.sim.set_field_context(sp, Some(&["Story"]));
+    let id = e
+        .create_item(json!({"type": "Epic", "title": "Checkout", "storyPoints": 5}))
+        .await;
+    let key = e.linked_key(&id).await;
+    let issue = e.jira_issue(&key).await;
+    assert!(
+        issue["fields"].get(sp).is_none(),
+        "{deployment:?}: out of context, Jira shows no story points: {issue:#}"
+    );
+    let history = e.history(&id).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "rejected"
+            && h["field"] == sp
+            && h["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("appropriate screen"))),
+        "{deployment:?}: the refused field is in the history: {history:#?}"
+    );
+    // Both directions go on; the item's story points stay.
+    e.sim
+        .edit_issue(
+            &key,
+            json!({"fields": {"summary": "Checkout, edited in Jira"}}),
+        )
+        .expect("edit");
+    e.wait_item(&id, "the Jira edit arrives", |i| {
+        i["title"] == "Checkout, edited in Jira"
+    })
+    .await;
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "Checkout v2", "storyPoints": 8})),
+    )
+    .await;
+    e.wait_issue(&key, "the workspace edit arrives", |i| {
+        i["fields"]["summary"] == "Checkout v2"
+    })
+    .await;
+    e.quiesce().await;
+    let item = e.item(&id).await;
+    assert_eq!(
+        item["storyPoints"], 8.0,
+        "{deployment:?}: never cleared: {item:#}"
+    );
+    assert!(
+        e.jira_issue(&key).await["fields"].get(sp).is_none(),
+        "{deployment:?}: never written out of context"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_a_field_outside_its_context_neither_blocks_creates_nor_reads_as_cleared() {
+    out_of_context_field(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_field_outside_its_context_neither_blocks_creates_nor_reads_as_cleared() {
+    out_of_context_field(Deployment::DataCenter).await;
+}
+
+/// A create Jira refuses for good (here a field the Story's field configuration requires and
+/// the item does not have) is a visible failure of that item: in its history with Jira's
+/// reason and in the integration's last error, and not retried in a loop; other items are
+/// created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_jira_refuses_for_good_is_a_visible_failure_of_that_item() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.set_required_fields("Story", &["customfield_10034"]);
+    let bad = e
+        .create_item(json!({"type": "Story", "title": "no target date"}))
+        .await;
+    let good = e
+        .create_item(json!({"type": "Epic", "title": "an epic needs none"}))
+        .await;
+    e.linked_key(&good).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let history = e.history(&bad).await;
+        if let Some(h) = history.iter().find(|h| h["action"] == "failed") {
+            break h.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure recorded: {history:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Target date is required")),
+        "Jira's reason: {failed:#}"
+    );
+    let status = e.d.status().await;
+    let last = &resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["lastError"];
+    assert!(
+        last.to_string().contains(&bad),
+        "status names the item: {last}"
+    );
+    let creates = || {
+        e.sim
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/issue") && r.status == 400)
+            .count()
+    };
+    let before = creates();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(creates(), before, "not retried while nothing changes");
+    assert!(e.item(&bad).await["jira"].is_null());
+    // Once the item has what Jira requires, it goes.
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{bad}"),
+        Some(json!({"fields": {"Target date": "2026-12-24"}})),
+    )
+    .await;
+    e.linked_key(&bad).await;
+}
