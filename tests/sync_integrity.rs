@@ -874,3 +874,49 @@ async fn a_person_moving_an_issue_after_a_cut_off_transition_is_not_undone() {
         "the person's transition is not undone"
     );
 }
+
+/// The mirror image: a run pulls a person's Jira status into the item and is killed before it
+/// saves its baseline; the person then moves the issue back to the last saved status. After
+/// the restart the pulled value must read as tandem's own write, not as a workspace change
+/// that goes back over the person's edit (found by the convergence campaign, seed 26).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_pulled_before_a_kill_is_not_taken_for_a_workspace_change() {
+    let mut e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.quiesce().await;
+    // Every request takes 1.5 s: after the item changes, the run still writes the title to
+    // Jira and checks the changelog before it would save its baseline.
+    e.sim.set_latency(Duration::from_millis(1500));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "renamed in the workspace"})),
+    )
+    .await;
+    e.sim.transition_issue(key, "Done").expect("transition");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while e.item(id).await["status"] != "Done" {
+        assert!(Instant::now() < deadline, "the status was never pulled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    e.kill().await;
+    e.sim.set_latency(Duration::ZERO);
+    e.sim.transition_issue(key, "To Do").expect("transition");
+    e.restart().await;
+    e.wait_item(id, "the person's status reaches the item", |i| {
+        i["status"] == "Todo"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["status"], "Todo");
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["status"]["name"],
+        "To Do",
+        "the person's transition is not undone"
+    );
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["summary"],
+        "renamed in the workspace"
+    );
+}

@@ -39,6 +39,12 @@ pub struct Baseline {
     /// so the next run checks from here (see [`super::overwrite`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_read: Option<String>,
+    /// The same for the other direction: Jira's values a run is writing into the item, on
+    /// record before the workspace write. A run cut off after that write (SIGKILL) would
+    /// otherwise leave the older ancestor, and the pulled value would look like a workspace
+    /// change that goes back over a person's next Jira edit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ws_in_flight: BTreeMap<String, Value>,
     /// When the values last changed (tandem's clock) and the issue's `updated` then (Jira's
     /// clock): a field a side changed after these, even back to the same value, was changed
     /// (`lastWriterWins` only).
@@ -52,8 +58,17 @@ impl Baseline {
     /// The common ancestor to merge against, given what Jira holds now: a value tandem was
     /// writing and that Jira now shows is tandem's own write, so it is the ancestor; any
     /// other Jira value is judged against the last agreed one.
-    pub fn settled(&self, jira: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    pub fn settled(
+        &self,
+        jira: &BTreeMap<String, Value>,
+        ws: &BTreeMap<String, Value>,
+    ) -> BTreeMap<String, Value> {
         let mut fields = self.fields.clone();
+        for (key, pulled) in &self.ws_in_flight {
+            if ws.get(key).unwrap_or(&Value::Null) == pulled {
+                fields.insert(key.clone(), pulled.clone());
+            }
+        }
         for (key, written) in &self.in_flight {
             if jira.get(key).unwrap_or(&Value::Null) == written {
                 fields.insert(key.clone(), written.clone());
@@ -120,6 +135,7 @@ pub fn after_import(
     Ok(Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
+        ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
         fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
@@ -137,6 +153,7 @@ pub fn after_push(
     Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
+        ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
         fields: crate::sync::fields_snapshot(item, ctx),

@@ -320,6 +320,7 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
     let base = Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
+        ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
         fields,
@@ -495,6 +496,7 @@ async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError
     let base = Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
+        ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
         fields: fields_snapshot_from_issue(&issue, ctx)?,
@@ -1048,7 +1050,7 @@ async fn sync_linked(
             to_jira: dir.to_jira() && !secondary,
         }
     };
-    let settled = base.as_ref().map(|b| b.settled(&jira_snap));
+    let settled = base.as_ref().map(|b| b.settled(&jira_snap, &ws_snap));
     if let (Some(b), Some(settled)) = (&base, &settled) {
         if recover_cut_off_write(env, &item, &issue, b, settled, &jira_snap, &mut synced).await? {
             return Ok(synced);
@@ -1211,6 +1213,23 @@ async fn sync_linked(
         entries.push(entry);
     }
     let mut version = item.version;
+    // Write-ahead for the workspace side: what is pulled is on record before the item changes.
+    let mut saved = base.clone();
+    if !m.to_workspace.is_empty() {
+        let mut ahead = base.clone().unwrap_or_default();
+        if let Some(settled) = &settled {
+            ahead.fields = settled.clone();
+        }
+        ahead.ws_in_flight = m
+            .to_workspace
+            .iter()
+            .filter_map(|k| jira_snap.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        if base.as_ref() != Some(&ahead) {
+            baseline::save(&env.shared.store, integration, &item.id, &ahead).await?;
+            saved = Some(ahead);
+        }
+    }
     if !patch_is_empty(&patch) || !entries.is_empty() {
         let after = env
             .shared
@@ -1263,7 +1282,7 @@ async fn sync_linked(
         // Write-ahead: what is about to be written is on record before Jira sees it.
         // Built on the settled ancestor: an earlier in-flight value Jira already shows stays
         // known as tandem's own after this one replaces it.
-        let mut ahead = base.clone().unwrap_or_default();
+        let mut ahead = saved.clone().unwrap_or_default();
         if let Some(settled) = &settled {
             ahead.fields = settled.clone();
         }
@@ -1277,7 +1296,7 @@ async fn sync_linked(
             .get("updated")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if !ahead.in_flight.is_empty() && base.as_ref() != Some(&ahead) {
+        if !ahead.in_flight.is_empty() && saved.as_ref() != Some(&ahead) {
             baseline::save(&env.shared.store, integration, &item.id, &ahead).await?;
         }
         if !fields.is_empty() {
@@ -1507,6 +1526,7 @@ async fn sync_linked(
         comments: base_comments,
         in_flight: BTreeMap::new(),
         in_flight_read: None,
+        ws_in_flight: Default::default(),
         synced_at: stored.as_ref().and_then(|b| b.synced_at),
         jira_updated: stored.as_ref().and_then(|b| b.jira_updated),
     };
