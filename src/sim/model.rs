@@ -549,7 +549,9 @@ impl Workflow {
             };
             leaves
                 && match (t.condition, user) {
-                    (Some(Condition::OnlyAssignee), Some(u)) => issue.assignee.as_deref() == Some(u),
+                    (Some(Condition::OnlyAssignee), Some(u)) => {
+                        issue.assignee.as_deref() == Some(u)
+                    }
                     _ => true,
                 }
         })
@@ -1007,10 +1009,7 @@ impl Deployment {
 }
 
 pub fn status(id: &str) -> Option<&'static StatusDef> {
-    STATUSES
-        .iter()
-        .chain(CLASSIC_STATUSES)
-        .find(|s| s.id == id)
+    STATUSES.iter().chain(CLASSIC_STATUSES).find(|s| s.id == id)
 }
 
 /// Every status of the instance (`GET /status`).
