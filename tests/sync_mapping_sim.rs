@@ -16,7 +16,7 @@ use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, SimHandle, Simulator};
 use tandem::sync::mapping::{Origin, HIERARCHY_LINK_TYPE};
 use tandem::sync::sprints::apply_sprint_moves;
-use tandem::sync::transitions::{apply_status, WorkflowGraph};
+use tandem::sync::transitions::{apply_status, StatusPolicy, WorkflowGraph};
 use tandem::sync::{
     fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, IssueRef, JiraCatalog,
     MappingContext, MappingError, SprintMove,
@@ -258,6 +258,7 @@ async fn an_item_is_created_with_every_mapped_field_and_reads_back() {
             &write.status.as_ref().unwrap().target_status_id,
             Some(&write.fields),
             &mut WorkflowGraph::new(),
+            &StatusPolicy::new(ctx.mapped_statuses()),
         )
         .await
         .expect("status");
@@ -375,6 +376,7 @@ async fn snapshots_survive_a_round_trip_through_jira() {
                     &status.target_status_id,
                     Some(&write.fields),
                     &mut WorkflowGraph::new(),
+                    &StatusPolicy::new(ctx.mapped_statuses()),
                 )
                 .await
                 .unwrap();
@@ -437,8 +439,9 @@ async fn status_changes_walk_the_simulators_workflow_with_its_required_resolutio
         let it = item("Feature", "Walk the workflow");
         let (_, key) = create(&client, &to_jira(&it, None, &ctx).unwrap().create_body()).await;
         let mut graph = WorkflowGraph::new();
+        let policy = StatusPolicy::new(ctx.mapped_statuses());
         let done = ctx.jira_status("Done").unwrap().id.clone();
-        let out = apply_status(&client, &key, &done, None, &mut graph)
+        let out = apply_status(&client, &key, &done, None, &mut graph, &policy)
             .await
             .expect("to Done");
         assert_eq!(out.applied, ["Done"]);
@@ -449,11 +452,11 @@ async fn status_changes_walk_the_simulators_workflow_with_its_required_resolutio
 
         // Two changes in a row (Done → In Progress → To Do), planned over the learned graph.
         let doing = ctx.jira_status("Doing").unwrap().id.clone();
-        apply_status(&client, &key, &doing, None, &mut graph)
+        apply_status(&client, &key, &doing, None, &mut graph, &policy)
             .await
             .unwrap();
         let todo = ctx.jira_status("Backlog").unwrap().id.clone();
-        let out = apply_status(&client, &key, &todo, None, &mut graph)
+        let out = apply_status(&client, &key, &todo, None, &mut graph, &policy)
             .await
             .unwrap();
         assert_eq!(out.applied, ["To Do"]);
@@ -465,7 +468,7 @@ async fn status_changes_walk_the_simulators_workflow_with_its_required_resolutio
         );
         assert!(issue.fields["resolution"].is_null());
         // Already there: nothing is posted.
-        let out = apply_status(&client, &key, &todo, None, &mut graph)
+        let out = apply_status(&client, &key, &todo, None, &mut graph, &policy)
             .await
             .unwrap();
         assert!(out.applied.is_empty());

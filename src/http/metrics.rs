@@ -314,6 +314,11 @@ pub fn render_engine(s: &EngineSnapshot, out: &mut String) {
             "Pairs marked unreachable: their issue answered 404 without Jira saying it was deleted",
             s.unreachable,
         ),
+        (
+            "tandem_sync_stuck_total",
+            "Status changes found stuck: no path through the workflow avoids Done-category and unmapped statuses",
+            s.stuck,
+        ),
     ] {
         let _ = write!(
             out,

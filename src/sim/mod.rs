@@ -40,7 +40,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{FaultError, FaultSettings, LostAnswer, LostResponses};
-pub use model::{Deployment, State};
+pub use model::{Deployment, State, Workflow};
 pub use server::Counts;
 
 /// A user given on the command line (`--user NAME:SECRET[:admin]`) or by a test.
@@ -511,6 +511,18 @@ impl SimHandle {
     /// Adds a project (no board, no versions), as an administrator would in Jira's UI.
     pub fn create_project(&self, key: &str, name: &str) -> Result<(), SimError> {
         moves::create_project(&self.shared, key, name).map_err(rejected)
+    }
+
+    /// Switches a project to another workflow, as an administrator does by changing its
+    /// workflow scheme: its issues move to the matching status of the new workflow (To Do ⇄
+    /// Open, Done ⇄ Resolved). A `--data`/seed file sets it per project (`"workflow":
+    /// "classic"`).
+    pub fn set_project_workflow(
+        &self,
+        project: &str,
+        workflow: model::Workflow,
+    ) -> Result<(), SimError> {
+        moves::set_workflow(&self.shared, project, workflow).map_err(rejected)
     }
 
     /// Moves an issue (with its sub-tasks) to another project, as a person does with Jira's

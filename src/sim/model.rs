@@ -44,6 +44,27 @@ pub struct Project {
     pub lead: String,
     /// Last issue number handed out; keys are never reused, as in Jira.
     pub issue_counter: u64,
+    /// The workflow its issues follow (`"workflow": "classic"` in a `--data`/seed file).
+    #[serde(default)]
+    pub workflow: Workflow,
+}
+
+/// The workflow of a project's issues (one per project: every issue type shares it).
+///
+/// - `simplified` (the default): To Do, In Progress, Done, each reachable from every other
+///   (Jira's simplified workflow); the transition into Done asks for a resolution.
+/// - `classic`: Jira's classic default workflow ("JIRA Workflow (jira)" of Data Center, the
+///   system workflow of company-managed projects): Open, In Progress, Resolved, Closed,
+///   Reopened, with the system workflow's transition ids, the Resolve Issue screen
+///   (resolution required) on Resolve Issue and Close Issue, and its "only the assignee"
+///   condition on Start Progress and Stop Progress: a transition whose condition fails is
+///   not offered in `GET transitions`, and posting it answers 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Workflow {
+    #[default]
+    Simplified,
+    Classic,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,36 +370,210 @@ pub const STATUSES: &[StatusDef] = &[
 
 pub const STATUS_TODO: &str = "10000";
 pub const STATUS_DONE: &str = "10001";
+pub const STATUS_IN_PROGRESS: &str = "3";
+pub const STATUS_OPEN: &str = "1";
+pub const STATUS_REOPENED: &str = "4";
+pub const STATUS_RESOLVED: &str = "5";
+pub const STATUS_CLOSED: &str = "6";
 
-/// A workflow transition; every status can reach every other one (Jira's default simplified
-/// workflow), and the transition into Done requires a resolution, as Jira's Resolve screen does.
+/// The statuses of the classic workflow besides In Progress, with Jira's system ids.
+pub const CLASSIC_STATUSES: &[StatusDef] = &[
+    StatusDef {
+        id: STATUS_OPEN,
+        name: "Open",
+        description: "The issue is open and ready for the assignee to start work on it.",
+        category: 2,
+    },
+    StatusDef {
+        id: STATUS_REOPENED,
+        name: "Reopened",
+        description: "This issue was once resolved, but the resolution was deemed incorrect. From here issues are either marked assigned or resolved.",
+        category: 2,
+    },
+    StatusDef {
+        id: STATUS_RESOLVED,
+        name: "Resolved",
+        description: "A resolution has been taken, and it is awaiting verification by reporter. From here issues are either reopened, or are closed.",
+        category: 3,
+    },
+    StatusDef {
+        id: STATUS_CLOSED,
+        name: "Closed",
+        description: "The issue is considered finished, the resolution is correct. Issues which are closed can be reopened.",
+        category: 3,
+    },
+];
+
+/// Who may see and take a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// "Only the assignee of the issue can execute this transition."
+    OnlyAssignee,
+}
+
+/// A workflow transition. `from` empty: a global transition (from every other status).
+/// `requires_resolution`: its screen is the Resolve Issue screen, resolution required.
 pub struct TransitionDef {
     pub id: &'static str,
     pub name: &'static str,
+    pub from: &'static [&'static str],
     pub to: &'static str,
     pub requires_resolution: bool,
+    pub condition: Option<Condition>,
 }
 
 pub const TRANSITIONS: &[TransitionDef] = &[
     TransitionDef {
         id: "11",
         name: "To Do",
+        from: &[],
         to: "10000",
         requires_resolution: false,
+        condition: None,
     },
     TransitionDef {
         id: "21",
         name: "In Progress",
+        from: &[],
         to: "3",
         requires_resolution: false,
+        condition: None,
     },
     TransitionDef {
         id: "31",
         name: "Done",
+        from: &[],
         to: "10001",
         requires_resolution: true,
+        condition: None,
     },
 ];
+
+/// Jira's classic default workflow (the system workflow's action ids).
+pub const CLASSIC_TRANSITIONS: &[TransitionDef] = &[
+    TransitionDef {
+        id: "4",
+        name: "Start Progress",
+        from: &[STATUS_OPEN, STATUS_REOPENED],
+        to: STATUS_IN_PROGRESS,
+        requires_resolution: false,
+        condition: Some(Condition::OnlyAssignee),
+    },
+    TransitionDef {
+        id: "301",
+        name: "Stop Progress",
+        from: &[STATUS_IN_PROGRESS],
+        to: STATUS_OPEN,
+        requires_resolution: false,
+        condition: Some(Condition::OnlyAssignee),
+    },
+    TransitionDef {
+        id: "5",
+        name: "Resolve Issue",
+        from: &[STATUS_OPEN, STATUS_IN_PROGRESS, STATUS_REOPENED],
+        to: STATUS_RESOLVED,
+        requires_resolution: true,
+        condition: None,
+    },
+    TransitionDef {
+        id: "2",
+        name: "Close Issue",
+        from: &[STATUS_OPEN, STATUS_IN_PROGRESS, STATUS_REOPENED],
+        to: STATUS_CLOSED,
+        requires_resolution: true,
+        condition: None,
+    },
+    TransitionDef {
+        id: "701",
+        name: "Close Issue",
+        from: &[STATUS_RESOLVED],
+        to: STATUS_CLOSED,
+        requires_resolution: false,
+        condition: None,
+    },
+    TransitionDef {
+        id: "3",
+        name: "Reopen Issue",
+        from: &[STATUS_RESOLVED, STATUS_CLOSED],
+        to: STATUS_REOPENED,
+        requires_resolution: false,
+        condition: None,
+    },
+];
+
+impl Workflow {
+    /// Its statuses, in the order Jira lists them.
+    pub fn statuses(self) -> Vec<&'static StatusDef> {
+        match self {
+            Workflow::Simplified => STATUSES.iter().collect(),
+            Workflow::Classic => [
+                STATUS_OPEN,
+                STATUS_IN_PROGRESS,
+                STATUS_REOPENED,
+                STATUS_RESOLVED,
+                STATUS_CLOSED,
+            ]
+            .iter()
+            .filter_map(|id| status(id))
+            .collect(),
+        }
+    }
+
+    pub fn transitions(self) -> &'static [TransitionDef] {
+        match self {
+            Workflow::Simplified => TRANSITIONS,
+            Workflow::Classic => CLASSIC_TRANSITIONS,
+        }
+    }
+
+    /// The status a new issue starts in.
+    pub fn initial(self) -> &'static str {
+        match self {
+            Workflow::Simplified => STATUS_TODO,
+            Workflow::Classic => STATUS_OPEN,
+        }
+    }
+
+    /// Transitions leaving `issue`'s status; `user` (an id) `None` ignores conditions (the
+    /// simulator's own controls).
+    pub fn available<'a>(
+        self,
+        issue: &'a Issue,
+        user: Option<&'a str>,
+    ) -> impl Iterator<Item = &'static TransitionDef> + 'a {
+        self.transitions().iter().filter(move |t| {
+            let leaves = if t.from.is_empty() {
+                t.to != issue.status
+            } else {
+                t.from.contains(&issue.status.as_str())
+            };
+            leaves
+                && match (t.condition, user) {
+                    (Some(Condition::OnlyAssignee), Some(u)) => {
+                        issue.assignee.as_deref() == Some(u)
+                    }
+                    _ => true,
+                }
+        })
+    }
+
+    /// Where an issue of the other workflow goes when its project changes workflow.
+    pub fn map_status(self, status: &str) -> &'static str {
+        match (self, status) {
+            (Workflow::Classic, STATUS_TODO) => STATUS_OPEN,
+            (Workflow::Classic, STATUS_DONE) => STATUS_RESOLVED,
+            (Workflow::Simplified, STATUS_OPEN | STATUS_REOPENED) => STATUS_TODO,
+            (Workflow::Simplified, STATUS_RESOLVED | STATUS_CLOSED) => STATUS_DONE,
+            (_, STATUS_IN_PROGRESS) => STATUS_IN_PROGRESS,
+            (w, s) => w
+                .statuses()
+                .into_iter()
+                .find(|d| d.id == s)
+                .map(|d| d.id)
+                .unwrap_or(w.initial()),
+        }
+    }
+}
 
 pub struct IssueTypeDef {
     pub id: &'static str,
@@ -814,7 +1009,21 @@ impl Deployment {
 }
 
 pub fn status(id: &str) -> Option<&'static StatusDef> {
-    STATUSES.iter().find(|s| s.id == id)
+    STATUSES.iter().chain(CLASSIC_STATUSES).find(|s| s.id == id)
+}
+
+/// Every status of the instance (`GET /status`).
+pub fn all_statuses() -> impl Iterator<Item = &'static StatusDef> {
+    STATUSES.iter().chain(CLASSIC_STATUSES)
+}
+
+impl State {
+    /// The workflow of an issue's project.
+    pub fn workflow_of(&self, issue: &Issue) -> Workflow {
+        self.project_by_id(issue.project_id)
+            .map(|p| p.workflow)
+            .unwrap_or_default()
+    }
 }
 
 pub fn status_category(id: u64) -> &'static StatusCategoryDef {
@@ -907,6 +1116,7 @@ impl State {
                 name: "Demo".into(),
                 lead,
                 issue_counter: 0,
+                workflow: Workflow::default(),
             }],
             versions: vec![
                 Version {

@@ -38,7 +38,28 @@ pub fn create_project(sh: &Shared, key: &str, name: &str) -> Result<(), Resp> {
         name: name.to_owned(),
         lead,
         issue_counter: 0,
+        workflow: Workflow::default(),
     });
+    st.touch();
+    Ok(())
+}
+
+/// Switches project `key` to `workflow`; its issues take the matching status.
+pub fn set_workflow(sh: &Shared, key: &str, workflow: Workflow) -> Result<(), Resp> {
+    let mut st = sh.write();
+    let project = st.project(key).map(|p| p.id).ok_or_else(|| {
+        Resp::error(
+            400,
+            &[&format!("Project {key:?} does not exist.")],
+            Map::new(),
+        )
+    })?;
+    for p in st.projects.iter_mut().filter(|p| p.id == project) {
+        p.workflow = workflow;
+    }
+    for i in st.issues.values_mut().filter(|i| i.project_id == project) {
+        i.status = workflow.map_status(&i.status).to_owned();
+    }
     st.touch();
     Ok(())
 }
@@ -106,6 +127,8 @@ fn move_one(sh: &Shared, st: &mut State, user: &User, id: u64, target: &Project)
     let mut issue = before.clone();
     issue.key = new_key.clone();
     issue.project_id = target.id;
+    // A workflow scheme migration: the status the new project's workflow has for it.
+    issue.status = target.workflow.map_status(&issue.status).to_owned();
     // Versions and components belong to a project; Jira's move wizard clears them by default.
     issue.fix_versions.clear();
     issue.components.clear();

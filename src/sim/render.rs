@@ -805,7 +805,8 @@ impl View<'_> {
         if expands.contains("transitions") {
             out.insert(
                 "transitions".into(),
-                Value::Array(self.transitions(i, false)),
+                // Issue renders are shared across callers: conditions are not evaluated here.
+                Value::Array(self.transitions(i, false, None)),
             );
         }
         if expands.contains("editmeta") {
@@ -1083,21 +1084,23 @@ impl View<'_> {
         json!({ "fields": fields })
     }
 
-    pub fn transitions(&self, i: &Issue, with_fields: bool) -> Vec<Value> {
+    /// The transitions `user` (an id) is offered from the issue's status: conditions that
+    /// fail hide a transition, as Jira does (`None`: conditions are not evaluated).
+    pub fn transitions(&self, i: &Issue, with_fields: bool, user: Option<&str>) -> Vec<Value> {
         let project = self.st.project_by_id(i.project_id);
-        TRANSITIONS
-            .iter()
-            .filter(|t| t.to != i.status)
+        self.st
+            .workflow_of(i)
+            .available(i, user)
             .map(|t| {
                 let mut v = json!({
                     "id": t.id,
                     "name": t.name,
                     "to": self.status_id(t.to),
                     "hasScreen": t.requires_resolution,
-                    "isGlobal": true,
+                    "isGlobal": t.from.is_empty(),
                     "isInitial": false,
                     "isAvailable": true,
-                    "isConditional": false,
+                    "isConditional": t.condition.is_some(),
                     "isLooped": false,
                 });
                 if !self.cloud() {

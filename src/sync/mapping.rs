@@ -600,6 +600,11 @@ impl MappingContext {
             .map(|(w, _)| w.as_str())
     }
 
+    /// The Jira statuses the integration maps (the statuses a status change may pass).
+    pub fn mapped_statuses(&self) -> impl Iterator<Item = &Status> {
+        self.statuses.iter().map(|(_, s)| s)
+    }
+
     pub fn maps_statuses(&self) -> bool {
         !self.statuses.is_empty()
     }

@@ -37,4 +37,7 @@ pub use mapping::{
     MappingContext, MappingError, SprintMove, StatusChange,
 };
 pub use snapshot::{fields_snapshot, fields_snapshot_from_issue};
-pub use transitions::{apply_status, plan_transitions, TransitionStep, WorkflowGraph};
+pub use transitions::{
+    apply_status, plan_safe_transitions, plan_transitions, StatusPolicy, TransitionStep,
+    WorkflowGraph,
+};

@@ -24,7 +24,7 @@ use super::context::IntegrationRun;
 use super::jobs::{save_record, JobError, JobRecord, JobScope, Phase};
 use super::mapping::{to_jira, IssueRef, SprintMove};
 use super::sprints::apply_sprint_moves;
-use super::transitions::{apply_status, WorkflowGraph};
+use super::transitions::{apply_status, StatusPolicy, WorkflowGraph};
 
 /// Key/value namespace of create intents (key: `<integration>/<item id>`).
 pub const INTENTS_NS: &str = "push-intents";
@@ -300,6 +300,7 @@ async fn push_item(
                     &st.target_status_id,
                     Some(&write.fields),
                     graph,
+                    &StatusPolicy::new(run.ctx.mapped_statuses()),
                 )
                 .await
                 {
@@ -326,6 +327,7 @@ async fn push_item(
             &st.target_status_id,
             Some(&write.fields),
             graph,
+            &StatusPolicy::new(run.ctx.mapped_statuses()),
         )
         .await
         {

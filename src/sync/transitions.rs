@@ -9,17 +9,26 @@
 //! not-yet-seen status when the known part of the workflow has no path. Keep one graph per
 //! (integration, Jira issue type): workflows are per issue type.
 //!
-//! Required fields are filled, in order, from the item's own write ([`super::mapping::to_jira`]
-//! fields, when the transition asks for a field the item maps) or else from the first allowed
-//! value Jira offers (for a resolution: normally "Done"). A required field with neither is an
-//! error naming the transition and the field, not a silent skip.
+//! A status change never surprises Jira's users on its way ([`StatusPolicy`]): it passes only
+//! through statuses the integration maps and that are not of the Done category (entering
+//! Resolved or Closed fills a resolution and fires notifications and post functions), and
+//! only by transitions that ask for nothing; the target itself may be any status. Exploring
+//! moves the issue only through such statuses, and back to where it started when the
+//! exploration finds no way. When no safe path exists the change is [`TransitionError::Stuck`]
+//! with the path it would need (as far as the workflow is known), and nothing more is posted.
+//!
+//! Required fields are filled only on the transition into the target, in order, from the
+//! item's own write ([`super::mapping::to_jira`] fields, when the transition asks for a field
+//! the item maps) or else from Jira's allowed values: for a resolution "Done", else "Fixed",
+//! else the first one Jira offers. A required field with neither is an error naming the
+//! transition and the field, not a silent skip.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 
 use serde_json::{json, Map, Value};
 
-use crate::jira::{JiraClient, JiraError, Transition};
+use crate::jira::{JiraClient, JiraError, Status, Transition};
 
 /// Upper bound on transitions applied for one status change (a guard, not a rule).
 pub const MAX_STEPS: usize = 16;
@@ -79,7 +88,7 @@ impl TransitionStep {
             .map(|(id, f)| RequiredField {
                 field_id: id.clone(),
                 name: f.name.clone(),
-                fallback: f.allowed_values.first().map(reduce_allowed),
+                fallback: preferred_allowed(&f.allowed_values).map(reduce_allowed),
             })
             .collect();
         Some(TransitionStep {
@@ -90,6 +99,22 @@ impl TransitionStep {
             required,
         })
     }
+}
+
+/// The value used when the item gives none: "Done", else "Fixed" (the resolutions of Jira's
+/// simplified and classic workflows), else the first allowed value.
+fn preferred_allowed(allowed: &[Value]) -> Option<&Value> {
+    let named = |n: &str| {
+        allowed.iter().find(|v| {
+            v.get("name")
+                .or_else(|| v.get("value"))
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(n))
+        })
+    };
+    named("Done")
+        .or_else(|| named("Fixed"))
+        .or_else(|| allowed.first())
 }
 
 /// An allowed value as Jira takes it back: by id when it has one, else by value or name.
@@ -118,6 +143,99 @@ pub enum TransitionError {
     CannotFill { transition: String, field: String },
     #[error("gave up after {MAX_STEPS} transitions without reaching status {to}")]
     TooManySteps { to: String },
+    /// No path from `from` to `to` passes only through mapped statuses outside the Done
+    /// category by transitions that ask for nothing; `path` is the one it would take (status
+    /// names, `…` where the workflow is not known), `through` the statuses that block it.
+    #[error(
+        "no safe path from {from} to {to}: it would pass through {} ({})",
+        through.join(", "),
+        path.join(" → ")
+    )]
+    Stuck {
+        from: String,
+        to: String,
+        path: Vec<String>,
+        through: Vec<String>,
+    },
+}
+
+impl TransitionError {
+    /// Whether retrying cannot help until the workflow, the mapping or the item changes.
+    pub fn is_stuck(&self) -> bool {
+        match self {
+            TransitionError::Jira(_) => false,
+            TransitionError::NoPath { .. }
+            | TransitionError::CannotFill { .. }
+            | TransitionError::TooManySteps { .. }
+            | TransitionError::Stuck { .. } => true,
+        }
+    }
+
+    /// The path a stuck change needed (status names), when known.
+    pub fn path(&self) -> Vec<String> {
+        match self {
+            TransitionError::Stuck { path, .. } => path.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Which statuses a status change may pass through on its way to the target: the
+/// integration's mapped statuses outside the Done category.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusPolicy {
+    /// Mapped status id → (name, category key when known).
+    mapped: BTreeMap<String, (String, Option<String>)>,
+}
+
+impl StatusPolicy {
+    /// From the integration's mapped statuses (as the online check resolved them).
+    pub fn new<'a>(mapped: impl IntoIterator<Item = &'a Status>) -> StatusPolicy {
+        StatusPolicy {
+            mapped: mapped
+                .into_iter()
+                .map(|s| {
+                    let cat = s.status_category.as_ref().map(|c| c.key.clone());
+                    (s.id.clone(), (s.name.clone(), cat))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the change may stop in `status` on its way (the graph tells categories the
+    /// mapping did not).
+    pub fn passable(&self, status: &str, graph: &WorkflowGraph) -> bool {
+        let Some((_, cat)) = self.mapped.get(status) else {
+            return false;
+        };
+        let cat = cat.as_deref().or_else(|| graph.category(status));
+        cat != Some("done")
+    }
+
+    /// Why `status` may not be passed through.
+    fn blocker(&self, status: &str, graph: &WorkflowGraph) -> Option<String> {
+        let name = self.name(status, graph);
+        let cat = self
+            .mapped
+            .get(status)
+            .and_then(|(_, c)| c.as_deref())
+            .or_else(|| graph.category(status));
+        if cat == Some("done") {
+            Some(format!("{name} (Done category)"))
+        } else if !self.mapped.contains_key(status) {
+            Some(format!("{name} (not in the integration's statuses)"))
+        } else {
+            None
+        }
+    }
+
+    fn name(&self, status: &str, graph: &WorkflowGraph) -> String {
+        self.mapped
+            .get(status)
+            .map(|(n, _)| n.clone())
+            .or_else(|| graph.name(status).map(str::to_owned))
+            .unwrap_or_else(|| status.to_owned())
+    }
 }
 
 /// The part of a workflow seen so far: outgoing transitions per status id.
@@ -149,6 +267,33 @@ impl WorkflowGraph {
     pub fn known_statuses(&self) -> usize {
         self.edges.len()
     }
+
+    fn to_status(&self, id: &str) -> Option<&Status> {
+        self.edges
+            .values()
+            .flatten()
+            .filter_map(|t| t.to.as_ref())
+            .find(|s| s.id == id)
+    }
+
+    /// A status's category key (`new`, `indeterminate`, `done`), as transitions into it say.
+    pub fn category(&self, id: &str) -> Option<&str> {
+        self.to_status(id)
+            .and_then(|s| s.status_category.as_ref())
+            .map(|c| c.key.as_str())
+            .filter(|k| !k.is_empty())
+    }
+
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.to_status(id).map(|s| s.name.as_str())
+    }
+
+    /// Adds what another graph knows and this one does not.
+    pub fn merge(&mut self, other: &WorkflowGraph) {
+        for (k, v) in &other.edges {
+            self.edges.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// Shortest sequence of transitions from `current` to `target` over the known workflow
@@ -159,13 +304,37 @@ pub fn plan_transitions(
     target_status_id: &str,
     graph: &WorkflowGraph,
 ) -> Option<Vec<TransitionStep>> {
-    bfs(current_status_id, graph, |s| s == target_status_id)
+    bfs(
+        current_status_id,
+        graph,
+        |s| s == target_status_id,
+        |_| true,
+    )
 }
 
+/// [`plan_transitions`] passing only through statuses `policy` allows, by transitions that
+/// ask for nothing; only the transition into the target may require fields.
+pub fn plan_safe_transitions(
+    current_status_id: &str,
+    target_status_id: &str,
+    graph: &WorkflowGraph,
+    policy: &StatusPolicy,
+) -> Option<Vec<TransitionStep>> {
+    bfs(
+        current_status_id,
+        graph,
+        |s| s == target_status_id,
+        |step| step.required.is_empty() && policy.passable(&step.to_status_id, graph),
+    )
+}
+
+/// Breadth-first search: a goal may be entered by any step, other statuses only by steps
+/// `via` accepts.
 fn bfs(
     start: &str,
     graph: &WorkflowGraph,
     is_goal: impl Fn(&str) -> bool,
+    via: impl Fn(&TransitionStep) -> bool,
 ) -> Option<Vec<TransitionStep>> {
     if is_goal(start) {
         return Some(Vec::new());
@@ -178,19 +347,53 @@ fn bfs(
             let Some(step) = TransitionStep::from_transition(&status, t) else {
                 continue;
             };
-            if !seen.insert(step.to_status_id.clone()) {
+            let to = step.to_status_id.clone();
+            let goal = is_goal(&to);
+            if (!goal && !via(&step)) || seen.contains(&to) {
                 continue;
             }
-            let to = step.to_status_id.clone();
+            seen.insert(to.clone());
             let mut next = path.clone();
             next.push(step);
-            if is_goal(&to) {
+            if goal {
                 return Some(next);
             }
             queue.push_back((to, next));
         }
     }
     None
+}
+
+/// The path a change from `start` to `target` would need, ignoring the policy: over the
+/// known workflow, or to the nearest status whose transitions are unknown and then `…`.
+fn needed_path(
+    start: &str,
+    target: &str,
+    graph: &WorkflowGraph,
+    policy: &StatusPolicy,
+) -> Option<(Vec<String>, Vec<String>)> {
+    let (steps, open_end) = match plan_transitions(start, target, graph) {
+        Some(p) => (p, false),
+        None => (bfs(start, graph, |s| !graph.knows(s), |_| true)?, true),
+    };
+    let mut path = vec![policy.name(start, graph)];
+    let mut through = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        path.push(policy.name(&step.to_status_id, graph));
+        let last = i + 1 == steps.len() && !open_end;
+        if !last {
+            if let Some(why) = policy.blocker(&step.to_status_id, graph) {
+                through.push(why);
+            } else if !step.required.is_empty() {
+                through.push(format!("\"{}\" (asks for fields)", step.name));
+            }
+        }
+    }
+    if open_end {
+        path.push("…".to_owned());
+        path.push(policy.name(target, graph));
+    }
+    Some((path, through))
 }
 
 /// The Jira calls a status change needs; [`JiraClient`] implements it, tests can script it.
@@ -244,41 +447,67 @@ pub struct StatusOutcome {
 }
 
 /// Brings an issue to `target_status_id`: reads where it is, plans over the known workflow
-/// (learning the current status's transitions), and posts one transition at a time with its
-/// required fields. `item_fields` are the item's write fields (see
-/// [`super::mapping::IssueWrite::fields`]), used to fill required fields first.
+/// (learning the current status's transitions) through the statuses `policy` allows, and posts
+/// one transition at a time, with required fields only on the transition into the target.
+/// `item_fields` are the item's write fields (see [`super::mapping::IssueWrite::fields`]),
+/// used to fill required fields first. With no safe path: [`TransitionError::Stuck`], after
+/// walking back to the starting status if exploring moved the issue.
 pub async fn apply_status<A: WorkflowApi + Sync>(
     api: &A,
     issue_key: &str,
     target_status_id: &str,
     item_fields: Option<&Map<String, Value>>,
     graph: &mut WorkflowGraph,
+    policy: &StatusPolicy,
 ) -> Result<StatusOutcome, TransitionError> {
     let mut outcome = StatusOutcome::default();
     let start = api.current_status(issue_key).await?;
     let mut current = start.clone();
+    let safe_step = |g: &WorkflowGraph, step: &TransitionStep| {
+        step.required.is_empty() && policy.passable(&step.to_status_id, g)
+    };
     for _ in 0..MAX_STEPS {
         if current == target_status_id {
             return Ok(outcome);
         }
         let available = api.transitions(issue_key).await?;
         graph.record(&current, available);
-        let step = match plan_transitions(&current, target_status_id, graph) {
+        let step = match plan_safe_transitions(&current, target_status_id, graph, policy) {
             Some(plan) => plan.into_iter().next(),
             None => {
-                // Walk towards the nearest status whose transitions are unknown.
-                outcome.explored = true;
-                bfs(&current, graph, |s| !graph.knows(s)).and_then(|p| p.into_iter().next())
+                // Walk towards the nearest allowed status whose transitions are unknown.
+                let g = &*graph;
+                let explore = bfs(
+                    &current,
+                    g,
+                    |s| !g.knows(s) && policy.passable(s, g),
+                    |st| safe_step(g, st),
+                )
+                .and_then(|p| p.into_iter().next())
+                .filter(|st| safe_step(g, st));
+                if explore.is_some() {
+                    outcome.explored = true;
+                }
+                explore
             }
         };
         let Some(step) = step else {
-            return Err(TransitionError::NoPath {
-                from: start,
-                to: target_status_id.to_owned(),
-                explored: graph.known_statuses(),
-            });
+            return Err(stuck(
+                api,
+                issue_key,
+                &start,
+                &current,
+                target_status_id,
+                graph,
+                policy,
+            )
+            .await);
         };
-        let fields = step.fields(item_fields)?;
+        let fields = if step.to_status_id == target_status_id {
+            step.fields(item_fields)?
+        } else {
+            Map::new()
+        };
         api.transition(issue_key, &step.transition_id, fields)
             .await?;
         outcome.applied.push(step.name.clone());
@@ -287,6 +516,51 @@ pub async fn apply_status<A: WorkflowApi + Sync>(
     Err(TransitionError::TooManySteps {
         to: target_status_id.to_owned(),
     })
+}
+
+/// No safe way on: back to `start` when exploring left it (by transitions that ask for
+/// nothing, through allowed statuses), and the error naming the path that was needed.
+async fn stuck<A: WorkflowApi + Sync>(
+    api: &A,
+    issue_key: &str,
+    start: &str,
+    current: &str,
+    target: &str,
+    graph: &mut WorkflowGraph,
+    policy: &StatusPolicy,
+) -> TransitionError {
+    if current != start {
+        let back = bfs(
+            current,
+            graph,
+            |s| s == start,
+            |st| st.required.is_empty() && policy.passable(&st.to_status_id, graph),
+        );
+        for step in back.unwrap_or_default() {
+            if !step.required.is_empty() {
+                break;
+            }
+            if let Err(e) = api
+                .transition(issue_key, &step.transition_id, Map::new())
+                .await
+            {
+                return e.into();
+            }
+        }
+    }
+    match needed_path(start, target, graph, policy) {
+        Some((path, through)) => TransitionError::Stuck {
+            from: policy.name(start, graph),
+            to: policy.name(target, graph),
+            path,
+            through,
+        },
+        None => TransitionError::NoPath {
+            from: start.to_owned(),
+            to: target.to_owned(),
+            explored: graph.known_statuses(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +602,224 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// A mapping of these status ids (named as their ids), with category keys ("" unknown).
+    fn policy(mapped: &[(&str, &str)]) -> StatusPolicy {
+        let statuses: Vec<Status> = mapped
+            .iter()
+            .map(|(id, cat)| Status {
+                id: id.to_string(),
+                name: id.to_string(),
+                status_category: (!cat.is_empty()).then(|| crate::jira::StatusCategory {
+                    key: cat.to_string(),
+                    ..Default::default()
+                }),
+            })
+            .collect();
+        StatusPolicy::new(&statuses)
+    }
+
+    /// `t` into a status of a known category.
+    fn tc(id: &str, name: &str, to: &str, cat: &str, required: &[&str]) -> Transition {
+        let mut t = t(id, to, required);
+        t.name = name.into();
+        if let Some(s) = t.to.as_mut() {
+            s.status_category = Some(crate::jira::StatusCategory {
+                key: cat.into(),
+                ..Default::default()
+            });
+        }
+        t
+    }
+
+    /// Jira's classic default workflow, as the assignee sees it.
+    fn classic() -> BTreeMap<String, Vec<Transition>> {
+        let start = || tc("4", "Start Progress", "progress", "indeterminate", &[]);
+        let resolve = || tc("5", "Resolve Issue", "resolved", "done", &["resolution"]);
+        let close = || tc("2", "Close Issue", "closed", "done", &["resolution"]);
+        let reopen = || tc("3", "Reopen Issue", "reopened", "new", &[]);
+        BTreeMap::from([
+            ("open".into(), vec![start(), resolve(), close()]),
+            (
+                "progress".into(),
+                vec![
+                    tc("301", "Stop Progress", "open", "new", &[]),
+                    resolve(),
+                    close(),
+                ],
+            ),
+            (
+                "resolved".into(),
+                vec![tc("701", "Close Issue", "closed", "done", &[]), reopen()],
+            ),
+            ("reopened".into(), vec![start(), resolve(), close()]),
+            ("closed".into(), vec![reopen()]),
+        ])
+    }
+
+    fn classic_mapping() -> StatusPolicy {
+        policy(&[
+            ("open", "new"),
+            ("progress", "indeterminate"),
+            ("reopened", "new"),
+            ("resolved", "done"),
+            ("closed", "done"),
+        ])
+    }
+
+    #[test]
+    fn safe_paths_avoid_done_and_unmapped_statuses() {
+        let graph = WorkflowGraph { edges: classic() };
+        let all = classic_mapping();
+        let names = |p: Option<Vec<TransitionStep>>| {
+            p.map(|p| p.into_iter().map(|s| s.to_status_id).collect::<Vec<_>>())
+        };
+        // Back from Resolved to Open: through Reopened and In Progress, never Closed.
+        assert_eq!(
+            names(plan_safe_transitions("resolved", "open", &graph, &all)),
+            Some(vec!["reopened".into(), "progress".into(), "open".into()])
+        );
+        // The target itself may be of the Done category, and Closed from Resolved is direct.
+        assert_eq!(
+            names(plan_safe_transitions("resolved", "closed", &graph, &all)),
+            Some(vec!["closed".into()])
+        );
+        // Reopened from Open only through Resolved or Closed: no safe path, though a path.
+        assert_eq!(
+            plan_safe_transitions("open", "reopened", &graph, &all),
+            None
+        );
+        assert_eq!(
+            names(plan_transitions("open", "reopened", &graph)),
+            Some(vec!["resolved".into(), "reopened".into()])
+        );
+        // Reopened unmapped: Resolved → Open has no safe path either.
+        let without_reopened = policy(&[
+            ("open", "new"),
+            ("progress", "indeterminate"),
+            ("resolved", "done"),
+            ("closed", "done"),
+        ]);
+        assert_eq!(
+            plan_safe_transitions("resolved", "open", &graph, &without_reopened),
+            None
+        );
+        // A Done-category status is not passed even when mapped: Open → Closed → Reopened
+        // exists, but Closed blocks it.
+        let err = needed_path("open", "reopened", &graph, &all).unwrap();
+        assert_eq!(err.0, ["open", "resolved", "reopened"]);
+        assert_eq!(err.1, ["resolved (Done category)"]);
+    }
+
+    #[test]
+    fn the_resolution_prefers_done_then_fixed() {
+        let allowed = [
+            json!({"id": "1", "name": "Fixed"}),
+            json!({"id": "2", "name": "Won't Fix"}),
+        ];
+        assert_eq!(preferred_allowed(&allowed), Some(&allowed[0]));
+        let allowed = [
+            json!({"id": "9", "name": "Duplicate"}),
+            json!({"id": "3", "name": "Done"}),
+        ];
+        assert_eq!(preferred_allowed(&allowed), Some(&allowed[1]));
+    }
+
+    #[tokio::test]
+    async fn a_change_with_no_safe_path_is_stuck_and_posts_nothing() {
+        let api = Scripted {
+            edges: classic(),
+            status: Mutex::new("open".into()),
+            posted: Mutex::new(vec![]),
+        };
+        let mut graph = WorkflowGraph::new();
+        let err = apply_status(
+            &api,
+            "K-1",
+            "reopened",
+            None,
+            &mut graph,
+            &classic_mapping(),
+        )
+        .await
+        .unwrap_err();
+        // Exploring In Progress found no way on; the issue went back to Open. What lies
+        // beyond Resolved is not known.
+        match &err {
+            TransitionError::Stuck { path, through, .. } => {
+                assert_eq!(path, &["open", "resolved", "…", "reopened"]);
+                assert_eq!(through, &["resolved (Done category)"]);
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.is_stuck());
+        assert_eq!(*api.status.lock().unwrap(), "open");
+        let posted: Vec<String> = api
+            .posted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.0.clone())
+            .collect();
+        assert_eq!(posted, ["4", "301"]);
+        // Known now: stuck at once, nothing posted.
+        api.posted.lock().unwrap().clear();
+        let err = apply_status(
+            &api,
+            "K-1",
+            "reopened",
+            None,
+            &mut graph,
+            &classic_mapping(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.is_stuck(), "{err}");
+        assert!(api.posted.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn resolution_is_filled_only_on_the_transition_into_the_target() {
+        let api = Scripted {
+            edges: classic(),
+            status: Mutex::new("closed".into()),
+            posted: Mutex::new(vec![]),
+        };
+        let out = apply_status(
+            &api,
+            "K-1",
+            "resolved",
+            None,
+            &mut WorkflowGraph::new(),
+            &classic_mapping(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.applied, ["Reopen Issue", "Resolve Issue"]);
+        let posted = api.posted.lock().unwrap().clone();
+        assert!(posted[0].1.is_empty());
+        assert_eq!(posted[1].1["resolution"], json!({"id": "10000"}));
+        // Open → In Progress never goes through Resolved, even before anything is known.
+        let api = Scripted {
+            edges: classic(),
+            status: Mutex::new("resolved".into()),
+            posted: Mutex::new(vec![]),
+        };
+        let out = apply_status(
+            &api,
+            "K-1",
+            "open",
+            None,
+            &mut WorkflowGraph::new(),
+            &classic_mapping(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out.applied,
+            ["Reopen Issue", "Start Progress", "Stop Progress"]
+        );
     }
 
     /// Open → In Progress → Review → Done, back from any to Open: no shortcut to Done.
@@ -426,7 +918,8 @@ mod tests {
             posted: Mutex::new(vec![]),
         };
         let mut graph = WorkflowGraph::new();
-        let out = apply_status(&api, "K-1", "done", None, &mut graph)
+        let all = policy(&[("open", ""), ("progress", ""), ("review", ""), ("done", "")]);
+        let out = apply_status(&api, "K-1", "done", None, &mut graph, &all)
             .await
             .unwrap();
         assert_eq!(out.applied, ["to progress", "to review", "to done"]);
@@ -435,7 +928,7 @@ mod tests {
         assert_eq!(posted[2].1["resolution"], json!({"id": "10000"}));
 
         // The second time the graph is known: back to Review in one planned walk.
-        let out = apply_status(&api, "K-1", "review", None, &mut graph)
+        let out = apply_status(&api, "K-1", "review", None, &mut graph, &all)
             .await
             .unwrap();
         assert_eq!(out.applied, ["to open", "to progress", "to review"]);
@@ -449,12 +942,22 @@ mod tests {
             status: Mutex::new("open".into()),
             posted: Mutex::new(vec![]),
         };
-        let err = apply_status(&api, "K-1", "archived", None, &mut WorkflowGraph::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, TransitionError::NoPath { explored: 4, .. }),
-            "{err}"
+        let all = policy(&[("open", ""), ("progress", ""), ("review", ""), ("done", "")]);
+        let err = apply_status(
+            &api,
+            "K-1",
+            "archived",
+            None,
+            &mut WorkflowGraph::new(),
+            &all,
+        )
+        .await
+        .unwrap_err();
+        // Every status reachable without filling a field was explored; Done was not entered.
+        assert!(err.is_stuck(), "{err}");
+        assert_eq!(
+            err.path(),
+            ["open", "progress", "review", "done", "…", "archived"]
         );
     }
 }

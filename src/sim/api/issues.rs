@@ -105,6 +105,7 @@ pub(super) fn create_issue(
     if !errors.is_empty() {
         return Err(Resp::field_errors(errors));
     }
+    issue.status = st.workflow_of(&issue).initial().to_string();
     let blank = st.blank_issue(&issue.issue_type, "", now);
     st.counters.changelog += 1;
     let created_change = st.counters.changelog;
@@ -396,21 +397,27 @@ pub(super) fn delete_issue(
 
 pub fn transition_as_admin(sh: &Shared, key: &str, status_name: &str) -> Result<(), Resp> {
     let user = admin(&sh.read()).ok_or_else(|| Resp::forbidden("no administrator"))?;
-    let t = TRANSITIONS
-        .iter()
-        .find(|t| status(t.to).is_some_and(|s| s.name.eq_ignore_ascii_case(status_name)))
-        .ok_or_else(|| {
-            Resp::error(
-                400,
-                &[&format!("No transition to status '{status_name}'.")],
-                Map::new(),
-            )
-        })?;
+    let found = {
+        let st = sh.read();
+        st.issue(key).and_then(|i| {
+            st.workflow_of(i)
+                .available(i, None)
+                .find(|t| status(t.to).is_some_and(|s| s.name.eq_ignore_ascii_case(status_name)))
+        })
+    };
+    let t = found.ok_or_else(|| {
+        Resp::error(
+            400,
+            &[&format!("No transition to status '{status_name}'.")],
+            Map::new(),
+        )
+    })?;
     let mut body = json!({"transition": {"id": t.id}});
     if t.requires_resolution {
         body["fields"] = json!({"resolution": {"name": "Done"}});
     }
-    transition(sh, &user, false, key, &body).map(|_| ())
+    // The simulator's own control acts as an administrator who passes every condition.
+    transition_inner(sh, &user, false, key, &body, false).map(|_| ())
 }
 
 pub(super) fn transition(
@@ -419,6 +426,17 @@ pub(super) fn transition(
     v3: bool,
     key: &str,
     body: &Value,
+) -> Result<Resp, Resp> {
+    transition_inner(sh, user, v3, key, body, true)
+}
+
+fn transition_inner(
+    sh: &Shared,
+    user: &User,
+    v3: bool,
+    key: &str,
+    body: &Value,
+    conditions: bool,
 ) -> Result<Resp, Resp> {
     let tid = body
         .get("transition")
@@ -439,21 +457,32 @@ pub(super) fn transition(
         .get(&id)
         .cloned()
         .ok_or_else(Resp::issue_not_found)?;
-    let t = TRANSITIONS
-        .iter()
-        .find(|t| {
-            Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name))
-        })
-        .filter(|t| t.to != before.status)
+    let workflow = st.workflow_of(&before);
+    let named = |t: &&TransitionDef| {
+        Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name))
+    };
+    let who = conditions.then_some(user.id.as_str());
+    let t = workflow
+        .available(&before, who)
+        .find(named)
         .ok_or_else(|| {
-            Resp::error(
-                400,
-                &[&format!(
+            // A transition of the workflow that this issue's status or a condition does not
+            // offer: Data Center names the action and the issue, Cloud only the id.
+            let known = workflow.transitions().iter().find(named);
+            let msg = match (st.deployment, known) {
+                (Deployment::DataCenter, Some(k)) => format!(
+                    "It seems that you have tried to perform a workflow operation ({}) that is \
+                     not valid for the current state of this issue ({}). The likely cause is \
+                     that somebody has changed the issue recently, please look at the issue \
+                     history for details.",
+                    k.name, before.key
+                ),
+                _ => format!(
                     "Transition id '{}' is not valid for this issue.",
                     tid.clone().unwrap_or_default()
-                )],
-                Map::new(),
-            )
+                ),
+            };
+            Resp::error(400, &[&msg], Map::new())
         })?;
     let mut issue = before.clone();
     let mut errors = Errors::new();
@@ -486,8 +515,11 @@ pub(super) fn transition(
     }
     let now = Utc::now();
     issue.status = t.to.to_string();
+    let done = status(t.to).is_some_and(|s| s.category == 3);
     if t.requires_resolution {
         issue.resolution_date = Some(now);
+    } else if done {
+        // Resolved → Closed keeps the resolution and its date.
     } else {
         issue.resolution = None;
         issue.resolution_date = None;

@@ -114,7 +114,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             Value::Array(ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect())
         }))),
         ("GET", ["status"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            Value::Array(STATUSES.iter().map(|s| v.status(s)).collect())
+            Value::Array(all_statuses().map(|s| v.status(s)).collect())
         }))),
         ("GET", ["statuscategory"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(
@@ -143,7 +143,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             json!({"self": format!("{}/project/search", v.api()), "maxResults": 50, "startAt": 0, "total": list.len(), "isLast": true, "values": list})
         }))),
         ("GET", ["project", key]) => project_get(sh, v3, key, |v, p| v.project_full(p)),
-        ("GET", ["project", key, "statuses"]) => project_get(sh, v3, key, |v, _| {
+        ("GET", ["project", key, "statuses"]) => project_get(sh, v3, key, |v, p| {
             Value::Array(
                 ISSUE_TYPES
                     .iter()
@@ -153,7 +153,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
                             "id": t.id,
                             "name": t.name,
                             "subtask": t.subtask(),
-                            "statuses": STATUSES.iter().map(|s| v.status(s)).collect::<Vec<_>>(),
+                            "statuses": p.workflow.statuses().into_iter().map(|s| v.status(s)).collect::<Vec<_>>(),
                         })
                     })
                     .collect(),
@@ -205,11 +205,12 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             let with_fields = req
                 .q("expand")
                 .is_some_and(|e| e.contains("transitions.fields"));
+            let user = req.user()?.id.clone();
             with_issue(
                 sh,
                 v3,
                 key,
-                |v, i| json!({"expand": "transitions", "transitions": v.transitions(i, with_fields)}),
+                |v, i| json!({"expand": "transitions", "transitions": v.transitions(i, with_fields, Some(&user))}),
             )
         }
         ("POST", ["issue", key, "transitions"]) => req

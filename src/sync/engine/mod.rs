@@ -23,6 +23,7 @@ pub mod moved;
 pub mod overwrite;
 pub mod pair;
 pub mod reachability;
+pub mod stuck;
 pub mod sweep;
 
 use std::collections::{BTreeMap, HashMap};
@@ -171,6 +172,8 @@ pub struct EngineStats {
     pub sweeps: AtomicU64,
     /// Pairs marked unreachable (their issue answered 404 without Jira saying it was deleted).
     pub unreachable: AtomicU64,
+    /// Status changes found stuck: no safe path through the workflow (`stuck`).
+    pub stuck: AtomicU64,
 }
 
 /// A reading of [`EngineStats`] and the pair queue at one moment (`engine` in status).
@@ -188,6 +191,7 @@ pub struct EngineSnapshot {
     pub webhooks_consumed: u64,
     pub sweeps: u64,
     pub unreachable: u64,
+    pub stuck: u64,
     pub queue: crate::controller::QueueStats,
 }
 
@@ -234,6 +238,8 @@ pub struct EngineShared {
     sweep_requests: Mutex<Vec<SweepRequest>>,
     /// Who tandem is on each connection, to tell its own changelog entries (see `overwrite`).
     pub(crate) identities: overwrite::Identities,
+    /// The workflow learned so far per (integration, Jira issue type id), shared by pairs.
+    workflows: Mutex<HashMap<(String, String), crate::sync::transitions::WorkflowGraph>>,
 }
 
 /// Handle to the engine. Cheap to clone.
@@ -272,6 +278,7 @@ impl Engine {
                 seen: Mutex::new(HashMap::new()),
                 sweep_requests: Mutex::new(Vec::new()),
                 identities: overwrite::Identities::default(),
+                workflows: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -384,6 +391,7 @@ impl Engine {
             "pending": pending,
             "lastError": st.last_error.map(|(pair, message)| json!({"pair": pair, "message": message})),
             "unreachable": reachability::unreachable_status(&self.shared.store, integration, 20),
+            "stuck": stuck::stuck_status(&self.shared.store, integration, 20),
         })
     }
 
@@ -404,6 +412,7 @@ impl Engine {
             webhooks_consumed: get(&s.webhooks_consumed),
             sweeps: get(&s.sweeps),
             unreachable: get(&s.unreachable),
+            stuck: get(&s.stuck),
             queue: self.shared.queue.stats(),
         }
     }
@@ -463,6 +472,33 @@ async fn until_shutdown(
 const SEEN_CAPACITY: usize = 50_000;
 
 impl EngineShared {
+    /// What is known of the workflow of `issue_type` in `integration`.
+    pub(crate) fn workflow(
+        &self,
+        integration: &str,
+        issue_type: &str,
+    ) -> crate::sync::transitions::WorkflowGraph {
+        let graphs = self.workflows.lock().unwrap_or_else(|e| e.into_inner());
+        graphs
+            .get(&(integration.to_owned(), issue_type.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Keeps what a status change learned of the workflow.
+    pub(crate) fn learn_workflow(
+        &self,
+        integration: &str,
+        issue_type: &str,
+        graph: &crate::sync::transitions::WorkflowGraph,
+    ) {
+        let mut graphs = self.workflows.lock().unwrap_or_else(|e| e.into_inner());
+        graphs
+            .entry((integration.to_owned(), issue_type.to_owned()))
+            .or_default()
+            .merge(graph);
+    }
+
     /// Remembers the state of an issue tandem has just synced without writing to it, and the
     /// version its item had then.
     pub(crate) fn saw(

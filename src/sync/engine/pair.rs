@@ -38,7 +38,7 @@ use super::super::snapshot::{
     keys_in_changelog, parse_jira_time,
 };
 use super::super::sprints::apply_sprint_moves;
-use super::super::transitions::{apply_status, WorkflowGraph};
+use super::super::transitions::{apply_status, StatusOutcome, StatusPolicy, WorkflowGraph};
 use super::baseline::{self, Baseline};
 use super::merge::{merge, merge_timed, Flow, Side, Timing};
 use super::moved;
@@ -151,7 +151,7 @@ impl PairEnv<'_> {
     pub(super) fn ws(&self) -> &str {
         &self.run.workspace.name
     }
-    fn origin(&self) -> Origin {
+    pub(super) fn origin(&self) -> Origin {
         Origin::Sync(self.integration().to_owned())
     }
     fn push_env(&self) -> PushEnv<'_> {
@@ -755,6 +755,7 @@ async fn settle_overwrites(
                 &st.target_status_id,
                 None,
                 &mut WorkflowGraph::new(),
+                &StatusPolicy::new(env.run.ctx.mapped_statuses()),
             )
             .await
             .map_err(|e| PairError::Transient(format!("status of {key}: {e}")))?;
@@ -1342,16 +1343,31 @@ async fn sync_linked(
                         "{key} was transitioned in Jira while tandem was syncing it; merging again"
                     )));
                 }
-                let mut graph = WorkflowGraph::new();
-                let outcome = apply_status(
+                let issue_type = issue.fields["issuetype"]["id"].as_str().unwrap_or_default();
+                let mut graph = env.shared.workflow(integration, issue_type);
+                let result = apply_status(
                     &env.run.client,
                     &key,
                     &st.target_status_id,
                     Some(&write.fields),
                     &mut graph,
+                    &StatusPolicy::new(ctx.mapped_statuses()),
                 )
-                .await
-                .map_err(|e| PairError::Transient(format!("status of {key}: {e}")))?;
+                .await;
+                env.shared.learn_workflow(integration, issue_type, &graph);
+                let outcome = match result {
+                    Ok(o) => {
+                        super::stuck::on_settled(env, &item.id, &key).await?;
+                        o
+                    }
+                    Err(e) if e.is_stuck() => {
+                        let (b, j) = (&mut m.baseline, &jira_snap);
+                        super::stuck::on_stuck(env, &item.id, &key, &e, b, j).await?;
+                        m.to_jira.remove("status");
+                        StatusOutcome::default()
+                    }
+                    Err(e) => return Err(PairError::Transient(format!("status of {key}: {e}"))),
+                };
                 synced.jira_writes += outcome.applied.len() as u32;
                 // A transition by someone else between the check above and tandem's own is
                 // not undone in silence either: it is recorded as a conflict.
