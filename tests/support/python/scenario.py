@@ -19,7 +19,8 @@ Requests it sends, for the simulator's endpoints (all under BASE_URL):
               GET  /rest/api/2/field             (the estimation field is found by name)
   create      GET  /rest/api/2/project/DEMO      (create_issue turns the key into an id)
               POST /rest/api/2/issue             (issuetype by name, parent by key,
-                                                  labels, a number custom field)
+                                                  labels, a number custom field; Epic
+                                                  Name where /field has gh-epic-label)
               GET  /rest/api/2/issue/{key}       (create_issue prefetches the result)
   search      Cloud: GET /rest/api/2/search/jql  jql, fields=*all, maxResults, nextPageToken
                      (maxResults=0 also: batches of 100 following nextPageToken)
@@ -89,11 +90,24 @@ def estimation_field(client):
     raise Failed(f"no field named one of {ESTIMATION_FIELD_NAMES} in /field")
 
 
+def epic_name_field(client):
+    """Data Center 8 and 9 require Epic Name (gh-epic-label) on every Epic; Cloud has none."""
+    for f in client.fields():
+        custom = (f.get("schema") or {}).get("custom") or ""
+        if custom.endswith(":gh-epic-label"):
+            return f["id"]
+    return None
+
+
 def create(client, dialect, label):
     points = estimation_field(client)
-    epic = client.create_issue(
+    epic_fields = dict(
         project="DEMO", issuetype={"name": "Epic"}, summary=f"Scenario epic {label}", labels=[label]
     )
+    epic_name = epic_name_field(client)
+    if epic_name:
+        epic_fields[epic_name] = f"Scenario epic {label}"
+    epic = client.create_issue(fields=epic_fields)
     story_fields = dict(
         project="DEMO",
         issuetype={"name": "Story"},
