@@ -1248,6 +1248,15 @@ async fn sync_linked(
             synced.workspace_writes += 1;
         }
         version = after.version;
+        // The pulled values are in the item: they are the ancestor from now on, whatever
+        // happens to the rest of this run (a failed Jira write, a kill).
+        if let Some(mut landed) = saved.clone().filter(|s| !s.ws_in_flight.is_empty()) {
+            for (k, v) in std::mem::take(&mut landed.ws_in_flight) {
+                landed.fields.insert(k, v);
+            }
+            baseline::save(&env.shared.store, integration, &item.id, &landed).await?;
+            saved = Some(landed);
+        }
     }
 
     // Jira side.
@@ -1284,8 +1293,11 @@ async fn sync_linked(
         // Built on the settled ancestor: an earlier in-flight value Jira already shows stays
         // known as tandem's own after this one replaces it.
         let mut ahead = saved.clone().unwrap_or_default();
-        if let Some(settled) = &settled {
-            ahead.fields = settled.clone();
+        if saved == base {
+            // (Otherwise the workspace write-ahead above started from the settled ancestor.)
+            if let Some(settled) = &settled {
+                ahead.fields = settled.clone();
+            }
         }
         ahead.in_flight = m
             .to_jira
