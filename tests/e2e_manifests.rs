@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common_daemon::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const KIND_PI: &str = "ProjectIntegration";
 
@@ -417,5 +417,71 @@ async fn emptying_or_removing_the_directory_deletes_nothing_and_files_coming_bac
     assert!(exit.success(), "{exit:?}\n{}", log.join("\n"));
     let links = with_store(&dirs.state, |s| s.count_links("demo").expect("count")).await;
     assert_eq!(links, 3, "nothing may be deleted by an empty directory");
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+/// The daemon runs what is in the directory, committed or not, and says so: an edit that is
+/// not committed is listed (status `manifests.uncommitted`, the page at `/`) until it is
+/// committed (issue 15, "Uncommitted edits run"; issue 16, the page's manifests section).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&dirs.manifests)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "manifests"]);
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let clean = d.wait_status("every resource Ready", all_ready).await;
+    assert_eq!(clean["manifests"]["uncommitted"], json!([]), "{clean:#}");
+
+    dirs.manifest(
+        "integration-demo.yaml",
+        &integration("demo", "Demo project (not committed)", "sim", "product"),
+    );
+    let dirty = d
+        .wait_status("the edit is listed as uncommitted", |s| {
+            s["manifests"]["uncommitted"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    assert_eq!(
+        dirty["manifests"]["uncommitted"],
+        json!(["integration-demo.yaml (modified)"]),
+        "{dirty:#}"
+    );
+    let page = d
+        .admin_request(reqwest::Method::GET, "/")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("page text");
+    assert!(
+        page.contains("Uncommitted") && page.contains("integration-demo.yaml (modified)"),
+        "the page says so"
+    );
+
+    // The commit changes `.git` inside the watched directory, which makes the next scan.
+    git(&["commit", "-qam", "rename"]);
+    d.wait_status("nothing uncommitted after the commit", |s| {
+        s["manifests"]["uncommitted"] == json!([])
+    })
+    .await;
     sim.shutdown().await.expect("sim shutdown");
 }

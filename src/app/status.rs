@@ -180,6 +180,8 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
             "dir": watch.root,
             "resolvedDir": watch.resolved_root,
             "commit": provenance::applied_commit(&resolved),
+            // Files that differ from that commit (they run as they are); null: not git.
+            "uncommitted": watch.uncommitted,
             "digest": watch.digest,
             "generation": watch.generation,
             "problem": watch.problem.as_ref().map(|p| p.to_string()),

@@ -17,6 +17,8 @@
 //! or a `mv` of the directory itself is only visible from the parent. When the resolved target
 //! changes (a new path or a new inode at the same path) the recursive watch is moved to it.
 
+mod uncommitted;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -112,6 +114,9 @@ pub struct WatchStatus {
     /// Set when change events are unavailable (e.g. inotify limits); rescans then only
     /// happen on the timer and on request.
     pub events_unavailable: Option<String>,
+    /// Files of the directory that differ from its git HEAD after the last scan (see
+    /// [`uncommitted`]); `None` outside a git work tree or without git.
+    pub uncommitted: Option<Vec<String>>,
 }
 
 /// Asks the watcher to rescan now; cheap to clone and hand to a SIGHUP handler or the API.
@@ -273,7 +278,16 @@ impl ManifestWatcher {
         let root = self.root.clone();
         let scan = Arc::clone(&self.scan);
         let arms = Arc::clone(arms);
-        let job = tokio::task::spawn_blocking(move || scan_dir(&root, &scan, &arms)).await;
+        let job = tokio::task::spawn_blocking(move || {
+            let result = scan_dir(&root, &scan, &arms);
+            let dir = result.resolved.clone().unwrap_or_else(|| root.clone());
+            (result, uncommitted::uncommitted(&dir))
+        })
+        .await;
+        let (job, dirty) = match job {
+            Ok((result, dirty)) => (Ok(result), dirty),
+            Err(err) => (Err(err), None),
+        };
         let result = match job {
             Ok(result) => result,
             Err(err) => ScanResult {
@@ -334,6 +348,15 @@ impl ManifestWatcher {
                 st.resolved_root.clone_from(&resolved);
             }
             st.events_unavailable = result.events_unavailable;
+            if st.uncommitted != dirty {
+                if let Some(files) = dirty.as_ref().filter(|f| !f.is_empty()) {
+                    tracing::warn!(
+                        files = %files.join(", "),
+                        "manifests differ from the checked-out commit; the daemon runs them as they are"
+                    );
+                }
+            }
+            st.uncommitted = dirty;
             if let Some(s) = &published {
                 st.digest = Some(s.digest.clone());
                 st.generation = s.generation;

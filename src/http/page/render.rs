@@ -190,6 +190,20 @@ fn manifests(out: &mut String, status: &Value) {
     if let Some(p) = m["problem"].as_str() {
         let _ = write!(out, "<dt>Problem</dt><dd class=\"bad\">{}</dd>", esc(p));
     }
+    let dirty: Vec<&str> = m["uncommitted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !dirty.is_empty() {
+        let _ = write!(
+            out,
+            "<dt>Uncommitted</dt><dd class=\"bad uncommitted\">{} running as they are, not as committed: {}</dd>",
+            dirty.len(),
+            esc(&dirty.join(", "))
+        );
+    }
     out.push_str("</dl>");
     // Rejected resources (each diagnostic reads FILE:LINE:COL: Kind/name: message).
     let mut rejected = Vec::new();
