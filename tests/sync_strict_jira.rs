@@ -144,3 +144,97 @@ async fn a_create_jira_refuses_for_good_is_a_visible_failure_of_that_item() {
     .await;
     e.linked_key(&bad).await;
 }
+
+/// Adds `n` comments to `key` as a person does.
+async fn comment_many(e: &Env, key: &str, n: usize) {
+    for c in 0..n {
+        let resp = e
+            .jira(
+                reqwest::Method::POST,
+                &format!("{}/issue/{key}/comment", e.api()),
+            )
+            .json(&json!({"body": format!("comment {c} on {key}")}))
+            .send()
+            .await
+            .expect("POST comment");
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+}
+
+async fn run_import(e: &Env) -> serde_json::Value {
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/sync")
+            .json(&json!({"direction": "fromJira"}))
+            .send()
+            .await
+            .expect("POST sync");
+    assert_eq!(resp.status().as_u16(), 202);
+    let started: serde_json::Value = resp.json().await.expect("JSON");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let j: serde_json::Value =
+            serde_json::from_str(&e.d.admin_get(&format!("/api/v1/jobs/{id}")).await)
+                .expect("job JSON");
+        if j["state"] != "running" {
+            assert_eq!(j["state"], "completed", "{j:#}");
+            return j;
+        }
+        assert!(std::time::Instant::now() < deadline, "never finished: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `comment` is not a navigable field, and an issue read embeds one page of comments (Cloud
+/// the newest 100) with the true total: an import and a live sync both get every comment of
+/// an issue with more (before, an import got none, and comments past the first page never
+/// synced).
+async fn comments_paged(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let old = e
+        .sim
+        .create_issue(json!({"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "a long discussion"}))
+        .expect("issue");
+    comment_many(&e, &old.key, 130).await;
+    // Let the live engine take this one; the import below must still find every comment.
+    let job = run_import(&e).await;
+    assert_eq!(job["counts"]["failed"], 0, "{job:#}");
+    let items = e.ws(reqwest::Method::GET, "/items?limit=500", None).await;
+    let item = items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["jira"]["key"] == old.key.as_str())
+        .cloned()
+        .expect("the issue has an item");
+    let id = item["id"].as_str().expect("id").to_owned();
+    let full = e
+        .wait_item(&id, "all 130 comments", |i| {
+            i["comments"].as_array().is_some_and(|c| c.len() == 130)
+        })
+        .await;
+    let bodies: Vec<&str> = full["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert!(bodies.contains(&format!("comment 0 on {}", old.key).as_str()));
+    assert!(bodies.contains(&format!("comment 129 on {}", old.key).as_str()));
+    // Later comments past the embedded page reach the item too.
+    comment_many(&e, &old.key, 5).await;
+    e.wait_item(&id, "135 comments", |i| {
+        i["comments"].as_array().is_some_and(|c| c.len() == 135)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_every_comment_is_read_past_the_embedded_page() {
+    comments_paged(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_every_comment_is_read_though_comment_is_not_navigable() {
+    comments_paged(Deployment::DataCenter).await;
+}

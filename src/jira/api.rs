@@ -12,6 +12,8 @@ pub const MAX_ISSUES_PER_MOVE: usize = 50;
 
 /// Page size for Agile and comment listings (Jira's usual maximum).
 const LIST_PAGE: u64 = 50;
+/// Comments per page: Cloud's largest (and default) page.
+const COMMENT_PAGE: u64 = 100;
 
 impl JiraClient {
     /// `GET /myself`: who the credentials belong to (401 when they are wrong).
@@ -314,6 +316,60 @@ impl JiraClient {
             }
             start_at += count;
         }
+    }
+
+    /// Fills in the comments an issue read left out: Jira embeds one page of them in
+    /// `fields.comment` (Cloud at most 100, the newest) with the true `total`, so an issue with
+    /// more is read whole from `GET /issue/{key}/comment`, page by page. Leaves an issue
+    /// without `fields.comment` (not asked for) alone.
+    pub async fn complete_comments(&self, issue: &mut Issue) -> Result<(), JiraError> {
+        let Some(page) = issue.fields.get("comment") else {
+            return Ok(());
+        };
+        let held = page
+            .get("comments")
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, Vec::len) as u64;
+        let total = page
+            .get("total")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(held);
+        if total <= held {
+            return Ok(());
+        }
+        let mut comments = Vec::new();
+        let mut start_at = 0u64;
+        loop {
+            let url = self.api_url(&["issue", &issue.key, "comment"]).await?;
+            let page: serde_json::Value = self
+                .call(
+                    Call::get(url)
+                        .query("startAt", start_at)
+                        .query("maxResults", COMMENT_PAGE),
+                )
+                .await?;
+            let list = page
+                .get("comments")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let count = list.len() as u64;
+            let total = page
+                .get("total")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            comments.extend(list);
+            if count == 0 || start_at + count >= total {
+                break;
+            }
+            start_at += count;
+        }
+        let n = comments.len();
+        issue.fields.insert(
+            "comment".into(),
+            serde_json::json!({"comments": comments, "startAt": 0, "maxResults": n, "total": n}),
+        );
+        Ok(())
     }
 
     /// `POST /issue/{key}/comment`; `body` in the dialect's rich text ([`crate::jira::Deployment::rich_text`]).

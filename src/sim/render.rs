@@ -70,6 +70,8 @@ fn push_json(out: &mut Vec<u8>, v: &Value) {
 #[derive(Debug, Clone)]
 pub struct FieldSel {
     all: bool,
+    /// `*navigable`: `all` without [`NOT_NAVIGABLE`] fields unless named.
+    navigable_only: bool,
     include: HashSet<String>,
     exclude: HashSet<String>,
 }
@@ -78,6 +80,7 @@ impl FieldSel {
     pub fn all() -> FieldSel {
         FieldSel {
             all: true,
+            navigable_only: false,
             include: HashSet::new(),
             exclude: HashSet::new(),
         }
@@ -87,6 +90,7 @@ impl FieldSel {
     pub fn parse(param: Option<&str>, default_all: bool) -> FieldSel {
         let mut sel = FieldSel {
             all: false,
+            navigable_only: false,
             include: HashSet::new(),
             exclude: HashSet::new(),
         };
@@ -99,7 +103,12 @@ impl FieldSel {
         };
         for part in p.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match part {
-                "*all" | "*navigable" => sel.all = true,
+                "*all" => sel.all = true,
+                // Everything but what Jira does not navigate (comments): those only by name.
+                "*navigable" => {
+                    sel.all = true;
+                    sel.navigable_only = true;
+                }
                 _ => {
                     if let Some(x) = part.strip_prefix('-') {
                         sel.exclude.insert(x.to_string());
@@ -113,9 +122,16 @@ impl FieldSel {
     }
 
     pub fn wants(&self, id: &str) -> bool {
-        (self.all || self.include.contains(id)) && !self.exclude.contains(id)
+        let by_all = self.all && !(self.navigable_only && NOT_NAVIGABLE.contains(&id));
+        (by_all || self.include.contains(id)) && !self.exclude.contains(id)
     }
 }
+
+/// Fields Jira leaves out of `*navigable` (and marks `navigable: false` in `/field`).
+const NOT_NAVIGABLE: &[&str] = &["comment"];
+
+/// Comments Cloud embeds in an issue's `fields.comment`.
+const EMBEDDED_COMMENTS: usize = 100;
 
 /// Everything rendering needs: the state, the public base URL and the API version of the path.
 pub struct View<'a> {
@@ -762,7 +778,23 @@ impl View<'_> {
                 &|| json!({"issuerestrictions": {}, "shouldDisplay": false}),
             );
         }
-        put("comment", &|| self.comments_page(i, 0, 5000));
+        // Cloud embeds at most its newest 100 comments, with the true total.
+        put("comment", &|| {
+            let start = if self.cloud() {
+                i.comments.len().saturating_sub(EMBEDDED_COMMENTS)
+            } else {
+                0
+            };
+            self.comments_page(
+                i,
+                start,
+                if self.cloud() {
+                    EMBEDDED_COMMENTS
+                } else {
+                    5000
+                },
+            )
+        });
         put("worklog", &|| self.worklogs_page(i, 0, 20));
         for def in st.deployment.fields().filter(|d| d.is_custom()) {
             if sel.wants(def.id) && st.in_context(def.id, &i.issue_type) {
@@ -960,7 +992,7 @@ impl View<'_> {
             "name": d.name,
             "custom": d.is_custom(),
             "orderable": d.on_screens,
-            "navigable": true,
+            "navigable": !NOT_NAVIGABLE.contains(&d.id),
             "searchable": true,
             "clauseNames": clause,
             "schema": self.field_schema(d),

@@ -111,7 +111,12 @@ pub async fn import_from_jira(
         let mut pager = env
             .run
             .client
-            .search_from(&record.jql, &[], record.cursor.clone())
+            // `comment` is not navigable: a search returns it only when asked by name.
+            .search_from(
+                &record.jql,
+                &["*navigable", "comment"],
+                record.cursor.clone(),
+            )
             .page_size(PAGE_SIZE);
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
@@ -123,7 +128,17 @@ pub async fn import_from_jira(
                     jql: record.jql.clone(),
                     source,
                 })?;
-            let Some(page) = page else { break };
+            let Some(mut page) = page else { break };
+            for issue in page.iter_mut() {
+                env.run
+                    .client
+                    .complete_comments(issue)
+                    .await
+                    .map_err(|source| ImportError::Search {
+                        jql: record.jql.clone(),
+                        source,
+                    })?;
+            }
             let started = record.started;
             let results = join_all(
                 page.iter()

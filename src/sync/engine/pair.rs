@@ -200,7 +200,10 @@ async fn read_issue_with(
     changelog: bool,
 ) -> Result<Option<Issue>, PairError> {
     match env.run.client.issue(id, &[], changelog).await {
-        Ok(i) => Ok(Some(i)),
+        Ok(mut i) => {
+            env.run.client.complete_comments(&mut i).await?;
+            Ok(Some(i))
+        }
         Err(JiraError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
