@@ -190,13 +190,15 @@ async fn run_import(e: &Env) -> serde_json::Value {
 /// an issue with more (before, an import got none, and comments past the first page never
 /// synced).
 async fn comments_paged(deployment: Deployment) {
-    let e = Env::start(deployment, "jiraWins").await;
+    // No webhook: the import alone makes the item, and the sweep alone brings later changes.
+    let mut options = LiveOptions::new(deployment, "jiraWins");
+    options.managed_webhook = false;
+    let e = Env::start_with(options).await;
     let old = e
         .sim
         .create_issue(json!({"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "a long discussion"}))
         .expect("issue");
     comment_many(&e, &old.key, 130).await;
-    // Let the live engine take this one; the import below must still find every comment.
     let job = run_import(&e).await;
     assert_eq!(job["counts"]["failed"], 0, "{job:#}");
     let items = e.ws(reqwest::Method::GET, "/items?limit=500", None).await;
@@ -223,6 +225,12 @@ async fn comments_paged(deployment: Deployment) {
     assert!(bodies.contains(&format!("comment 129 on {}", old.key).as_str()));
     // Later comments past the embedded page reach the item too.
     comment_many(&e, &old.key, 5).await;
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
+            .send()
+            .await
+            .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
     e.wait_item(&id, "135 comments", |i| {
         i["comments"].as_array().is_some_and(|c| c.len() == 135)
     })
