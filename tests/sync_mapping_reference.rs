@@ -232,8 +232,13 @@ fn captured_changelogs_name_the_snapshot_keys_they_touch() {
     };
     let ctx = context(&shared);
     let snapshot_keys: Vec<String> = {
+        // Every mapped field present (empty): a field missing from a read is left out.
+        let mut fields = serde_json::json!({"summary": "x", "issuetype": {"name": "Story"}});
+        for rule in ctx.rules() {
+            fields[rule.jira.id.as_str()] = Value::Null;
+        }
         let issue: Issue = serde_json::from_value(serde_json::json!({
-            "id": "1", "key": "DEMO-1", "fields": {"summary": "x", "issuetype": {"name": "Story"}}
+            "id": "1", "key": "DEMO-1", "fields": fields
         }))
         .expect("issue");
         fields_snapshot_from_issue(&issue, &ctx)
