@@ -71,8 +71,8 @@ pub fn route(sh: &Shared, req: &Req, rest: &[&str]) -> Resp {
                 .map(|i| {
                     Resp::ok(&v.issue(
                         i,
-                        &FieldSel::parse(req.q("fields"), true),
-                        req.q("expand").unwrap_or_default(),
+                        &FieldSel::parse(req.q_list("fields").as_deref(), true),
+                        &req.q_list("expand").unwrap_or_default(),
                     ))
                 })
                 .ok_or_else(Resp::issue_not_found)
@@ -166,8 +166,9 @@ fn in_open_sprint(st: &State, i: &Issue) -> bool {
 fn issue_page(v: &View<'_>, req: &Req, pred: impl Fn(&Issue) -> bool) -> Result<Resp, Resp> {
     let start = req.q_usize("startAt", 0)?;
     let max = req.q_usize("maxResults", 50)?.min(1000);
-    let sel = FieldSel::parse(req.q("fields"), true);
-    let expand = req.q("expand").unwrap_or_default();
+    let sel = FieldSel::parse(req.q_list("fields").as_deref(), true);
+    let expand = req.q_list("expand").unwrap_or_default();
+    let expand = expand.as_str();
     let hits: Vec<&Issue> = v.st.issues.values().filter(|i| pred(i)).collect();
     let issues: Vec<Value> = hits
         .iter()

@@ -41,6 +41,18 @@ pub struct Req {
 }
 
 impl Req {
+    /// A list parameter (`fields`, `expand`): Jira reads `fields=a&fields=b` as `fields=a,b`,
+    /// as every HTTP client that encodes a list does.
+    pub fn q_list(&self, key: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    }
+
     pub fn q(&self, key: &str) -> Option<&str> {
         self.query
             .iter()

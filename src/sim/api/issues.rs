@@ -196,8 +196,10 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
 }
 
 pub(super) fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> {
-    let expand = req.q("expand").unwrap_or_default();
-    if wants_full_form(req.q("fields"), true, expand) {
+    let expand = req.q_list("expand").unwrap_or_default();
+    let expand = expand.as_str();
+    let fields = req.q_list("fields");
+    if wants_full_form(fields.as_deref(), true, expand) {
         let st = sh.read();
         let id = st.issue_id(key).ok_or_else(Resp::issue_not_found)?;
         let bytes = full_issues_json(sh, &st, v3, &[id]);
@@ -211,7 +213,7 @@ pub(super) fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<R
             headers: Vec::new(),
         });
     }
-    let sel = FieldSel::parse(req.q("fields"), true);
+    let sel = FieldSel::parse(fields.as_deref(), true);
     with_issue(sh, v3, key, |v, i| v.issue(i, &sel, expand))
 }
 

@@ -178,8 +178,8 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
                 None => None,
             },
             token: req.q("nextPageToken").map(String::from),
-            fields: req.q("fields").map(String::from),
-            expand: req.q("expand").unwrap_or_default().to_string(),
+            fields: req.q_list("fields"),
+            expand: req.q_list("expand").unwrap_or_default(),
             validate: req
                 .q("validateQuery")
                 .is_none_or(|v| v.eq_ignore_ascii_case("strict") || v == "true"),

@@ -26,6 +26,8 @@ Requests it sends, for the simulator's endpoints (all under BASE_URL):
                      (maxResults=0 also: batches of 100 following nextPageToken)
               DC:    GET /rest/api/2/search      jql, startAt, maxResults, validateQuery=True
                      (note: Python's "True"), fields=*all
+  read        GET  /rest/api/2/issue/{key}?fields=summary&fields=status&fields=...
+              GET  search (as above) with repeated fields: every field named comes back
   transition  GET  /rest/api/2/issue/{key}/transitions?expand=transitions.fields
               POST /rest/api/2/issue/{key}/transitions   (required fields filled from
                                                           allowedValues)
@@ -178,6 +180,23 @@ def search(client, dialect, label, created):
     check(keys == want, f"search returned {keys}, expected {want}")
 
 
+def read_fields(client, dialect, label, issue):
+    """Repeated `fields` parameters (what `requests` sends for a list) mean every field named."""
+    points = estimation_field(client)
+    wanted = ["summary", "status", points]
+    url = f"{client._options['server']}/rest/api/2/issue/{issue.key}"
+    got = client._session.get(url, params={"fields": wanted}).json()["fields"]
+    check(sorted(got) == sorted(wanted), f"GET issue with repeated fields gave {sorted(got)}, asked {wanted}")
+    check(got[points] == 5, f"{issue.key}: {points} is {got[points]!r}, not 5")
+    path = "search/jql" if dialect == "cloud" else "search"
+    found = client._session.get(
+        f"{client._options['server']}/rest/api/2/{path}",
+        params={"jql": f"key = {issue.key}", "fields": wanted},
+    ).json()["issues"]
+    check(len(found) == 1, f"search for {issue.key} found {len(found)}")
+    check(sorted(found[0]["fields"]) == sorted(wanted), f"search with repeated fields gave {sorted(found[0]['fields'])}")
+
+
 def transition(client, issue, target):
     for t in client.transitions(issue, expand="transitions.fields"):
         if t["to"]["name"].lower() != target.lower():
@@ -245,6 +264,7 @@ def main(argv):
         ("connect", lambda: state.update(client=connect(base, dialect, user, secret))),
         ("create", lambda: state.update(issues=create(state["client"], dialect, label))),
         ("search", lambda: search(state["client"], dialect, label, state["issues"])),
+        ("read with repeated fields", lambda: read_fields(state["client"], dialect, label, state["issues"][1])),
         ("transition", lambda: transition(state["client"], state["issues"][1], "In Progress")),
         ("transition through a required field", lambda: (
             transition(state["client"], state["issues"][3], "In Progress"),
