@@ -810,3 +810,110 @@ async fn admin_webhooks_are_listed_with_their_ids() {
     // Already gone counts as removed, so disconnect can be repeated.
     client.delete_webhook("4").await.unwrap();
 }
+
+/// Jira Cloud's `RateLimit-Reason` says what a 429 holds back: `jira-per-issue-on-write` only
+/// writes to that issue, `jira-burst-based` only that endpoint and method. Other requests go
+/// on at once; the limited one waits its `Retry-After` (before, every 429 stopped the whole
+/// connection).
+#[tokio::test]
+async fn a_per_issue_write_limit_holds_back_only_that_issue() {
+    let fake = FakeJira::start(vec![
+        Exchange::once(
+            "PUT",
+            "/rest/api/3/issue/DEMO-1",
+            Reply::json(429, r#"{"errorMessages":["Rate limit exceeded."]}"#)
+                .header("Retry-After", "2")
+                .header("RateLimit-Reason", "jira-per-issue-on-write"),
+        ),
+        Exchange::on("PUT", "/rest/api/3/issue/DEMO-1", Reply::empty(204)),
+        Exchange::on("PUT", "/rest/api/3/issue/DEMO-2", Reply::empty(204)),
+        Exchange::on(
+            "GET",
+            "/rest/api/3/myself",
+            Reply::fixture(200, "myself_cloud.json"),
+        ),
+    ])
+    .await;
+    let client = client(&fake, Some(Deployment::Cloud));
+    let edit = IssueFields::new().set("summary", json!("renamed"));
+    let first = tokio::spawn({
+        let client = client.clone();
+        let edit = edit.clone();
+        async move { client.edit_issue("DEMO-1", &edit).await }
+    });
+    while fake.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.edit_issue("DEMO-2", &edit).await.unwrap();
+    client.myself().await.unwrap();
+    first.await.unwrap().unwrap();
+
+    let requests = fake.requests();
+    let limited_at = requests[0].at;
+    for r in &requests[1..] {
+        let after = r.at.duration_since(limited_at);
+        if r.path.ends_with("DEMO-1") {
+            assert!(
+                after >= Duration::from_secs(2),
+                "the limited issue waited: {after:?}"
+            );
+        } else {
+            assert!(
+                after < Duration::from_secs(1),
+                "{} {} waited {after:?}",
+                r.method,
+                r.path
+            );
+        }
+    }
+    assert_eq!(requests.len(), 4);
+}
+
+#[tokio::test]
+async fn a_burst_limit_holds_back_only_that_endpoint() {
+    let fake = FakeJira::start(vec![
+        Exchange::once(
+            "GET",
+            "/rest/api/3/myself",
+            Reply::json(429, r#"{"errorMessages":["Rate limit exceeded."]}"#)
+                .header("Retry-After", "2")
+                .header("RateLimit-Reason", "jira-burst-based"),
+        ),
+        Exchange::on(
+            "GET",
+            "/rest/api/3/myself",
+            Reply::fixture(200, "myself_cloud.json"),
+        ),
+        Exchange::on(
+            "GET",
+            "/rest/api/3/field",
+            Reply::fixture(200, "fields.json"),
+        ),
+    ])
+    .await;
+    let client = client(&fake, Some(Deployment::Cloud));
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.myself().await }
+    });
+    while fake.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!client.fields().await.unwrap().is_empty());
+    first.await.unwrap().unwrap();
+    let requests = fake.requests();
+    let limited_at = requests[0].at;
+    let fields = requests
+        .iter()
+        .find(|r| r.path.ends_with("/field"))
+        .unwrap();
+    assert!(fields.at.duration_since(limited_at) < Duration::from_secs(1));
+    let retry = requests
+        .iter()
+        .skip(1)
+        .find(|r| r.path.ends_with("/myself"))
+        .unwrap();
+    assert!(retry.at.duration_since(limited_at) >= Duration::from_secs(2));
+}

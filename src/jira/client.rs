@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::config::{Credentials, Deployment, JiraConfig, RetryPolicy};
 use super::error::{body_excerpt, classify_transport, ErrorCollection, JiraError, TransportKind};
-use super::limit::{backoff, parse_retry_after, RateLimitState, RateLimiter};
+use super::limit::{backoff, parse_retry_after, scopes_of, RateLimitState, RateLimiter, Scope};
 use super::types::ServerInfo;
 
 /// A client for one Jira connection. Cheap to clone; clones share the rate limit, the
@@ -285,7 +285,13 @@ impl JiraClient {
         loop {
             attempt += 1;
             let last_attempt = attempt >= policy.max_attempts;
-            if let Err(remaining) = self.inner.limiter.acquire(policy.max_retry_after).await {
+            let scopes = scopes_of(call.method.as_str(), call.url.path());
+            if let Err(remaining) = self
+                .inner
+                .limiter
+                .acquire_scoped(&scopes, policy.max_retry_after)
+                .await
+            {
                 return Err(JiraError::RateLimited {
                     retry_after: Some(remaining),
                 });
@@ -334,13 +340,17 @@ impl JiraClient {
             }
             let retry_after = retry_after(&headers);
             if status == StatusCode::TOO_MANY_REQUESTS {
-                // Without a Retry-After, back off like a 5xx but still gate the whole connection.
+                // Without a Retry-After, back off like a 5xx, still gating the 429's scope.
                 let wait = retry_after.unwrap_or_else(|| {
                     backoff(attempt, policy.base_delay, policy.max_delay).max(policy.base_delay)
                 });
-                self.inner.limiter.block_for(wait);
+                let reason = headers
+                    .get("RateLimit-Reason")
+                    .and_then(|v| v.to_str().ok());
+                let scope = Scope::of(reason, call.method.as_str(), call.url.path());
+                self.inner.limiter.block_scope(&scope, wait);
                 self.inner.limiter.note_limited();
-                tracing::info!(%endpoint, retry_after_ms = wait.as_millis() as u64, "jira rate limit");
+                tracing::info!(%endpoint, retry_after_ms = wait.as_millis() as u64, reason, scope = ?scope, "jira rate limit");
                 if wait > policy.max_retry_after || last_attempt {
                     return Err(JiraError::RateLimited {
                         retry_after: Some(wait),

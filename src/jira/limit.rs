@@ -17,6 +17,76 @@ pub(crate) struct RateLimiter {
     state: Mutex<State>,
     /// 429 answers seen on this connection (for status).
     limited: std::sync::atomic::AtomicU64,
+    /// Gates narrower than the connection, by [`Scope`] key: Jira Cloud says in
+    /// `RateLimit-Reason` whether a 429 holds for one endpoint or one issue only.
+    scoped: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+/// What a 429 holds back, from Jira Cloud's `RateLimit-Reason`: `jira-burst-based` is one
+/// endpoint and method, `jira-per-issue-on-write` writes to one issue; anything else (the
+/// quotas, or no header, as on Data Center) is the whole connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Connection,
+    Endpoint(String),
+    Issue(String),
+}
+
+impl Scope {
+    /// The scope of a 429 for a request of `method` to `path`.
+    pub(crate) fn of(reason: Option<&str>, method: &str, path: &str) -> Scope {
+        match reason.map(str::trim) {
+            Some("jira-burst-based") => Scope::Endpoint(endpoint_key(method, path)),
+            Some("jira-per-issue-on-write") => match issue_of(path) {
+                Some(issue) => Scope::Issue(issue),
+                None => Scope::Connection,
+            },
+            _ => Scope::Connection,
+        }
+    }
+
+    fn key(&self) -> Option<String> {
+        match self {
+            Scope::Connection => None,
+            Scope::Endpoint(e) => Some(format!("endpoint {e}")),
+            Scope::Issue(i) => Some(format!("issue {i}")),
+        }
+    }
+}
+
+/// The gates a request of `method` to `path` must pass besides the connection's.
+pub(crate) fn scopes_of(method: &str, path: &str) -> Vec<String> {
+    let mut keys = vec![format!("endpoint {}", endpoint_key(method, path))];
+    if method != "GET" {
+        if let Some(issue) = issue_of(path) {
+            keys.push(format!("issue {issue}"));
+        }
+    }
+    keys
+}
+
+/// `PUT /rest/api/3/issue/{}`: the path with ids and keys (segments holding a digit) blanked,
+/// so every issue's edit is one endpoint.
+fn endpoint_key(method: &str, path: &str) -> String {
+    let template: Vec<&str> = path
+        .split('/')
+        .map(|s| {
+            if s.chars().any(|c| c.is_ascii_digit()) && !s.starts_with("api") {
+                "{}"
+            } else {
+                s
+            }
+        })
+        .collect();
+    format!("{method} {}", template.join("/"))
+}
+
+/// The issue id or key of `/rest/api/N/issue/{idOrKey}/...`.
+fn issue_of(path: &str) -> Option<String> {
+    let mut segs = path.split('/');
+    segs.by_ref().find(|s| *s == "issue")?;
+    let issue = segs.next()?;
+    (issue.chars().any(|c| c.is_ascii_digit())).then(|| issue.to_owned())
 }
 
 /// How a connection is paced right now, for status: the configured rate, how long Jira's
@@ -57,7 +127,48 @@ impl RateLimiter {
                 blocked_until: None,
             }),
             limited: std::sync::atomic::AtomicU64::new(0),
+            scoped: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Holds back only the requests in `scope` for `duration` (the connection's own gate when
+    /// the scope is the connection).
+    pub(crate) fn block_scope(&self, scope: &Scope, duration: Duration) {
+        let Some(key) = scope.key() else {
+            return self.block_for(duration);
+        };
+        let until = Instant::now() + duration;
+        let mut scoped = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        scoped.retain(|_, u| *u > Instant::now());
+        let gate = scoped.entry(key).or_insert(until);
+        if *gate < until {
+            *gate = until;
+        }
+    }
+
+    /// Waits until no narrower gate among `keys` holds (see [`scopes_of`]), then for the
+    /// connection's permission like [`RateLimiter::acquire`].
+    pub(crate) async fn acquire_scoped(
+        &self,
+        keys: &[String],
+        max_wait: Duration,
+    ) -> Result<(), Duration> {
+        let wait = {
+            let scoped = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            keys.iter()
+                .filter_map(|k| scoped.get(k))
+                .filter(|u| **u > now)
+                .map(|u| *u - now)
+                .max()
+        };
+        if let Some(wait) = wait {
+            if wait > max_wait {
+                return Err(wait);
+            }
+            tokio::time::sleep(wait).await;
+        }
+        self.acquire(max_wait).await
     }
 
     /// Counts one 429 answer.
@@ -168,6 +279,38 @@ pub(crate) fn backoff(retry: u32, base: Duration, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_429_is_scoped_by_its_reason() {
+        let path = "/rest/api/3/issue/DEMO-12";
+        assert_eq!(
+            Scope::of(Some("jira-per-issue-on-write"), "PUT", path),
+            Scope::Issue("DEMO-12".into())
+        );
+        assert_eq!(
+            Scope::of(Some("jira-burst-based"), "PUT", path),
+            Scope::Endpoint("PUT /rest/api/3/issue/{}".into())
+        );
+        for other in [
+            None,
+            Some("jira-quota-tenant-based"),
+            Some("jira-quota-global-based"),
+        ] {
+            assert_eq!(Scope::of(other, "PUT", path), Scope::Connection);
+        }
+        // Every issue's edit is one endpoint; reads wait for no issue's write limit.
+        assert_eq!(
+            scopes_of("PUT", "/rest/api/3/issue/10042/transitions"),
+            vec![
+                "endpoint PUT /rest/api/3/issue/{}/transitions".to_owned(),
+                "issue 10042".to_owned()
+            ]
+        );
+        assert_eq!(
+            scopes_of("GET", path),
+            vec!["endpoint GET /rest/api/3/issue/{}".to_owned()]
+        );
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
