@@ -68,10 +68,14 @@ pub(crate) fn scopes_of(method: &str, path: &str) -> Vec<String> {
 /// `PUT /rest/api/3/issue/{}`: the path with ids and keys (segments holding a digit) blanked,
 /// so every issue's edit is one endpoint.
 fn endpoint_key(method: &str, path: &str) -> String {
+    let mut prev = "";
     let template: Vec<&str> = path
         .split('/')
         .map(|s| {
-            if s.chars().any(|c| c.is_ascii_digit()) && !s.starts_with("api") {
+            // The API version after `api`, `agile`, `webhooks` stays.
+            let version = matches!(prev, "api" | "agile" | "webhooks");
+            prev = s;
+            if s.chars().any(|c| c.is_ascii_digit()) && !version {
                 "{}"
             } else {
                 s
