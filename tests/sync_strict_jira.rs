@@ -246,3 +246,57 @@ async fn cloud_every_comment_is_read_past_the_embedded_page() {
 async fn data_center_every_comment_is_read_though_comment_is_not_navigable() {
     comments_paged(Deployment::DataCenter).await;
 }
+
+/// Jira refuses to register tandem's webhook (here it does not take the URL):
+/// the connection stays Ready and says why, and the integration goes on syncing, workspace
+/// changes at once and Jira's by the resync sweep (before, the Connection and every
+/// integration on it stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_jira_refuses_leaves_the_connection_syncing_by_the_sweep() {
+    let mut options = LiveOptions::new(Deployment::Cloud, "jiraWins");
+    options.managed_webhook = false;
+    let e = Env::start_with(options).await;
+    e.sim
+        .refuse_webhook_registrations(Some("The URL must be reachable over HTTPS."));
+    e.dirs.manifest(
+        "connection.yaml",
+        &connection_manifest(
+            &e.sim.base_url(),
+            false,
+            "admin@example.com",
+            Some(&e.d.public),
+        ),
+    );
+    let s =
+        e.d.wait_status("the connection says its webhook was refused", |s| {
+            resource(s, "Connection", "jira").is_some_and(|r| {
+                r["details"]["webhookRegistration"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("registration failed"))
+            }) && all_ready(s)
+        })
+        .await;
+    let conn = resource(&s, "Connection", "jira").expect("connection");
+    assert!(
+        conn.to_string().contains("WebhookRegistrationFailed")
+            && conn.to_string().contains("resync sweep"),
+        "{conn:#}"
+    );
+    let id = e
+        .create_item(json!({"type": "Story", "title": "pushed without a webhook"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "edited in Jira"}}))
+        .expect("edit");
+    let resp =
+        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
+            .send()
+            .await
+            .expect("resync");
+    assert_eq!(resp.status().as_u16(), 200);
+    e.wait_item(&id, "the sweep brings Jira's edit", |i| {
+        i["title"] == "edited in Jira"
+    })
+    .await;
+}

@@ -53,6 +53,9 @@ pub const WEBHOOK_EVENTS: [&str; 19] = [
     "sprint_updated",
 ];
 
+/// How soon a connection whose webhook Jira refused tries again.
+const WEBHOOK_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Name prefix of the admin webhooks tandem manages, so it never touches anyone else's.
 const MANAGED_WEBHOOK_PREFIX: &str = "tandem ";
 
@@ -297,16 +300,25 @@ impl Context {
         }
         let info = checked.map_err(|e| ReconcileError::transient(e.reason(), e.to_string()))?;
 
+        // A webhook Jira will not take (tandem's user is no Jira administrator, Jira refuses
+        // the URL) does not stop the connection: the integrations sync by the resync sweep
+        // until a later check registers it, and status says so.
+        let mut webhook_failed = None;
         let webhook = match &conn.webhook_public_url {
-            Some(public) => self
+            Some(public) => match self
                 .ensure_webhooks(&client, name, public, webhook_secret)
                 .await
-                .map_err(|e| {
-                    ReconcileError::transient(
-                        "WebhookRegistrationFailed",
-                        format!("cannot register the Jira webhook: {e}"),
-                    )
-                })?,
+            {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(connection = name, error = %e, "cannot register the Jira webhook; syncing by the resync sweep only");
+                    let text = format!(
+                        "registration failed ({e}); changes in Jira arrive only by the resync sweep until it succeeds"
+                    );
+                    webhook_failed = Some(text.clone());
+                    text
+                }
+            },
             None => "webhook not managed: create it in Jira (see status for the URL)".to_owned(),
         };
         self.inner.board.set_details(
@@ -323,6 +335,17 @@ impl Context {
             }),
         );
         self.requeue_dependents(Kind::Connection, name, &conn.digest);
+        if let Some(why) = webhook_failed {
+            return Ok(Outcome::ready()
+                .with_reason("WebhookRegistrationFailed")
+                .with_message(format!(
+                    "connected to {} as {}, but the webhook: {why}",
+                    info.server_title.as_deref().unwrap_or(&conn.url),
+                    info.user_display_name
+                ))
+                .with_digest(conn.digest)
+                .requeue_after(self.inner.recheck.min(WEBHOOK_RETRY)));
+        }
         Ok(Outcome::ready()
             .with_reason("Connected")
             .with_message(format!(

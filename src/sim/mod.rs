@@ -763,6 +763,13 @@ impl SimHandle {
         self.shared.hooks.register(hook)
     }
 
+    /// Makes Jira refuse webhook registrations and updates with `why` (400 on `url`).
+    pub fn refuse_webhook_registrations(&self, why: Option<&str>) {
+        self.shared
+            .hooks
+            .refuse_registrations(why.map(str::to_owned));
+    }
+
     /// Switches webhook delivery faults (duplicate and reorder, drop rate; no delay).
     pub fn set_webhook_faults(&self, faults: webhooks::Faults) {
         self.set_webhook_delivery_faults(faults.into());

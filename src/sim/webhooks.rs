@@ -224,6 +224,8 @@ pub enum WebhookError {
     InvalidJql(#[from] JqlError),
     #[error("the webhook URL '{0}' is not an absolute http(s) URL")]
     InvalidUrl(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Tuning of the deliverer. Faults are switched at run time
@@ -346,6 +348,9 @@ struct Shared {
     faults: Mutex<DeliveryFaults>,
     rng: Mutex<StdRng>,
     next_id: AtomicU64,
+    /// Why registrations and updates are refused now, if they are (see
+    /// [`WebhookDispatcher::refuse_registrations`]).
+    refusal: Mutex<Option<String>>,
     /// Random per dispatcher: the high half of every delivery identifier, so identifiers differ
     /// across restarts and across simulators (see [`delivery_identifier`]).
     instance: u64,
@@ -404,6 +409,7 @@ impl WebhookDispatcher {
             faults: Mutex::new(DeliveryFaults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(super::faults::DEFAULT_SEED)),
             next_id: AtomicU64::new(1),
+            refusal: Mutex::new(None),
             // From the operating system's entropy, never from the fault seed: a replayed run
             // must still not reuse the identifiers of the run it replays.
             instance: rand::random(),
@@ -417,9 +423,18 @@ impl WebhookDispatcher {
         WebhookDispatcher { shared, queue: tx }
     }
 
+    /// Refuses every registration and update with `why` (a site that does not take the URL,
+    /// a webhook limit reached); `None` takes them again.
+    pub fn refuse_registrations(&self, why: Option<String>) {
+        *lock(&self.shared.refusal) = why;
+    }
+
     /// Registers a webhook and returns it with its new id. The JQL filter is checked now so a
     /// bad one is a 400 at registration, as in Jira.
     pub fn register(&self, mut hook: Webhook) -> Result<Webhook, WebhookError> {
+        if let Some(why) = lock(&self.shared.refusal).clone() {
+            return Err(WebhookError::Refused(why));
+        }
         let filter = compile(&hook)?;
         hook.id = self.shared.next_id.fetch_add(1, AtomicOrdering::Relaxed);
         lock(&self.shared.hooks).insert(
@@ -434,6 +449,9 @@ impl WebhookDispatcher {
 
     /// Replaces webhook `id` (keeping the id).
     pub fn update(&self, id: u64, mut hook: Webhook) -> Result<Webhook, WebhookError> {
+        if let Some(why) = lock(&self.shared.refusal).clone() {
+            return Err(WebhookError::Refused(why));
+        }
         let filter = compile(&hook)?;
         hook.id = id;
         let mut hooks = lock(&self.shared.hooks);

@@ -25,7 +25,7 @@ fn webhook_error(e: WebhookError) -> Resp {
         WebhookError::InvalidJql(_) => {
             Resp::field_errors(Map::from_iter([("filters".into(), json!(e.to_string()))]))
         }
-        WebhookError::InvalidUrl(_) => {
+        WebhookError::InvalidUrl(_) | WebhookError::Refused(_) => {
             Resp::field_errors(Map::from_iter([("url".into(), json!(e.to_string()))]))
         }
     }
