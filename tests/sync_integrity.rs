@@ -920,3 +920,53 @@ async fn a_value_pulled_before_a_kill_is_not_taken_for_a_workspace_change() {
         "renamed in the workspace"
     );
 }
+
+/// A person moves the issue away and back (its webhooks lost) since the last sync, then the
+/// workspace changes the status: Jira's value equals the ancestor, so the merge pushes, but the
+/// person did change the field. Under workspaceWins the workspace keeps its value and the
+/// person's change is recorded as the conflict's loser (campaign seed 24; before, nothing was
+/// recorded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jira_change_and_back_since_the_last_sync_is_a_change_too() {
+    let e = env_as_robot(Deployment::Cloud, "workspaceWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Doing"})),
+    )
+    .await;
+    e.wait_issue(key, "In Progress first", |i| {
+        i["fields"]["status"]["name"] == "In Progress"
+    })
+    .await;
+    e.quiesce().await;
+    e.sim
+        .set_webhook_delivery_faults(tandem::sim::webhooks::DeliveryFaults {
+            drop_rate: 1.0,
+            ..Default::default()
+        });
+    e.sim.transition_issue(key, "Done").expect("transition");
+    e.sim
+        .transition_issue(key, "In Progress")
+        .expect("transition");
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Todo"})),
+    )
+    .await;
+    e.wait_issue(key, "the workspace's status wins", |i| {
+        i["fields"]["status"]["name"] == "To Do"
+    })
+    .await;
+    e.quiesce().await;
+    let history = e.history(id).await;
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "conflict" && h["field"] == "status" && h["loser"] == "Doing"),
+        "the person's change is recorded as the loser: {history:#?}"
+    );
+}

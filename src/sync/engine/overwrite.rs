@@ -67,20 +67,34 @@ fn display(group: &Value) -> String {
         .to_owned()
 }
 
-/// The changes of others that tandem's write of `wrote` (snapshot keys) to `issue` overwrote,
-/// given the issue's `updated` when tandem read it.
+/// Where the changelog window of a key starts: the read, or, for a key the merge saw as
+/// unchanged in Jira (`unchanged_since`), the last sync. A person who changed such a field and
+/// back (or back and forth) since then changed it too, though the read showed the old value.
+pub struct Window<'a> {
+    pub read_updated: Option<&'a str>,
+    pub last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    pub unchanged: &'a BTreeSet<String>,
+}
+
+/// The changes of others that tandem's write of `wrote` (snapshot keys) to `issue` overwrote:
+/// made after the key's window starts (see [`Window`]) and before tandem's own change.
 pub async fn overwritten_by_others(
     identities: &Identities,
     connection: &str,
     client: &JiraClient,
     ctx: &MappingContext,
     issue: &str,
-    read_updated: Option<&str>,
+    window: Window<'_>,
     wrote: &BTreeSet<String>,
 ) -> Result<Vec<Overwritten>, PairError> {
-    let Some(read_at) = read_updated.and_then(parse_jira_time) else {
+    let Some(read_at) = window.read_updated.and_then(parse_jira_time) else {
         return Ok(Vec::new());
     };
+    let start_of = |key: &str| match window.last_sync {
+        Some(s) if window.unchanged.contains(key) => s.min(read_at),
+        _ => read_at,
+    };
+    let earliest = window.last_sync.map_or(read_at, |s| s.min(read_at));
     let me = identities.of(connection, client).await?;
     let now = client.issue(issue, &["updated"], true).await?;
     let histories: Vec<&Value> = now
@@ -120,7 +134,7 @@ pub async fn overwritten_by_others(
         }
         let (created, id) = when(g);
         let Some(created) = created else { continue };
-        if created <= read_at || (Some(created), id) >= ours {
+        if created <= earliest || (Some(created), id) >= ours {
             continue;
         }
         for item in g
@@ -131,7 +145,7 @@ pub async fn overwritten_by_others(
         {
             let single = json!({"histories": [{"items": [item]}]});
             for key in keys_in_changelog(Some(&single), ctx) {
-                if wrote.contains(&key) {
+                if wrote.contains(&key) && created > start_of(&key) {
                     out.retain(|o| o.key != key);
                     out.push(Overwritten {
                         key,

@@ -862,7 +862,11 @@ async fn recover_cut_off_write(
         &env.run.client,
         &env.run.ctx,
         &issue.key,
-        base.in_flight_read.as_deref(),
+        super::overwrite::Window {
+            read_updated: base.in_flight_read.as_deref(),
+            last_sync: None,
+            unchanged: &Default::default(),
+        },
         &shown,
     )
     .await?;
@@ -1264,6 +1268,15 @@ async fn sync_linked(
 
     // Jira side.
     let key = issue.key.clone();
+    // Keys the merge pushes because Jira showed no change: a person's change and change back
+    // since the last sync counts as a change all the same (see `overwrite::Window`).
+    let last_sync = base.as_ref().and_then(|b| b.jira_updated);
+    let unchanged: std::collections::BTreeSet<String> = m
+        .to_jira
+        .iter()
+        .filter(|k| !m.conflicts.iter().any(|c| &c.field == *k))
+        .cloned()
+        .collect();
     if !m.to_jira.is_empty() || push_parent.is_some() {
         let parent_for_write = match (&push_parent, &ws_parent) {
             (Some(p), _) => p.clone(),
@@ -1333,7 +1346,11 @@ async fn sync_linked(
                 &env.run.client,
                 ctx,
                 &key,
-                issue.fields.get("updated").and_then(Value::as_str),
+                super::overwrite::Window {
+                    read_updated: issue.fields.get("updated").and_then(Value::as_str),
+                    last_sync,
+                    unchanged: &unchanged,
+                },
                 &wrote,
             )
             .await?;
@@ -1393,7 +1410,11 @@ async fn sync_linked(
                         &env.run.client,
                         ctx,
                         &key,
-                        issue.fields.get("updated").and_then(Value::as_str),
+                        super::overwrite::Window {
+                            read_updated: issue.fields.get("updated").and_then(Value::as_str),
+                            last_sync,
+                            unchanged: &unchanged,
+                        },
                         &std::collections::BTreeSet::from(["status".to_owned()]),
                     )
                     .await?;
