@@ -300,3 +300,32 @@ async fn a_webhook_jira_refuses_leaves_the_connection_syncing_by_the_sweep() {
     })
     .await;
 }
+
+/// A rotated webhook secret reaches Jira: Jira never shows a webhook's secret, so without this
+/// tandem would verify with the new secret while Jira signs with the old one, and every
+/// webhook would be refused until someone re-registered it by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_webhook_secret_reaches_jira() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    let id = e
+        .create_item(json!({"type": "Story", "title": "before the rotation"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    e.dirs.secret("whsecret", "a-brand-new-webhook-secret");
+    e.d.wait_status("the webhook updated with the new secret", |s| {
+        resource(s, "Connection", "jira").is_some_and(|r| {
+            r["details"]["webhookRegistration"]
+                .as_str()
+                .is_some_and(|m| m.contains("1 repaired"))
+        })
+    })
+    .await;
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "after the rotation"}}))
+        .expect("edit");
+    e.wait_item(&id, "the Jira edit arrives by webhook", |i| {
+        i["title"] == "after the rotation"
+    })
+    .await;
+}

@@ -53,6 +53,10 @@ pub const WEBHOOK_EVENTS: [&str; 19] = [
     "sprint_updated",
 ];
 
+/// Store namespace: per connection, a fingerprint (never the value) of the webhook secret its
+/// managed webhooks were last registered with.
+const WEBHOOK_SECRETS_NS: &str = "webhook-secrets";
+
 /// How soon a connection whose webhook Jira refused tries again.
 const WEBHOOK_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -397,6 +401,24 @@ impl Context {
                 secret: secret.as_ref().cloned(),
             });
         }
+        // Jira never shows a webhook's secret, so a rotated secret is noticed by comparing a
+        // fingerprint of the one last registered (kept in the store) with the current one; the
+        // webhooks then get the new secret, or Jira would go on signing with the old.
+        let fingerprint = secret.as_ref().map(|s| {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            h.update(b"tandem webhook secret\0");
+            h.update(s.expose().as_bytes());
+            hex::encode(h.finalize())
+        });
+        let registered = self
+            .inner
+            .store
+            .get_kv(WEBHOOK_SECRETS_NS, connection)
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let rotated = registered != fingerprint;
         let existing = client.webhooks().await?;
         let prefix = format!("{MANAGED_WEBHOOK_PREFIX}{connection} ");
         let (mut created, mut repaired, mut removed) = (0, 0, 0);
@@ -411,7 +433,7 @@ impl Context {
                     have.sort();
                     let mut want = spec.events.clone();
                     want.sort();
-                    if w.url != spec.url || have != want || w.enabled == Some(false) {
+                    if w.url != spec.url || have != want || w.enabled == Some(false) || rotated {
                         if let Some(id) = w.id() {
                             client.update_webhook(&id, spec).await?;
                             repaired += 1;
@@ -426,6 +448,25 @@ impl Context {
                     client.delete_webhook(&id).await?;
                     removed += 1;
                 }
+            }
+        }
+        if rotated {
+            let stored = match &fingerprint {
+                Some(f) => {
+                    self.inner
+                        .store
+                        .put_kv(WEBHOOK_SECRETS_NS, connection, f.as_bytes().to_vec())
+                        .await
+                }
+                None => self
+                    .inner
+                    .store
+                    .delete_kv(WEBHOOK_SECRETS_NS, connection)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = stored {
+                tracing::warn!(connection, error = %e, "cannot record the webhook secret's fingerprint; the webhooks are updated again next time");
             }
         }
         Ok(format!(

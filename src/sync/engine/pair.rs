@@ -1261,6 +1261,9 @@ async fn sync_linked(
             for (k, v) in std::mem::take(&mut landed.ws_in_flight) {
                 landed.fields.insert(k, v);
             }
+            // Agreed as of this read: the times move with the values (see the final save).
+            landed.synced_at = Some(Utc::now());
+            landed.jira_updated = issue_updated;
             baseline::save(&env.shared.store, integration, &item.id, &landed).await?;
             saved = Some(landed);
         }
