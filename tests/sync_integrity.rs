@@ -970,3 +970,55 @@ async fn a_jira_change_and_back_since_the_last_sync_is_a_change_too() {
         "the person's change is recorded as the loser: {history:#?}"
     );
 }
+
+/// An item is deleted while its issue moves to a project another integration of the workspace
+/// syncs (the move's webhook lost): the issue stays in Jira and never comes back as a new item
+/// through that other integration (found by the convergence campaign, seed 35; before, the
+/// tombstone was per integration and the second integration imported the issue again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_items_issue_moved_to_another_integration_is_not_imported_again() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.create_project("OPS", "Operations").expect("OPS");
+    e.dirs.manifest("ops.yaml", OPS_INTEGRATION);
+    e.d.wait_status("the ops integration is ready", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "ops")
+    })
+    .await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.quiesce().await;
+    e.sim
+        .set_webhook_delivery_faults(tandem::sim::webhooks::DeliveryFaults {
+            drop_rate: 1.0,
+            ..Default::default()
+        });
+    let moved = e.sim.move_issue(key, "OPS").expect("move");
+    e.ws(reqwest::Method::DELETE, &format!("/items/{id}"), None)
+        .await;
+    e.quiesce().await;
+    e.sim
+        .set_webhook_delivery_faults(tandem::sim::webhooks::DeliveryFaults::default());
+    for integration in ["demo", "ops"] {
+        let resp =
+            e.d.admin_request(
+                reqwest::Method::POST,
+                &format!("/api/v1/integrations/{integration}/resync"),
+            )
+            .send()
+            .await
+            .expect("resync");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    e.quiesce().await;
+    let holders: Vec<Value> = items(&e)
+        .await
+        .into_iter()
+        .filter(|i| i["jira"]["key"] == moved.as_str() || i["jira"]["key"] == key.as_str())
+        .collect();
+    assert!(
+        holders.is_empty(),
+        "the deleted item's issue came back: {holders:#?}"
+    );
+    assert!(e.sim.issue(&moved).is_some(), "the issue stays in Jira");
+}

@@ -47,19 +47,36 @@ use super::{EngineKey, EngineShared, PairKey};
 /// Tombstones (in the engine's key/value namespace): a pair unlinked because one side was
 /// deleted is not re-created by the live sync from the side that remains. Only an explicit
 /// one-time sync brings it back.
-fn tombstone_key(integration: &str, side: &str, id: &str) -> String {
+/// Keyed by the workspace (and, for issues, the connection), not the integration: after an
+/// issue moved to a project another integration of the workspace syncs, a deleted item's
+/// issue must not come back as a new item through that integration either.
+fn tombstone_key(env: &PairEnv<'_>, side: &str, id: &str) -> String {
+    match side {
+        "issue" => format!(
+            "gone/ws:{}/connection:{}/issue/{id}",
+            env.ws(),
+            env.run.integration.connection
+        ),
+        _ => format!("gone/ws:{}/{side}/{id}", env.ws()),
+    }
+}
+
+/// The key tombstones had before they were per workspace, still honoured.
+fn legacy_tombstone_key(integration: &str, side: &str, id: &str) -> String {
     format!("gone/{integration}/{side}/{id}")
 }
 
 fn is_tombstoned(env: &PairEnv<'_>, side: &str, id: &str) -> Result<bool, PairError> {
-    Ok(env
-        .shared
-        .store
-        .get_kv(
-            super::ENGINE_NS,
-            &tombstone_key(env.integration(), side, id),
-        )?
-        .is_some())
+    let store = &env.shared.store;
+    Ok(store
+        .get_kv(super::ENGINE_NS, &tombstone_key(env, side, id))?
+        .is_some()
+        || store
+            .get_kv(
+                super::ENGINE_NS,
+                &legacy_tombstone_key(env.integration(), side, id),
+            )?
+            .is_some())
 }
 
 /// Retries spent waiting for a parent to be linked before syncing without it.
@@ -587,8 +604,8 @@ async fn unlink(
     // The survivor is remembered first: a crash after the unlink must not let the next
     // sweep or edit re-create the deleted side.
     let survivor = match gone {
-        Gone::Item => tombstone_key(env.integration(), "issue", &link.jira_issue_id),
-        Gone::Issue => tombstone_key(env.integration(), "item", &link.workspace_item_id),
+        Gone::Item => tombstone_key(env, "issue", &link.jira_issue_id),
+        Gone::Issue => tombstone_key(env, "item", &link.workspace_item_id),
     };
     store
         .put_kv_many(super::ENGINE_NS, vec![(survivor, Some(b"1".to_vec()))])
@@ -898,7 +915,7 @@ pub(super) async fn unlink_deleted_issue(
         .put_kv_many(
             super::ENGINE_NS,
             vec![(
-                tombstone_key(env.integration(), "issue", &link.jira_issue_id),
+                tombstone_key(env, "issue", &link.jira_issue_id),
                 Some(b"1".to_vec()),
             )],
         )
