@@ -1031,32 +1031,32 @@ impl<'a> Campaign<'a> {
     // ---- the end: settle, then check ----
 
     async fn resync(&self) -> Result<Value, String> {
-        let resp = self
-            .e
-            .d
-            .admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 200 {
-            return Err(format!("resync answered {}", resp.status()));
+        let integrations: &[&str] = if self.cfg.mix.moves {
+            &["demo", "ops"]
+        } else {
+            &["demo"]
+        };
+        let mut out = serde_json::Map::new();
+        for name in integrations {
+            let resp = self
+                .e
+                .d
+                .admin_request(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/integrations/{name}/resync"),
+                )
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if resp.status().as_u16() != 200 {
+                return Err(format!("resync of {name} answered {}", resp.status()));
+            }
+            out.insert(
+                (*name).to_owned(),
+                resp.json().await.map_err(|e| e.to_string())?,
+            );
         }
-        let demo: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if !self.cfg.mix.moves {
-            return Ok(demo);
-        }
-        let resp = self
-            .e
-            .d
-            .admin_request(reqwest::Method::POST, "/api/v1/integrations/ops/resync")
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if resp.status().as_u16() != 200 {
-            return Err(format!("resync of ops answered {}", resp.status()));
-        }
-        let ops: Value = resp.json().await.map_err(|e| e.to_string())?;
-        Ok(json!({"demo": demo, "ops": ops}))
+        Ok(Value::Object(out))
     }
 
     /// [`Env::quiesce`] with a longer guard, answering instead of panicking.

@@ -873,25 +873,17 @@ async fn recover_cut_off_write(
     if shown.is_empty() {
         return Ok(false);
     }
-    let lost = super::overwrite::overwritten_by_others(
-        &env.shared.identities,
-        &env.run.integration.connection,
-        &env.run.client,
-        &env.run.ctx,
-        &issue.key,
-        super::overwrite::Window {
-            read_updated: base.in_flight_read.as_deref(),
-            last_sync: None,
-            unchanged: &Default::default(),
-        },
-        &shown,
-    )
-    .await?;
-    if lost.is_empty() {
-        return Ok(false);
-    }
+    let window = super::overwrite::Window {
+        read_updated: base.in_flight_read.as_deref(),
+        last_sync: None,
+        unchanged: &Default::default(),
+    };
     let mut version = item.version;
-    let restored = settle_overwrites(env, item, &issue.key, lost, synced, &mut version).await?;
+    let Some(restored) =
+        settle_overwritten(env, item, &issue.key, window, &shown, synced, &mut version).await?
+    else {
+        return Ok(false);
+    };
     let mut next = base.clone();
     next.fields = settled.clone();
     next.fields.extend(restored);
@@ -900,6 +892,36 @@ async fn recover_cut_off_write(
     baseline::save(&env.shared.store, env.integration(), &item.id, &next).await?;
     synced.reroute = Some(env.key(PairKey::Item(item.id.clone())));
     Ok(true)
+}
+
+/// Asks the changelog which of `wrote` someone else changed inside `window` before tandem's
+/// write, and settles those under the policy ([`settle_overwrites`]); the restored values
+/// (`None` when nothing was overwritten).
+async fn settle_overwritten(
+    env: &PairEnv<'_>,
+    item: &Item,
+    key: &str,
+    window: super::overwrite::Window<'_>,
+    wrote: &std::collections::BTreeSet<String>,
+    synced: &mut Synced,
+    version: &mut u64,
+) -> Result<Option<BTreeMap<String, Value>>, PairError> {
+    let lost = super::overwrite::overwritten_by_others(
+        &env.shared.identities,
+        &env.run.integration.connection,
+        &env.run.client,
+        &env.run.ctx,
+        key,
+        window,
+        wrote,
+    )
+    .await?;
+    if lost.is_empty() {
+        return Ok(None);
+    }
+    settle_overwrites(env, item, key, lost, synced, version)
+        .await
+        .map(Some)
 }
 
 /// Unlinks a pair whose issue Jira deleted (see `reachability`), tombstoning both sides: the
@@ -1297,6 +1319,11 @@ async fn sync_linked(
         .filter(|k| !m.conflicts.iter().any(|c| &c.field == *k))
         .cloned()
         .collect();
+    let window = || super::overwrite::Window {
+        read_updated: issue.fields.get("updated").and_then(Value::as_str),
+        last_sync,
+        unchanged: &unchanged,
+    };
     if !m.to_jira.is_empty() || push_parent.is_some() {
         let parent_for_write = match (&push_parent, &ws_parent) {
             (Some(p), _) => p.clone(),
@@ -1360,27 +1387,17 @@ async fn sync_linked(
                 .filter(|k| !matches!(k.as_str(), "status" | "sprint"))
                 .cloned()
                 .collect();
-            let lost = super::overwrite::overwritten_by_others(
-                &env.shared.identities,
-                &env.run.integration.connection,
-                &env.run.client,
-                ctx,
+            let restored = settle_overwritten(
+                env,
+                &item,
                 &key,
-                super::overwrite::Window {
-                    read_updated: issue.fields.get("updated").and_then(Value::as_str),
-                    last_sync,
-                    unchanged: &unchanged,
-                },
+                window(),
                 &wrote,
+                &mut synced,
+                &mut version,
             )
             .await?;
-            if !lost.is_empty() {
-                let restored =
-                    settle_overwrites(env, &item, &key, lost, &mut synced, &mut version).await?;
-                for (k, v) in restored {
-                    m.baseline.insert(k, v);
-                }
-            }
+            m.baseline.extend(restored.into_iter().flatten());
         }
         if m.to_jira.contains("status") {
             if let Some(st) = &write.status {
@@ -1424,26 +1441,18 @@ async fn sync_linked(
                 // A transition by someone else between the check above and tandem's own is
                 // not undone in silence either: it is recorded as a conflict.
                 if !outcome.applied.is_empty() {
-                    let lost = super::overwrite::overwritten_by_others(
-                        &env.shared.identities,
-                        &env.run.integration.connection,
-                        &env.run.client,
-                        ctx,
+                    let status = std::collections::BTreeSet::from(["status".to_owned()]);
+                    let restored = settle_overwritten(
+                        env,
+                        &item,
                         &key,
-                        super::overwrite::Window {
-                            read_updated: issue.fields.get("updated").and_then(Value::as_str),
-                            last_sync,
-                            unchanged: &unchanged,
-                        },
-                        &std::collections::BTreeSet::from(["status".to_owned()]),
+                        window(),
+                        &status,
+                        &mut synced,
+                        &mut version,
                     )
                     .await?;
-                    if !lost.is_empty() {
-                        let restored =
-                            settle_overwrites(env, &item, &key, lost, &mut synced, &mut version)
-                                .await?;
-                        m.baseline.extend(restored);
-                    }
+                    m.baseline.extend(restored.into_iter().flatten());
                 }
             }
         }
