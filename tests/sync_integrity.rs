@@ -22,29 +22,7 @@ use tandem::sim::Deployment;
 const GUARD: Duration = Duration::from_secs(60);
 
 async fn start_job(e: &Env, integration: &str, body: Value) -> Value {
-    let resp =
-        e.d.admin_request(
-            reqwest::Method::POST,
-            &format!("/api/v1/integrations/{integration}/sync"),
-        )
-        .json(&body)
-        .send()
-        .await
-        .expect("POST sync");
-    assert_eq!(resp.status().as_u16(), 202, "starting a {integration} job");
-    let started: Value = resp.json().await.expect("JSON");
-    let id = started["id"].as_str().expect("id").to_owned();
-    let deadline = Instant::now() + GUARD;
-    loop {
-        let j: Value = serde_json::from_str(&e.d.admin_get(&format!("/api/v1/jobs/{id}")).await)
-            .expect("job JSON");
-        if j["state"] != "running" {
-            assert_eq!(j["state"], "completed", "{j:#}");
-            return j;
-        }
-        assert!(Instant::now() < deadline, "the job never finished: {j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    e.start_job(integration, body).await
 }
 
 async fn items(e: &Env) -> Vec<Value> {
@@ -177,13 +155,7 @@ async fn race(
 }
 
 async fn resync(e: &Env) -> Value {
-    let resp =
-        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
-            .send()
-            .await
-            .expect("resync");
-    assert_eq!(resp.status().as_u16(), 200);
-    resp.json().await.expect("JSON")
+    e.resync("demo").await
 }
 
 fn has_history(history: &[Value], action: &str, text: &str) -> bool {
@@ -999,15 +971,7 @@ async fn a_deleted_items_issue_moved_to_another_integration_is_not_imported_agai
     e.sim
         .set_webhook_delivery_faults(tandem::sim::webhooks::DeliveryFaults::default());
     for integration in ["demo", "ops"] {
-        let resp =
-            e.d.admin_request(
-                reqwest::Method::POST,
-                &format!("/api/v1/integrations/{integration}/resync"),
-            )
-            .send()
-            .await
-            .expect("resync");
-        assert_eq!(resp.status().as_u16(), 200);
+        e.resync(integration).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     e.quiesce().await;

@@ -161,30 +161,6 @@ async fn comment_many(e: &Env, key: &str, n: usize) {
     }
 }
 
-async fn run_import(e: &Env) -> serde_json::Value {
-    let resp =
-        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/sync")
-            .json(&json!({"direction": "fromJira"}))
-            .send()
-            .await
-            .expect("POST sync");
-    assert_eq!(resp.status().as_u16(), 202);
-    let started: serde_json::Value = resp.json().await.expect("JSON");
-    let id = started["id"].as_str().expect("id").to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let j: serde_json::Value =
-            serde_json::from_str(&e.d.admin_get(&format!("/api/v1/jobs/{id}")).await)
-                .expect("job JSON");
-        if j["state"] != "running" {
-            assert_eq!(j["state"], "completed", "{j:#}");
-            return j;
-        }
-        assert!(std::time::Instant::now() < deadline, "never finished: {j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// `comment` is not a navigable field, and an issue read embeds one page of comments (Cloud
 /// the newest 100) with the true total: an import and a live sync both get every comment of
 /// an issue with more (before, an import got none, and comments past the first page never
@@ -199,7 +175,7 @@ async fn comments_paged(deployment: Deployment) {
         .create_issue(json!({"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "a long discussion"}))
         .expect("issue");
     comment_many(&e, &old.key, 130).await;
-    let job = run_import(&e).await;
+    let job = e.start_job("demo", json!({"direction": "fromJira"})).await;
     assert_eq!(job["counts"]["failed"], 0, "{job:#}");
     let items = e.ws(reqwest::Method::GET, "/items?limit=500", None).await;
     let item = items["items"]
@@ -225,12 +201,7 @@ async fn comments_paged(deployment: Deployment) {
     assert!(bodies.contains(&format!("comment 129 on {}", old.key).as_str()));
     // Later comments past the embedded page reach the item too.
     comment_many(&e, &old.key, 5).await;
-    let resp =
-        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
-            .send()
-            .await
-            .expect("resync");
-    assert_eq!(resp.status().as_u16(), 200);
+    e.resync("demo").await;
     e.wait_item(&id, "135 comments", |i| {
         i["comments"].as_array().is_some_and(|c| c.len() == 135)
     })
@@ -289,12 +260,7 @@ async fn a_webhook_jira_refuses_leaves_the_connection_syncing_by_the_sweep() {
     e.sim
         .edit_issue(&key, json!({"fields": {"summary": "edited in Jira"}}))
         .expect("edit");
-    let resp =
-        e.d.admin_request(reqwest::Method::POST, "/api/v1/integrations/demo/resync")
-            .send()
-            .await
-            .expect("resync");
-    assert_eq!(resp.status().as_u16(), 200);
+    e.resync("demo").await;
     e.wait_item(&id, "the sweep brings Jira's edit", |i| {
         i["title"] == "edited in Jira"
     })

@@ -259,6 +259,50 @@ impl Env {
         log
     }
 
+    /// `POST /api/v1/integrations/{integration}/resync` (a sweep now); its answer.
+    pub async fn resync(&self, integration: &str) -> Value {
+        let resp = self
+            .d
+            .admin_request(
+                reqwest::Method::POST,
+                &format!("/api/v1/integrations/{integration}/resync"),
+            )
+            .send()
+            .await
+            .expect("resync");
+        assert_eq!(resp.status().as_u16(), 200, "resync of {integration}");
+        resp.json().await.expect("JSON")
+    }
+
+    /// Starts a one-time sync of `integration` with `body` and waits until it completed.
+    pub async fn start_job(&self, integration: &str, body: Value) -> Value {
+        let resp = self
+            .d
+            .admin_request(
+                reqwest::Method::POST,
+                &format!("/api/v1/integrations/{integration}/sync"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .expect("POST sync");
+        assert_eq!(resp.status().as_u16(), 202, "starting a {integration} job");
+        let started: Value = resp.json().await.expect("JSON");
+        let id = started["id"].as_str().expect("id").to_owned();
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let j: Value =
+                serde_json::from_str(&self.d.admin_get(&format!("/api/v1/jobs/{id}")).await)
+                    .expect("job JSON");
+            if j["state"] != "running" {
+                assert_eq!(j["state"], "completed", "{j:#}");
+                return j;
+            }
+            assert!(Instant::now() < deadline, "the job never finished: {j}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Pairs recorded in the durable pending set of `demo` (status `sync.pending`).
     pub async fn pending(&self) -> u64 {
         let s = self.d.status().await;
