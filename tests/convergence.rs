@@ -11,7 +11,9 @@
 //!    and the survivors of a deletion (tombstones);
 //! 4. every acknowledged write is the final value of its field, or a conflict loser in the
 //!    item's history, or superseded by a later acknowledged write to the same field;
-//! 5. every acknowledged comment is on both sides of its pair, once.
+//! 5. every acknowledged comment is on both sides of its pair, once;
+//! 6. every recorded conflict is real: its winner and loser differ and each is a value someone
+//!    wrote to that field of that pair (check 4 alone accepts any recorded loser).
 //!
 //! Running it:
 //!
@@ -1112,6 +1114,64 @@ impl<'a> Campaign<'a> {
             .position(|p| p.key.as_deref() == Some(key))
     }
 
+    /// Check 6: every recorded conflict is a real one. Its two values differ, and each is a
+    /// value someone wrote to that field of that pair (an operation of the campaign, answered
+    /// or not, or the default a creation left). A conflict whose loser nobody wrote is tandem
+    /// taking its own write, or a step on its way, for a person's edit: check 4 would count it
+    /// as an accounted loser and miss it.
+    fn spurious_conflicts(&self, histories: &HashMap<String, Vec<Value>>) -> Vec<String> {
+        let mut v = Vec::new();
+        for (id, history) in histories {
+            let Some(p) = self.pair_of_item(id) else {
+                continue;
+            };
+            for h in history.iter().filter(|h| h["action"] == "conflict") {
+                let Some(field) = h["field"].as_str() else {
+                    continue;
+                };
+                let Some(field) = ["title", "description", "status", "storyPoints"]
+                    .into_iter()
+                    .find(|f| *f == field)
+                else {
+                    continue;
+                };
+                let written = |value: &Value| {
+                    let value = norm(field, value);
+                    let default = match field {
+                        "status" => STATUSES[0].0,
+                        "description" => "",
+                        _ => "\u{0}",
+                    };
+                    value == default
+                        || self.ops.iter().any(|o| {
+                            o.pair == Some(p)
+                                && o.field == Some(field)
+                                && norm(field, &o.value) == value
+                        })
+                };
+                let (winner, loser) = (&h["winner"], &h["loser"]);
+                let why = if norm(field, winner) == norm(field, loser) {
+                    Some("its winner and loser are the same value")
+                } else if !written(loser) {
+                    Some("nobody wrote its loser")
+                } else if !written(winner) {
+                    Some("nobody wrote its winner")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    v.push(format!(
+                        "seed {}: check 6 (no spurious conflict): item {id} records a conflict on {field} where {why}: {h}\n  ops of {}:\n{}",
+                        self.seed,
+                        self.pairs[p].label(p),
+                        self.tail(Some(p), 15)
+                    ));
+                }
+            }
+        }
+        v
+    }
+
     async fn check(&mut self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
         let seed = self.seed;
@@ -1416,6 +1476,7 @@ impl<'a> Campaign<'a> {
             .flatten()
             .filter(|h| h["action"] == "conflict")
             .count();
+        v.extend(self.spurious_conflicts(&histories));
         self.figures.writes_final += tally.0;
         self.figures.writes_superseded += tally.1;
         self.figures.writes_losers += tally.2;

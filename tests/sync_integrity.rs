@@ -986,3 +986,99 @@ async fn a_deleted_items_issue_moved_to_another_integration_is_not_imported_agai
     );
     assert!(e.sim.issue(&moved).is_some(), "the issue stays in Jira");
 }
+
+/// Under jiraWins a person's components, fix versions and multi-select values that tandem's
+/// write went over come back on both sides, not only their title or story points. Jira's
+/// changelog records components and versions one value per item, so the person's set is
+/// rebuilt by undoing tandem's own items.
+async fn overwritten_multi_value_fields_are_restored(deployment: Deployment) {
+    let e = env_as_robot(deployment, "jiraWins").await;
+    // The workspace plans the releases Jira has (the catalog adopts them by name).
+    for name in ["1.0", "2.0"] {
+        e.ws(
+            reqwest::Method::POST,
+            "/releases",
+            Some(json!({"name": name})),
+        )
+        .await;
+    }
+    let id = e
+        .create_item(json!({
+            "type": "Story",
+            "title": "multi",
+            "components": ["Backend"],
+            "releases": ["1.0"],
+            "fields": {"Platforms": ["Web"]}
+        }))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    race(
+        &e,
+        &id,
+        json!({
+            "components": ["Backend", "Frontend"],
+            "releases": ["2.0"],
+            "fields": {"Platforms": ["iOS"]}
+        }),
+        (2000, 3000, 3000),
+        |sim| {
+            sim.edit_issue(
+                &key,
+                json!({"fields": {
+                    "components": [{"name": "Frontend"}],
+                    "fixVersions": [{"name": "1.0"}, {"name": "2.0"}],
+                    "customfield_10035": [{"value": "Android"}],
+                }}),
+            )
+            .expect("edit")
+        },
+    )
+    .await;
+    e.wait_item(&id, "the person's values win under jiraWins", |i| {
+        i["components"] == json!(["Frontend"])
+            && i["releases"] == json!(["1.0", "2.0"])
+            && i["fields"]["Platforms"] == json!(["Android"])
+    })
+    .await;
+    e.quiesce().await;
+    let issue = e.jira_issue(&key).await;
+    let names = |v: &Value, k: &str| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x[k].as_str().map(str::to_owned))
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&issue["fields"]["components"], "name"), ["Frontend"]);
+    assert_eq!(
+        names(&issue["fields"]["fixVersions"], "name"),
+        ["1.0", "2.0"]
+    );
+    assert_eq!(
+        names(&issue["fields"]["customfield_10035"], "value"),
+        ["Android"]
+    );
+    let history = e.history(&id).await;
+    for field in ["components", "releases", "Platforms"] {
+        assert!(
+            history.iter().any(|h| h["action"] == "conflict"
+                && h["field"] == field
+                && h["winnerSide"] == "jira"),
+            "a conflict on {field} won by Jira: {history:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_overwritten_components_versions_and_options_are_restored_under_jira_wins() {
+    overwritten_multi_value_fields_are_restored(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_overwritten_components_versions_and_options_are_restored_under_jira_wins() {
+    overwritten_multi_value_fields_are_restored(Deployment::DataCenter).await;
+}

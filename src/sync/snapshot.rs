@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 use crate::jira::{FieldKind, Issue};
 use crate::workspace::model::Item;
 
-use super::mapping::{number_of, read_issue, FieldRule, MappingContext, MappingError, Slot};
+use super::mapping::{
+    number_of, read_issue, FieldRule, MappingContext, MappingError, Slot, ADOPTION_LABEL_PREFIX,
+};
 use super::richtext::canonical_markdown;
 
 /// Snapshot of an item's mapped fields.
@@ -239,6 +241,46 @@ fn canonical(rule: &FieldRule, v: &Value) -> Value {
             json!(items)
         }
     }
+}
+
+/// The value of `rule`'s field before one changelog `item` changed it, given the value after
+/// it (`after`, in snapshot terms): undoing the change. This is how a person's value that a
+/// write of tandem's overwrote comes back, for fields whose value `toString` alone cannot
+/// rebuild: Jira records a version or component change one value per item, labels as the
+/// whole space-separated set, a date by its ISO `from`, and other fields by display text.
+/// `None` when `after` is not the value such an item leaves (the change cannot be undone).
+pub(crate) fn value_before(rule: &FieldRule, after: &Value, item: &Value) -> Option<Value> {
+    let s = |k: &str| item.get(k).and_then(Value::as_str).map(str::trim);
+    let before = match rule.kind {
+        FieldKind::Labels => json!(s("fromString")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter(|l| !l.starts_with(ADOPTION_LABEL_PREFIX))
+            .collect::<Vec<_>>()),
+        FieldKind::Components | FieldKind::Releases => {
+            let mut set: Vec<&str> = after.as_array()?.iter().filter_map(Value::as_str).collect();
+            if let Some(to) = s("toString") {
+                if !set.contains(&to) {
+                    return None;
+                }
+                set.retain(|v| *v != to);
+            }
+            set.extend(s("fromString"));
+            json!(set)
+        }
+        FieldKind::MultiSelect => json!(s("fromString")
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(str::trim)
+            .collect::<Vec<_>>()),
+        FieldKind::Date => s("from")
+            .or(s("fromString"))
+            .map_or(Value::Null, |d| json!(d)),
+        _ => s("fromString").map_or(Value::Null, |v| json!(v)),
+    };
+    Some(canonical(rule, &before))
 }
 
 fn is_rich(rule: &FieldRule) -> bool {

@@ -18,9 +18,14 @@ use serde_json::Value;
 /// A generous guard against hangs; never a measurement.
 pub const GUARD: Duration = Duration::from_secs(15);
 
-/// Path of the binary under test (set by Cargo for integration tests and benches).
+/// Path of the binary under test: set by Cargo for integration tests and benches, or
+/// `TANDEM_BIN` when a long campaign runs from copies of the test and the binary, so the work
+/// tree can be rebuilt meanwhile.
 pub fn tandem_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tandem")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("TANDEM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tandem").to_owned())
+    })
 }
 
 /// The directories one daemon runs with, inside a temporary directory removed on drop.

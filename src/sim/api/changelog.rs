@@ -194,6 +194,12 @@ pub(in crate::sim) fn diff(
         if (f0.as_ref(), s0.as_ref()) == (f1.as_ref(), s1.as_ref()) && same_doc {
             continue;
         }
+        // Components and versions: one item per value, a removed one paired with an added one
+        // where both exist (`from` v1 `to` v2), as Jira writes them.
+        if matches!(id.as_str(), "components" | "fixVersions") {
+            items.extend(per_value_items(st, before, after, id));
+            continue;
+        }
         // On Data Center an epic child's parent is its Epic Link, and history says so.
         let epic_link = id == "parent" && !shows_parent(st.deployment, after);
         let (field, fieldtype, field_id) = if epic_link {
@@ -217,4 +223,41 @@ pub(in crate::sim) fn diff(
         });
     }
     items
+}
+
+/// A multi-value system field's change as Jira records it: each removed value paired with an
+/// added one in one item, then the removals or additions left over, one item each.
+fn per_value_items(st: &State, before: &Issue, after: &Issue, id: &str) -> Vec<ChangeItem> {
+    let ids = |issue: &Issue| -> Vec<u64> {
+        if id == "components" {
+            issue.components.clone()
+        } else {
+            issue.fix_versions.clone()
+        }
+    };
+    let name = |v: u64| -> Option<String> {
+        if id == "components" {
+            st.component(v).map(|c| c.name.clone())
+        } else {
+            st.version(v).map(|c| c.name.clone())
+        }
+    };
+    let (old, new) = (ids(before), ids(after));
+    let removed: Vec<u64> = old.iter().copied().filter(|v| !new.contains(v)).collect();
+    let added: Vec<u64> = new.iter().copied().filter(|v| !old.contains(v)).collect();
+    let (field, fieldtype) = changelog_name(st, id);
+    (0..removed.len().max(added.len()))
+        .map(|i| {
+            let (from, to) = (removed.get(i).copied(), added.get(i).copied());
+            ChangeItem {
+                field: field.clone(),
+                fieldtype: fieldtype.clone(),
+                field_id: id.to_owned(),
+                from: from.map(|v| v.to_string()),
+                from_string: from.and_then(name),
+                to: to.map(|v| v.to_string()),
+                to_string: to.and_then(name),
+            }
+        })
+        .collect()
 }

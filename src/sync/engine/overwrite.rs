@@ -12,7 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{json, Value};
 
 use crate::jira::JiraClient;
-use crate::sync::snapshot::{authored_by, keys_in_changelog, parse_jira_time};
+use crate::sync::snapshot::{
+    authored_by, fields_snapshot_from_issue, keys_in_changelog, parse_jira_time, value_before,
+};
 use crate::sync::MappingContext;
 
 use super::pair::PairError;
@@ -24,6 +26,10 @@ pub struct Overwritten {
     pub key: String,
     pub theirs: Option<String>,
     pub author: String,
+    /// For a mapped field (not title, description or status): the other author's value in
+    /// snapshot terms, rebuilt by undoing tandem's own changelog items on today's value.
+    /// `None` when it cannot be rebuilt, or when someone else changed the field since.
+    pub restore: Option<Value>,
 }
 
 /// Who tandem is on a connection, as changelog authors name it (Cloud: account id; Data
@@ -96,8 +102,17 @@ pub async fn overwritten_by_others(
     };
     let earliest = window.last_sync.map_or(read_at, |s| s.min(read_at));
     let me = identities.of(connection, client).await?;
-    let now = client.issue(issue, &["updated"], true).await?;
-    let histories: Vec<&Value> = now
+    // The mapped fields tandem wrote come with the read: their values now are where undoing
+    // tandem's own changes starts (see [`restore_values`]).
+    let rules: Vec<&crate::sync::mapping::FieldRule> = ctx
+        .rules()
+        .iter()
+        .filter(|r| wrote.contains(&r.workspace))
+        .collect();
+    let mut asked = vec!["updated", "issuetype"];
+    asked.extend(rules.iter().map(|r| r.jira.id.as_str()));
+    let now = client.issue(issue, &asked, true).await?;
+    let mut histories: Vec<&Value> = now
         .changelog
         .as_ref()
         .and_then(|c| c.get("histories"))
@@ -115,6 +130,7 @@ pub async fn overwritten_by_others(
                 .unwrap_or(0),
         )
     };
+    histories.sort_by_key(|g| when(g));
     let mine = |g: &Value| authored_by(g, &me);
     // Tandem's own last group touching what it wrote: everything of others before it (and
     // after the read) was overwritten.
@@ -128,7 +144,7 @@ pub async fn overwritten_by_others(
         return Ok(Vec::new());
     };
     let mut out: Vec<Overwritten> = Vec::new();
-    for g in histories {
+    for g in histories.iter().copied() {
         if mine(g) {
             continue;
         }
@@ -154,10 +170,69 @@ pub async fn overwritten_by_others(
                             .and_then(Value::as_str)
                             .map(str::to_owned),
                         author: display(g),
+                        restore: None,
                     });
                 }
             }
         }
     }
+    if !out.is_empty() && !rules.is_empty() {
+        let now_snap = fields_snapshot_from_issue(&now, ctx).unwrap_or_default();
+        for o in &mut out {
+            let Some(rule) = rules.iter().find(|r| r.workspace == o.key) else {
+                continue;
+            };
+            let Some(current) = now_snap.get(&o.key) else {
+                continue;
+            };
+            o.restore = restore_value(rule, current, &histories, ctx, &mine, |g| {
+                when(g).0.is_some_and(|c| c > earliest) && !mine(g)
+            });
+        }
+    }
     Ok(out)
+}
+
+/// The last value of `rule`'s field that another author set, rebuilt from `current` by
+/// undoing, newest first, the changes tandem made after it. `None` when a change after that
+/// author's is someone else's too (the newest value is then no longer tandem's to undo), or a
+/// change cannot be undone.
+fn restore_value(
+    rule: &crate::sync::mapping::FieldRule,
+    current: &Value,
+    histories: &[&Value],
+    ctx: &MappingContext,
+    mine: &dyn Fn(&Value) -> bool,
+    theirs: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let touches = |item: &Value| {
+        keys_in_changelog(Some(&json!({"histories": [{"items": [item]}]})), ctx)
+            .contains(&rule.workspace)
+    };
+    let items_of = |g: &Value| -> Vec<Value> {
+        g.get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|i| touches(i))
+            .cloned()
+            .collect()
+    };
+    let person = histories
+        .iter()
+        .rposition(|g| theirs(g) && !items_of(g).is_empty())?;
+    let mut value = current.clone();
+    for g in histories[person + 1..].iter().rev() {
+        let items = items_of(g);
+        if items.is_empty() {
+            continue;
+        }
+        if !mine(g) {
+            return None;
+        }
+        for item in items.iter().rev() {
+            value = value_before(rule, &value, item)?;
+        }
+    }
+    Some(value)
 }

@@ -639,9 +639,11 @@ async fn unlink(
 /// Decides changes of others that tandem's write just overwrote (see `overwrite`) under the
 /// integration's policy, and records each as a conflict in the item's history. `jiraWins` and
 /// `lastWriterWins` (the other author wrote after tandem read, so after the workspace edit)
-/// restore the other author's title, description or story points on both sides; a field whose
-/// value cannot be rebuilt from Jira's history, or `workspaceWins`, keeps tandem's value and
-/// the history names the lost one. Returns the baseline values of what was restored.
+/// restore the other author's value on both sides: title, description, status and story
+/// points from the changelog's `toString`, every other mapped field by undoing tandem's own
+/// changelog items (`overwrite::Overwritten::restore`); a field whose value cannot be rebuilt
+/// from Jira's history, or `workspaceWins`, keeps tandem's value and the history names the
+/// lost one. Returns the baseline values of what was restored.
 async fn settle_overwrites(
     env: &PairEnv<'_>,
     item: &Item,
@@ -682,8 +684,9 @@ async fn settle_overwrites(
     };
     let restorable = |o: &super::overwrite::Overwritten| {
         matches!(o.key.as_str(), "title" | "description")
-            || (story_points(&o.key) && points(o).is_some())
             || (o.key == "status" && mapped_status(o).is_some())
+            || o.restore.is_some()
+            || (story_points(&o.key) && points(o).is_some())
     };
     for o in &lost {
         let restore = jira_wins && restorable(o);
@@ -695,7 +698,7 @@ async fn settle_overwrites(
                 theirs = ws_status;
             }
         }
-        let theirs = Value::String(theirs);
+        let theirs = o.restore.clone().unwrap_or(Value::String(theirs));
         let mut entry = HistoryEntry::new("conflict", env.origin());
         entry.field = Some(o.key.clone());
         if restore {
@@ -703,7 +706,10 @@ async fn settle_overwrites(
                 "title" => patch.title = o.theirs.clone(),
                 "description" => patch.description = Some(o.theirs.clone().unwrap_or_default()),
                 "status" => patch.status = mapped_status(o),
-                _ => patch.story_points = points(o),
+                _ => match &o.restore {
+                    Some(v) => put_snapshot_value(&o.key, v, &mut patch, env.run),
+                    None => patch.story_points = points(o),
+                },
             }
             entry.winner = Some(theirs);
             entry.winner_side = Some(Side::Jira.as_str().to_owned());
@@ -985,6 +991,31 @@ fn pull_key(key: &str, from: &ItemPatch, into: &mut WsPatch, run: &IntegrationRu
                         into.fields.insert(name.clone(), v);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Sets a mapped field's snapshot value (see `snapshot`) in a workspace patch: what an
+/// overwritten value rebuilt from the changelog needs to go back to the item.
+fn put_snapshot_value(key: &str, v: &Value, into: &mut WsPatch, run: &IntegrationRun) {
+    let strings = || -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    for rule in run.ctx.rules().iter().filter(|r| r.workspace == key) {
+        match &rule.slot {
+            Slot::StoryPoints => into.story_points = Some(v.as_f64()),
+            Slot::Team => into.team = Some(v.as_str().map(str::to_owned)),
+            Slot::Components => into.components = Some(strings()),
+            Slot::Releases => into.releases = Some(strings()),
+            Slot::Labels => into.labels = Some(strings()),
+            Slot::Field(name) => {
+                into.fields
+                    .insert(name.clone(), Some(v.clone()).filter(|v| !v.is_null()));
             }
         }
     }
