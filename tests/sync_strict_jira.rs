@@ -295,3 +295,108 @@ async fn a_rotated_webhook_secret_reaches_jira() {
     })
     .await;
 }
+
+/// A field the project's edit screen does not have (Platforms, on Stories): Jira refuses the
+/// whole edit with 400. The other fields of the edit still reach Jira, the item keeps its value
+/// (never reverted to Jira's), and the refusal is visible per pair and field: the item's
+/// history, `refusedFields` in status and `tandem_sync_fields_refused_total`. Once an
+/// administrator puts the field on the screen, the next sync of the pair writes it.
+async fn field_off_the_edit_screen(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let id = e
+        .create_item(json!({"type": "Story", "title": "screens", "fields": {"Platforms": ["Web"]}}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    e.sim.set_screen(
+        "DEMO",
+        &["Story"],
+        tandem::sim::model::ScreenOp::Edit,
+        &["customfield_10035"],
+    );
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "screens, retitled", "fields": {"Platforms": ["iOS"]}})),
+    )
+    .await;
+    e.wait_issue(&key, "the title arrives without the refused field", |i| {
+        i["fields"]["summary"] == "screens, retitled"
+    })
+    .await;
+    e.quiesce().await;
+    let issue = e.jira_issue(&key).await;
+    assert_eq!(
+        issue["fields"]["customfield_10035"][0]["value"], "Web",
+        "{deployment:?}"
+    );
+    let item = e.item(&id).await;
+    assert_eq!(
+        item["fields"]["Platforms"],
+        json!(["iOS"]),
+        "{deployment:?}: the item keeps its value"
+    );
+    let history = e.history(&id).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "rejected"
+            && h["field"] == "Platforms"
+            && h["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("appropriate screen"))),
+        "{deployment:?}: {history:#?}"
+    );
+    let status = e.d.status().await;
+    let refused =
+        &resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["refusedFields"];
+    assert_eq!(refused["count"], 1, "{refused}");
+    assert_eq!(refused["fields"][0]["item"], id.as_str());
+    assert_eq!(refused["fields"][0]["field"], "Platforms");
+    let metrics = e.d.admin_get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tandem_sync_fields_refused_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    // Jira's value did not come back over the item's on a later sync either.
+    e.sim
+        .edit_issue(&key, json!({"fields": {"summary": "screens, from Jira"}}))
+        .expect("edit");
+    e.wait_item(&id, "the Jira edit arrives", |i| {
+        i["title"] == "screens, from Jira"
+    })
+    .await;
+    assert_eq!(e.item(&id).await["fields"]["Platforms"], json!(["iOS"]));
+    // The administrator fixes the screen; the next sync of the pair writes the field.
+    e.sim.clear_screens();
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"title": "screens, fixed"})),
+    )
+    .await;
+    e.wait_issue(&key, "the field arrives once it is on the screen", |i| {
+        i["fields"]["customfield_10035"][0]["value"] == "iOS"
+    })
+    .await;
+    e.quiesce().await;
+    let status = e.d.status().await;
+    let refused =
+        &resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["refusedFields"];
+    assert_eq!(refused["count"], 0, "{refused}");
+    assert!(e
+        .history(&id)
+        .await
+        .iter()
+        .any(|h| h["action"] == "accepted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_a_field_off_the_edit_screen_does_not_block_the_other_fields() {
+    field_off_the_edit_screen(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_field_off_the_edit_screen_does_not_block_the_other_fields() {
+    field_off_the_edit_screen(Deployment::DataCenter).await;
+}

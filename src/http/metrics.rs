@@ -319,6 +319,11 @@ pub fn render_engine(s: &EngineSnapshot, out: &mut String) {
             "Status changes found stuck: no path through the workflow avoids Done-category and unmapped statuses",
             s.stuck,
         ),
+        (
+            "tandem_sync_fields_refused_total",
+            "Fields Jira refused in an edit (not on the edit screen, out of context, an invalid value); the edit went on without them",
+            s.fields_refused,
+        ),
     ] {
         let _ = write!(
             out,

@@ -544,6 +544,40 @@ impl SimHandle {
         st.touch();
     }
 
+    /// Leaves `without` (field ids) off the `screen` of `project`'s issue types (by name or id;
+    /// empty: every type), as a screen scheme does: Jira then refuses them on that operation.
+    pub fn set_screen(
+        &self,
+        project: &str,
+        issue_types: &[&str],
+        screen: model::ScreenOp,
+        without: &[&str],
+    ) {
+        let mut st = self.shared.write();
+        let issue_types = issue_types
+            .iter()
+            .map(|t| {
+                model::issue_type_by_name(t)
+                    .map(|d| d.id.to_owned())
+                    .unwrap_or_else(|| (*t).to_owned())
+            })
+            .collect();
+        st.screens.push(model::ScreenRule {
+            project: project.to_owned(),
+            issue_types,
+            screen,
+            without: without.iter().map(|f| (*f).to_owned()).collect(),
+        });
+        st.touch();
+    }
+
+    /// Puts every field back on every screen (drops what [`SimHandle::set_screen`] set).
+    pub fn clear_screens(&self) {
+        let mut st = self.shared.write();
+        st.screens.clear();
+        st.touch();
+    }
+
     /// Limits the custom field `field` to a context of these issue types (by name or id), as a
     /// Jira administrator does; `None` makes its context global again.
     pub fn set_field_context(&self, field: &str, issue_types: Option<&[&str]>) {

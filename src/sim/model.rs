@@ -267,6 +267,11 @@ pub struct State {
     /// screen"); a field without an entry applies to every type (a global context).
     #[serde(default, rename = "fieldContexts")]
     pub field_contexts: BTreeMap<String, Vec<String>>,
+    /// Fields left off create or edit screens (Jira: the project's issue type screen scheme).
+    /// Such a field is refused on that operation with "not on the appropriate screen" and left
+    /// out of createmeta or editmeta; reads still show it. No rule: every field is on both.
+    #[serde(default)]
+    pub screens: Vec<ScreenRule>,
     /// Issue type id → fields its field configuration makes required: a create without them
     /// is refused with "<name> is required.", as Jira does.
     #[serde(default, rename = "requiredFields")]
@@ -957,7 +962,47 @@ const DC_AGILE: &[FieldDef] = &[
     ),
 ];
 
+/// Which screen of an issue type an operation shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum ScreenOp {
+    Create,
+    Edit,
+    /// A rule for both screens.
+    #[default]
+    Both,
+}
+
+/// Fields a project's create and/or edit screen leaves out, for some issue types or all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScreenRule {
+    /// Project key.
+    pub project: String,
+    /// Issue type ids; empty: every type.
+    #[serde(default)]
+    pub issue_types: Vec<String>,
+    #[serde(default)]
+    pub screen: ScreenOp,
+    /// Field ids not on the screen.
+    pub without: Vec<String>,
+}
+
 impl State {
+    /// Whether field `id` is on the `op` screen of the project and issue type (see
+    /// [`State::screens`]).
+    pub fn on_screen(&self, project_id: u64, issue_type: &str, id: &str, op: ScreenOp) -> bool {
+        let Some(project) = self.project_by_id(project_id) else {
+            return true;
+        };
+        !self.screens.iter().any(|r| {
+            r.project.eq_ignore_ascii_case(&project.key)
+                && (r.issue_types.is_empty() || r.issue_types.iter().any(|t| t == issue_type))
+                && (r.screen == ScreenOp::Both || r.screen == op)
+                && r.without.iter().any(|f| f == id)
+        })
+    }
+
     /// Whether the custom field `id` applies to issues of type `issue_type` (see
     /// [`State::field_contexts`]).
     pub fn in_context(&self, id: &str, issue_type: &str) -> bool {
@@ -1177,6 +1222,7 @@ impl State {
             moved_keys: BTreeMap::new(),
             hidden: Default::default(),
             field_contexts: Default::default(),
+            screens: Vec::new(),
             required_fields: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),

@@ -1078,18 +1078,35 @@ impl View<'_> {
         v
     }
 
-    /// Fields on the create screen of an issue type, with whether each is required.
-    pub fn create_fields(&self, t: &IssueTypeDef) -> Vec<(&'static FieldDef, bool)> {
+    /// Fields on the `op` screen of an issue type in a project (in the type's context, not
+    /// left off by a screen rule), with whether each is required.
+    pub fn create_fields(
+        &self,
+        t: &IssueTypeDef,
+        project: &Project,
+        op: ScreenOp,
+    ) -> Vec<(&'static FieldDef, bool)> {
         self.st
             .deployment
             .fields()
             .filter(|d| d.on_screens)
+            .filter(|d| !d.is_custom() || self.st.in_context(d.id, t.id))
+            .filter(|d| {
+                matches!(d.id, "project" | "issuetype")
+                    || self.st.on_screen(project.id, t.id, d.id, op)
+            })
             .filter(|d| d.id != "parent" || t.hierarchy_level < 1)
             .filter(|d| !(d.kind == FieldKind::Sprint && t.hierarchy_level != 0))
             .filter(|d| !(d.kind == FieldKind::EpicLink && t.hierarchy_level != 0))
             .map(|d| {
                 let required = matches!(d.id, "summary" | "issuetype" | "project" | "reporter")
-                    || (d.id == "parent" && t.subtask());
+                    || (d.id == "parent" && t.subtask())
+                    || (d.id == "customfield_10102" && t.name == "Epic")
+                    || self
+                        .st
+                        .required_fields
+                        .get(t.id)
+                        .is_some_and(|r| r.iter().any(|f| f == d.id));
                 (d, required)
             })
             .collect()
@@ -1103,7 +1120,7 @@ impl View<'_> {
             return json!({"fields": {}});
         };
         let fields: Map<String, Value> = self
-            .create_fields(t)
+            .create_fields(t, p, ScreenOp::Edit)
             .into_iter()
             .filter(|(d, _)| d.id != "project")
             .map(|(d, req)| {

@@ -627,6 +627,28 @@ impl Store {
         })
     }
 
+    /// The (key, value) pairs of a namespace whose key starts with `prefix`, in key order:
+    /// a range read, so a status call for one integration never reads the whole namespace.
+    pub fn list_kv_prefix(
+        &self,
+        namespace: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read("listing key/value entries", |txn| {
+            let t = txn.open_table(KV)?;
+            let mut out = Vec::new();
+            for row in t.range((namespace, prefix)..)? {
+                let (k, v) = row?;
+                let (ns, key) = k.value();
+                if ns != namespace || !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key.to_string(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+    }
+
     /// Deletes a value; returns whether it existed.
     pub async fn delete_kv(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         let (namespace, key) = (namespace.to_string(), key.to_string());

@@ -53,7 +53,7 @@ pub(super) fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
                     x["expand"] = json!("fields");
                     if with_fields {
                         x["fields"] = Value::Object(
-                            v.create_fields(t)
+                            v.create_fields(t, p, ScreenOp::Create)
                                 .into_iter()
                                 .map(|(d, r)| (d.id.to_string(), v.field_meta(d, r, p, false)))
                                 .collect(),
@@ -112,7 +112,7 @@ pub(super) fn createmeta_fields(
     let ty = model::issue_type(t)
         .ok_or_else(|| Resp::not_found(&format!("Issue type with id '{t}' does not exist.")))?;
     let items: Vec<Value> = v
-        .create_fields(ty)
+        .create_fields(ty, project, ScreenOp::Create)
         .into_iter()
         .map(|(d, r)| v.field_meta(d, r, project, true))
         .collect();

@@ -21,6 +21,11 @@ use super::{admin, err, with_issue, Errors};
 /// Data Center's Epic Name field (`gh-epic-label`).
 const EPIC_NAME_FIELD: &str = "customfield_10102";
 
+/// Jira's message for a field the operation's screen does not have.
+fn not_on_screen(id: &str) -> String {
+    format!("Field '{id}' cannot be set. It is not on the appropriate screen, or unknown.")
+}
+
 pub fn create_issue_as_admin(sh: &Shared, body: &Value) -> Result<Value, Resp> {
     let user = admin(&sh.read()).ok_or_else(|| Resp::forbidden("no administrator"))?;
     create_issue(sh, &user, false, body)
@@ -63,8 +68,15 @@ pub(super) fn create_issue(
             "You must specify a summary of the issue.",
         );
     }
+    let on_screen = |issue: &Issue, id: &str, op: ScreenOp| {
+        st.on_screen(issue.project_id, &issue.issue_type, id, op)
+    };
     for (id, v) in fields {
         if id == "project" || id == "issuetype" {
+            continue;
+        }
+        if !on_screen(&issue, id, ScreenOp::Create) {
+            err(&mut errors, id, not_on_screen(id));
             continue;
         }
         if let Err(e) = set_field(&st, &sh.base_url, &mut issue, id, v, v3, false) {
@@ -72,6 +84,11 @@ pub(super) fn create_issue(
         }
     }
     if let Some(update) = body.get("update").and_then(Value::as_object) {
+        for id in update.keys() {
+            if id != "comment" && !on_screen(&issue, id, ScreenOp::Create) {
+                err(&mut errors, id, not_on_screen(id));
+            }
+        }
         apply_updates(&st, &sh.base_url, &mut issue, update, v3, &mut errors);
     }
     if let Some(t) = model::issue_type(&issue.issue_type) {
@@ -251,6 +268,10 @@ pub(super) fn edit_issue(
                 err(&mut errors, f, "Field 'project' cannot be set. It is not on the appropriate screen, or unknown.");
                 continue;
             }
+            if !st.on_screen(issue.project_id, &issue.issue_type, f, ScreenOp::Edit) {
+                err(&mut errors, f, not_on_screen(f));
+                continue;
+            }
             if let Err(e) = set_field(&st, &sh.base_url, &mut issue, f, v, v3, false) {
                 err(&mut errors, f, e);
             }
@@ -259,6 +280,13 @@ pub(super) fn edit_issue(
     }
     let mut comment = None;
     if let Some(update) = body.get("update").and_then(Value::as_object) {
+        for f in update.keys() {
+            if f != "comment"
+                && !st.on_screen(issue.project_id, &issue.issue_type, f, ScreenOp::Edit)
+            {
+                err(&mut errors, f, not_on_screen(f));
+            }
+        }
         apply_updates(&st, &sh.base_url, &mut issue, update, v3, &mut errors);
         touched.extend(update.keys().filter(|k| *k != "comment").cloned());
         if let Some(c) = update

@@ -23,6 +23,7 @@ pub mod moved;
 pub mod overwrite;
 pub mod pair;
 pub mod reachability;
+pub mod refused;
 pub mod stuck;
 pub mod sweep;
 
@@ -174,6 +175,8 @@ pub struct EngineStats {
     pub unreachable: AtomicU64,
     /// Status changes found stuck: no safe path through the workflow (`stuck`).
     pub stuck: AtomicU64,
+    /// Fields Jira refused in an edit that went on without them (`refused`).
+    pub fields_refused: AtomicU64,
 }
 
 /// A reading of [`EngineStats`] and the pair queue at one moment (`engine` in status).
@@ -192,6 +195,7 @@ pub struct EngineSnapshot {
     pub sweeps: u64,
     pub unreachable: u64,
     pub stuck: u64,
+    pub fields_refused: u64,
     pub queue: crate::controller::QueueStats,
 }
 
@@ -379,11 +383,8 @@ impl Engine {
         let pending = self
             .shared
             .store
-            .list_kv(ENGINE_NS)
-            .map(|rows| {
-                let prefix = format!("{PENDING_PREFIX}{integration}/");
-                rows.iter().filter(|(k, _)| k.starts_with(&prefix)).count()
-            })
+            .list_kv_prefix(ENGINE_NS, &format!("{PENDING_PREFIX}{integration}/"))
+            .map(|rows| rows.len())
             .unwrap_or(0);
         json!({
             "lastSync": st.last_sync,
@@ -392,6 +393,7 @@ impl Engine {
             "lastError": st.last_error.map(|(pair, message)| json!({"pair": pair, "message": message})),
             "unreachable": reachability::unreachable_status(&self.shared.store, integration, 20),
             "stuck": stuck::stuck_status(&self.shared.store, integration, 20),
+            "refusedFields": refused::refused_status(&self.shared.store, integration, 20),
         })
     }
 
@@ -413,6 +415,7 @@ impl Engine {
             sweeps: get(&s.sweeps),
             unreachable: get(&s.unreachable),
             stuck: get(&s.stuck),
+            fields_refused: get(&s.fields_refused),
             queue: self.shared.queue.stats(),
         }
     }

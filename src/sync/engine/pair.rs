@@ -951,6 +951,32 @@ pub(super) async fn unlink_deleted_issue(
     unlink(env, link, Gone::Issue, why).await
 }
 
+/// Writes `body` to `key`; when Jira refuses some of its fields (400 naming each, e.g. not on
+/// the edit screen, outside its context, an invalid value), writes the rest without them.
+/// Returns the refused Jira field ids with Jira's reasons (see `refused`); `body` is left
+/// holding what was written.
+async fn edit_dropping_refused(
+    env: &PairEnv<'_>,
+    key: &str,
+    body: &mut crate::jira::IssueFields,
+) -> Result<BTreeMap<String, String>, PairError> {
+    match env.run.client.edit_issue(key, body).await {
+        Ok(()) => Ok(BTreeMap::new()),
+        Err(crate::jira::JiraError::BadRequest { errors, .. })
+            if !errors.is_empty() && errors.keys().all(|f| body.fields.contains_key(f)) =>
+        {
+            for f in errors.keys() {
+                body.fields.remove(f);
+            }
+            if !body.fields.is_empty() {
+                env.run.client.edit_issue(key, body).await?;
+            }
+            Ok(errors)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Jira field ids that carry a snapshot key in an edit.
 fn jira_ids(key: &str, run: &IntegrationRun) -> Vec<String> {
     match key {
@@ -1409,13 +1435,40 @@ async fn sync_linked(
         if !fields.is_empty() {
             let mut body = crate::jira::IssueFields::new();
             body.fields = fields;
-            env.run.client.edit_issue(&key, &body).await?;
-            synced.jira_writes += 1;
+            let refused_ids = edit_dropping_refused(env, &key, &mut body).await?;
+            if !body.fields.is_empty() {
+                synced.jira_writes += 1;
+            }
+            // A refused field keeps its old ancestor: the workspace value is neither lost nor
+            // taken for synced, and goes to Jira again the next time the pair runs.
+            let mut refused_keys = std::collections::BTreeSet::new();
+            for k in m
+                .to_jira
+                .iter()
+                .filter(|k| !matches!(k.as_str(), "status" | "sprint"))
+            {
+                let ids = jira_ids(k, env.run);
+                match ids.iter().find_map(|id| refused_ids.get_key_value(id)) {
+                    Some((id, reason)) => {
+                        refused_keys.insert(k.clone());
+                        match base.as_ref().and_then(|b| b.fields.get(k)) {
+                            Some(v) => m.baseline.insert(k.clone(), v.clone()),
+                            None => m.baseline.remove(k),
+                        };
+                        super::refused::on_refused(env, &item.id, &key, k, id, reason).await?;
+                    }
+                    None if ids.iter().any(|id| body.fields.contains_key(id)) => {
+                        super::refused::on_accepted(env, &item.id, &key, k).await?;
+                    }
+                    None => {}
+                }
+            }
             // Someone may have changed the same fields between the read and this write.
             let wrote: std::collections::BTreeSet<String> = m
                 .to_jira
                 .iter()
                 .filter(|k| !matches!(k.as_str(), "status" | "sprint"))
+                .filter(|k| !refused_keys.contains(*k))
                 .cloned()
                 .collect();
             let restored = settle_overwritten(

@@ -257,7 +257,7 @@ pub(super) async fn record_sweep(
 /// The integration's unreachable pairs, for status (at most `limit`, and how many in all).
 pub fn unreachable_status(store: &Store, integration: &str, limit: usize) -> Value {
     let prefix = format!("unreachable/{integration}/");
-    let rows = store.list_kv(ENGINE_NS).unwrap_or_default();
+    let rows = store.list_kv_prefix(ENGINE_NS, &prefix).unwrap_or_default();
     let mut pairs = Vec::new();
     let mut count = 0;
     for (k, v) in rows {

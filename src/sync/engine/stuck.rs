@@ -132,7 +132,7 @@ pub(super) async fn on_settled(env: &PairEnv<'_>, item: &str, key: &str) -> Resu
 /// The integration's stuck pairs, for status (at most `limit`, and how many in all).
 pub fn stuck_status(store: &Store, integration: &str, limit: usize) -> Value {
     let prefix = format!("stuck/{integration}/");
-    let rows = store.list_kv(ENGINE_NS).unwrap_or_default();
+    let rows = store.list_kv_prefix(ENGINE_NS, &prefix).unwrap_or_default();
     let mut pairs = Vec::new();
     let mut count = 0;
     for (k, v) in rows {
