@@ -1082,3 +1082,37 @@ async fn cloud_overwritten_components_versions_and_options_are_restored_under_ji
 async fn data_center_overwritten_components_versions_and_options_are_restored_under_jira_wins() {
     overwritten_multi_value_fields_are_restored(Deployment::DataCenter).await;
 }
+
+/// Both sides make the same change at once (campaign seed 6): the workspace moves the item to
+/// Done while a person moves the issue to Done, landing between tandem's read and its
+/// transition. Nothing was lost, so no conflict may be recorded (before, the history said
+/// "Alice changed status … JiraWins kept the jira value" with Done beating Done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_change_on_both_sides_at_once_is_no_conflict() {
+    let e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    for at_ms in [1000, 3000, 5000, 7000] {
+        let target = if at_ms % 4000 == 1000 { "Done" } else { "Todo" };
+        let jira = if target == "Done" { "Done" } else { "To Do" };
+        race(
+            &e,
+            id,
+            json!({"status": target}),
+            (2000, at_ms, 10_000 - at_ms),
+            |sim| sim.transition_issue(key, jira).expect("transition"),
+        )
+        .await;
+        e.quiesce().await;
+        assert_eq!(e.item(id).await["status"], target);
+        let history = e.history(id).await;
+        let conflicts: Vec<&Value> = history
+            .iter()
+            .filter(|h| h["action"] == "conflict")
+            .collect();
+        assert!(
+            conflicts.is_empty(),
+            "person at +{at_ms} ms: no conflict for the same change: {conflicts:#?}"
+        );
+    }
+}

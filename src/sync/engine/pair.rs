@@ -688,6 +688,27 @@ async fn settle_overwrites(
             || o.restore.is_some()
             || (story_points(&o.key) && points(o).is_some())
     };
+    // The other author set the very value tandem wrote (both sides made the same change at
+    // once): nothing was lost, and there is no conflict to record.
+    let same_as_ours = |o: &super::overwrite::Overwritten| {
+        let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
+        let ours_text = ours.as_str().unwrap_or_default().trim();
+        match o.key.as_str() {
+            "status" => mapped_status(o).is_some_and(|s| s == ours_text),
+            "title" | "description" => o.theirs.as_deref().unwrap_or_default().trim() == ours_text,
+            _ => match (&o.restore, points(o)) {
+                (Some(v), _) => *v == ours,
+                (None, Some(p)) if story_points(&o.key) => {
+                    p.map_or(Value::Null, crate::sync::snapshot::canonical_number) == ours
+                }
+                _ => false,
+            },
+        }
+    };
+    let lost: Vec<_> = lost.into_iter().filter(|o| !same_as_ours(o)).collect();
+    if lost.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     for o in &lost {
         let restore = jira_wins && restorable(o);
         let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
