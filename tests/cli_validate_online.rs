@@ -125,3 +125,84 @@ async fn online_checks_pass_and_fail_where_jira_disagrees() {
     assert!(!text.contains("not-the-token"), "{text}");
     jira.shutdown().await.expect("shutdown");
 }
+
+/// Manifests mapping the multi-select `Platforms` (a custom field) for Epics and Stories.
+fn manifests_with_platforms(url: &str) -> String {
+    manifests(url, "good", "Story", "In Progress")
+        .replace(
+            "  statuses: [Backlog, Doing, Done]\n",
+            "  statuses: [Backlog, Doing, Done]\n  fields:\n    - {name: Platforms, type: multiSelect, options: [Web, iOS, Android]}\n",
+        )
+        .replace(
+            "  board: 1\n",
+            "  board: 1\n  fieldMapping: fields\n",
+        )
+        + "---
+apiVersion: tandem/v1
+kind: FieldMapping
+metadata: {name: fields}
+spec:
+  custom:
+    - {workspace: Platforms, jira: Platforms}
+"
+}
+
+/// Jira's create screens decide what tandem can write (issue 12): the online check reads the
+/// create metadata of each mapped type. A mapped field on no type's screen fails (exit 1,
+/// naming field, types and the fix); on some types' screens only, it is a warning naming the
+/// types (exit 0); a create screen without Labels fails (tandem labels its creates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_screens_decide_what_can_be_written() {
+    use tandem::sim::model::ScreenOp;
+    let jira = Simulator::start(SimConfig::new(sim::Deployment::Cloud))
+        .await
+        .expect("simulator");
+    let url = jira.base_url();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, secrets) = (tmp.path().join("m"), tmp.path().join("s"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("good"), "admin-token\n").unwrap();
+    std::fs::write(dir.join("all.yaml"), manifests_with_platforms(&url)).unwrap();
+    let run = || {
+        let (d, s) = (dir.clone(), secrets.clone());
+        tokio::task::spawn_blocking(move || validate_online(&d, &s))
+    };
+    let (code, text) = run().await.unwrap();
+    assert_eq!(code, 0, "every field on every screen: {text}");
+
+    jira.set_screen("DEMO", &["Story"], ScreenOp::Create, &["customfield_10035"]);
+    let (code, text) = run().await.unwrap();
+    assert_eq!(code, 0, "a warning only: {text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Platforms") && l.contains("not on the create screen of Story")),
+        "{text}"
+    );
+
+    jira.set_screen("DEMO", &["Epic"], ScreenOp::Create, &["customfield_10035"]);
+    let (code, text) = run().await.unwrap();
+    assert_eq!(code, 1, "on no mapped type's screen: {text}");
+    assert!(
+        text.lines().any(|l| l.contains("Platforms")
+            && l.contains("on no create screen")
+            && l.contains("Epic, Story")),
+        "{text}"
+    );
+
+    jira.clear_screens();
+    jira.set_screen("DEMO", &["Epic"], ScreenOp::Create, &["labels"]);
+    let (code, text) = run().await.unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("type Epic") && l.contains("no Labels field")),
+        "{text}"
+    );
+    // The edit screen does not matter to creates.
+    jira.clear_screens();
+    jira.set_screen("DEMO", &[], ScreenOp::Edit, &["customfield_10035"]);
+    let (code, text) = run().await.unwrap();
+    assert_eq!(code, 0, "{text}");
+    jira.shutdown().await.expect("shutdown");
+}

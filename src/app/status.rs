@@ -135,6 +135,7 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
                     obj.insert("recentConflicts".into(), conflicts.of(&s.name).into());
                     if let Some(pi) = desired.model.integrations.get(&s.name) {
                         let failures = s.details.get("failures").cloned().unwrap_or(Value::Null);
+                        let warnings = s.details.get("warnings").cloned().unwrap_or(Value::Null);
                         let checked = s.details.get("failures").is_some();
                         let ws = desired.model.workspaces.get(&pi.workspace);
                         let fm = pi
@@ -161,6 +162,7 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
                                     live.resolved_integration(&s.name).as_ref(),
                                     checked,
                                     &failures,
+                                    &warnings,
                                 ),
                             );
                         }
@@ -232,23 +234,27 @@ fn mapping_rows(
     resolved: Option<&ResolvedIntegration>,
     checked: bool,
     failures: &Value,
+    warnings: &Value,
 ) -> Value {
-    let failures: Vec<(String, String)> = failures
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    let text = match f["hint"].as_str() {
-                        Some(h) if !h.is_empty() => {
-                            format!("{} ({h})", f["message"].as_str().unwrap_or_default())
-                        }
-                        _ => f["message"].as_str().unwrap_or_default().to_owned(),
-                    };
-                    (f["pair"].as_str().unwrap_or_default().to_owned(), text)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows_of = |list: &Value| -> Vec<(String, String)> {
+        list.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        let text = match f["hint"].as_str() {
+                            Some(h) if !h.is_empty() => {
+                                format!("{} ({h})", f["message"].as_str().unwrap_or_default())
+                            }
+                            _ => f["message"].as_str().unwrap_or_default().to_owned(),
+                        };
+                        (f["pair"].as_str().unwrap_or_default().to_owned(), text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let failures = rows_of(failures);
+    let warnings = rows_of(warnings);
     // A row's verdict: the check's failure for its pair, else OK once a check resolved it.
     let verdict = |label_prefix: &str, resolved_id: Option<String>| -> Value {
         let failed: Vec<&str> = failures
@@ -256,8 +262,15 @@ fn mapping_rows(
             .filter(|(pair, _)| pair.starts_with(label_prefix))
             .map(|(_, m)| m.as_str())
             .collect();
+        let warned: Vec<&str> = warnings
+            .iter()
+            .filter(|(pair, _)| pair.starts_with(label_prefix))
+            .map(|(_, m)| m.as_str())
+            .collect();
         let (verdict, message) = if !failed.is_empty() {
             ("failed", failed.join("; "))
+        } else if !warned.is_empty() {
+            ("warning", warned.join("; "))
         } else if checked && (failures.is_empty() || resolved_id.is_some()) {
             // The check reports every failing pair, so a passing check passed every row; a
             // failing one vouches only for rows it resolved.

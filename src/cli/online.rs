@@ -95,15 +95,28 @@ pub async fn check(model: &Model, secrets: &SecretResolver) -> Vec<Diagnostic> {
             .as_ref()
             .and_then(|n| model.field_mappings.get(n));
         match check_integration(client, &spec::integration_spec(pi, ws, fm)).await {
-            Ok(report) => out.extend(report.failures.into_iter().map(|f| {
-                error(
-                    Kind::ProjectIntegration,
-                    &pi.name,
-                    &pi.source,
-                    format!("{}: {}", f.pair, f.message),
-                    Some(f.hint),
-                )
-            })),
+            Ok(report) => {
+                out.extend(report.failures.into_iter().map(|f| {
+                    error(
+                        Kind::ProjectIntegration,
+                        &pi.name,
+                        &pi.source,
+                        format!("{}: {}", f.pair, f.message),
+                        Some(f.hint),
+                    )
+                }));
+                out.extend(report.warnings.into_iter().map(|f| {
+                    let mut d = error(
+                        Kind::ProjectIntegration,
+                        &pi.name,
+                        &pi.source,
+                        format!("{}: {}", f.pair, f.message),
+                        Some(f.hint),
+                    );
+                    d.severity = Severity::Warning;
+                    d
+                }));
+            }
             Err(e) => out.push(error(
                 Kind::ProjectIntegration,
                 &pi.name,

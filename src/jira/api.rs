@@ -51,6 +51,63 @@ impl JiraClient {
         Ok(self.project(key).await?.issue_types)
     }
 
+    /// The create screen of an issue type in a project, from Jira's create metadata
+    /// (`GET /issue/createmeta/{project}/issuetypes/{type}`, Cloud and Data Center 8.4+),
+    /// following pages: field id → whether Jira requires it (and has no default value to fill
+    /// it with). `None` where Jira has no such
+    /// endpoint (older Data Center answers 404 for an existing project).
+    pub async fn create_screen(
+        &self,
+        project: &str,
+        issue_type_id: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, bool>>, JiraError> {
+        let mut fields = std::collections::BTreeMap::new();
+        let mut start_at = 0u64;
+        loop {
+            let url = self
+                .api_url(&["issue", "createmeta", project, "issuetypes", issue_type_id])
+                .await?;
+            let call = Call::get(url)
+                .query("startAt", start_at)
+                .query("maxResults", LIST_PAGE);
+            let page: serde_json::Value = match self.call(call).await {
+                Ok(p) => p,
+                Err(JiraError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            // Cloud pages under `fields`, Data Center under `values`.
+            let list = page
+                .get("fields")
+                .or_else(|| page.get("values"))
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let count = list.len() as u64;
+            for f in &list {
+                let id = f
+                    .get("fieldId")
+                    .or_else(|| f.get("key"))
+                    .and_then(serde_json::Value::as_str);
+                if let Some(id) = id {
+                    let flag = |k: &str| {
+                        f.get(k)
+                            .and_then(serde_json::Value::as_bool)
+                            .unwrap_or(false)
+                    };
+                    // A required field with a default value is filled by Jira.
+                    let required = flag("required") && !flag("hasDefaultValue");
+                    fields.insert(id.to_owned(), required);
+                }
+            }
+            let total = page.get("total").and_then(serde_json::Value::as_u64);
+            let last = page.get("isLast").and_then(serde_json::Value::as_bool);
+            if count == 0 || last == Some(true) || total.is_some_and(|t| start_at + count >= t) {
+                return Ok(Some(fields));
+            }
+            start_at += count;
+        }
+    }
+
     /// `GET /project/{key}/statuses`: statuses per issue type.
     pub async fn project_statuses(&self, key: &str) -> Result<Vec<IssueTypeStatuses>, JiraError> {
         let url = self.api_url(&["project", key, "statuses"]).await?;

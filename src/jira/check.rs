@@ -261,16 +261,28 @@ pub struct ResolvedIntegration {
     pub story_points_field: Option<String>,
 }
 
-/// Every failure found (empty = the integration can run) and what resolved.
+/// Every failure found (empty = the integration can run), what works only in part, and what
+/// resolved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IntegrationReport {
     pub failures: Vec<CheckFailure>,
+    /// What does not stop the integration but leaves something out (a mapped field some
+    /// types' create screens lack, a field Jira requires that tandem does not fill).
+    pub warnings: Vec<CheckFailure>,
     pub resolved: ResolvedIntegration,
 }
 
 impl IntegrationReport {
     pub fn is_ok(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    fn warn(&mut self, pair: String, message: String, hint: String) {
+        self.warnings.push(CheckFailure {
+            pair,
+            message,
+            hint,
+        });
     }
 
     fn fail(&mut self, pair: String, message: String, hint: String) {
@@ -324,7 +336,156 @@ pub async fn check_integration(
         let fields = client.fields().await?;
         check_fields(&fields, spec, board_config.as_ref(), &mut report);
     }
+    if let Some(project) = &project {
+        check_screens(client, project, spec, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// The label of a field pair in failures, as `check_fields` names it.
+fn field_label(pair: &FieldPair) -> String {
+    match &pair.jira {
+        JiraFieldRef::Auto => format!("field {} → auto", pair.workspace),
+        JiraFieldRef::Named(name) => format!("field {} → Jira \"{name}\"", pair.workspace),
+    }
+}
+
+/// Fields tandem fills on every create itself, whatever the mapping says.
+const FILLED_ON_CREATE: &[&str] = &[
+    "summary",
+    "description",
+    "project",
+    "issuetype",
+    "reporter",
+    "parent",
+    "labels",
+];
+
+/// What the create screen of each mapped type takes (Jira's create metadata, which follows
+/// the project's screens and each custom field's context). A mapped field on no mapped type's
+/// screen can never be written: a failure naming the field, the types and the fix. One that
+/// only some types' screens lack is a warning: issues of those types are created without it.
+/// Labels must be on every screen (tandem labels its creates so a restart never creates an
+/// issue twice), and a field Jira requires that tandem does not fill is a warning: every
+/// create of that type would be refused.
+async fn check_screens(
+    client: &JiraClient,
+    project: &Project,
+    spec: &IntegrationSpec,
+    report: &mut IntegrationReport,
+) -> Result<(), JiraError> {
+    let types: Vec<(String, IssueType)> = report
+        .resolved
+        .types
+        .iter()
+        .map(|(w, t)| (w.clone(), t.clone()))
+        .collect();
+    let mut lacking: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut epic_names: Option<Vec<String>> = None;
+    for (ws_type, t) in &types {
+        let Some(screen) = client.create_screen(&project.key, &t.id).await? else {
+            // A Jira without per-type create metadata: nothing to check against.
+            return Ok(());
+        };
+        // Epic Name (Data Center before 10) is filled from the title on every Epic create.
+        if epic_names.is_none() {
+            epic_names = Some(
+                client
+                    .fields()
+                    .await?
+                    .into_iter()
+                    .filter(|f| {
+                        f.schema
+                            .as_ref()
+                            .and_then(|s| s.custom.as_deref())
+                            .is_some_and(|c| c.ends_with(":gh-epic-label"))
+                    })
+                    .map(|f| f.id)
+                    .collect(),
+            );
+        }
+        let epic_names = epic_names.as_deref().unwrap_or_default();
+        let type_label = format!("type {ws_type} → Jira \"{}\"", t.name);
+        if !screen.contains_key("labels") {
+            report.fail(
+                type_label.clone(),
+                format!(
+                    "the create screen of {} in {} has no Labels field; tandem labels the issues it creates so that a restart never creates one twice",
+                    t.name, project.key
+                ),
+                "add Labels to the project's create screen for this issue type (Project settings → Issues → Screens)".to_owned(),
+            );
+        }
+        for (ws_field, field) in &report.resolved.fields {
+            if !screen.contains_key(&field.id) {
+                lacking
+                    .entry(ws_field.clone())
+                    .or_default()
+                    .push(t.name.clone());
+            }
+        }
+        let mapped: Vec<String> = report
+            .resolved
+            .fields
+            .values()
+            .map(|f| f.id.clone())
+            .chain(report.resolved.story_points_field.clone())
+            .collect();
+        for (id, required) in &screen {
+            if *required
+                && !FILLED_ON_CREATE.contains(&id.as_str())
+                && !mapped.contains(id)
+                && !epic_names.contains(id)
+            {
+                report.warn(
+                    type_label.clone(),
+                    format!(
+                        "Jira requires {id} on every {} created in {}, and the mapping does not fill it: such creates will be refused",
+                        t.name, project.key
+                    ),
+                    format!(
+                        "map a workspace field to {id}, give it a default value in Jira, or make it optional for {}",
+                        t.name
+                    ),
+                );
+            }
+        }
+    }
+    for (ws_field, types_lacking) in lacking {
+        let Some(pair) = spec.fields.iter().find(|p| p.workspace == ws_field) else {
+            continue;
+        };
+        let Some(field) = report.resolved.fields.get(&ws_field) else {
+            continue;
+        };
+        let message_types = types_lacking.join(", ");
+        if types_lacking.len() == types.len() {
+            report.fail(
+                field_label(pair),
+                format!(
+                    "Jira field \"{}\" ({}) is on no create screen of the mapped types in {} ({message_types}), so Jira refuses it on every create",
+                    field.name, field.id, project.key
+                ),
+                format!(
+                    "add \"{}\" to the project's create screens (Project settings → Issues → Screens) and its context (Jira administration → Issues → Custom fields), or map {} to another field",
+                    field.name, ws_field
+                ),
+            );
+        } else {
+            report.warn(
+                field_label(pair),
+                format!(
+                    "Jira field \"{}\" ({}) is not on the create screen of {message_types} in {}: issues of those types are created without it",
+                    field.name, field.id, project.key
+                ),
+                format!(
+                    "add \"{}\" to those types' create screens and to the field's context if they should carry it",
+                    field.name
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn check_board(

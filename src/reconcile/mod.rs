@@ -579,6 +579,7 @@ impl Context {
                 "links": links,
                 "lastSync": null,
                 "failures": report.failures,
+                "warnings": report.warnings,
                 "webhookUrl": webhook_url,
             }),
         );
@@ -596,11 +597,15 @@ impl Context {
         Ok(Outcome::ready()
             .with_reason("Checked")
             .with_message(format!(
-                "project {}: {} types, {} statuses, {} fields checked",
+                "project {}: {} types, {} statuses, {} fields checked{}",
                 pi.project,
                 spec.types.len(),
                 spec.statuses.len(),
-                spec.fields.len()
+                spec.fields.len(),
+                match report.warnings.len() {
+                    0 => String::new(),
+                    n => format!("; {n} warning(s): {}", report.warnings[0].message),
+                }
             ))
             .with_digest(pi.digest)
             .requeue_after(self.inner.recheck))

@@ -535,12 +535,14 @@ fn verdict_cell(row: &Value) -> String {
     let label = match v {
         "ok" => "✓ OK",
         "failed" => "✗ failed",
+        "warning" => "⚠ in part",
         "ignored" => "ignored",
         _ => "not checked yet",
     };
     let class = match v {
         "ok" => "ok-text",
         "failed" => "bad",
+        "warning" => "warn",
         _ => "muted",
     };
     let msg = s(row, "message");
