@@ -48,6 +48,7 @@ async fn server(with_page: bool) -> Server {
         vec![WebhookConnection {
             name: "acme".into(),
             base_url: "https://acme.atlassian.net".into(),
+            self_url: None,
             secret: Some(Secret::new(SECRET)),
         }],
     );

@@ -89,6 +89,7 @@ async fn the_shell_serves_what_the_controller_plugs_in_and_closes_the_store_on_s
         vec![WebhookConnection {
             name: "acme".into(),
             base_url: "https://acme.atlassian.net".into(),
+            self_url: None,
             secret: Some(Secret::new("s")),
         }],
     );

@@ -98,11 +98,13 @@ fn connections() -> Vec<WebhookConnection> {
         WebhookConnection {
             name: "sim".into(),
             base_url: seeds().base.clone(),
+            self_url: None,
             secret: Some(Secret::new(SECRET)),
         },
         WebhookConnection {
             name: "unsigned".into(),
             base_url: "https://unsigned.example".into(),
+            self_url: None,
             secret: None,
         },
     ]

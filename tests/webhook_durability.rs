@@ -30,6 +30,7 @@ fn routes() -> WebhookRoutes {
         vec![WebhookConnection {
             name: "acme".into(),
             base_url: BASE.into(),
+            self_url: None,
             secret: Some(Secret::new(SECRET)),
         }],
     );

@@ -40,11 +40,13 @@ fn routes() -> WebhookRoutes {
             WebhookConnection {
                 name: "acme".into(),
                 base_url: ACME_URL.into(),
+                self_url: None,
                 secret: Some(Secret::new(ACME_SECRET)),
             },
             WebhookConnection {
                 name: "mm".into(),
                 base_url: MM_URL.into(),
+                self_url: None,
                 secret: Some(Secret::new(MM_SECRET)),
             },
         ],

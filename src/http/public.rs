@@ -349,7 +349,12 @@ pub fn authenticate(
     collect_self_urls(payload, &mut self_urls, 0);
     let matched: Vec<&WebhookConnection> = connections
         .iter()
-        .filter(|c| self_urls.iter().any(|u| url_is_under(u, &c.base_url)))
+        .filter(|c| {
+            self_urls.iter().any(|u| {
+                url_is_under(u, &c.base_url)
+                    || c.self_url.as_deref().is_some_and(|b| url_is_under(u, b))
+            })
+        })
         .collect();
     let candidates: Vec<&WebhookConnection> = if matched.is_empty() {
         connections.iter().filter(|c| c.secret.is_some()).collect()
@@ -479,6 +484,7 @@ mod tests {
         WebhookConnection {
             name: name.into(),
             base_url: base.into(),
+            self_url: None,
             secret: secret.map(Secret::new),
         }
     }
@@ -499,6 +505,25 @@ mod tests {
             "https://a.exampl\u{e9}/rest",
             "https://a.example"
         ));
+    }
+
+    #[test]
+    fn a_connection_behind_another_base_url_is_found_by_its_self_url() {
+        // Data Center behind a proxy, with no webhook secret (Jira cannot sign there): the
+        // payload's links name the internal host, which only `selfUrl` declares.
+        let payload = serde_json::json!({"webhookEvent": "comment_created", "comment": {"self": "http://jira-internal:8080/rest/api/2/issue/10013/comment/10082"}});
+        let body = payload.to_string();
+        let plain = [conn("dc", "https://jira.example.com", None)];
+        assert_eq!(
+            authenticate(&plain, &payload, body.as_bytes(), None, None),
+            None
+        );
+        let mut declared = conn("dc", "https://jira.example.com", None);
+        declared.self_url = Some("http://jira-internal:8080".into());
+        assert_eq!(
+            authenticate(&[declared], &payload, body.as_bytes(), None, None).as_deref(),
+            Some("dc")
+        );
     }
 
     #[test]

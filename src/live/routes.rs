@@ -22,6 +22,8 @@ pub struct WebhookConnection {
     pub name: String,
     /// The connection's normalised base URL (no trailing slash), matched against `self` URLs.
     pub base_url: String,
+    /// `selfUrl` of the Connection: the base Jira's `self` links use when it is not `base_url`.
+    pub self_url: Option<String>,
     /// `webhookSecret`. Without one, events are accepted only when their `self` URLs point at
     /// this connection, which is all Jira offers when it cannot sign.
     pub secret: Option<Secret>,

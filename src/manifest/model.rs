@@ -117,6 +117,8 @@ pub struct Connection {
     pub webhook_secret: Option<SecretRef>,
     /// Public base URL for self-registered webhooks.
     pub webhook_public_url: Option<String>,
+    /// Normalised like `url`: the base of Jira's `self` links when it differs from `url`.
+    pub self_url: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub requests_per_second: Option<f64>,
 }

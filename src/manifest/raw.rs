@@ -196,6 +196,11 @@ pub struct ConnectionSpec {
     /// When set, tandem registers the Jira webhook itself and keeps it in shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// The base URL Jira writes into the `self` links of its payloads, when it differs from
+    /// `url`: tandem reaches Jira through a proxy or an internal host name, or through Cloud's
+    /// `https://api.atlassian.com/ex/jira/{cloudId}` gateway. Webhooks are recognised by either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_url: Option<String>,
     /// PEM file of the certificate authority that signed the Jira server's certificate, for
     /// instances with a private CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]

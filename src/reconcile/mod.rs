@@ -228,6 +228,7 @@ impl Context {
                 entry.push(WebhookConnection {
                     name: conn.name.clone(),
                     base_url: conn.url.clone(),
+                    self_url: conn.self_url.clone(),
                     secret: l.webhook_secret.clone(),
                 });
             }

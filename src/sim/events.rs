@@ -250,16 +250,22 @@ pub fn comment_event(
     user: &User,
 ) -> Value {
     let view = v2(st, base);
-    let mut body = json!({
+    // Data Center's comment events carry the comment alone: its issue is known only from
+    // `comment.self` (`…/rest/api/2/issue/{id}/comment/{id}`), as real deliveries show.
+    let _ = user;
+    if st.deployment == Deployment::DataCenter {
+        return json!({
+            "timestamp": now_ms(),
+            "webhookEvent": event,
+            "comment": view.comment(issue, c),
+        });
+    }
+    json!({
         "timestamp": now_ms(),
         "webhookEvent": event,
         "comment": view.comment(issue, c),
         "issue": issue_brief(&view, issue),
-    });
-    if st.deployment == Deployment::DataCenter {
-        body["user"] = view.user(user);
-    }
-    body
+    })
 }
 
 pub fn worklog_event(st: &State, base: &str, event: &str, issue: &Issue, w: &Worklog) -> Value {

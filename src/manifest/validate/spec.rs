@@ -253,6 +253,10 @@ impl Validator {
             );
         }
         let url = check_url(s, doc, r, &path!["spec", "url"], &spec.url);
+        let self_url = spec
+            .self_url
+            .as_ref()
+            .and_then(|u| check_url(s, doc, r, &path!["spec", "selfUrl"], u));
         let webhook_public_url = spec.webhook.as_ref().and_then(|w| {
             check_url(
                 s,
@@ -432,6 +436,7 @@ impl Validator {
             auth: auth?,
             webhook_secret,
             webhook_public_url,
+            self_url,
             ca_file: spec.ca_file.as_ref().map(PathBuf::from),
             requests_per_second: spec.requests_per_second,
         })

@@ -41,6 +41,17 @@ fn string(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The issue id (or key) in a comment's REST URL, `…/rest/api/{2|3}/issue/{id}/comment/{id}`.
+fn issue_of_comment_url(url: &str) -> Option<String> {
+    let mut parts = url.rsplit('/');
+    let _comment_id = parts.next()?;
+    if parts.next()? != "comment" {
+        return None;
+    }
+    let issue = parts.next()?;
+    (parts.next()? == "issue" && !issue.is_empty()).then(|| issue.to_owned())
+}
+
 /// Decodes a stored body. `None` when it is not a JSON object (the listener already refused
 /// those, so this only guards against old or foreign rows).
 pub fn decode(body: &[u8]) -> Option<Hint> {
@@ -71,6 +82,17 @@ pub fn decode(body: &[u8]) -> Option<Hint> {
                 .map(str::to_owned);
         }
     }
+    // Data Center's comment events carry no issue: its id is in the comment's own URL.
+    if hint.issues.is_empty() {
+        if let Some(id) = obj
+            .get("comment")
+            .and_then(|c| c.get("self"))
+            .and_then(Value::as_str)
+            .and_then(issue_of_comment_url)
+        {
+            hint.issues.push(id);
+        }
+    }
     if let Some(id) = obj.get("worklog").and_then(|w| string(w.get("issueId"))) {
         hint.issues.push(id);
     }
@@ -97,6 +119,24 @@ pub fn decode(body: &[u8]) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_center_comment_events_name_their_issue_by_the_comment_url() {
+        // The shape of a Data Center 8 `comment_created` delivery (as captured by the
+        // mattermost-plugin-jira project): the comment alone, no `issue`, no project.
+        let h = decode(br#"{"timestamp":1610111270010,"webhookEvent":"comment_created","comment":{"self":"http://jira.example:8080/rest/api/2/issue/10013/comment/10082","id":"10082","author":{"name":"admin"},"body":"a comment","created":"2021-01-08T13:07:50.010+0000","updated":"2021-01-08T13:07:50.010+0000"}}"#).unwrap();
+        assert_eq!(h.issues, vec!["10013".to_owned()]);
+        assert_eq!(h.event, "comment_created");
+        assert_eq!(
+            issue_of_comment_url("http://x/rest/api/2/issue/DEMO-1/comment/7").as_deref(),
+            Some("DEMO-1")
+        );
+        assert_eq!(
+            issue_of_comment_url("http://x/rest/api/2/issue/10013"),
+            None
+        );
+        assert_eq!(issue_of_comment_url("http://x/comment/7"), None);
+    }
 
     #[test]
     fn issue_comment_worklog_and_link_events_name_their_issues() {
