@@ -400,3 +400,91 @@ async fn cloud_a_field_off_the_edit_screen_does_not_block_the_other_fields() {
 async fn data_center_a_field_off_the_edit_screen_does_not_block_the_other_fields() {
     field_off_the_edit_screen(Deployment::DataCenter).await;
 }
+
+/// The integration `team` for project TEAM, the fields named (a team-managed project has no
+/// board estimation to take `auto` from).
+fn team_integration() -> String {
+    OPS_INTEGRATION
+        .replace("name: ops", "name: team")
+        .replace("displayName: Operations", "displayName: Team")
+        .replace(
+            "project: OPS\n",
+            "project: TEAM\n  fieldMapping: team-fields\n",
+        )
+}
+
+/// Epics and Stories pushed into a project of each strict kind come out with their hierarchy:
+/// a Data Center project that requires Epic Name on every Epic (8 and 9 do), and a
+/// team-managed Cloud project (issue types of its own, `parent` for the epic, "Story point
+/// estimate").
+async fn hierarchy_in(deployment: Deployment) {
+    let e = Env::start(deployment, "jiraWins").await;
+    let (integration, project) = if deployment == Deployment::Cloud {
+        e.sim
+            .create_team_managed_project("TEAM", "Team")
+            .expect("TEAM");
+        e.dirs.manifest(
+            "team-fields.yaml",
+            &fields_manifest()
+                .replace("name: demo-fields", "name: team-fields")
+                .replace("storyPoints: auto", "storyPoints: Story point estimate")
+                .replace("    components: true\n    releases: true\n", ""),
+        );
+        e.dirs.manifest("team.yaml", &team_integration());
+        e.d.wait_status("the team integration is ready", |s| {
+            is_current_and_ready(s, "ProjectIntegration", "team")
+        })
+        .await;
+        ("team", "TEAM")
+    } else {
+        ("demo", "DEMO")
+    };
+    let epic = e
+        .create_item(json!({"type": "Epic", "title": "Checkout", "syncTo": integration}))
+        .await;
+    let story = e
+        .create_item(json!({
+            "type": "Story", "title": "Pay by card", "parent": epic, "storyPoints": 3,
+            "syncTo": integration,
+        }))
+        .await;
+    let epic_key = e.linked_key(&epic).await;
+    let story_key = e.linked_key(&story).await;
+    assert!(epic_key.starts_with(&format!("{project}-")), "{epic_key}");
+    e.wait_issue(&story_key, "the story is in its epic", |i| {
+        e.parent_key(i).as_deref() == Some(epic_key.as_str())
+    })
+    .await;
+    let epic_issue = e.jira_issue(&epic_key).await;
+    let story_issue = e.jira_issue(&story_key).await;
+    assert_eq!(epic_issue["fields"]["issuetype"]["name"], "Epic");
+    assert_eq!(story_issue["fields"]["issuetype"]["name"], "Story");
+    assert_eq!(story_issue["fields"][e.story_points_field()], 3.0);
+    if deployment == Deployment::Cloud {
+        // The project's own types, not the company-managed ones.
+        assert_eq!(epic_issue["fields"]["issuetype"]["id"], "10100");
+        assert_eq!(story_issue["fields"]["issuetype"]["id"], "10101");
+    } else {
+        assert_eq!(
+            epic_issue["fields"]["customfield_10102"], "Checkout",
+            "Epic Name"
+        );
+    }
+    let history = e.history(&epic).await;
+    assert!(
+        !history
+            .iter()
+            .any(|h| h["action"] == "failed" || h["action"] == "rejected"),
+        "{history:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_epics_and_stories_keep_their_hierarchy_in_a_team_managed_project() {
+    hierarchy_in(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_epics_and_stories_keep_their_hierarchy_where_epic_name_is_required() {
+    hierarchy_in(Deployment::DataCenter).await;
+}

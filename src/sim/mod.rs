@@ -510,7 +510,13 @@ impl SimHandle {
 
     /// Adds a project (no board, no versions), as an administrator would in Jira's UI.
     pub fn create_project(&self, key: &str, name: &str) -> Result<(), SimError> {
-        moves::create_project(&self.shared, key, name).map_err(rejected)
+        moves::create_project(&self.shared, key, name, false).map_err(rejected)
+    }
+
+    /// Adds a team-managed (next-gen) Cloud project: issue types of its own, the sub-task type
+    /// named "Subtask", `style: next-gen` (see [`model::Project::team_managed`]).
+    pub fn create_team_managed_project(&self, key: &str, name: &str) -> Result<(), SimError> {
+        moves::create_project(&self.shared, key, name, true).map_err(rejected)
     }
 
     /// Switches a project to another workflow, as an administrator does by changing its

@@ -47,6 +47,22 @@ pub struct Project {
     /// The workflow its issues follow (`"workflow": "classic"` in a `--data`/seed file).
     #[serde(default)]
     pub workflow: Workflow,
+    /// A team-managed (next-gen) Cloud project (`"teamManaged": true`): its own issue types
+    /// ([`TEAM_ISSUE_TYPES`], the sub-task type named "Subtask"), `style: next-gen` and
+    /// `simplified: true` in its JSON; issue types of other projects are refused in it.
+    #[serde(default, rename = "teamManaged")]
+    pub team_managed: bool,
+}
+
+impl Project {
+    /// The issue types its issues may have.
+    pub fn issue_types(&self) -> &'static [IssueTypeDef] {
+        if self.team_managed {
+            TEAM_ISSUE_TYPES
+        } else {
+            ISSUE_TYPES
+        }
+    }
 }
 
 /// The workflow of a project's issues (one per project: every issue type shares it).
@@ -632,6 +648,45 @@ pub const ISSUE_TYPES: &[IssueTypeDef] = &[
     },
 ];
 
+/// The issue types of a team-managed project, scoped to it in real Jira (ids of their own).
+pub const TEAM_ISSUE_TYPES: &[IssueTypeDef] = &[
+    IssueTypeDef {
+        id: "10100",
+        name: "Epic",
+        description: "Epics track collections of related bugs, stories, and tasks.",
+        hierarchy_level: 1,
+        avatar_id: 10307,
+    },
+    IssueTypeDef {
+        id: "10101",
+        name: "Story",
+        description: "Stories track functionality or features expressed as user goals.",
+        hierarchy_level: 0,
+        avatar_id: 10315,
+    },
+    IssueTypeDef {
+        id: "10102",
+        name: "Task",
+        description: "Tasks track small, distinct pieces of work.",
+        hierarchy_level: 0,
+        avatar_id: 10318,
+    },
+    IssueTypeDef {
+        id: "10103",
+        name: "Bug",
+        description: "Bugs track problems or errors.",
+        hierarchy_level: 0,
+        avatar_id: 10303,
+    },
+    IssueTypeDef {
+        id: "10104",
+        name: "Subtask",
+        description: "Subtasks track small pieces of work that are part of a larger task.",
+        hierarchy_level: -1,
+        avatar_id: 10316,
+    },
+];
+
 pub struct PriorityDef {
     pub id: &'static str,
     pub name: &'static str,
@@ -1079,7 +1134,10 @@ pub fn status_category(id: u64) -> &'static StatusCategoryDef {
 }
 
 pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
-    ISSUE_TYPES.iter().find(|t| t.id == id)
+    ISSUE_TYPES
+        .iter()
+        .chain(TEAM_ISSUE_TYPES)
+        .find(|t| t.id == id)
 }
 
 /// Whether `parent` is shown as the issue's parent: on Cloud always, on Data Center only for
@@ -1162,6 +1220,7 @@ impl State {
                 lead,
                 issue_counter: 0,
                 workflow: Workflow::default(),
+                team_managed: false,
             }],
             versions: vec![
                 Version {

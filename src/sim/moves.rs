@@ -15,7 +15,7 @@ use super::server::Resp;
 use super::Shared;
 
 /// Adds a project; its key must be new and look like a Jira key (`[A-Z][A-Z0-9]+`).
-pub fn create_project(sh: &Shared, key: &str, name: &str) -> Result<(), Resp> {
+pub fn create_project(sh: &Shared, key: &str, name: &str, team_managed: bool) -> Result<(), Resp> {
     let mut st = sh.write();
     let valid = key.len() >= 2
         && key.starts_with(|c: char| c.is_ascii_uppercase())
@@ -39,6 +39,7 @@ pub fn create_project(sh: &Shared, key: &str, name: &str) -> Result<(), Resp> {
         lead,
         issue_counter: 0,
         workflow: Workflow::default(),
+        team_managed,
     });
     st.touch();
     Ok(())

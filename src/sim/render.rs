@@ -318,7 +318,12 @@ impl View<'_> {
             "avatarUrls": self.avatars("project", 10424),
         });
         if self.cloud() {
-            v["simplified"] = json!(false);
+            v["simplified"] = json!(p.team_managed);
+            v["style"] = json!(if p.team_managed {
+                "next-gen"
+            } else {
+                "classic"
+            });
         }
         v["projectCategory"] = json!({
             "self": format!("{}/projectCategory/10000", self.api()),
@@ -341,7 +346,8 @@ impl View<'_> {
                 .map(|c| self.component(c))
                 .collect(),
         );
-        v["issueTypes"] = Value::Array(ISSUE_TYPES.iter().map(|t| self.issue_type(t)).collect());
+        v["issueTypes"] =
+            Value::Array(p.issue_types().iter().map(|t| self.issue_type(t)).collect());
         v["assigneeType"] = json!("UNASSIGNED");
         v["versions"] = Value::Array(
             self.st

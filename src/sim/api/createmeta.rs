@@ -36,7 +36,8 @@ pub(super) fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
                 && ids.as_ref().is_none_or(|i| i.contains(&p.id.to_string()))
         })
         .map(|p| {
-            let types: Vec<Value> = ISSUE_TYPES
+            let types: Vec<Value> = p
+                .issue_types()
                 .iter()
                 .filter(|t| {
                     type_names
@@ -91,9 +92,14 @@ fn page(st: &State, req: &Req, items: Vec<Value>, cloud_key: &str) -> Result<Val
 pub(super) fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Result<Resp, Resp> {
     let st = sh.read();
     let v = View::new(&st, &sh.base_url, v3);
-    st.project(p)
+    let project = st
+        .project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
-    let items: Vec<Value> = ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect();
+    let items: Vec<Value> = project
+        .issue_types()
+        .iter()
+        .map(|t| v.issue_type(t))
+        .collect();
     Ok(Resp::ok(&page(&st, req, items, "issueTypes")?))
 }
 

@@ -174,7 +174,11 @@ pub(super) fn set_field(
             issue.description = rich.map(|(text, _)| text);
         }
         "issuetype" => {
-            let t = find_by_id_or_name(v, ISSUE_TYPES.iter(), |t| t.id.to_string(), |t| t.name)
+            // A team-managed project has issue types of its own; others are not valid there.
+            let types = st
+                .project_by_id(issue.project_id)
+                .map_or(ISSUE_TYPES, |p| p.issue_types());
+            let t = find_by_id_or_name(v, types.iter(), |t| t.id.to_string(), |t| t.name)
                 .ok_or("Specify a valid issue type")?;
             issue.issue_type = t.id.to_string();
         }

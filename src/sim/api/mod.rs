@@ -111,7 +111,16 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             Value::Array(v.st.deployment.fields().map(|d| v.field(d)).collect())
         }))),
         ("GET", ["issuetype"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            Value::Array(ISSUE_TYPES.iter().map(|t| v.issue_type(t)).collect())
+            // Every type a project uses: team-managed projects add their own.
+            let team = v.st.projects.iter().any(|p| p.team_managed);
+            let extra = if team { TEAM_ISSUE_TYPES } else { &[] };
+            Value::Array(
+                ISSUE_TYPES
+                    .iter()
+                    .chain(extra)
+                    .map(|t| v.issue_type(t))
+                    .collect(),
+            )
         }))),
         ("GET", ["status"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(all_statuses().map(|s| v.status(s)).collect())
@@ -145,7 +154,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("GET", ["project", key]) => project_get(sh, v3, key, |v, p| v.project_full(p)),
         ("GET", ["project", key, "statuses"]) => project_get(sh, v3, key, |v, p| {
             Value::Array(
-                ISSUE_TYPES
+                p.issue_types()
                     .iter()
                     .map(|t| {
                         json!({
