@@ -488,3 +488,72 @@ async fn cloud_epics_and_stories_keep_their_hierarchy_in_a_team_managed_project(
 async fn data_center_epics_and_stories_keep_their_hierarchy_where_epic_name_is_required() {
     hierarchy_in(Deployment::DataCenter).await;
 }
+
+/// Jira Cloud's Atlassian team field shows a team as an object with its name but takes only
+/// the team's id: a name is refused with 400 (every create or edit carrying a team failed
+/// before). tandem writes the id declared under `primary.teams`, reads the name back, and an
+/// item whose team has no declared id fails visibly, naming where to declare it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_a_team_is_written_by_its_id() {
+    const PLATFORM: &str = "36885b3c-1bf0-4f85-a357-c5b858c31de4";
+    const MOBILE: &str = "9d2cd6a2-8a57-4a0b-9a1a-3f4bd0a1e5c7";
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.dirs.manifest(
+        "fields.yaml",
+        &fields_manifest().replace(
+            "    storyPoints: auto\n",
+            &format!(
+                "    storyPoints: auto\n    team: Atlassian Team\n    teams:\n      Platform: {PLATFORM}\n      Mobile: {MOBILE}\n"
+            ),
+        ),
+    );
+    e.d.wait_status("the mapping with teams is applied", |s| {
+        is_current_and_ready(s, "ProjectIntegration", "demo")
+            && s.to_string().contains("Atlassian Team")
+    })
+    .await;
+    let id = e
+        .create_item(json!({"type": "Story", "title": "teamwork", "team": "Platform"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    let issue = e.jira_issue(&key).await;
+    assert_eq!(
+        issue["fields"]["customfield_10001"]["id"], PLATFORM,
+        "{issue:#}"
+    );
+    assert_eq!(issue["fields"]["customfield_10001"]["name"], "Platform");
+    // A person picks another team in Jira: the item shows its name.
+    e.sim
+        .edit_issue(&key, json!({"fields": {"customfield_10001": MOBILE}}))
+        .expect("edit");
+    e.wait_item(&id, "the team chosen in Jira", |i| i["team"] == "Mobile")
+        .await;
+    // A team without a declared id is a visible failure of that item, not a silent 400 loop.
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"team": "Sales"})),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let history = e.history(&id).await;
+        if history.iter().any(|h| {
+            h["action"] == "failed"
+                && h["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Sales") && m.contains("primary.teams"))
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure naming primary.teams: {history:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        e.jira_issue(&key).await["fields"]["customfield_10001"]["id"],
+        MOBILE
+    );
+}

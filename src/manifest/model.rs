@@ -209,6 +209,8 @@ pub struct PrimaryFields {
     pub story_points: Option<StoryPoints>,
     pub releases: bool,
     pub team: Option<JiraField>,
+    /// Team name → team id, for a team field that takes ids (`primary.teams`).
+    pub teams: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -522,6 +522,12 @@ pub struct PrimaryFields {
     /// Jira field holding the team (id or name, for example `customfield_10001`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// Team ids by the names the workspace uses, for Jira Cloud's Atlassian team field, which
+    /// shows a team by name but takes only its id (for example
+    /// `Platform: 36885b3c-1bf0-4f85-a357-c5b858c31de4`). Find an id in the team's URL
+    /// (`/people/team/{id}`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub teams: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

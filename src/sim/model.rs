@@ -790,6 +790,9 @@ pub enum FieldKind {
     MultiSelect(&'static [(&'static str, &'static str)]),
     Sprint,
     EpicLink,
+    /// Cloud's Atlassian team field: read as the team object, written only by the team's id
+    /// (a name is refused, as Jira does); (id, name) pairs.
+    AtlassianTeam(&'static [(&'static str, &'static str)]),
 }
 
 pub struct FieldDef {
@@ -962,7 +965,21 @@ const SHARED_CUSTOM: &[FieldDef] = &[
     ),
 ];
 
+/// The organisation's teams, as Atlassian's teams service knows them (id, name).
+pub const ATLASSIAN_TEAMS: &[(&str, &str)] = &[
+    ("36885b3c-1bf0-4f85-a357-c5b858c31de4", "Platform"),
+    ("9d2cd6a2-8a57-4a0b-9a1a-3f4bd0a1e5c7", "Mobile"),
+];
+
 const CLOUD_AGILE: &[FieldDef] = &[
+    cf(
+        "customfield_10001",
+        "Atlassian Team",
+        FieldKind::AtlassianTeam(ATLASSIAN_TEAMS),
+        "team",
+        None,
+        "com.atlassian.jira.plugin.system.customfieldtypes:atlassian-team",
+    ),
     cf(
         "customfield_10016",
         "Story point estimate",

@@ -172,6 +172,8 @@ pub struct MappingContext {
     /// Epic Name (`gh-epic-label`): Data Center before 10 and older company-managed Cloud
     /// sites refuse an Epic created without it, so creates fill it from the title.
     epic_name_field: Option<String>,
+    /// Team name → id (`primary.teams`): an Atlassian team field takes only ids.
+    team_ids: std::collections::BTreeMap<String, String>,
 }
 
 /// The parent of an item as the engine knows it: the linked Jira issue of the parent item.
@@ -498,6 +500,9 @@ impl MappingContext {
             sprint_field,
             epic_link_field,
             epic_name_field,
+            team_ids: field_mapping
+                .map(|fm| fm.primary.teams.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -803,6 +808,17 @@ fn write_rule(item: &Item, rule: &FieldRule, ctx: &MappingContext) -> Result<Val
         Slot::StoryPoints => item.story_points.map(|n| json!(n)).unwrap_or(Value::Null),
         Slot::Team => match &item.team {
             None => Value::Null,
+            // Jira Cloud's Atlassian team field shows a team by name and takes only its id.
+            Some(t) if rule.schema_kind() == "team" => match ctx.team_ids.get(t) {
+                Some(id) => json!(id),
+                None => {
+                    return Err(MappingError::UnknownValue {
+                        field: rule.workspace.clone(),
+                        value: t.clone(),
+                        what: "team with a declared id (Jira's team field takes ids: add it under the FieldMapping's primary.teams)",
+                    })
+                }
+            },
             Some(t) => select_value(rule, t),
         },
         Slot::Components => {

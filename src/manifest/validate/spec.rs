@@ -763,6 +763,7 @@ impl Validator {
                 }),
                 releases: primary.releases.unwrap_or(false),
                 team: primary.team,
+                teams: primary.teams,
             },
             defaults: model::DefaultFields {
                 objective: defaults.objective,

@@ -138,9 +138,9 @@ fn field_strings(st: &State, issue: &Issue, id: &str) -> (Option<String>, Option
                         })
                         .collect::<Vec<_>>()
                         .join(","),
-                    Value::Object(o) => o
-                        .get("value")
-                        .and_then(Value::as_str)
+                    Value::Object(o) => ["value", "name", "title"]
+                        .iter()
+                        .find_map(|k| o.get(*k).and_then(Value::as_str))
                         .unwrap_or_default()
                         .to_string(),
                     other => other.to_string(),

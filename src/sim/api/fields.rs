@@ -316,6 +316,20 @@ fn set_custom(
             .unwrap_or(Value::Null),
         FieldKind::Labels => Value::from(labels_from(v)?),
         FieldKind::Select(opts) => option_value(base, opts, v)?,
+        FieldKind::AtlassianTeam(teams) => {
+            let id = v
+                .as_str()
+                .or_else(|| v.get("id").and_then(Value::as_str))
+                .ok_or("Specify the team by its ID.")?;
+            let (id, name) = teams.iter().find(|(tid, _)| *tid == id).ok_or(format!(
+                "Team with ID '{id}' is not valid. Specify a team ID."
+            ))?;
+            json!({
+                "id": id, "name": name, "title": name, "isVisible": true, "isVerified": false,
+                "isShared": true,
+                "avatarUrl": format!("{base}/gateway/api/web/teams/avatar/{id}"),
+            })
+        }
         FieldKind::MultiSelect(opts) => {
             let arr = v.as_array().ok_or("Operation value must be an array")?;
             Value::Array(
