@@ -557,3 +557,62 @@ async fn cloud_a_team_is_written_by_its_id() {
         MOBILE
     );
 }
+
+/// A project whose create screen has no Labels: tandem's creates carry its item property
+/// instead of the adoption label, and a create whose answer is lost (the issue exists, tandem
+/// does not know it) is found again by that property: one issue, linked, never a second one.
+/// Before, labels were never dropped from a create, so every create there was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_labels_a_cut_off_create_is_found_by_its_item_property() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.set_screen(
+        "DEMO",
+        &[],
+        tandem::sim::model::ScreenOp::Create,
+        &["labels"],
+    );
+    e.sim
+        .set_lost_responses(tandem::sim::faults::LostResponses {
+            rate: 0.0,
+            count: 1,
+            answer: tandem::sim::faults::LostAnswer::Status(503),
+        });
+    let id = e
+        .create_item(json!({"type": "Story", "title": "created once"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    let found = e
+        .sim
+        .search("project = DEMO AND summary ~ \"created once\"")
+        .expect("search");
+    assert_eq!(found.len(), 1, "one issue, not two: {found:?}");
+    let issue = e.jira_issue(&key).await;
+    assert!(
+        issue["fields"]["labels"]
+            .as_array()
+            .is_none_or(|l| l.is_empty()),
+        "{issue:#}"
+    );
+    let property = e
+        .jira_get(&format!(
+            "{}/issue/{key}/properties/{}",
+            e.api(),
+            tandem::jira::ITEM_PROPERTY
+        ))
+        .await;
+    assert!(
+        property["value"]["item"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&id)),
+        "{property:#}"
+    );
+    // The issue was found again by reading tandem's property, not by a label.
+    assert!(
+        e.sim
+            .request_log()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/properties/tandem.item")),
+        "the property scan ran"
+    );
+}

@@ -248,7 +248,9 @@ impl JiraClient {
         changelog: bool,
     ) -> Result<Issue, JiraError> {
         let url = self.api_url(&["issue", key]).await?;
-        let mut call = Call::get(url);
+        // tandem's own property comes with every read: it tells an issue tandem created for
+        // an item that is not linked yet.
+        let mut call = Call::get(url).query("properties", ITEM_PROPERTY);
         if !fields.is_empty() {
             call = call.query("fields", fields.join(","));
         }
@@ -256,6 +258,23 @@ impl JiraClient {
             call = call.query("expand", "changelog");
         }
         self.call(call).await
+    }
+
+    /// `GET /issue/{key}/properties/{property}`: the property's value, `None` when the issue
+    /// has no such property.
+    pub async fn issue_property(
+        &self,
+        key: &str,
+        property: &str,
+    ) -> Result<Option<serde_json::Value>, JiraError> {
+        let url = self
+            .api_url(&["issue", key, "properties", property])
+            .await?;
+        match self.call::<serde_json::Value>(Call::get(url)).await {
+            Ok(v) => Ok(v.get("value").cloned()),
+            Err(JiraError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Which of `ids` (issue ids) the caller can see now, asked in batches of 100 rather than

@@ -365,9 +365,9 @@ const FILLED_ON_CREATE: &[&str] = &[
 /// the project's screens and each custom field's context). A mapped field on no mapped type's
 /// screen can never be written: a failure naming the field, the types and the fix. One that
 /// only some types' screens lack is a warning: issues of those types are created without it.
-/// Labels must be on every screen (tandem labels its creates so a restart never creates an
-/// issue twice), and a field Jira requires that tandem does not fill is a warning: every
-/// create of that type would be refused.
+/// A screen without Labels is a warning (tandem's creates then carry only its item property,
+/// which a restart finds more slowly than a label), and so is a field Jira requires that
+/// tandem does not fill: every create of that type would be refused.
 async fn check_screens(
     client: &JiraClient,
     project: &Project,
@@ -407,10 +407,10 @@ async fn check_screens(
         let epic_names = epic_names.as_deref().unwrap_or_default();
         let type_label = format!("type {ws_type} → Jira \"{}\"", t.name);
         if !screen.contains_key("labels") {
-            report.fail(
+            report.warn(
                 type_label.clone(),
                 format!(
-                    "the create screen of {} in {} has no Labels field; tandem labels the issues it creates so that a restart never creates one twice",
+                    "the create screen of {} in {} has no Labels field: tandem's creates carry only its item property, so a create cut off by a restart is found again by reading the properties of up to 50 recent issues instead of one labelled search",
                     t.name, project.key
                 ),
                 "add Labels to the project's create screen for this issue type (Project settings → Issues → Screens)".to_owned(),

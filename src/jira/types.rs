@@ -346,7 +346,15 @@ pub struct Issue {
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// Present with `expand=changelog`.
     pub changelog: Option<serde_json::Value>,
+    /// Entity properties asked for with the read (`properties=`), by key.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The issue entity property in which tandem records, on every issue it creates, the item it
+/// was created for (`{"item": "<adoption label>"}`): invisible to people, and there even where
+/// no screen lets tandem set labels, so a create cut off before its link is still found.
+pub const ITEM_PROPERTY: &str = "tandem.item";
 
 /// What `POST /issue` answers.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -365,6 +373,9 @@ pub struct IssueFields {
     pub fields: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub update: serde_json::Map<String, serde_json::Value>,
+    /// Entity properties set with a create (`[{key, value}]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<serde_json::Value>,
 }
 
 impl IssueFields {

@@ -229,6 +229,10 @@ pub struct Issue {
     pub comments: Vec<Comment>,
     pub worklogs: Vec<Worklog>,
     pub changelog: Vec<ChangeGroup>,
+    /// Issue entity properties (key → JSON value): invisible to people, kept by Jira for apps
+    /// and integrations (`/issue/{key}/properties/{propertyKey}`, `properties` on reads).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1516,6 +1520,7 @@ impl State {
             comments: Vec::new(),
             worklogs: Vec::new(),
             changelog: Vec::new(),
+            properties: BTreeMap::new(),
         }
     }
 

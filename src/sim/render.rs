@@ -359,7 +359,11 @@ impl View<'_> {
         );
         v["roles"] = json!({});
         if self.cloud() {
-            v["style"] = json!("classic");
+            v["style"] = json!(if p.team_managed {
+                "next-gen"
+            } else {
+                "classic"
+            });
             v["isPrivate"] = json!(false);
             v["properties"] = json!({});
         }

@@ -407,6 +407,10 @@ pub(crate) async fn create_linked_issue(
                 .map_err(|e| failed(e.to_string()))?;
             let mut body = write.create_body();
             add_label(&mut body.fields, &label, true);
+            body.properties.push(serde_json::json!({
+                "key": crate::jira::ITEM_PROPERTY,
+                "value": {"item": label},
+            }));
             let c = match run.client.create_issue(&body).await {
                 Ok(c) => c,
                 Err(JiraError::BadRequest { errors, .. }) if droppable(&errors, &body) => {
@@ -469,13 +473,14 @@ pub(crate) async fn create_linked_issue(
 }
 
 /// Whether a create refused with these field errors can go again without those fields: each
-/// names an optional field tandem sent; never the summary, project, type, parent (the
-/// hierarchy) or labels (crash recovery finds tandem's creates by label).
+/// names an optional field tandem sent; never the summary, project, type or parent (the
+/// hierarchy). Labels may go: crash recovery finds tandem's creates by label, or, where no
+/// screen takes labels, by the item property every create carries.
 fn droppable(
     errors: &std::collections::BTreeMap<String, String>,
     body: &crate::jira::IssueFields,
 ) -> bool {
-    const KEEP: &[&str] = &["summary", "project", "issuetype", "parent", "labels"];
+    const KEEP: &[&str] = &["summary", "project", "issuetype", "parent"];
     !errors.is_empty()
         && errors
             .keys()
@@ -520,19 +525,54 @@ pub(crate) fn add_label(fields: &mut serde_json::Map<String, Value>, label: &str
     fields.insert("labels".into(), Value::Array(labels));
 }
 
-/// The issue carrying `label` in the project, as (id, key).
+/// How far back a create cut off before its link is looked for by its item property, and how
+/// many of tandem's recent issues are read for it (JQL cannot search a property no app indexes).
+const PROPERTY_SCAN_WINDOW: &str = "-2d";
+const PROPERTY_SCAN_LIMIT: usize = 50;
+
+/// The issue tandem created for the item `label` names, in the project, as (id, key): by its
+/// label, or, where no screen let tandem set labels, by the item property among the issues
+/// tandem created recently.
 async fn find_labelled(
     env: &PushEnv<'_>,
     label: &str,
 ) -> Result<Option<(String, String)>, JiraError> {
-    let jql = format!(
-        "project = \"{}\" AND labels = \"{label}\"",
-        env.run.integration.project
-    );
+    let project = &env.run.integration.project;
+    let jql = format!("project = \"{project}\" AND labels = \"{label}\"");
     let mut pager = env.run.client.search(&jql, &["summary"]).page_size(2);
-    Ok(pager
+    if let Some(found) = pager
         .next_page()
         .await?
         .and_then(|p| p.into_iter().next())
-        .map(|i| (i.id, i.key)))
+        .map(|i| (i.id, i.key))
+    {
+        return Ok(Some(found));
+    }
+    let jql = format!(
+        "project = \"{project}\" AND reporter = currentUser() AND created >= \"{PROPERTY_SCAN_WINDOW}\" ORDER BY created DESC"
+    );
+    let page = env
+        .run
+        .client
+        .search(&jql, &["summary"])
+        .page_size(PROPERTY_SCAN_LIMIT as u32)
+        .next_page()
+        .await?
+        .unwrap_or_default();
+    for issue in page.into_iter().take(PROPERTY_SCAN_LIMIT) {
+        let value = env
+            .run
+            .client
+            .issue_property(&issue.key, crate::jira::ITEM_PROPERTY)
+            .await?;
+        if value
+            .as_ref()
+            .and_then(|v| v.get("item"))
+            .and_then(Value::as_str)
+            == Some(label)
+        {
+            return Ok(Some((issue.id, issue.key)));
+        }
+    }
+    Ok(None)
 }

@@ -83,6 +83,22 @@ pub(super) fn create_issue(
             err(&mut errors, id, e);
         }
     }
+    // Entity properties set with the create (`properties: [{key, value}]`).
+    for p in body
+        .get("properties")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match p.get("key").and_then(Value::as_str) {
+            Some(k) => {
+                let value = p.get("value").cloned().unwrap_or(Value::Null);
+                super::properties::check(k, &value)?;
+                issue.properties.insert(k.to_owned(), value);
+            }
+            None => err(&mut errors, "properties", "A property needs a key."),
+        }
+    }
     if let Some(update) = body.get("update").and_then(Value::as_object) {
         for id in update.keys() {
             if id != "comment" && !on_screen(&issue, id, ScreenOp::Create) {
@@ -213,6 +229,27 @@ fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Err
 }
 
 pub(super) fn get_issue(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> {
+    let resp = get_issue_fields(sh, req, v3, key)?;
+    // Entity properties come only when asked for (`properties=key1,key2` or `*all`).
+    let Some(wanted) = req.q_list("properties") else {
+        return Ok(resp);
+    };
+    let mut body: Value = resp
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or(Value::Null);
+    let st = sh.read();
+    if let (Some(i), Some(obj)) = (st.issue(key), body.as_object_mut()) {
+        obj.insert(
+            "properties".into(),
+            super::properties::of_issue(&i.properties, &wanted),
+        );
+    }
+    Ok(Resp::ok(&body))
+}
+
+fn get_issue_fields(sh: &Shared, req: &Req, v3: bool, key: &str) -> Result<Resp, Resp> {
     let expand = req.q_list("expand").unwrap_or_default();
     let expand = expand.as_str();
     let fields = req.q_list("fields");

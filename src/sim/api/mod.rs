@@ -15,6 +15,7 @@ mod fields;
 mod issues;
 mod links;
 mod permissions;
+mod properties;
 mod render_cache;
 mod search;
 mod server_info;
@@ -206,6 +207,10 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             req.q("deleteSubtasks") == Some("true"),
         ),
         ("GET", ["issue", key, "editmeta"]) => with_issue(sh, v3, key, |v, i| v.editmeta(i)),
+        ("GET", ["issue", key, "properties"]) => properties::list(sh, key),
+        ("GET", ["issue", key, "properties", p]) => properties::get(sh, key, p),
+        ("PUT", ["issue", key, "properties", p]) => properties::put(sh, req, key, p),
+        ("DELETE", ["issue", key, "properties", p]) => properties::delete(sh, key, p),
         ("GET", ["issue", key, "changelog"]) => with_issue(sh, v3, key, |v, i| {
             let list: Vec<Value> = i.changelog.iter().map(|g| v.change_group(g)).collect();
             json!({"self": format!("{}/issue/{}/changelog", v.api(), i.key), "maxResults": 100, "startAt": 0, "total": list.len(), "isLast": true, "values": list})

@@ -234,6 +234,8 @@ fn project_of(issue: &Issue) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The labels of an issue, and the item tandem's property names (an issue tandem created
+/// where no screen takes labels carries only the property).
 fn labels_of(issue: &Issue) -> impl Iterator<Item = &str> {
     issue
         .fields
@@ -242,6 +244,13 @@ fn labels_of(issue: &Issue) -> impl Iterator<Item = &str> {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .chain(
+            issue
+                .properties
+                .get(crate::jira::ITEM_PROPERTY)
+                .and_then(|p| p.get("item"))
+                .and_then(Value::as_str),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
