@@ -194,7 +194,10 @@ async fn create_screens_decide_what_can_be_written() {
     jira.clear_screens();
     jira.set_screen("DEMO", &["Epic"], ScreenOp::Create, &["labels"]);
     let (code, text) = run().await.unwrap();
-    assert_eq!(code, 0, "a warning: creates carry tandem's item property instead: {text}");
+    assert_eq!(
+        code, 0,
+        "a warning: creates carry tandem's item property instead: {text}"
+    );
     assert!(
         text.lines()
             .any(|l| l.contains("type Epic") && l.contains("no Labels field")),

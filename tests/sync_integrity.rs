@@ -1116,3 +1116,48 @@ async fn the_same_change_on_both_sides_at_once_is_no_conflict() {
         );
     }
 }
+
+/// The same change on both sides at once, but the workspace moved on meanwhile (campaign
+/// seeds 24 and 26): the item goes Todo → Done, tandem reads it and starts driving the issue
+/// to Done, the item goes on to Doing, and a person moves the issue to Done just before
+/// tandem's transition. The person's Done came after the workspace's Doing, so it is a
+/// concurrent change like any other: decided under the policy and recorded, never taken for
+/// tandem's own value and overwritten in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matching_jira_change_after_the_workspace_moved_on_is_a_conflict() {
+    let e = env_as_robot(Deployment::Cloud, "workspaceWins").await;
+    let pairs = linked_items(&e, 1).await;
+    let (id, key) = &pairs[0];
+    e.sim.set_latency(Duration::from_millis(2000));
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Done"})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    e.ws(
+        reqwest::Method::PATCH,
+        &format!("/items/{id}"),
+        Some(json!({"status": "Doing"})),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    e.sim.transition_issue(key, "Done").expect("transition");
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    e.sim.set_latency(Duration::ZERO);
+    e.quiesce().await;
+    assert_eq!(e.item(id).await["status"], "Doing");
+    assert_eq!(
+        e.jira_issue(key).await["fields"]["status"]["name"],
+        "In Progress"
+    );
+    let history = e.history(id).await;
+    assert!(
+        history.iter().any(|h| h["action"] == "conflict"
+            && h["field"] == "status"
+            && h["loser"] == "Done"
+            && h["winner"] == "Doing"),
+        "the person's Done lost to the workspace's Doing, on record: {history:#?}"
+    );
+}

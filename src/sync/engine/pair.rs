@@ -666,7 +666,6 @@ async fn settle_overwrites(
         env.run.integration.conflicts,
         crate::manifest::model::ConflictPolicy::WorkspaceWins
     );
-    let ws_snap = fields_snapshot(item, ctx);
     let mut patch = WsPatch::default();
     let mut entries = Vec::new();
     // Story points come back from `toString` as a number ("" when cleared).
@@ -697,10 +696,18 @@ async fn settle_overwrites(
             || o.restore.is_some()
             || (story_points(&o.key) && points(o).is_some())
     };
-    // The other author set the very value tandem wrote (both sides made the same change at
-    // once): nothing was lost, and there is no conflict to record.
+    // The other author set the very value the item holds (both sides made the same change at
+    // once): nothing was lost, and there is no conflict to record. Compared with the item as
+    // it is now, not as this run read it: when the workspace moved on meanwhile, the other
+    // author's value is a concurrent change of its own, recorded like any other.
+    let now_snap = env
+        .shared
+        .workspace
+        .get_item(env.ws(), &item.id)
+        .map(|i| fields_snapshot(&i, ctx))
+        .unwrap_or_else(|_| fields_snapshot(item, ctx));
     let same_as_ours = |o: &super::overwrite::Overwritten| {
-        let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
+        let ours = now_snap.get(&o.key).cloned().unwrap_or(Value::Null);
         let ours_text = ours.as_str().unwrap_or_default().trim();
         match o.key.as_str() {
             "status" => mapped_status(o).is_some_and(|s| s == ours_text),
@@ -720,7 +727,7 @@ async fn settle_overwrites(
     }
     for o in &lost {
         let restore = jira_wins && restorable(o);
-        let ours = ws_snap.get(&o.key).cloned().unwrap_or(Value::Null);
+        let ours = now_snap.get(&o.key).cloned().unwrap_or(Value::Null);
         let mut theirs = o.theirs.clone().unwrap_or_default();
         if o.key == "status" {
             // In the workspace's terms, like every other status in the history.
