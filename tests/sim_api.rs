@@ -1103,3 +1103,82 @@ async fn cached_reads_follow_changes_to_related_issues() {
         "Renamed sprint"
     );
 }
+
+/// Issue entity properties as Jira keeps them: set on create or with PUT (201 new, 200
+/// replaced), listed and read back, 404 with Jira's message when absent, returned on reads
+/// only when asked (`properties=`), found by JQL only once an app declares them indexed.
+#[tokio::test]
+async fn issue_entity_properties_are_kept_read_and_searched_only_when_indexed() {
+    let api = Api::start(Deployment::Cloud).await;
+    let r = api
+        .send(
+            "POST",
+            "/rest/api/3/issue",
+            json!({
+                "fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Story"}, "summary": "with a property"},
+                "properties": [{"key": "tandem.item", "value": {"item": "tandem-item-ws-ITEM-1"}}],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.body["key"].as_str().expect("key").to_owned();
+    let got = api
+        .get(&format!("/rest/api/3/issue/{key}/properties/tandem.item"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["value"]["item"], "tandem-item-ws-ITEM-1");
+    let put = api
+        .send(
+            "PUT",
+            &format!("/rest/api/3/issue/{key}/properties/other"),
+            json!({"n": 1}),
+        )
+        .await;
+    assert_eq!(put.status, 201);
+    let again = api
+        .send(
+            "PUT",
+            &format!("/rest/api/3/issue/{key}/properties/other"),
+            json!({"n": 2}),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let keys = api
+        .get(&format!("/rest/api/3/issue/{key}/properties"))
+        .await;
+    let names: Vec<&str> = keys.body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["key"].as_str())
+        .collect();
+    assert_eq!(names, ["other", "tandem.item"]);
+    let missing = api
+        .get(&format!("/rest/api/3/issue/{key}/properties/nope"))
+        .await;
+    assert_eq!(missing.status, 404);
+    assert!(error_messages(&missing.body)[0].contains("does not exist"));
+    // Reads carry properties only when asked.
+    let plain = api.get(&format!("/rest/api/3/issue/{key}")).await;
+    assert!(plain.body.get("properties").is_none(), "{}", plain.body);
+    let asked = api
+        .get(&format!("/rest/api/3/issue/{key}?properties=tandem.item"))
+        .await;
+    assert_eq!(
+        asked.body["properties"],
+        json!({"tandem.item": {"item": "tandem-item-ws-ITEM-1"}})
+    );
+    // JQL finds a property only once it is indexed.
+    let jql = "issue.property[tandem.item].item = \"tandem-item-ws-ITEM-1\"";
+    assert!(api.sim.search(jql).expect("search").is_empty());
+    api.sim.index_property("tandem.item");
+    assert_eq!(api.sim.search(jql).expect("search"), vec![key.clone()]);
+    let deleted = api
+        .send(
+            "DELETE",
+            &format!("/rest/api/3/issue/{key}/properties/other"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+}

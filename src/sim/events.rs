@@ -97,6 +97,21 @@ impl JqlIssue for IssueView<'_> {
                 .unwrap_or_default(),
             Field::Key => vec![s(&i.key)],
             Field::Id => vec![JqlValue::Num(i.id as f64)],
+            Field::Property { key, path } => {
+                if !st.indexed_properties.iter().any(|k| k == key) {
+                    return Vec::new();
+                }
+                let mut v = i.properties.get(key);
+                for part in path.split('.').filter(|p| !p.is_empty()) {
+                    v = v.and_then(|x| x.get(part));
+                }
+                match v {
+                    Some(Value::String(x)) => vec![s(x)],
+                    Some(Value::Number(n)) => vec![JqlValue::Num(n.as_f64().unwrap_or_default())],
+                    Some(Value::Bool(b)) => vec![s(&b.to_string())],
+                    _ => Vec::new(),
+                }
+            }
             Field::Parent => i
                 .parent
                 .filter(|_| shows_parent(st.deployment, i))

@@ -57,6 +57,12 @@ pub enum Field {
     EpicLink,
     /// `cf[10016]` or `customfield_10016`.
     Custom(u64),
+    /// `issue.property[key].path`: an entity property's value at a dotted path. Jira finds
+    /// only properties an app declares indexed; others match nothing.
+    Property {
+        key: String,
+        path: String,
+    },
 }
 
 impl Field {
@@ -84,12 +90,30 @@ impl Field {
             Field::Reporter => "reporter".into(),
             Field::EpicLink => "Epic Link".into(),
             Field::Custom(id) => format!("cf[{id}]"),
+            Field::Property { key, path } if path.is_empty() => format!("issue.property[{key}]"),
+            Field::Property { key, path } => format!("issue.property[{key}].{path}"),
         }
     }
 
     /// Resolves a field name as written in a query (case-insensitive; aliases included).
     pub fn from_name(name: &str) -> Option<Field> {
-        let lower = name.trim().to_lowercase();
+        let trimmed = name.trim();
+        if trimmed.to_lowercase().starts_with("issue.property[") {
+            let rest = &trimmed["issue.property[".len()..];
+            let (key, tail) = rest.split_once(']')?;
+            let path = match tail {
+                "" => "",
+                t => t.strip_prefix('.')?,
+            };
+            if key.is_empty() {
+                return None;
+            }
+            return Some(Field::Property {
+                key: key.to_owned(),
+                path: path.to_owned(),
+            });
+        }
+        let lower = trimmed.to_lowercase();
         let field = match lower.as_str() {
             "project" => Field::Project,
             "issuetype" | "type" => Field::IssueType,
@@ -132,7 +156,7 @@ impl Field {
             Field::Key | Field::Id | Field::Parent | Field::EpicLink => FieldKind::IssueRef,
             Field::FixVersion => FieldKind::Version,
             Field::Labels => FieldKind::Label,
-            Field::Custom(_) => FieldKind::Any,
+            Field::Custom(_) | Field::Property { .. } => FieldKind::Any,
             _ => FieldKind::Named,
         }
     }

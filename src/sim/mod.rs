@@ -577,6 +577,14 @@ impl SimHandle {
         st.touch();
     }
 
+    /// Makes JQL find the entity property `key` (`issue.property[key].path = …`), as an app
+    /// declaring it indexed does; until then it matches nothing, as in Jira.
+    pub fn index_property(&self, key: &str) {
+        let mut st = self.shared.write();
+        st.indexed_properties.push(key.to_owned());
+        st.touch();
+    }
+
     /// Puts every field back on every screen (drops what [`SimHandle::set_screen`] set).
     pub fn clear_screens(&self) {
         let mut st = self.shared.write();

@@ -287,6 +287,10 @@ pub struct State {
     /// screen"); a field without an entry applies to every type (a global context).
     #[serde(default, rename = "fieldContexts")]
     pub field_contexts: BTreeMap<String, Vec<String>>,
+    /// Entity property keys JQL can search (`issue.property[key]…`), as an app's index
+    /// declaration makes them; properties set over REST alone are not searchable in Jira.
+    #[serde(default, rename = "indexedProperties")]
+    pub indexed_properties: Vec<String>,
     /// Fields left off create or edit screens (Jira: the project's issue type screen scheme).
     /// Such a field is refused on that operation with "not on the appropriate screen" and left
     /// out of createmeta or editmeta; reads still show it. No rule: every field is on both.
@@ -1303,6 +1307,7 @@ impl State {
             hidden: Default::default(),
             field_contexts: Default::default(),
             screens: Vec::new(),
+            indexed_properties: Vec::new(),
             required_fields: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),
