@@ -616,3 +616,33 @@ async fn without_labels_a_cut_off_create_is_found_by_its_item_property() {
         "the property scan ran"
     );
 }
+
+/// A FieldMapping shared by two integrations, one without a board while the mapping says
+/// `storyPoints: auto`: only that integration is not Ready; the other keeps syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_mapping_one_integration_cannot_use_fails_only_that_one() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.create_project("OPS", "Operations").expect("OPS");
+    e.dirs.manifest(
+        "ops.yaml",
+        &OPS_INTEGRATION.replace(
+            "project: OPS\n",
+            "project: OPS\n  fieldMapping: demo-fields\n",
+        ),
+    );
+    let status =
+        e.d.wait_status("ops is checked", |s| {
+            resource(s, "ProjectIntegration", "ops")
+                .is_some_and(|r| r["conditions"].to_string().contains("JiraMismatch"))
+        })
+        .await;
+    let demo = ready(&status, "ProjectIntegration", "demo");
+    assert!(
+        demo.as_ref().is_some_and(|(ok, _, _)| *ok),
+        "demo stays Ready: {demo:?}\n{status:#}"
+    );
+    let id = e
+        .create_item(json!({"type": "Story", "title": "still syncing"}))
+        .await;
+    assert!(e.linked_key(&id).await.starts_with("DEMO-"));
+}
