@@ -1182,3 +1182,22 @@ async fn issue_entity_properties_are_kept_read_and_searched_only_when_indexed() 
         .await;
     assert_eq!(deleted.status, 204);
 }
+
+/// `createmeta?projectKeys=A&projectKeys=B` is a list, as Jira reads it (the simulator kept
+/// only the first value before).
+#[tokio::test]
+async fn createmeta_reads_repeated_project_keys_as_a_list() {
+    let api = Api::start(Deployment::Cloud).await;
+    api.sim.create_project("OPS", "Operations").expect("OPS");
+    let r = api
+        .get("/rest/api/3/issue/createmeta?projectKeys=DEMO&projectKeys=OPS")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys: Vec<&str> = r.body["projects"]
+        .as_array()
+        .expect("projects")
+        .iter()
+        .filter_map(|p| p["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["DEMO", "OPS"]);
+}

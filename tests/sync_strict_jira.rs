@@ -646,3 +646,29 @@ async fn a_shared_mapping_one_integration_cannot_use_fails_only_that_one() {
         .await;
     assert!(e.linked_key(&id).await.starts_with("DEMO-"));
 }
+
+/// A field on the edit screen but not on the create screen (a common screen scheme): the
+/// create goes without it, the item keeps its value (never cleared from Jira's empty one), and
+/// the next sync writes it with an edit, where Jira takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_only_on_the_edit_screen_is_written_after_the_create() {
+    let e = Env::start(Deployment::Cloud, "jiraWins").await;
+    e.sim.set_screen(
+        "DEMO",
+        &["Story"],
+        tandem::sim::model::ScreenOp::Create,
+        &["customfield_10035"],
+    );
+    let id = e
+        .create_item(
+            json!({"type": "Story", "title": "edit later", "fields": {"Platforms": ["Web"]}}),
+        )
+        .await;
+    let key = e.linked_key(&id).await;
+    e.wait_issue(&key, "Platforms arrives by an edit", |i| {
+        i["fields"]["customfield_10035"][0]["value"] == "Web"
+    })
+    .await;
+    e.quiesce().await;
+    assert_eq!(e.item(&id).await["fields"]["Platforms"], json!(["Web"]));
+}

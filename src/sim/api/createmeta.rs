@@ -14,19 +14,19 @@ pub(super) fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
     let st = sh.read();
     let v = View::new(&st, &sh.base_url, v3);
     let keys: Option<Vec<String>> = req
-        .q("projectKeys")
+        .q_list("projectKeys")
         .map(|k| k.split(',').map(|s| s.trim().to_uppercase()).collect());
     let ids: Option<Vec<String>> = req
-        .q("projectIds")
+        .q_list("projectIds")
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
     let type_names: Option<Vec<String>> = req
-        .q("issuetypeNames")
+        .q_list("issuetypeNames")
         .map(|k| k.split(',').map(|s| s.trim().to_lowercase()).collect());
     let type_ids: Option<Vec<String>> = req
-        .q("issuetypeIds")
+        .q_list("issuetypeIds")
         .map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
     let with_fields = req
-        .q("expand")
+        .q_list("expand")
         .is_some_and(|e| e.contains("projects.issuetypes.fields"));
     let projects: Vec<Value> = st
         .projects
