@@ -108,6 +108,21 @@ impl JiraClient {
         }
     }
 
+    /// The fields an issue's edit screen takes (`GET /issue/{key}/editmeta`): Jira knows edit
+    /// screens only per issue, so the online check asks one issue of each mapped type.
+    pub async fn edit_screen(
+        &self,
+        key: &str,
+    ) -> Result<std::collections::BTreeSet<String>, JiraError> {
+        let url = self.api_url(&["issue", key, "editmeta"]).await?;
+        let meta: serde_json::Value = self.call(Call::get(url)).await?;
+        Ok(meta
+            .get("fields")
+            .and_then(serde_json::Value::as_object)
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// `GET /project/{key}/statuses`: statuses per issue type.
     pub async fn project_statuses(&self, key: &str) -> Result<Vec<IssueTypeStatuses>, JiraError> {
         let url = self.api_url(&["project", key, "statuses"]).await?;

@@ -424,6 +424,43 @@ async fn check_screens(
                     .push(t.name.clone());
             }
         }
+        // Edit screens are known only per issue: asked of the newest issue of the type, when
+        // there is one. A mapped field it lacks cannot be updated on such issues.
+        let jql = format!(
+            "project = \"{}\" AND issuetype = {} ORDER BY created DESC",
+            project.key, t.id
+        );
+        let sample = client
+            .search(&jql, &["summary"])
+            .page_size(1)
+            .next_page()
+            .await?
+            .and_then(|p| p.into_iter().next());
+        if let Some(sample) = sample {
+            let editable = client.edit_screen(&sample.key).await?;
+            let fields = report.resolved.fields.clone();
+            for (ws_field, field) in &fields {
+                if !editable.contains(&field.id) {
+                    let label = spec
+                        .fields
+                        .iter()
+                        .find(|p| &p.workspace == ws_field)
+                        .map(field_label)
+                        .unwrap_or_else(|| format!("field {ws_field}"));
+                    report.warn(
+                        label,
+                        format!(
+                            "Jira field \"{}\" ({}) is not on the edit screen of {} issues in {} (asked of {}): tandem cannot update it there, and lists each refused edit under refusedFields",
+                            field.name, field.id, t.name, project.key, sample.key
+                        ),
+                        format!(
+                            "add \"{}\" to the edit screen of {} in {}",
+                            field.name, t.name, project.key
+                        ),
+                    );
+                }
+            }
+        }
         let mapped: Vec<String> = report
             .resolved
             .fields
