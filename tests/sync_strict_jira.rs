@@ -42,6 +42,16 @@ async fn out_of_context_field(deployment: Deployment) {
                 .is_some_and(|m| m.contains("appropriate screen"))),
         "{deployment:?}: the refused field is in the history: {history:#?}"
     );
+    // And listed per pair and field in status, like a field an edit went without.
+    let status = e.d.status().await;
+    let refused =
+        &resource(&status, "ProjectIntegration", "demo").expect("demo")["sync"]["refusedFields"];
+    assert!(
+        refused["fields"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|r| r["item"] == id.as_str() && r["field"] == "storyPoints")),
+        "{deployment:?}: {refused}"
+    );
     // Both directions go on; the item's story points stay.
     e.sim
         .edit_issue(
@@ -516,11 +526,12 @@ async fn cloud_a_team_is_written_by_its_id() {
         .create_item(json!({"type": "Story", "title": "teamwork", "team": "Platform"}))
         .await;
     let key = e.linked_key(&id).await;
-    let issue = e.jira_issue(&key).await;
-    assert_eq!(
-        issue["fields"]["customfield_10001"]["id"], PLATFORM,
-        "{issue:#}"
-    );
+    // (The engine may take the new mapping a moment after status shows it Ready.)
+    let issue = e
+        .wait_issue(&key, "the team by its id", |i| {
+            i["fields"]["customfield_10001"]["id"] == PLATFORM
+        })
+        .await;
     assert_eq!(issue["fields"]["customfield_10001"]["name"], "Platform");
     // A person picks another team in Jira: the item shows its name.
     e.sim

@@ -313,7 +313,7 @@ async fn push_item(
             return (Pushed::Updated(link.jira_issue_key), write.sprint);
         }
         (None, intent) => match create_linked_issue(env, item, &write, intent, &record.id).await {
-            Ok((_, key)) => key,
+            Ok(created) => created.key,
             Err(CreateError::Refused(reason)) => return (Pushed::Refused(reason), None),
             Err(CreateError::Failed(message) | CreateError::Rejected(message)) => {
                 return fail(message)
@@ -363,7 +363,7 @@ pub(crate) async fn create_linked_issue(
     write: &super::mapping::IssueWrite,
     intent: Option<Intent>,
     job: &str,
-) -> Result<(String, String), CreateError> {
+) -> Result<Created, CreateError> {
     let failed = CreateError::Failed;
     let mut dropped = std::collections::BTreeMap::new();
     let run = env.run;
@@ -456,7 +456,7 @@ pub(crate) async fn create_linked_issue(
         .put_kv(INTENTS_NS, &key, bytes)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    for (field, why) in dropped {
+    for (field, why) in &dropped {
         let mut entry = crate::workspace::HistoryEntry::new(
             "rejected",
             crate::workspace::Origin::Sync(integration.clone()),
@@ -469,7 +469,20 @@ pub(crate) async fn create_linked_issue(
             tracing::warn!(error = %e, item = %item.id, "cannot record a refused field");
         }
     }
-    Ok((id, key_))
+    Ok(Created {
+        id,
+        key: key_,
+        dropped,
+    })
+}
+
+/// An issue created (or adopted) for an item.
+pub(crate) struct Created {
+    pub id: String,
+    pub key: String,
+    /// Jira field id → Jira's reason, for fields the create went without (already in the
+    /// item's history).
+    pub dropped: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether a create refused with these field errors can go again without those fields: each

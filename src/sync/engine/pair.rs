@@ -296,12 +296,24 @@ async fn push_new_item(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError>
         Err(e) => return Err(e.into()),
     };
     let intent = intent_of(&env.shared.store, env.integration(), &item.id)?;
-    let (issue_id, issue_key) = create_linked_issue(&env.push_env(), &item, &write, intent, "live")
+    let created = create_linked_issue(&env.push_env(), &item, &write, intent, "live")
         .await
         .map_err(|e| match e {
             CreateError::Refused(why) | CreateError::Rejected(why) => PairError::Permanent(why),
             CreateError::Failed(why) => PairError::Transient(why),
         })?;
+    // Fields the create went without are listed per pair like those an edit went without
+    // (the push already wrote the item's history).
+    for (jira_field, reason) in &created.dropped {
+        let key = ctx
+            .rules()
+            .iter()
+            .find(|r| &r.jira.id == jira_field)
+            .map_or(jira_field.as_str(), |r| r.workspace.as_str());
+        super::refused::on_refused(env, &item.id, &created.key, key, jira_field, reason, false)
+            .await?;
+    }
+    let (issue_id, issue_key) = (created.id, created.key);
     let mut synced = Synced {
         jira_writes: 1,
         ..Synced::default()
@@ -1492,7 +1504,8 @@ async fn sync_linked(
                             Some(v) => m.baseline.insert(k.clone(), v.clone()),
                             None => m.baseline.remove(k),
                         };
-                        super::refused::on_refused(env, &item.id, &key, k, id, reason).await?;
+                        super::refused::on_refused(env, &item.id, &key, k, id, reason, true)
+                            .await?;
                     }
                     None if ids.iter().any(|id| body.fields.contains_key(id)) => {
                         super::refused::on_accepted(env, &item.id, &key, k).await?;

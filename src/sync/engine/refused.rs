@@ -59,7 +59,8 @@ async fn history(env: &PairEnv<'_>, item: &str, action: &str, field: &str, messa
 }
 
 /// Jira refused `field` (a snapshot key, Jira field `jira_field`) of `item` ⇄ `key` with
-/// `reason`; recorded once per reason.
+/// `reason`; recorded once per reason, in the history too unless the caller already wrote it
+/// there (a create's push does).
 pub(super) async fn on_refused(
     env: &PairEnv<'_>,
     item: &str,
@@ -67,6 +68,7 @@ pub(super) async fn on_refused(
     field: &str,
     jira_field: &str,
     reason: &str,
+    with_history: bool,
 ) -> Result<(), PairError> {
     let integration = env.integration();
     env.shared
@@ -102,6 +104,9 @@ pub(super) async fn on_refused(
         reason,
         "Jira refused a field"
     );
+    if !with_history {
+        return Ok(());
+    }
     history(
         env,
         item,
