@@ -13,6 +13,7 @@
 //! Nothing is attached after construction: the queue exists before the reconcilers that
 //! requeue through it and the jobs that wake their SyncJob, so no part holds a half-built other.
 
+pub mod metrics;
 pub mod status;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use crate::reconcile::{
 use crate::store::Store;
 use crate::sync::engine::{Engine, EngineConfig};
 use crate::sync::jobs::Jobs;
-use crate::watch::{ManifestWatcher, ScanFn, WatchConfig};
+use crate::watch::{ManifestWatcher, ManifestsMode, ScanFn, WatchConfig};
 use crate::workspace::WorkspaceService;
 
 /// Tuning of everything above the process shell; tests shorten the intervals.
@@ -51,6 +52,9 @@ pub struct RuntimeConfig {
     pub engine: EngineConfig,
     /// How long a Ready resource waits before the next check against Jira.
     pub recheck: Duration,
+    /// The bound public listener, for the webhook URL status shows when tandem does not
+    /// manage the webhook.
+    pub public_addr: Option<std::net::SocketAddr>,
 }
 
 impl RuntimeConfig {
@@ -66,6 +70,7 @@ impl RuntimeConfig {
             secret_poll: Duration::from_secs(2),
             engine: EngineConfig::default(),
             recheck: Duration::from_secs(300),
+            public_addr: None,
         }
     }
 }
@@ -108,12 +113,14 @@ async fn status_conflicts(
 /// Runs `tandem run` to the end: opens the store and binds the listeners (the daemon shell),
 /// builds everything else on them, serves until SIGTERM/SIGINT, and collects the background
 /// work after the shell has shut down in order.
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+pub async fn run(config: DaemonConfig, mode: ManifestsMode) -> Result<(), DaemonError> {
     let daemon = Daemon::start(config).await?;
-    let runtime_config = RuntimeConfig::new(
+    let mut runtime_config = RuntimeConfig::new(
         daemon.config().manifests_dir.clone(),
         daemon.config().secret_dirs.clone(),
     );
+    runtime_config.watch.mode = mode;
+    runtime_config.public_addr = daemon.public_addr();
     let mut tasks = JoinSet::new();
     let hooks = start(
         runtime_config,
@@ -219,9 +226,12 @@ pub fn start(
         stopped(shutdown.clone()),
     ));
     let status_ctx = ctx.clone();
+    let metrics_ctx = ctx.clone();
+    let metrics_watch = watch_status.clone();
     let status_engine = engine.clone();
     let status_live = live.view();
     let manifests_dir = config.manifests_dir.clone();
+    let public_addr = config.public_addr;
     let metrics_engine = engine.clone();
     let runs_engine = engine.clone();
     Hooks {
@@ -235,6 +245,7 @@ pub fn start(
                 conflicts: &conflicts,
                 watch: &watch_status.borrow(),
                 manifests_dir: &manifests_dir,
+                public_addr,
             })
         })),
         sync_runs: Some(Arc::new(move || runs_engine.stats().runs)),
@@ -251,7 +262,13 @@ pub fn start(
             Ok(())
         })),
         on_reload: Arc::new(move || trigger.rescan()),
-        extra_metrics: vec![Arc::new(EngineMetrics(move || metrics_engine.stats()))],
+        extra_metrics: vec![
+            Arc::new(EngineMetrics(move || metrics_engine.stats())),
+            Arc::new(metrics::ManifestMetrics {
+                ctx: metrics_ctx,
+                watch: metrics_watch,
+            }),
+        ],
         drain: Some(Box::pin(async move {
             match controller_done.await {
                 Ok(report) if report.aborted > 0 => {

@@ -46,7 +46,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what applying a directory would change; exit 0 no change, 2 changes.
     Plan(PlanArgs),
-    /// Show the daemon's resources and their conditions.
+    /// Show the daemon's resources and their conditions; exit 0 all Ready and nothing
+    /// rejected, 1 otherwise, 2 daemon unreachable.
     Status(StatusArgs),
     /// Start a one-time sync of one integration.
     Sync(SyncArgs),
@@ -60,10 +61,22 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Directory of manifests to watch.
+    /// Directory of manifests to watch [default: $CONFIGURATION_DIRECTORY under systemd, else
+    /// ./manifests].
     #[arg(long, env = "TANDEM_MANIFESTS")]
     pub manifests: Option<PathBuf>,
-    /// Directory holding the state file.
+    /// Where manifests are read from: `auto` applies the checked-out commit when the directory
+    /// is inside a git work tree (uncommitted changes are shown, not applied) and the files
+    /// otherwise; `git` requires a work tree; `directory` applies the files as they are.
+    #[arg(
+        long,
+        env = "TANDEM_MANIFESTS_MODE",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub manifests_mode: ManifestsModeArg,
+    /// Directory holding the state file [default: $STATE_DIRECTORY under systemd, else
+    /// ./state].
     #[arg(long, env = "TANDEM_STATE")]
     pub state: Option<PathBuf>,
     /// Public listener for Jira webhooks.
@@ -103,6 +116,24 @@ pub struct PlanArgs {
     pub admin: String,
 }
 
+/// `--manifests-mode`; mirrors [`crate::watch::ManifestsMode`].
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ManifestsModeArg {
+    Auto,
+    Git,
+    Directory,
+}
+
+impl From<ManifestsModeArg> for crate::watch::ManifestsMode {
+    fn from(m: ManifestsModeArg) -> Self {
+        match m {
+            ManifestsModeArg::Auto => crate::watch::ManifestsMode::Auto,
+            ManifestsModeArg::Git => crate::watch::ManifestsMode::Git,
+            ManifestsModeArg::Directory => crate::watch::ManifestsMode::Directory,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Table,
@@ -111,6 +142,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// Show only this resource, in full (all conditions, rejected edits with hints, details).
+    pub name: Option<String>,
     /// Admin API of the running daemon.
     #[arg(
         long,
