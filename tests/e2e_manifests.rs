@@ -583,6 +583,21 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
         "a log line says so"
     );
 
+    // `tandem plan` compares the working files with the set the daemon applied (recorded in
+    // the state directory); the daemon holds the state file, so it is asked for the links.
+    let dir = dirs.manifests.to_str().expect("utf8");
+    let state = dirs.state.to_str().expect("utf8");
+    let plan = d.cli(&["plan", dir, "--state", state]).await;
+    assert_eq!(plan.code, Some(2), "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("against the set the daemon last applied")
+            && plan
+                .stdout
+                .contains("- delete ProjectIntegration/mobile (drops 2 links)"),
+        "{plan:?}"
+    );
+
     git_in(&dirs.manifests, &["commit", "-qm", "drop mobile"]);
     let second = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
     let after = d
@@ -592,6 +607,8 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
         .await;
     assert_eq!(after["manifests"]["commit"], second.as_str(), "{after:#}");
     assert!(resource(&after, KIND_PI, "demo").is_some());
+    let plan = d.cli(&["plan", dir, "--state", state]).await;
+    assert_eq!(plan.code, Some(0), "{plan:?}");
     sim.shutdown().await.expect("sim shutdown");
 }
 

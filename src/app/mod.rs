@@ -55,6 +55,9 @@ pub struct RuntimeConfig {
     /// The bound public listener, for the webhook URL status shows when tandem does not
     /// manage the webhook.
     pub public_addr: Option<std::net::SocketAddr>,
+    /// Where the last applied manifest set is recorded for `tandem plan --state`; `None`
+    /// records nothing (the demo, benches).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -71,6 +74,7 @@ impl RuntimeConfig {
             engine: EngineConfig::default(),
             recheck: Duration::from_secs(300),
             public_addr: None,
+            state_dir: None,
         }
     }
 }
@@ -82,6 +86,36 @@ fn scan_fn() -> ScanFn {
             .map(|files| files.into_iter().map(|f| (f.path, f.text)).collect())
             .map_err(|e| std::io::Error::other(e.to_string()))
     })
+}
+
+/// Records each new manifest set in the state directory (`watch::record`), for `tandem plan`
+/// without a daemon. A failure is logged and tried again with the next set: the record is an
+/// aid to planning, never a reason to stop applying.
+async fn record_applied(
+    state_dir: PathBuf,
+    manifests_dir: PathBuf,
+    mut snapshots: watch::Receiver<Option<Arc<crate::watch::Snapshot>>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let root = std::path::absolute(&manifests_dir).unwrap_or(manifests_dir);
+    loop {
+        let current = snapshots.borrow_and_update().clone();
+        if let Some(snapshot) = current {
+            let (dir, root) = (state_dir.clone(), root.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                crate::watch::record::write_applied(&dir, &root, &snapshot)
+            })
+            .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, dir = %state_dir.display(), "cannot record the applied manifest set for `tandem plan`");
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            r = snapshots.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 /// Keeps the status page's recent conflicts current: every few seconds, if the engine counted
@@ -121,6 +155,7 @@ pub async fn run(config: DaemonConfig, mode: ManifestsMode) -> Result<(), Daemon
     );
     runtime_config.watch.mode = mode;
     runtime_config.public_addr = daemon.public_addr();
+    runtime_config.state_dir = Some(daemon.config().state_dir.clone());
     let mut tasks = JoinSet::new();
     let hooks = start(
         runtime_config,
@@ -194,6 +229,14 @@ pub fn start(
         config.watch.clone(),
     );
     let snapshots = watcher.snapshots();
+    if let Some(state_dir) = config.state_dir.clone() {
+        tasks.spawn(record_applied(
+            state_dir,
+            config.manifests_dir.clone(),
+            watcher.snapshots(),
+            stopped(shutdown.clone()),
+        ));
+    }
     let watch_status = watcher.status();
     let trigger = watcher.rescan_trigger();
     tasks.spawn(watcher.run(stopped(shutdown.clone())));

@@ -44,7 +44,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check manifests; exit 0 valid, 1 invalid, 2 usage or I/O error.
     Validate(ValidateArgs),
-    /// Show what applying a directory would change; exit 0 no change, 2 changes.
+    /// Show what applying a directory would change, field by field, offline; exit 0 no
+    /// change, 2 changes, 1 invalid or nothing to compare with.
     Plan(PlanArgs),
     /// Show the daemon's resources and their conditions; exit 0 all Ready and nothing
     /// rejected, 1 otherwise, 2 daemon unreachable.
@@ -105,9 +106,22 @@ pub struct ValidateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Manifest directory to compare with what the daemon runs.
+    /// Manifest directory to plan (its files as they are) [default: .].
     pub dir: Option<PathBuf>,
-    /// Admin API of the running daemon.
+    /// What to compare with: a directory, or a git revision of DIR's repository (`main`,
+    /// `HEAD^`, a commit id) [default: the set recorded in --state, else HEAD's parent, else
+    /// the running daemon].
+    #[arg(long, value_name = "DIR|GIT-REF")]
+    pub against: Option<String>,
+    /// The daemon's state directory: the set it last applied, and the links a deletion drops
+    /// (read from the state file when no daemon holds it, else asked of the daemon).
+    #[arg(long, env = "TANDEM_STATE")]
+    pub state: Option<PathBuf>,
+    /// Directory that relative secret file references resolve against (after
+    /// $CREDENTIALS_DIRECTORY), to check that new or changed references resolve.
+    #[arg(long, env = "TANDEM_SECRETS")]
+    pub secrets: Option<PathBuf>,
+    /// Admin API of the running daemon (links, and the base when nothing else is given).
     #[arg(
         long,
         env = "TANDEM_ADMIN_URL",

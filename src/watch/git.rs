@@ -224,6 +224,20 @@ pub fn read_commit(dir: &Path, commit: &str) -> io::Result<Vec<(PathBuf, String)
         .collect()
 }
 
+/// The commit `rev` (a branch, tag, `HEAD^`, an id) names in the repository of `dir`; `None`
+/// when it names no commit or `dir` is not in a repository.
+pub fn resolve(dir: &Path, rev: &str) -> Option<String> {
+    let out = git(dir)
+        .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+        .arg(format!("{rev}^{{commit}}"))
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// The first 12 characters of a commit id, as status shows it.
 pub fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)

@@ -18,6 +18,7 @@
 //! changes (a new path or a new inode at the same path) the recursive watch is moved to it.
 
 pub mod git;
+pub mod record;
 mod uncommitted;
 
 pub use git::ManifestsMode;
