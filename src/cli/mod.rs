@@ -50,7 +50,8 @@ pub enum Command {
     /// Show the daemon's resources and their conditions; exit 0 all Ready and nothing
     /// rejected, 1 otherwise, 2 daemon unreachable.
     Status(StatusArgs),
-    /// Start a one-time sync of one integration.
+    /// Run a one-time sync of one integration; exit 0 completed, 1 failed or refused (unknown
+    /// integration, sprint or release), 2 usage or daemon unreachable.
     Sync(SyncArgs),
     /// Write the JSON Schema of every manifest kind.
     Schema(SchemaArgs),
@@ -174,23 +175,27 @@ pub struct SyncArgs {
     /// Name of the ProjectIntegration.
     pub integration: String,
     /// Jira to workspace.
-    #[arg(long, conflicts_with = "to_jira", required_unless_present = "to_jira")]
+    #[arg(long, conflicts_with = "to_jira")]
     pub from_jira: bool,
     /// JQL filter (with --from-jira); default: all open issues of the project.
     #[arg(long, requires = "from_jira")]
     pub jql: Option<String>,
-    /// Workspace to Jira.
+    /// Workspace to Jira; needs a scope: --all, --sprint or --release.
     #[arg(long)]
     pub to_jira: bool,
     /// Push the whole workspace (with --to-jira).
-    #[arg(long, requires = "to_jira")]
+    #[arg(long, requires = "to_jira", conflicts_with_all = ["sprints", "releases"])]
     pub all: bool,
-    /// Push these sprints (with --to-jira).
-    #[arg(long = "sprint", requires = "to_jira")]
+    /// Push these sprints (with --to-jira); an unknown name is an error.
+    #[arg(long = "sprint", requires = "to_jira", conflicts_with = "releases")]
     pub sprints: Vec<String>,
-    /// Push these releases (with --to-jira).
+    /// Push these releases (with --to-jira); an unknown name is an error.
     #[arg(long = "release", requires = "to_jira")]
     pub releases: Vec<String>,
+    /// Report what would be created, updated and skipped, and why, writing nothing (with
+    /// --to-jira).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Admin API of the running daemon.
     #[arg(
         long,
