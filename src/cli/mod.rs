@@ -4,6 +4,7 @@
 
 mod admin_client;
 mod demo;
+mod docs;
 mod online;
 mod plan;
 pub mod run;
@@ -59,6 +60,10 @@ pub enum Command {
     JiraSim(JiraSimArgs),
     /// Start the simulator and the daemon on one machine with the examples, nothing to configure.
     Demo,
+    /// Print a shell completion script: `tandem completions bash > /etc/bash_completion.d/tandem`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tandem man | man -l -`; `--out DIR` writes one per command.
+    Man(ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,6 +211,20 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write `tandem.1` and one `tandem-COMMAND.1` per command here instead of printing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
     /// Directory to write the schemas to.
     #[arg(long, default_value = "schemas")]
@@ -310,7 +329,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Validate(_) | Command::Plan(_) | Command::Status(_) | Command::Schema(_)
+        Command::Validate(_)
+            | Command::Plan(_)
+            | Command::Status(_)
+            | Command::Schema(_)
+            | Command::Completions(_)
+            | Command::Man(_)
     ) {
         restore_sigpipe();
     }
@@ -323,6 +347,8 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
         Command::Demo => demo::run(),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
 
