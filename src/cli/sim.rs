@@ -1,5 +1,6 @@
 //! `tandem jira-sim`: runs the Jira simulator until Ctrl-C or SIGTERM.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -60,6 +61,15 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the Jira simulator")?;
     println!("{}", handle.base_url());
+    // Who can sign in, and with what: the simulator's credentials are test fixtures, printed
+    // so nobody has to read the source to use it (after the URL, which scripts read first).
+    // A reader that took only the URL and closed the pipe must not stop the simulator.
+    let mut out = std::io::stdout().lock();
+    for line in user_lines(&handle.snapshot().users, deployment) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    drop(out);
     let in_force = handle.faults();
     if !in_force.is_quiet() {
         eprintln!(
@@ -86,6 +96,32 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
 
 /// The settings the flags describe; clap's value parsers already checked each value with the
 /// rules `/_sim/faults` applies, and `Simulator::start` checks the whole again.
+/// One line per user: login, secret(s) and role, as the deployment authenticates them.
+fn user_lines(users: &[crate::sim::model::User], deployment: sim::Deployment) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| {
+            let role = if u.admin {
+                "administrator"
+            } else {
+                "not an administrator"
+            };
+            match deployment {
+                sim::Deployment::Cloud => {
+                    format!("user {} API token {} ({role})", u.login, u.secret)
+                }
+                sim::Deployment::DataCenter => match &u.pat {
+                    Some(pat) => format!(
+                        "user {} password {} personal access token {pat} ({role})",
+                        u.login, u.secret
+                    ),
+                    None => format!("user {} password {} ({role})", u.login, u.secret),
+                },
+            }
+        })
+        .collect()
+}
+
 fn faults(a: &JiraSimFaultArgs) -> FaultSettings {
     let d = FaultSettings::default();
     let lost = LostResponses::default();

@@ -1,0 +1,109 @@
+//! Shaping the simulator as one shapes a Jira (issue 15, "A simulator you can shape"): an
+//! administrator creates a project through `POST /rest/api/{2,3}/project` with the body and
+//! answer of Jira's `createProject`; others get Jira's 403, a body without key or name its 400;
+//! `tandem jira-sim` prints who can sign in.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use tandem::sim::{Deployment, SimConfig, Simulator};
+
+async fn post(base: &str, user: (&str, &str), path: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .basic_auth(user.0, Some(user.1))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_creates_projects_through_the_rest_api() {
+    let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
+        .await
+        .expect("simulator");
+    let base = sim.base_url();
+    let admin = ("admin@example.com", "admin-token");
+    let body = json!({"key": "WEB", "name": "Web", "projectTypeKey": "software"});
+    let (status, created) = post(&base, admin, "/rest/api/3/project", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["key"], "WEB");
+    assert_eq!(
+        created["self"],
+        format!("{base}/rest/api/3/project/{}", created["id"])
+    );
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, "POST", "/rest/api/3/project", 201, &created)
+            .unwrap_or_else(|e| panic!("not Jira's createProject answer: {e:?}"));
+    }
+    let project: Value = reqwest::Client::new()
+        .get(format!("{base}/rest/api/2/project/WEB"))
+        .basic_auth(admin.0, Some(admin.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(project["name"], "Web", "{project}");
+
+    let (status, _) = post(&base, admin, "/rest/api/2/project", body).await;
+    assert_eq!(status, 400, "a key is used once");
+    let (status, err) = post(
+        &base,
+        ("user@example.com", "user-token"),
+        "/rest/api/3/project",
+        json!({"key": "APP", "name": "App"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+    let (status, err) = post(
+        &base,
+        admin,
+        "/rest/api/3/project",
+        json!({"name": "No key"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(err["errors"]["projectKey"].is_string(), "{err}");
+    sim.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn jira_sim_prints_its_users_after_its_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "jira-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "bob:secret:admin",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jira-sim starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        out.push(lines.next().expect("a line").expect("read"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out[0].starts_with("http://127.0.0.1:"), "{out:?}");
+    assert_eq!(
+        out[1..],
+        [
+            "user admin@example.com API token admin-token (administrator)",
+            "user user@example.com API token user-token (not an administrator)",
+            "user bob API token secret (administrator)",
+        ]
+    );
+}
