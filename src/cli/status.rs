@@ -1,8 +1,9 @@
 //! `tandem status`: what the daemon runs, as a table for people or JSON for scripts.
 //!
 //! Exit codes are a contract, so a script or a person glancing at `$?` cannot miss trouble:
-//! 0 every resource is Ready and no edit is rejected; 1 something is not Ready, a manifest
-//! edit is rejected or the named resource does not exist; 2 the daemon cannot be reached.
+//! 0 every resource is Ready, no edit is rejected and the manifest directory can be read; 1
+//! something is not Ready, a manifest edit is rejected, the directory has a problem or the
+//! named resource does not exist; 2 the daemon cannot be reached.
 
 use std::process::ExitCode;
 
