@@ -96,10 +96,46 @@ async fn cli_sync_manifest_job_and_push_of_linked_items() {
         .search("project = DEMO AND type = Story")
         .expect("search")
         .len();
+    // A dry run first: what the import would create, and nothing in the workspace after it.
+    let dry = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--from-jira",
+            "--jql",
+            "type = Story",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert!(items(&d).await.is_empty(), "a dry run writes nothing");
     let out = d
         .cli(&["sync", "demo", "--from-jira", "--jql", "type = Story"])
         .await;
     assert_eq!(out.code, Some(0), "{out:?}");
+    let counts = |o: &CliOutput| {
+        o.stdout
+            .lines()
+            .find(|l| l.starts_with("created="))
+            .unwrap_or_else(|| panic!("no counts: {o:?}"))
+            .to_owned()
+    };
+    assert_eq!(counts(&dry), counts(&out), "dry run and real run agree");
+    let again = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--from-jira",
+            "--jql",
+            "type = Story",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(
+        counts(&again),
+        format!("created=0 updated=0 unchanged={stories} skipped=0 failed=0"),
+        "{again:?}"
+    );
     assert!(
         out.stdout.contains(&format!(
             "created={stories} updated=0 unchanged=0 skipped=0 failed=0"

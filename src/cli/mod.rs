@@ -197,8 +197,8 @@ pub struct SyncArgs {
     /// Push these releases (with --to-jira); an unknown name is an error.
     #[arg(long = "release", requires = "to_jira")]
     pub releases: Vec<String>,
-    /// Report what would be created, updated and skipped, and why, writing nothing (with
-    /// --to-jira).
+    /// Report what would be created, updated, left unchanged and skipped, and why, writing
+    /// nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Admin API of the running daemon.

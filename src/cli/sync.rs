@@ -6,7 +6,8 @@
 //! be asked.
 //!
 //! `--to-jira` needs an explicit scope, because "everything" is too big a default for a write
-//! to someone's Jira; `--dry-run` asks the daemon what the push would do and writes nothing.
+//! to someone's Jira; `--dry-run` asks the daemon what the push or import would do and writes
+//! nothing.
 //!
 //! The job runs in the daemon: interrupting this command does not stop it, and the job id it
 //! prints can be looked up later.
@@ -67,19 +68,20 @@ fn usage_error(args: &SyncArgs) -> Option<&'static str> {
             "--to-jira needs a scope: --all (the whole workspace), --sprint NAME or --release NAME",
         );
     }
-    if args.dry_run && !args.to_jira {
-        return Some("--dry-run is supported with --to-jira");
-    }
     None
 }
 
 /// The request body the flags describe.
 fn request_body(args: &SyncArgs) -> Value {
     if args.from_jira {
-        match &args.jql {
+        let mut body = match &args.jql {
             Some(q) => json!({"direction": "fromJira", "jql": q}),
             None => json!({"direction": "fromJira"}),
+        };
+        if args.dry_run {
+            body["dryRun"] = json!(true);
         }
+        body
     } else {
         let scope = if !args.sprints.is_empty() {
             json!({"sprints": args.sprints})
@@ -346,6 +348,7 @@ fn print_result(job: &Value) {
             let sign = match p["action"].as_str().unwrap_or("") {
                 "create" => "+ would create",
                 "update" => "~ would update",
+                "unchanged" => "  unchanged",
                 "skip" => "= would skip",
                 _ => "! would fail",
             };

@@ -48,6 +48,10 @@ pub enum JobRequest {
     FromJira {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         jql: Option<String>,
+        /// Report what would be created, updated, left unchanged and skipped without writing
+        /// to the workspace or the links; only the job's own record is stored.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
     },
     #[serde(rename_all = "camelCase")]
     ToJira {
@@ -76,7 +80,10 @@ pub enum JobScope {
 impl From<&JobSpec> for JobRequest {
     fn from(spec: &JobSpec) -> Self {
         match spec {
-            JobSpec::FromJira { jql } => JobRequest::FromJira { jql: jql.clone() },
+            JobSpec::FromJira { jql } => JobRequest::FromJira {
+                jql: jql.clone(),
+                dry_run: false,
+            },
             JobSpec::ToJira { scope } => JobRequest::ToJira {
                 scope: match scope {
                     Scope::All => JobScope::All,
@@ -263,7 +270,10 @@ impl JobRecord {
 
     /// Whether this job only reports what it would do.
     pub fn is_dry_run(&self) -> bool {
-        matches!(self.request, JobRequest::ToJira { dry_run: true, .. })
+        matches!(
+            self.request,
+            JobRequest::ToJira { dry_run: true, .. } | JobRequest::FromJira { dry_run: true, .. }
+        )
     }
 
     /// Records a problem that did not fail an issue (a parent that could not be set).
@@ -545,7 +555,7 @@ impl Jobs {
                             .map_err(|e| error_chain(&e)),
                     }
                 }
-                JobRequest::FromJira { jql } => {
+                JobRequest::FromJira { jql, dry_run } => {
                     if record.jql.is_empty() {
                         record.jql = import::import_jql(&run.integration.project, jql.as_deref());
                     }
@@ -555,13 +565,19 @@ impl Jobs {
                         run: &run,
                         progress: Some(&progress),
                     };
-                    let mut outage = Outage::default();
-                    loop {
-                        match import::import_from_jira(&env, &mut record).await {
-                            Err(import::ImportError::Search { source, .. })
-                                if source.is_transient()
-                                    && outage.pause(&record, &source).await => {}
-                            r => break r.map_err(|e| error_chain(&e)),
+                    if dry_run {
+                        import::dry_run(&env, &mut record)
+                            .await
+                            .map_err(|e| error_chain(&e))
+                    } else {
+                        let mut outage = Outage::default();
+                        loop {
+                            match import::import_from_jira(&env, &mut record).await {
+                                Err(import::ImportError::Search { source, .. })
+                                    if source.is_transient()
+                                        && outage.pause(&record, &source).await => {}
+                                r => break r.map_err(|e| error_chain(&e)),
+                            }
                         }
                     }
                 }
