@@ -259,24 +259,7 @@ impl Progress {
             }
             return;
         }
-        let bar = match total {
-            Some(t) if t > 0 => {
-                let filled = ((processed.min(t) as f64 / t as f64) * BAR as f64).round() as usize;
-                let eta = if rate > 0.0 && processed < t {
-                    format!(" ETA {}", clock((t - processed) as f64 / rate))
-                } else {
-                    String::new()
-                };
-                format!(
-                    "[{}{}] {processed}/{t} {:>3}% {rate:.1}/s{eta}",
-                    "#".repeat(filled),
-                    "-".repeat(BAR - filled),
-                    processed * 100 / t
-                )
-            }
-            // An import: Jira's search does not say how many issues match.
-            _ => format!("{processed} processed {rate:.1}/s"),
-        };
+        let bar = bar(processed, total, rate);
         let _ = write!(
             std::io::stderr(),
             "\r\x1b[2K{bar}  {} created, {} updated, {} skipped, {} failed",
@@ -294,6 +277,28 @@ impl Progress {
         if self.drawn {
             eprintln!();
         }
+    }
+}
+
+/// The bar itself: `[####------] 40/100  40% 12.5/s ETA 0:05` when the total is known, the
+/// count and rate otherwise (an import: Jira's search does not say how many issues match).
+fn bar(processed: u64, total: Option<u64>, rate: f64) -> String {
+    match total {
+        Some(t) if t > 0 => {
+            let filled = ((processed.min(t) as f64 / t as f64) * BAR as f64).round() as usize;
+            let eta = if rate > 0.0 && processed < t {
+                format!(" ETA {}", clock((t - processed) as f64 / rate))
+            } else {
+                String::new()
+            };
+            format!(
+                "[{}{}] {processed}/{t} {:>3}% {rate:.1}/s{eta}",
+                "#".repeat(filled),
+                "-".repeat(BAR - filled),
+                processed.min(t) * 100 / t
+            )
+        }
+        _ => format!("{processed} processed {rate:.1}/s"),
     }
 }
 
@@ -385,4 +390,23 @@ fn print_result(job: &Value) {
         count(job, "skipped"),
         count(job, "failed"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_shows_progress_rate_and_eta() {
+        assert_eq!(
+            bar(40, Some(100), 4.0),
+            "[############------------------] 40/100  40% 4.0/s ETA 0:15"
+        );
+        assert_eq!(
+            bar(100, Some(100), 4.0),
+            "[##############################] 100/100 100% 4.0/s"
+        );
+        assert_eq!(bar(7, None, 2.5), "7 processed 2.5/s");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
 }
