@@ -594,7 +594,10 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
             .contains("against the set the daemon last applied")
             && plan
                 .stdout
-                .contains("- delete ProjectIntegration/mobile (drops 2 links)"),
+                .contains("- delete ProjectIntegration/mobile (drops 2 links)")
+            && plan.stdout.contains(
+                "note: not committed yet (the daemon applies only what is committed): integration-mobile.yaml (deleted)"
+            ),
         "{plan:?}"
     );
 

@@ -539,6 +539,14 @@ pub fn run(args: PlanArgs) -> ExitCode {
     for line in &secrets {
         println!("{line}");
     }
+    // The plan reads the files as they are; a daemon on a git work tree applies only what is
+    // committed, so say when the two differ.
+    if let Some(dirty) = crate::watch::uncommitted::uncommitted(&dir).filter(|d| !d.is_empty()) {
+        println!(
+            "note: not committed yet (the daemon applies only what is committed): {}",
+            dirty.join(", ")
+        );
+    }
     if steps.is_empty() {
         return ExitCode::SUCCESS;
     }

@@ -19,7 +19,7 @@
 
 pub mod git;
 pub mod record;
-mod uncommitted;
+pub mod uncommitted;
 
 pub use git::ManifestsMode;
 
