@@ -556,4 +556,14 @@ async fn in_a_work_tree_the_commit_is_read_and_head_moving_is_a_change() {
     assert_eq!(s.commit, None);
     assert_eq!(text_of(&s, "a.yaml").as_deref(), Some("v: 3\n"));
     plain.stop().await;
+
+    // Manifests nobody committed are not applied, and the problem says why.
+    let fresh = repo.join("fresh");
+    fs::create_dir_all(&fresh).expect("mkdir");
+    fs::write(fresh.join("a.yaml"), "v: 1\n").expect("write");
+    let mut w = start_with(&fresh, Arc::new(read_tree), config());
+    let st = w.status_where("the problem", |s| s.problem.is_some()).await;
+    assert_eq!(st.problem, Some(WatchProblem::NothingCommitted));
+    assert!(w.snapshots.borrow().is_none(), "nothing applied");
+    w.stop().await;
 }

@@ -109,6 +109,8 @@ pub enum WatchProblem {
     NotAGitWorkTree,
     #[error("the manifest directory's git repository has no commit yet: commit the manifests, or run with --manifests-mode=directory")]
     NoCommit,
+    #[error("the checked-out commit has no manifests in this directory (files that are not committed are not applied): commit them, or run with --manifests-mode=directory; keeping the last applied set")]
+    NothingCommitted,
     #[error("the manifest directory is in a git repository but git cannot be run ({0}): install git, or run with --manifests-mode=directory")]
     GitUnavailable(String),
 }
@@ -601,7 +603,7 @@ fn scan_dir(root: &Path, scan: &ScanFn, arms: &Mutex<Arms>, mode: ManifestsMode)
     let outcome = match (mode, detected) {
         (_, git::Detected::Repo(co)) => match git::read_commit(root, &co.commit) {
             Err(err) => Err(WatchProblem::Unreadable(err.to_string())),
-            Ok(files) if files.is_empty() => Err(WatchProblem::DirectoryEmpty),
+            Ok(files) if files.is_empty() => Err(WatchProblem::NothingCommitted),
             Ok(files) => {
                 let mut snapshot = digest_snapshot(root, files, snapshot_root);
                 snapshot.commit = Some(co.commit);
