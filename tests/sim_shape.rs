@@ -1,6 +1,7 @@
 //! Shaping the simulator as one shapes a Jira (issue 15, "A simulator you can shape"): an
 //! administrator creates a project through `POST /rest/api/{2,3}/project` with the body and
-//! answer of Jira's `createProject`; others get Jira's 403, a body without key or name its 400;
+//! answer of Jira's `createProject`, and a scrum board on it through
+//! `POST /rest/agile/1.0/board`; others get Jira's 403, a body without key or name its 400;
 //! `tandem jira-sim` prints who can sign in.
 
 mod support;
@@ -53,6 +54,41 @@ async fn an_administrator_creates_projects_through_the_rest_api() {
         .await
         .expect("json");
     assert_eq!(project["name"], "Web", "{project}");
+
+    // A scrum board on it, as the manifests' `board:` needs.
+    let (status, board) = post(
+        &base,
+        admin,
+        "/rest/agile/1.0/board",
+        json!({"name": "WEB board", "type": "scrum", "filterId": 10040,
+               "location": {"type": "project", "projectKeyOrId": "WEB"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{board}");
+    assert_eq!(board["location"]["projectKey"], "WEB", "{board}");
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, "POST", "/rest/agile/1.0/board", 201, &board)
+            .unwrap_or_else(|e| panic!("not Jira Software's createBoard answer: {e:?}"));
+    }
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{base}/rest/agile/1.0/board?projectKeyOrId=WEB"))
+        .basic_auth(admin.0, Some(admin.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["values"][0]["id"], board["id"], "{listed}");
+    let (status, _) = post(
+        &base,
+        ("user@example.com", "user-token"),
+        "/rest/agile/1.0/board",
+        json!({"name": "Mine", "location": {"type": "project", "projectKeyOrId": "WEB"}}),
+    )
+    .await;
+    assert_eq!(status, 403);
 
     let (status, _) = post(&base, admin, "/rest/api/2/project", body).await;
     assert_eq!(status, 400, "a key is used once");

@@ -16,6 +16,7 @@
 
 pub mod adf;
 mod agile;
+mod agile_board;
 mod api;
 mod control;
 mod events;
