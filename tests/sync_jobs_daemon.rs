@@ -432,6 +432,11 @@ async fn push_killed_mid_way_resumes_without_duplicate_issues() {
     // would be pushed by the live engine at once): then it is pushed "to development".
     std::fs::remove_file(dirs.manifests.join("integration.yaml")).expect("no integration yet");
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    // The workspace API answers 404 until the first manifest set is applied.
+    d.wait_status("Workspace/product Ready", |s| {
+        is_current_and_ready(s, "Workspace", "product")
+    })
+    .await;
 
     let http = reqwest::Client::new();
     let resp = http
