@@ -2,11 +2,14 @@
 //! administrator creates a project through `POST /rest/api/{2,3}/project` with the body and
 //! answer of Jira's `createProject`, and a scrum board on it through
 //! `POST /rest/agile/1.0/board`; others get Jira's 403, a body without key or name its 400;
-//! `tandem jira-sim` prints who can sign in.
+//! `tandem jira-sim` prints who can sign in, and `--like DIR` gives it the users, projects and
+//! boards a manifest directory expects, so `tandem validate --online DIR` passes against it.
 
+mod common_daemon;
 mod support;
 
 use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
@@ -142,4 +145,131 @@ fn jira_sim_prints_its_users_after_its_address() {
             "user bob API token secret (administrator)",
         ]
     );
+}
+
+/// Reads a child's stderr in the background, so it never blocks on a full pipe.
+fn drain(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn jira_sim_like_a_manifest_directory_passes_validate_online() {
+    use common_daemon::{connection, field_mapping, integration, workspace};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, secrets) = (tmp.path().join("manifests"), tmp.path().join("secrets"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    std::fs::write(secrets.join("jira-token"), "s3cret-of-the-manifests\n").expect("secret");
+    let url = common_daemon::closed_port_url();
+    let listen = url.trim_start_matches("http://").to_owned();
+    std::fs::write(dir.join("workspace.yaml"), workspace("product", "product")).expect("write");
+    std::fs::write(dir.join("fields.yaml"), field_mapping()).expect("write");
+    std::fs::write(
+        dir.join("connection.yaml"),
+        connection(
+            "jira",
+            "Jira",
+            &url,
+            "tandem@acme.example",
+            "jira-token",
+            None,
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("integration.yaml"),
+        integration("web", "Web", "jira", "product")
+            .replace("project: DEMO", "project: WEB")
+            .replace("board: 1\n", "board: 12\n"),
+    )
+    .expect("write");
+
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["jira-sim", "--listen", &listen, "--like"])
+        .arg(&dir)
+        .arg("--secrets")
+        .arg(&secrets)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jira-sim starts");
+    let out = drain(sim.stdout.take().expect("stdout"));
+    let err = drain(sim.stderr.take().expect("stderr"));
+    let first = out
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the simulator prints its URL");
+    assert_eq!(first, url);
+    let validate = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["validate", "--online"])
+        .arg(&dir)
+        .arg("--secrets")
+        .arg(&secrets)
+        .output()
+        .expect("tandem validate");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        validate.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    let printed: Vec<String> = out.try_iter().chain(err.try_iter()).collect();
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("shaped like") && printed.contains("projects WEB; boards 12 (WEB)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("user tandem@acme.example (administrator;"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("s3cret"),
+        "a manifest's secret was printed: {printed}"
+    );
+}
+
+#[test]
+fn jira_sim_like_the_examples_lists_what_it_cannot_shape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("acme-cloud-token"), "t\n").expect("secret");
+    std::fs::write(tmp.path().join("acme-cloud-webhook-secret"), "w\n").expect("secret");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["jira-sim", "--listen", "127.0.0.1:0", "--like"])
+        .arg(&examples)
+        .arg("--secrets")
+        .arg(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jira-sim starts");
+    let err = drain(sim.stderr.take().expect("stderr"));
+    let mut lines = Vec::new();
+    while let Ok(line) = err.recv_timeout(std::time::Duration::from_secs(30)) {
+        let done = line.contains("listening on");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let text = lines.join("\n");
+    for expected in [
+        "projects MOB, WEB; boards 14 (MOB), 12 (WEB)",
+        "cannot shape: Connection/acme-dc is another deployment",
+        "cannot shape: ProjectIntegration/web: status \"In Review\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
 }

@@ -10,6 +10,7 @@ mod plan;
 pub mod run;
 mod schema;
 mod sim;
+mod sim_like;
 pub mod status;
 mod sync;
 mod validate;
@@ -255,6 +256,15 @@ pub struct JiraSimArgs {
     /// Add a user: NAME:SECRET or NAME:SECRET:admin.
     #[arg(long = "user")]
     pub users: Vec<String>,
+    /// Shape the simulator like the Jira a manifest directory expects: its connections' users
+    /// (secrets resolved as the daemon does), its integrations' projects and boards; what the
+    /// simulator cannot have (issue types, statuses, fields outside its catalogue) is listed.
+    #[arg(long, value_name = "DIR")]
+    pub like: Option<PathBuf>,
+    /// With --like: directory that relative secret file references resolve against (after
+    /// $CREDENTIALS_DIRECTORY).
+    #[arg(long, env = "TANDEM_SECRETS", requires = "like")]
+    pub secrets: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Faults")]
     pub faults: JiraSimFaultArgs,
 }

@@ -77,3 +77,35 @@ pub(super) fn create_board(sh: &Shared, req: &Req) -> Result<Resp, Resp> {
         .ok_or_else(|| Resp::not_found("The board was not created."))?;
     Ok(Resp::json(201, &board))
 }
+
+/// Adds a scrum board with a chosen id on `project` (by key), for `tandem jira-sim --like`,
+/// whose manifests name boards by id. A board already there with that id on that project is
+/// kept; on another project it is a conflict.
+pub(super) fn insert_board(sh: &Shared, id: u64, name: &str, project: &str) -> Result<(), Resp> {
+    let mut st = sh.write();
+    let project_id = st.project(project).map(|p| p.id).ok_or_else(|| {
+        Resp::error(
+            400,
+            &[&format!("No project could be found with key '{project}'.")],
+            Map::new(),
+        )
+    })?;
+    if let Some(existing) = st.board(id) {
+        if existing.project_id == project_id {
+            return Ok(());
+        }
+        return Err(Resp::error(
+            400,
+            &[&format!("Board {id} already exists on another project.")],
+            Map::new(),
+        ));
+    }
+    st.boards.push(Board {
+        id,
+        name: name.to_owned(),
+        project_id,
+        filter_id: 10_000 + id,
+    });
+    st.touch();
+    Ok(())
+}

@@ -514,6 +514,12 @@ impl SimHandle {
         moves::create_project(&self.shared, key, name).map_err(rejected)
     }
 
+    /// Adds a scrum board with this id on `project` (by key); one already there on that
+    /// project is kept. Manifests name boards by id, so `tandem jira-sim --like` needs it.
+    pub fn create_board(&self, id: u64, name: &str, project: &str) -> Result<(), SimError> {
+        agile_board::insert_board(&self.shared, id, name, project).map_err(rejected)
+    }
+
     /// Switches a project to another workflow, as an administrator does by changing its
     /// workflow scheme: its issues move to the matching status of the new workflow (To Do ⇄
     /// Open, Done ⇄ Resolved). A `--data`/seed file sets it per project (`"workflow":
