@@ -263,7 +263,7 @@ pub struct JiraSimArgs {
     pub like: Option<PathBuf>,
     /// With --like: directory that relative secret file references resolve against (after
     /// $CREDENTIALS_DIRECTORY).
-    #[arg(long, env = "TANDEM_SECRETS", requires = "like")]
+    #[arg(long, env = "TANDEM_SECRETS")]
     pub secrets: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Faults")]
     pub faults: JiraSimFaultArgs,
