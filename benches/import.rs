@@ -155,6 +155,7 @@ async fn import_child(url: String) {
         "demo",
         JobRequest::FromJira {
             jql: Some(FILTER.into()),
+            dry_run: false,
         },
     );
     record.jql = import_jql("DEMO", Some(FILTER));

@@ -332,6 +332,30 @@ spec:
     // Detected from serverInfo (the manifest does not say), URL normalised.
     assert_eq!(details["deployment"], "dataCenter", "{details:#}");
     assert_eq!(details["url"], sim.base_url().as_str(), "{details:#}");
+    // No publicUrl: the webhook URL to create by hand is in status JSON and in the table
+    // (issue 15, "Data Center without publicUrl").
+    let url = format!("{}/webhooks/jira/product", d.public);
+    let conn = resource(&status, "Connection", "dc").unwrap();
+    assert_eq!(
+        conn["webhookSetup"]["manualUrls"],
+        serde_json::json!([url]),
+        "{conn:#}"
+    );
+    let pi = resource(&status, "ProjectIntegration", "demo").unwrap();
+    assert_eq!(pi["manualWebhookUrl"], url.as_str(), "{pi:#}");
+    let table = d.cli(&["status"]).await;
+    assert_eq!(table.code, Some(0), "{table:?}");
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("Connection")
+            && l.contains(&format!("create webhook in Jira: {url}"))),
+        "{table:?}"
+    );
+    let one = d.cli(&["status", "dc"]).await;
+    assert!(
+        one.stdout
+            .contains(&format!("create this webhook in Jira: {url}")),
+        "{one:?}"
+    );
     let (exit, _) = d.stop().await;
     assert!(exit.success());
     sim.shutdown().await.expect("sim shutdown");

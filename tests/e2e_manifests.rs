@@ -191,19 +191,22 @@ async fn an_invalid_edit_keeps_the_previous_version_running_and_says_file_line_c
     assert!(is_current_and_ready(&status, KIND_PI, "demo"), "{r:#}");
     assert_eq!(display_name(&status, KIND_PI, "demo"), "Demo project");
 
-    // People see it in `tandem status` too.
+    // People see it in `tandem status` too, which exits 1 while an edit is rejected: the
+    // header names the file, line and column, the row says the edit is rejected.
     let table = d.cli(&["status"]).await;
-    assert_eq!(table.code, Some(0), "{table:?}");
+    assert_eq!(table.code, Some(1), "{table:?}");
+    assert!(
+        table.stdout.contains("REJECTED edits: 1 error(s)")
+            && table.stdout.contains("integration-demo.yaml:7:3:"),
+        "{table:?}"
+    );
     let row = table
         .stdout
         .lines()
         .find(|l| l.starts_with(KIND_PI) && l.contains(" demo "))
         .unwrap_or_else(|| panic!("no demo row: {}", table.stdout));
     assert!(row.contains("True"), "{row}");
-    assert!(
-        row.contains("rejected edit:") && row.contains("integration-demo.yaml:7:3:"),
-        "{row}"
-    );
+    assert!(row.contains("REJECTED EDIT"), "{row}");
 
     // `tandem plan` refuses to plan an invalid directory and says where it is wrong.
     let plan = d
@@ -396,7 +399,7 @@ async fn emptying_or_removing_the_directory_deletes_nothing_and_files_coming_bac
     assert!(
         table
             .stdout
-            .contains("problem: the manifest directory does not exist"),
+            .contains("PROBLEM: the manifest directory does not exist"),
         "{table:?}"
     );
 
@@ -420,9 +423,10 @@ async fn emptying_or_removing_the_directory_deletes_nothing_and_files_coming_bac
     sim.shutdown().await.expect("sim shutdown");
 }
 
-/// The daemon runs what is in the directory, committed or not, and says so: an edit that is
-/// not committed is listed (status `manifests.uncommitted`, the page at `/`) until it is
-/// committed (issue 15, "Uncommitted edits run"; issue 16, the page's manifests section).
+/// In a git work tree the daemon runs the checked-out commit: an edit that is not committed
+/// does not run and is listed (status `manifests.uncommitted`, the page at `/`) until it is
+/// committed, which applies it (issue 15, "Uncommitted edits run"; issue 16, the page's
+/// manifests section).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
     let sim = simulator(Vec::new()).await;
@@ -464,6 +468,8 @@ async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
         json!(["integration-demo.yaml (modified)"]),
         "{dirty:#}"
     );
+    assert_eq!(dirty["manifests"]["source"], "git", "{dirty:#}");
+    assert_eq!(display_name(&dirty, KIND_PI, "demo"), "Demo project");
     let page = d
         .admin_request(reqwest::Method::GET, "/")
         .send()
@@ -473,15 +479,222 @@ async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
         .await
         .expect("page text");
     assert!(
-        page.contains("Uncommitted") && page.contains("integration-demo.yaml (modified)"),
+        page.contains("Uncommitted")
+            && page.contains("ignored until committed")
+            && page.contains("integration-demo.yaml (modified)"),
         "the page says so"
     );
 
     // The commit changes `.git` inside the watched directory, which makes the next scan.
     git(&["commit", "-qam", "rename"]);
-    d.wait_status("nothing uncommitted after the commit", |s| {
-        s["manifests"]["uncommitted"] == json!([])
-    })
+    d.wait_status(
+        "nothing uncommitted and the edit running after the commit",
+        |s| {
+            s["manifests"]["uncommitted"] == json!([])
+                && display_name(s, KIND_PI, "demo") == "Demo project (not committed)"
+        },
+    )
     .await;
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+/// Runs git in `dir` as a person would, failing the test on error; returns stdout.
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The issue's first surprise: `git rm integration-mobile.yaml` without a commit removed the
+/// integration and dropped its links for good. Now the uncommitted deletion deletes nothing
+/// and is shown; the commit applies it (issue 15, "Committed state").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_applies_it() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    let mut set = base_set(&sim.base_url(), "Demo project");
+    set.push(("workspace-mobile.yaml", workspace("mobile", "mobile")));
+    set.push((
+        "integration-mobile.yaml",
+        integration("mobile", "Mobile", "sim", "mobile"),
+    ));
+    write_set(&dirs.manifests, &set);
+    git_in(&dirs.manifests, &["init", "-q", "-b", "main"]);
+    git_in(&dirs.manifests, &["add", "."]);
+    git_in(&dirs.manifests, &["commit", "-qm", "two integrations"]);
+    let first = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    seed_links(&dirs.state, "mobile", "sim", 2).await;
+
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    let before = d
+        .wait_status("both integrations Ready", |s| {
+            all_ready(s) && resource(s, KIND_PI, "mobile").is_some()
+        })
+        .await;
+    assert_eq!(before["manifests"]["source"], "git", "{before:#}");
+    assert_eq!(before["manifests"]["commit"], first.as_str(), "{before:#}");
+    assert_eq!(resource(&before, KIND_PI, "mobile").unwrap()["links"], 2);
+
+    git_in(&dirs.manifests, &["rm", "-q", "integration-mobile.yaml"]);
+    let dirty = d
+        .wait_status("the deletion listed as uncommitted", |s| {
+            s["manifests"]["uncommitted"] == json!(["integration-mobile.yaml (deleted)"])
+        })
+        .await;
+    // Nothing was deleted: the integration runs with its links, from the same commit.
+    settle().await;
+    let dirty_later = d.status().await;
+    for s in [&dirty, &dirty_later] {
+        let mobile = resource(s, KIND_PI, "mobile").expect("mobile still runs");
+        assert_eq!(mobile["links"], 2, "{s:#}");
+        assert_eq!(s["manifests"]["commit"], first.as_str(), "{s:#}");
+    }
+    let table = d.cli(&["status"]).await;
+    assert!(
+        table
+            .stdout
+            .contains("UNCOMMITTED (ignored until committed): integration-mobile.yaml (deleted)"),
+        "{table:?}"
+    );
+    assert_eq!(
+        table.code,
+        Some(0),
+        "uncommitted is shown, not an error: {table:?}"
+    );
+    let metrics = d.admin_get("/metrics").await;
+    assert!(
+        metrics.contains("tandem_manifest_uncommitted 1"),
+        "{metrics}"
+    );
+    assert!(
+        d.log()
+            .iter()
+            .any(|l| l.contains("ignored until committed") && l.contains("integration-mobile.yaml")),
+        "a log line says so"
+    );
+
+    // `tandem plan` compares the working files with the set the daemon applied (recorded in
+    // the state directory); the daemon holds the state file, so it is asked for the links.
+    let dir = dirs.manifests.to_str().expect("utf8");
+    let state = dirs.state.to_str().expect("utf8");
+    let plan = d.cli(&["plan", dir, "--state", state]).await;
+    assert_eq!(plan.code, Some(2), "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("against the set the daemon last applied")
+            && plan
+                .stdout
+                .contains("- delete ProjectIntegration/mobile (drops 2 links)")
+            && plan.stdout.contains(
+                "note: not committed yet (the daemon applies only what is committed): integration-mobile.yaml (deleted)"
+            ),
+        "{plan:?}"
+    );
+
+    git_in(&dirs.manifests, &["commit", "-qm", "drop mobile"]);
+    let second = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    let after = d
+        .wait_status("the commit applied: mobile gone", |s| {
+            resource(s, KIND_PI, "mobile").is_none() && s["manifests"]["uncommitted"] == json!([])
+        })
+        .await;
+    assert_eq!(after["manifests"]["commit"], second.as_str(), "{after:#}");
+    assert!(resource(&after, KIND_PI, "demo").is_some());
+    let plan = d.cli(&["plan", dir, "--state", state]).await;
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    sim.shutdown().await.expect("sim shutdown");
+}
+
+/// A commit with a typo is not shown as applied: the header names the commit that runs and,
+/// apart, the rejected one; `tandem status` exits 1; the metrics count it (issue 15, "Status
+/// that cannot be missed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_commit_is_visible_in_the_header_the_exit_code_and_the_metrics() {
+    let sim = simulator(Vec::new()).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("jira-token", "admin-token");
+    write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
+    git_in(&dirs.manifests, &["init", "-q", "-b", "main"]);
+    git_in(&dirs.manifests, &["add", "."]);
+    git_in(&dirs.manifests, &["commit", "-qm", "good"]);
+    let good = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("every resource Ready", all_ready).await;
+    let ok = d.cli(&["status"]).await;
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    let metrics = d.admin_get("/metrics").await;
+    assert!(metrics.contains("tandem_manifest_rejected 0"), "{metrics}");
+    assert!(
+        metrics.contains("tandem_resource_ready{kind=\"ProjectIntegration\",name=\"demo\"} 1"),
+        "{metrics}"
+    );
+
+    let bad = integration("demo", "Typo", "sim", "product").replacen(
+        "  connection: sim\n",
+        "  conection: sim\n",
+        1,
+    );
+    dirs.manifest("integration-demo.yaml", &bad);
+    git_in(&dirs.manifests, &["commit", "-qam", "typo"]);
+    let typo = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    let status = d
+        .wait_status("the rejected commit", |s| {
+            s["manifests"]["rejectedCommit"] == typo.as_str()
+        })
+        .await;
+    assert_eq!(status["manifests"]["commit"], good.as_str(), "{status:#}");
+    assert!(
+        status["manifests"]["errors"].as_u64() >= Some(1),
+        "{status:#}"
+    );
+    let table = d.cli(&["status"]).await;
+    assert_eq!(table.code, Some(1), "{table:?}");
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("KIND"))
+        .collect();
+    let header = header.join("\n");
+    assert!(
+        header.contains(&format!("applied commit {}", &good[..12]))
+            && header.contains(&format!("REJECTED commit {}", &typo[..12]))
+            && header.contains("integration-demo.yaml:"),
+        "{header}"
+    );
+    // One line per resource, whatever the diagnostics' hints.
+    let rows: Vec<&str> = table
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("KIND"))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 4, "{table:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(" demo ") && r.contains("REJECTED EDIT")),
+        "{table:?}"
+    );
+    let one = d.cli(&["status", "demo"]).await;
+    assert_eq!(one.code, Some(1), "{one:?}");
+    assert!(
+        one.stdout.contains("rejected edit") && one.stdout.contains("conection"),
+        "{one:?}"
+    );
+    let metrics = d.admin_get("/metrics").await;
+    assert!(metrics.contains("tandem_manifest_rejected 1"), "{metrics}");
+    assert!(
+        metrics.contains("tandem_resource_ready{kind=\"ProjectIntegration\",name=\"demo\"} 0"),
+        "{metrics}"
+    );
     sim.shutdown().await.expect("sim shutdown");
 }

@@ -96,10 +96,46 @@ async fn cli_sync_manifest_job_and_push_of_linked_items() {
         .search("project = DEMO AND type = Story")
         .expect("search")
         .len();
+    // A dry run first: what the import would create, and nothing in the workspace after it.
+    let dry = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--from-jira",
+            "--jql",
+            "type = Story",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert!(items(&d).await.is_empty(), "a dry run writes nothing");
     let out = d
         .cli(&["sync", "demo", "--from-jira", "--jql", "type = Story"])
         .await;
     assert_eq!(out.code, Some(0), "{out:?}");
+    let counts = |o: &CliOutput| {
+        o.stdout
+            .lines()
+            .find(|l| l.starts_with("created="))
+            .unwrap_or_else(|| panic!("no counts: {o:?}"))
+            .to_owned()
+    };
+    assert_eq!(counts(&dry), counts(&out), "dry run and real run agree");
+    let again = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--from-jira",
+            "--jql",
+            "type = Story",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(
+        counts(&again),
+        format!("created=0 updated=0 unchanged={stories} skipped=0 failed=0"),
+        "{again:?}"
+    );
     assert!(
         out.stdout.contains(&format!(
             "created={stories} updated=0 unchanged=0 skipped=0 failed=0"
@@ -136,10 +172,160 @@ async fn cli_sync_manifest_job_and_push_of_linked_items() {
     assert!(!out.stdout.contains(" updated=0 "), "{out:?}");
     assert_eq!(sim.issue_count(), before);
 
-    // An unknown integration is refused before anything starts.
+    // An unknown integration is refused before anything starts: the job failed to start (1).
     let out = d.cli(&["sync", "nope", "--from-jira"]).await;
-    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("404"), "{out:?}");
+    d.stop().await;
+}
+
+/// `--dry-run` says what a push would create, writing nothing, and the real run that follows
+/// does exactly that; no scope, no direction or an unknown sprint are errors, never "0/0
+/// processed" (issue 15, "One-time sync").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_what_the_real_push_then_does_and_bad_scopes_are_errors() {
+    let sim = simulator(vec![]).await;
+    let dirs = DaemonDirs::new();
+    dirs.secret("token", "admin-token");
+    dirs.manifest("workspace.yaml", &workspace("product", "product"));
+    dirs.manifest(
+        "connection.yaml",
+        &connection(
+            "jira",
+            "Jira",
+            &sim.base_url(),
+            "admin@example.com",
+            "token",
+            None,
+        ),
+    );
+    dirs.manifest("fields.yaml", &field_mapping());
+    let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    d.wait_status("Workspace/product Ready", |s| {
+        is_current_and_ready(s, "Workspace", "product")
+    })
+    .await;
+    // Items planned before the integration exists wait for a one-time push.
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}/api/v1/workspaces/product/{path}", d.admin))
+            .json(&body)
+            .send()
+    };
+    let resp = post(
+        "sprints",
+        serde_json::json!({"name": "DEMO Sprint 1", "state": "active"}),
+    )
+    .await
+    .expect("create sprint");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    for (n, sprint) in [
+        (0, Some("DEMO Sprint 1")),
+        (1, Some("DEMO Sprint 1")),
+        (2, Some("DEMO Sprint 1")),
+        (3, None),
+    ] {
+        let resp = post(
+            "items",
+            serde_json::json!({"type": "Story", "title": format!("story {n}"), "sprint": sprint}),
+        )
+        .await
+        .expect("create item");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    common_manifests(&dirs);
+    wait_integration(&d).await;
+
+    let out = d.cli(&["sync", "demo"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("--from-jira") && out.stderr.contains("--to-jira"),
+        "{out:?}"
+    );
+    let out = d.cli(&["sync", "demo", "--to-jira"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("--all") && out.stderr.contains("--sprint"),
+        "{out:?}"
+    );
+    let before = sim.issue_count();
+    let out = d
+        .cli(&["sync", "demo", "--to-jira", "--sprint", "Sprint 8"])
+        .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("no sprint named Sprint 8") && out.stderr.contains("DEMO Sprint 1"),
+        "{out:?}"
+    );
+    let out = d
+        .cli(&["sync", "demo", "--to-jira", "--release", "9.9"])
+        .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+
+    let dry = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--to-jira",
+            "--sprint",
+            "DEMO Sprint 1",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert_eq!(
+        sim.issue_count(),
+        before,
+        "a dry run writes nothing to Jira"
+    );
+    assert_eq!(
+        dry.stdout
+            .lines()
+            .filter(|l| l.starts_with("+ would create"))
+            .count(),
+        3,
+        "{dry:?}"
+    );
+    assert!(dry.stderr.contains("nothing was written"), "{dry:?}");
+    let counts = |out: &CliOutput| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("created="))
+            .unwrap_or_else(|| panic!("no counts: {out:?}"))
+            .to_owned()
+    };
+    assert_eq!(
+        counts(&dry),
+        "created=3 updated=0 unchanged=0 skipped=0 failed=0"
+    );
+    let unlinked = items(&d).await;
+    assert!(
+        unlinked.iter().all(|i| i["jira"].is_null()),
+        "no links: {unlinked:?}"
+    );
+
+    let real = d
+        .cli(&["sync", "demo", "--to-jira", "--sprint", "DEMO Sprint 1"])
+        .await;
+    assert_eq!(real.code, Some(0), "{real:?}");
+    assert_eq!(counts(&real), counts(&dry), "{real:?}");
+    assert_eq!(sim.issue_count(), before + 3);
+    // And now the dry run says the same items would be updated.
+    let again = d
+        .cli(&[
+            "sync",
+            "demo",
+            "--to-jira",
+            "--sprint",
+            "DEMO Sprint 1",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(
+        counts(&again),
+        "created=0 updated=3 unchanged=0 skipped=0 failed=0",
+        "{again:?}"
+    );
     d.stop().await;
 }
 
@@ -246,6 +432,11 @@ async fn push_killed_mid_way_resumes_without_duplicate_issues() {
     // would be pushed by the live engine at once): then it is pushed "to development".
     std::fs::remove_file(dirs.manifests.join("integration.yaml")).expect("no integration yet");
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
+    // The workspace API answers 404 until the first manifest set is applied.
+    d.wait_status("Workspace/product Ready", |s| {
+        is_current_and_ready(s, "Workspace", "product")
+    })
+    .await;
 
     let http = reqwest::Client::new();
     let resp = http

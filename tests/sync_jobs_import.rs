@@ -40,6 +40,7 @@ async fn import(
 ) -> JobRecord {
     let request = JobRequest::FromJira {
         jql: Some(jql.into()),
+        dry_run: false,
     };
     let mut record = JobRecord::new(id.into(), "demo", request);
     record.jql = import_jql("DEMO", Some(jql));

@@ -27,6 +27,7 @@ async fn push(
         "demo",
         JobRequest::ToJira {
             scope: scope.clone(),
+            dry_run: false,
         },
     );
     let env = PushEnv {

@@ -58,6 +58,7 @@ fn config() -> WatchConfig {
         // Long enough that only events (or explicit triggers) can explain a rescan here.
         rescan_interval: Duration::from_secs(3600),
         retry_interval: Duration::from_secs(3600),
+        ..WatchConfig::default()
     }
 }
 
@@ -487,5 +488,82 @@ async fn the_periodic_rescan_catches_changes_without_events() {
     *files.lock().expect("lock") = Ok(vec![(PathBuf::from("m/a.yaml"), "v2".to_owned())]);
     let next = w.snapshot_where("v2", |s| s.files[0].1 == "v2").await;
     assert_eq!(next.generation, 2);
+    w.stop().await;
+}
+
+/// Runs git in `dir`, failing the test on error.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// A manifest directory below the repository root: the committed tree is read, working edits
+/// are only listed, and a commit (HEAD moving in `.git`, outside the watched directory) is
+/// seen by its event and published; `directory` mode reads the files as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_work_tree_the_commit_is_read_and_head_moving_is_a_change() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path();
+    let dir = repo.join("deploy/manifests");
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(dir.join("a.yaml"), "v: 1\n").expect("write");
+    fs::write(dir.join("b.yaml"), "b: 1\n").expect("write");
+    git(repo, &["init", "-q", "-b", "main"]);
+    git(repo, &["add", "."]);
+    git(repo, &["commit", "-qm", "one"]);
+    let mut w = start_with(&dir, Arc::new(read_tree), config());
+    let first = w.snapshot_where("initial", |s| s.generation == 1).await;
+    assert!(first.commit.is_some(), "{first:?}");
+    assert_eq!(first.files.len(), 2);
+
+    fs::write(dir.join("a.yaml"), "v: 2\n").expect("write");
+    fs::remove_file(dir.join("b.yaml")).expect("rm");
+    let st = w
+        .status_where("edits listed", |s| {
+            s.uncommitted.as_ref().is_some_and(|u| u.len() == 2)
+        })
+        .await;
+    assert_eq!(st.source, Some("git"));
+    assert_eq!(w.current().generation, 1, "working edits are not applied");
+    assert_eq!(text_of(&w.current(), "a.yaml").as_deref(), Some("v: 1\n"));
+
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "two"]);
+    let second = w.snapshot_where("the commit", |s| s.generation == 2).await;
+    assert_ne!(second.commit, first.commit);
+    assert_eq!(second.files.len(), 1);
+    assert_eq!(text_of(&second, "a.yaml").as_deref(), Some("v: 2\n"));
+    w.stop().await;
+
+    fs::write(dir.join("a.yaml"), "v: 3\n").expect("write");
+    let cfg = WatchConfig {
+        mode: tandem::watch::ManifestsMode::Directory,
+        ..config()
+    };
+    let mut plain = start_with(&dir, Arc::new(read_tree), cfg);
+    let s = plain
+        .snapshot_where("directory mode", |s| s.generation == 1)
+        .await;
+    assert_eq!(s.commit, None);
+    assert_eq!(text_of(&s, "a.yaml").as_deref(), Some("v: 3\n"));
+    plain.stop().await;
+
+    // Manifests nobody committed are not applied, and the problem says why.
+    let fresh = repo.join("fresh");
+    fs::create_dir_all(&fresh).expect("mkdir");
+    fs::write(fresh.join("a.yaml"), "v: 1\n").expect("write");
+    let mut w = start_with(&fresh, Arc::new(read_tree), config());
+    let st = w.status_where("the problem", |s| s.problem.is_some()).await;
+    assert_eq!(st.problem, Some(WatchProblem::NothingCommitted));
+    assert!(w.snapshots.borrow().is_none(), "nothing applied");
     w.stop().await;
 }

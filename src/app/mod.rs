@@ -13,6 +13,7 @@
 //! Nothing is attached after construction: the queue exists before the reconcilers that
 //! requeue through it and the jobs that wake their SyncJob, so no part holds a half-built other.
 
+pub mod metrics;
 pub mod status;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use crate::reconcile::{
 use crate::store::Store;
 use crate::sync::engine::{Engine, EngineConfig};
 use crate::sync::jobs::Jobs;
-use crate::watch::{ManifestWatcher, ScanFn, WatchConfig};
+use crate::watch::{ManifestWatcher, ManifestsMode, ScanFn, WatchConfig};
 use crate::workspace::WorkspaceService;
 
 /// Tuning of everything above the process shell; tests shorten the intervals.
@@ -51,6 +52,12 @@ pub struct RuntimeConfig {
     pub engine: EngineConfig,
     /// How long a Ready resource waits before the next check against Jira.
     pub recheck: Duration,
+    /// The bound public listener, for the webhook URL status shows when tandem does not
+    /// manage the webhook.
+    pub public_addr: Option<std::net::SocketAddr>,
+    /// Where the last applied manifest set is recorded for `tandem plan --state`; `None`
+    /// records nothing (the demo, benches).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -66,6 +73,8 @@ impl RuntimeConfig {
             secret_poll: Duration::from_secs(2),
             engine: EngineConfig::default(),
             recheck: Duration::from_secs(300),
+            public_addr: None,
+            state_dir: None,
         }
     }
 }
@@ -77,6 +86,36 @@ fn scan_fn() -> ScanFn {
             .map(|files| files.into_iter().map(|f| (f.path, f.text)).collect())
             .map_err(|e| std::io::Error::other(e.to_string()))
     })
+}
+
+/// Records each new manifest set in the state directory (`watch::record`), for `tandem plan`
+/// without a daemon. A failure is logged and tried again with the next set: the record is an
+/// aid to planning, never a reason to stop applying.
+async fn record_applied(
+    state_dir: PathBuf,
+    manifests_dir: PathBuf,
+    mut snapshots: watch::Receiver<Option<Arc<crate::watch::Snapshot>>>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let root = std::path::absolute(&manifests_dir).unwrap_or(manifests_dir);
+    loop {
+        let current = snapshots.borrow_and_update().clone();
+        if let Some(snapshot) = current {
+            let (dir, root) = (state_dir.clone(), root.clone());
+            let written = tokio::task::spawn_blocking(move || {
+                crate::watch::record::write_applied(&dir, &root, &snapshot)
+            })
+            .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, dir = %state_dir.display(), "cannot record the applied manifest set for `tandem plan`");
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            r = snapshots.changed() => if r.is_err() { return },
+        }
+    }
 }
 
 /// Keeps the status page's recent conflicts current: every few seconds, if the engine counted
@@ -108,12 +147,15 @@ async fn status_conflicts(
 /// Runs `tandem run` to the end: opens the store and binds the listeners (the daemon shell),
 /// builds everything else on them, serves until SIGTERM/SIGINT, and collects the background
 /// work after the shell has shut down in order.
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+pub async fn run(config: DaemonConfig, mode: ManifestsMode) -> Result<(), DaemonError> {
     let daemon = Daemon::start(config).await?;
-    let runtime_config = RuntimeConfig::new(
+    let mut runtime_config = RuntimeConfig::new(
         daemon.config().manifests_dir.clone(),
         daemon.config().secret_dirs.clone(),
     );
+    runtime_config.watch.mode = mode;
+    runtime_config.public_addr = daemon.public_addr();
+    runtime_config.state_dir = Some(daemon.config().state_dir.clone());
     let mut tasks = JoinSet::new();
     let hooks = start(
         runtime_config,
@@ -187,6 +229,14 @@ pub fn start(
         config.watch.clone(),
     );
     let snapshots = watcher.snapshots();
+    if let Some(state_dir) = config.state_dir.clone() {
+        tasks.spawn(record_applied(
+            state_dir,
+            config.manifests_dir.clone(),
+            watcher.snapshots(),
+            stopped(shutdown.clone()),
+        ));
+    }
     let watch_status = watcher.status();
     let trigger = watcher.rescan_trigger();
     tasks.spawn(watcher.run(stopped(shutdown.clone())));
@@ -219,9 +269,12 @@ pub fn start(
         stopped(shutdown.clone()),
     ));
     let status_ctx = ctx.clone();
+    let metrics_ctx = ctx.clone();
+    let metrics_watch = watch_status.clone();
     let status_engine = engine.clone();
     let status_live = live.view();
     let manifests_dir = config.manifests_dir.clone();
+    let public_addr = config.public_addr;
     let metrics_engine = engine.clone();
     let runs_engine = engine.clone();
     Hooks {
@@ -235,6 +288,7 @@ pub fn start(
                 conflicts: &conflicts,
                 watch: &watch_status.borrow(),
                 manifests_dir: &manifests_dir,
+                public_addr,
             })
         })),
         sync_runs: Some(Arc::new(move || runs_engine.stats().runs)),
@@ -251,7 +305,13 @@ pub fn start(
             Ok(())
         })),
         on_reload: Arc::new(move || trigger.rescan()),
-        extra_metrics: vec![Arc::new(EngineMetrics(move || metrics_engine.stats()))],
+        extra_metrics: vec![
+            Arc::new(EngineMetrics(move || metrics_engine.stats())),
+            Arc::new(metrics::ManifestMetrics {
+                ctx: metrics_ctx,
+                watch: metrics_watch,
+            }),
+        ],
         drain: Some(Box::pin(async move {
             match controller_done.await {
                 Ok(report) if report.aborted > 0 => {

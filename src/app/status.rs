@@ -3,6 +3,7 @@
 //! which is why it is assembled here, above them, and not in any one of them.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,19 @@ pub struct StatusInputs<'a> {
     pub conflicts: &'a RecentConflicts,
     pub watch: &'a WatchStatus,
     pub manifests_dir: &'a Path,
+    /// The public listener's address, for the webhook URL a person creates in Jira when
+    /// tandem does not manage the webhook (no `publicUrl`).
+    pub public_addr: Option<SocketAddr>,
+}
+
+/// The base URL Jira reaches the public listener at, as well as tandem can tell: the bound
+/// address when it is a specific one, else a placeholder host with the bound port.
+pub fn manual_webhook_base(public_addr: Option<SocketAddr>) -> String {
+    match public_addr {
+        Some(a) if !a.ip().is_unspecified() => format!("http://{a}"),
+        Some(a) => format!("https://<this host>:{}", a.port()),
+        None => "https://<this host>:8686".to_owned(),
+    }
 }
 
 /// `/api/v1/status`: the manifests as applied, every resource with its conditions, and the
@@ -40,7 +54,9 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
         conflicts,
         watch,
         manifests_dir,
+        public_addr,
     } = *inputs;
+    let manual_base = manual_webhook_base(public_addr);
     let desired = ctx.desired();
     let store = ctx.store();
     let store_stats = store.stats();
@@ -105,12 +121,20 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
                             .collect();
                         paths.sort();
                         paths.dedup();
+                        // Cloud and Data Center alike: without publicUrl a person creates
+                        // the webhook, and needs the full URL for it.
+                        let manual: Vec<String> = if c.webhook_public_url.is_none() {
+                            paths.iter().map(|p| format!("{manual_base}{p}")).collect()
+                        } else {
+                            Vec::new()
+                        };
                         obj.insert(
                             "webhookSetup".into(),
                             json!({
                                 "managed": c.webhook_public_url.is_some(),
                                 "publicUrl": c.webhook_public_url,
                                 "paths": paths,
+                                "manualUrls": manual,
                             }),
                         );
                     }
@@ -122,6 +146,19 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
                     .filter(|_| s.kind == Kind::ProjectIntegration.as_str())
                 {
                     obj.insert("connection".into(), pi.connection.clone().into());
+                    let managed = desired
+                        .model
+                        .connections
+                        .get(&pi.connection)
+                        .is_some_and(|c| c.webhook_public_url.is_some());
+                    if !managed {
+                        if let Some(ws) = desired.model.workspaces.get(&pi.workspace) {
+                            obj.insert(
+                                "manualWebhookUrl".into(),
+                                format!("{manual_base}/webhooks/jira/{}", ws.id).into(),
+                            );
+                        }
+                    }
                 }
                 if s.kind == Kind::Workspace.as_str() {
                     obj.insert("unroutable".into(), engine.unroutable_status(&s.name, 20));
@@ -177,18 +214,48 @@ pub fn status_json(inputs: &StatusInputs<'_>) -> serde_json::Value {
         .resolved_root
         .clone()
         .unwrap_or_else(|| manifests_dir.to_path_buf());
+    let from_git = watch.source == Some("git");
+    // Git source: the last commit accepted whole is what runs as declared; a later one with
+    // errors is shown apart (its valid resources run, its rejected ones keep their last good
+    // version). Directory source: the files run as they are, HEAD is only where they came from.
+    let edits_rejected = !desired.rejected.is_empty() || desired.other_errors > 0;
+    let commit = if from_git {
+        desired.provenance.accepted.clone()
+    } else {
+        provenance::applied_commit(&resolved)
+    };
+    let rejected_commit =
+        desired.provenance.latest.clone().filter(|latest| {
+            edits_rejected && Some(latest) != desired.provenance.accepted.as_ref()
+        });
+    let rejected: Vec<Value> = desired
+        .rejected
+        .iter()
+        .map(|(key, why)| json!({"kind": key.kind, "name": key.name, "diagnostics": why}))
+        .collect();
     serde_json::json!({
         "manifests": {
             "dir": watch.root,
             "resolvedDir": watch.resolved_root,
-            "commit": provenance::applied_commit(&resolved),
-            // Files that differ from that commit (they run as they are); null: not git.
+            // `git`: the checked-out commit is applied and uncommitted files are ignored;
+            // `directory`: the files are applied as they are.
+            "source": watch.source,
+            "commit": commit,
+            // The latest commit, when some of it was rejected (null when it was accepted).
+            "rejectedCommit": rejected_commit,
+            // Files that differ from HEAD: ignored (git source) or running as they are
+            // (directory source); null: not a git work tree.
             "uncommitted": watch.uncommitted,
             "digest": watch.digest,
             "generation": watch.generation,
             "problem": watch.problem.as_ref().map(|p| p.to_string()),
             "lastScan": watch.last_scan,
             "lastChange": watch.last_change,
+            // Every rejected edit: resources whose new version is rejected (their last good
+            // version keeps running) and errors that name no resource (a file that does not
+            // parse); `diagnostics` also lists warnings.
+            "rejected": rejected,
+            "errors": desired.rejected.values().map(Vec::len).sum::<usize>() + desired.other_errors,
             "diagnostics": desired.other_diagnostics,
         },
         "resources": items,

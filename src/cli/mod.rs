@@ -4,11 +4,13 @@
 
 mod admin_client;
 mod demo;
+mod docs;
 mod online;
 mod plan;
 pub mod run;
 mod schema;
 mod sim;
+mod sim_like;
 pub mod status;
 mod sync;
 mod validate;
@@ -44,11 +46,14 @@ pub enum Command {
     Run(RunArgs),
     /// Check manifests; exit 0 valid, 1 invalid, 2 usage or I/O error.
     Validate(ValidateArgs),
-    /// Show what applying a directory would change; exit 0 no change, 2 changes.
+    /// Show what applying a directory would change, field by field, offline; exit 0 no
+    /// change, 2 changes, 1 invalid or nothing to compare with.
     Plan(PlanArgs),
-    /// Show the daemon's resources and their conditions.
+    /// Show the daemon's resources and their conditions; exit 0 all Ready and nothing
+    /// rejected, 1 otherwise, 2 daemon unreachable.
     Status(StatusArgs),
-    /// Start a one-time sync of one integration.
+    /// Run a one-time sync of one integration; exit 0 completed, 1 failed or refused (unknown
+    /// integration, sprint or release), 2 usage or daemon unreachable.
     Sync(SyncArgs),
     /// Write the JSON Schema of every manifest kind.
     Schema(SchemaArgs),
@@ -56,14 +61,30 @@ pub enum Command {
     JiraSim(JiraSimArgs),
     /// Start the simulator and the daemon on one machine with the examples, nothing to configure.
     Demo,
+    /// Print a shell completion script: `tandem completions bash > /etc/bash_completion.d/tandem`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tandem man | man -l -`; `--out DIR` writes one per command.
+    Man(ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Directory of manifests to watch.
+    /// Directory of manifests to watch [default: $CONFIGURATION_DIRECTORY under systemd, else
+    /// ./manifests].
     #[arg(long, env = "TANDEM_MANIFESTS")]
     pub manifests: Option<PathBuf>,
-    /// Directory holding the state file.
+    /// Where manifests are read from: `auto` applies the checked-out commit when the directory
+    /// is inside a git work tree (uncommitted changes are shown, not applied) and the files
+    /// otherwise; `git` requires a work tree; `directory` applies the files as they are.
+    #[arg(
+        long,
+        env = "TANDEM_MANIFESTS_MODE",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub manifests_mode: ManifestsModeArg,
+    /// Directory holding the state file [default: $STATE_DIRECTORY under systemd, else
+    /// ./state].
     #[arg(long, env = "TANDEM_STATE")]
     pub state: Option<PathBuf>,
     /// Public listener for Jira webhooks.
@@ -92,15 +113,46 @@ pub struct ValidateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Manifest directory to compare with what the daemon runs.
+    /// Manifest directory to plan (its files as they are) [default: .].
     pub dir: Option<PathBuf>,
-    /// Admin API of the running daemon.
+    /// What to compare with: a directory, or a git revision of DIR's repository (`main`,
+    /// `HEAD^`, a commit id) [default: the set recorded in --state, else HEAD's parent, else
+    /// the running daemon].
+    #[arg(long, value_name = "DIR|GIT-REF")]
+    pub against: Option<String>,
+    /// The daemon's state directory: the set it last applied, and the links a deletion drops
+    /// (read from the state file when no daemon holds it, else asked of the daemon).
+    #[arg(long, env = "TANDEM_STATE")]
+    pub state: Option<PathBuf>,
+    /// Directory that relative secret file references resolve against (after
+    /// $CREDENTIALS_DIRECTORY), to check that new or changed references resolve.
+    #[arg(long, env = "TANDEM_SECRETS")]
+    pub secrets: Option<PathBuf>,
+    /// Admin API of the running daemon (links, and the base when nothing else is given).
     #[arg(
         long,
         env = "TANDEM_ADMIN_URL",
         default_value = "http://127.0.0.1:8687"
     )]
     pub admin: String,
+}
+
+/// `--manifests-mode`; mirrors [`crate::watch::ManifestsMode`].
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ManifestsModeArg {
+    Auto,
+    Git,
+    Directory,
+}
+
+impl From<ManifestsModeArg> for crate::watch::ManifestsMode {
+    fn from(m: ManifestsModeArg) -> Self {
+        match m {
+            ManifestsModeArg::Auto => crate::watch::ManifestsMode::Auto,
+            ManifestsModeArg::Git => crate::watch::ManifestsMode::Git,
+            ManifestsModeArg::Directory => crate::watch::ManifestsMode::Directory,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -111,6 +163,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
+    /// Show only this resource, in full (all conditions, rejected edits with hints, details).
+    pub name: Option<String>,
     /// Admin API of the running daemon.
     #[arg(
         long,
@@ -127,23 +181,27 @@ pub struct SyncArgs {
     /// Name of the ProjectIntegration.
     pub integration: String,
     /// Jira to workspace.
-    #[arg(long, conflicts_with = "to_jira", required_unless_present = "to_jira")]
+    #[arg(long, conflicts_with = "to_jira")]
     pub from_jira: bool,
     /// JQL filter (with --from-jira); default: all open issues of the project.
     #[arg(long, requires = "from_jira")]
     pub jql: Option<String>,
-    /// Workspace to Jira.
+    /// Workspace to Jira; needs a scope: --all, --sprint or --release.
     #[arg(long)]
     pub to_jira: bool,
     /// Push the whole workspace (with --to-jira).
-    #[arg(long, requires = "to_jira")]
+    #[arg(long, requires = "to_jira", conflicts_with_all = ["sprints", "releases"])]
     pub all: bool,
-    /// Push these sprints (with --to-jira).
-    #[arg(long = "sprint", requires = "to_jira")]
+    /// Push these sprints (with --to-jira); an unknown name is an error.
+    #[arg(long = "sprint", requires = "to_jira", conflicts_with = "releases")]
     pub sprints: Vec<String>,
-    /// Push these releases (with --to-jira).
+    /// Push these releases (with --to-jira); an unknown name is an error.
     #[arg(long = "release", requires = "to_jira")]
     pub releases: Vec<String>,
+    /// Report what would be created, updated, left unchanged and skipped, and why, writing
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Admin API of the running daemon.
     #[arg(
         long,
@@ -151,6 +209,20 @@ pub struct SyncArgs {
         default_value = "http://127.0.0.1:8687"
     )]
     pub admin: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write `tandem.1` and one `tandem-COMMAND.1` per command here instead of printing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +256,15 @@ pub struct JiraSimArgs {
     /// Add a user: NAME:SECRET or NAME:SECRET:admin.
     #[arg(long = "user")]
     pub users: Vec<String>,
+    /// Shape the simulator like the Jira a manifest directory expects: its connections' users
+    /// (secrets resolved as the daemon does), its integrations' projects and boards; what the
+    /// simulator cannot have (issue types, statuses, fields outside its catalogue) is listed.
+    #[arg(long, value_name = "DIR")]
+    pub like: Option<PathBuf>,
+    /// With --like: directory that relative secret file references resolve against (after
+    /// $CREDENTIALS_DIRECTORY).
+    #[arg(long, env = "TANDEM_SECRETS")]
+    pub secrets: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Faults")]
     pub faults: JiraSimFaultArgs,
 }
@@ -258,7 +339,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Validate(_) | Command::Plan(_) | Command::Status(_) | Command::Schema(_)
+        Command::Validate(_)
+            | Command::Plan(_)
+            | Command::Status(_)
+            | Command::Schema(_)
+            | Command::Completions(_)
+            | Command::Man(_)
     ) {
         restore_sigpipe();
     }
@@ -271,6 +357,8 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::JiraSim(args) => sim::run(args),
         Command::Demo => demo::run(),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
 

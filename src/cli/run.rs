@@ -133,7 +133,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = runtime.block_on(crate::app::run(config));
+    let result = runtime.block_on(crate::app::run(config, args.manifests_mode.into()));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,6 +152,7 @@ mod tests {
     fn args() -> RunArgs {
         RunArgs {
             manifests: None,
+            manifests_mode: crate::cli::ManifestsModeArg::Auto,
             state: None,
             listen: "127.0.0.1:0".into(),
             admin: "127.0.0.1:0".into(),

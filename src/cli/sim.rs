@@ -1,5 +1,6 @@
 //! `tandem jira-sim`: runs the Jira simulator until Ctrl-C or SIGTERM.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -42,6 +43,15 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         .iter()
         .map(|u| SimUser::parse(u))
         .collect::<Result<_, _>>()?;
+    let like = match &args.like {
+        Some(dir) => {
+            let like = super::sim_like::plan(dir, deployment, args.secrets.clone())
+                .map_err(|e| anyhow::anyhow!("--like {}: {e}", dir.display()))?;
+            config.users.extend(like.users.iter().cloned());
+            Some((dir.clone(), like))
+        }
+        None => None,
+    };
     config.webhooks = args
         .webhooks
         .iter()
@@ -59,7 +69,25 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
     let handle = Simulator::start(config)
         .await
         .context("cannot start the Jira simulator")?;
+    if let Some((dir, like)) = &like {
+        super::sim_like::apply(&handle, like)
+            .with_context(|| format!("cannot shape the simulator like {}", dir.display()))?;
+    }
     println!("{}", handle.base_url());
+    // Who can sign in, and with what: the simulator's credentials are test fixtures, printed
+    // so nobody has to read the source to use it (after the URL, which scripts read first).
+    // A reader that took only the URL and closed the pipe must not stop the simulator.
+    let mut out = std::io::stdout().lock();
+    // Users made from a manifest's secret reference hold a real secret: never printed.
+    let from_manifests: Vec<String> = like
+        .iter()
+        .flat_map(|(_, l)| l.users.iter().map(|u| u.login.clone()))
+        .collect();
+    for line in user_lines(&handle.snapshot().users, deployment, &from_manifests) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    drop(out);
     let in_force = handle.faults();
     if !in_force.is_quiet() {
         eprintln!(
@@ -67,6 +95,31 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
             handle.base_url(),
             serde_json::to_string(&in_force).unwrap_or_default()
         );
+    }
+    if let Some((dir, like)) = &like {
+        let projects: Vec<&str> = like.projects.iter().map(|(k, _)| k.as_str()).collect();
+        let boards: Vec<String> = like
+            .boards
+            .iter()
+            .map(|(id, _, p)| format!("{id} ({p})"))
+            .collect();
+        eprintln!(
+            "shaped like {}: projects {}; boards {}",
+            dir.display(),
+            if projects.is_empty() {
+                "none".to_owned()
+            } else {
+                projects.join(", ")
+            },
+            if boards.is_empty() {
+                "none".to_owned()
+            } else {
+                boards.join(", ")
+            },
+        );
+        for m in &like.missing {
+            eprintln!("cannot shape: {m}");
+        }
     }
     eprintln!(
         "Jira simulator ({}) listening on {}; Ctrl-C to stop",
@@ -86,6 +139,42 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
 
 /// The settings the flags describe; clap's value parsers already checked each value with the
 /// rules `/_sim/faults` applies, and `Simulator::start` checks the whole again.
+/// One line per user: login, secret(s) and role, as the deployment authenticates them.
+fn user_lines(
+    users: &[crate::sim::model::User],
+    deployment: sim::Deployment,
+    hidden: &[String],
+) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| {
+            if hidden.contains(&u.login) {
+                return format!(
+                    "user {} (administrator; its secret is the one the manifests refer to)",
+                    u.login
+                );
+            }
+            let role = if u.admin {
+                "administrator"
+            } else {
+                "not an administrator"
+            };
+            match deployment {
+                sim::Deployment::Cloud => {
+                    format!("user {} API token {} ({role})", u.login, u.secret)
+                }
+                sim::Deployment::DataCenter => match &u.pat {
+                    Some(pat) => format!(
+                        "user {} password {} personal access token {pat} ({role})",
+                        u.login, u.secret
+                    ),
+                    None => format!("user {} password {} ({role})", u.login, u.secret),
+                },
+            }
+        })
+        .collect()
+}
+
 fn faults(a: &JiraSimFaultArgs) -> FaultSettings {
     let d = FaultSettings::default();
     let lost = LostResponses::default();

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! POST  /api/v1/integrations/{name}/sync   {"direction":"fromJira","jql":"..."}
-//!                                          {"direction":"toJira","scope":"all"|{"sprints":[..]}|{"releases":[..]}}
-//!                                          → 202 {"id": ..., "job": <record>}
+//!                                          {"direction":"toJira","scope":"all"|{"sprints":[..]}|{"releases":[..]},"dryRun":true?}
+//!                                          → 202 {"id": ..., "job": <record>}; 404 unknown
+//!                                          integration, 422 unknown sprint or release
 //! GET   /api/v1/jobs/{id}                  → 200 the job record (state, progress, counts, errors)
 //! POST  /api/v1/integrations/{name}/resync → 200 {"issues", "queued", "jql"}: a resync sweep now
 //! ```
@@ -70,6 +71,9 @@ impl JobsApi {
                     }
                     Err(e @ JobError::UnknownIntegration(_)) => {
                         json_error(StatusCode::NOT_FOUND, &e.to_string())
+                    }
+                    Err(e @ JobError::UnknownScope { .. }) => {
+                        json_error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
                     }
                     Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
                 }

@@ -9,6 +9,7 @@
 
 mod collect;
 mod de;
+pub mod diff;
 pub mod model;
 pub mod raw;
 pub mod schema;

@@ -35,6 +35,21 @@ pub struct Desired {
     pub rejected: BTreeMap<ObjectRef, Vec<String>>,
     /// Diagnostics that name no resource (syntax errors, unknown kinds) and all warnings.
     pub other_diagnostics: Vec<String>,
+    /// How many of `other_diagnostics` are errors: a file that does not parse is a rejected
+    /// edit too, even though it names no resource.
+    pub other_errors: usize,
+    /// Where the last applied snapshot came from, so status can tell the commit that runs
+    /// from one that was (partly) rejected.
+    pub provenance: Provenance,
+}
+
+/// The commits behind the desired state (git source only; `None` for plain directories).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The commit of the last snapshot applied, accepted or not.
+    pub latest: Option<String>,
+    /// The last commit whose every manifest was accepted: what runs as declared.
+    pub accepted: Option<String>,
 }
 
 /// Something every model resource has: where it is declared and the digest of its spec.
@@ -99,12 +114,17 @@ impl Desired {
         };
         let mut rejected: BTreeMap<ObjectRef, Vec<String>> = BTreeMap::new();
         let mut other = Vec::new();
+        let mut other_errors = 0;
         for d in &validation.diagnostics {
             match (&d.resource, d.severity) {
                 (Some(r), crate::manifest::Severity::Error) => rejected
                     .entry(ObjectRef::new(r.kind.as_str(), r.name.clone()))
                     .or_default()
                     .push(d.to_string()),
+                (None, crate::manifest::Severity::Error) => {
+                    other_errors += 1;
+                    other.push(d.to_string());
+                }
                 _ => other.push(d.to_string()),
             }
         }
@@ -114,6 +134,8 @@ impl Desired {
                 model: Arc::new(model),
                 rejected,
                 other_diagnostics: other,
+                other_errors,
+                provenance: self.provenance.clone(),
             },
             changes,
         )

@@ -52,7 +52,17 @@ pub async fn apply_loop(
                     }
                 };
             let previous = ctx.desired();
-            let (next, changes): (Desired, _) = previous.apply(&validation);
+            let (mut next, changes): (Desired, _) = previous.apply(&validation);
+            next.provenance.latest.clone_from(&snapshot.commit);
+            if validation.is_valid() {
+                next.provenance.accepted.clone_from(&snapshot.commit);
+            } else if let Some(commit) = &snapshot.commit {
+                tracing::warn!(
+                    commit = %commit,
+                    errors = validation.error_count(),
+                    "commit rejected in part; rejected resources keep their last good version"
+                );
+            }
             let webhook_owners = managed_webhook_owners(&previous, &next, &changes);
             for d in next
                 .rejected

@@ -16,6 +16,7 @@ const MAX_MOVE: usize = 50;
 
 pub fn route(sh: &Shared, req: &Req, rest: &[&str]) -> Resp {
     let r = match (req.method.as_str(), rest) {
+        ("POST", ["board"]) => super::agile_board::create_board(sh, req),
         ("GET", ["board"]) => boards(sh, req),
         ("GET", ["board", id]) => with_board(sh, id, |v, b| Ok(Resp::ok(&v.board(b)))),
         ("GET", ["board", id, "configuration"]) => {

@@ -16,6 +16,7 @@
 
 pub mod adf;
 mod agile;
+mod agile_board;
 mod api;
 mod control;
 mod events;
@@ -517,6 +518,12 @@ impl SimHandle {
     /// named "Subtask", `style: next-gen` (see [`model::Project::team_managed`]).
     pub fn create_team_managed_project(&self, key: &str, name: &str) -> Result<(), SimError> {
         moves::create_project(&self.shared, key, name, true).map_err(rejected)
+    }
+
+    /// Adds a scrum board with this id on `project` (by key); one already there on that
+    /// project is kept. Manifests name boards by id, so `tandem jira-sim --like` needs it.
+    pub fn create_board(&self, id: u64, name: &str, project: &str) -> Result<(), SimError> {
+        agile_board::insert_board(&self.shared, id, name, project).map_err(rejected)
     }
 
     /// Switches a project to another workflow, as an administrator does by changing its

@@ -509,6 +509,41 @@ impl Store {
         .await
     }
 
+    /// Number of links per integration, read from the state file in `state_dir` without a
+    /// `Store` (no writer, no migration, nothing created): for `tandem plan --state` with no
+    /// daemon. `Ok(None)` when there is no state file; [`StoreError::InUse`] while a daemon
+    /// holds it (ask the daemon instead).
+    pub fn link_counts_offline(
+        state_dir: &Path,
+    ) -> Result<Option<std::collections::BTreeMap<String, u64>>, StoreError> {
+        let path = state_dir.join(STATE_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let db = Database::open(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                dir: state_dir.to_path_buf(),
+            },
+            other => StoreError::Open {
+                path: path.clone(),
+                source: Arc::new(other.into()),
+            },
+        })?;
+        let ctx = "counting links";
+        let txn = db.begin_read().map_err(|e| StoreError::db(ctx, e))?;
+        let mut counts = std::collections::BTreeMap::new();
+        let table = match txn.open_table(LINKS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Some(counts)),
+            Err(e) => return Err(StoreError::db(ctx, e)),
+        };
+        for row in table.iter().map_err(|e| StoreError::db(ctx, e))? {
+            let (k, _) = row.map_err(|e| StoreError::db(ctx, e))?;
+            *counts.entry(k.value().0.to_owned()).or_insert(0) += 1;
+        }
+        Ok(Some(counts))
+    }
+
     /// Number of links of one integration.
     pub fn count_links(&self, integration: &str) -> Result<u64, StoreError> {
         self.read("counting links", |txn| {

@@ -182,6 +182,152 @@ pub async fn import_from_jira(
     Ok(())
 }
 
+/// A dry run of [`import_from_jira`]: the same search, page by page (reads only), every issue
+/// classified as the import would (created, updated, unchanged, skipped with the reason,
+/// failed when its mapping fails), with nothing written to the workspace, the links or the
+/// baselines; sprints and releases the import would add are not added either. Only the job's
+/// record is stored. What the workspace's own validation would refuse shows only in the real
+/// run, and an issue another integration's item holds is reported as skipped even when the
+/// real run adopts it because it moved between this workspace's projects.
+pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), ImportError> {
+    record.processed = 0;
+    record.counts = Default::default();
+    record.planned.clear();
+    let mut pager = env
+        .run
+        .client
+        .search_from(
+            &record.jql,
+            &["*navigable", "comment"],
+            crate::jira::SearchCursor::Start,
+        )
+        .page_size(PAGE_SIZE);
+    let keys = Mutex::new(HashMap::new());
+    loop {
+        let page = pager
+            .next_page()
+            .await
+            .map_err(|source| ImportError::Search {
+                jql: record.jql.clone(),
+                source,
+            })?;
+        let Some(mut page) = page else { break };
+        for issue in page.iter_mut() {
+            env.run
+                .client
+                .complete_comments(issue)
+                .await
+                .map_err(|source| ImportError::Search {
+                    jql: record.jql.clone(),
+                    source,
+                })?;
+        }
+        for issue in page.iter() {
+            let (action, detail) = match plan_issue(env, issue, &keys).await {
+                Planned::Create(what) => {
+                    record.counts.created += 1;
+                    ("create", what)
+                }
+                Planned::Update(fields) => {
+                    record.counts.updated += 1;
+                    ("update", fields)
+                }
+                Planned::Unchanged(item) => {
+                    record.counts.unchanged += 1;
+                    ("unchanged", item)
+                }
+                Planned::Skip(why) => {
+                    record.counts.skipped += 1;
+                    ("skip", why)
+                }
+                Planned::Fail(why) => {
+                    record.push_error(issue.key.clone(), why.clone());
+                    ("fail", why)
+                }
+            };
+            record.plan_item(&issue.key, action, detail);
+        }
+        record.processed += page.len() as u64;
+        save_record(env.store, record).await?;
+        if let Some(progress) = env.progress {
+            progress(record);
+        }
+    }
+    record.phase = Phase::Done;
+    Ok(())
+}
+
+/// What a dry run says the import would do with an issue.
+enum Planned {
+    Create(String),
+    Update(String),
+    Unchanged(String),
+    Skip(String),
+    Fail(String),
+}
+
+/// [`import_issue`]'s decisions, without its writes.
+async fn plan_issue(
+    env: &ImportEnv<'_>,
+    issue: &Issue,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Planned {
+    let run = env.run;
+    let integration = &run.integration.name;
+    let ws = &run.workspace.name;
+    let patch = match from_jira(issue, &run.ctx) {
+        Ok(p) => p,
+        Err(e) if e.is_skip() => return Planned::Skip(e.to_string()),
+        Err(e) => return Planned::Fail(e.to_string()),
+    };
+    let parent: Option<Option<String>> = match &patch.parent_key {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(key)) => match parent_issue_id(env, issue, key, keys).await {
+            None => None,
+            Some(pid) => match env.store.link_by_jira_issue(integration, &pid) {
+                Ok(link) => link.map(|l| Some(l.workspace_item_id)),
+                Err(e) => return Planned::Fail(e.to_string()),
+            },
+        },
+    };
+    match env.store.link_by_jira_issue(integration, &issue.id) {
+        Err(e) => Planned::Fail(e.to_string()),
+        Ok(Some(link)) => {
+            let item = match env.workspace.get_item(ws, &link.workspace_item_id) {
+                Ok(i) => i,
+                Err(e) => return Planned::Fail(e.to_string()),
+            };
+            let ws_patch = workspace_patch(&patch, parent, Some(&item));
+            match env.workspace.would_change(ws, &item.id, &ws_patch) {
+                Ok(changed) if changed.is_empty() => Planned::Unchanged(item.id),
+                Ok(changed) => Planned::Update(format!(
+                    "{}: {}",
+                    item.id,
+                    changed.into_iter().collect::<Vec<_>>().join(", ")
+                )),
+                Err(e) => Planned::Fail(e.to_string()),
+            }
+        }
+        Ok(None) => match env
+            .store
+            .holder_of_issue(&run.integration.connection, &issue.id)
+        {
+            Ok(Some(h)) => Planned::Skip(format!(
+                "already linked to item {} through integration {}",
+                h.item, h.integration
+            )),
+            Ok(None) if patch.title.is_none() => Planned::Fail("the issue has no summary".into()),
+            Ok(None) => Planned::Create(format!(
+                "{} \"{}\"",
+                patch.item_type,
+                patch.title.as_deref().unwrap_or_default()
+            )),
+            Err(e) => Planned::Fail(e.to_string()),
+        },
+    }
+}
+
 /// Imported items name sprints and releases by name; they must exist in the workspace first.
 async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportError> {
     ensure_catalog(env.workspace, env.run).await

@@ -48,11 +48,19 @@ pub enum JobRequest {
     FromJira {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         jql: Option<String>,
+        /// Report what would be created, updated, left unchanged and skipped without writing
+        /// to the workspace or the links; only the job's own record is stored.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
     },
     #[serde(rename_all = "camelCase")]
     ToJira {
         #[serde(default = "scope_all")]
         scope: JobScope,
+        /// Report what would be created, updated and skipped (and why) without writing to
+        /// Jira, the links or the workspace; only the job's own record is stored.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
     },
 }
 
@@ -72,13 +80,17 @@ pub enum JobScope {
 impl From<&JobSpec> for JobRequest {
     fn from(spec: &JobSpec) -> Self {
         match spec {
-            JobSpec::FromJira { jql } => JobRequest::FromJira { jql: jql.clone() },
+            JobSpec::FromJira { jql } => JobRequest::FromJira {
+                jql: jql.clone(),
+                dry_run: false,
+            },
             JobSpec::ToJira { scope } => JobRequest::ToJira {
                 scope: match scope {
                     Scope::All => JobScope::All,
                     Scope::Sprints(s) => JobScope::Sprints(s.clone()),
                     Scope::Releases(r) => JobScope::Releases(r.clone()),
                 },
+                dry_run: false,
             },
         }
     }
@@ -129,6 +141,20 @@ pub struct ItemError {
     pub message: String,
 }
 
+/// At most this many per-item verdicts are kept in a dry run's record.
+pub const MAX_PLANNED: usize = 1000;
+
+/// What a dry run would do with one item: `create`, `update`, `skip` or `fail`, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedItem {
+    /// Workspace item id.
+    pub subject: String,
+    pub action: String,
+    /// The issue it would update, what it would create, or why it is skipped or fails.
+    pub detail: String,
+}
+
 /// The durable record of one job: served as its status and used as its checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +182,9 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     pub errors: Vec<ItemError>,
+    /// A dry run's verdict per item (at most [`MAX_PLANNED`]; the counts have them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<PlannedItem>,
     /// Why the whole job failed (per-issue failures are in `errors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -183,6 +212,7 @@ impl JobRecord {
             processed: 0,
             total: None,
             errors: Vec::new(),
+            planned: Vec::new(),
             message: None,
             resumed: 0,
             started: Utc::now(),
@@ -201,6 +231,11 @@ impl JobRecord {
             "{} created, {} updated, {} unchanged, {} skipped, {} failed",
             c.created, c.updated, c.unchanged, c.skipped, c.failed
         );
+        let counts = if self.is_dry_run() {
+            format!("dry run, nothing written: would be {counts}")
+        } else {
+            counts
+        };
         match self.state {
             JobState::Running => format!("running: {progress} processed; {counts}"),
             JobState::Completed => format!("completed: {progress} processed; {counts}"),
@@ -220,6 +255,25 @@ impl JobRecord {
                 message: message.into(),
             });
         }
+    }
+
+    /// Records a dry run's verdict on one item, keeping at most [`MAX_PLANNED`].
+    pub fn plan_item(&mut self, subject: &str, action: &'static str, detail: String) {
+        if self.planned.len() < MAX_PLANNED {
+            self.planned.push(PlannedItem {
+                subject: subject.to_owned(),
+                action: action.to_owned(),
+                detail,
+            });
+        }
+    }
+
+    /// Whether this job only reports what it would do.
+    pub fn is_dry_run(&self) -> bool {
+        matches!(
+            self.request,
+            JobRequest::ToJira { dry_run: true, .. } | JobRequest::FromJira { dry_run: true, .. }
+        )
     }
 
     /// Records a problem that did not fail an issue (a parent that could not be set).
@@ -252,6 +306,15 @@ impl JobRecord {
 pub enum JobError {
     #[error("ProjectIntegration/{0} is not declared")]
     UnknownIntegration(String),
+    /// A push scope names sprints or releases the workspace does not have: pushing "nothing"
+    /// and reporting success would hide the typo.
+    #[error("workspace {workspace} has no {what} named {}; it has: {}", names.join(", "), if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownScope {
+        workspace: String,
+        what: &'static str,
+        names: Vec<String>,
+        known: Vec<String>,
+    },
     #[error("a job record is unreadable: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -262,6 +325,7 @@ impl JobError {
     pub fn reason(&self) -> &'static str {
         match self {
             JobError::UnknownIntegration(_) => "UnknownIntegration",
+            JobError::UnknownScope { .. } => "UnknownScope",
             JobError::Corrupt(_) => "CorruptJob",
             JobError::Store(_) => "StoreError",
         }
@@ -375,8 +439,12 @@ impl Jobs {
         integration: &str,
         request: JobRequest,
     ) -> Result<JobRecord, JobError> {
-        if !self.knows(integration) {
+        let model = self.inner.live.model();
+        let Some(pi) = model.integrations.get(integration) else {
             return Err(JobError::UnknownIntegration(integration.to_owned()));
+        };
+        if let JobRequest::ToJira { scope, .. } = &request {
+            check_scope(&self.inner.workspace, &pi.workspace, scope)?;
         }
         let id = format!(
             "{integration}-{}-{:04x}",
@@ -470,18 +538,24 @@ impl Jobs {
         let outcome = match self.integration(&record.integration).await {
             Err(e) => Err(format!("{e}")),
             Ok(run) => match record.request.clone() {
-                JobRequest::ToJira { scope } => {
+                JobRequest::ToJira { scope, dry_run } => {
                     let env = push::PushEnv {
                         store: &store,
                         workspace: &self.inner.workspace,
                         run: &run,
                         progress: Some(&progress),
                     };
-                    push::push_to_jira(&env, &mut record, &scope)
-                        .await
-                        .map_err(|e| error_chain(&e))
+                    match check_scope(&self.inner.workspace, &run.workspace.name, &scope) {
+                        Err(e) => Err(e.to_string()),
+                        Ok(()) if dry_run => push::dry_run(&env, &mut record, &scope)
+                            .await
+                            .map_err(|e| error_chain(&e)),
+                        Ok(()) => push::push_to_jira(&env, &mut record, &scope)
+                            .await
+                            .map_err(|e| error_chain(&e)),
+                    }
                 }
-                JobRequest::FromJira { jql } => {
+                JobRequest::FromJira { jql, dry_run } => {
                     if record.jql.is_empty() {
                         record.jql = import::import_jql(&run.integration.project, jql.as_deref());
                     }
@@ -491,13 +565,19 @@ impl Jobs {
                         run: &run,
                         progress: Some(&progress),
                     };
-                    let mut outage = Outage::default();
-                    loop {
-                        match import::import_from_jira(&env, &mut record).await {
-                            Err(import::ImportError::Search { source, .. })
-                                if source.is_transient()
-                                    && outage.pause(&record, &source).await => {}
-                            r => break r.map_err(|e| error_chain(&e)),
+                    if dry_run {
+                        import::dry_run(&env, &mut record)
+                            .await
+                            .map_err(|e| error_chain(&e))
+                    } else {
+                        let mut outage = Outage::default();
+                        loop {
+                            match import::import_from_jira(&env, &mut record).await {
+                                Err(import::ImportError::Search { source, .. })
+                                    if source.is_transient()
+                                        && outage.pause(&record, &source).await => {}
+                                r => break r.map_err(|e| error_chain(&e)),
+                            }
                         }
                     }
                 }
@@ -515,6 +595,48 @@ impl Jobs {
         if let Some(name) = &record.manifest {
             self.inner.observer.finished(name);
         }
+    }
+}
+
+/// Fails when a push scope names a sprint or release the workspace does not have.
+pub fn check_scope(
+    workspace: &WorkspaceService,
+    ws: &str,
+    scope: &JobScope,
+) -> Result<(), JobError> {
+    let (what, wanted, known): (&'static str, &Vec<String>, Vec<String>) = match scope {
+        JobScope::All => return Ok(()),
+        JobScope::Sprints(names) => (
+            "sprint",
+            names,
+            workspace
+                .list_sprints(ws)
+                .map(|l| l.into_iter().map(|s| s.name).collect())
+                .unwrap_or_default(),
+        ),
+        JobScope::Releases(names) => (
+            "release",
+            names,
+            workspace
+                .list_releases(ws)
+                .map(|l| l.into_iter().map(|r| r.name).collect())
+                .unwrap_or_default(),
+        ),
+    };
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|n| !known.contains(n))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(JobError::UnknownScope {
+            workspace: ws.to_owned(),
+            what,
+            names: missing,
+            known,
+        })
     }
 }
 

@@ -219,6 +219,110 @@ pub async fn push_to_jira(
     Ok(())
 }
 
+/// What a dry run says the push would do with an item.
+enum Planned {
+    Create(String),
+    Update(String),
+    Skip(String),
+    Fail(String),
+}
+
+/// A dry run of [`push_to_jira`]: every item in scope classified as the push would (created,
+/// updated, skipped with the reason, failed when its mapping fails), with nothing written to
+/// Jira, the links, the baselines or the workspace. Only the job's record is stored, so the
+/// CLI and `GET /api/v1/jobs/{id}` can show it. Jira's own refusals of a create (a required
+/// field it alone knows) cannot be foreseen and show up only in the real run.
+pub async fn dry_run(
+    env: &PushEnv<'_>,
+    record: &mut JobRecord,
+    scope: &JobScope,
+) -> Result<(), PushError> {
+    let items = items_in_scope(env, scope)?;
+    record.total = Some(items.len() as u64);
+    record.processed = 0;
+    record.counts = Default::default();
+    record.planned.clear();
+    for (i, item) in items.iter().enumerate() {
+        let (action, detail) = match plan_item(env, item) {
+            Planned::Create(what) => {
+                record.counts.created += 1;
+                ("create", what)
+            }
+            Planned::Update(key) => {
+                record.counts.updated += 1;
+                ("update", key)
+            }
+            Planned::Skip(why) => {
+                record.counts.skipped += 1;
+                ("skip", why)
+            }
+            Planned::Fail(why) => {
+                record.push_error(item.id.clone(), why.clone());
+                ("fail", why)
+            }
+        };
+        record.plan_item(&item.id, action, detail);
+        record.processed += 1;
+        if (i + 1) % CHUNK == 0 {
+            save_record(env.store, record).await?;
+            if let Some(progress) = env.progress {
+                progress(record);
+            }
+        }
+    }
+    record.phase = Phase::Done;
+    Ok(())
+}
+
+/// [`push_item`]'s decisions, without its writes.
+fn plan_item(env: &PushEnv<'_>, item: &Item) -> Planned {
+    let run = env.run;
+    let integration = &run.integration.name;
+    let ws = &run.workspace.name;
+    match env.store.link_of_item(ws, &item.id) {
+        Ok(Some(other)) if other.integration != *integration => {
+            return Planned::Skip(format!(
+                "already linked to {} through integration {}",
+                other.jira_issue_key, other.integration
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Planned::Fail(e.to_string()),
+    }
+    if let Some(chosen) = item.sync_to.as_ref().filter(|c| *c != integration) {
+        return Planned::Skip(format!("its syncTo chooses integration {chosen}"));
+    }
+    let parent = match &item.parent {
+        None => None,
+        Some(pid) => match env.store.link_by_item(integration, pid) {
+            Ok(Some(link)) => Some(IssueRef {
+                id: link.jira_issue_id,
+                key: link.jira_issue_key,
+                item_type: env
+                    .workspace
+                    .get_item(ws, pid)
+                    .map(|p| p.item_type)
+                    .unwrap_or_default(),
+            }),
+            Ok(None) => None,
+            Err(e) => return Planned::Fail(e.to_string()),
+        },
+    };
+    match to_jira(item, parent.as_ref(), &run.ctx) {
+        Ok(_) => {}
+        Err(e) if e.is_skip() => return Planned::Skip(e.to_string()),
+        Err(e) => return Planned::Fail(e.to_string()),
+    }
+    match env.store.link_by_item(integration, &item.id) {
+        Ok(Some(link)) => Planned::Update(link.jira_issue_key),
+        Ok(None) => Planned::Create(format!(
+            "{} \"{}\" in {}",
+            item.item_type, item.title, run.integration.project
+        )),
+        Err(e) => Planned::Fail(e.to_string()),
+    }
+}
+
 async fn push_item(
     env: &PushEnv<'_>,
     record: &JobRecord,

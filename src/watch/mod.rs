@@ -17,7 +17,11 @@
 //! or a `mv` of the directory itself is only visible from the parent. When the resolved target
 //! changes (a new path or a new inode at the same path) the recursive watch is moved to it.
 
-mod uncommitted;
+pub mod git;
+pub mod record;
+pub mod uncommitted;
+
+pub use git::ManifestsMode;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -54,6 +58,8 @@ pub struct WatchConfig {
     /// Rescan this often while the directory has a problem, so it is picked up promptly when
     /// it comes back even if no event announces it.
     pub retry_interval: Duration,
+    /// Whether the checked-out commit or the working files are read (see [`git`]).
+    pub mode: ManifestsMode,
 }
 
 impl Default for WatchConfig {
@@ -63,6 +69,7 @@ impl Default for WatchConfig {
             max_delay: Duration::from_secs(2),
             rescan_interval: Duration::from_secs(60),
             retry_interval: Duration::from_secs(2),
+            mode: ManifestsMode::Auto,
         }
     }
 }
@@ -81,6 +88,9 @@ pub struct Snapshot {
     pub resolved_root: PathBuf,
     /// Counts published snapshots, starting at 1.
     pub generation: u64,
+    /// The commit the files were read from, when they come from git (not from the working
+    /// files); a new commit is a new snapshot even when no manifest changed in it.
+    pub commit: Option<String>,
 }
 
 /// Why the last rescan did not produce a snapshot. The previous snapshot stays current.
@@ -95,6 +105,14 @@ pub enum WatchProblem {
     NotADirectory,
     #[error("the manifest directory cannot be read ({0}); keeping the last applied set")]
     Unreadable(String),
+    #[error("the manifest directory is not inside a git work tree (--manifests-mode=git); keeping the last applied set")]
+    NotAGitWorkTree,
+    #[error("the manifest directory's git repository has no commit yet: commit the manifests, or run with --manifests-mode=directory")]
+    NoCommit,
+    #[error("the checked-out commit has no manifests in this directory (files that are not committed are not applied): commit them, or run with --manifests-mode=directory; keeping the last applied set")]
+    NothingCommitted,
+    #[error("the manifest directory is in a git repository but git cannot be run ({0}): install git, or run with --manifests-mode=directory")]
+    GitUnavailable(String),
 }
 
 /// What status shows about the watcher.
@@ -117,6 +135,11 @@ pub struct WatchStatus {
     /// Files of the directory that differ from its git HEAD after the last scan (see
     /// [`uncommitted`]); `None` outside a git work tree or without git.
     pub uncommitted: Option<Vec<String>>,
+    /// Where the current snapshot was read from: `git` (the checked-out commit, uncommitted
+    /// files ignored) or `directory` (the files as they are).
+    pub source: Option<&'static str>,
+    /// The commit the current snapshot was read from (git source only).
+    pub commit: Option<String>,
 }
 
 /// Asks the watcher to rescan now; cheap to clone and hand to a SIGHUP handler or the API.
@@ -196,7 +219,7 @@ impl ManifestWatcher {
         let mut pending: Option<(Instant, Instant)> = None;
         let mut scan_now = true;
         let mut next_periodic = Instant::now();
-        let mut resolved: Option<PathBuf> = None;
+        let mut watched = Watched::default();
         let mut events_open = true;
         loop {
             // Checked here as well as by the timer below, because a steady stream of events
@@ -204,7 +227,7 @@ impl ManifestWatcher {
             let overdue =
                 pending.is_some_and(|(first, _)| Instant::now() >= first + self.config.max_delay);
             if scan_now || overdue || overflow.swap(false, Ordering::Relaxed) {
-                resolved = self.rescan_once(&arms).await;
+                watched = self.rescan_once(&arms).await;
                 pending = None;
                 scan_now = false;
                 let problem = self.status.borrow().problem.is_some();
@@ -224,7 +247,7 @@ impl ManifestWatcher {
                 _ = self.trigger.notified() => scan_now = true,
                 event = events.recv(), if events_open => match event {
                     None => events_open = false,
-                    Some(event) => match self.classify(&event, resolved.as_deref()) {
+                    Some(event) => match self.classify(&event, &watched) {
                         Hint::Ignore => {}
                         Hint::Settle => {
                             let now = Instant::now();
@@ -239,7 +262,7 @@ impl ManifestWatcher {
         }
     }
 
-    fn classify(&self, event: &notify::Result<notify::Event>, resolved: Option<&Path>) -> Hint {
+    fn classify(&self, event: &notify::Result<notify::Event>, watched: &Watched) -> Hint {
         let event = match event {
             Ok(event) => event,
             Err(err) => {
@@ -260,9 +283,12 @@ impl ManifestWatcher {
             return Hint::Settle;
         }
         let name = self.root.file_name();
+        let resolved = watched.resolved.as_deref();
         let relevant = event.paths.iter().any(|p| {
             p.starts_with(&self.root)
                 || resolved.is_some_and(|r| p.starts_with(r))
+                // HEAD or a ref moved: a commit, a checkout, a reset.
+                || watched.git.iter().any(|g| p.starts_with(g))
                 || (p.parent() == self.root.parent() && p.file_name() == name)
         });
         if relevant {
@@ -272,14 +298,15 @@ impl ManifestWatcher {
         }
     }
 
-    /// Runs one scan on a blocking thread and publishes the result. Returns the resolved root
-    /// that events are now expected under.
-    async fn rescan_once(&self, arms: &Arc<Mutex<Arms>>) -> Option<PathBuf> {
+    /// Runs one scan on a blocking thread and publishes the result. Returns where events are
+    /// now expected: the resolved root and the git directories whose changes move HEAD.
+    async fn rescan_once(&self, arms: &Arc<Mutex<Arms>>) -> Watched {
         let root = self.root.clone();
         let scan = Arc::clone(&self.scan);
         let arms = Arc::clone(arms);
+        let mode = self.config.mode;
         let job = tokio::task::spawn_blocking(move || {
-            let result = scan_dir(&root, &scan, &arms);
+            let result = scan_dir(&root, &scan, &arms, mode);
             let dir = result.resolved.clone().unwrap_or_else(|| root.clone());
             (result, uncommitted::uncommitted(&dir))
         })
@@ -294,16 +321,23 @@ impl ManifestWatcher {
                 outcome: Err(WatchProblem::Unreadable(format!("scan failed: {err}"))),
                 resolved: None,
                 events_unavailable: None,
+                git_paths: Vec::new(),
             },
         };
         let now = Utc::now();
         let resolved = result.resolved.clone();
+        let watched = Watched {
+            resolved: resolved.clone(),
+            git: result.git_paths.clone(),
+        };
         let mut published = None;
         match result.outcome {
             Ok(found) => {
                 self.snapshots.send_if_modified(|current| {
                     let same = current.as_ref().is_some_and(|s| {
-                        s.digest == found.digest && s.resolved_root == found.resolved_root
+                        s.digest == found.digest
+                            && s.resolved_root == found.resolved_root
+                            && s.commit == found.commit
                     });
                     if same {
                         return false;
@@ -323,6 +357,7 @@ impl ManifestWatcher {
                         files = s.files.len(),
                         generation = s.generation,
                         root = %s.resolved_root.display(),
+                        commit = s.commit.as_deref().unwrap_or("(working files)"),
                         "manifest set changed"
                     );
                 }
@@ -348,22 +383,31 @@ impl ManifestWatcher {
                 st.resolved_root.clone_from(&resolved);
             }
             st.events_unavailable = result.events_unavailable;
-            if st.uncommitted != dirty {
-                if let Some(files) = dirty.as_ref().filter(|f| !f.is_empty()) {
-                    tracing::warn!(
-                        files = %files.join(", "),
-                        "manifests differ from the checked-out commit; the daemon runs them as they are"
-                    );
-                }
-            }
-            st.uncommitted = dirty;
             if let Some(s) = &published {
                 st.digest = Some(s.digest.clone());
                 st.generation = s.generation;
                 st.last_change = Some(now);
+                st.source = Some(if s.commit.is_some() { "git" } else { "directory" });
+                st.commit.clone_from(&s.commit);
             }
+            if st.uncommitted != dirty {
+                if let Some(files) = dirty.as_ref().filter(|f| !f.is_empty()) {
+                    if st.source == Some("git") {
+                        tracing::warn!(
+                            files = %files.join(", "),
+                            "manifests differ from the checked-out commit; they are ignored until committed"
+                        );
+                    } else {
+                        tracing::warn!(
+                            files = %files.join(", "),
+                            "manifests differ from the checked-out commit; the daemon runs them as they are (--manifests-mode=directory)"
+                        );
+                    }
+                }
+            }
+            st.uncommitted = dirty;
         });
-        resolved
+        watched
     }
 }
 
@@ -384,6 +428,14 @@ struct ScanResult {
     outcome: Result<Snapshot, WatchProblem>,
     resolved: Option<PathBuf>,
     events_unavailable: Option<String>,
+    git_paths: Vec<PathBuf>,
+}
+
+/// Where the last scan expects change events.
+#[derive(Default)]
+struct Watched {
+    resolved: Option<PathBuf>,
+    git: Vec<PathBuf>,
 }
 
 /// Which inode a path resolved to, so a directory replaced at the same path is noticed.
@@ -405,6 +457,8 @@ struct Arms {
     watcher: Option<notify::RecommendedWatcher>,
     target: Option<(PathBuf, (u64, u64))>,
     parent: Option<PathBuf>,
+    /// The git directories watched so HEAD moving is seen (outside the target only).
+    git: Vec<(PathBuf, RecursiveMode)>,
 }
 
 impl Arms {
@@ -415,12 +469,18 @@ impl Arms {
             watcher: None,
             target: None,
             parent: None,
+            git: Vec::new(),
         }
     }
 
     /// Makes sure the parent of `root` and the resolved target are watched. Returns why
     /// events are unavailable, if they are.
-    fn ensure(&mut self, root: &Path, target: Option<(&Path, (u64, u64))>) -> Option<String> {
+    fn ensure(
+        &mut self,
+        root: &Path,
+        target: Option<(&Path, (u64, u64))>,
+        git: &[(PathBuf, RecursiveMode)],
+    ) -> Option<String> {
         if self.watcher.is_none() {
             let tx = self.tx.clone();
             let overflow = Arc::clone(&self.overflow);
@@ -464,11 +524,25 @@ impl Arms {
                 }
             }
         }
+
+        if self.git != git {
+            for (old, _) in self.git.drain(..) {
+                let _ = watcher.unwatch(&old);
+            }
+            for (path, mode) in git {
+                match watcher.watch(path, *mode) {
+                    Ok(()) => self.git.push((path.clone(), *mode)),
+                    Err(err) => {
+                        problem = Some(format!("cannot watch {}: {err}", path.display()));
+                    }
+                }
+            }
+        }
         problem
     }
 }
 
-fn scan_dir(root: &Path, scan: &ScanFn, arms: &Mutex<Arms>) -> ScanResult {
+fn scan_dir(root: &Path, scan: &ScanFn, arms: &Mutex<Arms>, mode: ManifestsMode) -> ScanResult {
     let mut arms = arms.lock().unwrap_or_else(|e| e.into_inner());
     let resolved = match std::fs::canonicalize(root).and_then(|p| {
         let meta = std::fs::metadata(&p)?;
@@ -476,40 +550,80 @@ fn scan_dir(root: &Path, scan: &ScanFn, arms: &Mutex<Arms>) -> ScanResult {
     }) {
         Ok((path, meta)) if meta.is_dir() => Some((path, identity(&meta))),
         Ok(_) => {
-            let events_unavailable = arms.ensure(root, None);
+            let events_unavailable = arms.ensure(root, None, &[]);
             return ScanResult {
                 outcome: Err(WatchProblem::NotADirectory),
                 resolved: None,
                 events_unavailable,
+                git_paths: Vec::new(),
             };
         }
         Err(err) => {
-            let events_unavailable = arms.ensure(root, None);
+            let events_unavailable = arms.ensure(root, None, &[]);
             return ScanResult {
                 outcome: Err(problem_from(&err)),
                 resolved: None,
                 events_unavailable,
+                git_paths: Vec::new(),
             };
         }
     };
+    let resolved_root = resolved.as_ref().map(|(p, _)| p.clone());
+    let detected = match mode {
+        ManifestsMode::Directory => git::Detected::NotGit,
+        ManifestsMode::Auto | ManifestsMode::Git => git::detect(root),
+    };
+    // HEAD lives in the (worktree's) git dir, refs and packed-refs in the common dir; watched
+    // unless they are inside the target, which is watched recursively already.
+    let mut git_watch: Vec<(PathBuf, RecursiveMode)> = Vec::new();
+    if let git::Detected::Repo(co) = &detected {
+        let candidates = [
+            (co.git_dir.clone(), RecursiveMode::NonRecursive),
+            (co.common_dir.clone(), RecursiveMode::NonRecursive),
+            (co.common_dir.join("refs"), RecursiveMode::Recursive),
+        ];
+        for (path, m) in candidates {
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            let inside = resolved_root.as_ref().is_some_and(|r| path.starts_with(r));
+            if !inside && !git_watch.iter().any(|(p, _)| *p == path) {
+                git_watch.push((path, m));
+            }
+        }
+    }
     // Watch before reading, so a change made during the scan is not missed.
-    let events_unavailable = arms.ensure(root, resolved.as_ref().map(|(p, id)| (p.as_path(), *id)));
+    let events_unavailable = arms.ensure(
+        root,
+        resolved.as_ref().map(|(p, id)| (p.as_path(), *id)),
+        &git_watch,
+    );
     drop(arms);
-    let resolved_root = resolved.map(|(p, _)| p);
+    let git_paths = git_watch.into_iter().map(|(p, _)| p).collect();
+    let snapshot_root = resolved_root.clone().unwrap_or_else(|| root.to_path_buf());
 
-    let outcome = match scan(root) {
-        Err(err) => Err(problem_from(&err)),
-        Ok(files) if files.is_empty() => Err(WatchProblem::DirectoryEmpty),
-        Ok(files) => Ok(digest_snapshot(
-            root,
-            files,
-            resolved_root.clone().unwrap_or_else(|| root.to_path_buf()),
-        )),
+    let outcome = match (mode, detected) {
+        (_, git::Detected::Repo(co)) => match git::read_commit(root, &co.commit) {
+            Err(err) => Err(WatchProblem::Unreadable(err.to_string())),
+            Ok(files) if files.is_empty() => Err(WatchProblem::NothingCommitted),
+            Ok(files) => {
+                let mut snapshot = digest_snapshot(root, files, snapshot_root);
+                snapshot.commit = Some(co.commit);
+                Ok(snapshot)
+            }
+        },
+        (_, git::Detected::NoCommit) => Err(WatchProblem::NoCommit),
+        (_, git::Detected::GitUnavailable(why)) => Err(WatchProblem::GitUnavailable(why)),
+        (ManifestsMode::Git, git::Detected::NotGit) => Err(WatchProblem::NotAGitWorkTree),
+        (_, git::Detected::NotGit) => match scan(root) {
+            Err(err) => Err(problem_from(&err)),
+            Ok(files) if files.is_empty() => Err(WatchProblem::DirectoryEmpty),
+            Ok(files) => Ok(digest_snapshot(root, files, snapshot_root)),
+        },
     };
     ScanResult {
         outcome,
         resolved: resolved_root,
         events_unavailable,
+        git_paths,
     }
 }
 
@@ -554,6 +668,7 @@ fn digest_snapshot(
         digest: hex(&all.finalize()),
         resolved_root,
         generation: 0,
+        commit: None,
     }
 }
 

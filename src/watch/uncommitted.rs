@@ -7,8 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Paths under `dir` (relative to it) that are modified, added, deleted or untracked
-/// compared with HEAD; `None` when `dir` is not in a git work tree or git cannot tell.
+/// Manifest paths under `dir` (relative to it) that are modified, added, deleted or untracked
+/// compared with HEAD; `None` when `dir` is not in a git work tree or git cannot tell. Only
+/// files tandem would read count (`.yaml`/`.yml`, no name starting with `.`): a README next
+/// to the manifests is nobody's uncommitted change.
 pub fn uncommitted(dir: &Path) -> Option<Vec<String>> {
     // Porcelain paths are relative to the repository root; the prefix makes them the dir's.
     let prefix = git(dir, &["rev-parse", "--show-prefix"])?;
@@ -28,6 +30,18 @@ pub fn uncommitted(dir: &Path) -> Option<Vec<String>> {
     let mut files: Vec<String> = status
         .split(|b| *b == 0)
         .filter(|entry| entry.len() > 3)
+        .filter(|entry| {
+            let path = String::from_utf8_lossy(&entry[3..]);
+            let path = Path::new(path.as_ref());
+            let manifest = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            );
+            let hidden = path.components().any(|c| {
+                matches!(c, std::path::Component::Normal(n) if n.as_encoded_bytes().first() == Some(&b'.'))
+            });
+            manifest && !hidden
+        })
         .map(|entry| {
             let (code, path) = entry.split_at(3);
             let what = match &code[..2] {
@@ -86,6 +100,7 @@ mod tests {
         std::fs::write(m.join("a.yaml"), "a: 1\n").unwrap();
         std::fs::write(m.join("b.yaml"), "b: 1\n").unwrap();
         std::fs::write(r.join("outside.txt"), "x\n").unwrap();
+        std::fs::write(m.join("README.md"), "not a manifest\n").unwrap();
         assert_eq!(uncommitted(&m), None, "not a work tree yet");
         run(r, &["init", "-q", "-b", "main"]);
         run(r, &["add", "manifests"]);

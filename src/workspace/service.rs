@@ -391,6 +391,18 @@ impl WorkspaceService {
             .await
     }
 
+    /// The fields `patch` would change on the item, without writing anything: what a dry run
+    /// of an import reports as updated (some fields) or unchanged (none).
+    pub fn would_change(
+        &self,
+        ws: &str,
+        id: &str,
+        patch: &ItemPatch,
+    ) -> Result<BTreeSet<String>, WorkspaceError> {
+        let mut item = self.get_item(ws, id)?;
+        Ok(apply_item_patch(&mut item, patch))
+    }
+
     /// [`WorkspaceService::patch_item`] plus history entries, committed in the same
     /// transaction (the entries are written even when the patch changes nothing). The sync
     /// engine records a conflict's losing value this way, so no crash can separate the two.

@@ -171,7 +171,9 @@ fn manifests(out: &mut String, status: &Value) {
     let _ = write!(
         out,
         "<dt>Applied commit</dt><dd class=\"commit\">{}</dd>",
-        if commit.is_empty() {
+        if commit.is_empty() && s(m, "source") == "git" {
+            "<span class=\"muted\">none accepted whole yet</span>".to_owned()
+        } else if commit.is_empty() {
             "<span class=\"muted\">not a git checkout</span>".to_owned()
         } else {
             format!(
@@ -190,6 +192,14 @@ fn manifests(out: &mut String, status: &Value) {
     if let Some(p) = m["problem"].as_str() {
         let _ = write!(out, "<dt>Problem</dt><dd class=\"bad\">{}</dd>", esc(p));
     }
+    if let Some(c) = m["rejectedCommit"].as_str() {
+        let _ = write!(
+            out,
+            "<dt>Rejected commit</dt><dd class=\"bad\"><code title=\"{0}\">{1}</code> (its rejected resources keep their last good version)</dd>",
+            esc(c),
+            esc(&c[..c.len().min(12)])
+        );
+    }
     let dirty: Vec<&str> = m["uncommitted"]
         .as_array()
         .into_iter()
@@ -199,8 +209,13 @@ fn manifests(out: &mut String, status: &Value) {
     if !dirty.is_empty() {
         let _ = write!(
             out,
-            "<dt>Uncommitted</dt><dd class=\"bad uncommitted\">{} running as they are, not as committed: {}</dd>",
+            "<dt>Uncommitted</dt><dd class=\"bad uncommitted\">{} {}: {}</dd>",
             dirty.len(),
+            if s(m, "source") == "git" {
+                "ignored until committed"
+            } else {
+                "running as they are, not as committed"
+            },
             esc(&dirty.join(", "))
         );
     }

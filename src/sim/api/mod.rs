@@ -15,6 +15,7 @@ mod fields;
 mod issues;
 mod links;
 mod permissions;
+mod project;
 mod properties;
 mod render_cache;
 mod search;
@@ -145,6 +146,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             v3,
             |v| json!({"issueLinkTypes": LINK_TYPES.iter().map(|t| v.link_type(t)).collect::<Vec<_>>()}),
         ))),
+        ("POST", ["project"]) => project::create_project(sh, req, v3),
         ("GET", ["project"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(v.st.projects.iter().map(|p| v.project_full(p)).collect())
         }))),

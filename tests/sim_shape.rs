@@ -1,0 +1,275 @@
+//! Shaping the simulator as one shapes a Jira (issue 15, "A simulator you can shape"): an
+//! administrator creates a project through `POST /rest/api/{2,3}/project` with the body and
+//! answer of Jira's `createProject`, and a scrum board on it through
+//! `POST /rest/agile/1.0/board`; others get Jira's 403, a body without key or name its 400;
+//! `tandem jira-sim` prints who can sign in, and `--like DIR` gives it the users, projects and
+//! boards a manifest directory expects, so `tandem validate --online DIR` passes against it.
+
+mod common_daemon;
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use tandem::sim::{Deployment, SimConfig, Simulator};
+
+async fn post(base: &str, user: (&str, &str), path: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .basic_auth(user.0, Some(user.1))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_creates_projects_through_the_rest_api() {
+    let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
+        .await
+        .expect("simulator");
+    let base = sim.base_url();
+    let admin = ("admin@example.com", "admin-token");
+    let body = json!({"key": "WEB", "name": "Web", "projectTypeKey": "software"});
+    let (status, created) = post(&base, admin, "/rest/api/3/project", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["key"], "WEB");
+    assert_eq!(
+        created["self"],
+        format!("{base}/rest/api/3/project/{}", created["id"])
+    );
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, "POST", "/rest/api/3/project", 201, &created)
+            .unwrap_or_else(|e| panic!("not Jira's createProject answer: {e:?}"));
+    }
+    let project: Value = reqwest::Client::new()
+        .get(format!("{base}/rest/api/2/project/WEB"))
+        .basic_auth(admin.0, Some(admin.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(project["name"], "Web", "{project}");
+
+    // A scrum board on it, as the manifests' `board:` needs.
+    let (status, board) = post(
+        &base,
+        admin,
+        "/rest/agile/1.0/board",
+        json!({"name": "WEB board", "type": "scrum", "filterId": 10040,
+               "location": {"type": "project", "projectKeyOrId": "WEB"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{board}");
+    assert_eq!(board["location"]["projectKey"], "WEB", "{board}");
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, "POST", "/rest/agile/1.0/board", 201, &board)
+            .unwrap_or_else(|e| panic!("not Jira Software's createBoard answer: {e:?}"));
+    }
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{base}/rest/agile/1.0/board?projectKeyOrId=WEB"))
+        .basic_auth(admin.0, Some(admin.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["values"][0]["id"], board["id"], "{listed}");
+    let (status, _) = post(
+        &base,
+        ("user@example.com", "user-token"),
+        "/rest/agile/1.0/board",
+        json!({"name": "Mine", "location": {"type": "project", "projectKeyOrId": "WEB"}}),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let (status, _) = post(&base, admin, "/rest/api/2/project", body).await;
+    assert_eq!(status, 400, "a key is used once");
+    let (status, err) = post(
+        &base,
+        ("user@example.com", "user-token"),
+        "/rest/api/3/project",
+        json!({"key": "APP", "name": "App"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+    let (status, err) = post(
+        &base,
+        admin,
+        "/rest/api/3/project",
+        json!({"name": "No key"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(err["errors"]["projectKey"].is_string(), "{err}");
+    sim.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn jira_sim_prints_its_users_after_its_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "jira-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "bob:secret:admin",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jira-sim starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        out.push(lines.next().expect("a line").expect("read"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out[0].starts_with("http://127.0.0.1:"), "{out:?}");
+    assert_eq!(
+        out[1..],
+        [
+            "user admin@example.com API token admin-token (administrator)",
+            "user user@example.com API token user-token (not an administrator)",
+            "user bob API token secret (administrator)",
+        ]
+    );
+}
+
+/// Reads a child's stderr in the background, so it never blocks on a full pipe.
+fn drain(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn jira_sim_like_a_manifest_directory_passes_validate_online() {
+    use common_daemon::{connection, field_mapping, integration, workspace};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (dir, secrets) = (tmp.path().join("manifests"), tmp.path().join("secrets"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    std::fs::write(secrets.join("jira-token"), "s3cret-of-the-manifests\n").expect("secret");
+    let url = common_daemon::closed_port_url();
+    let listen = url.trim_start_matches("http://").to_owned();
+    std::fs::write(dir.join("workspace.yaml"), workspace("product", "product")).expect("write");
+    std::fs::write(dir.join("fields.yaml"), field_mapping()).expect("write");
+    std::fs::write(
+        dir.join("connection.yaml"),
+        connection(
+            "jira",
+            "Jira",
+            &url,
+            "tandem@acme.example",
+            "jira-token",
+            None,
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("integration.yaml"),
+        integration("web", "Web", "jira", "product")
+            .replace("project: DEMO", "project: WEB")
+            .replace("board: 1\n", "board: 12\n"),
+    )
+    .expect("write");
+
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["jira-sim", "--listen", &listen, "--like"])
+        .arg(&dir)
+        .arg("--secrets")
+        .arg(&secrets)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jira-sim starts");
+    let out = drain(sim.stdout.take().expect("stdout"));
+    let err = drain(sim.stderr.take().expect("stderr"));
+    let first = out
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the simulator prints its URL");
+    assert_eq!(first, url);
+    let validate = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["validate", "--online"])
+        .arg(&dir)
+        .arg("--secrets")
+        .arg(&secrets)
+        .output()
+        .expect("tandem validate");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(
+        validate.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    let printed: Vec<String> = out.try_iter().chain(err.try_iter()).collect();
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("shaped like") && printed.contains("projects WEB; boards 12 (WEB)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("user tandem@acme.example (administrator;"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("s3cret"),
+        "a manifest's secret was printed: {printed}"
+    );
+}
+
+#[test]
+fn jira_sim_like_the_examples_lists_what_it_cannot_shape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("acme-cloud-token"), "t\n").expect("secret");
+    std::fs::write(tmp.path().join("acme-cloud-webhook-secret"), "w\n").expect("secret");
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["jira-sim", "--listen", "127.0.0.1:0", "--like"])
+        .arg(&examples)
+        .arg("--secrets")
+        .arg(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("jira-sim starts");
+    let err = drain(sim.stderr.take().expect("stderr"));
+    let mut lines = Vec::new();
+    while let Ok(line) = err.recv_timeout(std::time::Duration::from_secs(30)) {
+        let done = line.contains("listening on");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let text = lines.join("\n");
+    for expected in [
+        "projects MOB, WEB; boards 14 (MOB), 12 (WEB)",
+        "cannot shape: Connection/acme-dc is another deployment",
+        "cannot shape: ProjectIntegration/web: status \"In Review\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
