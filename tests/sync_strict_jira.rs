@@ -153,6 +153,11 @@ async fn a_create_jira_refuses_for_good_is_a_visible_failure_of_that_item() {
     )
     .await;
     e.linked_key(&bad).await;
+    // The item synced: its error is no longer the integration's last one.
+    e.d.wait_status("lastError clears once the pair syncs", |s| {
+        resource(s, "ProjectIntegration", "demo").is_some_and(|r| r["sync"]["lastError"].is_null())
+    })
+    .await;
 }
 
 /// Adds `n` comments to `key` as a person does.

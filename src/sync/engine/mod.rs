@@ -1035,7 +1035,17 @@ async fn run_key(s: &EngineShared, key: &EngineKey) -> Disposition {
             if done.unlinked {
                 st.unlinked.fetch_add(1, Ordering::Relaxed);
             }
-            s.state(integration, |st| st.last_sync = Some(Utc::now()));
+            s.state(integration, |st| {
+                st.last_sync = Some(Utc::now());
+                // The pair that failed last has synced since: its error is over.
+                if st
+                    .last_error
+                    .as_ref()
+                    .is_some_and(|(p, _)| *p == key.to_string())
+                {
+                    st.last_error = None;
+                }
+            });
             if let Some(k) = done.reroute {
                 if let Err(e) = s.mark_pending(vec![k], Vec::new()).await {
                     tracing::warn!(error = %e, "cannot queue the pair's next run");
