@@ -265,15 +265,19 @@ pub fn comment_event(
     user: &User,
 ) -> Value {
     let view = v2(st, base);
-    // Data Center's comment events carry the comment alone: its issue is known only from
-    // `comment.self` (`…/rest/api/2/issue/{id}/comment/{id}`), as real deliveries show.
-    let _ = user;
+    // Data Center's comment events carry no issue: it is known only from `comment.self`
+    // (`…/rest/api/2/issue/{id}/comment/{id}`). Updates and deletions name the user, a
+    // creation does not, as real deliveries show.
     if st.deployment == Deployment::DataCenter {
-        return json!({
+        let mut body = json!({
             "timestamp": now_ms(),
             "webhookEvent": event,
             "comment": view.comment(issue, c),
         });
+        if event != "comment_created" {
+            body["user"] = view.user(user);
+        }
+        return body;
     }
     json!({
         "timestamp": now_ms(),
