@@ -498,22 +498,6 @@ async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
     sim.shutdown().await.expect("sim shutdown");
 }
 
-/// Runs git in `dir` as a person would, failing the test on error; returns stdout.
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The issue's first surprise: `git rm integration-mobile.yaml` without a commit removed the
 /// integration and dropped its links for good. Now the uncommitted deletion deletes nothing
 /// and is shown; the commit applies it (issue 15, "Committed state").
@@ -529,10 +513,10 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
         integration("mobile", "Mobile", "sim", "mobile"),
     ));
     write_set(&dirs.manifests, &set);
-    git_in(&dirs.manifests, &["init", "-q", "-b", "main"]);
-    git_in(&dirs.manifests, &["add", "."]);
-    git_in(&dirs.manifests, &["commit", "-qm", "two integrations"]);
-    let first = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    git(&dirs.manifests, &["init", "-q", "-b", "main"]);
+    git(&dirs.manifests, &["add", "."]);
+    git(&dirs.manifests, &["commit", "-qm", "two integrations"]);
+    let first = git(&dirs.manifests, &["rev-parse", "HEAD"]);
     seed_links(&dirs.state, "mobile", "sim", 2).await;
 
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
@@ -545,7 +529,7 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
     assert_eq!(before["manifests"]["commit"], first.as_str(), "{before:#}");
     assert_eq!(resource(&before, KIND_PI, "mobile").unwrap()["links"], 2);
 
-    git_in(&dirs.manifests, &["rm", "-q", "integration-mobile.yaml"]);
+    git(&dirs.manifests, &["rm", "-q", "integration-mobile.yaml"]);
     let dirty = d
         .wait_status("the deletion listed as uncommitted", |s| {
             s["manifests"]["uncommitted"] == json!(["integration-mobile.yaml (deleted)"])
@@ -601,8 +585,8 @@ async fn an_uncommitted_deletion_deletes_nothing_and_is_shown_until_the_commit_a
         "{plan:?}"
     );
 
-    git_in(&dirs.manifests, &["commit", "-qm", "drop mobile"]);
-    let second = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    git(&dirs.manifests, &["commit", "-qm", "drop mobile"]);
+    let second = git(&dirs.manifests, &["rev-parse", "HEAD"]);
     let after = d
         .wait_status("the commit applied: mobile gone", |s| {
             resource(s, KIND_PI, "mobile").is_none() && s["manifests"]["uncommitted"] == json!([])
@@ -624,10 +608,10 @@ async fn a_rejected_commit_is_visible_in_the_header_the_exit_code_and_the_metric
     let dirs = DaemonDirs::new();
     dirs.secret("jira-token", "admin-token");
     write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
-    git_in(&dirs.manifests, &["init", "-q", "-b", "main"]);
-    git_in(&dirs.manifests, &["add", "."]);
-    git_in(&dirs.manifests, &["commit", "-qm", "good"]);
-    let good = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    git(&dirs.manifests, &["init", "-q", "-b", "main"]);
+    git(&dirs.manifests, &["add", "."]);
+    git(&dirs.manifests, &["commit", "-qm", "good"]);
+    let good = git(&dirs.manifests, &["rev-parse", "HEAD"]);
     let d = Daemon::start(&dirs, DaemonOptions::default()).await;
     d.wait_status("every resource Ready", all_ready).await;
     let ok = d.cli(&["status"]).await;
@@ -645,8 +629,8 @@ async fn a_rejected_commit_is_visible_in_the_header_the_exit_code_and_the_metric
         1,
     );
     dirs.manifest("integration-demo.yaml", &bad);
-    git_in(&dirs.manifests, &["commit", "-qam", "typo"]);
-    let typo = git_in(&dirs.manifests, &["rev-parse", "HEAD"]);
+    git(&dirs.manifests, &["commit", "-qam", "typo"]);
+    let typo = git(&dirs.manifests, &["rev-parse", "HEAD"]);
     let status = d
         .wait_status("the rejected commit", |s| {
             s["manifests"]["rejectedCommit"] == typo.as_str()

@@ -3,6 +3,8 @@
 //! that goes away deletes nothing. Timeouts are safety nets only; every assertion is about
 //! what was published.
 
+mod common_daemon;
+
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use tandem::watch::{
 };
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+
+use common_daemon::git;
 
 const SAFETY_NET: Duration = Duration::from_secs(10);
 
@@ -489,21 +493,6 @@ async fn the_periodic_rescan_catches_changes_without_events() {
     let next = w.snapshot_where("v2", |s| s.files[0].1 == "v2").await;
     assert_eq!(next.generation, 2);
     w.stop().await;
-}
-
-/// Runs git in `dir`, failing the test on error.
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 /// A manifest directory below the repository root: the committed tree is read, working edits

@@ -335,19 +335,7 @@ fn cat_blobs<'a>(dir: &Path, objects: impl Iterator<Item = &'a str>) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(dir: &Path, args: &[&str]) {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    }
+    use crate::watch::testing::git as run;
 
     #[test]
     fn reads_the_committed_manifests_not_the_working_files() {

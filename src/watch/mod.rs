@@ -19,6 +19,8 @@
 
 pub mod git;
 pub mod record;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod uncommitted;
 
 pub use git::ManifestsMode;

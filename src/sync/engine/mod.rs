@@ -52,6 +52,32 @@ pub const ENGINE_NS: &str = "sync-engine";
 const WEBHOOK_CURSOR: &str = "cursor/webhooks";
 const CHANGES_CURSOR: &str = "cursor/changes";
 const PENDING_PREFIX: &str = "pending/";
+
+/// Up to `limit` of the engine's per-pair records stored under `prefix` (the rest of each key
+/// is the pair), as `row` renders them (`None`: not listed), and how many were listed in all:
+/// what status shows of stuck, unreachable and refused pairs. One range read of the prefix.
+pub(crate) fn pair_records<T: serde::de::DeserializeOwned>(
+    store: &crate::store::Store,
+    prefix: &str,
+    list: &str,
+    limit: usize,
+    row: impl Fn(&str, T) -> Option<Value>,
+) -> Value {
+    let mut rows = Vec::new();
+    let mut count = 0;
+    for (k, v) in store.list_kv_prefix(ENGINE_NS, prefix).unwrap_or_default() {
+        let (Some(pair), Ok(record)) = (k.strip_prefix(prefix), serde_json::from_slice::<T>(&v))
+        else {
+            continue;
+        };
+        let Some(r) = row(pair, record) else { continue };
+        count += 1;
+        if rows.len() < limit {
+            rows.push(r);
+        }
+    }
+    json!({"count": count, list: rows})
+}
 /// Events or changes read per batch.
 const BATCH: usize = 500;
 /// A run older than this is rebuilt, so the catalog (sprints, versions) follows Jira.

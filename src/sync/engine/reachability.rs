@@ -256,27 +256,15 @@ pub(super) async fn record_sweep(
 
 /// The integration's unreachable pairs, for status (at most `limit`, and how many in all).
 pub fn unreachable_status(store: &Store, integration: &str, limit: usize) -> Value {
-    let prefix = format!("unreachable/{integration}/");
-    let rows = store.list_kv_prefix(ENGINE_NS, &prefix).unwrap_or_default();
-    let mut pairs = Vec::new();
-    let mut count = 0;
-    for (k, v) in rows {
-        let Some(item) = k.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Ok(u) = serde_json::from_slice::<Unreachable>(&v) else {
-            continue;
-        };
-        if u.reads == 0 {
-            // Only a sweep's evidence so far: no read has failed yet.
-            continue;
-        }
-        count += 1;
-        if pairs.len() < limit {
-            pairs.push(json!({
-                "item": item, "issue": u.key, "since": u.since, "reads": u.reads,
-            }));
-        }
-    }
-    json!({"count": count, "pairs": pairs})
+    super::pair_records(
+        store,
+        &format!("unreachable/{integration}/"),
+        "pairs",
+        limit,
+        |item, u: Unreachable| {
+            // Only a sweep's evidence so far (no read has failed yet) is not listed.
+            (u.reads > 0)
+                .then(|| json!({"item": item, "issue": u.key, "since": u.since, "reads": u.reads}))
+        },
+    )
 }

@@ -151,24 +151,17 @@ pub(super) async fn on_accepted(
 
 /// The integration's refused fields, for status (at most `limit`, and how many in all).
 pub fn refused_status(store: &Store, integration: &str, limit: usize) -> Value {
-    let prefix = format!("refused/{integration}/");
-    let rows = store.list_kv_prefix(ENGINE_NS, &prefix).unwrap_or_default();
-    let mut fields = Vec::new();
-    let mut count = 0;
-    for (k, v) in rows {
-        let Some((item, field)) = k.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
-            continue;
-        };
-        let Ok(r) = serde_json::from_slice::<Refused>(&v) else {
-            continue;
-        };
-        count += 1;
-        if fields.len() < limit {
-            fields.push(json!({
+    super::pair_records(
+        store,
+        &format!("refused/{integration}/"),
+        "fields",
+        limit,
+        |pair, r: Refused| {
+            let (item, field) = pair.split_once('/')?;
+            Some(json!({
                 "item": item, "issue": r.key, "field": field, "jiraField": r.jira_field,
                 "reason": r.reason, "since": r.since,
-            }));
-        }
-    }
-    json!({"count": count, "fields": fields})
+            }))
+        },
+    )
 }

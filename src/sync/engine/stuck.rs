@@ -131,24 +131,16 @@ pub(super) async fn on_settled(env: &PairEnv<'_>, item: &str, key: &str) -> Resu
 
 /// The integration's stuck pairs, for status (at most `limit`, and how many in all).
 pub fn stuck_status(store: &Store, integration: &str, limit: usize) -> Value {
-    let prefix = format!("stuck/{integration}/");
-    let rows = store.list_kv_prefix(ENGINE_NS, &prefix).unwrap_or_default();
-    let mut pairs = Vec::new();
-    let mut count = 0;
-    for (k, v) in rows {
-        let Some(item) = k.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Ok(s) = serde_json::from_slice::<Stuck>(&v) else {
-            continue;
-        };
-        count += 1;
-        if pairs.len() < limit {
-            pairs.push(json!({
+    super::pair_records(
+        store,
+        &format!("stuck/{integration}/"),
+        "pairs",
+        limit,
+        |item, s: Stuck| {
+            Some(json!({
                 "item": item, "issue": s.key, "since": s.since, "path": s.path,
                 "message": s.message,
-            }));
-        }
-    }
-    json!({"count": count, "pairs": pairs})
+            }))
+        },
+    )
 }
