@@ -148,3 +148,85 @@ async fn cloud_import_of_2000_issues_with_jql_links_each_once() {
 async fn data_center_import_of_2000_issues_with_jql_links_each_once() {
     import_2000_with_jql(Deployment::DataCenter).await;
 }
+
+/// The concurrent import keeps many requests in flight, yet no more than the Connection's
+/// `requestsPerSecond` reach Jira in any second (counted where Jira counts: on arrival).
+async fn import_keeps_to_the_rate(deployment: Deployment) {
+    const RATE: usize = 4;
+    let sim = start(deployment, 3000).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let model = model();
+    let ws = WorkspaceService::with_model(store.clone(), model.clone());
+    let mut config = client_config(&sim, deployment);
+    config.requests_per_second = Some(RATE as f64);
+    let client = tandem::jira::JiraClient::new(config).expect("client");
+    let run = integration_run(&model, client, deployment).await;
+    // A far-away Jira whose answers take different times, so requests overlap and bunch up.
+    sim.set_latency(std::time::Duration::from_millis(150));
+    sim.set_jitter(std::time::Duration::from_millis(300));
+    let from = std::time::Instant::now();
+
+    let record = import(
+        &store,
+        &ws,
+        &run,
+        "paced",
+        "type in (Epic, Story, Sub-task)",
+    )
+    .await;
+    assert_eq!(
+        record.counts.failed, 0,
+        "{deployment}: {:#?}",
+        record.errors
+    );
+    let expected = sim
+        .search("project = DEMO AND type in (Epic, Story, Sub-task)")
+        .expect("search")
+        .len() as u64;
+    assert_eq!(record.counts.created, expected, "{deployment}");
+
+    let mut arrivals: Vec<std::time::Instant> = sim
+        .request_log()
+        .into_iter()
+        .filter(|r| r.received >= from && !r.path.starts_with("/_sim"))
+        .map(|r| r.received)
+        .collect();
+    arrivals.sort();
+    assert!(
+        arrivals.len() > 3 * RATE,
+        "{deployment}: the import made {} requests",
+        arrivals.len()
+    );
+    // Any window of one second holds at most RATE arrivals, less a margin: the limiter counts
+    // requests when they leave, and on a loaded machine one request can take up to a tenth of
+    // a second longer than the next to get from the client's limiter into the simulator.
+    let window = std::time::Duration::from_millis(900);
+    let mut busiest = 0;
+    for (i, t) in arrivals.iter().enumerate() {
+        let n = arrivals[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < window)
+            .count();
+        busiest = busiest.max(n);
+    }
+    assert!(
+        busiest <= RATE,
+        "{deployment}: {busiest} requests within one second at requestsPerSecond {RATE}"
+    );
+    assert_eq!(
+        sim.request_log().iter().filter(|r| r.status == 429).count(),
+        0
+    );
+    sim.shutdown().await.expect("sim stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_import_sends_no_more_than_requests_per_second() {
+    import_keeps_to_the_rate(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_import_sends_no_more_than_requests_per_second() {
+    import_keeps_to_the_rate(Deployment::DataCenter).await;
+}

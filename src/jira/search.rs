@@ -25,6 +25,14 @@ pub enum SearchCursor {
     Token(String),
     /// Data Center: the `startAt` of the next page.
     Offset(u64),
+    /// Cloud, ids-only paging with bulk fetches ([`super::bulk`]): inside the id page that
+    /// starts at `page` (`None`: the first page), the first `skip` ids are done, the last of
+    /// them `last`. A resume skips them only if the page read again still has `last` there.
+    Within {
+        page: Option<String>,
+        skip: u64,
+        last: String,
+    },
     Done,
 }
 
@@ -38,6 +46,9 @@ pub struct SearchPager {
     page_size: u32,
     expand_changelog: bool,
     cursor: SearchCursor,
+    /// Data Center: `total` and `maxResults` of the last page read.
+    last_total: Option<u64>,
+    last_max_results: Option<u64>,
 }
 
 impl JiraClient {
@@ -61,6 +72,8 @@ impl JiraClient {
             page_size: DEFAULT_PAGE_SIZE,
             expand_changelog: false,
             cursor,
+            last_total: None,
+            last_max_results: None,
         }
     }
 }
@@ -80,6 +93,17 @@ impl SearchPager {
     /// Where the next page starts.
     pub fn cursor(&self) -> &SearchCursor {
         &self.cursor
+    }
+
+    /// How many the search matched according to the last page (Data Center only).
+    pub fn last_total(&self) -> Option<u64> {
+        self.last_total
+    }
+
+    /// The page size Jira applied to the last page (Data Center only; it may cap what was
+    /// asked for).
+    pub fn last_max_results(&self) -> Option<u64> {
+        self.last_max_results
     }
 
     /// The next page, or `None` once the results are exhausted.
@@ -180,7 +204,7 @@ impl SearchPager {
         Ok((page.issues, next))
     }
 
-    async fn offset_page(&self) -> Result<(Vec<Issue>, SearchCursor), JiraError> {
+    async fn offset_page(&mut self) -> Result<(Vec<Issue>, SearchCursor), JiraError> {
         let start_at = match &self.cursor {
             SearchCursor::Offset(n) => *n,
             SearchCursor::Start => 0,
@@ -193,6 +217,8 @@ impl SearchPager {
         let url = self.client.api_url(&["search"]).await?;
         let call = self.page_call(url, Some(("startAt", serde_json::json!(start_at))))?;
         let page: OffsetSearchPage = self.client.call(call).await?;
+        self.last_total = page.total;
+        self.last_max_results = Some(page.max_results).filter(|m| *m > 0);
         let count = page.issues.len() as u64;
         let next_start = page.start_at.max(start_at) + count;
         // Without a total (some proxies strip it) the pager reads until an empty page.

@@ -1,13 +1,18 @@
-//! Import from Jira (a `fromJira` one-time sync): search page by page, map each issue with
-//! [`from_jira`], create or update its workspace item, link it by Jira issue **id**, and set
-//! parents once both ends exist.
+//! Import from Jira (a `fromJira` one-time sync): read the search's issues in batches
+//! ([`crate::jira::bulk`]: ids then `bulkfetch` on Cloud, concurrent `startAt` pages on Data
+//! Center), map each issue with [`from_jira`], create or update its workspace item, link it by
+//! Jira issue **id**, and set parents once both ends exist.
 //!
-//! Only one page of issues is held at a time. The writes of a page are issued together so the
-//! store's group commit folds them into a few transactions. After each page the job record
-//! (cursor and counts) is stored: an interrupted import resumes at the page whose writes may
-//! be incomplete, and re-reading an already linked issue updates its item instead of creating
-//! a second one. Counts stay right across a resume because an item linked to an issue and
-//! created after the job started was created by this job.
+//! Pipelined: while one batch is mapped and written, the reader keeps a fixed number of
+//! batches in flight (paced by the connection's `requestsPerSecond` and `Retry-After`), so
+//! memory stays bounded. The writes of a batch are issued together so the store's group
+//! commit folds them into a few transactions. Batches are handed over in search order, each
+//! with the cursor that resumes right after it; after each batch the job record (that cursor
+//! and the counts) is stored. So the stored cursor never passes an issue whose writes are not
+//! stored, whatever was in flight when the process died: an interrupted import resumes at the
+//! first batch not stored, and re-reading an already linked issue updates its item instead of
+//! creating a second one. Counts stay right across a resume because an item linked to an issue
+//! and created after the job started was created by this job.
 //!
 //! A child whose parent is not linked yet (later in the results, or in the same page) is
 //! recorded in the key/value table and its parent set after the last page.
@@ -19,7 +24,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::jira::{Issue, JiraError};
+use crate::jira::{BulkRead, Issue, JiraError};
 use crate::store::{Link, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
@@ -28,9 +33,9 @@ use crate::workspace::{
 
 use super::context::IntegrationRun;
 use super::jobs::{save_record, JobError, JobRecord, Phase};
-use super::mapping::{from_jira, ItemPatch, JiraComment};
+use super::mapping::{from_jira, ItemPatch, JiraComment, MappingError};
 
-/// Issues per search page.
+/// Issues per Data Center search page (Cloud fetches 100 per `bulkfetch`, Jira's limit).
 pub const PAGE_SIZE: u32 = 100;
 /// Deferred parent fixups applied concurrently at the end.
 const FIXUP_CHUNK: usize = 200;
@@ -108,41 +113,33 @@ pub async fn import_from_jira(
 ) -> Result<(), ImportError> {
     if record.phase == Phase::Pages {
         ensure_sprints_and_releases(env).await?;
-        let mut pager = env
-            .run
-            .client
-            // `comment` is not navigable: a search returns it only when asked by name.
-            .search_from(
-                &record.jql,
-                &["*navigable", "comment"],
-                record.cursor.clone(),
-            )
-            .page_size(PAGE_SIZE);
+        // `comment` is not navigable: Jira returns it only when asked by name.
+        let mut read = BulkRead::new(record.jql.clone(), &["*navigable", "comment"]);
+        read.complete_comments = true;
+        read.page_size = PAGE_SIZE;
+        let mut batches = env.run.client.read_bulk(read, record.cursor.clone());
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
-        loop {
-            let page = pager
-                .next_page()
-                .await
-                .map_err(|source| ImportError::Search {
-                    jql: record.jql.clone(),
-                    source,
-                })?;
-            let Some(mut page) = page else { break };
-            for issue in page.iter_mut() {
-                env.run
-                    .client
-                    .complete_comments(issue)
-                    .await
-                    .map_err(|source| ImportError::Search {
-                        jql: record.jql.clone(),
-                        source,
-                    })?;
-            }
+        // Batches arrive in search order while the next ones are fetched: this loop maps and
+        // writes one while up to `DEFAULT_IN_FLIGHT` more are on their way.
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|source| ImportError::Search {
+                jql: record.jql.clone(),
+                source,
+            })?;
             let started = record.started;
+            let mapped: Vec<_> = batch
+                .issues
+                .iter()
+                .map(|issue| from_jira(issue, &env.run.ctx))
+                .collect();
+            resolve_parent_keys(env, &batch.issues, &mapped, &keys).await;
             let results = join_all(
-                page.iter()
-                    .map(|issue| import_issue(env, started, issue, &keys)),
+                batch
+                    .issues
+                    .iter()
+                    .zip(mapped)
+                    .map(|(issue, m)| import_issue(env, started, issue, m, &keys)),
             )
             .await;
             let mut deferred = Vec::new();
@@ -160,14 +157,26 @@ pub async fn import_from_jira(
                 }
                 deferred.extend(r.deferred);
             }
+            for (id, message) in &batch.errors {
+                record.push_error(
+                    id.clone(),
+                    format!("Jira could not return the issue: {message}"),
+                );
+            }
             let writes = deferred
                 .iter()
                 .map(|(child, parent)| env.store.put_kv(&ns, child, parent.as_bytes().to_vec()));
             for w in join_all(writes).await {
                 w?;
             }
-            record.processed += page.len() as u64;
-            record.cursor = pager.cursor().clone();
+            record.processed += (batch.issues.len() + batch.errors.len()) as u64;
+            if batch.total.is_some() {
+                record.total = batch.total;
+            }
+            // Everything up to the end of this batch is stored: the cursor may move past it.
+            if let Some(after) = batch.after {
+                record.cursor = after;
+            }
             save_record(env.store, record).await?;
             if let Some(progress) = env.progress {
                 progress(record);
@@ -248,12 +257,13 @@ async fn import_issue(
     env: &ImportEnv<'_>,
     started: DateTime<Utc>,
     issue: &Issue,
+    mapped: Result<ItemPatch, MappingError>,
     keys: &Mutex<HashMap<String, String>>,
 ) -> Processed {
     let run = env.run;
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
-    let patch = match from_jira(issue, &run.ctx) {
+    let patch = match mapped {
         Ok(p) => p,
         Err(e) if e.is_skip() => {
             return Processed {
@@ -424,14 +434,53 @@ async fn adopt_moved(env: &ImportEnv<'_>, issue: &Issue) -> Result<Option<Link>,
     }))
 }
 
-/// The parent's issue id: from the parent field or the hierarchy link when they carry it,
-/// else (Data Center's Epic Link holds a key) asked from Jira and remembered.
-async fn parent_issue_id(
+/// Learns, in one request per 100, the issue ids of the parents a batch names by key only
+/// (Data Center's Epic Link), so that mapping a batch costs no read per issue. A parent the
+/// issue itself carries the id of, or already known, is not asked for; one Jira does not
+/// return is left to [`parent_issue_id`], which asks for it alone.
+async fn resolve_parent_keys(
     env: &ImportEnv<'_>,
-    issue: &Issue,
-    key: &str,
+    issues: &[Issue],
+    mapped: &[Result<ItemPatch, MappingError>],
     keys: &Mutex<HashMap<String, String>>,
-) -> Option<String> {
+) {
+    let mut wanted: Vec<String> = {
+        let cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+        issues
+            .iter()
+            .zip(mapped)
+            .filter_map(|(issue, m)| match m {
+                Ok(ItemPatch {
+                    parent_key: Some(Some(key)),
+                    ..
+                }) if carried_parent_id(issue, key).is_none() && !cache.contains_key(key) => {
+                    Some(key.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return;
+    }
+    match env.run.client.issue_ids_by_key(&wanted).await {
+        Ok(found) => {
+            let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() + found.len() > KEY_CACHE {
+                cache.clear();
+            }
+            cache.extend(found);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot resolve parent keys in one request; asking one by one");
+        }
+    }
+}
+
+/// The parent's id when the issue carries it: in its parent field or its hierarchy link.
+fn carried_parent_id(issue: &Issue, key: &str) -> Option<String> {
     let f = &issue.fields;
     if let Some(p) = f.get("parent") {
         if p.get("key").and_then(Value::as_str) == Some(key) {
@@ -440,16 +489,26 @@ async fn parent_issue_id(
             }
         }
     }
-    let linked = f
-        .get("issuelinks")
+    f.get("issuelinks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|l| l.get("outwardIssue"))
         .find(|o| o.get("key").and_then(Value::as_str) == Some(key))
-        .and_then(|o| o.get("id").and_then(Value::as_str));
-    if let Some(id) = linked {
-        return Some(id.to_owned());
+        .and_then(|o| o.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// The parent's issue id: from the parent field or the hierarchy link when they carry it,
+/// else (Data Center's Epic Link holds a key) asked from Jira and remembered.
+async fn parent_issue_id(
+    env: &ImportEnv<'_>,
+    issue: &Issue,
+    key: &str,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Option<String> {
+    if let Some(id) = carried_parent_id(issue, key) {
+        return Some(id);
     }
     if let Some(id) = keys
         .lock()

@@ -310,7 +310,8 @@ pub(super) fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Res
     Ok(Resp::ok(&body))
 }
 
-/// Cloud's `POST /rest/api/3/issue/bulkfetch`: up to 100 issues by id or key in one call.
+/// Cloud's `POST /rest/api/3/issue/bulkfetch`: up to 100 issues by id or key in one call,
+/// answered in ascending id order.
 /// Issues that do not exist or cannot be seen are left out without an error, as Jira does
 /// (`issueErrors` is for retriable failures, which the simulator does not have).
 pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
@@ -367,11 +368,10 @@ pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp>
     let st = sh.read();
     let v = View::new(&st, &sh.base_url, v3);
     let sel = FieldSel::parse(fields.as_deref(), false);
-    let mut seen = std::collections::HashSet::new();
-    let issues: Vec<Value> = refs
-        .iter()
-        .filter_map(|r| st.issue_id(r))
-        .filter(|id| seen.insert(*id))
+    // Jira answers in ascending id order, whatever order they were asked in.
+    let ids: std::collections::BTreeSet<u64> = refs.iter().filter_map(|r| st.issue_id(r)).collect();
+    let issues: Vec<Value> = ids
+        .into_iter()
         .filter_map(|id| st.issues.get(&id))
         .map(|i| v.issue(i, &sel, &expand))
         .collect();
