@@ -88,14 +88,22 @@ pub struct Batch {
 /// A running bulk read; see the module docs.
 pub struct IssueBatches {
     rx: mpsc::Receiver<Task<Result<Batch, JiraError>>>,
+    /// The batch being waited for, kept across a cancelled [`IssueBatches::next`].
+    current: Option<Task<Result<Batch, JiraError>>>,
     _producer: Task<()>,
 }
 
 impl IssueBatches {
     /// The next batch in search order; `None` after the last one (or after an error).
+    /// Cancel-safe: a call dropped while waiting loses nothing, the next call goes on waiting.
     pub async fn next(&mut self) -> Option<Result<Batch, JiraError>> {
-        let task = self.rx.recv().await?;
-        Some(task.await)
+        if self.current.is_none() {
+            self.current = Some(self.rx.recv().await?);
+        }
+        let task = self.current.as_mut()?;
+        let batch = task.await;
+        self.current = None;
+        Some(batch)
     }
 }
 
@@ -119,6 +127,7 @@ impl JiraClient {
         }));
         IssueBatches {
             rx,
+            current: None,
             _producer: producer,
         }
     }

@@ -3,7 +3,7 @@
 //! Center), map each issue with [`from_jira`], create or update its workspace item, link it by
 //! Jira issue **id**, and set parents once both ends exist.
 //!
-//! Pipelined: while one batch is mapped and written, the reader keeps a fixed number of
+//! Pipelined: while a few batches are mapped and written, the reader keeps a fixed number of
 //! batches in flight (paced by the connection's `requestsPerSecond` and `Retry-After`), so
 //! memory stays bounded. The writes of a batch are issued together so the store's group
 //! commit folds them into a few transactions. Batches are handed over in search order, each
@@ -22,6 +22,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde_json::Value;
 
 use crate::jira::{BulkRead, Issue, JiraError};
@@ -37,6 +38,8 @@ use super::mapping::{from_jira, ItemPatch, JiraComment, MappingError};
 
 /// Issues per Data Center search page (Cloud fetches 100 per `bulkfetch`, Jira's limit).
 pub const PAGE_SIZE: u32 = 100;
+/// Batches mapped and written at once (see [`import_from_jira`]).
+const BATCHES_WRITING: usize = 3;
 /// Deferred parent fixups applied concurrently at the end.
 const FIXUP_CHUNK: usize = 200;
 /// Parent keys remembered while resolving Epic Links (keys only) to issue ids.
@@ -120,66 +123,38 @@ pub async fn import_from_jira(
         let mut batches = env.run.client.read_bulk(read, record.cursor.clone());
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
-        // Batches arrive in search order while the next ones are fetched: this loop maps and
-        // writes one while up to `DEFAULT_IN_FLIGHT` more are on their way.
-        while let Some(batch) = batches.next().await {
-            let batch = batch.map_err(|source| ImportError::Search {
-                jql: record.jql.clone(),
-                source,
-            })?;
-            let started = record.started;
-            let mapped: Vec<_> = batch
-                .issues
-                .iter()
-                .map(|issue| from_jira(issue, &env.run.ctx))
-                .collect();
-            resolve_parent_keys(env, &batch.issues, &mapped, &keys).await;
-            let results = join_all(
-                batch
-                    .issues
-                    .iter()
-                    .zip(mapped)
-                    .map(|(issue, m)| import_issue(env, started, issue, m, &keys)),
-            )
-            .await;
-            let mut deferred = Vec::new();
-            for r in results {
-                match r.outcome {
-                    Outcome::Created => record.counts.created += 1,
-                    Outcome::Updated => record.counts.updated += 1,
-                    Outcome::Unchanged => record.counts.unchanged += 1,
-                    Outcome::Skipped => record.counts.skipped += 1,
-                    Outcome::Refused(key, reason) => {
-                        record.counts.skipped += 1;
-                        record.push_note(key, format!("skipped: {reason}"));
+        let started = record.started;
+        // Batches arrive in search order while the next ones are fetched; up to
+        // `BATCHES_WRITING` of them are mapped and written at once (their writes share group
+        // commits), and their results are taken in search order, so the stored cursor only
+        // ever moves past batches whose writes are all stored.
+        let mut writing = FuturesOrdered::new();
+        let mut exhausted = false;
+        loop {
+            tokio::select! {
+                biased;
+                done = writing.next(), if !writing.is_empty() => {
+                    let Some(done) = done else { continue };
+                    let done: Written = done?;
+                    apply(record, done);
+                    save_record(env.store, record).await?;
+                    if let Some(progress) = env.progress {
+                        progress(record);
                     }
-                    Outcome::Failed(key, message) => record.push_error(key, message),
                 }
-                deferred.extend(r.deferred);
-            }
-            for (id, message) in &batch.errors {
-                record.push_error(
-                    id.clone(),
-                    format!("Jira could not return the issue: {message}"),
-                );
-            }
-            let writes = deferred
-                .iter()
-                .map(|(child, parent)| env.store.put_kv(&ns, child, parent.as_bytes().to_vec()));
-            for w in join_all(writes).await {
-                w?;
-            }
-            record.processed += (batch.issues.len() + batch.errors.len()) as u64;
-            if batch.total.is_some() {
-                record.total = batch.total;
-            }
-            // Everything up to the end of this batch is stored: the cursor may move past it.
-            if let Some(after) = batch.after {
-                record.cursor = after;
-            }
-            save_record(env.store, record).await?;
-            if let Some(progress) = env.progress {
-                progress(record);
+                batch = batches.next(), if !exhausted && writing.len() < BATCHES_WRITING => {
+                    match batch {
+                        None => exhausted = true,
+                        Some(batch) => {
+                            let batch = batch.map_err(|source| ImportError::Search {
+                                jql: record.jql.clone(),
+                                source,
+                            })?;
+                            writing.push_back(write_batch(env, started, batch, &keys, &ns));
+                        }
+                    }
+                }
+                else => break,
             }
         }
         record.phase = Phase::Parents;
@@ -189,6 +164,81 @@ pub async fn import_from_jira(
         fix_parents(env, record).await?;
     }
     Ok(())
+}
+
+/// What one batch's writes came to, applied to the job record in search order.
+struct Written {
+    results: Vec<Processed>,
+    errors: Vec<(String, String)>,
+    read: u64,
+    after: Option<crate::jira::SearchCursor>,
+    total: Option<u64>,
+}
+
+/// Maps and writes one batch (items, links, baselines, deferred parents); the job record is
+/// left to [`apply`].
+async fn write_batch(
+    env: &ImportEnv<'_>,
+    started: DateTime<Utc>,
+    batch: crate::jira::Batch,
+    keys: &Mutex<HashMap<String, String>>,
+    ns: &str,
+) -> Result<Written, ImportError> {
+    let mapped: Vec<_> = batch
+        .issues
+        .iter()
+        .map(|issue| from_jira(issue, &env.run.ctx))
+        .collect();
+    resolve_parent_keys(env, &batch.issues, &mapped, keys).await;
+    let results = join_all(
+        batch
+            .issues
+            .iter()
+            .zip(mapped)
+            .map(|(issue, m)| import_issue(env, started, issue, m, keys)),
+    )
+    .await;
+    let writes = results
+        .iter()
+        .filter_map(|r| r.deferred.as_ref())
+        .map(|(child, parent)| env.store.put_kv(ns, child, parent.as_bytes().to_vec()));
+    for w in join_all(writes).await {
+        w?;
+    }
+    Ok(Written {
+        results,
+        read: (batch.issues.len() + batch.errors.len()) as u64,
+        errors: batch.errors,
+        after: batch.after,
+        total: batch.total,
+    })
+}
+
+/// Counts a written batch into the record and moves its cursor past it.
+fn apply(record: &mut JobRecord, done: Written) {
+    for r in done.results {
+        match r.outcome {
+            Outcome::Created => record.counts.created += 1,
+            Outcome::Updated => record.counts.updated += 1,
+            Outcome::Unchanged => record.counts.unchanged += 1,
+            Outcome::Skipped => record.counts.skipped += 1,
+            Outcome::Refused(key, reason) => {
+                record.counts.skipped += 1;
+                record.push_note(key, format!("skipped: {reason}"));
+            }
+            Outcome::Failed(key, message) => record.push_error(key, message),
+        }
+    }
+    for (id, message) in done.errors {
+        record.push_error(id, format!("Jira could not return the issue: {message}"));
+    }
+    record.processed += done.read;
+    if done.total.is_some() {
+        record.total = done.total;
+    }
+    if let Some(after) = done.after {
+        record.cursor = after;
+    }
 }
 
 /// Imported items name sprints and releases by name; they must exist in the workspace first.
