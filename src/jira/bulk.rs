@@ -57,6 +57,10 @@ pub struct BulkRead {
     pub in_flight: usize,
     /// Issues per Data Center page (Cloud fetches [`ISSUES_PER_FETCH`]).
     pub page_size: u32,
+    /// Fields whose value is another issue's key (Data Center's Epic Link): the ids of those
+    /// issues are looked up in the batch's own task, one request per batch, into
+    /// [`Batch::key_ids`], so the caller needs no read per issue.
+    pub key_fields: Vec<String>,
 }
 
 impl BulkRead {
@@ -68,6 +72,7 @@ impl BulkRead {
             complete_comments: false,
             in_flight: DEFAULT_IN_FLIGHT,
             page_size: ISSUES_PER_FETCH as u32,
+            key_fields: Vec::new(),
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct Batch {
     /// Issues Jira could not return this time (Cloud's `issueErrors`: id or key, message),
     /// after one more try.
     pub errors: Vec<(String, String)>,
+    /// Issue key → id for the keys named in [`BulkRead::key_fields`] (and the batch's own).
+    pub key_ids: std::collections::HashMap<String, String>,
 }
 
 /// A running bulk read; see the module docs.
@@ -252,6 +259,7 @@ async fn produce_cloud(
                     after: Some(after),
                     total: None,
                     errors,
+                    key_ids: Default::default(),
                 };
                 complete(&client, &read, &mut batch).await?;
                 Ok(batch)
@@ -340,12 +348,34 @@ async fn bulk_fetch(
     Ok((issues, errors))
 }
 
-/// Reads the comments Jira left out of each issue of the batch, all at once.
+/// Reads the comments Jira left out of each issue of the batch, all at once, and the ids of
+/// the issues its [`BulkRead::key_fields`] name.
 async fn complete(
     client: &JiraClient,
     read: &BulkRead,
     batch: &mut Batch,
 ) -> Result<(), JiraError> {
+    if !read.key_fields.is_empty() {
+        let own: std::collections::HashMap<String, String> = batch
+            .issues
+            .iter()
+            .map(|i| (i.key.clone(), i.id.clone()))
+            .collect();
+        let mut wanted: Vec<String> = batch
+            .issues
+            .iter()
+            .flat_map(|i| read.key_fields.iter().filter_map(|f| i.fields.get(f)))
+            .filter_map(serde_json::Value::as_str)
+            .filter(|k| !own.contains_key(*k))
+            .map(str::to_owned)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            batch.key_ids = client.issue_ids_by_key(&wanted).await?;
+        }
+        batch.key_ids.extend(own);
+    }
     if !read.complete_comments {
         return Ok(());
     }
@@ -399,6 +429,7 @@ async fn produce_offsets(
         after: Some(first.cursor().clone()),
         total,
         errors: Vec::new(),
+        key_ids: Default::default(),
     };
     complete(client, read, &mut batch).await?;
     if !send_ready(tx, batch).await {
@@ -430,6 +461,7 @@ async fn produce_offsets(
                 after: Some(after.unwrap_or(SearchCursor::Offset(end))),
                 total: pager.last_total(),
                 errors: Vec::new(),
+                key_ids: Default::default(),
             };
             complete(&client2, &read2, &mut batch).await?;
             Ok(batch)
@@ -457,6 +489,7 @@ async fn tail(
             after: Some(pager.cursor().clone()),
             total: pager.last_total(),
             errors: Vec::new(),
+            key_ids: Default::default(),
         };
         complete(client, read, &mut batch).await?;
         let done = *pager.cursor() == SearchCursor::Done;

@@ -38,8 +38,9 @@ use super::mapping::{from_jira, ItemPatch, JiraComment, MappingError};
 
 /// Issues per Data Center search page (Cloud fetches 100 per `bulkfetch`, Jira's limit).
 pub const PAGE_SIZE: u32 = 100;
-/// Batches mapped and written at once (see [`import_from_jira`]).
-const BATCHES_WRITING: usize = 3;
+/// Batches mapped and written at once (see [`import_from_jira`]): enough that a round trip a
+/// batch may need (Data Center parents named by key) overlaps the others' writes.
+const BATCHES_WRITING: usize = 8;
 /// Deferred parent fixups applied concurrently at the end.
 const FIXUP_CHUNK: usize = 200;
 /// Parent keys remembered while resolving Epic Links (keys only) to issue ids.
@@ -120,6 +121,14 @@ pub async fn import_from_jira(
         let mut read = BulkRead::new(record.jql.clone(), &["*navigable", "comment"]);
         read.complete_comments = true;
         read.page_size = PAGE_SIZE;
+        // Data Center's Epic Link names the parent by key: its id comes with the batch.
+        read.key_fields = env
+            .run
+            .ctx
+            .epic_link_field()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let mut batches = env.run.client.read_bulk(read, record.cursor.clone());
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
@@ -184,6 +193,13 @@ async fn write_batch(
     keys: &Mutex<HashMap<String, String>>,
     ns: &str,
 ) -> Result<Written, ImportError> {
+    if !batch.key_ids.is_empty() {
+        let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() + batch.key_ids.len() > KEY_CACHE {
+            cache.clear();
+        }
+        cache.extend(batch.key_ids.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let mapped: Vec<_> = batch
         .issues
         .iter()
@@ -515,7 +531,14 @@ async fn resolve_parent_keys(
     if wanted.is_empty() {
         return;
     }
-    match env.run.client.issue_ids_by_key(&wanted).await {
+    // In a task of its own: the import's loop polls this batch only between other batches'
+    // checkpoints, and the request must not wait for those to go out.
+    let client = env.run.client.clone();
+    let asked = tokio::spawn(async move { client.issue_ids_by_key(&wanted).await });
+    match asked
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    {
         Ok(found) => {
             let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
             if cache.len() + found.len() > KEY_CACHE {

@@ -91,7 +91,20 @@ pub(super) fn run_query(
     let ids = Arc::new(hits.into_iter().map(|i| i.id).collect::<Vec<_>>());
     if let Ok(mut cache) = sh.search_cache.lock() {
         if cache.len() > 64 {
-            cache.clear();
+            // Results of older states first; then the smallest results, so that a client
+            // paging through a large result while it looks up a few issues by key (many small
+            // distinct queries) does not have its large result sorted again for every page.
+            cache.retain(|_, (generation, _)| *generation == st.generation);
+            while cache.len() > 64 {
+                let smallest = cache
+                    .iter()
+                    .min_by_key(|(_, (_, ids))| ids.len())
+                    .map(|(k, _)| k.clone());
+                match smallest {
+                    Some(k) => cache.remove(&k),
+                    None => break,
+                };
+            }
         }
         cache.insert(cache_key, (st.generation, ids.clone()));
     }
