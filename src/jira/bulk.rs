@@ -97,7 +97,8 @@ pub struct IssueBatches {
     rx: mpsc::Receiver<Task<Result<Batch, JiraError>>>,
     /// The batch being waited for, kept across a cancelled [`IssueBatches::next`].
     current: Option<Task<Result<Batch, JiraError>>>,
-    _producer: Task<()>,
+    /// Awaited once the channel closes, so a panic there is not taken for the end of the search.
+    producer: Option<Task<()>>,
 }
 
 impl IssueBatches {
@@ -105,7 +106,16 @@ impl IssueBatches {
     /// Cancel-safe: a call dropped while waiting loses nothing, the next call goes on waiting.
     pub async fn next(&mut self) -> Option<Result<Batch, JiraError>> {
         if self.current.is_none() {
-            self.current = Some(self.rx.recv().await?);
+            match self.rx.recv().await {
+                Some(task) => self.current = Some(task),
+                None => {
+                    if let Some(producer) = self.producer.as_mut() {
+                        producer.await;
+                        self.producer = None;
+                    }
+                    return None;
+                }
+            }
         }
         let task = self.current.as_mut()?;
         let batch = task.await;
@@ -135,7 +145,7 @@ impl JiraClient {
         IssueBatches {
             rx,
             current: None,
-            _producer: producer,
+            producer: Some(producer),
         }
     }
 }
