@@ -435,11 +435,13 @@ async fn import_issue(
                     return failed(issue, e);
                 }
             }
-            let outcome = if after.version != item.version {
-                Outcome::Updated
-            } else if item.created >= started {
-                // Created by this job before it was interrupted.
+            let outcome = if item.created >= started {
+                // Created by this job before it was interrupted (its batch's counts were not
+                // stored), even if this read sets more (a parent linked since, in a batch
+                // written at the same time).
                 Outcome::Created
+            } else if after.version != item.version {
+                Outcome::Updated
             } else if item.updated >= started {
                 Outcome::Updated
             } else {
