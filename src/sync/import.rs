@@ -440,9 +440,8 @@ async fn import_issue(
                 // stored), even if this read sets more (a parent linked since, in a batch
                 // written at the same time).
                 Outcome::Created
-            } else if after.version != item.version {
-                Outcome::Updated
-            } else if item.updated >= started {
+            } else if after.version != item.version || item.updated >= started {
+                // Changed now, or by this job before it was interrupted.
                 Outcome::Updated
             } else {
                 Outcome::Unchanged
