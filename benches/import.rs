@@ -1,9 +1,19 @@
 //! One-time import from Jira: items/s and peak RSS importing generated issues from the
-//! in-process simulator (Cloud dialect) into a fresh store: every issue of the project (a JQL
-//! filter on the five types, so Done issues come too).
+//! in-process simulator into a fresh store: every issue of the project (a JQL filter on the five
+//! types, so Done issues come too).
 //!
-//! `cargo bench --bench import` (10,000 issues); `TANDEM_BENCH_IMPORT=10000,100000` for more
-//! sizes. The simulator runs in this process; the import runs in a child process (this same
+//! `cargo bench --bench import` (10,000 issues, Cloud, loopback). Variables:
+//! - `TANDEM_BENCH_IMPORT=10000,100000`: sizes;
+//! - `TANDEM_BENCH_IMPORT_DIALECTS=cloud,dataCenter` (default `cloud`);
+//! - `TANDEM_BENCH_IMPORT_LATENCY=300`: the simulator's `--latency` in ms (default 0);
+//! - `TANDEM_BENCH_IMPORT_RATE=50`: the Connection's `requestsPerSecond` (default none);
+//! - `TANDEM_BENCH_IMPORT_PYTHON=10000`: also run the pycontribs `jira` script
+//!   (`benches/support/pycontribs_import.py`: `search_issues(jql, maxResults=False)`, each
+//!   issue into SQLite) against the same simulator and latency, for sizes up to this;
+//! - at latency 0 the same requests are replayed with a bare HTTP client (same concurrency,
+//!   bodies read and dropped): the simulator's own serving rate for them, the import's bound.
+//!
+//! The simulator runs in this process; the import runs in a child process (this same
 //! binary, told so by `TANDEM_BENCH_IMPORT_CHILD`), so the peak RSS printed is the import's
 //! own, not the simulator's 100,000 issues.
 
@@ -91,29 +101,283 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Parent: the simulator with `n` generated issues, and a child process that imports them.
-async fn run(n: usize) {
-    let sim = Simulator::start(SimConfig::new(sim::Deployment::Cloud))
-        .await
-        .expect("simulator");
+fn env_num(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Requests the simulator answered since `before`, by endpoint (ids and keys blanked).
+fn requests_since(sim: &tandem::sim::SimHandle, before: &[(String, u64)]) -> String {
+    let now = request_counts(sim);
+    now.iter()
+        .map(|(k, v)| {
+            let b = before.iter().find(|(bk, _)| bk == k).map_or(0, |(_, n)| *n);
+            (k, v - b)
+        })
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn request_counts(sim: &tandem::sim::SimHandle) -> Vec<(String, u64)> {
+    [
+        ("GET", "/rest/api/3/search/jql"),
+        ("POST", "/rest/api/3/issue/bulkfetch"),
+        ("GET", "/rest/api/2/search"),
+        ("POST", "/rest/api/2/search"),
+        ("GET", "/rest/api/3/issue/"),
+        ("GET", "/rest/api/2/issue/"),
+        ("POST", "/rest/api/3/search/jql"),
+    ]
+    .iter()
+    .map(|(m, p)| (format!("{m} {p}"), sim.requests_to(m, p)))
+    .collect()
+}
+
+/// Parent: the simulator with `n` generated issues, and a child process that imports them;
+/// then, in the same run, the pycontribs script or the bare replay.
+async fn run(n: usize, dialect: Deployment) {
+    let cloud = dialect == Deployment::Cloud;
+    let sim = Simulator::start(SimConfig::new(if cloud {
+        sim::Deployment::Cloud
+    } else {
+        sim::Deployment::DataCenter
+    }))
+    .await
+    .expect("simulator");
     sim.generate_issues(n, 42);
-    let open = sim
-        .search(&format!("project = DEMO AND {FILTER}"))
-        .expect("search")
-        .len();
+    let jql = format!("project = DEMO AND {FILTER}");
+    let open = sim.search(&jql).expect("search").len();
+    let latency = env_num("TANDEM_BENCH_IMPORT_LATENCY").unwrap_or(0);
+    let rate = std::env::var("TANDEM_BENCH_IMPORT_RATE").unwrap_or_default();
+    sim.set_latency(std::time::Duration::from_millis(latency));
+    let before = request_counts(&sim);
+    let load_before = load();
     let exe = std::env::current_exe().expect("own path");
-    let child = tokio::process::Command::new(exe)
+    let child = tokio::process::Command::new(&exe)
         .env("TANDEM_BENCH_IMPORT_CHILD", sim.base_url())
+        .env(
+            "TANDEM_BENCH_IMPORT_CHILD_DIALECT",
+            if cloud { "cloud" } else { "dataCenter" },
+        )
+        .env("TANDEM_BENCH_IMPORT_RATE", &rate)
         .stderr(std::process::Stdio::inherit())
         .output()
         .await
         .expect("run the import child");
     assert!(child.status.success(), "the import child failed");
+    let out = String::from_utf8_lossy(&child.stdout).trim().to_owned();
+    let rate_label = if rate.is_empty() {
+        "none".to_owned()
+    } else {
+        rate.clone()
+    };
     println!(
-        "import {n:>7} generated ({open} matching): {}",
-        String::from_utf8_lossy(&child.stdout).trim()
+        "import {dialect} {n:>7} generated ({open} matching), latency {latency} ms, requestsPerSecond {rate_label}, load {load_before} -> {}:\n  tandem: {out}\n  requests: {}",
+        load(),
+        requests_since(&sim, &before)
     );
+    let tandem_rate: f64 = out
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    if let Ok(r) = rate.parse::<f64>() {
+        let per = 100.0;
+        println!(
+            "  bound: requestsPerSecond × {per} issues per request = {:.0} issues/s (tandem at {:.2} of it)",
+            r * per,
+            tandem_rate / (r * per)
+        );
+    }
+    let python_up_to = env_num("TANDEM_BENCH_IMPORT_PYTHON").unwrap_or(0) as usize;
+    if n <= python_up_to {
+        let (user, secret) = if cloud {
+            ("admin@example.com", "admin-token")
+        } else {
+            ("admin", "admin")
+        };
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/support/pycontribs_import.py"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("issues.sqlite");
+        let before = request_counts(&sim);
+        let t = Instant::now();
+        let py = tokio::process::Command::new("python3")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .args([
+                script,
+                &sim.base_url(),
+                if cloud { "cloud" } else { "dataCenter" },
+                user,
+                secret,
+                &jql,
+                db.to_str().expect("path"),
+            ])
+            .output()
+            .await
+            .expect("python3 runs");
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            py.status.success(),
+            "pycontribs script failed: {}",
+            String::from_utf8_lossy(&py.stderr)
+        );
+        let py_out = String::from_utf8_lossy(&py.stdout).trim().to_owned();
+        let count: f64 = py_out
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let py_rate = count / secs;
+        println!(
+            "  pycontribs jira 3.10 script: {py_out} (process {secs:.2} s, {py_rate:.0} issues/s); requests: {}\n  tandem / pycontribs: {:.1}×",
+            requests_since(&sim, &before),
+            tandem_rate / py_rate
+        );
+    }
+    if latency == 0 {
+        let t = Instant::now();
+        let served = replay(&sim, cloud, &jql).await;
+        let secs = t.elapsed().as_secs_f64();
+        let served_rate = served as f64 / secs;
+        println!(
+            "  simulator serving the same requests to a bare client ({} in flight): {served} issues in {secs:.2} s, {served_rate:.0} issues/s; tandem at {:.2} of it",
+            tandem::jira::bulk::DEFAULT_IN_FLIGHT,
+            tandem_rate / served_rate
+        );
+    }
     sim.shutdown().await.expect("sim stops");
+}
+
+/// The import's requests from a bare client: Cloud's id pages of 5,000 and `bulkfetch` of 100
+/// (`*navigable,comment`), or Data Center's pages of 100; as many in flight as the import.
+/// Returns the issues served.
+async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str) -> usize {
+    use futures_util::StreamExt;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let in_flight = tandem::jira::bulk::DEFAULT_IN_FLIGHT;
+    let (user, secret) = if cloud {
+        ("admin@example.com", "admin-token")
+    } else {
+        ("admin", "admin")
+    };
+    let count = |v: &serde_json::Value| v["issues"].as_array().map_or(0, Vec::len);
+    if cloud {
+        let mut ids: Vec<String> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = vec![
+                ("jql", jql.to_owned()),
+                ("fields", "id".to_owned()),
+                ("maxResults", "5000".to_owned()),
+            ];
+            if let Some(t) = &token {
+                q.push(("nextPageToken", t.clone()));
+            }
+            let page: serde_json::Value = http
+                .get(format!("{base}/rest/api/3/search/jql"))
+                .basic_auth(user, Some(secret))
+                .query(&q)
+                .send()
+                .await
+                .expect("id page")
+                .json()
+                .await
+                .expect("JSON");
+            ids.extend(
+                page["issues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned)),
+            );
+            match page["nextPageToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        let chunks: Vec<Vec<String>> = ids.chunks(100).map(<[String]>::to_vec).collect();
+        futures_util::stream::iter(chunks)
+            .map(|chunk| {
+                let http = http.clone();
+                let url = format!("{base}/rest/api/3/issue/bulkfetch");
+                async move {
+                    let body = serde_json::json!({"issueIdsOrKeys": chunk, "fields": ["*navigable", "comment"]});
+                    let v: serde_json::Value = http
+                        .post(url)
+                        .basic_auth(user, Some(secret))
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("bulkfetch")
+                        .json()
+                        .await
+                        .expect("JSON");
+                    count(&v)
+                }
+            })
+            .buffer_unordered(in_flight)
+            .fold(0, |a, b| async move { a + b })
+            .await
+    } else {
+        let first: serde_json::Value = http
+            .get(format!("{base}/rest/api/2/search"))
+            .basic_auth(user, Some(secret))
+            .query(&[
+                ("jql", jql),
+                ("fields", "*navigable,comment"),
+                ("maxResults", "100"),
+            ])
+            .send()
+            .await
+            .expect("page")
+            .json()
+            .await
+            .expect("JSON");
+        let total = first["total"].as_u64().unwrap_or(0);
+        let rest = (100..total).step_by(100).map(|at| {
+            let http = http.clone();
+            let url = format!("{base}/rest/api/2/search");
+            let jql = jql.to_owned();
+            async move {
+                let v: serde_json::Value = http
+                    .get(url)
+                    .basic_auth(user, Some(secret))
+                    .query(&[
+                        ("jql", jql.as_str()),
+                        ("fields", "*navigable,comment"),
+                        ("maxResults", "100"),
+                        ("startAt", &at.to_string()),
+                    ])
+                    .send()
+                    .await
+                    .expect("page")
+                    .json()
+                    .await
+                    .expect("JSON");
+                count(&v)
+            }
+        });
+        let n = futures_util::stream::iter(rest)
+            .buffer_unordered(in_flight)
+            .fold(0, |a, b| async move { a + b })
+            .await;
+        count(&first) + n
+    }
 }
 
 /// Child: imports every open issue of DEMO from the simulator at `url` into a fresh store.
@@ -126,15 +390,28 @@ async fn import_child(url: String) {
     let pi = model.integrations["demo"].clone();
     let ws = model.workspaces["product"].clone();
     let fm = model.field_mappings.get("fields");
-    let mut config = JiraConfig::new(url, Credentials::basic("admin@example.com", "admin-token"));
-    config.deployment = Some(Deployment::Cloud);
+    let dialect =
+        if std::env::var("TANDEM_BENCH_IMPORT_CHILD_DIALECT").as_deref() == Ok("dataCenter") {
+            Deployment::DataCenter
+        } else {
+            Deployment::Cloud
+        };
+    let auth = match dialect {
+        Deployment::Cloud => Credentials::basic("admin@example.com", "admin-token"),
+        Deployment::DataCenter => Credentials::basic("admin", "admin"),
+    };
+    let mut config = JiraConfig::new(url, auth);
+    config.deployment = Some(dialect);
+    config.requests_per_second = std::env::var("TANDEM_BENCH_IMPORT_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok());
     let client = JiraClient::new(config).expect("client");
     let report = check_integration(&client, &integration_spec(&pi, &ws, fm))
         .await
         .expect("check");
     assert!(report.is_ok(), "{:#?}", report.failures);
     let catalog = fetch_catalog(&client, &pi).await.expect("catalog");
-    let ctx = MappingContext::new(&pi, &ws, fm, &report.resolved, Deployment::Cloud, catalog);
+    let ctx = MappingContext::new(&pi, &ws, fm, &report.resolved, dialect, catalog);
     let run = IntegrationRun {
         integration: pi,
         workspace: ws,
@@ -193,7 +470,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let dialects: Vec<Deployment> = std::env::var("TANDEM_BENCH_IMPORT_DIALECTS")
+        .unwrap_or_else(|_| "cloud".into())
+        .split(',')
+        .map(|d| {
+            if d.trim().eq_ignore_ascii_case("datacenter") {
+                Deployment::DataCenter
+            } else {
+                Deployment::Cloud
+            }
+        })
+        .collect();
     for n in sizes {
-        rt.block_on(run(n));
+        for d in &dialects {
+            rt.block_on(run(n, *d));
+        }
     }
 }

@@ -18,8 +18,15 @@
 //!     `cargo bench` builds) in a child process: the daemon's own RSS when Ready, with the 500
 //!     items linked, and its peak (`VmHWM`) through the 20 s of edits and the drain after.
 //!
-//! `cargo bench --bench live` runs all three (about 2 minutes); `TANDEM_BENCH_LIVE=push`,
-//! `=latency` or `=rss` (or a comma-separated list) runs some.
+//! (sweep) `TANDEM_BENCH_LIVE=sweep` only: N issues (`TANDEM_BENCH_LIVE_SWEEP`, default
+//!     10,000) changed in Jira with every webhook lost, the Epics and Stories among them linked
+//!     by an import first; then one resync sweep at the simulator latency of
+//!     `TANDEM_BENCH_LIVE_LATENCY`, `requestsPerSecond: 50`: seconds from the resync call
+//!     until the engine is idle, and the requests Jira received.
+//!
+//! `cargo bench --bench live` runs push, latency and rss (about 2 minutes); `TANDEM_BENCH_LIVE=push`,
+//! `=latency` or `=rss` (or a comma-separated list) runs some. `TANDEM_BENCH_LIVE_LATENCY=300`
+//! gives the simulator that `--latency` (ms) during the pushes: a Jira far away.
 
 #[path = "../tests/common_daemon/mod.rs"]
 mod common_daemon;
@@ -329,6 +336,11 @@ async fn push(
     live.wait_ready().await;
     // Let the start-up requests (checks, webhook registration) drain out of the bucket.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let latency = std::env::var("TANDEM_BENCH_LIVE_LATENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    sim.set_latency(Duration::from_millis(latency));
     sim.reset_request_counts();
     let limited_before = sim.rate_limited_count();
     let t = Instant::now();
@@ -349,7 +361,7 @@ async fn push(
         format!("limit {}/s burst {}", l.per_second, l.burst)
     });
     println!(
-        "  push {n} items, requestsPerSecond {rps_label}, simulator {sim_label}: {secs:.1} s \
+        "  push {n} items, requestsPerSecond {rps_label}, simulator {sim_label}, latency {latency} ms: {secs:.1} s \
          ({:.0} ms to create them), {:.1} items/s; {:.2} requests/item until linked \
          ({after_idle:.2} once idle, webhook echoes included); 429s: {rate_limited}",
         created.as_secs_f64() * 1e3,
@@ -366,6 +378,7 @@ async fn push(
         );
     }
     println!("      requests: {breakdown}");
+    sim.set_latency(Duration::ZERO);
     live.stop().await;
     sim.shutdown().await.expect("sim stops");
 }
@@ -654,6 +667,107 @@ async fn daemon_rss(issues: usize, per_second: u64, secs: u64) {
     sim.shutdown().await.expect("sim stops");
 }
 
+/// (sweep) One resync sweep over `n` changed issues; see the module docs.
+async fn sweep(daemon_rt: &tokio::runtime::Handle, n: usize, rps: f64) {
+    let sim = simulator(None).await;
+    // Every webhook is lost: only the sweep finds the changes.
+    sim.set_webhook_faults(tandem::sim::webhooks::Faults {
+        duplicate_and_reorder: false,
+        drop_rate: 1.0,
+    });
+    sim.generate_issues(n, 42);
+    let live = daemon_rt
+        .spawn(start_daemon(sim.base_url(), Some(rps)))
+        .await
+        .expect("start");
+    live.wait_ready().await;
+    let http = reqwest::Client::new();
+    let job: Value = http
+        .post(format!("{}/api/v1/integrations/demo/sync", live.admin))
+        .json(&json!({"direction": "fromJira", "jql": "type in (Epic, Story)"}))
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("json");
+    let id = job["id"].as_str().expect("job id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let j: Value = http
+            .get(format!("{}/api/v1/jobs/{id}", live.admin))
+            .send()
+            .await
+            .expect("job")
+            .json()
+            .await
+            .expect("json");
+        if j["state"] != "running" {
+            assert_eq!(j["state"], "completed", "{j}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "import never finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let linked = live.links();
+    // Every issue changes in Jira (a new summary); the webhooks are lost.
+    for key in sim.search("project = DEMO").expect("search") {
+        sim.edit_issue(
+            &key,
+            json!({"fields": {"summary": format!("{key} changed")}}),
+        )
+        .expect("edit");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), sim.webhooks_idle()).await;
+    live.wait_idle().await;
+    let latency = std::env::var("TANDEM_BENCH_LIVE_LATENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    sim.set_latency(Duration::from_millis(latency));
+    sim.reset_request_counts();
+    let load_before = loadavg();
+    let t = Instant::now();
+    let report: Value = http
+        .post(format!("{}/api/v1/integrations/demo/resync", live.admin))
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await
+        .expect("resync")
+        .json()
+        .await
+        .expect("json");
+    let swept = t.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut calm = 0;
+    while calm < 3 {
+        calm = if engine_idle(&live.status.status()) {
+            calm + 1
+        } else {
+            0
+        };
+        assert!(Instant::now() < deadline, "the engine never went idle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let requests = sim.request_count();
+    println!(
+        "  sweep of {} changed issues ({linked} linked), latency {latency} ms, requestsPerSecond {rps}: \
+         sweep call {swept:.1} s, until idle {secs:.1} s; {requests} requests ({:.1}/s); load {load_before} -> {}",
+        report["issues"],
+        requests as f64 / secs,
+        loadavg()
+    );
+    println!("      requests: {}", by_method(&sim));
+    println!(
+        "      bound: {requests} requests / {rps} per second = {:.1} s",
+        requests as f64 / rps
+    );
+    sim.set_latency(Duration::ZERO);
+    live.stop().await;
+    sim.shutdown().await.expect("sim stops");
+}
+
 fn main() {
     let which = std::env::var("TANDEM_BENCH_LIVE").unwrap_or_else(|_| "push,latency,rss".into());
     // The daemon gets what `tandem run` gets on this machine: a multi-thread runtime.
@@ -691,6 +805,13 @@ fn main() {
         }
         if which.contains("rss") {
             daemon_rss(500, 200, 20).await;
+        }
+        if which.split(',').any(|w| w.trim() == "sweep") {
+            let n = std::env::var("TANDEM_BENCH_LIVE_SWEEP")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            sweep(&dh, n, 50.0).await;
         }
     });
     println!("  load average at end: {}", loadavg());

@@ -231,11 +231,22 @@ async fn a_429_storm_is_paced_by_retry_after_and_the_import_completes_exactly() 
     );
     for r in &limited {
         let wait = r.retry_after.expect("every 429 carries Retry-After");
-        // Nothing reached Jira while a Retry-After it had given was running. The job's calls
-        // are sequential, so any request in that window was sent after its 429 arrived.
+        // Nothing reached Jira while a Retry-After it had given was running, except what was
+        // already on its way: the import keeps several requests in flight, and those sent
+        // before the 429 reached the client arrive right after it (within microseconds on
+        // loopback; 100 ms allows for a loaded machine). At most one per batch in flight.
+        let grace = Duration::from_millis(100);
+        let in_flight = log
+            .iter()
+            .filter(|o| o.received > r.received && o.received <= r.received + grace)
+            .count();
+        assert!(
+            in_flight <= tandem::jira::bulk::DEFAULT_IN_FLIGHT,
+            "{in_flight} requests right after a 429"
+        );
         let early: Vec<_> = log
             .iter()
-            .filter(|o| o.received > r.received && o.received < r.received + wait)
+            .filter(|o| o.received > r.received + grace && o.received < r.received + wait)
             .map(|o| {
                 format!(
                     "{} {} {:?} after",
@@ -253,11 +264,20 @@ async fn a_429_storm_is_paced_by_retry_after_and_the_import_completes_exactly() 
     }
     // Honouring Retry-After means at least 1 s of silence after each 429, in which the bucket
     // refills min(BURST, PER_SECOND) tokens: at least that many requests succeed between two
-    // 429s. A client hammering through the storm would far exceed this.
+    // 429 episodes (429s answered to requests that were in flight together, within the grace
+    // above, are one episode). A client hammering through the storm would far exceed this.
+    let mut episodes = 0;
+    let mut episode_start: Option<std::time::Instant> = None;
+    for r in &limited {
+        if episode_start.is_none_or(|s| r.received > s + Duration::from_millis(100)) {
+            episodes += 1;
+            episode_start = Some(r.received);
+        }
+    }
     let bound = answered / (BURST as usize).min(PER_SECOND as usize) + 1;
     assert!(
-        limited.len() <= bound,
-        "{} 429s for {answered} answered requests (bound {bound})",
+        episodes <= bound,
+        "{episodes} 429 episodes ({} 429s) for {answered} answered requests (bound {bound})",
         limited.len()
     );
     println!(
@@ -1395,8 +1415,10 @@ async fn sigkill_while_the_engine_creates_issues_yields_one_issue_per_item_in(
     const ITEMS: usize = 30;
     let mut e = LiveEnv::start(deployment, "jiraWins").await;
     let issues_before = e.sim.issue_count();
-    // Slow creates, so the kill lands while several are in flight.
+    // Slow creates of uneven length, so the kill lands while several are in flight (the engine
+    // runs them all at once: with one latency for all they would land together).
     e.sim.set_latency(Duration::from_millis(150));
+    e.sim.set_jitter(Duration::from_millis(300));
     let mut ids = Vec::new();
     for n in 0..ITEMS {
         ids.push(

@@ -503,6 +503,12 @@ async fn a_person_sees_the_webhook_light_up_a_job_progress_and_a_rejected_manife
     // beside it moves; then a push, whose total is known: the bar itself moves. Both end
     // with a full bar at their count.
     sim.set_latency(Duration::from_millis(400));
+    // The import keeps all its few batches in flight at once; a Jira that answers two
+    // requests a second (429 with Retry-After beyond) makes them land one after the other.
+    sim.set_rate_limit(Some(tandem::sim::RateLimit {
+        per_second: 2.0,
+        burst: 1,
+    }));
     let import = watch_job(
         &browser,
         &proxy,
@@ -521,6 +527,7 @@ async fn a_person_sees_the_webhook_light_up_a_job_progress_and_a_rejected_manife
         counts.iter().any(|p| *p > 0 && *p < import.count),
         "the count moved while the page was open: {counts:?}"
     );
+    sim.set_rate_limit(None);
     sim.set_latency(Duration::from_millis(25));
     let push = watch_job(
         &browser,

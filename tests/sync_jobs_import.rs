@@ -149,3 +149,156 @@ async fn cloud_import_of_2000_issues_with_jql_links_each_once() {
 async fn data_center_import_of_2000_issues_with_jql_links_each_once() {
     import_2000_with_jql(Deployment::DataCenter).await;
 }
+
+/// When each request to the Jira at `base` left the client (its `tandem::jira::paced` event),
+/// recorded by a process-wide subscriber installed on first use.
+fn departures(base: &str) -> Vec<std::time::Instant> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    type Log = Arc<Mutex<Vec<(String, std::time::Instant)>>>;
+    struct Record(Log);
+    struct Base(String);
+    impl tracing::field::Visit for Base {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "base" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Record {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if event.metadata().target() == "tandem::jira::paced" {
+                let mut base = Base(String::new());
+                event.record(&mut base);
+                let now = std::time::Instant::now();
+                self.0.lock().expect("log").push((base.0, now));
+            }
+        }
+    }
+    static LOG: OnceLock<Log> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log = Log::default();
+        let subscriber = tracing_subscriber::registry().with(Record(log.clone()));
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        log
+    });
+    let base = base.trim_end_matches('/');
+    log.lock()
+        .expect("log")
+        .iter()
+        .filter(|(b, _)| b.trim_end_matches('/') == base)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+/// The concurrent import keeps many requests in flight, yet no more than the Connection's
+/// `requestsPerSecond` leave in any second, and every request Jira receives went through that
+/// pacing.
+async fn import_keeps_to_the_rate(deployment: Deployment) {
+    const RATE: usize = 4;
+    // The simulator on threads of its own: sharing the import's runtime, it would note a
+    // request's arrival only when a worker is free of the import's mapping, which bunches
+    // arrivals up by hundreds of milliseconds on a loaded machine.
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("simulator runtime");
+    let sim = sim_rt
+        .spawn(start(deployment, 3000))
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let model = model();
+    let ws = WorkspaceService::with_model(store.clone(), model.clone());
+    let mut config = client_config(&sim, deployment);
+    config.requests_per_second = Some(RATE as f64);
+    let client = tandem::jira::JiraClient::new(config).expect("client");
+    let run = integration_run(&model, client, deployment).await;
+    // A far-away Jira whose answers take different times, so requests overlap and bunch up.
+    sim.set_latency(std::time::Duration::from_millis(150));
+    sim.set_jitter(std::time::Duration::from_millis(300));
+    departures(&sim.base_url());
+    let from = std::time::Instant::now();
+
+    let record = import(
+        &store,
+        &ws,
+        &run,
+        "paced",
+        "type in (Epic, Story, Sub-task)",
+    )
+    .await;
+    assert_eq!(
+        record.counts.failed, 0,
+        "{deployment}: {:#?}",
+        record.errors
+    );
+    let expected = sim
+        .search("project = DEMO AND type in (Epic, Story, Sub-task)")
+        .expect("search")
+        .len() as u64;
+    assert_eq!(record.counts.created, expected, "{deployment}");
+
+    // Every request Jira received left through the limiter...
+    let mut left: Vec<std::time::Instant> = departures(&sim.base_url())
+        .into_iter()
+        .filter(|t| *t >= from)
+        .collect();
+    left.sort();
+    let arrived = sim
+        .request_log()
+        .into_iter()
+        .filter(|r| r.received >= from && !r.path.starts_with("/_sim"))
+        .count();
+    assert_eq!(
+        left.len(),
+        arrived,
+        "{deployment}: requests that bypassed the pacing"
+    );
+    assert!(
+        left.len() > 3 * RATE,
+        "{deployment}: the import made {} requests",
+        left.len()
+    );
+    // ...and no more than RATE left in any one second (less 50 ms for the moment between the
+    // limiter's decision and the event, in which a loaded machine may preempt the thread).
+    let window = std::time::Duration::from_millis(950);
+    let mut busiest = 0;
+    for (i, t) in left.iter().enumerate() {
+        let n = left[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < window)
+            .count();
+        busiest = busiest.max(n);
+    }
+    assert!(
+        busiest <= RATE,
+        "{deployment}: {busiest} requests within one second at requestsPerSecond {RATE}; departures (ms): {:?}",
+        left.iter()
+            .map(|t| t.duration_since(from).as_millis())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sim.request_log().iter().filter(|r| r.status == 429).count(),
+        0
+    );
+    sim.shutdown().await.expect("sim stops");
+    sim_rt.shutdown_background();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_import_sends_no_more_than_requests_per_second() {
+    import_keeps_to_the_rate(Deployment::Cloud).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_import_sends_no_more_than_requests_per_second() {
+    import_keeps_to_the_rate(Deployment::DataCenter).await;
+}

@@ -428,6 +428,10 @@ async fn dropped_webhooks(deployment: Deployment) {
         "the simulator dropped nothing; the test shows nothing"
     );
 
+    let issue_reads = |sim: &tandem::sim::SimHandle| {
+        sim.requests_to("GET", "/rest/api/3/issue/") + sim.requests_to("GET", "/rest/api/2/issue/")
+    };
+    let reads_before = issue_reads(&e.sim);
     let resp = e
         .http
         .post(format!("{}/api/v1/integrations/demo/resync", e.d.admin))
@@ -441,6 +445,13 @@ async fn dropped_webhooks(deployment: Deployment) {
         "{report}"
     );
     e.quiesce().await;
+    // The sweep read the changed issues in bulk and handed them to their pairs: the pairs did
+    // not read them again one by one.
+    let reads = issue_reads(&e.sim) - reads_before;
+    assert!(
+        reads < ISSUES as u64 / 4,
+        "{deployment:?}: {reads} single-issue reads after a sweep of {ISSUES} issues"
+    );
 
     let list = e
         .ws(reqwest::Method::GET, "/items?type=Story&limit=500", None)

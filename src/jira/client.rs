@@ -296,6 +296,8 @@ impl JiraClient {
                     retry_after: Some(remaining),
                 });
             }
+            // The moment a request leaves, for whoever checks the pacing (tests subscribe).
+            tracing::trace!(target: "tandem::jira::paced", base = %self.base_url(), %endpoint, "request leaves");
             let started = tokio::time::Instant::now();
             let result = self.request(&call)?.send().await;
             let response = match result {

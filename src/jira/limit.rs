@@ -1,5 +1,10 @@
-//! Pacing of requests to one Jira connection: a token bucket for the configured rate, and a
-//! gate that holds every request back until a `Retry-After` has passed.
+//! Pacing of requests to one Jira connection: a sliding one-second window for the configured
+//! rate, and a gate that holds every request back until a `Retry-After` has passed.
+//!
+//! The window, rather than a token bucket, because `requestsPerSecond` is a promise about any
+//! second a Jira (or a proxy in front of it) may count: a bucket of one second's burst lets
+//! twice the rate leave within one second (the full bucket plus its refill), a window never
+//! lets more than the rate leave in any second, and still sustains the rate exactly.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -10,10 +15,13 @@ use std::time::Instant;
 /// Shared by every clone of a client, so the limit is per connection, not per caller.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
-    /// Tokens per second; `None` disables the bucket but keeps the `Retry-After` gate.
+    /// Requests per second; `None` disables the window but keeps the `Retry-After` gate.
     rate: Option<f64>,
-    /// Largest burst: one second's worth, at least one request.
-    capacity: f64,
+    /// At most this many requests leave within any [`RateLimiter::window`]: the whole number
+    /// of requests in one second (at least one).
+    capacity: usize,
+    /// One second, or for rates below one request per second the time one request takes.
+    window: Duration,
     state: Mutex<State>,
     /// 429 answers seen on this connection (for status).
     limited: std::sync::atomic::AtomicU64,
@@ -112,8 +120,8 @@ enum Decision {
 
 #[derive(Debug)]
 struct State {
-    tokens: f64,
-    refilled_at: Instant,
+    /// When the last `capacity` requests left, oldest first.
+    sent: std::collections::VecDeque<Instant>,
     /// Jira asked us to stay quiet until then.
     blocked_until: Option<Instant>,
 }
@@ -121,13 +129,19 @@ struct State {
 impl RateLimiter {
     pub(crate) fn new(requests_per_second: Option<f64>) -> RateLimiter {
         let rate = requests_per_second.filter(|r| r.is_finite() && *r > 0.0);
-        let capacity = rate.map_or(1.0, |r| r.max(1.0));
+        // A fractional rate above one rounds down (never more than the rate in any second);
+        // below one, one request per 1/rate seconds.
+        let (capacity, window) = match rate {
+            Some(r) if r >= 1.0 => (r.floor().min(1e6) as usize, Duration::from_secs(1)),
+            Some(r) => (1, Duration::from_secs_f64((1.0 / r).min(86_400.0))),
+            None => (1, Duration::from_secs(1)),
+        };
         RateLimiter {
             rate,
             capacity,
+            window,
             state: Mutex::new(State {
-                tokens: capacity,
-                refilled_at: Instant::now(),
+                sent: std::collections::VecDeque::with_capacity(capacity.min(4096)),
                 blocked_until: None,
             }),
             limited: std::sync::atomic::AtomicU64::new(0),
@@ -229,20 +243,23 @@ impl RateLimiter {
             }
             state.blocked_until = None;
         }
-        let Some(rate) = self.rate else {
+        if self.rate.is_none() {
             return Decision::Go;
-        };
-        let elapsed = now
-            .saturating_duration_since(state.refilled_at)
-            .as_secs_f64();
-        state.tokens = (state.tokens + elapsed * rate).min(self.capacity);
-        state.refilled_at = now;
-        if state.tokens >= 1.0 {
-            state.tokens -= 1.0;
-            Decision::Go
-        } else {
-            Decision::Wait(Duration::from_secs_f64((1.0 - state.tokens) / rate))
         }
+        while state
+            .sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            state.sent.pop_front();
+        }
+        if state.sent.len() < self.capacity {
+            state.sent.push_back(now);
+            return Decision::Go;
+        }
+        // The oldest of the last `capacity` requests leaves the window then.
+        let oldest = state.sent.front().copied().unwrap_or(now);
+        Decision::Wait((oldest + self.window).saturating_duration_since(now))
     }
 
     /// Holds every request back for `duration` from now (never shortens an existing block).
@@ -346,24 +363,36 @@ mod tests {
     }
 
     #[test]
-    fn bucket_paces_requests_to_the_rate() {
+    fn window_never_lets_more_than_the_rate_leave_in_a_second() {
         let limiter = RateLimiter::new(Some(2.0));
-        let t0 = limiter.state.lock().unwrap().refilled_at;
-        // A burst of one second's worth, then one token every half second.
-        assert_eq!(take(&limiter, t0), Decision::Go);
+        let t0 = Instant::now();
+        // One second's worth at once, then the next only when the first is a second old.
         assert_eq!(take(&limiter, t0), Decision::Go);
         assert_eq!(
-            take(&limiter, t0),
-            Decision::Wait(Duration::from_millis(500))
-        );
-        assert_eq!(
-            take(&limiter, t0 + Duration::from_millis(500)),
+            take(&limiter, t0 + Duration::from_millis(100)),
             Decision::Go
         );
         assert_eq!(
-            take(&limiter, t0 + Duration::from_millis(600)),
-            Decision::Wait(Duration::from_millis(400))
+            take(&limiter, t0 + Duration::from_millis(500)),
+            Decision::Wait(Duration::from_millis(500))
         );
+        assert_eq!(take(&limiter, t0 + Duration::from_secs(1)), Decision::Go);
+        assert_eq!(
+            take(&limiter, t0 + Duration::from_millis(1050)),
+            Decision::Wait(Duration::from_millis(50))
+        );
+        // Below one request per second: one per 1/rate seconds.
+        let slow = RateLimiter::new(Some(0.5));
+        assert_eq!(take(&slow, t0), Decision::Go);
+        assert_eq!(
+            take(&slow, t0 + Duration::from_secs(1)),
+            Decision::Wait(Duration::from_secs(1))
+        );
+        // A fractional rate rounds down.
+        let frac = RateLimiter::new(Some(2.5));
+        assert_eq!(take(&frac, t0), Decision::Go);
+        assert_eq!(take(&frac, t0), Decision::Go);
+        assert!(matches!(take(&frac, t0), Decision::Wait(_)));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!   from serverInfo when not configured), credentials swappable at runtime, a per-connection
 //!   rate limit, `Retry-After` honoured for every request of the connection, retries with
 //!   backoff and jitter for 5xx and timeouts on idempotent calls only;
-//! - typed endpoints ([`api`]) and a page-by-page JQL search ([`SearchPager`]);
+//! - typed endpoints ([`api`]), a page-by-page JQL search ([`SearchPager`]) and a bulk read
+//!   with several requests in flight ([`bulk`]: ids then `bulkfetch` on Cloud, concurrent
+//!   `startAt` pages on Data Center);
 //! - typed errors ([`JiraError`]) whose [`JiraError::reason`] becomes a condition reason;
 //! - the Connection check and the ProjectIntegration online checks ([`check`]).
 //!
@@ -13,6 +15,7 @@
 //! `Authorization` header is marked sensitive.
 
 pub mod api;
+pub mod bulk;
 pub mod check;
 mod client;
 mod config;
@@ -22,6 +25,7 @@ mod search;
 pub mod types;
 
 pub use api::MAX_ISSUES_PER_MOVE;
+pub use bulk::{Batch, BulkRead, IssueBatches};
 pub use check::{
     check_connection, check_integration, probe_connection, CheckError, CheckFailure,
     ConnectionInfo, FieldKind, FieldPair, IntegrationReport, IntegrationSpec, JiraFieldRef,

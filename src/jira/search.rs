@@ -25,6 +25,14 @@ pub enum SearchCursor {
     Token(String),
     /// Data Center: the `startAt` of the next page.
     Offset(u64),
+    /// Cloud, ids-only paging with bulk fetches ([`super::bulk`]): inside the id page that
+    /// starts at `page` (`None`: the first page), the first `skip` ids are done, the last of
+    /// them `last`. A resume skips them only if the page read again still has `last` there.
+    Within {
+        page: Option<String>,
+        skip: u64,
+        last: String,
+    },
     Done,
 }
 
@@ -37,7 +45,12 @@ pub struct SearchPager {
     fields: String,
     page_size: u32,
     expand_changelog: bool,
+    /// Entity properties to return with each issue (`properties`), comma-separated.
+    properties: Option<String>,
     cursor: SearchCursor,
+    /// Data Center: `total` and `maxResults` of the last page read.
+    last_total: Option<u64>,
+    last_max_results: Option<u64>,
 }
 
 impl JiraClient {
@@ -60,7 +73,10 @@ impl JiraClient {
             fields,
             page_size: DEFAULT_PAGE_SIZE,
             expand_changelog: false,
+            properties: None,
             cursor,
+            last_total: None,
+            last_max_results: None,
         }
     }
 }
@@ -77,9 +93,26 @@ impl SearchPager {
         self
     }
 
+    /// Asks for these entity properties of each issue too (Jira returns up to five).
+    pub fn with_properties(mut self, keys: &[String]) -> SearchPager {
+        self.properties = (!keys.is_empty()).then(|| keys.join(","));
+        self
+    }
+
     /// Where the next page starts.
     pub fn cursor(&self) -> &SearchCursor {
         &self.cursor
+    }
+
+    /// How many the search matched according to the last page (Data Center only).
+    pub fn last_total(&self) -> Option<u64> {
+        self.last_total
+    }
+
+    /// The page size Jira applied to the last page (Data Center only; it may cap what was
+    /// asked for).
+    pub fn last_max_results(&self) -> Option<u64> {
+        self.last_max_results
     }
 
     /// The next page, or `None` once the results are exhausted.
@@ -132,6 +165,9 @@ impl SearchPager {
                     serde_json::json!(["changelog"])
                 };
             }
+            if let Some(p) = &self.properties {
+                body["properties"] = serde_json::json!(p.split(',').collect::<Vec<_>>());
+            }
             if let Some((key, value)) = position {
                 body[key] = value;
             }
@@ -143,6 +179,9 @@ impl SearchPager {
             .query("maxResults", self.page_size);
         if self.expand_changelog {
             call = call.query("expand", "changelog");
+        }
+        if let Some(p) = &self.properties {
+            call = call.query("properties", p);
         }
         if let Some((key, value)) = position {
             let text = match value {
@@ -180,7 +219,7 @@ impl SearchPager {
         Ok((page.issues, next))
     }
 
-    async fn offset_page(&self) -> Result<(Vec<Issue>, SearchCursor), JiraError> {
+    async fn offset_page(&mut self) -> Result<(Vec<Issue>, SearchCursor), JiraError> {
         let start_at = match &self.cursor {
             SearchCursor::Offset(n) => *n,
             SearchCursor::Start => 0,
@@ -193,6 +232,8 @@ impl SearchPager {
         let url = self.client.api_url(&["search"]).await?;
         let call = self.page_call(url, Some(("startAt", serde_json::json!(start_at))))?;
         let page: OffsetSearchPage = self.client.call(call).await?;
+        self.last_total = page.total;
+        self.last_max_results = Some(page.max_results).filter(|m| *m > 0);
         let count = page.issues.len() as u64;
         let next_start = page.start_at.max(start_at) + count;
         // Without a total (some proxies strip it) the pager reads until an empty page.

@@ -1,13 +1,18 @@
-//! Import from Jira (a `fromJira` one-time sync): search page by page, map each issue with
-//! [`from_jira`], create or update its workspace item, link it by Jira issue **id**, and set
-//! parents once both ends exist.
+//! Import from Jira (a `fromJira` one-time sync): read the search's issues in batches
+//! ([`crate::jira::bulk`]: ids then `bulkfetch` on Cloud, concurrent `startAt` pages on Data
+//! Center), map each issue with [`from_jira`], create or update its workspace item, link it by
+//! Jira issue **id**, and set parents once both ends exist.
 //!
-//! Only one page of issues is held at a time. The writes of a page are issued together so the
-//! store's group commit folds them into a few transactions. After each page the job record
-//! (cursor and counts) is stored: an interrupted import resumes at the page whose writes may
-//! be incomplete, and re-reading an already linked issue updates its item instead of creating
-//! a second one. Counts stay right across a resume because an item linked to an issue and
-//! created after the job started was created by this job.
+//! Pipelined: while a few batches are mapped and written, the reader keeps a fixed number of
+//! batches in flight (paced by the connection's `requestsPerSecond` and `Retry-After`), so
+//! memory stays bounded. The writes of a batch are issued together so the store's group
+//! commit folds them into a few transactions. Batches are handed over in search order, each
+//! with the cursor that resumes right after it; after each batch the job record (that cursor
+//! and the counts) is stored. So the stored cursor never passes an issue whose writes are not
+//! stored, whatever was in flight when the process died: an interrupted import resumes at the
+//! first batch not stored, and re-reading an already linked issue updates its item instead of
+//! creating a second one. Counts stay right across a resume because an item linked to an issue
+//! and created after the job started was created by this job.
 //!
 //! A child whose parent is not linked yet (later in the results, or in the same page) is
 //! recorded in the key/value table and its parent set after the last page.
@@ -17,9 +22,10 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde_json::Value;
 
-use crate::jira::{Issue, JiraError};
+use crate::jira::{BulkRead, Issue, JiraError};
 use crate::store::{Link, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
@@ -28,10 +34,13 @@ use crate::workspace::{
 
 use super::context::IntegrationRun;
 use super::jobs::{save_record, JobError, JobRecord, Phase};
-use super::mapping::{from_jira, ItemPatch, JiraComment};
+use super::mapping::{from_jira, ItemPatch, JiraComment, MappingError};
 
-/// Issues per search page.
+/// Issues per Data Center search page (Cloud fetches 100 per `bulkfetch`, Jira's limit).
 pub const PAGE_SIZE: u32 = 100;
+/// Batches mapped and written at once (see [`import_from_jira`]): enough that a round trip a
+/// batch may need (Data Center parents named by key) overlaps the others' writes.
+const BATCHES_WRITING: usize = 8;
 /// Deferred parent fixups applied concurrently at the end.
 const FIXUP_CHUNK: usize = 200;
 /// Parent keys remembered while resolving Epic Links (keys only) to issue ids.
@@ -108,69 +117,53 @@ pub async fn import_from_jira(
 ) -> Result<(), ImportError> {
     if record.phase == Phase::Pages {
         ensure_sprints_and_releases(env).await?;
-        let mut pager = env
+        // `comment` is not navigable: Jira returns it only when asked by name.
+        let mut read = BulkRead::new(record.jql.clone(), &["*navigable", "comment"]);
+        read.complete_comments = true;
+        read.page_size = PAGE_SIZE;
+        // Data Center's Epic Link names the parent by key: its id comes with the batch.
+        read.key_fields = env
             .run
-            .client
-            // `comment` is not navigable: a search returns it only when asked by name.
-            .search_from(
-                &record.jql,
-                &["*navigable", "comment"],
-                record.cursor.clone(),
-            )
-            .page_size(PAGE_SIZE);
+            .ctx
+            .epic_link_field()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut batches = env.run.client.read_bulk(read, record.cursor.clone());
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
+        let started = record.started;
+        // Batches arrive in search order while the next ones are fetched; up to
+        // `BATCHES_WRITING` of them are mapped and written at once (their writes share group
+        // commits), and their results are taken in search order, so the stored cursor only
+        // ever moves past batches whose writes are all stored.
+        let mut writing = FuturesOrdered::new();
+        let mut exhausted = false;
         loop {
-            let page = pager
-                .next_page()
-                .await
-                .map_err(|source| ImportError::Search {
-                    jql: record.jql.clone(),
-                    source,
-                })?;
-            let Some(mut page) = page else { break };
-            for issue in page.iter_mut() {
-                env.run
-                    .client
-                    .complete_comments(issue)
-                    .await
-                    .map_err(|source| ImportError::Search {
-                        jql: record.jql.clone(),
-                        source,
-                    })?;
-            }
-            let started = record.started;
-            let results = join_all(
-                page.iter()
-                    .map(|issue| import_issue(env, started, issue, &keys)),
-            )
-            .await;
-            let mut deferred = Vec::new();
-            for r in results {
-                match r.outcome {
-                    Outcome::Created => record.counts.created += 1,
-                    Outcome::Updated => record.counts.updated += 1,
-                    Outcome::Unchanged => record.counts.unchanged += 1,
-                    Outcome::Skipped => record.counts.skipped += 1,
-                    Outcome::Refused(key, reason) => {
-                        record.counts.skipped += 1;
-                        record.push_note(key, format!("skipped: {reason}"));
+            tokio::select! {
+                biased;
+                done = writing.next(), if !writing.is_empty() => {
+                    let Some(done) = done else { continue };
+                    let done: Written = done?;
+                    apply(record, done);
+                    save_record(env.store, record).await?;
+                    if let Some(progress) = env.progress {
+                        progress(record);
                     }
-                    Outcome::Failed(key, message) => record.push_error(key, message),
                 }
-                deferred.extend(r.deferred);
-            }
-            let writes = deferred
-                .iter()
-                .map(|(child, parent)| env.store.put_kv(&ns, child, parent.as_bytes().to_vec()));
-            for w in join_all(writes).await {
-                w?;
-            }
-            record.processed += page.len() as u64;
-            record.cursor = pager.cursor().clone();
-            save_record(env.store, record).await?;
-            if let Some(progress) = env.progress {
-                progress(record);
+                batch = batches.next(), if !exhausted && writing.len() < BATCHES_WRITING => {
+                    match batch {
+                        None => exhausted = true,
+                        Some(batch) => {
+                            let batch = batch.map_err(|source| ImportError::Search {
+                                jql: record.jql.clone(),
+                                source,
+                            })?;
+                            writing.push_back(write_batch(env, started, batch, &keys, &ns));
+                        }
+                    }
+                }
+                else => break,
             }
         }
         record.phase = Phase::Parents;
@@ -328,6 +321,88 @@ async fn plan_issue(
     }
 }
 
+/// What one batch's writes came to, applied to the job record in search order.
+struct Written {
+    results: Vec<Processed>,
+    errors: Vec<(String, String)>,
+    read: u64,
+    after: Option<crate::jira::SearchCursor>,
+    total: Option<u64>,
+}
+
+/// Maps and writes one batch (items, links, baselines, deferred parents); the job record is
+/// left to [`apply`].
+async fn write_batch(
+    env: &ImportEnv<'_>,
+    started: DateTime<Utc>,
+    batch: crate::jira::Batch,
+    keys: &Mutex<HashMap<String, String>>,
+    ns: &str,
+) -> Result<Written, ImportError> {
+    if !batch.key_ids.is_empty() {
+        let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() + batch.key_ids.len() > KEY_CACHE {
+            cache.clear();
+        }
+        cache.extend(batch.key_ids.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mapped: Vec<_> = batch
+        .issues
+        .iter()
+        .map(|issue| from_jira(issue, &env.run.ctx))
+        .collect();
+    resolve_parent_keys(env, &batch.issues, &mapped, keys).await;
+    let results = join_all(
+        batch
+            .issues
+            .iter()
+            .zip(mapped)
+            .map(|(issue, m)| import_issue(env, started, issue, m, keys)),
+    )
+    .await;
+    let writes = results
+        .iter()
+        .filter_map(|r| r.deferred.as_ref())
+        .map(|(child, parent)| env.store.put_kv(ns, child, parent.as_bytes().to_vec()));
+    for w in join_all(writes).await {
+        w?;
+    }
+    Ok(Written {
+        results,
+        read: (batch.issues.len() + batch.errors.len()) as u64,
+        errors: batch.errors,
+        after: batch.after,
+        total: batch.total,
+    })
+}
+
+/// Counts a written batch into the record and moves its cursor past it.
+fn apply(record: &mut JobRecord, done: Written) {
+    for r in done.results {
+        match r.outcome {
+            Outcome::Created => record.counts.created += 1,
+            Outcome::Updated => record.counts.updated += 1,
+            Outcome::Unchanged => record.counts.unchanged += 1,
+            Outcome::Skipped => record.counts.skipped += 1,
+            Outcome::Refused(key, reason) => {
+                record.counts.skipped += 1;
+                record.push_note(key, format!("skipped: {reason}"));
+            }
+            Outcome::Failed(key, message) => record.push_error(key, message),
+        }
+    }
+    for (id, message) in done.errors {
+        record.push_error(id, format!("Jira could not return the issue: {message}"));
+    }
+    record.processed += done.read;
+    if done.total.is_some() {
+        record.total = done.total;
+    }
+    if let Some(after) = done.after {
+        record.cursor = after;
+    }
+}
+
 /// Imported items name sprints and releases by name; they must exist in the workspace first.
 async fn ensure_sprints_and_releases(env: &ImportEnv<'_>) -> Result<(), ImportError> {
     ensure_catalog(env.workspace, env.run).await
@@ -394,12 +469,13 @@ async fn import_issue(
     env: &ImportEnv<'_>,
     started: DateTime<Utc>,
     issue: &Issue,
+    mapped: Result<ItemPatch, MappingError>,
     keys: &Mutex<HashMap<String, String>>,
 ) -> Processed {
     let run = env.run;
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
-    let patch = match from_jira(issue, &run.ctx) {
+    let patch = match mapped {
         Ok(p) => p,
         Err(e) if e.is_skip() => {
             return Processed {
@@ -505,12 +581,13 @@ async fn import_issue(
                     return failed(issue, e);
                 }
             }
-            let outcome = if after.version != item.version {
-                Outcome::Updated
-            } else if item.created >= started {
-                // Created by this job before it was interrupted.
+            let outcome = if item.created >= started {
+                // Created by this job before it was interrupted (its batch's counts were not
+                // stored), even if this read sets more (a parent linked since, in a batch
+                // written at the same time).
                 Outcome::Created
-            } else if item.updated >= started {
+            } else if after.version != item.version || item.updated >= started {
+                // Changed now, or by this job before it was interrupted.
                 Outcome::Updated
             } else {
                 Outcome::Unchanged
@@ -570,14 +647,60 @@ async fn adopt_moved(env: &ImportEnv<'_>, issue: &Issue) -> Result<Option<Link>,
     }))
 }
 
-/// The parent's issue id: from the parent field or the hierarchy link when they carry it,
-/// else (Data Center's Epic Link holds a key) asked from Jira and remembered.
-async fn parent_issue_id(
+/// Learns, in one request per 100, the issue ids of the parents a batch names by key only
+/// (Data Center's Epic Link), so that mapping a batch costs no read per issue. A parent the
+/// issue itself carries the id of, or already known, is not asked for; one Jira does not
+/// return is left to [`parent_issue_id`], which asks for it alone.
+async fn resolve_parent_keys(
     env: &ImportEnv<'_>,
-    issue: &Issue,
-    key: &str,
+    issues: &[Issue],
+    mapped: &[Result<ItemPatch, MappingError>],
     keys: &Mutex<HashMap<String, String>>,
-) -> Option<String> {
+) {
+    let mut wanted: Vec<String> = {
+        let cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+        issues
+            .iter()
+            .zip(mapped)
+            .filter_map(|(issue, m)| match m {
+                Ok(ItemPatch {
+                    parent_key: Some(Some(key)),
+                    ..
+                }) if carried_parent_id(issue, key).is_none() && !cache.contains_key(key) => {
+                    Some(key.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return;
+    }
+    // In a task of its own: the import's loop polls this batch only between other batches'
+    // checkpoints, and the request must not wait for those to go out.
+    let client = env.run.client.clone();
+    let asked = tokio::spawn(async move { client.issue_ids_by_key(&wanted).await });
+    match asked
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    {
+        Ok(found) => {
+            let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() + found.len() > KEY_CACHE {
+                cache.clear();
+            }
+            cache.extend(found);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot resolve parent keys in one request; asking one by one");
+        }
+    }
+}
+
+/// The parent's id when the issue carries it: in its parent field or its hierarchy link.
+fn carried_parent_id(issue: &Issue, key: &str) -> Option<String> {
     let f = &issue.fields;
     if let Some(p) = f.get("parent") {
         if p.get("key").and_then(Value::as_str) == Some(key) {
@@ -586,16 +709,26 @@ async fn parent_issue_id(
             }
         }
     }
-    let linked = f
-        .get("issuelinks")
+    f.get("issuelinks")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|l| l.get("outwardIssue"))
         .find(|o| o.get("key").and_then(Value::as_str) == Some(key))
-        .and_then(|o| o.get("id").and_then(Value::as_str));
-    if let Some(id) = linked {
-        return Some(id.to_owned());
+        .and_then(|o| o.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// The parent's issue id: from the parent field or the hierarchy link when they carry it,
+/// else (Data Center's Epic Link holds a key) asked from Jira and remembered.
+async fn parent_issue_id(
+    env: &ImportEnv<'_>,
+    issue: &Issue,
+    key: &str,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Option<String> {
+    if let Some(id) = carried_parent_id(issue, key) {
+        return Some(id);
     }
     if let Some(id) = keys
         .lock()

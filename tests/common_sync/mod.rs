@@ -86,6 +86,11 @@ pub async fn start(deployment: Deployment, issues: usize) -> SimHandle {
 }
 
 pub fn client(sim: &SimHandle, deployment: Deployment) -> JiraClient {
+    JiraClient::new(client_config(sim, deployment)).expect("client")
+}
+
+/// The settings of [`client`], to change before building one.
+pub fn client_config(sim: &SimHandle, deployment: Deployment) -> JiraConfig {
     let auth = match deployment {
         Deployment::Cloud => Credentials::basic("admin@example.com", "admin-token"),
         Deployment::DataCenter => Credentials::basic("admin", "admin"),
@@ -97,7 +102,7 @@ pub fn client(sim: &SimHandle, deployment: Deployment) -> JiraClient {
         max_delay: Duration::from_millis(200),
         ..RetryPolicy::default()
     };
-    JiraClient::new(config).expect("client")
+    config
 }
 
 /// The integration as a job sees it: manifests, the online check's result and the catalog.

@@ -91,7 +91,20 @@ pub(super) fn run_query(
     let ids = Arc::new(hits.into_iter().map(|i| i.id).collect::<Vec<_>>());
     if let Ok(mut cache) = sh.search_cache.lock() {
         if cache.len() > 64 {
-            cache.clear();
+            // Results of older states first; then the smallest results, so that a client
+            // paging through a large result while it looks up a few issues by key (many small
+            // distinct queries) does not have its large result sorted again for every page.
+            cache.retain(|_, (generation, _)| *generation == st.generation);
+            while cache.len() > 64 {
+                let smallest = cache
+                    .iter()
+                    .min_by_key(|(_, (_, ids))| ids.len())
+                    .map(|(k, _)| k.clone());
+                match smallest {
+                    Some(k) => cache.remove(&k),
+                    None => break,
+                };
+            }
         }
         cache.insert(cache_key, (st.generation, ids.clone()));
     }
@@ -117,6 +130,8 @@ struct SearchParams {
     token: Option<String>,
     fields: Option<String>,
     expand: String,
+    /// Entity properties to return with each issue (`properties`).
+    properties: Option<String>,
     /// `validateQuery` (Data Center): `false` (or `"none"`/`"warn"`) searches even when the
     /// query names issues that do not exist.
     validate: bool,
@@ -163,6 +178,7 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
                 .map(String::from),
             fields: list("fields"),
             expand: list("expand").unwrap_or_default(),
+            properties: list("properties"),
             validate: match b.get("validateQuery") {
                 Some(Value::Bool(v)) => *v,
                 Some(Value::String(v)) => v.eq_ignore_ascii_case("strict") || v == "true",
@@ -180,6 +196,7 @@ fn search_params(req: &Req) -> Result<SearchParams, Resp> {
             token: req.q("nextPageToken").map(String::from),
             fields: req.q_list("fields"),
             expand: req.q_list("expand").unwrap_or_default(),
+            properties: req.q_list("properties"),
             validate: req
                 .q("validateQuery")
                 .is_none_or(|v| v.eq_ignore_ascii_case("strict") || v == "true"),
@@ -196,7 +213,7 @@ pub(super) fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> 
     let sel = FieldSel::parse(p.fields.as_deref(), true);
     let v = View::new(&st, &sh.base_url, v3);
     let head = json!({"expand": "schema,names", "startAt": p.start_at, "maxResults": max, "total": ids.len()});
-    if wants_full_form(p.fields.as_deref(), true, &p.expand) {
+    if p.properties.is_none() && wants_full_form(p.fields.as_deref(), true, &p.expand) {
         let page: Vec<u64> = ids.iter().skip(p.start_at).take(max).copied().collect();
         return Ok(with_issues(head, &full_issues_json(sh, &st, v3, &page)));
     }
@@ -205,7 +222,13 @@ pub(super) fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> 
         .skip(p.start_at)
         .take(max)
         .filter_map(|id| st.issues.get(id))
-        .map(|i| v.issue(i, &sel, &p.expand))
+        .map(|i| {
+            let mut x = v.issue(i, &sel, &p.expand);
+            if let Some(wanted) = &p.properties {
+                x["properties"] = super::properties::of_issue(&i.properties, wanted);
+            }
+            x
+        })
         .collect();
     let mut body = head;
     body["issues"] = Value::Array(issues);
@@ -310,7 +333,8 @@ pub(super) fn search_cloud(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Res
     Ok(Resp::ok(&body))
 }
 
-/// Cloud's `POST /rest/api/3/issue/bulkfetch`: up to 100 issues by id or key in one call.
+/// Cloud's `POST /rest/api/3/issue/bulkfetch`: up to 100 issues by id or key in one call,
+/// answered in ascending id order.
 /// Issues that do not exist or cannot be seen are left out without an error, as Jira does
 /// (`issueErrors` is for retriable failures, which the simulator does not have).
 pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> {
@@ -364,16 +388,30 @@ pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp>
             .join(","),
         _ => String::new(),
     };
+    let properties = match b.get("properties") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => None,
+    };
     let st = sh.read();
     let v = View::new(&st, &sh.base_url, v3);
     let sel = FieldSel::parse(fields.as_deref(), false);
-    let mut seen = std::collections::HashSet::new();
-    let issues: Vec<Value> = refs
-        .iter()
-        .filter_map(|r| st.issue_id(r))
-        .filter(|id| seen.insert(*id))
+    // Jira answers in ascending id order, whatever order they were asked in.
+    let ids: std::collections::BTreeSet<u64> = refs.iter().filter_map(|r| st.issue_id(r)).collect();
+    let issues: Vec<Value> = ids
+        .into_iter()
         .filter_map(|id| st.issues.get(&id))
-        .map(|i| v.issue(i, &sel, &expand))
+        .map(|i| {
+            let mut x = v.issue(i, &sel, &expand);
+            if let Some(wanted) = &properties {
+                x["properties"] = super::properties::of_issue(&i.properties, wanted);
+            }
+            x
+        })
         .collect();
     Ok(Resp::ok(&json!({"issues": issues, "issueErrors": []})))
 }

@@ -52,6 +52,8 @@ pub const ENGINE_NS: &str = "sync-engine";
 const WEBHOOK_CURSOR: &str = "cursor/webhooks";
 const CHANGES_CURSOR: &str = "cursor/changes";
 const PENDING_PREFIX: &str = "pending/";
+/// Pair runs in flight by default (see [`EngineConfig::workers`]).
+pub const DEFAULT_WORKERS: usize = 48;
 
 /// Up to `limit` of the engine's per-pair records stored under `prefix` (the rest of each key
 /// is the pair), as `row` renders them (`None`: not listed), and how many were listed in all:
@@ -156,7 +158,11 @@ impl std::fmt::Display for EngineKey {
 /// Tuning; tests and the demo shorten the intervals.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Concurrent pair runs (across integrations; each Jira is paced by its own client).
+    /// Concurrent pair runs (across integrations; each Jira is paced by its own client). A
+    /// pair waits on Jira most of its run, so throughput is workers / (requests per pair ×
+    /// latency): at 300 ms and two requests per pair, 8 workers gave 13 pairs/s, short of the
+    /// 25/s a connection at 50 requests/s allows; [`DEFAULT_WORKERS`] leaves room for slower
+    /// Jiras and several connections. The work queue still never runs one pair twice at once.
     pub workers: usize,
     pub backoff: Backoff,
     /// How often the sweeper checks whether an integration's `resync` interval has passed.
@@ -170,7 +176,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            workers: 8,
+            workers: DEFAULT_WORKERS,
             backoff: Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(300),
@@ -270,7 +276,18 @@ pub struct EngineShared {
     pub(crate) identities: overwrite::Identities,
     /// The workflow learned so far per (integration, Jira issue type id), shared by pairs.
     workflows: Mutex<HashMap<(String, String), crate::sync::transitions::WorkflowGraph>>,
+    /// (integration, issue id) → the issue as the resync sweep read it in bulk, and when: the
+    /// first run of the pair takes it instead of reading the issue again (see `sweep`).
+    prefetched: Mutex<HashMap<(String, String), (crate::jira::Issue, Instant)>>,
+    /// Signalled when a run takes a prefetched issue: a sweep waiting for room goes on.
+    prefetch_taken: tokio::sync::Notify,
 }
+
+/// Most issues the sweep holds for pairs that have not run yet: a sweep that gets ahead of
+/// the workers waits for them (memory stays bounded whatever the number of changed issues).
+const PREFETCH_CAP: usize = 2_000;
+/// A prefetched issue older than this is read again by its pair instead.
+const PREFETCH_TTL: Duration = Duration::from_secs(120);
 
 /// Handle to the engine. Cheap to clone.
 #[derive(Clone)]
@@ -307,6 +324,8 @@ impl Engine {
                 sweep_now: tokio::sync::Notify::new(),
                 seen: Mutex::new(HashMap::new()),
                 sweep_requests: Mutex::new(Vec::new()),
+                prefetched: Mutex::new(HashMap::new()),
+                prefetch_taken: tokio::sync::Notify::new(),
                 identities: overwrite::Identities::default(),
                 workflows: Mutex::new(HashMap::new()),
             }),
@@ -501,6 +520,56 @@ async fn until_shutdown(
 const SEEN_CAPACITY: usize = 50_000;
 
 impl EngineShared {
+    /// Keeps issues the sweep read for their pairs' next runs, once there is room (waiting a
+    /// few seconds at most for workers to take some, then dropping the oldest: a pair without
+    /// its prefetched issue reads it itself).
+    pub(crate) async fn prefetch(&self, integration: &str, issues: Vec<crate::jira::Issue>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let full = {
+                let mut map = self.prefetched.lock().unwrap_or_else(|e| e.into_inner());
+                map.retain(|_, (_, at)| at.elapsed() < PREFETCH_TTL);
+                map.len() + issues.len() > PREFETCH_CAP
+            };
+            if !full || Instant::now() >= deadline {
+                break;
+            }
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), self.prefetch_taken.notified())
+                    .await;
+        }
+        let mut map = self.prefetched.lock().unwrap_or_else(|e| e.into_inner());
+        while map.len() + issues.len() > PREFETCH_CAP && !map.is_empty() {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
+        let now = Instant::now();
+        for issue in issues {
+            map.insert((integration.to_owned(), issue.id.clone()), (issue, now));
+        }
+    }
+
+    /// The issue the sweep read for this pair, if it is recent; taken, so only one run uses it.
+    pub(crate) fn take_prefetched(
+        &self,
+        integration: &str,
+        issue_id: &str,
+    ) -> Option<crate::jira::Issue> {
+        let taken = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(integration.to_owned(), issue_id.to_owned()));
+        let (issue, at) = taken?;
+        self.prefetch_taken.notify_waiters();
+        (at.elapsed() < PREFETCH_TTL).then_some(issue)
+    }
+
     /// What is known of the workflow of `issue_type` in `integration`.
     pub(crate) fn workflow(
         &self,

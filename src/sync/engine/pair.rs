@@ -226,6 +226,23 @@ async fn read_issue_with(
     }
 }
 
+/// Whether `issue` was read before the state the pair's baseline holds (by Jira's `updated`).
+fn older_than_baseline(env: &PairEnv<'_>, item_id: &str, issue: &Issue) -> bool {
+    let read = issue
+        .fields
+        .get("updated")
+        .and_then(Value::as_str)
+        .and_then(parse_jira_time);
+    let Ok(base) = baseline::load(&env.shared.store, env.integration(), item_id) else {
+        return true;
+    };
+    match (read, base.and_then(|b| b.jira_updated)) {
+        (Some(read), Some(agreed)) => read < agreed,
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 fn project_of(issue: &Issue) -> Option<&str> {
     issue
         .fields
@@ -450,8 +467,13 @@ async fn link_hierarchy(
 // Unlinked issue → new item.
 
 async fn pull_new_issue(env: &PairEnv<'_>, id: &str) -> Result<Synced, PairError> {
-    let Some(issue) = read_issue(env, id).await? else {
-        return Ok(Synced::default());
+    let prefetched = env.shared.take_prefetched(env.integration(), id);
+    let issue = match prefetched {
+        Some(i) => i,
+        None => match read_issue(env, id).await? {
+            Some(i) => i,
+            None => return Ok(Synced::default()),
+        },
     };
     if project_of(&issue) != Some(env.run.integration.project.as_str())
         || is_tombstoned(env, "issue", &issue.id)?
@@ -1136,6 +1158,14 @@ async fn sync_linked(
         }
         Err(e) => return Err(e.into()),
     };
+    // What the sweep read in bulk, unless it lacks the changelog this policy needs or is
+    // older than what a run since then agreed on (then it would look like Jira going back).
+    let fetched = fetched.or_else(|| {
+        env.shared
+            .take_prefetched(integration, &link.jira_issue_id)
+            .filter(|i| !lww || i.changelog.is_some())
+            .filter(|i| !older_than_baseline(env, &item.id, i))
+    });
     let issue = match fetched {
         Some(i) => i,
         None => match read_issue_with(env, &link.jira_issue_id, lww).await? {

@@ -8,6 +8,13 @@
 //! only moves after a sweep completed, so an interrupted sweep is repeated, never skipped.
 //! The first sweep of an integration only sets the watermark: history before the integration
 //! existed is the one-time sync's job.
+//!
+//! The changed issues are read whole and in bulk, as the import reads them (`jira::bulk`:
+//! ids then `bulkfetch` on Cloud, concurrent `startAt` pages on Data Center), and each is
+//! handed to its pair's next run (`EngineShared::prefetch`), which then does not read the issue
+//! again: 10,000 changed issues cost about a hundred requests, not ten thousand GETs. A run
+//! reads the issue itself when the prefetched one is gone (taken, expired, dropped for room),
+//! lacks the changelog `lastWriterWins` needs, or is older than the pair's baseline.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +22,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::jira::{BulkRead, SearchCursor};
 
 use super::reachability::{record_sweep, LinkCheck};
 use super::{active, EngineKey, EngineShared, PairKey, ENGINE_NS};
@@ -94,20 +103,25 @@ pub async fn sweep(
         .run_for(integration, &model)
         .await
         .map_err(|e| e.to_string())?;
-    let mut pager = run.client.search(&jql, &["updated"]).page_size(100);
+    // The changed issues whole, in bulk (ids then `bulkfetch` on Cloud, concurrent pages on
+    // Data Center), handed to their pairs' next runs: no pair reads its issue again.
+    let lww = pi.conflicts == crate::manifest::model::ConflictPolicy::LastWriterWins;
+    let mut read = BulkRead::new(jql.clone(), &["*all"]);
+    read.changelog = lww;
+    // An issue tandem created but has not linked yet carries only its item property where no
+    // screen takes labels: its pair must recognise it from this read.
+    read.properties = vec![crate::jira::ITEM_PROPERTY.to_owned()];
+    read.complete_comments = true;
+    let mut batches = run.client.read_bulk(read, SearchCursor::Start);
     let mut report = SweepReport {
         integration: integration.to_owned(),
         jql: jql.clone(),
         ..SweepReport::default()
     };
-    loop {
-        let page = pager
-            .next_page()
-            .await
-            .map_err(|e| format!("sweeping with {jql:?}: {e}"))?;
-        let Some(page) = page else { break };
-        let mut keys = Vec::with_capacity(page.len());
-        for issue in &page {
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| format!("sweeping with {jql:?}: {e}"))?;
+        let mut keys = Vec::with_capacity(batch.issues.len());
+        for issue in &batch.issues {
             report.issues += 1;
             let pair = match s.store.link_by_jira_issue(integration, &issue.id) {
                 Ok(Some(link)) => PairKey::Item(link.workspace_item_id),
@@ -119,7 +133,21 @@ pub async fn sweep(
                 pair,
             });
         }
+        // Issues Jira could not return this time are queued all the same: their runs read them.
+        for (id, _) in &batch.errors {
+            report.issues += 1;
+            let pair = match s.store.link_by_jira_issue(integration, id) {
+                Ok(Some(link)) => PairKey::Item(link.workspace_item_id),
+                Ok(None) => PairKey::Issue(id.clone()),
+                Err(e) => return Err(e.to_string()),
+            };
+            keys.push(EngineKey {
+                integration: integration.to_owned(),
+                pair,
+            });
+        }
         report.queued += keys.len() as u64;
+        s.prefetch(integration, batch.issues).await;
         s.mark_pending(keys, Vec::new())
             .await
             .map_err(|e| e.to_string())?;
