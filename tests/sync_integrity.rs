@@ -1161,3 +1161,40 @@ async fn a_matching_jira_change_after_the_workspace_moved_on_is_a_conflict() {
         "the person's Done lost to the workspace's Doing, on record: {history:#?}"
     );
 }
+
+/// Who tandem is on a connection is asked of Jira once, not once per pair: after a restart, 20
+/// pairs written at once (each checking the changelog for others' edits, which needs tandem's
+/// own identity) cost one `GET /myself` for that, where 48 workers asked at the same moment
+/// before (issue 14's sweep measurements).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tandems_identity_is_asked_once_however_many_pairs_need_it() {
+    let mut e = env_as_robot(Deployment::Cloud, "jiraWins").await;
+    let pairs = linked_items(&e, 20).await;
+    e.kill_and_restart().await;
+    e.quiesce().await;
+    let before = e.sim.requests_to("GET", "/rest/api/3/myself");
+    // A Jira far away, so the 20 runs overlap as they do in a sweep.
+    e.sim.set_latency(Duration::from_millis(300));
+    for (i, (id, _)) in pairs.iter().enumerate() {
+        e.ws(
+            reqwest::Method::PATCH,
+            &format!("/items/{id}"),
+            Some(json!({"title": format!("renamed {i}")})),
+        )
+        .await;
+    }
+    for (i, (_, key)) in pairs.iter().enumerate() {
+        let want = format!("renamed {i}");
+        e.wait_issue(key, "the rename arrives", |is| {
+            is["fields"]["summary"] == want.as_str()
+        })
+        .await;
+    }
+    e.sim.set_latency(Duration::ZERO);
+    e.quiesce().await;
+    let asked = e.sim.requests_to("GET", "/rest/api/3/myself") - before;
+    assert!(
+        asked <= 2,
+        "{asked} GET /myself for 20 pairs (one for the identity, at most one connection check)"
+    );
+}

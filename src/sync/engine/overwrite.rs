@@ -33,9 +33,13 @@ pub struct Overwritten {
 }
 
 /// Who tandem is on a connection, as changelog authors name it (Cloud: account id; Data
-/// Center: user name or key). Asked once per connection.
+/// Center: user name or key). Asked once per connection: the many pair runs that need it at
+/// once (a sweep's, a restart's) wait for one answer instead of each asking Jira, and a
+/// connection that does not answer holds up only its own pairs.
 #[derive(Default)]
-pub struct Identities(std::sync::Mutex<HashMap<String, Vec<String>>>);
+pub struct Identities(
+    std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<Vec<String>>>>>,
+);
 
 impl Identities {
     pub(super) async fn of(
@@ -43,24 +47,25 @@ impl Identities {
         connection: &str,
         client: &JiraClient,
     ) -> Result<Vec<String>, PairError> {
-        if let Some(ids) = self
+        let cell = self
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(connection)
-        {
-            return Ok(ids.clone());
-        }
-        let me = client.myself().await?;
-        let ids: Vec<String> = [me.account_id, me.name, me.key]
-            .into_iter()
-            .flatten()
-            .collect();
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(connection.to_owned(), ids.clone());
-        Ok(ids)
+            .entry(connection.to_owned())
+            .or_default()
+            .clone();
+        let ids = cell
+            .get_or_try_init(|| async {
+                let me = client.myself().await?;
+                Ok::<_, PairError>(
+                    [me.account_id, me.name, me.key]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(ids.clone())
     }
 }
 
