@@ -33,7 +33,7 @@ use crate::workspace::{
 };
 
 use super::context::IntegrationRun;
-use super::jobs::{save_record, JobError, JobRecord, Phase};
+use super::jobs::{save_record, JobError, JobRecord, Phase, Planned};
 use super::mapping::{from_jira, ItemPatch, JiraComment, MappingError};
 
 /// Issues per Data Center search page (Cloud fetches 100 per `bulkfetch`, Jira's limit).
@@ -216,29 +216,8 @@ pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
                 })?;
         }
         for issue in page.iter() {
-            let (action, detail) = match plan_issue(env, issue, &keys).await {
-                Planned::Create(what) => {
-                    record.counts.created += 1;
-                    ("create", what)
-                }
-                Planned::Update(fields) => {
-                    record.counts.updated += 1;
-                    ("update", fields)
-                }
-                Planned::Unchanged(item) => {
-                    record.counts.unchanged += 1;
-                    ("unchanged", item)
-                }
-                Planned::Skip(why) => {
-                    record.counts.skipped += 1;
-                    ("skip", why)
-                }
-                Planned::Fail(why) => {
-                    record.push_error(issue.key.clone(), why.clone());
-                    ("fail", why)
-                }
-            };
-            record.plan_item(&issue.key, action, detail);
+            let verdict = plan_issue(env, issue, &keys).await;
+            record.plan(&issue.key, verdict);
         }
         record.processed += page.len() as u64;
         save_record(env.store, record).await?;
@@ -248,15 +227,6 @@ pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
     }
     record.phase = Phase::Done;
     Ok(())
-}
-
-/// What a dry run says the import would do with an issue.
-enum Planned {
-    Create(String),
-    Update(String),
-    Unchanged(String),
-    Skip(String),
-    Fail(String),
 }
 
 /// [`import_issue`]'s decisions, without its writes.

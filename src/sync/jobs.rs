@@ -196,6 +196,15 @@ pub struct JobRecord {
     pub finished: Option<DateTime<Utc>>,
 }
 
+/// What a dry run says the real run would do with one item (push) or issue (import).
+pub(crate) enum Planned {
+    Create(String),
+    Update(String),
+    Unchanged(String),
+    Skip(String),
+    Fail(String),
+}
+
 impl JobRecord {
     pub fn new(id: String, integration: &str, request: JobRequest) -> JobRecord {
         JobRecord {
@@ -257,8 +266,31 @@ impl JobRecord {
         }
     }
 
-    /// Records a dry run's verdict on one item, keeping at most [`MAX_PLANNED`].
-    pub fn plan_item(&mut self, subject: &str, action: &'static str, detail: String) {
+    /// Counts a dry run's verdict on one item or issue as the real run would count its
+    /// outcome, and lists it (at most [`MAX_PLANNED`]).
+    pub(crate) fn plan(&mut self, subject: &str, verdict: Planned) {
+        let (action, detail) = match verdict {
+            Planned::Create(what) => {
+                self.counts.created += 1;
+                ("create", what)
+            }
+            Planned::Update(what) => {
+                self.counts.updated += 1;
+                ("update", what)
+            }
+            Planned::Unchanged(what) => {
+                self.counts.unchanged += 1;
+                ("unchanged", what)
+            }
+            Planned::Skip(why) => {
+                self.counts.skipped += 1;
+                ("skip", why)
+            }
+            Planned::Fail(why) => {
+                self.push_error(subject.to_owned(), why.clone());
+                ("fail", why)
+            }
+        };
         if self.planned.len() < MAX_PLANNED {
             self.planned.push(PlannedItem {
                 subject: subject.to_owned(),

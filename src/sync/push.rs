@@ -21,7 +21,7 @@ use crate::workspace::model::Item;
 use crate::workspace::{IssueRef as WsIssueRef, ItemFilter, WorkspaceError, WorkspaceService};
 
 use super::context::IntegrationRun;
-use super::jobs::{save_record, JobError, JobRecord, JobScope, Phase};
+use super::jobs::{save_record, JobError, JobRecord, JobScope, Phase, Planned};
 use super::mapping::{to_jira, IssueRef, SprintMove};
 use super::sprints::apply_sprint_moves;
 use super::transitions::{apply_status, StatusPolicy, WorkflowGraph};
@@ -219,14 +219,6 @@ pub async fn push_to_jira(
     Ok(())
 }
 
-/// What a dry run says the push would do with an item.
-enum Planned {
-    Create(String),
-    Update(String),
-    Skip(String),
-    Fail(String),
-}
-
 /// A dry run of [`push_to_jira`]: every item in scope classified as the push would (created,
 /// updated, skipped with the reason, failed when its mapping fails), with nothing written to
 /// Jira, the links, the baselines or the workspace. Only the job's record is stored, so the
@@ -243,25 +235,7 @@ pub async fn dry_run(
     record.counts = Default::default();
     record.planned.clear();
     for (i, item) in items.iter().enumerate() {
-        let (action, detail) = match plan_item(env, item) {
-            Planned::Create(what) => {
-                record.counts.created += 1;
-                ("create", what)
-            }
-            Planned::Update(key) => {
-                record.counts.updated += 1;
-                ("update", key)
-            }
-            Planned::Skip(why) => {
-                record.counts.skipped += 1;
-                ("skip", why)
-            }
-            Planned::Fail(why) => {
-                record.push_error(item.id.clone(), why.clone());
-                ("fail", why)
-            }
-        };
-        record.plan_item(&item.id, action, detail);
+        record.plan(&item.id, plan_item(env, item));
         record.processed += 1;
         if (i + 1) % CHUNK == 0 {
             save_record(env.store, record).await?;
