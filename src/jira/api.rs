@@ -301,51 +301,35 @@ impl JiraClient {
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, JiraError> {
-        #[derive(serde::Deserialize)]
-        struct Id {
-            id: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct Found {
-            #[serde(default)]
-            issues: Vec<Id>,
-        }
-        let mut out = std::collections::HashSet::new();
-        let cloud = self.deployment().await? == super::Deployment::Cloud;
-        for batch in ids.chunks(100) {
-            let found: Found = if cloud {
-                let url = self.api_url(&["issue", "bulkfetch"]).await?;
-                self.call(
-                    Call::new(Method::POST, url, Idempotency::Idempotent)
-                        .json(&json!({"issueIdsOrKeys": batch, "fields": ["id"]}))?,
-                )
-                .await?
-            } else {
-                let url = self.api_url(&["search"]).await?;
-                let jql = format!("id in ({})", batch.join(","));
-                self.call(
-                    Call::new(Method::POST, url, Idempotency::Idempotent).json(&json!({
-                        "jql": jql,
-                        "validateQuery": false,
-                        "fields": ["id"],
-                        "maxResults": batch.len(),
-                    }))?,
-                )
-                .await?
-            };
-            out.extend(found.issues.into_iter().map(|i| i.id));
-        }
-        Ok(out)
+        let found = self
+            .ids_and_keys(ids, |batch| format!("id in ({})", batch.join(",")))
+            .await?;
+        Ok(found.into_iter().map(|(id, _)| id).collect())
     }
 
-    /// The ids of issues named by key, asked in batches of 100 rather than one read each
-    /// (Cloud: `POST /issue/bulkfetch`; Data Center: a `key in (…)` search that is not
-    /// validated, since a validated query naming a missing key is refused whole). A key
+    /// The ids of issues named by key, asked in batches of 100 rather than one read each (as
+    /// [`JiraClient::visible_issue_ids`], with a `key in (…)` search on Data Center). A key
     /// missing from the answer names no visible issue, or one that moved to another key.
     pub async fn issue_ids_by_key(
         &self,
         keys: &[String],
     ) -> Result<std::collections::HashMap<String, String>, JiraError> {
+        let found = self
+            .ids_and_keys(keys, |batch| {
+                let quoted: Vec<String> = batch.iter().map(|k| format!("\"{k}\"")).collect();
+                format!("key in ({})", quoted.join(","))
+            })
+            .await?;
+        Ok(found.into_iter().map(|(id, key)| (key, id)).collect())
+    }
+
+    /// (id, key) of the visible issues among `refs` (ids or keys), 100 per request: Cloud's
+    /// `bulkfetch`, or on Data Center an unvalidated search with the JQL `clause` builds.
+    async fn ids_and_keys(
+        &self,
+        refs: &[String],
+        clause: impl Fn(&[String]) -> String,
+    ) -> Result<Vec<(String, String)>, JiraError> {
         #[derive(serde::Deserialize)]
         struct IdKey {
             id: String,
@@ -357,9 +341,9 @@ impl JiraClient {
             #[serde(default)]
             issues: Vec<IdKey>,
         }
-        let mut out = std::collections::HashMap::new();
+        let mut out = Vec::new();
         let cloud = self.deployment().await? == super::Deployment::Cloud;
-        for batch in keys.chunks(100) {
+        for batch in refs.chunks(100) {
             let found: Found = if cloud {
                 let url = self.api_url(&["issue", "bulkfetch"]).await?;
                 self.call(
@@ -369,11 +353,9 @@ impl JiraClient {
                 .await?
             } else {
                 let url = self.api_url(&["search"]).await?;
-                let quoted: Vec<String> = batch.iter().map(|k| format!("\"{k}\"")).collect();
-                let jql = format!("key in ({})", quoted.join(","));
                 self.call(
                     Call::new(Method::POST, url, Idempotency::Idempotent).json(&json!({
-                        "jql": jql,
+                        "jql": clause(batch),
                         "validateQuery": false,
                         "fields": ["id"],
                         "maxResults": batch.len(),
@@ -381,7 +363,7 @@ impl JiraClient {
                 )
                 .await?
             };
-            out.extend(found.issues.into_iter().map(|i| (i.key, i.id)));
+            out.extend(found.issues.into_iter().map(|i| (i.id, i.key)));
         }
         Ok(out)
     }
