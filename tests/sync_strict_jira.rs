@@ -688,3 +688,37 @@ async fn a_field_only_on_the_edit_screen_is_written_after_the_create() {
     e.quiesce().await;
     assert_eq!(e.item(&id).await["fields"]["Platforms"], json!(["Web"]));
 }
+
+/// A comment alone, added in Data Center, reaches the item by webhook (the sweep runs hourly
+/// here). Its `comment_created` delivery carries no issue (only `comment.self`, as real server
+/// deliveries do); Jira also sends `jira:issue_updated` (`issue_commented`), so this shows the
+/// outcome, and `events::tests` shows the `comment.self` routing on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_a_comment_alone_arrives_by_its_webhook() {
+    let e = Env::start(Deployment::DataCenter, "jiraWins").await;
+    let id = e
+        .create_item(json!({"type": "Story", "title": "commented in Jira"}))
+        .await;
+    let key = e.linked_key(&id).await;
+    e.quiesce().await;
+    let resp = e
+        .jira(
+            reqwest::Method::POST,
+            &format!("{}/issue/{key}/comment", e.api()),
+        )
+        .json(&json!({"body": "Only a comment."}))
+        .send()
+        .await
+        .expect("comment");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    e.wait_item(&id, "the comment arrives", |i| {
+        i["comments"].as_array().is_some_and(|c| {
+            c.iter().any(|c| {
+                c["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("Only a comment"))
+            })
+        })
+    })
+    .await;
+}
