@@ -238,38 +238,124 @@ fn jira_sim_like_a_manifest_directory_passes_validate_online() {
     );
 }
 
+/// A `tandem jira-sim --like` child and what it printed.
+struct LikeSim {
+    child: std::process::Child,
+    out: std::sync::mpsc::Receiver<String>,
+    err: std::sync::mpsc::Receiver<String>,
+}
+
+impl LikeSim {
+    fn start(deployment: &str, url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> LikeSim {
+        let listen = url.trim_start_matches("http://");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args([
+                "jira-sim",
+                "--deployment",
+                deployment,
+                "--listen",
+                listen,
+                "--like",
+            ])
+            .arg(dir.join("manifests"))
+            .arg("--secrets")
+            .arg(dir.join("secrets"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("jira-sim starts");
+        let out = drain(child.stdout.take().expect("stdout"));
+        let err = drain(child.stderr.take().expect("stderr"));
+        let first = out
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the simulator prints its URL");
+        assert_eq!(first, url);
+        LikeSim { child, out, err }
+    }
+
+    /// Stops it and returns everything it printed.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let lines: Vec<String> = self.out.try_iter().chain(self.err.try_iter()).collect();
+        lines.join("\n")
+    }
+}
+
 #[test]
-fn jira_sim_like_the_examples_lists_what_it_cannot_shape() {
+fn jira_sim_like_the_examples_passes_validate_online() {
+    // `examples/` as they are, with the Connections pointed at two simulators on loopback
+    // (and no private CA: the simulators speak plain HTTP).
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("acme-cloud-token"), "t\n").expect("secret");
-    std::fs::write(tmp.path().join("acme-cloud-webhook-secret"), "w\n").expect("secret");
+    let (dir, secrets) = (tmp.path().join("manifests"), tmp.path().join("secrets"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    let (cloud_url, dc_url) = (
+        common_daemon::closed_port_url(),
+        common_daemon::closed_port_url(),
+    );
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["jira-sim", "--listen", "127.0.0.1:0", "--like"])
-        .arg(&examples)
-        .arg("--secrets")
-        .arg(tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jira-sim starts");
-    let err = drain(sim.stderr.take().expect("stderr"));
-    let mut lines = Vec::new();
-    while let Ok(line) = err.recv_timeout(std::time::Duration::from_secs(30)) {
-        let done = line.contains("listening on");
-        lines.push(line);
-        if done {
-            break;
+    for entry in std::fs::read_dir(&examples).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            let text = text
+                .replace(
+                    "url: https://acme.atlassian.net",
+                    &format!("url: {cloud_url}"),
+                )
+                .replace("url: https://jira.acme.internal", &format!("url: {dc_url}"))
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("caFile:"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(dir.join(path.file_name().expect("name")), text).expect("write");
         }
     }
-    let _ = sim.kill();
-    let _ = sim.wait();
-    let text = lines.join("\n");
-    for expected in [
-        "projects MOB, WEB; boards 14 (MOB), 12 (WEB)",
-        "cannot shape: Connection/acme-dc is another deployment",
-        "cannot shape: ProjectIntegration/web: status \"In Review\"",
+    std::fs::write(secrets.join("acme-cloud-token"), "cloud-s3cret\n").expect("secret");
+    std::fs::write(secrets.join("acme-cloud-webhook-secret"), "w\n").expect("secret");
+    let env = [
+        ("ACME_DC_TOKEN", "dc-s3cret"),
+        ("ACME_DC_WEBHOOK_SECRET", "w"),
+    ];
+    let cloud = LikeSim::start("cloud", &cloud_url, tmp.path(), &env);
+    let dc = LikeSim::start("dataCenter", &dc_url, tmp.path(), &env);
+    let validate = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["validate", "--online"])
+        .arg(&dir)
+        .arg("--secrets")
+        .arg(&secrets)
+        .envs(env)
+        .output()
+        .expect("tandem validate");
+    let (cloud, dc) = (cloud.stop(), dc.stop());
+    let shown = format!(
+        "{}{}\n--- cloud simulator:\n{cloud}\n--- data center simulator:\n{dc}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    assert!(validate.status.success(), "{shown}");
+    // What each simulator had to be given, said once, and no secret printed.
+    for (printed, expected) in [
+        (&cloud, "projects MOB, WEB; boards 14 (MOB), 12 (WEB)"),
+        (&cloud, "added issue type Subtask (hierarchy level -1)"),
+        (
+            &cloud,
+            "added status In Review (In Progress) in the workflow of WEB",
+        ),
+        (
+            &cloud,
+            "added field customfield_10060 Risk (select: Low, Medium, High)",
+        ),
+        (&dc, "projects PLAT; boards 3 (PLAT)"),
+        (
+            &dc,
+            "added status Selected for Development (To Do) in the workflow of PLAT",
+        ),
+        (&dc, "added field Risk (select: Low, Medium, High)"),
     ] {
-        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        assert!(printed.contains(expected), "missing {expected:?}:\n{shown}");
     }
+    assert!(!shown.contains("s3cret"), "a secret was printed:\n{shown}");
 }

@@ -69,10 +69,13 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
     let handle = Simulator::start(config)
         .await
         .context("cannot start the Jira simulator")?;
-    if let Some((dir, like)) = &like {
-        super::sim_like::apply(&handle, like)
-            .with_context(|| format!("cannot shape the simulator like {}", dir.display()))?;
-    }
+    let shaped = match &like {
+        Some((dir, like)) => Some(
+            super::sim_like::apply(&handle, like)
+                .with_context(|| format!("cannot shape the simulator like {}", dir.display()))?,
+        ),
+        None => None,
+    };
     println!("{}", handle.base_url());
     // Who can sign in, and with what: the simulator's credentials are test fixtures, printed
     // so nobody has to read the source to use it (after the URL, which scripts read first).
@@ -117,7 +120,14 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
                 boards.join(", ")
             },
         );
-        for m in &like.missing {
+        for added in shaped.iter().flat_map(|s| &s.added) {
+            eprintln!("added {added}");
+        }
+        for m in like
+            .missing
+            .iter()
+            .chain(shaped.iter().flat_map(|s| &s.refused))
+        {
             eprintln!("cannot shape: {m}");
         }
     }

@@ -441,12 +441,7 @@ fn move_issues(sh: &Shared, req: &Req, body: &Value, sprint: Option<&str>) -> Re
                 Map::new(),
             )
         })?;
-        if st
-            .issues
-            .get(&id)
-            .and_then(|i| issue_type(&i.issue_type))
-            .is_some_and(|t| t.subtask())
-        {
+        if st.issues.get(&id).is_some_and(|i| st.is_subtask(i)) {
             return Err(Resp::error(
                 400,
                 &[&format!(

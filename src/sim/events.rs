@@ -28,7 +28,7 @@ impl IssueView<'_> {
 
     fn custom(&self, n: u64) -> Vec<JqlValue> {
         let id = format!("customfield_{n}");
-        let Some(def) = self.st.deployment.field(&id) else {
+        let Some(def) = self.st.field(&id) else {
             return Vec::new();
         };
         match def.kind {
@@ -83,13 +83,16 @@ impl JqlIssue for IssueView<'_> {
                 .project_by_id(i.project_id)
                 .map(|p| vec![s(&p.key), JqlValue::Num(p.id as f64), s(&p.name)])
                 .unwrap_or_default(),
-            Field::IssueType => issue_type(&i.issue_type)
+            Field::IssueType => st
+                .issue_type(&i.issue_type)
                 .map(|t| vec![s(t.name), JqlValue::Num(t.id.parse().unwrap_or_default())])
                 .unwrap_or_default(),
-            Field::Status => status(&i.status)
+            Field::Status => st
+                .status(&i.status)
                 .map(|x| vec![s(x.name), JqlValue::Num(x.id.parse().unwrap_or_default())])
                 .unwrap_or_default(),
-            Field::StatusCategory => status(&i.status)
+            Field::StatusCategory => st
+                .status(&i.status)
                 .map(|x| {
                     let c = status_category(x.category);
                     vec![s(c.name), s(c.key), JqlValue::Num(c.id as f64)]
@@ -114,7 +117,7 @@ impl JqlIssue for IssueView<'_> {
             }
             Field::Parent => i
                 .parent
-                .filter(|_| shows_parent(st.deployment, i))
+                .filter(|_| st.shows_parent(i))
                 .and_then(|p| st.issues.get(&p))
                 .map(|p| vec![s(&p.key), JqlValue::Num(p.id as f64)])
                 .unwrap_or_default(),
@@ -145,7 +148,7 @@ impl JqlIssue for IssueView<'_> {
                 }
                 out.extend(i.comments.iter().map(|c| s(&c.body)));
                 for (id, v) in &i.custom {
-                    if let (Some(def), Value::String(x)) = (st.deployment.field(id), v) {
+                    if let (Some(def), Value::String(x)) = (st.field(id), v) {
                         if matches!(def.kind, FieldKind::Text | FieldKind::Textarea) {
                             out.push(s(x));
                         }

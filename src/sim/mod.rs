@@ -18,6 +18,7 @@ pub mod adf;
 mod agile;
 mod agile_board;
 mod api;
+pub mod catalogue;
 mod control;
 mod events;
 pub mod faults;
@@ -179,6 +180,9 @@ pub enum SimError {
     /// A seeding call the simulated Jira refused, with Jira's status and error body.
     #[error("the simulated Jira answered {status}: {body}")]
     Rejected { status: u16, body: String },
+    /// A catalogue addition the simulated Jira refused (a taken name, an unknown field type).
+    #[error("the simulated Jira refused it: {0}")]
+    Refused(#[from] catalogue::Refused),
 }
 
 /// A rate limit: a token bucket refilled at `per_second`, holding at most `burst` tokens
@@ -545,11 +549,77 @@ impl SimHandle {
         moves::move_issue(&self.shared, key, project).map_err(rejected)
     }
 
+    /// Adds an issue type to the instance's default scheme (every company-managed project), as
+    /// an administrator does; `hierarchy_level` -1 is a sub-task type, 2 sits above epics.
+    /// Returns its id.
+    pub fn add_issue_type(
+        &self,
+        name: &str,
+        description: &str,
+        hierarchy_level: i64,
+    ) -> Result<String, SimError> {
+        let mut st = self.shared.write();
+        st.add_issue_type(None, name, description, hierarchy_level)
+            .map(|d| d.id.to_owned())
+            .map_err(SimError::from)
+    }
+
+    /// Adds a status of category `category` ("To Do", "In Progress" or "Done", any case) and
+    /// puts it in `projects`' workflows, reachable from every other status (Jira's "allow all
+    /// statuses to transition to this one"). A status of that name already there (Open,
+    /// Resolved…) is only put in the workflows. Returns its id.
+    pub fn add_status(
+        &self,
+        name: &str,
+        category: &str,
+        projects: &[&str],
+    ) -> Result<String, SimError> {
+        let mut st = self.shared.write();
+        let id = match st.status_by_name(name) {
+            Some(s) => s.id.to_owned(),
+            None => {
+                let category = catalogue::category_id(category).ok_or_else(|| {
+                    catalogue::Refused::Invalid(format!(
+                        "status category {category:?}: use To Do, In Progress or Done"
+                    ))
+                })?;
+                st.add_status(name, "", category)?.id.to_owned()
+            }
+        };
+        for p in projects {
+            st.add_status_to_workflow(p, &id)?;
+        }
+        Ok(id)
+    }
+
+    /// Adds a custom field of Jira type `type_key` (the part after
+    /// `com.atlassian.jira.plugin.system.customfieldtypes:`, e.g. `select`, or the whole key)
+    /// with these options (select types); `id` `None` takes the next free `customfield_N`.
+    /// Returns its id.
+    pub fn add_field(
+        &self,
+        id: Option<&str>,
+        name: &str,
+        type_key: &str,
+        options: &[&str],
+    ) -> Result<String, SimError> {
+        let key = if type_key.contains(':') {
+            type_key.to_owned()
+        } else {
+            format!("{}{type_key}", catalogue::TYPE_PREFIX)
+        };
+        let mut st = self.shared.write();
+        st.add_field(id, name, &key, options)
+            .map(|d| d.id.to_owned())
+            .map_err(SimError::from)
+    }
+
     /// Makes the custom fields `fields` required on creates of `issue_type` (by name or id), as
     /// a field configuration does; an empty list makes nothing required.
     pub fn set_required_fields(&self, issue_type: &str, fields: &[&str]) {
         let mut st = self.shared.write();
-        let type_id = model::issue_type_by_name(issue_type)
+        let type_id = st
+            .issue_type_by_name(issue_type)
             .map(|d| d.id.to_owned())
             .unwrap_or_else(|| issue_type.to_owned());
         st.required_fields
@@ -570,7 +640,7 @@ impl SimHandle {
         let issue_types = issue_types
             .iter()
             .map(|t| {
-                model::issue_type_by_name(t)
+                st.issue_type_by_name(t)
                     .map(|d| d.id.to_owned())
                     .unwrap_or_else(|| (*t).to_owned())
             })
@@ -608,7 +678,7 @@ impl SimHandle {
                 let ids = types
                     .iter()
                     .map(|t| {
-                        model::issue_type_by_name(t)
+                        st.issue_type_by_name(t)
                             .map(|d| d.id.to_owned())
                             .unwrap_or_else(|| (*t).to_owned())
                     })

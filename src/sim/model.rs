@@ -52,17 +52,10 @@ pub struct Project {
     /// `simplified: true` in its JSON; issue types of other projects are refused in it.
     #[serde(default, rename = "teamManaged")]
     pub team_managed: bool,
-}
-
-impl Project {
-    /// The issue types its issues may have.
-    pub fn issue_types(&self) -> &'static [IssueTypeDef] {
-        if self.team_managed {
-            TEAM_ISSUE_TYPES
-        } else {
-            ISSUE_TYPES
-        }
-    }
+    /// Status ids an administrator added to its workflow (see `catalogue`), each reachable from
+    /// every other status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added_statuses: Vec<String>,
 }
 
 /// The workflow of a project's issues (one per project: every issue type shares it).
@@ -300,6 +293,9 @@ pub struct State {
     /// is refused with "<name> is required.", as Jira does.
     #[serde(default, rename = "requiredFields")]
     pub required_fields: BTreeMap<String, Vec<String>>,
+    /// Issue types, statuses and custom fields an administrator added (`catalogue`).
+    #[serde(default)]
+    pub catalogue: crate::sim::catalogue::Catalogue,
     /// Bumped on every change; caches (search results, indexes) are valid for one generation.
     #[serde(skip)]
     pub generation: u64,
@@ -335,6 +331,7 @@ pub struct Indexes {
 // ---------------------------------------------------------------------------------------------
 // Static schema of the simulated instance.
 
+#[derive(Debug)]
 pub struct StatusDef {
     pub id: &'static str,
     pub name: &'static str,
@@ -442,6 +439,7 @@ pub enum Condition {
 
 /// A workflow transition. `from` empty: a global transition (from every other status).
 /// `requires_resolution`: its screen is the Resolve Issue screen, resolution required.
+#[derive(Debug)]
 pub struct TransitionDef {
     pub id: &'static str,
     pub name: &'static str,
@@ -543,7 +541,7 @@ impl Workflow {
                 STATUS_CLOSED,
             ]
             .iter()
-            .filter_map(|id| status(id))
+            .filter_map(|id| builtin_statuses().find(|s| s.id == *id))
             .collect(),
         }
     }
@@ -563,27 +561,19 @@ impl Workflow {
         }
     }
 
-    /// Transitions leaving `issue`'s status; `user` (an id) `None` ignores conditions (the
-    /// simulator's own controls).
-    pub fn available<'a>(
-        self,
-        issue: &'a Issue,
-        user: Option<&'a str>,
-    ) -> impl Iterator<Item = &'static TransitionDef> + 'a {
-        self.transitions().iter().filter(move |t| {
-            let leaves = if t.from.is_empty() {
-                t.to != issue.status
-            } else {
-                t.from.contains(&issue.status.as_str())
-            };
-            leaves
-                && match (t.condition, user) {
-                    (Some(Condition::OnlyAssignee), Some(u)) => {
-                        issue.assignee.as_deref() == Some(u)
-                    }
-                    _ => true,
-                }
-        })
+    /// Whether `t` leaves `issue`'s status and its condition lets `user` (an id) take it;
+    /// `user` `None` ignores conditions (the simulator's own controls).
+    pub fn offers(t: &TransitionDef, issue: &Issue, user: Option<&str>) -> bool {
+        let leaves = if t.from.is_empty() {
+            t.to != issue.status
+        } else {
+            t.from.contains(&issue.status.as_str())
+        };
+        leaves
+            && match (t.condition, user) {
+                (Some(Condition::OnlyAssignee), Some(u)) => issue.assignee.as_deref() == Some(u),
+                _ => true,
+            }
     }
 
     /// Where an issue of the other workflow goes when its project changes workflow.
@@ -604,6 +594,7 @@ impl Workflow {
     }
 }
 
+#[derive(Debug)]
 pub struct IssueTypeDef {
     pub id: &'static str,
     pub name: &'static str,
@@ -803,6 +794,7 @@ pub enum FieldKind {
     AtlassianTeam(&'static [(&'static str, &'static str)]),
 }
 
+#[derive(Debug)]
 pub struct FieldDef {
     pub id: &'static str,
     pub name: &'static str,
@@ -1105,16 +1097,6 @@ impl Deployment {
             .chain(SHARED_CUSTOM.iter())
     }
 
-    pub fn field(self, id: &str) -> Option<&'static FieldDef> {
-        self.fields().find(|f| f.id == id)
-    }
-
-    /// Finds a field by id or (case-insensitive) name, as JQL and tandem's mappings name them.
-    pub fn field_by_id_or_name(self, name: &str) -> Option<&'static FieldDef> {
-        self.fields()
-            .find(|f| f.id == name || f.name.eq_ignore_ascii_case(name))
-    }
-
     pub fn sprint_field(self) -> &'static str {
         match self {
             Deployment::Cloud => "customfield_10020",
@@ -1133,12 +1115,8 @@ impl Deployment {
     }
 }
 
-pub fn status(id: &str) -> Option<&'static StatusDef> {
-    STATUSES.iter().chain(CLASSIC_STATUSES).find(|s| s.id == id)
-}
-
-/// Every status of the instance (`GET /status`).
-pub fn all_statuses() -> impl Iterator<Item = &'static StatusDef> {
+/// The statuses every instance has (`State::all_statuses` adds an administrator's).
+pub fn builtin_statuses() -> impl Iterator<Item = &'static StatusDef> {
     STATUSES.iter().chain(CLASSIC_STATUSES)
 }
 
@@ -1158,23 +1136,12 @@ pub fn status_category(id: u64) -> &'static StatusCategoryDef {
         .unwrap_or(&STATUS_CATEGORIES[0])
 }
 
-pub fn issue_type(id: &str) -> Option<&'static IssueTypeDef> {
-    ISSUE_TYPES
-        .iter()
-        .chain(TEAM_ISSUE_TYPES)
-        .find(|t| t.id == id)
-}
-
-/// Whether `parent` is shown as the issue's parent: on Cloud always, on Data Center only for
-/// sub-tasks (epic membership is the Epic Link field there).
-pub fn shows_parent(deployment: Deployment, issue: &Issue) -> bool {
-    deployment == Deployment::Cloud || issue_type(&issue.issue_type).is_some_and(|t| t.subtask())
-}
-
-pub fn issue_type_by_name(name: &str) -> Option<&'static IssueTypeDef> {
-    ISSUE_TYPES
-        .iter()
-        .find(|t| t.name.eq_ignore_ascii_case(name))
+impl State {
+    /// Whether `parent` is shown as the issue's parent: on Cloud always, on Data Center only
+    /// for sub-tasks (epic membership is the Epic Link field there).
+    pub fn shows_parent(&self, issue: &Issue) -> bool {
+        self.deployment == Deployment::Cloud || self.is_subtask(issue)
+    }
 }
 
 pub fn priority(id: &str) -> Option<&'static PriorityDef> {
@@ -1246,6 +1213,7 @@ impl State {
                 issue_counter: 0,
                 workflow: Workflow::default(),
                 team_managed: false,
+                added_statuses: Vec::new(),
             }],
             versions: vec![
                 Version {
@@ -1309,6 +1277,7 @@ impl State {
             screens: Vec::new(),
             indexed_properties: Vec::new(),
             required_fields: Default::default(),
+            catalogue: Default::default(),
             generation: 0,
             indexes: IndexCache::default(),
             changes: std::collections::VecDeque::new(),
@@ -1323,6 +1292,7 @@ impl State {
             .map(|(k, id)| (k.clone(), *id))
             .chain(self.issues.values().map(|i| (i.key.clone(), i.id)))
             .collect();
+        self.rebuild_catalogue();
         self.touch();
     }
 

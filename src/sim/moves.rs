@@ -40,6 +40,7 @@ pub fn create_project(sh: &Shared, key: &str, name: &str, team_managed: bool) ->
         issue_counter: 0,
         workflow: Workflow::default(),
         team_managed,
+        added_statuses: Vec::new(),
     });
     st.touch();
     Ok(())
@@ -89,7 +90,7 @@ pub fn move_issue(sh: &Shared, key: &str, to: &str) -> Result<String, Resp> {
             Map::new(),
         ));
     }
-    if issue_type(&issue.issue_type).is_some_and(|t| t.subtask()) {
+    if st.is_subtask(&issue) {
         return Err(Resp::error(
             400,
             &["Sub-tasks move with their parent."],
@@ -99,7 +100,7 @@ pub fn move_issue(sh: &Shared, key: &str, to: &str) -> Result<String, Resp> {
     let subtasks: Vec<u64> = st
         .issues
         .values()
-        .filter(|i| i.parent == Some(id) && issue_type(&i.issue_type).is_some_and(|t| t.subtask()))
+        .filter(|i| i.parent == Some(id) && st.is_subtask(i))
         .map(|i| i.id)
         .collect();
     let mut new_key = String::new();

@@ -259,7 +259,10 @@ impl View<'_> {
     }
 
     pub fn status_id(&self, id: &str) -> Value {
-        status(id).map(|s| self.status(s)).unwrap_or(Value::Null)
+        self.st
+            .status(id)
+            .map(|s| self.status(s))
+            .unwrap_or(Value::Null)
     }
 
     pub fn issue_type(&self, t: &IssueTypeDef) -> Value {
@@ -279,7 +282,8 @@ impl View<'_> {
     }
 
     pub fn issue_type_id(&self, id: &str) -> Value {
-        issue_type(id)
+        self.st
+            .issue_type(id)
             .map(|t| self.issue_type(t))
             .unwrap_or(Value::Null)
     }
@@ -346,8 +350,13 @@ impl View<'_> {
                 .map(|c| self.component(c))
                 .collect(),
         );
-        v["issueTypes"] =
-            Value::Array(p.issue_types().iter().map(|t| self.issue_type(t)).collect());
+        v["issueTypes"] = Value::Array(
+            self.st
+                .project_issue_types(p)
+                .into_iter()
+                .map(|t| self.issue_type(t))
+                .collect(),
+        );
         v["assigneeType"] = json!("UNASSIGNED");
         v["versions"] = Value::Array(
             self.st
@@ -655,7 +664,7 @@ impl View<'_> {
         if let Some(p) = i
             .parent
             .and_then(|p| st.issues.get(&p))
-            .filter(|_| shows_parent(st.deployment, i))
+            .filter(|_| st.shows_parent(i))
         {
             put("parent", &|| self.issue_stub(p));
         }
@@ -718,7 +727,7 @@ impl View<'_> {
                     .into_iter()
                     .flatten()
                     .filter_map(|id| st.issues.get(id))
-                    .filter(|c| issue_type(&c.issue_type).is_some_and(|t| t.subtask()))
+                    .filter(|c| st.is_subtask(c))
                     .map(|c| self.issue_stub(c))
                     .collect(),
             )
@@ -806,7 +815,7 @@ impl View<'_> {
             )
         });
         put("worklog", &|| self.worklogs_page(i, 0, 20));
-        for def in st.deployment.fields().filter(|d| d.is_custom()) {
+        for def in st.fields().filter(|d| d.is_custom()) {
             if sel.wants(def.id) && st.in_context(def.id, &i.issue_type) {
                 f.insert(def.id.to_string(), self.custom_value(def, i));
             }
@@ -825,7 +834,6 @@ impl View<'_> {
         let expands: HashSet<&str> = expand.split(',').map(str::trim).collect();
         if expands.contains("names") {
             let names: Map<String, Value> = st
-                .deployment
                 .fields()
                 .filter(|d| f.contains_key(d.id))
                 .map(|d| (d.id.to_string(), json!(d.name)))
@@ -834,7 +842,6 @@ impl View<'_> {
         }
         if expands.contains("schema") {
             let schema: Map<String, Value> = st
-                .deployment
                 .fields()
                 .filter(|d| f.contains_key(d.id))
                 .map(|d| (d.id.to_string(), self.field_schema(d)))
@@ -923,7 +930,6 @@ impl View<'_> {
                     "fixVersions" => self.fix_versions(&i.fix_versions),
                     "components" => self.issue_components(&i.components),
                     _ => st
-                        .deployment
                         .field(sprint_field)
                         .map(|d| self.custom_value(d, i))
                         .unwrap_or(Value::Null),
@@ -1097,7 +1103,6 @@ impl View<'_> {
         op: ScreenOp,
     ) -> Vec<(&'static FieldDef, bool)> {
         self.st
-            .deployment
             .fields()
             .filter(|d| d.on_screens)
             .filter(|d| !d.is_custom() || self.st.in_context(d.id, t.id))
@@ -1124,7 +1129,7 @@ impl View<'_> {
 
     pub fn editmeta(&self, i: &Issue) -> Value {
         let (Some(t), Some(p)) = (
-            issue_type(&i.issue_type),
+            self.st.issue_type(&i.issue_type),
             self.st.project_by_id(i.project_id),
         ) else {
             return json!({"fields": {}});
@@ -1148,8 +1153,8 @@ impl View<'_> {
     pub fn transitions(&self, i: &Issue, with_fields: bool, user: Option<&str>) -> Vec<Value> {
         let project = self.st.project_by_id(i.project_id);
         self.st
-            .workflow_of(i)
-            .available(i, user)
+            .available_transitions(i, user)
+            .into_iter()
             .map(|t| {
                 let mut v = json!({
                     "id": t.id,
@@ -1171,9 +1176,7 @@ impl View<'_> {
                 if with_fields {
                     let mut fields = Map::new();
                     if t.requires_resolution {
-                        if let (Some(d), Some(p)) =
-                            (self.st.deployment.field("resolution"), project)
-                        {
+                        if let (Some(d), Some(p)) = (self.st.field("resolution"), project) {
                             fields.insert("resolution".into(), self.field_meta(d, true, p, false));
                         }
                     }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::sim::model::{self, *};
+use crate::sim::model::*;
 
 /// A field's value as changelog strings: (id form, display form).
 fn field_strings(st: &State, issue: &Issue, id: &str) -> (Option<String>, Option<String>) {
@@ -23,11 +23,11 @@ fn field_strings(st: &State, issue: &Issue, id: &str) -> (Option<String>, Option
         "description" => (None, issue.description.clone()),
         "status" => (
             Some(issue.status.clone()),
-            status(&issue.status).map(|s| s.name.to_string()),
+            st.status(&issue.status).map(|s| s.name.to_string()),
         ),
         "issuetype" => (
             Some(issue.issue_type.clone()),
-            model::issue_type(&issue.issue_type).map(|t| t.name.to_string()),
+            st.issue_type(&issue.issue_type).map(|t| t.name.to_string()),
         ),
         "priority" => (
             Some(issue.priority.clone()),
@@ -97,7 +97,7 @@ fn field_strings(st: &State, issue: &Issue, id: &str) -> (Option<String>, Option
             )
             .filter(|s| !s.is_empty()),
         ),
-        _ => match st.deployment.field(id).map(|d| d.kind) {
+        _ => match st.field(id).map(|d| d.kind) {
             Some(FieldKind::Sprint) => (
                 Some(
                     issue
@@ -169,7 +169,7 @@ fn changelog_name(st: &State, id: &str) -> (String, String) {
     if !name.is_empty() {
         return (name.into(), "jira".into());
     }
-    match st.deployment.field(id) {
+    match st.field(id) {
         Some(d) if d.is_custom() => (d.name.to_string(), "custom".into()),
         _ => (id.to_string(), "jira".into()),
     }
@@ -201,7 +201,7 @@ pub(in crate::sim) fn diff(
             continue;
         }
         // On Data Center an epic child's parent is its Epic Link, and history says so.
-        let epic_link = id == "parent" && !shows_parent(st.deployment, after);
+        let epic_link = id == "parent" && !st.shows_parent(after);
         let (field, fieldtype, field_id) = if epic_link {
             (
                 "Epic Link".to_string(),

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::sim::model::{self, *};
+use crate::sim::model::*;
 use crate::sim::render::View;
 use crate::sim::server::{Req, Resp};
 use crate::sim::Shared;
@@ -36,9 +36,9 @@ pub(super) fn createmeta_legacy(sh: &Shared, req: &Req, v3: bool) -> Resp {
                 && ids.as_ref().is_none_or(|i| i.contains(&p.id.to_string()))
         })
         .map(|p| {
-            let types: Vec<Value> = p
-                .issue_types()
-                .iter()
+            let types: Vec<Value> = st
+                .project_issue_types(p)
+                .into_iter()
                 .filter(|t| {
                     type_names
                         .as_ref()
@@ -95,9 +95,9 @@ pub(super) fn createmeta_types(sh: &Shared, req: &Req, v3: bool, p: &str) -> Res
     let project = st
         .project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
-    let items: Vec<Value> = project
-        .issue_types()
-        .iter()
+    let items: Vec<Value> = st
+        .project_issue_types(project)
+        .into_iter()
         .map(|t| v.issue_type(t))
         .collect();
     Ok(Resp::ok(&page(&st, req, items, "issueTypes")?))
@@ -115,7 +115,8 @@ pub(super) fn createmeta_fields(
     let project = st
         .project(p)
         .ok_or_else(|| Resp::not_found(&format!("No project could be found with key '{p}'.")))?;
-    let ty = model::issue_type(t)
+    let ty = st
+        .issue_type(t)
         .ok_or_else(|| Resp::not_found(&format!("Issue type with id '{t}' does not exist.")))?;
     let items: Vec<Value> = v
         .create_fields(ty, project, ScreenOp::Create)

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde_json::{json, Map, Value};
 
 use crate::sim::adf;
-use crate::sim::model::{self, *};
+use crate::sim::model::*;
 
 use super::{err, Errors};
 
@@ -150,7 +150,7 @@ pub(super) fn set_field(
 ) -> Result<(), String> {
     let not_settable =
         || format!("Field '{id}' cannot be set. It is not on the appropriate screen, or unknown.");
-    let def = st.deployment.field(id).ok_or_else(not_settable)?;
+    let def = st.field(id).ok_or_else(not_settable)?;
     if !(def.on_screens || (transition && id == "resolution")) {
         return Err(not_settable());
     }
@@ -177,7 +177,7 @@ pub(super) fn set_field(
             // A team-managed project has issue types of its own; others are not valid there.
             let types = st
                 .project_by_id(issue.project_id)
-                .map_or(ISSUE_TYPES, |p| p.issue_types());
+                .map_or_else(|| st.issue_types().collect(), |p| st.project_issue_types(p));
             let t = find_by_id_or_name(v, types.iter(), |t| t.id.to_string(), |t| t.name)
                 .ok_or("Specify a valid issue type")?;
             issue.issue_type = t.id.to_string();
@@ -188,7 +188,7 @@ pub(super) fn set_field(
             issue.project_id = p.id;
         }
         "parent" => {
-            let subtask = model::issue_type(&issue.issue_type).is_some_and(|t| t.subtask());
+            let subtask = st.is_subtask(issue);
             if st.deployment == Deployment::DataCenter && !subtask {
                 // Data Center links stories to epics with the Epic Link field, not `parent`.
                 return Err("The parent can only be set on sub-tasks; use the Epic Link field to put an issue in an epic.".into());
@@ -469,7 +469,7 @@ fn array_value(st: &State, issue: &Issue, id: &str) -> Option<Vec<Value>> {
                 .map(|c| json!({"id": c.to_string()}))
                 .collect(),
         ),
-        _ => match st.deployment.field(id).map(|d| d.kind) {
+        _ => match st.field(id).map(|d| d.kind) {
             Some(FieldKind::Labels) | Some(FieldKind::MultiSelect(_)) => Some(
                 issue
                     .custom

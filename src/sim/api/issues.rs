@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use crate::sim::events::{self, IssueView};
-use crate::sim::model::{self, *};
+use crate::sim::model::*;
 use crate::sim::render::{FieldSel, View};
 use crate::sim::server::{Req, Resp};
 use crate::sim::Shared;
@@ -107,13 +107,13 @@ pub(super) fn create_issue(
         }
         apply_updates(&st, &sh.base_url, &mut issue, update, v3, &mut errors);
     }
-    if let Some(t) = model::issue_type(&issue.issue_type) {
+    if let Some(t) = st.issue_type(&issue.issue_type) {
         check_hierarchy(&st, &issue, t, &mut errors);
         // Data Center 8 and 9 require Epic Name on every Epic (the field is gone in 10).
         let epic_name = EPIC_NAME_FIELD;
         if st.deployment == Deployment::DataCenter
             && t.name == "Epic"
-            && st.deployment.field(epic_name).is_some()
+            && st.field(epic_name).is_some()
             && issue
                 .custom
                 .get(epic_name)
@@ -130,7 +130,7 @@ pub(super) fn create_issue(
                 Some(_) => true,
             };
             if !given && !errors.contains_key(id.as_str()) {
-                let name = st.deployment.field(id).map_or(id.as_str(), |d| d.name);
+                let name = st.field(id).map_or(id.as_str(), |d| d.name);
                 err(&mut errors, id, format!("{name} is required."));
             }
         }
@@ -201,7 +201,7 @@ pub(super) fn create_issue(
 fn check_hierarchy(st: &State, issue: &Issue, t: &IssueTypeDef, errors: &mut Errors) {
     let parent = issue.parent.and_then(|p| st.issues.get(&p));
     let parent_level = parent
-        .and_then(|p| model::issue_type(&p.issue_type))
+        .and_then(|p| st.issue_type(&p.issue_type))
         .map(|t| t.hierarchy_level);
     match (t.hierarchy_level, parent_level) {
         (-1, None) => err(
@@ -344,7 +344,7 @@ pub(super) fn edit_issue(
             Map::new(),
         ));
     }
-    if let Some(t) = model::issue_type(&issue.issue_type) {
+    if let Some(t) = st.issue_type(&issue.issue_type) {
         if touched
             .iter()
             .any(|f| f == "parent" || f == "issuetype" || f.starts_with("customfield_10100"))
@@ -358,11 +358,7 @@ pub(super) fn edit_issue(
     let touched: Vec<String> = touched
         .into_iter()
         .map(|f| {
-            if st
-                .deployment
-                .field(&f)
-                .is_some_and(|d| d.kind == FieldKind::EpicLink)
-            {
+            if st.field(&f).is_some_and(|d| d.kind == FieldKind::EpicLink) {
                 "parent".into()
             } else {
                 f
@@ -421,9 +417,7 @@ pub(super) fn delete_issue(
     let children: Vec<u64> = st
         .issues
         .values()
-        .filter(|c| {
-            c.parent == Some(id) && model::issue_type(&c.issue_type).is_some_and(|t| t.subtask())
-        })
+        .filter(|c| c.parent == Some(id) && st.is_subtask(c))
         .map(|c| c.id)
         .collect();
     if !children.is_empty() && !subtasks {
@@ -467,9 +461,10 @@ pub fn transition_as_admin(sh: &Shared, key: &str, status_name: &str) -> Result<
     let found = {
         let st = sh.read();
         st.issue(key).and_then(|i| {
-            st.workflow_of(i)
-                .available(i, None)
-                .find(|t| status(t.to).is_some_and(|s| s.name.eq_ignore_ascii_case(status_name)))
+            st.available_transitions(i, None).into_iter().find(|t| {
+                st.status(t.to)
+                    .is_some_and(|s| s.name.eq_ignore_ascii_case(status_name))
+            })
         })
     };
     let t = found.ok_or_else(|| {
@@ -529,8 +524,9 @@ fn transition_inner(
         Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name))
     };
     let who = conditions.then_some(user.id.as_str());
-    let t = workflow
-        .available(&before, who)
+    let t = st
+        .available_transitions(&before, who)
+        .into_iter()
         .find(named)
         .ok_or_else(|| {
             // A transition of the workflow that this issue's status or a condition does not
@@ -556,7 +552,7 @@ fn transition_inner(
     let mut touched = vec!["status".to_string(), "resolution".to_string()];
     if let Some(fields) = body.get("fields").and_then(Value::as_object) {
         for (f, v) in fields {
-            let allowed = f == "resolution" || st.deployment.field(f).is_some_and(|d| d.on_screens);
+            let allowed = f == "resolution" || st.field(f).is_some_and(|d| d.on_screens);
             if !allowed || (f == "resolution" && !t.requires_resolution) {
                 err(&mut errors, f, format!("Field '{f}' cannot be set. It is not on the appropriate screen, or unknown."));
                 continue;
@@ -582,7 +578,7 @@ fn transition_inner(
     }
     let now = Utc::now();
     issue.status = t.to.to_string();
-    let done = status(t.to).is_some_and(|s| s.category == 3);
+    let done = st.status(t.to).is_some_and(|s| s.category == 3);
     if t.requires_resolution {
         issue.resolution_date = Some(now);
     } else if done {

@@ -110,7 +110,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("GET", ["myself"]) => req.user().map(|u| Resp::ok(&view(sh, v3, |v| v.myself(u)))),
         ("GET", ["mypermissions"]) => my_permissions(sh, req),
         ("GET", ["field"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            Value::Array(v.st.deployment.fields().map(|d| v.field(d)).collect())
+            Value::Array(v.st.fields().map(|d| v.field(d)).collect())
         }))),
         ("GET", ["issuetype"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             // Every type a project uses: team-managed projects add their own.
@@ -125,7 +125,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             )
         }))),
         ("GET", ["status"]) => Ok(Resp::ok(&view(sh, v3, |v| {
-            Value::Array(all_statuses().map(|s| v.status(s)).collect())
+            Value::Array(v.st.all_statuses().map(|s| v.status(s)).collect())
         }))),
         ("GET", ["statuscategory"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(
@@ -157,15 +157,15 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
         ("GET", ["project", key]) => project_get(sh, v3, key, |v, p| v.project_full(p)),
         ("GET", ["project", key, "statuses"]) => project_get(sh, v3, key, |v, p| {
             Value::Array(
-                p.issue_types()
-                    .iter()
+                v.st.project_issue_types(p)
+                    .into_iter()
                     .map(|t| {
                         json!({
                             "self": format!("{}/issuetype/{}", v.api(), t.id),
                             "id": t.id,
                             "name": t.name,
                             "subtask": t.subtask(),
-                            "statuses": p.workflow.statuses().into_iter().map(|s| v.status(s)).collect::<Vec<_>>(),
+                            "statuses": v.st.workflow_statuses(p).into_iter().map(|s| v.status(s)).collect::<Vec<_>>(),
                         })
                     })
                     .collect(),

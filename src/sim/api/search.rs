@@ -40,9 +40,8 @@ fn eval_context(st: &State, user: &User) -> EvalContext {
 }
 
 fn parse_jql(st: &State, q: &str) -> Result<jql::Query, Resp> {
-    let dep = st.deployment;
     jql::parse_with(q, &|name| {
-        dep.field_by_id_or_name(name)
+        st.field_by_id_or_name(name)
             .and_then(|d| d.custom_id())
             .map(Field::Custom)
     })
@@ -239,16 +238,14 @@ pub(super) fn search_dc(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp> 
 fn add_names_schema(v: &View<'_>, expand: &str, body: &mut Value) {
     if expand.split(',').any(|e| e.trim() == "names") {
         body["names"] = Value::Object(
-            v.st.deployment
-                .fields()
+            v.st.fields()
                 .map(|d| (d.id.to_string(), json!(d.name)))
                 .collect(),
         );
     }
     if expand.split(',').any(|e| e.trim() == "schema") {
         body["schema"] = Value::Object(
-            v.st.deployment
-                .fields()
+            v.st.fields()
                 .map(|d| (d.id.to_string(), v.field_schema(d)))
                 .collect(),
         );
