@@ -17,12 +17,7 @@ const WEBHOOK_SECRET: &str = "w3bh00k-s3cret-K4pR8vN1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_values_never_reach_logs_status_or_metrics() {
-    let sim = simulator(vec![tandem::sim::SimUser {
-        login: EMAIL.into(),
-        secret: TOKEN.into(),
-        admin: true,
-    }])
-    .await;
+    let sim = simulator(vec![tandem::sim::SimUser::new(EMAIL, TOKEN, true)]).await;
     let url = sim.base_url();
     let dirs = DaemonDirs::new();
     dirs.secret("jira-token", WRONG_TOKEN);

@@ -1085,11 +1085,9 @@ async fn the_demo_and_a_sync_never_print_their_secrets() {
     }
 
     // A daemon with distinctive secrets everywhere: Jira token, webhook secret, admin token.
-    let sim = simulator(vec![tandem::sim::SimUser {
-        login: SYNC_EMAIL.into(),
-        secret: SYNC_TOKEN.into(),
-        admin: true,
-    }])
+    let sim = simulator(vec![tandem::sim::SimUser::new(
+        SYNC_EMAIL, SYNC_TOKEN, true,
+    )])
     .await;
     sim.generate_issues(150, 24);
     let url = sim.base_url();

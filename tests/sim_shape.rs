@@ -359,3 +359,267 @@ fn jira_sim_like_the_examples_passes_validate_online() {
     }
     assert!(!shown.contains("s3cret"), "a secret was printed:\n{shown}");
 }
+
+async fn get(base: &str, user: (&str, &str), path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .basic_auth(user.0, Some(user.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+/// Checks an answer against Atlassian's OpenAPI when `../shared` is there.
+fn like_jira(method: &str, path: &str, status: u16, body: &Value) {
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, method, path, status, body)
+            .unwrap_or_else(|e| panic!("not Jira's answer to {method} {path}: {e:?}\n{body}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_adds_issue_types_fields_and_statuses_through_the_rest_api() {
+    let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
+        .await
+        .expect("simulator");
+    let base = sim.base_url();
+    let admin = ("admin@example.com", "admin-token");
+    let user = ("user@example.com", "user-token");
+
+    // An issue type: then listed, offered on create, and usable.
+    let (status, created) = post(
+        &base,
+        admin,
+        "/rest/api/3/issuetype",
+        json!({"name": "Spike", "description": "Time-boxed research", "hierarchyLevel": 0}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    like_jira("POST", "/rest/api/3/issuetype", 201, &created);
+    let listed = get(&base, admin, "/rest/api/3/issuetype").await;
+    assert!(
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|t| t["id"] == created["id"]),
+        "{listed}"
+    );
+    let (status, issue) = post(
+        &base,
+        admin,
+        "/rest/api/3/issue",
+        json!({"fields": {"project": {"key": "DEMO"}, "summary": "Try it",
+                          "issuetype": {"id": created["id"]}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{issue}");
+    let (status, _) = post(
+        &base,
+        admin,
+        "/rest/api/2/issuetype",
+        json!({"name": "spike"}),
+    )
+    .await;
+    assert_eq!(status, 409, "a name is used once");
+    let (status, _) = post(
+        &base,
+        user,
+        "/rest/api/3/issuetype",
+        json!({"name": "Mine"}),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A custom field: listed in /field, written and read on an issue.
+    let (status, field) = post(
+        &base,
+        admin,
+        "/rest/api/3/field",
+        json!({"name": "Acceptance notes",
+               "type": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+               "searcherKey": "com.atlassian.jira.plugin.system.customfieldtypes:textsearcher"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{field}");
+    like_jira("POST", "/rest/api/3/field", 201, &field);
+    let id = field["id"].as_str().expect("id").to_owned();
+    let key = issue["key"].as_str().expect("key");
+    let resp = reqwest::Client::new()
+        .put(format!("{base}/rest/api/2/issue/{key}"))
+        .basic_auth(admin.0, Some(admin.1))
+        .json(&json!({"fields": {id.clone(): "Works offline"}}))
+        .send()
+        .await
+        .expect("edit");
+    assert_eq!(resp.status().as_u16(), 204);
+    let read = get(
+        &base,
+        admin,
+        &format!("/rest/api/2/issue/{key}?fields={id}"),
+    )
+    .await;
+    assert_eq!(read["fields"][&id], "Works offline", "{read}");
+    let (status, err) = post(
+        &base,
+        admin,
+        "/rest/api/3/field",
+        json!({"name": "Who", "type": "com.atlassian.jira.plugin.system.customfieldtypes:userpicker"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+
+    // A status scoped to the project: in its workflow, and an issue can move into it.
+    let project = get(&base, admin, "/rest/api/3/project/DEMO").await;
+    let (status, statuses) = post(
+        &base,
+        admin,
+        "/rest/api/3/statuses",
+        json!({"scope": {"type": "PROJECT", "project": {"id": project["id"]}},
+               "statuses": [{"name": "In Review", "statusCategory": "IN_PROGRESS"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{statuses}");
+    like_jira("POST", "/rest/api/3/statuses", 200, &statuses);
+    let workflow = get(&base, admin, "/rest/api/3/project/DEMO/statuses").await;
+    assert!(
+        workflow[0]["statuses"]
+            .as_array()
+            .expect("statuses")
+            .iter()
+            .any(|s| s["name"] == "In Review"),
+        "{workflow}"
+    );
+    sim.transition_issue(key, "In Review").expect("reachable");
+    let read = get(
+        &base,
+        admin,
+        &format!("/rest/api/3/issue/{key}?fields=status"),
+    )
+    .await;
+    assert_eq!(read["fields"]["status"]["name"], "In Review", "{read}");
+    let (status, _) = post(
+        &base,
+        admin,
+        "/rest/api/3/statuses",
+        json!({"scope": {"type": "GLOBAL"},
+               "statuses": [{"name": "in review", "statusCategory": "DONE"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "a status name is used once");
+    sim.shutdown().await.expect("shutdown");
+
+    // Data Center creates fields over REST, but statuses only in its UI.
+    let dc = Simulator::start(SimConfig::new(Deployment::DataCenter))
+        .await
+        .expect("simulator");
+    let dc_admin = ("admin", "admin");
+    let (status, field) = post(
+        &dc.base_url(),
+        dc_admin,
+        "/rest/api/2/field",
+        json!({"name": "Risk", "type": "com.atlassian.jira.plugin.system.customfieldtypes:float"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{field}");
+    assert_eq!(field["schema"]["type"], "number", "{field}");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/rest/api/2/statuses", dc.base_url()))
+        .basic_auth(dc_admin.0, Some(dc_admin.1))
+        .json(&json!({"scope": {"type": "GLOBAL"}, "statuses": [{"name": "X", "statusCategory": "TODO"}]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 404);
+    dc.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_data_center_a_password_and_a_personal_access_token_are_set_apart() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "jira-sim",
+            "--deployment",
+            "dataCenter",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "bob:bobs-password:admin",
+            "--pat",
+            "bob:bobs-token",
+            "--user",
+            "carol:carols-password",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("jira-sim starts");
+    let out = drain(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    for _ in 0..5 {
+        lines.push(
+            out.recv_timeout(std::time::Duration::from_secs(30))
+                .expect("a line"),
+        );
+    }
+    let base = lines[0].clone();
+    assert_eq!(
+        lines[3..],
+        [
+            "user bob password bobs-password personal access token bobs-token (administrator)",
+            "user carol password carols-password (not an administrator)",
+        ],
+        "{lines:?}"
+    );
+    let client = reqwest::Client::new();
+    let myself = format!("{base}/rest/api/2/myself");
+    let status = |r: reqwest::RequestBuilder| async move {
+        r.send().await.expect("request").status().as_u16()
+    };
+    assert_eq!(
+        status(client.get(&myself).bearer_auth("bobs-token")).await,
+        200
+    );
+    assert_eq!(
+        status(client.get(&myself).bearer_auth("bobs-password")).await,
+        401,
+        "a password is no token"
+    );
+    assert_eq!(
+        status(client.get(&myself).basic_auth("bob", Some("bobs-token"))).await,
+        401,
+        "a token is no password"
+    );
+    assert_eq!(
+        status(
+            client
+                .get(&myself)
+                .basic_auth("carol", Some("carols-password"))
+        )
+        .await,
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "jira-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "a@b.c:t",
+            "--pat",
+            "a@b.c:x",
+        ])
+        .output()
+        .expect("jira-sim");
+    assert!(
+        !refused.status.success(),
+        "a Cloud simulator has no personal access tokens"
+    );
+}

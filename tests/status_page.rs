@@ -370,12 +370,7 @@ fn data_center_manifests(dirs: &DaemonDirs, sim_url: &str) {
 }
 
 async fn sim() -> tandem::sim::SimHandle {
-    simulator(vec![tandem::sim::SimUser {
-        login: EMAIL.into(),
-        secret: JIRA_TOKEN.into(),
-        admin: true,
-    }])
-    .await
+    simulator(vec![tandem::sim::SimUser::new(EMAIL, JIRA_TOKEN, true)]).await
 }
 
 fn connected(status: &Value) -> bool {

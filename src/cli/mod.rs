@@ -253,9 +253,14 @@ pub struct JiraSimArgs {
     /// Register a webhook for all events: URL or URL#SECRET.
     #[arg(long = "webhook")]
     pub webhooks: Vec<String>,
-    /// Add a user: NAME:SECRET or NAME:SECRET:admin.
+    /// Add a user: NAME:SECRET or NAME:SECRET:admin (the API token on Cloud, the password on
+    /// Data Center).
     #[arg(long = "user")]
     pub users: Vec<String>,
+    /// Data Center: give a user added with --user a personal access token, NAME:TOKEN. Such
+    /// users have none otherwise (the seeded admin and user have admin-pat and user-pat).
+    #[arg(long = "pat", value_name = "NAME:TOKEN")]
+    pub pats: Vec<String>,
     /// Shape the simulator like the Jira a manifest directory expects: its connections' users
     /// (secrets resolved as the daemon does), its integrations' projects and boards; what the
     /// simulator cannot have (issue types, statuses, fields outside its catalogue) is listed.

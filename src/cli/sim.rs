@@ -43,6 +43,20 @@ async fn serve(args: JiraSimArgs) -> anyhow::Result<()> {
         .iter()
         .map(|u| SimUser::parse(u))
         .collect::<Result<_, _>>()?;
+    for p in &args.pats {
+        let (login, token) = SimUser::parse_pat(p)?;
+        if deployment == sim::Deployment::Cloud {
+            anyhow::bail!(
+                "--pat {login}:…: personal access tokens are a Data Center login; Cloud users sign in with --user NAME:API_TOKEN"
+            );
+        }
+        match config.users.iter_mut().find(|u| u.login == login) {
+            Some(u) => u.pat = Some(token),
+            None => anyhow::bail!(
+                "--pat {login}:…: add the user with --user {login}:PASSWORD first (the seeded admin and user already have admin-pat and user-pat)"
+            ),
+        }
+    }
     let like = match &args.like {
         Some(dir) => {
             let like = super::sim_like::plan(dir, deployment, args.secrets.clone())

@@ -87,15 +87,20 @@ fn shape(model: &Model, deployment: sim::Deployment, secrets: &SecretResolver) -
             ));
             continue;
         }
-        let (login, secret) = match &c.auth {
-            Auth::ApiToken { email, token } => (email.clone(), secrets.resolve(token)),
-            Auth::Basic { username, password } => (username.clone(), secrets.resolve(password)),
-            Auth::PersonalAccessToken(t) => (format!("{}-pat", c.name), secrets.resolve(t)),
+        // A token connection's user gets the token as its personal access token and a
+        // password nobody knows: it signs in only as the manifests do.
+        let (login, secret, pat) = match &c.auth {
+            Auth::ApiToken { email, token } => (email.clone(), secrets.resolve(token), false),
+            Auth::Basic { username, password } => {
+                (username.clone(), secrets.resolve(password), false)
+            }
+            Auth::PersonalAccessToken(t) => (format!("{}-pat", c.name), secrets.resolve(t), true),
         };
         match secret {
             Ok(secret) => like.users.push(SimUser {
                 login,
-                secret,
+                pat: pat.then(|| secret.clone()),
+                secret: if pat { unguessable() } else { secret },
                 admin: true,
             }),
             Err(e) => like.missing.push(format!(
@@ -289,6 +294,15 @@ impl WantedField {
             FieldType::Url => "url",
         }
     }
+}
+
+/// A password for a user who signs in only with a token.
+fn unguessable() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect()
 }
 
 fn is_custom_id(f: &str) -> bool {

@@ -45,17 +45,42 @@ pub use faults::{FaultError, FaultSettings, LostAnswer, LostResponses};
 pub use model::{Deployment, State, Workflow};
 pub use server::Counts;
 
-/// A user given on the command line (`--user NAME:SECRET[:admin]`) or by a test.
+/// A user given on the command line (`--user NAME:SECRET[:admin]`, `--pat NAME:TOKEN`) or by
+/// a test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimUser {
     /// E-mail on Cloud, username on Data Center.
     pub login: String,
-    /// API token on Cloud; password and personal access token on Data Center.
+    /// API token on Cloud; password on Data Center.
     pub secret: String,
+    /// Data Center: a personal access token (`Authorization: Bearer`); `None`: the user has
+    /// none, as until they create one in their profile. Ignored on Cloud.
+    pub pat: Option<String>,
     pub admin: bool,
 }
 
 impl SimUser {
+    /// A user whose Data Center personal access token is its password too, so a test signs in
+    /// either way with one secret.
+    pub fn new(login: &str, secret: &str, admin: bool) -> SimUser {
+        SimUser {
+            login: login.into(),
+            secret: secret.into(),
+            pat: Some(secret.into()),
+            admin,
+        }
+    }
+
+    /// Parses `--pat NAME:TOKEN` into (login, token).
+    pub fn parse_pat(s: &str) -> Result<(String, String), SimError> {
+        match s.split_once(':') {
+            Some((login, token)) if !login.is_empty() && !token.is_empty() => {
+                Ok((login.into(), token.into()))
+            }
+            _ => Err(SimError::BadPat(s.to_string())),
+        }
+    }
+
     /// Parses `NAME:SECRET` or `NAME:SECRET:admin`.
     pub fn parse(s: &str) -> Result<SimUser, SimError> {
         let bad = || SimError::BadUser(s.to_string());
@@ -70,6 +95,7 @@ impl SimUser {
         Ok(SimUser {
             login: login.into(),
             secret: secret.into(),
+            pat: None,
             admin,
         })
     }
@@ -173,6 +199,8 @@ pub enum SimError {
     },
     #[error("invalid --user {0:?}: expected NAME:SECRET or NAME:SECRET:admin")]
     BadUser(String),
+    #[error("invalid --pat {0:?}: expected NAME:TOKEN")]
+    BadPat(String),
     #[error("invalid --webhook {0:?}: expected an http(s) URL, optionally followed by #SECRET")]
     BadWebhook(String),
     #[error("invalid simulator fault {0}")]
@@ -374,7 +402,7 @@ impl Simulator {
         let loaded = from_file.is_some();
         let mut state = from_file.unwrap_or_else(|| State::seed(config.deployment, now));
         for u in &config.users {
-            model::add_user(&mut state, &u.login, &u.secret, u.admin);
+            model::add_user(&mut state, &u.login, &u.secret, u.pat.as_deref(), u.admin);
         }
         state.reindex();
         // A data file already holds what an earlier run generated.
@@ -948,10 +976,16 @@ mod tests {
             SimUser {
                 login: "bob@example.com".into(),
                 secret: "tok".into(),
+                pat: None,
                 admin: true
             }
         );
         assert!(!SimUser::parse("bob:pw").unwrap().admin);
+        assert_eq!(
+            SimUser::parse_pat("bob:tok:with:colons").unwrap(),
+            ("bob".into(), "tok:with:colons".into())
+        );
+        assert!(SimUser::parse_pat("bob").is_err());
         assert!(SimUser::parse("bob").is_err());
         assert!(SimUser::parse(":pw").is_err());
     }

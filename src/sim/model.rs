@@ -1630,7 +1630,8 @@ fn cloud_user(n: u32, email: &str, name: &str, token: &str, admin: bool) -> User
 }
 
 /// Adds a user from `--user NAME:SECRET[:admin]`.
-pub fn add_user(state: &mut State, login: &str, secret: &str, admin: bool) {
+/// Adds (or replaces) a login. `pat`: the Data Center personal access token, if any.
+pub fn add_user(state: &mut State, login: &str, secret: &str, pat: Option<&str>, admin: bool) {
     let n = state.users.len() as u32;
     let user = match state.deployment {
         Deployment::Cloud => cloud_user(
@@ -1646,7 +1647,7 @@ pub fn add_user(state: &mut State, login: &str, secret: &str, admin: bool) {
             display_name: login.into(),
             email: format!("{login}@example.com"),
             secret: secret.into(),
-            pat: Some(secret.into()),
+            pat: pat.map(Into::into),
             admin,
         },
     };

@@ -175,11 +175,7 @@ impl Env {
         let mut config = SimConfig::new(options.deployment);
         let (login, secret) = match &options.robot {
             Some((login, secret)) => {
-                config.users.push(SimUser {
-                    login: login.clone(),
-                    secret: secret.clone(),
-                    admin: true,
-                });
+                config.users.push(SimUser::new(login, secret, true));
                 (login.clone(), secret.clone())
             }
             None if dc => ("admin".to_owned(), "admin".to_owned()),

@@ -4,9 +4,11 @@
 //! projects, users...) and the helpers every handler shares. Each other concept has its own
 //! file below: `issues`, `fields` (values in create/edit bodies), `changelog`, `render_cache`,
 //! `comments`, `worklogs`, `links`, `versions`, `components`, `search`, `createmeta`,
-//! `server_info`, `permissions` and `admin_hooks`.
+//! `server_info`, `permissions`, `admin_hooks` and `catalogue` (issue types, fields and
+//! statuses an administrator creates).
 
 mod admin_hooks;
+mod catalogue;
 mod changelog;
 mod comments;
 mod components;
@@ -117,8 +119,7 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             let team = v.st.projects.iter().any(|p| p.team_managed);
             let extra = if team { TEAM_ISSUE_TYPES } else { &[] };
             Value::Array(
-                ISSUE_TYPES
-                    .iter()
+                v.st.issue_types()
                     .chain(extra)
                     .map(|t| v.issue_type(t))
                     .collect(),
@@ -147,6 +148,9 @@ fn rest_api_inner(sh: &Arc<Shared>, req: &Req, v3: bool, rest: &[&str]) -> Resul
             |v| json!({"issueLinkTypes": LINK_TYPES.iter().map(|t| v.link_type(t)).collect::<Vec<_>>()}),
         ))),
         ("POST", ["project"]) => project::create_project(sh, req, v3),
+        ("POST", ["issuetype"]) => catalogue::create_issue_type(sh, req, v3),
+        ("POST", ["field"]) => catalogue::create_field(sh, req, v3),
+        ("POST", ["statuses"]) => catalogue::create_statuses(sh, req),
         ("GET", ["project"]) => Ok(Resp::ok(&view(sh, v3, |v| {
             Value::Array(v.st.projects.iter().map(|p| v.project_full(p)).collect())
         }))),
