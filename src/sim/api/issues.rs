@@ -519,7 +519,6 @@ fn transition_inner(
         .get(&id)
         .cloned()
         .ok_or_else(Resp::issue_not_found)?;
-    let workflow = st.workflow_of(&before);
     let named = |t: &&TransitionDef| {
         Some(t.id) == tid.as_deref() || tname.is_some_and(|n| n.eq_ignore_ascii_case(t.name))
     };
@@ -531,7 +530,8 @@ fn transition_inner(
         .ok_or_else(|| {
             // A transition of the workflow that this issue's status or a condition does not
             // offer: Data Center names the action and the issue, Cloud only the id.
-            let known = workflow.transitions().iter().find(named);
+            let all = st.workflow_transitions(before.project_id);
+            let known = all.into_iter().find(named);
             let msg = match (st.deployment, known) {
                 (Deployment::DataCenter, Some(k)) => format!(
                     "It seems that you have tried to perform a workflow operation ({}) that is \
