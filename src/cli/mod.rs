@@ -58,7 +58,7 @@ pub enum Command {
     /// Write the JSON Schema of every manifest kind.
     Schema(SchemaArgs),
     /// Run the Jira simulator.
-    JiraSim(JiraSimArgs),
+    JiraSim(Box<JiraSimArgs>),
     /// Start the simulator and the daemon on one machine with the examples, nothing to configure.
     Demo,
     /// Print a shell completion script: `tandem completions bash > /etc/bash_completion.d/tandem`.
@@ -360,7 +360,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Schema(args) => schema::run(args),
-        Command::JiraSim(args) => sim::run(args),
+        Command::JiraSim(args) => sim::run(*args),
         Command::Demo => demo::run(),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
