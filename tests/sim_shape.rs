@@ -169,7 +169,6 @@ fn jira_sim_like_a_manifest_directory_passes_validate_online() {
     std::fs::create_dir_all(&secrets).expect("mkdir");
     std::fs::write(secrets.join("jira-token"), "s3cret-of-the-manifests\n").expect("secret");
     let url = common_daemon::closed_port_url();
-    let listen = url.trim_start_matches("http://").to_owned();
     std::fs::write(dir.join("workspace.yaml"), workspace("product", "product")).expect("write");
     std::fs::write(dir.join("fields.yaml"), field_mapping()).expect("write");
     std::fs::write(
@@ -192,21 +191,7 @@ fn jira_sim_like_a_manifest_directory_passes_validate_online() {
     )
     .expect("write");
 
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(["jira-sim", "--listen", &listen, "--like"])
-        .arg(&dir)
-        .arg("--secrets")
-        .arg(&secrets)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("jira-sim starts");
-    let out = drain(sim.stdout.take().expect("stdout"));
-    let err = drain(sim.stderr.take().expect("stderr"));
-    let first = out
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the simulator prints its URL");
-    assert_eq!(first, url);
+    let sim = LikeSim::start("cloud", &url, tmp.path(), &[]);
     let validate = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args(["validate", "--online"])
         .arg(&dir)
@@ -214,16 +199,13 @@ fn jira_sim_like_a_manifest_directory_passes_validate_online() {
         .arg(&secrets)
         .output()
         .expect("tandem validate");
-    let _ = sim.kill();
-    let _ = sim.wait();
+    let printed = sim.stop();
     assert!(
         validate.status.success(),
         "{}{}",
         String::from_utf8_lossy(&validate.stdout),
         String::from_utf8_lossy(&validate.stderr)
     );
-    let printed: Vec<String> = out.try_iter().chain(err.try_iter()).collect();
-    let printed = printed.join("\n");
     assert!(
         printed.contains("shaped like") && printed.contains("projects WEB; boards 12 (WEB)"),
         "{printed}"

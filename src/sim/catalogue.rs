@@ -326,37 +326,24 @@ impl State {
             .collect()
     }
 
-    /// Adds an issue type to the default scheme; `id` `None` takes the next free one.
+    /// Adds an issue type to the default scheme, with the next free id.
     pub fn add_issue_type(
         &mut self,
-        id: Option<&str>,
         name: &str,
         description: &str,
         hierarchy_level: i64,
     ) -> Result<&'static IssueTypeDef, Refused> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 60 {
-            return Err(Refused::Invalid(
-                "The issue type name must be 1 to 60 characters long.".into(),
-            ));
-        }
+        let name = checked_name(name, "issue type", 60)?;
         if self.issue_type_by_name(name).is_some() {
             return Err(Refused::Taken(format!(
                 "An issue type with this name already exists: '{name}'."
             )));
         }
-        let id = match id {
-            Some(id) if self.issue_type(id).is_some() => {
-                return Err(Refused::Taken(format!("Issue type id {id} is taken.")))
-            }
-            Some(id) => id.to_owned(),
-            None => next_id(
+        let spec = IssueTypeSpec {
+            id: next_id(
                 self.issue_types().chain(TEAM_ISSUE_TYPES).map(|t| t.id),
                 10200,
             ),
-        };
-        let spec = IssueTypeSpec {
-            id,
             name: name.to_owned(),
             description: description.to_owned(),
             hierarchy_level,
@@ -375,12 +362,7 @@ impl State {
         description: &str,
         category: u64,
     ) -> Result<&'static StatusDef, Refused> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 255 {
-            return Err(Refused::Invalid(
-                "The status name must be 1 to 255 characters long.".into(),
-            ));
-        }
+        let name = checked_name(name, "status", 255)?;
         if self.status_by_name(name).is_some() {
             return Err(Refused::Taken(format!(
                 "A status with the name '{name}' already exists."
@@ -436,12 +418,7 @@ impl State {
         type_key: &str,
         options: &[&str],
     ) -> Result<&'static FieldDef, Refused> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 255 {
-            return Err(Refused::Invalid(
-                "The custom field name must be 1 to 255 characters long.".into(),
-            ));
-        }
+        let name = checked_name(name, "custom field", 255)?;
         let id = match id {
             Some(id) => {
                 let number = id
@@ -503,6 +480,17 @@ impl State {
     }
 }
 
+/// The trimmed name, when it has 1 to `max` characters (Jira's limits).
+fn checked_name<'a>(name: &'a str, what: &str, max: usize) -> Result<&'a str, Refused> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > max {
+        return Err(Refused::Invalid(format!(
+            "The {what} name must be 1 to {max} characters long."
+        )));
+    }
+    Ok(name)
+}
+
 /// One more than the largest numeric id, and at least `floor`.
 fn next_id<'a>(ids: impl Iterator<Item = &'a str>, floor: u64) -> String {
     ids.filter_map(|id| id.parse::<u64>().ok())
@@ -539,7 +527,7 @@ mod tests {
     fn additions_are_found_like_built_ins_and_survive_the_data_file() {
         let mut st = state();
         let t = st
-            .add_issue_type(None, "Initiative", "Above epics", 2)
+            .add_issue_type("Initiative", "Above epics", 2)
             .expect("added");
         assert_eq!(
             st.issue_type_by_name("initiative").map(|d| d.id),
@@ -585,7 +573,7 @@ mod tests {
     fn taken_names_and_ids_and_unknown_types_are_refused() {
         let mut st = state();
         assert!(matches!(
-            st.add_issue_type(None, "story", "", 0),
+            st.add_issue_type("story", "", 0),
             Err(Refused::Taken(_))
         ));
         assert!(matches!(

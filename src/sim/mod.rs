@@ -587,7 +587,7 @@ impl SimHandle {
         hierarchy_level: i64,
     ) -> Result<String, SimError> {
         let mut st = self.shared.write();
-        st.add_issue_type(None, name, description, hierarchy_level)
+        st.add_issue_type(name, description, hierarchy_level)
             .map(|d| d.id.to_owned())
             .map_err(SimError::from)
     }

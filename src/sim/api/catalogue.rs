@@ -66,7 +66,7 @@ pub(super) fn create_issue_type(sh: &Arc<Shared>, req: &Req, v3: bool) -> Result
     let description = text(&body, "description").unwrap_or_default();
     let mut st = sh.write();
     let def = st
-        .add_issue_type(None, name, description, level)
+        .add_issue_type(name, description, level)
         .map_err(|e| match e {
             Refused::Taken(m) => Resp::error(409, &[&m], Map::new()),
             Refused::Invalid(m) => one_error("name", &m),
