@@ -140,13 +140,18 @@ pub fn after_import(
             )
         })
         .collect();
+    let fields = if ctx.reads_every_field() {
+        crate::sync::snapshot::fields_snapshot_from_read(issue, ctx, mapped)
+    } else {
+        crate::sync::fields_snapshot_from_issue(issue, ctx)?
+    };
     Ok(Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
         ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
-        fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
+        fields,
         parent,
         comments,
     })
