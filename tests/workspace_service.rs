@@ -817,7 +817,7 @@ async fn an_import_batch_writes_items_links_and_baselines_in_one_commit() {
         .import_items(
             "acme",
             "acme-jira",
-            vec![
+            std::sync::Arc::from([
                 entry(
                     ImportTarget::Create(issue(1)),
                     json!({"type": "Epic", "title": "one"}),
@@ -838,16 +838,14 @@ async fn an_import_batch_writes_items_links_and_baselines_in_one_commit() {
                     json!({"title": "new title"}),
                     "b9",
                 ),
-            ],
+            ]),
         )
         .await
         .expect("batch");
     assert_eq!(store.stats().commits - commits_before, 1, "one commit");
     let created = results[0].as_ref().expect("created");
-    assert_eq!(
-        created.jira.as_ref().map(|j| j.key.as_str()),
-        Some("ACME-1")
-    );
+    let linked = svc.get_item("acme", &created.id).expect("item");
+    assert_eq!(linked.jira.as_ref().map(|j| j.key.as_str()), Some("ACME-1"));
     assert!(matches!(&results[1], Err(WorkspaceError::Invalid { field, .. }) if field == "status"));
     assert!(
         matches!(&results[2], Err(WorkspaceError::Conflict(_))),
@@ -881,4 +879,62 @@ async fn an_import_batch_writes_items_links_and_baselines_in_one_commit() {
             .len(),
         2
     );
+}
+
+/// A link the store refuses (the issue is held through another integration) fails the whole
+/// batch with nothing written, so the import can write its issues one by one and fail only
+/// that one: no item of the batch is left half written or unlinked.
+#[tokio::test]
+async fn an_import_batch_with_a_refused_link_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let svc = WorkspaceService::with_model(store.clone(), model());
+    store
+        .put_link(tandem::store::Link {
+            integration: "other-jira".into(),
+            connection: "jira".into(),
+            workspace: "elsewhere".into(),
+            workspace_item_id: "item-1".into(),
+            jira_issue_id: "10005".into(),
+            jira_issue_key: "ACME-5".into(),
+        })
+        .await
+        .expect("link");
+    let create = |n: u32| ImportEntry {
+        target: ImportTarget::Create(IssueRef {
+            connection: "jira".into(),
+            id: format!("{}", 10000 + n),
+            key: format!("ACME-{n}"),
+        }),
+        patch: patch(json!({"type": "Epic", "title": format!("issue {n}")})),
+        kv: vec![("baselines".to_string(), b"b".to_vec())],
+    };
+    let refused = svc
+        .import_items(
+            "acme",
+            "acme-jira",
+            std::sync::Arc::from([create(1), create(5)]),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(WorkspaceError::Store(
+                tandem::store::StoreError::LinkRefused(_)
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(svc
+        .list_items("acme", &ItemFilter::default())
+        .expect("list")
+        .items
+        .is_empty());
+    assert!(store.list_kv("baselines").expect("kv").is_empty());
+    // Alone, the entry that was not at fault goes through.
+    let one = svc
+        .import_items("acme", "acme-jira", std::sync::Arc::from([create(1)]))
+        .await
+        .expect("batch");
+    assert!(one[0].is_ok());
 }

@@ -588,21 +588,22 @@ async fn write_pending(
     }
     let ws = &env.run.workspace.name;
     let integration = &env.run.integration.name;
-    let entries: Vec<ImportEntry> = pending.iter().map(|(_, p)| p.entry.clone()).collect();
+    let (rest, entries): (Vec<_>, Vec<ImportEntry>) = pending
+        .into_iter()
+        .map(|(slot, p)| ((slot, p.key, p.before, p.rekey), p.entry))
+        .unzip();
+    let entries: std::sync::Arc<[ImportEntry]> = entries.into();
     let written: Vec<Result<Item, WorkspaceError>> = match env
         .workspace
-        .import_items(ws, integration, entries)
+        .import_items(ws, integration, entries.clone())
         .await
     {
         Ok(w) => w,
         Err(e) => {
             tracing::debug!(error = %e, "an import batch's transaction failed; writing its issues one by one");
-            join_all(pending.iter().map(|(_, p)| async move {
-                match env
-                    .workspace
-                    .import_items(ws, integration, vec![p.entry.clone()])
-                    .await
-                {
+            join_all(entries.iter().map(|entry| async move {
+                let one = std::sync::Arc::from([entry.clone()]);
+                match env.workspace.import_items(ws, integration, one).await {
                     Ok(mut one) => one.pop().unwrap_or_else(|| {
                         Err(WorkspaceError::Conflict("nothing was written".into()))
                     }),
@@ -612,26 +613,26 @@ async fn write_pending(
             .await
         }
     };
-    let mut out = Vec::with_capacity(pending.len());
-    for ((slot, p), result) in pending.into_iter().zip(written) {
+    let mut out = Vec::with_capacity(rest.len());
+    for ((slot, key, before, rekey), result) in rest.into_iter().zip(written) {
         let after = match result {
             Ok(item) => item,
             Err(e) => {
-                out.push((slot, Outcome::Failed(p.key, e.to_string())));
+                out.push((slot, Outcome::Failed(key, e.to_string())));
                 continue;
             }
         };
-        if let Some(rekey) = p.rekey {
+        if let Some(rekey) = rekey {
             if let Err(e) = env
                 .workspace
                 .set_jira_link(ws, &after.id, integration, Some(rekey))
                 .await
             {
-                out.push((slot, Outcome::Failed(p.key, e.to_string())));
+                out.push((slot, Outcome::Failed(key, e.to_string())));
                 continue;
             }
         }
-        let outcome = match p.before {
+        let outcome = match before {
             None => Outcome::Created,
             Some(item) if item.created >= started => {
                 // Created by this job before it was interrupted (its batch's counts were not

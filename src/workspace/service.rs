@@ -359,12 +359,14 @@ impl WorkspaceService {
     /// transaction and one durable commit. An entry refused by validation writes nothing (not
     /// even its key/value entries) and the others go on. The outer error is a store failure,
     /// including a link the store refuses: then nothing at all was written, and the caller
-    /// writes the entries one by one to learn which one it was.
+    /// writes the entries one by one to learn which one it was. The items come back as stored,
+    /// without `jira` (the caller knows the issue; reading each link back cost a read
+    /// transaction per item).
     pub async fn import_items(
         &self,
         ws: &str,
         integration: &str,
-        entries: Vec<ImportEntry>,
+        entries: Arc<[ImportEntry]>,
     ) -> Result<Vec<Result<Item, WorkspaceError>>, WorkspaceError> {
         let w = Arc::new(self.workspace(ws)?);
         let origin = Origin::Sync(integration.to_string());
@@ -402,9 +404,9 @@ impl WorkspaceService {
         Ok(results
             .into_iter()
             .map(|r| {
-                r.and_then(|(item, seqs)| {
+                r.map(|(item, seqs)| {
                     self.notify(&seqs);
-                    self.decorate(item)
+                    item
                 })
             })
             .collect())
