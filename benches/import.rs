@@ -101,6 +101,17 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds (user + system) this process has used so far: on 2 shared cores the import and
+/// the in-process simulator compete for CPU, so each side's CPU per issue explains a rate that
+/// wall time alone does not.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 fn env_num(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
@@ -162,6 +173,7 @@ async fn run(n: usize, dialect: Deployment) {
     sim.set_latency(std::time::Duration::from_millis(latency));
     let before = request_counts(&sim);
     let load_before = load();
+    let sim_cpu = cpu_secs();
     let exe = std::env::current_exe().expect("own path");
     let child = tokio::process::Command::new(&exe)
         .env("TANDEM_BENCH_IMPORT_CHILD", sim.base_url())
@@ -175,6 +187,7 @@ async fn run(n: usize, dialect: Deployment) {
         .await
         .expect("run the import child");
     assert!(child.status.success(), "the import child failed");
+    let sim_cpu = cpu_secs() - sim_cpu;
     let out = String::from_utf8_lossy(&child.stdout).trim().to_owned();
     let rate_label = if rate.is_empty() {
         "none".to_owned()
@@ -182,8 +195,9 @@ async fn run(n: usize, dialect: Deployment) {
         rate.clone()
     };
     println!(
-        "import {dialect} {n:>7} generated ({open} matching), latency {latency} ms, requestsPerSecond {rate_label}, load {load_before} -> {}:\n  tandem: {out}\n  requests: {}",
+        "import {dialect} {n:>7} generated ({open} matching), latency {latency} ms, requestsPerSecond {rate_label}, load {load_before} -> {}:\n  tandem: {out}\n  simulator CPU meanwhile: {sim_cpu:.2} s ({:.0} µs per issue)\n  requests: {}",
         load(),
+        sim_cpu * 1e6 / n as f64,
         requests_since(&sim, &before)
     );
     let tandem_rate: f64 = out
@@ -250,11 +264,13 @@ async fn run(n: usize, dialect: Deployment) {
     }
     if latency == 0 {
         let t = Instant::now();
+        let cpu = cpu_secs();
         let served = replay(&sim, cloud, &jql).await;
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
         let served_rate = served as f64 / secs;
         println!(
-            "  simulator serving the same requests to a bare client ({} in flight): {served} issues in {secs:.2} s, {served_rate:.0} issues/s; tandem at {:.2} of it",
+            "  simulator serving the same requests to a bare client ({} in flight): {served} issues in {secs:.2} s, {served_rate:.0} issues/s, CPU {cpu:.2} s (simulator and client); tandem at {:.2} of it",
             tandem::jira::bulk::DEFAULT_IN_FLIGHT,
             tandem_rate / served_rate
         );
@@ -438,17 +454,20 @@ async fn import_child(url: String) {
     record.jql = import_jql("DEMO", Some(FILTER));
 
     let (before, _) = rss_mib();
+    let cpu = cpu_secs();
     let t = Instant::now();
     import_from_jira(&env, &mut record).await.expect("import");
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu;
     let (_, peak) = rss_mib();
     let c = record.counts;
     println!(
-        "{secs:.2} s, {:.0} issues/s; created {} skipped {} failed {}; import process RSS at start {before:.0} MiB, peak {peak:.0} MiB",
+        "{secs:.2} s, {:.0} issues/s; created {} skipped {} failed {}; import process RSS at start {before:.0} MiB, peak {peak:.0} MiB; CPU {cpu:.2} s ({:.0} µs per issue)",
         record.processed as f64 / secs,
         c.created,
         c.skipped,
         c.failed,
+        cpu * 1e6 / record.processed.max(1) as f64,
     );
     store.close().await.expect("close");
 }

@@ -1201,3 +1201,36 @@ async fn createmeta_reads_repeated_project_keys_as_a_list() {
         .collect();
     assert_eq!(keys, ["DEMO", "OPS"]);
 }
+
+/// Looking issues up by key or id (what an import asks for Epic Links) finds exactly what
+/// evaluating the query over every issue finds: the other clauses still apply, and keys
+/// written as Jira also reads them (`demo-07`, ids, a key that does not exist) still work.
+#[tokio::test]
+async fn key_and_id_lookups_find_what_a_full_search_finds() {
+    let mut config = SimConfig::new(Deployment::DataCenter);
+    config.generate = 60;
+    let api = Api::with(config).await;
+    let search = |q: &str| api.sim.search(q).expect("search");
+    assert_eq!(
+        search("key in (DEMO-3, DEMO-1, DEMO-2, DEMO-1) ORDER BY key ASC"),
+        ["DEMO-1", "DEMO-2", "DEMO-3"]
+    );
+    assert_eq!(search("key = demo-07"), ["DEMO-7"]);
+    assert_eq!(search("key in (DEMO-5, DEMO-999)"), ["DEMO-5"]);
+    let epic = search("issuetype = Epic ORDER BY key ASC")[0].clone();
+    let story = search("issuetype = Story ORDER BY key ASC")[0].clone();
+    assert_eq!(
+        search(&format!("key in ({epic}, {story}) AND issuetype = Epic")),
+        vec![epic.clone()]
+    );
+    let id = api.sim.issue(&epic).expect("issue")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(search(&format!("id = {id}")), vec![epic.clone()]);
+    assert_eq!(
+        search(&format!("id in ({id}) OR key = {story} ORDER BY key ASC")).len(),
+        2,
+        "an OR is not restricted to the first clause's keys"
+    );
+}

@@ -302,3 +302,66 @@ async fn cloud_import_sends_no_more_than_requests_per_second() {
 async fn data_center_import_sends_no_more_than_requests_per_second() {
     import_keeps_to_the_rate(Deployment::DataCenter).await;
 }
+
+/// Data Center Epic Links name epics by key, and an import in key order has usually read them
+/// already: the bulk reader resolves those from what it returned and asks Jira (a `key in
+/// (…)` search, one more request against the rate limit) only for parents it has not seen.
+/// Here every epic is on the first page, which is read and completed before any other (pages
+/// after it run concurrently), so no lookup is needed; before, every later page cost one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_bulk_read_asks_only_for_parents_it_has_not_read() {
+    use tandem::jira::{BulkRead, SearchCursor};
+    let deployment = Deployment::DataCenter;
+    let sim = start(deployment, 1000).await;
+    let model = model();
+    let run = integration_run(&model, client(&sim, deployment), deployment).await;
+    let jql = "project = DEMO AND type != Bug ORDER BY issuetype ASC, key ASC";
+    let ordered = sim.search(jql).expect("search");
+    let first_non_epic = ordered
+        .iter()
+        .position(|k| sim.issue(k).expect("issue")["fields"]["issuetype"]["name"] != "Epic")
+        .expect("not only epics");
+    assert!(
+        (1..=100).contains(&first_non_epic),
+        "every epic on the first page: {first_non_epic}"
+    );
+    let mut read = BulkRead::new(jql, &["*navigable"]);
+    read.page_size = 100;
+    read.key_fields = run
+        .ctx
+        .epic_link_field()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let field = read
+        .key_fields
+        .first()
+        .cloned()
+        .expect("an Epic Link field");
+    sim.reset_request_counts();
+    let mut batches = run.client.read_bulk(read, SearchCursor::Start);
+    let (mut named, mut pages) = (0, 0);
+    while let Some(batch) = batches.next().await {
+        let batch = batch.expect("batch");
+        pages += 1;
+        for issue in &batch.issues {
+            let Some(epic) = issue.fields.get(&field).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            named += 1;
+            let id = sim.issue(epic).expect("the epic exists")["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            assert_eq!(batch.key_ids.get(epic), Some(&id), "{}", issue.key);
+        }
+    }
+    assert!(pages >= 8, "{pages} batches of at most 100");
+    assert!(named > 300, "{named} Epic Links");
+    assert_eq!(
+        sim.requests_to("POST", "/rest/api/2/search"),
+        0,
+        "no lookup for epics already read"
+    );
+    sim.shutdown().await.expect("sim stops");
+}

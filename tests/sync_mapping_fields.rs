@@ -12,8 +12,8 @@ use tandem::jira::{
 use tandem::manifest::{validate, SourceFile};
 use tandem::sync::mapping::sprint_values;
 use tandem::sync::{
-    fields_snapshot, fields_snapshot_from_issue, from_jira, from_jira_json, to_jira, JiraCatalog,
-    MappingContext, MappingError,
+    fields_snapshot, fields_snapshot_from_issue, fields_snapshot_from_read, from_jira,
+    from_jira_json, to_jira, JiraCatalog, MappingContext, MappingError,
 };
 use tandem::workspace::model::Item;
 
@@ -461,6 +461,14 @@ fn both_dialects_read_back_to_the_items_snapshot() {
         let from_item = fields_snapshot(&it, &ctx);
         let from_issue = fields_snapshot_from_issue(&issue, &ctx).unwrap();
         assert_eq!(from_issue, from_item, "{deployment}");
+        // An import maps each issue once and takes the baseline from that same read.
+        assert!(ctx.reads_every_field());
+        let read = from_jira(&issue, &ctx).unwrap();
+        assert_eq!(
+            fields_snapshot_from_read(&issue, &ctx, &read),
+            from_issue,
+            "{deployment}"
+        );
         assert_eq!(from_item["value"], json!(8));
         assert_eq!(from_item["releases"], json!(["1.0", "2.0"]));
 

@@ -8,8 +8,8 @@ use serde_json::json;
 use tandem::manifest::{self, model::Model, SourceFile};
 use tandem::store::Store;
 use tandem::workspace::{
-    ChangeOp, ChangeTarget, IfMatch, IssueRef, ItemFilter, ItemPatch, Origin, ReleasePatch,
-    SprintPatch, WorkspaceError, WorkspaceService,
+    ChangeOp, ChangeTarget, IfMatch, ImportEntry, ImportTarget, IssueRef, ItemFilter, ItemPatch,
+    Origin, ReleasePatch, SprintPatch, WorkspaceError, WorkspaceService,
 };
 
 const MANIFESTS: &str = r#"
@@ -781,4 +781,160 @@ async fn a_bulk_import_writes_valid_entries_in_one_commit_and_reports_each_failu
         [Some("ACME-1".to_string()), Some("ACME-3".to_string())]
     );
     assert_eq!(svc.changes_since(0, 10).expect("feed").len(), 2);
+}
+
+/// What a one-time import's batch relies on: creates and updates of linked items with their
+/// baselines in one durable commit, each entry seeing the ones before it (an issue twice is
+/// refused, not linked twice), and an entry the workspace refuses leaving no baseline behind.
+#[tokio::test]
+async fn an_import_batch_writes_items_links_and_baselines_in_one_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let svc = WorkspaceService::with_model(store.clone(), model());
+    let issue = |n: u32| IssueRef {
+        connection: "jira".into(),
+        id: format!("{}", 10000 + n),
+        key: format!("ACME-{n}"),
+    };
+    let existing = svc
+        .create_linked_item(
+            "acme",
+            patch(json!({"type": "Epic", "title": "old title"})),
+            "acme-jira",
+            issue(9),
+        )
+        .await
+        .expect("create");
+    let base = |s: &str| vec![("baselines".to_string(), s.as_bytes().to_vec())];
+    let entry = |target: ImportTarget, p: serde_json::Value, b: &str| ImportEntry {
+        target,
+        patch: patch(p),
+        kv: base(b),
+    };
+    let feed_before = svc.changes_since(0, 100).expect("feed").len();
+    let commits_before = store.stats().commits;
+    let results = svc
+        .import_items(
+            "acme",
+            "acme-jira",
+            std::sync::Arc::from([
+                entry(
+                    ImportTarget::Create(issue(1)),
+                    json!({"type": "Epic", "title": "one"}),
+                    "b1",
+                ),
+                entry(
+                    ImportTarget::Create(issue(2)),
+                    json!({"type": "Epic", "title": "bad", "status": "Nope"}),
+                    "b2",
+                ),
+                entry(
+                    ImportTarget::Create(issue(1)),
+                    json!({"type": "Epic", "title": "one again"}),
+                    "b1-again",
+                ),
+                entry(
+                    ImportTarget::Update(existing.id.clone()),
+                    json!({"title": "new title"}),
+                    "b9",
+                ),
+            ]),
+        )
+        .await
+        .expect("batch");
+    assert_eq!(store.stats().commits - commits_before, 1, "one commit");
+    let created = results[0].as_ref().expect("created");
+    let linked = svc.get_item("acme", &created.id).expect("item");
+    assert_eq!(linked.jira.as_ref().map(|j| j.key.as_str()), Some("ACME-1"));
+    assert!(matches!(&results[1], Err(WorkspaceError::Invalid { field, .. }) if field == "status"));
+    assert!(
+        matches!(&results[2], Err(WorkspaceError::Conflict(_))),
+        "the same issue twice in a batch is linked once: {:?}",
+        results[2]
+    );
+    let updated = results[3].as_ref().expect("updated");
+    assert_eq!(updated.title, "new title");
+    assert_eq!(updated.version, existing.version + 1);
+    // Baselines only for the items written, under their ids.
+    let kv = store.list_kv("baselines").expect("kv");
+    assert_eq!(
+        kv,
+        vec![
+            (existing.id.clone(), b"b9".to_vec()),
+            (created.id.clone(), b"b1".to_vec()),
+        ]
+    );
+    // One change-feed entry per item written, by the integration, and the create's history.
+    let feed = svc.changes_since(0, 100).expect("feed");
+    assert_eq!(feed.len() - feed_before, 2);
+    assert!(feed[feed_before..]
+        .iter()
+        .all(|c| c.origin == Origin::Sync("acme-jira".into())));
+    let history = svc.history("acme", &created.id).expect("history");
+    assert_eq!(history[0].action, "created");
+    assert_eq!(
+        svc.list_items("acme", &ItemFilter::default())
+            .expect("list")
+            .items
+            .len(),
+        2
+    );
+}
+
+/// A link the store refuses (the issue is held through another integration) fails the whole
+/// batch with nothing written, so the import can write its issues one by one and fail only
+/// that one: no item of the batch is left half written or unlinked.
+#[tokio::test]
+async fn an_import_batch_with_a_refused_link_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let svc = WorkspaceService::with_model(store.clone(), model());
+    store
+        .put_link(tandem::store::Link {
+            integration: "other-jira".into(),
+            connection: "jira".into(),
+            workspace: "elsewhere".into(),
+            workspace_item_id: "item-1".into(),
+            jira_issue_id: "10005".into(),
+            jira_issue_key: "ACME-5".into(),
+        })
+        .await
+        .expect("link");
+    let create = |n: u32| ImportEntry {
+        target: ImportTarget::Create(IssueRef {
+            connection: "jira".into(),
+            id: format!("{}", 10000 + n),
+            key: format!("ACME-{n}"),
+        }),
+        patch: patch(json!({"type": "Epic", "title": format!("issue {n}")})),
+        kv: vec![("baselines".to_string(), b"b".to_vec())],
+    };
+    let refused = svc
+        .import_items(
+            "acme",
+            "acme-jira",
+            std::sync::Arc::from([create(1), create(5)]),
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(WorkspaceError::Store(
+                tandem::store::StoreError::LinkRefused(_)
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(svc
+        .list_items("acme", &ItemFilter::default())
+        .expect("list")
+        .items
+        .is_empty());
+    assert!(store.list_kv("baselines").expect("kv").is_empty());
+    // Alone, the entry that was not at fault goes through.
+    let one = svc
+        .import_items("acme", "acme-jira", std::sync::Arc::from([create(1)]))
+        .await
+        .expect("batch");
+    assert!(one[0].is_ok());
 }

@@ -63,6 +63,35 @@ pub struct BulkRead {
     pub key_fields: Vec<String>,
     /// Entity properties to return with each issue (the engine asks for its item property).
     pub properties: Vec<String>,
+    /// Keys and ids of the issues this read has returned so far (with the keys it looked up),
+    /// shared by its batches: a key field naming an issue read earlier costs no lookup. In an
+    /// import in key order an Epic Link names an earlier issue, so at 100,000 issues this
+    /// saves nearly every lookup (each of which makes Jira evaluate `key in (…)`).
+    known_keys: KnownKeys,
+}
+
+/// Issue key → id, shared by a read's batches; bounded by [`KNOWN_KEYS`].
+#[derive(Debug, Clone, Default)]
+struct KnownKeys(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>);
+
+/// Keys a read remembers (about 100 bytes each, so some 20 MiB at most); past it the map
+/// starts again: a key forgotten costs a lookup, never a wrong id.
+const KNOWN_KEYS: usize = 200_000;
+
+impl KnownKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, pairs: impl IntoIterator<Item = (String, String)>) {
+        let mut known = self.lock();
+        for (k, v) in pairs {
+            if known.len() >= KNOWN_KEYS {
+                known.clear();
+            }
+            known.insert(k, v);
+        }
+    }
 }
 
 impl BulkRead {
@@ -76,6 +105,7 @@ impl BulkRead {
             page_size: ISSUES_PER_FETCH as u32,
             key_fields: Vec::new(),
             properties: Vec::new(),
+            known_keys: KnownKeys::default(),
         }
     }
 }
@@ -372,23 +402,38 @@ async fn complete(
     batch: &mut Batch,
 ) -> Result<(), JiraError> {
     if !read.key_fields.is_empty() {
-        let own: std::collections::HashMap<String, String> = batch
+        let own: Vec<(String, String)> = batch
             .issues
             .iter()
             .map(|i| (i.key.clone(), i.id.clone()))
             .collect();
-        let mut wanted: Vec<String> = batch
+        read.known_keys.remember(own.iter().cloned());
+        let mut named: Vec<String> = batch
             .issues
             .iter()
             .flat_map(|i| read.key_fields.iter().filter_map(|f| i.fields.get(f)))
             .filter_map(serde_json::Value::as_str)
-            .filter(|k| !own.contains_key(*k))
             .map(str::to_owned)
             .collect();
-        wanted.sort();
-        wanted.dedup();
+        named.sort();
+        named.dedup();
+        let mut wanted = Vec::new();
+        {
+            let known = read.known_keys.lock();
+            for key in named {
+                match known.get(&key) {
+                    Some(id) => {
+                        batch.key_ids.insert(key, id.clone());
+                    }
+                    None => wanted.push(key),
+                }
+            }
+        }
         if !wanted.is_empty() {
-            batch.key_ids = client.issue_ids_by_key(&wanted).await?;
+            let found = client.issue_ids_by_key(&wanted).await?;
+            read.known_keys
+                .remember(found.iter().map(|(k, v)| (k.clone(), v.clone())));
+            batch.key_ids.extend(found);
         }
         batch.key_ids.extend(own);
     }

@@ -67,6 +67,13 @@ pub enum WsOp {
         entry: HistoryEntry,
     },
     PutLink(Link),
+    /// Stores a key/value entry (a sync baseline, say) that belongs with the plan's other
+    /// writes: it is committed exactly when they are, so no crash can separate them.
+    PutKv {
+        namespace: String,
+        key: String,
+        value: Vec<u8>,
+    },
     RemoveLink {
         integration: String,
         item_id: ItemId,
@@ -625,6 +632,16 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                 append_history(txn, workspace, n, entry)?;
             }
             WsOp::PutLink(link) => put_link_in(txn, link)?,
+            WsOp::PutKv {
+                namespace,
+                key,
+                value,
+            } => {
+                txn.open_table(KV)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                    .insert((namespace.as_str(), key.as_str()), value.as_slice())
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+            }
             WsOp::RemoveLink {
                 integration,
                 item_id,
@@ -665,6 +682,47 @@ impl Store {
                     Ok(Ok((out, seqs)))
                 }
             }
+        })
+        .await
+    }
+
+    /// Many decisions in one transaction (one durable commit), each decided and applied in
+    /// turn, so a later entry sees what an earlier one wrote (item numbers, links). An entry
+    /// whose `decide` refuses writes nothing and the others go on; a store failure of any
+    /// entry's writes (a refused link, say) aborts the whole transaction, and the caller may
+    /// then write the entries one by one. Why: a one-time import writes a hundred items with
+    /// their links and baselines per batch, and one commit per batch instead of two per issue
+    /// is most of its store cost.
+    ///
+    /// `decide` runs on the writer thread, possibly more than once (see
+    /// [`Store::workspace_write`]).
+    pub async fn workspace_write_each<T, E, F>(
+        &self,
+        entries: usize,
+        mut decide: F,
+    ) -> Result<Vec<Result<(T, Vec<u64>), E>>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnMut(usize, &WsReader<'_>) -> Result<(WsPlan, T), E> + Send + 'static,
+    {
+        self.write(move |txn| {
+            let mut out = Vec::with_capacity(entries);
+            for i in 0..entries {
+                let reader = WsReader {
+                    txn,
+                    allocated: RefCell::new(HashMap::new()),
+                };
+                match decide(i, &reader) {
+                    Err(e) => out.push(Err(e)),
+                    Ok((plan, t)) => {
+                        drop(reader);
+                        let seqs = apply(txn, &plan)?;
+                        out.push(Ok((t, seqs)));
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -29,7 +29,8 @@ use crate::jira::{BulkRead, Issue, JiraError};
 use crate::store::{Link, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
-    ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError, WorkspaceService,
+    ImportEntry, ImportTarget, ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError,
+    WorkspaceService,
 };
 
 use super::context::IntegrationRun;
@@ -104,10 +105,21 @@ enum Outcome {
     Failed(String, String),
 }
 
-struct Processed {
-    outcome: Outcome,
-    /// (child item id, parent issue id) to set once the parent is linked.
-    deferred: Option<(String, String)>,
+/// One issue's writes, decided from reads before its batch's transaction.
+struct Pending {
+    /// The issue's key, for the job's notes and errors.
+    key: String,
+    entry: ImportEntry,
+    /// The linked item before this import touched it (`None` for a create).
+    before: Option<Item>,
+    /// The issue's new key when it moved (same id): the link's key is set after the write.
+    rekey: Option<crate::workspace::IssueRef>,
+}
+
+/// What an issue comes to before the batch is written.
+enum Prepared {
+    Done(Outcome),
+    Write(Box<Pending>),
 }
 
 /// Runs (or resumes) the import described by `record`, saving it after every page.
@@ -293,15 +305,15 @@ async fn plan_issue(
 
 /// What one batch's writes came to, applied to the job record in search order.
 struct Written {
-    results: Vec<Processed>,
+    results: Vec<Outcome>,
     errors: Vec<(String, String)>,
     read: u64,
     after: Option<crate::jira::SearchCursor>,
     total: Option<u64>,
 }
 
-/// Maps and writes one batch (items, links, baselines, deferred parents); the job record is
-/// left to [`apply`].
+/// Maps and writes one batch (items, links, baselines, deferred parents: one transaction for
+/// the whole batch); the job record is left to [`apply`].
 async fn write_batch(
     env: &ImportEnv<'_>,
     started: DateTime<Utc>,
@@ -322,21 +334,29 @@ async fn write_batch(
         .map(|issue| from_jira(issue, &env.run.ctx))
         .collect();
     resolve_parent_keys(env, &batch.issues, &mapped, keys).await;
-    let results = join_all(
+    let prepared = join_all(
         batch
             .issues
             .iter()
             .zip(mapped)
-            .map(|(issue, m)| import_issue(env, started, issue, m, keys)),
+            .map(|(issue, m)| prepare_issue(env, issue, m, keys, ns)),
     )
     .await;
-    let writes = results
-        .iter()
-        .filter_map(|r| r.deferred.as_ref())
-        .map(|(child, parent)| env.store.put_kv(ns, child, parent.as_bytes().to_vec()));
-    for w in join_all(writes).await {
-        w?;
+    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(prepared.len());
+    let mut pending = Vec::new();
+    for p in prepared {
+        match p {
+            Prepared::Done(outcome) => results.push(Some(outcome)),
+            Prepared::Write(w) => {
+                pending.push((results.len(), *w));
+                results.push(None);
+            }
+        }
     }
+    for (slot, outcome) in write_pending(env, started, pending).await {
+        results[slot] = Some(outcome);
+    }
+    let results = results.into_iter().flatten().collect();
     Ok(Written {
         results,
         read: (batch.issues.len() + batch.errors.len()) as u64,
@@ -349,7 +369,7 @@ async fn write_batch(
 /// Counts a written batch into the record and moves its cursor past it.
 fn apply(record: &mut JobRecord, done: Written) {
     for r in done.results {
-        match r.outcome {
+        match r {
             Outcome::Created => record.counts.created += 1,
             Outcome::Updated => record.counts.updated += 1,
             Outcome::Unchanged => record.counts.unchanged += 1,
@@ -428,31 +448,25 @@ pub(crate) async fn ensure_catalog(
     Ok(())
 }
 
-fn failed(issue: &Issue, message: impl std::fmt::Display) -> Processed {
-    Processed {
-        outcome: Outcome::Failed(issue.key.clone(), message.to_string()),
-        deferred: None,
-    }
+fn failed(issue: &Issue, message: impl std::fmt::Display) -> Prepared {
+    Prepared::Done(Outcome::Failed(issue.key.clone(), message.to_string()))
 }
 
-async fn import_issue(
+/// Decides what one issue writes, from reads only (an issue that moved here from another
+/// integration's project has its link moved first, as before).
+async fn prepare_issue(
     env: &ImportEnv<'_>,
-    started: DateTime<Utc>,
     issue: &Issue,
     mapped: Result<ItemPatch, MappingError>,
     keys: &Mutex<HashMap<String, String>>,
-) -> Processed {
+    ns: &str,
+) -> Prepared {
     let run = env.run;
     let integration = &run.integration.name;
     let ws = &run.workspace.name;
     let patch = match mapped {
         Ok(p) => p,
-        Err(e) if e.is_skip() => {
-            return Processed {
-                outcome: Outcome::Skipped,
-                deferred: None,
-            }
-        }
+        Err(e) if e.is_skip() => return Prepared::Done(Outcome::Skipped),
         Err(e) => return failed(issue, e),
     };
     // The parent as an item id: Some(None) clears, a parent not linked yet is deferred.
@@ -473,7 +487,6 @@ async fn import_issue(
         },
     };
     let parent_linked = matches!(parent, Some(Some(_)));
-    let origin = Origin::Sync(integration.clone());
     let link = match env.store.link_by_jira_issue(integration, &issue.id) {
         Ok(Some(l)) => Some(l),
         Ok(None) => match adopt_moved(env, issue).await {
@@ -482,7 +495,26 @@ async fn import_issue(
         },
         Err(e) => return failed(issue, e),
     };
-    let (outcome, item_id) = match link {
+    // The live engine merges later edits against what this import agreed on.
+    let parent_key = match &patch.parent_key {
+        Some(Some(key)) if parent_linked => Some(key.clone()),
+        _ => None,
+    };
+    let baseline = match super::engine::baseline::after_import(issue, &run.ctx, &patch, parent_key)
+    {
+        Ok(base) => super::engine::baseline::encoded(integration, &base),
+        Err(e) => return failed(issue, e),
+    };
+    let mut kv = vec![baseline];
+    if let Some(pid) = parent_issue {
+        kv.push((ns.to_owned(), pid.into_bytes()));
+    }
+    let issue_ref = crate::workspace::IssueRef {
+        connection: run.integration.connection.clone(),
+        id: issue.id.clone(),
+        key: issue.key.clone(),
+    };
+    let pending = match link {
         None => {
             // One issue, one item: an issue another integration's item holds stays with it.
             match env
@@ -490,16 +522,13 @@ async fn import_issue(
                 .holder_of_issue(&run.integration.connection, &issue.id)
             {
                 Ok(Some(h)) => {
-                    return Processed {
-                        outcome: Outcome::Refused(
-                            issue.key.clone(),
-                            format!(
-                                "already linked to item {} through integration {}",
-                                h.item, h.integration
-                            ),
+                    return Prepared::Done(Outcome::Refused(
+                        issue.key.clone(),
+                        format!(
+                            "already linked to item {} through integration {}",
+                            h.item, h.integration
                         ),
-                        deferred: None,
-                    }
+                    ))
                 }
                 Ok(None) => {}
                 Err(e) => return failed(issue, e),
@@ -508,18 +537,15 @@ async fn import_issue(
             if ws_patch.title.is_none() {
                 return failed(issue, "the issue has no summary");
             }
-            let issue_ref = crate::workspace::IssueRef {
-                connection: run.integration.connection.clone(),
-                id: issue.id.clone(),
+            Pending {
                 key: issue.key.clone(),
-            };
-            match env
-                .workspace
-                .create_linked_item(ws, ws_patch, integration, issue_ref)
-                .await
-            {
-                Ok(item) => (Outcome::Created, item.id),
-                Err(e) => return failed(issue, e),
+                entry: ImportEntry {
+                    target: ImportTarget::Create(issue_ref),
+                    patch: ws_patch,
+                    kv,
+                },
+                before: None,
+                rekey: None,
             }
         }
         Some(link) => {
@@ -528,62 +554,101 @@ async fn import_issue(
                 Err(e) => return failed(issue, e),
             };
             let ws_patch = workspace_patch(&patch, parent, Some(&item));
-            let after = match env
+            // The issue moved (new key, same id): the link's key is kept current.
+            let rekey = (link.jira_issue_key != issue.key).then(|| crate::workspace::IssueRef {
+                connection: link.connection.clone(),
+                ..issue_ref
+            });
+            Pending {
+                key: issue.key.clone(),
+                entry: ImportEntry {
+                    target: ImportTarget::Update(item.id.clone()),
+                    patch: ws_patch,
+                    kv,
+                },
+                before: Some(item),
+                rekey,
+            }
+        }
+    };
+    Prepared::Write(Box::new(pending))
+}
+
+/// Writes a batch's pending issues in one transaction and says what each came to (by its slot
+/// in the batch). When the store refuses the transaction (a link another writer took since
+/// the reads, say), nothing was written, and each issue is written on its own instead (those
+/// writes still share group commits), so only the offending one fails.
+async fn write_pending(
+    env: &ImportEnv<'_>,
+    started: DateTime<Utc>,
+    pending: Vec<(usize, Pending)>,
+) -> Vec<(usize, Outcome)> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let ws = &env.run.workspace.name;
+    let integration = &env.run.integration.name;
+    let (rest, entries): (Vec<_>, Vec<ImportEntry>) = pending
+        .into_iter()
+        .map(|(slot, p)| ((slot, p.key, p.before, p.rekey), p.entry))
+        .unzip();
+    let entries: std::sync::Arc<[ImportEntry]> = entries.into();
+    let written: Vec<Result<Item, WorkspaceError>> = match env
+        .workspace
+        .import_items(ws, integration, entries.clone())
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::debug!(error = %e, "an import batch's transaction failed; writing its issues one by one");
+            join_all(entries.iter().map(|entry| async move {
+                let one = std::sync::Arc::from([entry.clone()]);
+                match env.workspace.import_items(ws, integration, one).await {
+                    Ok(mut one) => one.pop().unwrap_or_else(|| {
+                        Err(WorkspaceError::Conflict("nothing was written".into()))
+                    }),
+                    Err(e) => Err(e),
+                }
+            }))
+            .await
+        }
+    };
+    let mut out = Vec::with_capacity(rest.len());
+    for ((slot, key, before, rekey), result) in rest.into_iter().zip(written) {
+        let after = match result {
+            Ok(item) => item,
+            Err(e) => {
+                out.push((slot, Outcome::Failed(key, e.to_string())));
+                continue;
+            }
+        };
+        if let Some(rekey) = rekey {
+            if let Err(e) = env
                 .workspace
-                .patch_item(ws, &item.id, ws_patch, None, origin)
+                .set_jira_link(ws, &after.id, integration, Some(rekey))
                 .await
             {
-                Ok(i) => i,
-                Err(e) => return failed(issue, e),
-            };
-            if link.jira_issue_key != issue.key {
-                // The issue moved (new key, same id): keep the link's key current.
-                let issue_ref = crate::workspace::IssueRef {
-                    connection: link.connection.clone(),
-                    id: issue.id.clone(),
-                    key: issue.key.clone(),
-                };
-                if let Err(e) = env
-                    .workspace
-                    .set_jira_link(ws, &item.id, integration, Some(issue_ref))
-                    .await
-                {
-                    return failed(issue, e);
-                }
+                out.push((slot, Outcome::Failed(key, e.to_string())));
+                continue;
             }
-            let outcome = if item.created >= started {
+        }
+        let outcome = match before {
+            None => Outcome::Created,
+            Some(item) if item.created >= started => {
                 // Created by this job before it was interrupted (its batch's counts were not
                 // stored), even if this read sets more (a parent linked since, in a batch
                 // written at the same time).
                 Outcome::Created
-            } else if after.version != item.version || item.updated >= started {
+            }
+            Some(item) if after.version != item.version || item.updated >= started => {
                 // Changed now, or by this job before it was interrupted.
                 Outcome::Updated
-            } else {
-                Outcome::Unchanged
-            };
-            (outcome, item.id)
-        }
-    };
-    // The live engine merges later edits against what this import agreed on.
-    let parent_key = match &patch.parent_key {
-        Some(Some(key)) if parent_linked => Some(key.clone()),
-        _ => None,
-    };
-    match super::engine::baseline::after_import(issue, &run.ctx, parent_key) {
-        Ok(base) => {
-            if let Err(e) =
-                super::engine::baseline::save(env.store, integration, &item_id, &base).await
-            {
-                return failed(issue, e);
             }
-        }
-        Err(e) => return failed(issue, e),
+            Some(_) => Outcome::Unchanged,
+        };
+        out.push((slot, outcome));
     }
-    Processed {
-        outcome,
-        deferred: parent_issue.map(|p| (item_id, p)),
-    }
+    out
 }
 
 /// An issue that moved here from the project of another integration of this workspace keeps

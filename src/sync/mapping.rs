@@ -510,6 +510,13 @@ impl MappingContext {
         &self.rules
     }
 
+    /// Whether this integration reads every field from Jira (its direction and every rule's
+    /// take Jira's value): then [`from_jira`] reads what the snapshot of Jira's side holds, and
+    /// a one-time import maps each issue once instead of twice.
+    pub fn reads_every_field(&self) -> bool {
+        self.direction.from_jira() && self.rules.iter().all(|r| r.direction.from_jira())
+    }
+
     pub fn catalog(&self) -> &JiraCatalog {
         &self.catalog
     }

@@ -36,7 +36,7 @@ pub use mapping::{
     from_jira, from_jira_json, to_jira, IssueRef, IssueWrite, ItemPatch, JiraCatalog,
     MappingContext, MappingError, SprintMove, StatusChange,
 };
-pub use snapshot::{fields_snapshot, fields_snapshot_from_issue};
+pub use snapshot::{fields_snapshot, fields_snapshot_from_issue, fields_snapshot_from_read};
 pub use transitions::{
     apply_status, plan_safe_transitions, plan_transitions, StatusPolicy, TransitionStep,
     WorkflowGraph,

@@ -22,7 +22,8 @@ use crate::jira::{FieldKind, Issue};
 use crate::workspace::model::Item;
 
 use super::mapping::{
-    number_of, read_issue, FieldRule, MappingContext, MappingError, Slot, ADOPTION_LABEL_PREFIX,
+    number_of, read_issue, FieldRule, ItemPatch, MappingContext, MappingError, Slot,
+    ADOPTION_LABEL_PREFIX,
 };
 use super::richtext::canonical_markdown;
 
@@ -60,6 +61,17 @@ pub fn fields_snapshot_from_issue(
     ctx: &MappingContext,
 ) -> Result<BTreeMap<String, Value>, MappingError> {
     let patch = read_issue(issue, ctx, false)?;
+    Ok(fields_snapshot_from_read(issue, ctx, &patch))
+}
+
+/// [`fields_snapshot_from_issue`] from the issue as already read without regard to direction
+/// (`read_issue(issue, ctx, false)`, or [`crate::sync::from_jira`]'s patch when
+/// [`MappingContext::reads_every_field`]): a one-time import maps each issue only once.
+pub fn fields_snapshot_from_read(
+    issue: &Issue,
+    ctx: &MappingContext,
+    patch: &ItemPatch,
+) -> BTreeMap<String, Value> {
     let mut snap = BTreeMap::new();
     snap.insert(
         "title".into(),
@@ -113,7 +125,7 @@ pub fn fields_snapshot_from_issue(
         };
         snap.insert(rule.workspace.clone(), canonical(rule, &raw));
     }
-    Ok(snap)
+    snap
 }
 
 /// The snapshot keys that an issue's changelog (`expand=changelog`) says were changed.

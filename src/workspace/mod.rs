@@ -22,5 +22,6 @@ pub use model::{
 };
 pub use patch::{ItemPatch, ReleasePatch, SprintPatch};
 pub use service::{
-    IfMatch, IssueRef, ItemFilter, ItemPage, ModelFn, WorkspaceError, WorkspaceService,
+    IfMatch, ImportEntry, ImportTarget, IssueRef, ItemFilter, ItemPage, ModelFn, WorkspaceError,
+    WorkspaceService,
 };

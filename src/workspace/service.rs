@@ -112,6 +112,23 @@ pub struct ItemPage {
     pub next: Option<String>,
 }
 
+/// One entry of [`WorkspaceService::import_items`].
+#[derive(Debug, Clone)]
+pub struct ImportEntry {
+    pub target: ImportTarget,
+    pub patch: ItemPatch,
+    /// Key/value entries (namespace, value) stored under the item's id, with the item and only
+    /// if it is written: a new item's id is known only inside the transaction.
+    pub kv: Vec<(String, Vec<u8>)>,
+}
+
+/// What an [`ImportEntry`] writes: a new item linked to the issue, or a patch of an item.
+#[derive(Debug, Clone)]
+pub enum ImportTarget {
+    Create(IssueRef),
+    Update(ItemId),
+}
+
 /// A Jira issue to link an item to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueRef {
@@ -335,6 +352,66 @@ impl WorkspaceService {
             .collect())
     }
 
+    /// A one-time import's batch: every entry creates a linked item or patches a linked one,
+    /// exactly as [`WorkspaceService::create_linked_item`] and
+    /// [`WorkspaceService::patch_item`] would (history, change feed with the integration as
+    /// origin), together with its key/value entries (the sync baseline), all in one
+    /// transaction and one durable commit. An entry refused by validation writes nothing (not
+    /// even its key/value entries) and the others go on. The outer error is a store failure,
+    /// including a link the store refuses: then nothing at all was written, and the caller
+    /// writes the entries one by one to learn which one it was. The items come back as stored,
+    /// without `jira` (the caller knows the issue; reading each link back cost a read
+    /// transaction per item).
+    pub async fn import_items(
+        &self,
+        ws: &str,
+        integration: &str,
+        entries: Arc<[ImportEntry]>,
+    ) -> Result<Vec<Result<Item, WorkspaceError>>, WorkspaceError> {
+        let w = Arc::new(self.workspace(ws)?);
+        let origin = Origin::Sync(integration.to_string());
+        let integration = integration.to_string();
+        let model = (self.inner.model)();
+        let results = self
+            .inner
+            .store
+            .workspace_write_each(entries.len(), move |i, r| {
+                let entry = &entries[i];
+                let (mut plan, item) = match &entry.target {
+                    ImportTarget::Create(issue) => {
+                        check_create(&entry.patch, &origin)?;
+                        let link = (integration.clone(), issue.clone());
+                        let (ops, item) = plan_create(&w, r, &entry.patch, &origin, Some(&link))?;
+                        check_sync_to(&model, &w, r, &item)?;
+                        let mut plan = WsPlan::new(origin.clone());
+                        plan.ops = ops;
+                        (plan, item)
+                    }
+                    ImportTarget::Update(id) => {
+                        check_origin(&entry.patch, &origin)?;
+                        plan_patch(&w, r, &model, id, &entry.patch, &None, &origin, &[])?
+                    }
+                };
+                plan.ops
+                    .extend(entry.kv.iter().map(|(namespace, value)| WsOp::PutKv {
+                        namespace: namespace.clone(),
+                        key: item.id.clone(),
+                        value: value.clone(),
+                    }));
+                Ok::<_, WorkspaceError>((plan, item))
+            })
+            .await?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.map(|(item, seqs)| {
+                    self.notify(&seqs);
+                    item
+                })
+            })
+            .collect())
+    }
+
     /// An item with its Jira link.
     pub fn get_item(&self, ws: &str, id: &str) -> Result<Item, WorkspaceError> {
         let w = self.workspace(ws)?;
@@ -420,36 +497,7 @@ impl WorkspaceService {
         let id = id.to_string();
         let model = (self.inner.model)();
         let item = self
-            .write(move |r| {
-                let mut item = r
-                    .item(&w.name, &id)?
-                    .ok_or_else(|| not_found("item", &w.name, &id))?;
-                check_if_match(&if_match, &format!("item {id}"), item.version)?;
-                let changed = apply_item_patch(&mut item, &patch);
-                let mut plan = WsPlan::new(origin.clone());
-                if !changed.is_empty() {
-                    validate_item(&w, r, &item, &changed, false)?;
-                    if changed.contains("syncTo") || changed.contains("type") {
-                        check_sync_to(&model, &w, r, &item)?;
-                    }
-                    item.version += 1;
-                    item.updated = Utc::now();
-                    stamp_fields(&mut item, &changed);
-                    plan = plan.push(WsOp::PutItem {
-                        item: Box::new(item.clone()),
-                        op: ChangeOp::Update,
-                        fields: changed.into_iter().collect(),
-                    });
-                }
-                for entry in &history {
-                    plan = plan.push(WsOp::AppendHistory {
-                        workspace: w.name.clone(),
-                        id: id.clone(),
-                        entry: entry.clone(),
-                    });
-                }
-                Ok((plan, item))
-            })
+            .write(move |r| plan_patch(&w, r, &model, &id, &patch, &if_match, &origin, &history))
             .await?;
         self.decorate(item)
     }
@@ -1025,6 +1073,50 @@ fn set_field<T: PartialEq + Clone>(
             changed.push(name.to_string());
         }
     }
+}
+
+/// Decides one patch of an existing item (with history entries recorded in the same plan,
+/// even when the patch changes nothing): what [`WorkspaceService::patch_item_recorded`] and an
+/// import batch write.
+#[allow(clippy::too_many_arguments)]
+fn plan_patch(
+    w: &Workspace,
+    r: &WsReader<'_>,
+    model: &Model,
+    id: &str,
+    patch: &ItemPatch,
+    if_match: &Option<IfMatch>,
+    origin: &Origin,
+    history: &[HistoryEntry],
+) -> Result<(WsPlan, Item), WorkspaceError> {
+    let mut item = r
+        .item(&w.name, id)?
+        .ok_or_else(|| not_found("item", &w.name, id))?;
+    check_if_match(if_match, &format!("item {id}"), item.version)?;
+    let changed = apply_item_patch(&mut item, patch);
+    let mut plan = WsPlan::new(origin.clone());
+    if !changed.is_empty() {
+        validate_item(w, r, &item, &changed, false)?;
+        if changed.contains("syncTo") || changed.contains("type") {
+            check_sync_to(model, w, r, &item)?;
+        }
+        item.version += 1;
+        item.updated = Utc::now();
+        stamp_fields(&mut item, &changed);
+        plan = plan.push(WsOp::PutItem {
+            item: Box::new(item.clone()),
+            op: ChangeOp::Update,
+            fields: changed.into_iter().collect(),
+        });
+    }
+    for entry in history {
+        plan = plan.push(WsOp::AppendHistory {
+            workspace: w.name.clone(),
+            id: id.to_owned(),
+            entry: entry.clone(),
+        });
+    }
+    Ok((plan, item))
 }
 
 fn check_create(patch: &ItemPatch, origin: &Origin) -> Result<(), WorkspaceError> {

@@ -80,9 +80,20 @@ pub(super) fn run_query(
         }
     }
     let ctx = eval_context(st, user);
-    let mut hits: Vec<&Issue> = st
-        .issues
-        .values()
+    // A query restricted to named keys or ids looks at those issues only (the key index);
+    // a name the index does not know as written (`demo-01`) makes it look at all of them.
+    let named: Option<Vec<u64>> = query
+        .key_candidates()
+        .and_then(|refs| refs.iter().map(|r| st.issue_id(r)).collect());
+    let candidates: Box<dyn Iterator<Item = &Issue>> = match named {
+        Some(mut ids) => {
+            ids.sort_unstable();
+            ids.dedup();
+            Box::new(ids.into_iter().filter_map(|id| st.issues.get(&id)))
+        }
+        None => Box::new(st.issues.values()),
+    };
+    let mut hits: Vec<&Issue> = candidates
         .filter(|i| !st.hidden.contains(&i.id))
         .filter(|i| query.matches(&IssueView { st, issue: i }, &ctx))
         .collect();

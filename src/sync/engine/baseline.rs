@@ -98,11 +98,18 @@ pub async fn save(
     item_id: &str,
     baseline: &Baseline,
 ) -> Result<(), StoreError> {
+    let (ns, bytes) = encoded(integration, baseline);
+    store.put_kv(&ns, item_id, bytes).await
+}
+
+/// The key/value namespace and bytes [`save`] stores, for a caller that writes the baseline in
+/// a transaction of its own (an import batch writes it with the item, keyed by the item's id).
+pub fn encoded(integration: &str, baseline: &Baseline) -> (String, Vec<u8>) {
     let mut baseline = baseline.clone();
     // A baseline is agreed on when it is saved, unless the caller knows better.
     baseline.synced_at.get_or_insert_with(chrono::Utc::now);
     let bytes = serde_json::to_vec(&baseline).unwrap_or_default();
-    store.put_kv(&namespace(integration), item_id, bytes).await
+    (namespace(integration), bytes)
 }
 
 pub async fn remove(store: &Store, integration: &str, item_id: &str) -> Result<(), StoreError> {
@@ -112,33 +119,39 @@ pub async fn remove(store: &Store, integration: &str, item_id: &str) -> Result<(
         .map(|_| ())
 }
 
-/// The baseline after a one-time import wrote the issue's values into the item. `parent` is
+/// The baseline after a one-time import wrote the issue's values into the item. `mapped` is the
+/// issue as the import mapped it (its comments, so the issue is not mapped twice); `parent` is
 /// the parent issue key the item holds now (`None` while the parent is not linked, so the
 /// engine still sees Jira's parent as new and sets it later).
 pub fn after_import(
     issue: &crate::jira::Issue,
     ctx: &crate::sync::MappingContext,
+    mapped: &crate::sync::ItemPatch,
     parent: Option<String>,
 ) -> Result<Baseline, crate::sync::MappingError> {
-    let comments = crate::sync::from_jira(issue, ctx)
-        .ok()
-        .and_then(|p| p.comments)
-        .unwrap_or_default()
-        .into_iter()
+    let comments = mapped
+        .comments
+        .iter()
+        .flatten()
         .map(|c| {
             (
-                c.jira_id,
+                c.jira_id.clone(),
                 crate::sync::richtext::canonical_markdown(&c.body),
             )
         })
         .collect();
+    let fields = if ctx.reads_every_field() {
+        crate::sync::snapshot::fields_snapshot_from_read(issue, ctx, mapped)
+    } else {
+        crate::sync::fields_snapshot_from_issue(issue, ctx)?
+    };
     Ok(Baseline {
         in_flight: Default::default(),
         in_flight_read: None,
         ws_in_flight: Default::default(),
         synced_at: None,
         jira_updated: None,
-        fields: crate::sync::fields_snapshot_from_issue(issue, ctx)?,
+        fields,
         parent,
         comments,
     })
