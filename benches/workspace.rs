@@ -9,7 +9,9 @@ use std::time::Instant;
 use serde_json::json;
 use tandem::manifest::{self, SourceFile};
 use tandem::store::Store;
-use tandem::workspace::{IssueRef, ItemFilter, ItemPatch, Origin, WorkspaceService};
+use tandem::workspace::{
+    ImportEntry, ImportTarget, IssueRef, ItemFilter, ItemPatch, Origin, WorkspaceService,
+};
 
 const RUNS: usize = 3;
 const ITEMS: usize = 5_000;
@@ -125,7 +127,8 @@ async fn scenario(concurrency: usize) -> (f64, f64, f64) {
     (creates, patches, page_ms)
 }
 
-/// Items/s of a bulk import from Jira (`create_linked_items`) in batches of `batch`.
+/// Items/s of a bulk import from Jira (`import_items`, as a one-time import writes) in batches
+/// of `batch`.
 async fn import(total: usize, batch: usize) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
     let svc = service(dir.path());
@@ -133,20 +136,19 @@ async fn import(total: usize, batch: usize) -> f64 {
     let mut n = 0;
     while n < total {
         let entries = (n..(n + batch).min(total))
-            .map(|i| {
-                (
-                    patch(json!({"type": "Story", "title": format!("issue {i}"),
-                                 "fields": {"Risk": "High"}, "labels": ["imported"]})),
-                    IssueRef {
-                        connection: "jira".into(),
-                        id: format!("{}", 10_000 + i),
-                        key: format!("BENCH-{i}"),
-                    },
-                )
+            .map(|i| ImportEntry {
+                target: ImportTarget::Create(IssueRef {
+                    connection: "jira".into(),
+                    id: format!("{}", 10_000 + i),
+                    key: format!("BENCH-{i}"),
+                }),
+                patch: patch(json!({"type": "Story", "title": format!("issue {i}"),
+                                    "fields": {"Risk": "High"}, "labels": ["imported"]})),
+                kv: Vec::new(),
             })
             .collect();
         let results = svc
-            .create_linked_items("bench", "bench-jira", entries)
+            .import_items("bench", "bench-jira", entries)
             .await
             .expect("import");
         assert!(results.iter().all(Result::is_ok));

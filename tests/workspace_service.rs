@@ -733,56 +733,6 @@ async fn an_item_created_from_jira_is_linked_in_the_same_write_and_never_twice()
     assert_eq!(history[0].action, "created");
 }
 
-#[tokio::test]
-async fn a_bulk_import_writes_valid_entries_in_one_commit_and_reports_each_failure() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
-    let svc = WorkspaceService::with_model(store.clone(), model());
-    let issue = |n: u32| IssueRef {
-        connection: "jira".into(),
-        id: format!("{}", 10000 + n),
-        key: format!("ACME-{n}"),
-    };
-    let commits_before = store.stats().commits;
-    let results = svc
-        .create_linked_items(
-            "acme",
-            "acme-jira",
-            vec![
-                (patch(json!({"type": "Epic", "title": "one"})), issue(1)),
-                (
-                    patch(json!({"type": "Epic", "title": "bad", "status": "Nope"})),
-                    issue(2),
-                ),
-                (patch(json!({"type": "Epic", "title": "dup"})), issue(1)),
-                (patch(json!({"type": "Epic", "title": "three"})), issue(3)),
-            ],
-        )
-        .await
-        .expect("batch");
-    assert_eq!(
-        store.stats().commits - commits_before,
-        1,
-        "one durable commit"
-    );
-    assert!(results[0].is_ok() && results[3].is_ok());
-    assert!(matches!(&results[1], Err(WorkspaceError::Invalid { field, .. }) if field == "status"));
-    assert!(matches!(&results[2], Err(WorkspaceError::Conflict(_))));
-    let all = svc
-        .list_items("acme", &ItemFilter::default())
-        .expect("list");
-    let keys: Vec<_> = all
-        .items
-        .iter()
-        .map(|i| i.jira.as_ref().map(|j| j.key.clone()))
-        .collect();
-    assert_eq!(
-        keys,
-        [Some("ACME-1".to_string()), Some("ACME-3".to_string())]
-    );
-    assert_eq!(svc.changes_since(0, 10).expect("feed").len(), 2);
-}
-
 /// What a one-time import's batch relies on: creates and updates of linked items with their
 /// baselines in one durable commit, each entry seeing the ones before it (an issue twice is
 /// refused, not linked twice), and an entry the workspace refuses leaving no baseline behind.

@@ -306,52 +306,6 @@ impl WorkspaceService {
         .await
     }
 
-    /// Bulk import from Jira: creates and links many items in one transaction (one durable
-    /// commit), which is what makes importing tens of thousands of issues fast. Each entry
-    /// succeeds or fails on its own; failed entries write nothing. Parents must already exist
-    /// (import parents in an earlier batch than their children).
-    pub async fn create_linked_items(
-        &self,
-        ws: &str,
-        integration: &str,
-        entries: Vec<(ItemPatch, IssueRef)>,
-    ) -> Result<Vec<Result<Item, WorkspaceError>>, WorkspaceError> {
-        let w = Arc::new(self.workspace(ws)?);
-        let origin = Origin::Sync(integration.to_string());
-        let integration = integration.to_string();
-        let results = self
-            .write(move |r| {
-                let mut plan = WsPlan::new(origin.clone());
-                let mut seen = std::collections::HashSet::new();
-                let mut out = Vec::with_capacity(entries.len());
-                for (patch, issue) in &entries {
-                    let link = (integration.clone(), issue.clone());
-                    let result = check_create(patch, &origin).and_then(|()| {
-                        if !seen.insert(issue.id.clone()) {
-                            return Err(WorkspaceError::Conflict(format!(
-                                "Jira issue {} (id {}) appears twice in the batch",
-                                issue.key, issue.id
-                            )));
-                        }
-                        plan_create(&w, r, patch, &origin, Some(&link))
-                    });
-                    match result {
-                        Ok((ops, item)) => {
-                            plan.ops.extend(ops);
-                            out.push(Ok(item));
-                        }
-                        Err(e) => out.push(Err(e)),
-                    }
-                }
-                Ok((plan, out))
-            })
-            .await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.and_then(|item| self.decorate(item)))
-            .collect())
-    }
-
     /// A one-time import's batch: every entry creates a linked item or patches a linked one,
     /// exactly as [`WorkspaceService::create_linked_item`] and
     /// [`WorkspaceService::patch_item`] would (history, change feed with the integration as
