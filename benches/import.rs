@@ -7,6 +7,8 @@
 //! - `TANDEM_BENCH_IMPORT_DIALECTS=cloud,dataCenter` (default `cloud`);
 //! - `TANDEM_BENCH_IMPORT_LATENCY=300`: the simulator's `--latency` in ms (default 0);
 //! - `TANDEM_BENCH_IMPORT_RATE=50`: the Connection's `requestsPerSecond` (default none);
+//! - `TANDEM_BENCH_IMPORT_DRY_RUN=1`: time the dry run (`tandem sync --from-jira --dry-run`)
+//!   instead of the import;
 //! - `TANDEM_BENCH_IMPORT_PYTHON=10000`: also run the pycontribs `jira` script
 //!   (`benches/support/pycontribs_import.py`: `search_issues(jql, maxResults=False)`, each
 //!   issue into SQLite) against the same simulator and latency, for sizes up to this;
@@ -26,7 +28,7 @@ use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, Simulator};
 use tandem::store::Store;
 use tandem::sync::context::{fetch_catalog, IntegrationRun};
-use tandem::sync::import::{import_from_jira, import_jql, ImportEnv};
+use tandem::sync::import::{dry_run as dry_run_import, import_from_jira, import_jql, ImportEnv};
 use tandem::sync::jobs::{JobRecord, JobRequest};
 use tandem::sync::MappingContext;
 use tandem::workspace::WorkspaceService;
@@ -436,6 +438,8 @@ async fn import_child(url: String) {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
+    // `TANDEM_BENCH_IMPORT_DRY_RUN=1`: what `tandem sync --from-jira --dry-run` does instead.
+    let dry_run = std::env::var("TANDEM_BENCH_IMPORT_DRY_RUN").as_deref() == Ok("1");
     let workspace = WorkspaceService::with_model(store.clone(), model.clone());
     let env = ImportEnv {
         store: &store,
@@ -448,7 +452,7 @@ async fn import_child(url: String) {
         "demo",
         JobRequest::FromJira {
             jql: Some(FILTER.into()),
-            dry_run: false,
+            dry_run,
         },
     );
     record.jql = import_jql("DEMO", Some(FILTER));
@@ -456,13 +460,18 @@ async fn import_child(url: String) {
     let (before, _) = rss_mib();
     let cpu = cpu_secs();
     let t = Instant::now();
-    import_from_jira(&env, &mut record).await.expect("import");
+    if dry_run {
+        dry_run_import(&env, &mut record).await.expect("dry run");
+    } else {
+        import_from_jira(&env, &mut record).await.expect("import");
+    }
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_secs() - cpu;
     let (_, peak) = rss_mib();
     let c = record.counts;
     println!(
-        "{secs:.2} s, {:.0} issues/s; created {} skipped {} failed {}; import process RSS at start {before:.0} MiB, peak {peak:.0} MiB; CPU {cpu:.2} s ({:.0} µs per issue)",
+        "{}{secs:.2} s, {:.0} issues/s; created {} skipped {} failed {}; import process RSS at start {before:.0} MiB, peak {peak:.0} MiB; CPU {cpu:.2} s ({:.0} µs per issue)",
+        if dry_run { "dry run: " } else { "" },
         record.processed as f64 / secs,
         c.created,
         c.skipped,

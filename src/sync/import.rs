@@ -129,19 +129,10 @@ pub async fn import_from_jira(
 ) -> Result<(), ImportError> {
     if record.phase == Phase::Pages {
         ensure_sprints_and_releases(env).await?;
-        // `comment` is not navigable: Jira returns it only when asked by name.
-        let mut read = BulkRead::new(record.jql.clone(), &["*navigable", "comment"]);
-        read.complete_comments = true;
-        read.page_size = PAGE_SIZE;
-        // Data Center's Epic Link names the parent by key: its id comes with the batch.
-        read.key_fields = env
+        let mut batches = env
             .run
-            .ctx
-            .epic_link_field()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let mut batches = env.run.client.read_bulk(read, record.cursor.clone());
+            .client
+            .read_bulk(bulk_read(env, &record.jql), record.cursor.clone());
         let keys = Mutex::new(HashMap::new());
         let ns = parents_ns(&record.id);
         let started = record.started;
@@ -187,7 +178,36 @@ pub async fn import_from_jira(
     Ok(())
 }
 
-/// A dry run of [`import_from_jira`]: the same search, page by page (reads only), every issue
+/// What an import reads of each issue, and how.
+fn bulk_read(env: &ImportEnv<'_>, jql: &str) -> BulkRead {
+    // `comment` is not navigable: Jira returns it only when asked by name.
+    let mut read = BulkRead::new(jql, &["*navigable", "comment"]);
+    read.complete_comments = true;
+    read.page_size = PAGE_SIZE;
+    // Data Center's Epic Link names the parent by key: its id comes with the batch.
+    read.key_fields = env
+        .run
+        .ctx
+        .epic_link_field()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    read
+}
+
+/// Puts a batch's key → id pairs in the parent-key cache (emptied when it would grow too big).
+fn remember_keys(keys: &Mutex<HashMap<String, String>>, batch: &crate::jira::Batch) {
+    if batch.key_ids.is_empty() {
+        return;
+    }
+    let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() + batch.key_ids.len() > KEY_CACHE {
+        cache.clear();
+    }
+    cache.extend(batch.key_ids.iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+/// A dry run of [`import_from_jira`]: the same search, read the same way (reads only), every issue
 /// classified as the import would (created, updated, unchanged, skipped with the reason,
 /// failed when its mapping fails), with nothing written to the workspace, the links or the
 /// baselines; sprints and releases the import would add are not added either. Only the job's
@@ -198,40 +218,31 @@ pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
     record.processed = 0;
     record.counts = Default::default();
     record.planned.clear();
-    let mut pager = env
-        .run
-        .client
-        .search_from(
-            &record.jql,
-            &["*navigable", "comment"],
-            crate::jira::SearchCursor::Start,
-        )
-        .page_size(PAGE_SIZE);
+    let mut batches = env.run.client.read_bulk(
+        bulk_read(env, &record.jql),
+        crate::jira::SearchCursor::Start,
+    );
     let keys = Mutex::new(HashMap::new());
-    loop {
-        let page = pager
-            .next_page()
-            .await
-            .map_err(|source| ImportError::Search {
-                jql: record.jql.clone(),
-                source,
-            })?;
-        let Some(mut page) = page else { break };
-        for issue in page.iter_mut() {
-            env.run
-                .client
-                .complete_comments(issue)
-                .await
-                .map_err(|source| ImportError::Search {
-                    jql: record.jql.clone(),
-                    source,
-                })?;
-        }
-        for issue in page.iter() {
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|source| ImportError::Search {
+            jql: record.jql.clone(),
+            source,
+        })?;
+        remember_keys(&keys, &batch);
+        for issue in &batch.issues {
             let verdict = plan_issue(env, issue, &keys).await;
             record.plan(&issue.key, verdict);
         }
-        record.processed += page.len() as u64;
+        for (id, message) in &batch.errors {
+            record.plan(
+                id,
+                Planned::Fail(format!("Jira could not return the issue: {message}")),
+            );
+        }
+        record.processed += (batch.issues.len() + batch.errors.len()) as u64;
+        if batch.total.is_some() {
+            record.total = batch.total;
+        }
         save_record(env.store, record).await?;
         if let Some(progress) = env.progress {
             progress(record);
@@ -321,13 +332,7 @@ async fn write_batch(
     keys: &Mutex<HashMap<String, String>>,
     ns: &str,
 ) -> Result<Written, ImportError> {
-    if !batch.key_ids.is_empty() {
-        let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() + batch.key_ids.len() > KEY_CACHE {
-            cache.clear();
-        }
-        cache.extend(batch.key_ids.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
+    remember_keys(keys, &batch);
     let mapped: Vec<_> = batch
         .issues
         .iter()
