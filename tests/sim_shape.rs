@@ -273,10 +273,11 @@ fn jira_sim_like_the_examples_passes_validate_online() {
     let (dir, secrets) = (tmp.path().join("manifests"), tmp.path().join("secrets"));
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::create_dir_all(&secrets).expect("mkdir");
-    let (cloud_url, dc_url) = (
-        common_daemon::closed_port_url(),
-        common_daemon::closed_port_url(),
-    );
+    let cloud_url = common_daemon::closed_port_url();
+    // Two free ports, never the same one twice.
+    let dc_url = std::iter::repeat_with(common_daemon::closed_port_url)
+        .find(|u| *u != cloud_url)
+        .expect("a second free port");
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     for entry in std::fs::read_dir(&examples).expect("examples/") {
         let path = entry.expect("entry").path();
