@@ -433,18 +433,7 @@ async fn an_uncommitted_edit_is_listed_until_it_is_committed() {
     let dirs = DaemonDirs::new();
     dirs.secret("jira-token", "admin-token");
     write_set(&dirs.manifests, &base_set(&sim.base_url(), "Demo project"));
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&dirs.manifests)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    };
+    let git = |args: &[&str]| common_daemon::git(&dirs.manifests, args);
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "manifests"]);

@@ -27,6 +27,27 @@ async fn post(base: &str, user: (&str, &str), path: &str, body: Value) -> (u16, 
     (status, resp.json().await.expect("JSON body"))
 }
 
+async fn get(base: &str, user: (&str, &str), path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .basic_auth(user.0, Some(user.1))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+/// Checks an answer against Atlassian's OpenAPI when `../shared` is there.
+fn like_jira(method: &str, path: &str, status: u16, body: &Value) {
+    if let Some(shared) = support::shared_dir("sim_shape") {
+        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
+        support::openapi::validate_response(&spec, method, path, status, body)
+            .unwrap_or_else(|e| panic!("not Jira's answer to {method} {path}: {e:?}\n{body}"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_creates_projects_through_the_rest_api() {
     let sim = Simulator::start(SimConfig::new(Deployment::Cloud))
@@ -42,20 +63,8 @@ async fn an_administrator_creates_projects_through_the_rest_api() {
         created["self"],
         format!("{base}/rest/api/3/project/{}", created["id"])
     );
-    if let Some(shared) = support::shared_dir("sim_shape") {
-        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
-        support::openapi::validate_response(&spec, "POST", "/rest/api/3/project", 201, &created)
-            .unwrap_or_else(|e| panic!("not Jira's createProject answer: {e:?}"));
-    }
-    let project: Value = reqwest::Client::new()
-        .get(format!("{base}/rest/api/2/project/WEB"))
-        .basic_auth(admin.0, Some(admin.1))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    like_jira("POST", "/rest/api/3/project", 201, &created);
+    let project = get(&base, admin, "/rest/api/2/project/WEB").await;
     assert_eq!(project["name"], "Web", "{project}");
 
     // A scrum board on it, as the manifests' `board:` needs.
@@ -69,20 +78,8 @@ async fn an_administrator_creates_projects_through_the_rest_api() {
     .await;
     assert_eq!(status, 201, "{board}");
     assert_eq!(board["location"]["projectKey"], "WEB", "{board}");
-    if let Some(shared) = support::shared_dir("sim_shape") {
-        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
-        support::openapi::validate_response(&spec, "POST", "/rest/agile/1.0/board", 201, &board)
-            .unwrap_or_else(|e| panic!("not Jira Software's createBoard answer: {e:?}"));
-    }
-    let listed: Value = reqwest::Client::new()
-        .get(format!("{base}/rest/agile/1.0/board?projectKeyOrId=WEB"))
-        .basic_auth(admin.0, Some(admin.1))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    like_jira("POST", "/rest/agile/1.0/board", 201, &board);
+    let listed = get(&base, admin, "/rest/agile/1.0/board?projectKeyOrId=WEB").await;
     assert_eq!(listed["values"][0]["id"], board["id"], "{listed}");
     let (status, _) = post(
         &base,
@@ -341,27 +338,6 @@ fn jira_sim_like_the_examples_passes_validate_online() {
         assert!(printed.contains(expected), "missing {expected:?}:\n{shown}");
     }
     assert!(!shown.contains("s3cret"), "a secret was printed:\n{shown}");
-}
-
-async fn get(base: &str, user: (&str, &str), path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .basic_auth(user.0, Some(user.1))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("JSON body")
-}
-
-/// Checks an answer against Atlassian's OpenAPI when `../shared` is there.
-fn like_jira(method: &str, path: &str, status: u16, body: &Value) {
-    if let Some(shared) = support::shared_dir("sim_shape") {
-        let spec = support::openapi::Spec::jira(&shared).expect("OpenAPI loads");
-        support::openapi::validate_response(&spec, method, path, status, body)
-            .unwrap_or_else(|e| panic!("not Jira's answer to {method} {path}: {e:?}\n{body}"));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

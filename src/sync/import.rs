@@ -266,16 +266,10 @@ async fn plan_issue(
         Err(e) if e.is_skip() => return Planned::Skip(e.to_string()),
         Err(e) => return Planned::Fail(e.to_string()),
     };
-    let parent: Option<Option<String>> = match &patch.parent_key {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(key)) => match parent_issue_id(env, issue, key, keys).await {
-            None => None,
-            Some(pid) => match env.store.link_by_jira_issue(integration, &pid) {
-                Ok(link) => link.map(|l| Some(l.workspace_item_id)),
-                Err(e) => return Planned::Fail(e.to_string()),
-            },
-        },
+    // A parent not linked yet is left alone here; the real run sets it in its parents phase.
+    let parent = match resolve_parent(env, issue, &patch, keys).await {
+        Ok((parent, _unlinked)) => parent,
+        Err(e) => return Planned::Fail(e.to_string()),
     };
     match env.store.link_by_jira_issue(integration, &issue.id) {
         Err(e) => Planned::Fail(e.to_string()),
@@ -453,6 +447,34 @@ pub(crate) async fn ensure_catalog(
     Ok(())
 }
 
+/// The issue's parent as an item id (`None` leaves it, `Some(None)` clears it), and the
+/// parent's issue id when that issue has no item yet. One place, so the dry run decides
+/// exactly as the import.
+async fn resolve_parent(
+    env: &ImportEnv<'_>,
+    issue: &Issue,
+    patch: &ItemPatch,
+    keys: &Mutex<HashMap<String, String>>,
+) -> Result<(Option<Option<String>>, Option<String>), StoreError> {
+    let key = match &patch.parent_key {
+        None => return Ok((None, None)),
+        Some(None) => return Ok((Some(None), None)),
+        Some(Some(key)) => key,
+    };
+    let Some(pid) = parent_issue_id(env, issue, key, keys).await else {
+        return Ok((None, None));
+    };
+    Ok(
+        match env
+            .store
+            .link_by_jira_issue(&env.run.integration.name, &pid)?
+        {
+            Some(link) => (Some(Some(link.workspace_item_id)), None),
+            None => (None, Some(pid)),
+        },
+    )
+}
+
 fn failed(issue: &Issue, message: impl std::fmt::Display) -> Prepared {
     Prepared::Done(Outcome::Failed(issue.key.clone(), message.to_string()))
 }
@@ -474,22 +496,10 @@ async fn prepare_issue(
         Err(e) if e.is_skip() => return Prepared::Done(Outcome::Skipped),
         Err(e) => return failed(issue, e),
     };
-    // The parent as an item id: Some(None) clears, a parent not linked yet is deferred.
-    let mut parent_issue = None;
-    let parent: Option<Option<String>> = match &patch.parent_key {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(key)) => match parent_issue_id(env, issue, key, keys).await {
-            None => None,
-            Some(pid) => match env.store.link_by_jira_issue(integration, &pid) {
-                Ok(Some(link)) => Some(Some(link.workspace_item_id)),
-                Ok(None) => {
-                    parent_issue = Some(pid);
-                    None
-                }
-                Err(e) => return failed(issue, e),
-            },
-        },
+    // A parent not linked yet is deferred to the parents phase.
+    let (parent, parent_issue) = match resolve_parent(env, issue, &patch, keys).await {
+        Ok(resolved) => resolved,
+        Err(e) => return failed(issue, e),
     };
     let parent_linked = matches!(parent, Some(Some(_)));
     let link = match env.store.link_by_jira_issue(integration, &issue.id) {

@@ -379,32 +379,18 @@ pub(super) fn bulk_fetch(sh: &Shared, req: &Req, v3: bool) -> Result<Resp, Resp>
             Map::new(),
         ));
     }
-    let fields = match b.get("fields") {
-        Some(Value::Array(a)) => Some(
+    // The body's lists read as the comma-separated query parameters of the other reads.
+    let joined = |key: &str| {
+        b.get(key).and_then(Value::as_array).map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
-                .join(","),
-        ),
-        _ => None,
+                .join(",")
+        })
     };
-    let expand = match b.get("expand") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        _ => String::new(),
-    };
-    let properties = match b.get("properties") {
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        _ => None,
-    };
+    let fields = joined("fields");
+    let expand = joined("expand").unwrap_or_default();
+    let properties = joined("properties");
     let st = sh.read();
     let v = View::new(&st, &sh.base_url, v3);
     let sel = FieldSel::parse(fields.as_deref(), false);
