@@ -190,7 +190,14 @@ async fn run(n: usize, dialect: Deployment) {
         .expect("run the import child");
     assert!(child.status.success(), "the import child failed");
     let sim_cpu = cpu_secs() - sim_cpu;
-    let out = String::from_utf8_lossy(&child.stdout).trim().to_owned();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let mut lines = stdout.lines();
+    let out = lines.next().unwrap_or_default().trim().to_owned();
+    // The fields the import asked Jira for, so the bare replay asks for the same.
+    let fields = lines
+        .find_map(|l| l.strip_prefix("fields "))
+        .unwrap_or("*navigable,comment")
+        .to_owned();
     let rate_label = if rate.is_empty() {
         "none".to_owned()
     } else {
@@ -267,7 +274,7 @@ async fn run(n: usize, dialect: Deployment) {
     if latency == 0 {
         let t = Instant::now();
         let cpu = cpu_secs();
-        let served = replay(&sim, cloud, &jql).await;
+        let served = replay(&sim, cloud, &jql, &fields).await;
         let secs = t.elapsed().as_secs_f64();
         let cpu = cpu_secs() - cpu;
         let served_rate = served as f64 / secs;
@@ -281,9 +288,9 @@ async fn run(n: usize, dialect: Deployment) {
 }
 
 /// The import's requests from a bare client: Cloud's id pages of 5,000 and `bulkfetch` of 100
-/// (`*navigable,comment`), or Data Center's pages of 100; as many in flight as the import.
+/// (the fields the import asked for), or Data Center's pages of 100; as many in flight as the import.
 /// Returns the issues served.
-async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str) -> usize {
+async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str, fields: &str) -> usize {
     use futures_util::StreamExt;
     let http = reqwest::Client::new();
     let base = sim.base_url();
@@ -334,7 +341,7 @@ async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str) -> usize {
                 let http = http.clone();
                 let url = format!("{base}/rest/api/3/issue/bulkfetch");
                 async move {
-                    let body = serde_json::json!({"issueIdsOrKeys": chunk, "fields": ["*navigable", "comment"]});
+                    let body = serde_json::json!({"issueIdsOrKeys": chunk, "fields": fields.split(',').collect::<Vec<_>>()});
                     let v: serde_json::Value = http
                         .post(url)
                         .basic_auth(user, Some(secret))
@@ -355,11 +362,7 @@ async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str) -> usize {
         let first: serde_json::Value = http
             .get(format!("{base}/rest/api/2/search"))
             .basic_auth(user, Some(secret))
-            .query(&[
-                ("jql", jql),
-                ("fields", "*navigable,comment"),
-                ("maxResults", "100"),
-            ])
+            .query(&[("jql", jql), ("fields", fields), ("maxResults", "100")])
             .send()
             .await
             .expect("page")
@@ -377,7 +380,7 @@ async fn replay(sim: &tandem::sim::SimHandle, cloud: bool, jql: &str) -> usize {
                     .basic_auth(user, Some(secret))
                     .query(&[
                         ("jql", jql.as_str()),
-                        ("fields", "*navigable,comment"),
+                        ("fields", fields),
                         ("maxResults", "100"),
                         ("startAt", &at.to_string()),
                     ])
@@ -477,6 +480,12 @@ async fn import_child(url: String) {
         c.skipped,
         c.failed,
         cpu * 1e6 / record.processed.max(1) as f64,
+    );
+    println!(
+        "fields {}",
+        tandem::sync::import::bulk_read(&env, &record.jql)
+            .fields
+            .join(",")
     );
     store.close().await.expect("close");
 }

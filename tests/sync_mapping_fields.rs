@@ -575,3 +575,47 @@ fn malformed_issues_are_errors_not_panics() {
     assert_eq!(patch.releases, Some(vec![]));
     assert!(fields_snapshot_from_issue(&odd, &ctx).is_ok());
 }
+
+/// An import asks Jira for [`MappingContext::issue_fields_read`] alone, not `*navigable`: an
+/// issue read that way must map, and give the baseline, exactly as the issue read whole does.
+/// Fails when `read_issue` (or the baseline) reads a field the list leaves out.
+#[test]
+fn an_issue_read_with_the_fields_the_mapping_reads_maps_as_the_whole_issue() {
+    for (deployment, mut whole) in [
+        (Deployment::Cloud, cloud_issue()),
+        (Deployment::DataCenter, dc_issue()),
+    ] {
+        let ctx = context(deployment);
+        // What `*navigable` brings besides: none of it may matter.
+        for (k, v) in [
+            ("assignee", json!({"displayName": "Dev", "accountId": "1"})),
+            ("priority", json!({"id": "3", "name": "Medium"})),
+            ("customfield_19999", json!("unmapped")),
+            ("issuelinks", json!([])),
+            ("parent", json!({"id": "10001", "key": "DEMO-1"})),
+        ] {
+            whole.fields.insert(k.into(), v);
+        }
+        let wanted = ctx.issue_fields_read();
+        let mut narrow = whole.clone();
+        narrow.fields.retain(|k, _| wanted.contains(k));
+        assert!(narrow.fields.len() < whole.fields.len(), "{deployment}");
+        assert!(!narrow.fields.contains_key("assignee"));
+        let (a, b) = (
+            from_jira(&whole, &ctx).unwrap(),
+            from_jira(&narrow, &ctx).unwrap(),
+        );
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{deployment}");
+        assert!(b.story_points.is_some() && b.sprint.is_some() && !b.fields.is_empty());
+        assert_eq!(
+            fields_snapshot_from_issue(&whole, &ctx).unwrap(),
+            fields_snapshot_from_issue(&narrow, &ctx).unwrap(),
+            "{deployment}"
+        );
+        let base = |i: &Issue, p| {
+            let b = tandem::sync::engine::baseline::after_import(i, &ctx, p, None).unwrap();
+            format!("{b:?}")
+        };
+        assert_eq!(base(&whole, &a), base(&narrow, &b), "{deployment}");
+    }
+}

@@ -179,9 +179,10 @@ pub async fn import_from_jira(
 }
 
 /// What an import reads of each issue, and how.
-fn bulk_read(env: &ImportEnv<'_>, jql: &str) -> BulkRead {
-    // `comment` is not navigable: Jira returns it only when asked by name.
-    let mut read = BulkRead::new(jql, &["*navigable", "comment"]);
+pub fn bulk_read(env: &ImportEnv<'_>, jql: &str) -> BulkRead {
+    let fields = env.run.ctx.issue_fields_read();
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let mut read = BulkRead::new(jql, &fields);
     read.complete_comments = true;
     read.page_size = PAGE_SIZE;
     // Data Center's Epic Link names the parent by key: its id comes with the batch.
