@@ -20,6 +20,10 @@
 //! own, not the simulator's 100,000 issues.
 
 use std::path::PathBuf;
+
+/// The allocator of the `tandem` binary (`src/main.rs`): the import child stands for it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use tandem::jira::{check_integration, Credentials, Deployment, JiraClient, JiraConfig};
