@@ -1,7 +1,7 @@
 //! The two link invariants, as a property of the store whatever sequence of link operations
 //! runs: link, unlink, move (one write), adopt an existing issue, import (item and link in one
 //! write), remove an integration, re-add it. After every operation, through the store's public
-//! reads: an item is linked through at most one integration, an issue is held by at most one
+//! reads (one by one, and the import's batched read, which must agree): an item is linked through at most one integration, an issue is held by at most one
 //! item, and the store accepted exactly the operations a reference model says keep both.
 //!
 //! Replay a failure with `PROPTEST_CASES=1` and the seed proptest prints.
@@ -200,6 +200,19 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     (holder.integration.as_str(), holder.item.as_str()),
                     (name, ITEMS[item])
                 );
+            }
+            // The import's batched read says what the one-by-one reads say, for every issue.
+            for (name, _, conn) in INTEGRATIONS {
+                let batched = store
+                    .links_and_holders(name, conn, &ISSUES)
+                    .expect("batched read");
+                for (issue, got) in ISSUES.iter().zip(batched) {
+                    let one = (
+                        store.link_by_jira_issue(name, issue).expect("read"),
+                        store.holder_of_issue(conn, issue).expect("read"),
+                    );
+                    prop_assert_eq!(&got, &one, "step {}: {} {}", step, name, issue);
+                }
             }
         }
         prop_assert!(store.link_violations().expect("check").is_empty());

@@ -26,7 +26,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde_json::Value;
 
 use crate::jira::{BulkRead, Issue, JiraError};
-use crate::store::{Link, Store, StoreError};
+use crate::store::{Holder, Link, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
     ImportEntry, ImportTarget, ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError,
@@ -334,14 +334,26 @@ async fn write_batch(
         .map(|issue| from_jira(issue, &env.run.ctx))
         .collect();
     resolve_parent_keys(env, &batch.issues, &mapped, keys).await;
-    let prepared = join_all(
-        batch
-            .issues
-            .iter()
-            .zip(mapped)
-            .map(|(issue, m)| prepare_issue(env, issue, m, keys, ns)),
-    )
-    .await;
+    let ids: Vec<&str> = batch.issues.iter().map(|i| i.id.as_str()).collect();
+    let found = env.store.links_and_holders(
+        &env.run.integration.name,
+        &env.run.integration.connection,
+        &ids,
+    );
+    let prepared = match found {
+        Ok(found) => {
+            join_all(
+                batch
+                    .issues
+                    .iter()
+                    .zip(mapped)
+                    .zip(found)
+                    .map(|((issue, m), found)| prepare_issue(env, issue, m, found, keys, ns)),
+            )
+            .await
+        }
+        Err(e) => batch.issues.iter().map(|i| failed(i, &e)).collect(),
+    };
     let mut results: Vec<Option<Outcome>> = Vec::with_capacity(prepared.len());
     let mut pending = Vec::new();
     for p in prepared {
@@ -486,6 +498,7 @@ async fn prepare_issue(
     env: &ImportEnv<'_>,
     issue: &Issue,
     mapped: Result<ItemPatch, MappingError>,
+    (link, holder): (Option<Link>, Option<Holder>),
     keys: &Mutex<HashMap<String, String>>,
     ns: &str,
 ) -> Prepared {
@@ -503,13 +516,12 @@ async fn prepare_issue(
         Err(e) => return failed(issue, e),
     };
     let parent_linked = matches!(parent, Some(Some(_)));
-    let link = match env.store.link_by_jira_issue(integration, &issue.id) {
-        Ok(Some(l)) => Some(l),
-        Ok(None) => match adopt_moved(env, issue).await {
+    let link = match link {
+        Some(l) => Some(l),
+        None => match adopt_moved(env, issue).await {
             Ok(l) => l,
             Err(e) => return failed(issue, e),
         },
-        Err(e) => return failed(issue, e),
     };
     // The live engine merges later edits against what this import agreed on.
     let parent_key = match &patch.parent_key {
@@ -533,21 +545,14 @@ async fn prepare_issue(
     let pending = match link {
         None => {
             // One issue, one item: an issue another integration's item holds stays with it.
-            match env
-                .store
-                .holder_of_issue(&run.integration.connection, &issue.id)
-            {
-                Ok(Some(h)) => {
-                    return Prepared::Done(Outcome::Refused(
-                        issue.key.clone(),
-                        format!(
-                            "already linked to item {} through integration {}",
-                            h.item, h.integration
-                        ),
-                    ))
-                }
-                Ok(None) => {}
-                Err(e) => return failed(issue, e),
+            if let Some(h) = holder {
+                return Prepared::Done(Outcome::Refused(
+                    issue.key.clone(),
+                    format!(
+                        "already linked to item {} through integration {}",
+                        h.item, h.integration
+                    ),
+                ));
             }
             let ws_patch = workspace_patch(&patch, parent, None);
             if ws_patch.title.is_none() {
