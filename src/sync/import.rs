@@ -896,9 +896,12 @@ async fn fix_parents(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
                 record.push_note(child, format!("parent not set: {message}"));
             }
         }
-        for (child, _) in chunk {
-            env.store.delete_kv(&ns, child).await?;
-        }
+        // One durable commit for the chunk's entries, not one each.
+        let done = chunk
+            .iter()
+            .map(|(child, _)| (child.clone(), None))
+            .collect();
+        env.store.put_kv_many(&ns, done).await?;
     }
     record.phase = Phase::Done;
     save_record(env.store, record).await?;
