@@ -189,8 +189,14 @@ pub fn item_id(n: u64) -> ItemId {
 /// The number inside a canonical item id (`ITEM-42` → 42); `None` for anything else, so a
 /// non-canonical spelling (`ITEM-042`, `item-42`) is simply not found rather than aliased.
 pub fn item_number(id: &str) -> Option<u64> {
-    let n: u64 = id.strip_prefix(ITEM_ID_PREFIX)?.parse().ok()?;
-    (n > 0 && item_id(n) == id).then_some(n)
+    let digits = id.strip_prefix(ITEM_ID_PREFIX)?;
+    // Canonical means what `item_id` writes: decimal digits only (no sign), no leading zero.
+    // Checked on the text rather than by formatting the number back: every item write and
+    // lookup goes through here.
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Who made a workspace change. The sync engine skips changes it made itself (no echo) by
@@ -289,4 +295,31 @@ pub struct Change {
     /// sync engine pushes only those and can tell which fields both sides changed.
     #[serde(default)]
     pub fields: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_spelling_of_an_id_has_a_number() {
+        for n in [1, 9, 10, 42, 1_000_007, u64::MAX] {
+            assert_eq!(item_number(&item_id(n)), Some(n));
+        }
+        for id in [
+            "ITEM-",
+            "ITEM-0",
+            "ITEM-042",
+            "ITEM-+4",
+            "ITEM--4",
+            "ITEM-4 ",
+            "item-4",
+            "ITEM-4a",
+            "ITEM-١",
+            "4",
+            "ITEM-18446744073709551616",
+        ] {
+            assert_eq!(item_number(id), None, "{id:?}");
+        }
+    }
 }

@@ -888,3 +888,148 @@ async fn an_import_batch_with_a_refused_link_writes_nothing() {
         .expect("batch");
     assert!(one[0].is_ok());
 }
+
+/// An import batch decides each entry on what the entries before it wrote in the same
+/// transaction (a parent created two entries earlier, an item patched after its create), and
+/// what it holds back until the commit (the next item number, the next change-feed sequence)
+/// is what the next write continues from: a refused entry burns no id, no sequence is skipped
+/// or reused.
+#[tokio::test]
+async fn an_import_batch_sees_its_own_earlier_entries_and_leaves_the_counters_right() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let svc = WorkspaceService::with_model(store.clone(), model());
+    svc.create_sprint(
+        "acme",
+        SprintPatch::from_json(&json!({"name": "S1"})).expect("sprint"),
+        Origin::Api,
+    )
+    .await
+    .expect("sprint");
+    svc.create_release(
+        "acme",
+        ReleasePatch::from_json(&json!({"name": "1.0"})).expect("release"),
+        Origin::Api,
+    )
+    .await
+    .expect("release");
+    let seq_before = store.ws_last_change_seq().expect("seq");
+    let create = |n: u32, p: serde_json::Value| ImportEntry {
+        target: ImportTarget::Create(IssueRef {
+            connection: "jira".into(),
+            id: format!("{}", 10000 + n),
+            key: format!("ACME-{n}"),
+        }),
+        patch: patch(p),
+        kv: vec![("baselines".to_string(), format!("b{n}").into_bytes())],
+    };
+    let results = svc
+        .import_items(
+            "acme",
+            "acme-jira",
+            std::sync::Arc::from([
+                create(1, json!({"type": "Epic", "title": "epic"})),
+                create(
+                    2,
+                    json!({"type": "Story", "title": "story", "parent": "ITEM-1",
+                           "sprint": "S1", "releases": ["1.0"]}),
+                ),
+                create(
+                    3,
+                    json!({"type": "Story", "title": "bad parent", "parent": "ITEM-2"}),
+                ),
+                create(
+                    4,
+                    json!({"type": "Story", "title": "no such", "releases": ["2.0"]}),
+                ),
+                create(
+                    5,
+                    json!({"type": "Story", "title": "no such", "sprint": "S9"}),
+                ),
+                ImportEntry {
+                    target: ImportTarget::Update("ITEM-1".into()),
+                    patch: patch(json!({"title": "epic, renamed"})),
+                    kv: Vec::new(),
+                },
+                create(
+                    6,
+                    json!({"type": "Story", "title": "last", "parent": "ITEM-1"}),
+                ),
+            ]),
+        )
+        .await
+        .expect("batch");
+    let ids: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| r.as_ref().ok().map(|i| i.id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("ITEM-1"),
+            Some("ITEM-2"),
+            None,
+            None,
+            None,
+            Some("ITEM-1"),
+            Some("ITEM-3")
+        ]
+    );
+    match &results[2] {
+        Err(WorkspaceError::Invalid { field, message }) => {
+            assert_eq!(field, "parent");
+            assert!(message.contains("ITEM-2 is a Story"), "{message}");
+        }
+        other => panic!("expected a bad parent, got {other:?}"),
+    }
+    assert!(
+        matches!(&results[3], Err(WorkspaceError::Invalid { field, .. }) if field == "releases[0]"),
+        "{:?}",
+        results[3]
+    );
+    assert!(
+        matches!(&results[4], Err(WorkspaceError::Invalid { field, .. }) if field == "sprint"),
+        "{:?}",
+        results[4]
+    );
+    let renamed = results[5].as_ref().expect("renamed");
+    assert_eq!(
+        (renamed.title.as_str(), renamed.version),
+        ("epic, renamed", 2)
+    );
+    let story = svc.get_item("acme", "ITEM-2").expect("story");
+    assert_eq!(story.sprint.as_deref(), Some("S1"));
+    assert_eq!(story.releases, ["1.0"]);
+    assert_eq!(
+        svc.list_items(
+            "acme",
+            &ItemFilter {
+                parent: Some("ITEM-1".into()),
+                ..Default::default()
+            }
+        )
+        .expect("children")
+        .items
+        .len(),
+        2
+    );
+    // Four writes, four consecutive sequence numbers; the next write continues after them.
+    let feed = svc.changes_since(seq_before, 100).expect("feed");
+    let seqs: Vec<u64> = feed.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, (seq_before + 1..=seq_before + 4).collect::<Vec<_>>());
+    assert_eq!(store.ws_last_change_seq().expect("seq"), seq_before + 4);
+    let next = svc
+        .create_item(
+            "acme",
+            patch(json!({"type": "Epic", "title": "after"})),
+            Origin::Api,
+        )
+        .await
+        .expect("after");
+    assert_eq!(next.id, "ITEM-4");
+    assert_eq!(
+        store.ws_last_change_seq().expect("seq"),
+        seq_before + 5,
+        "the next write continues the feed"
+    );
+}

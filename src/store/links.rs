@@ -11,7 +11,7 @@
 //! invariants; the migration that builds the indexes keeps every link, indexes the first holder
 //! and reports the rest ([`Store::link_violations`]), so nothing is repaired by deleting.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::schema::*;
 use super::{Store, StoreError};
@@ -66,79 +66,193 @@ pub struct Holder {
 /// An issue's link in one integration, and who holds it on its connection.
 pub type LinkAndHolder = (Option<Link>, Option<Holder>);
 
-/// Writes `link`, replacing the item's earlier link in the same integration, or refuses it.
-pub(crate) fn put_link_in(txn: &WriteTransaction, link: &Link) -> Result<(), StoreError> {
-    let ctx = "writing a link";
-    let e = |x: redb::Error| StoreError::db(ctx, x);
-    let mut links = txn.open_table(LINKS).map_err(|x| e(x.into()))?;
-    let mut rev = txn.open_table(LINKS_BY_JIRA).map_err(|x| e(x.into()))?;
-    let mut items = txn.open_table(LINKED_ITEMS).map_err(|x| e(x.into()))?;
-    let mut issues = txn.open_table(LINKED_ISSUES).map_err(|x| e(x.into()))?;
-    let (integ, ws, item) = (
-        link.integration.as_str(),
-        link.workspace.as_str(),
-        link.workspace_item_id.as_str(),
-    );
-    let (conn, issue) = (link.connection.as_str(), link.jira_issue_id.as_str());
+/// A table of the store, opened in a write transaction on first use and kept open until the
+/// holder is dropped: opening and closing a redb table costs about as much as a lookup, and a
+/// batch of writes would otherwise pay it several times per row.
+pub(crate) struct Lazy<'t, K: redb::Key + 'static, V: redb::Value + 'static> {
+    def: TableDefinition<'static, K, V>,
+    table: Option<Table<'t, K, V>>,
+}
 
-    if !ws.is_empty() {
-        let holder = items
-            .get((ws, item))
-            .map_err(|x| e(x.into()))?
-            .map(|g| g.value().to_owned());
-        if let Some(other) = holder.filter(|h| h != integ) {
-            let key = links
-                .get((other.as_str(), item))
-                .map_err(|x| e(x.into()))?
-                .map(|g| g.value().2.to_owned())
-                .unwrap_or_default();
-            return Err(StoreError::LinkRefused(LinkConflict::ItemLinkedElsewhere {
-                workspace: ws.to_owned(),
-                item: item.to_owned(),
-                integration: other,
-                key,
-            }));
+impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
+    pub(crate) fn new(def: TableDefinition<'static, K, V>) -> Self {
+        Lazy { def, table: None }
+    }
+
+    pub(crate) fn get(
+        &mut self,
+        txn: &'t WriteTransaction,
+        context: &'static str,
+    ) -> Result<&mut Table<'t, K, V>, StoreError> {
+        let table = match self.table.take() {
+            Some(t) => t,
+            None => txn
+                .open_table(self.def)
+                .map_err(|e| StoreError::db(context, e))?,
+        };
+        Ok(self.table.insert(table))
+    }
+}
+
+/// The four link tables of one write transaction, opened once however many links it writes.
+pub(crate) struct LinkTables<'t> {
+    txn: &'t WriteTransaction,
+    links: Lazy<'t, (&'static str, &'static str), (&'static str, &'static str, &'static str)>,
+    by_jira: Lazy<'t, (&'static str, &'static str), &'static str>,
+    items: Lazy<'t, (&'static str, &'static str), &'static str>,
+    issues: Lazy<'t, (&'static str, &'static str), (&'static str, &'static str, &'static str)>,
+}
+
+impl<'t> LinkTables<'t> {
+    pub(crate) fn new(txn: &'t WriteTransaction) -> Self {
+        LinkTables {
+            txn,
+            links: Lazy::new(LINKS),
+            by_jira: Lazy::new(LINKS_BY_JIRA),
+            items: Lazy::new(LINKED_ITEMS),
+            issues: Lazy::new(LINKED_ISSUES),
         }
     }
-    let held = issues
-        .get((conn, issue))
-        .map_err(|x| e(x.into()))?
-        .map(|g| {
-            let (i, w, it) = g.value();
-            (i.to_owned(), w.to_owned(), it.to_owned())
-        });
-    if let Some((hi, _, hitem)) =
-        held.filter(|(hi, _, hitem)| (hi.as_str(), hitem.as_str()) != (integ, item))
-    {
-        return Err(StoreError::LinkRefused(LinkConflict::IssueHeld {
-            connection: conn.to_owned(),
-            issue: issue.to_owned(),
-            key: link.jira_issue_key.clone(),
-            integration: hi,
-            item: hitem,
-        }));
+
+    /// The item linked to a Jira issue (by issue id) in an integration.
+    pub(crate) fn item_of_issue(
+        &mut self,
+        integration: &str,
+        issue: &str,
+        context: &'static str,
+    ) -> Result<Option<String>, StoreError> {
+        let found = self
+            .by_jira
+            .get(self.txn, context)?
+            .get((integration, issue))
+            .map_err(|e| StoreError::db(context, e))?
+            .map(|g| g.value().to_string());
+        Ok(found)
     }
 
-    let old = links
-        .insert((integ, item), (conn, issue, link.jira_issue_key.as_str()))
-        .map_err(|x| e(x.into()))?
-        .map(|g| {
-            let (c, i, _) = g.value();
-            (c.to_owned(), i.to_owned())
-        });
-    if let Some((old_conn, old_issue)) = old {
-        rev.remove((integ, old_issue.as_str()))
+    /// The integration an item is linked through.
+    pub(crate) fn integration_of_item(
+        &mut self,
+        workspace: &str,
+        item: &str,
+        context: &'static str,
+    ) -> Result<Option<String>, StoreError> {
+        let found = self
+            .items
+            .get(self.txn, context)?
+            .get((workspace, item))
+            .map_err(|e| StoreError::db(context, e))?
+            .map(|g| g.value().to_string());
+        Ok(found)
+    }
+
+    /// Writes `link`, replacing the item's earlier link in the same integration, or refuses it.
+    pub(crate) fn put(&mut self, link: &Link) -> Result<(), StoreError> {
+        let ctx = "writing a link";
+        let e = |x: redb::Error| StoreError::db(ctx, x);
+        let txn = self.txn;
+        let links = self.links.get(txn, ctx)?;
+        let rev = self.by_jira.get(txn, ctx)?;
+        let items = self.items.get(txn, ctx)?;
+        let issues = self.issues.get(txn, ctx)?;
+        let (integ, ws, item) = (
+            link.integration.as_str(),
+            link.workspace.as_str(),
+            link.workspace_item_id.as_str(),
+        );
+        let (conn, issue) = (link.connection.as_str(), link.jira_issue_id.as_str());
+
+        if !ws.is_empty() {
+            let holder = items
+                .get((ws, item))
+                .map_err(|x| e(x.into()))?
+                .map(|g| g.value().to_owned());
+            if let Some(other) = holder.filter(|h| h != integ) {
+                let key = links
+                    .get((other.as_str(), item))
+                    .map_err(|x| e(x.into()))?
+                    .map(|g| g.value().2.to_owned())
+                    .unwrap_or_default();
+                return Err(StoreError::LinkRefused(LinkConflict::ItemLinkedElsewhere {
+                    workspace: ws.to_owned(),
+                    item: item.to_owned(),
+                    integration: other,
+                    key,
+                }));
+            }
+        }
+        let held = issues
+            .get((conn, issue))
+            .map_err(|x| e(x.into()))?
+            .map(|g| {
+                let (i, w, it) = g.value();
+                (i.to_owned(), w.to_owned(), it.to_owned())
+            });
+        if let Some((hi, _, hitem)) =
+            held.filter(|(hi, _, hitem)| (hi.as_str(), hitem.as_str()) != (integ, item))
+        {
+            return Err(StoreError::LinkRefused(LinkConflict::IssueHeld {
+                connection: conn.to_owned(),
+                issue: issue.to_owned(),
+                key: link.jira_issue_key.clone(),
+                integration: hi,
+                item: hitem,
+            }));
+        }
+
+        let old = links
+            .insert((integ, item), (conn, issue, link.jira_issue_key.as_str()))
+            .map_err(|x| e(x.into()))?
+            .map(|g| {
+                let (c, i, _) = g.value();
+                (c.to_owned(), i.to_owned())
+            });
+        if let Some((old_conn, old_issue)) = old {
+            rev.remove((integ, old_issue.as_str()))
+                .map_err(|x| e(x.into()))?;
+            remove_issue_index(issues, &old_conn, &old_issue, integ, item)?;
+        }
+        rev.insert((integ, issue), item).map_err(|x| e(x.into()))?;
+        issues
+            .insert((conn, issue), (integ, ws, item))
             .map_err(|x| e(x.into()))?;
-        remove_issue_index(&mut issues, &old_conn, &old_issue, integ, item)?;
+        if !ws.is_empty() {
+            items.insert((ws, item), integ).map_err(|x| e(x.into()))?;
+        }
+        Ok(())
     }
-    rev.insert((integ, issue), item).map_err(|x| e(x.into()))?;
-    issues
-        .insert((conn, issue), (integ, ws, item))
-        .map_err(|x| e(x.into()))?;
-    if !ws.is_empty() {
-        items.insert((ws, item), integ).map_err(|x| e(x.into()))?;
+
+    /// Removes the link of one item in one integration; returns whether there was one.
+    pub(crate) fn remove(&mut self, integration: &str, item_id: &str) -> Result<bool, StoreError> {
+        let ctx = "removing a link";
+        let e = |x: redb::Error| StoreError::db(ctx, x);
+        let txn = self.txn;
+        let links = self.links.get(txn, ctx)?;
+        let rev = self.by_jira.get(txn, ctx)?;
+        let items = self.items.get(txn, ctx)?;
+        let issues = self.issues.get(txn, ctx)?;
+        let old = links
+            .remove((integration, item_id))
+            .map_err(|x| e(x.into()))?
+            .map(|g| {
+                let (c, i, _) = g.value();
+                (c.to_owned(), i.to_owned())
+            });
+        let Some((conn, issue)) = old else {
+            return Ok(false);
+        };
+        rev.remove((integration, issue.as_str()))
+            .map_err(|x| e(x.into()))?;
+        if let Some(ws) = remove_issue_index(issues, &conn, &issue, integration, item_id)? {
+            unindex_item(items, &ws, item_id, integration)?;
+        }
+        Ok(true)
     }
-    Ok(())
+}
+
+/// Writes `link`, replacing the item's earlier link in the same integration, or refuses it.
+pub(crate) fn put_link_in(txn: &WriteTransaction, link: &Link) -> Result<(), StoreError> {
+    LinkTables::new(txn).put(link)
 }
 
 /// Drops the issue index entry of (conn, issue) if it names this (integration, item): after a
@@ -167,36 +281,6 @@ fn remove_issue_index(
         }
         _ => Ok(None),
     }
-}
-
-/// Removes the link of one item in one integration; returns whether there was one.
-pub(crate) fn remove_link_in(
-    txn: &WriteTransaction,
-    integration: &str,
-    item_id: &str,
-) -> Result<bool, StoreError> {
-    let ctx = "removing a link";
-    let e = |x: redb::Error| StoreError::db(ctx, x);
-    let mut links = txn.open_table(LINKS).map_err(|x| e(x.into()))?;
-    let mut rev = txn.open_table(LINKS_BY_JIRA).map_err(|x| e(x.into()))?;
-    let mut items = txn.open_table(LINKED_ITEMS).map_err(|x| e(x.into()))?;
-    let mut issues = txn.open_table(LINKED_ISSUES).map_err(|x| e(x.into()))?;
-    let old = links
-        .remove((integration, item_id))
-        .map_err(|x| e(x.into()))?
-        .map(|g| {
-            let (c, i, _) = g.value();
-            (c.to_owned(), i.to_owned())
-        });
-    let Some((conn, issue)) = old else {
-        return Ok(false);
-    };
-    rev.remove((integration, issue.as_str()))
-        .map_err(|x| e(x.into()))?;
-    if let Some(ws) = remove_issue_index(&mut issues, &conn, &issue, integration, item_id)? {
-        unindex_item(&mut items, &ws, item_id, integration)?;
-    }
-    Ok(true)
 }
 
 fn unindex_item(
@@ -236,8 +320,9 @@ pub(crate) fn remove_links_where(
             }
         }
     }
+    let mut tables = LinkTables::new(txn);
     for (integ, item) in &doomed {
-        remove_link_in(txn, integ, item)?;
+        tables.remove(integ, item)?;
     }
     Ok(doomed.len() as u64)
 }

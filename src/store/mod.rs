@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use links::{put_link_in, remove_link_in, remove_links_where};
+pub(crate) use links::{remove_links_where, Lazy, LinkTables};
 pub use links::{Holder, Link, LinkConflict};
 pub use schema::MigrationReport;
 pub(crate) use workspace::Named;

@@ -14,13 +14,13 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::Utc;
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use chrono::{DateTime, Utc};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::schema::*;
-use super::{put_link_in, remove_link_in, Link, Store, StoreError};
+use super::{Lazy, Link, LinkTables, Store, StoreError};
 use crate::items::{
     item_id, item_number, Change, ChangeOp, ChangeTarget, HistoryEntry, Item, ItemId, Origin,
     Release, Sprint,
@@ -87,6 +87,8 @@ pub(crate) trait Named: Serialize + DeserializeOwned + Clone + Send + 'static {
     /// `sprint` or `release`: what messages call it, and the item index field that names one.
     const KIND: &'static str;
     const TABLE: TableDefinition<'static, (&'static str, &'static str), &'static [u8]>;
+    /// Where a write transaction keeps this kind's table open (see `WsTables`).
+    const SLOT: usize;
     fn name(&self) -> &str;
     fn workspace(&self) -> &str;
     fn version(&self) -> u64;
@@ -101,11 +103,12 @@ pub(crate) trait Named: Serialize + DeserializeOwned + Clone + Send + 'static {
 /// `Named` for a record type whose `ChangeTarget` variant has its name, stored in `$table` and
 /// written by the plan ops `$put { $field, .. }` and `$delete`.
 macro_rules! impl_named {
-    ($ty:ident, $kind:literal, $table:ident, $put:ident { $field:ident }, $delete:ident) => {
+    ($ty:ident, $kind:literal, $table:ident, $slot:literal, $put:ident { $field:ident }, $delete:ident) => {
         impl Named for $ty {
             const KIND: &'static str = $kind;
             const TABLE: TableDefinition<'static, (&'static str, &'static str), &'static [u8]> =
                 $table;
+            const SLOT: usize = $slot;
             fn name(&self) -> &str {
                 &self.name
             }
@@ -139,6 +142,7 @@ impl_named!(
     Sprint,
     "sprint",
     WS_SPRINTS,
+    0,
     PutSprint { sprint },
     DeleteSprint
 );
@@ -146,6 +150,7 @@ impl_named!(
     Release,
     "release",
     WS_RELEASES,
+    1,
     PutRelease { release },
     DeleteRelease
 );
@@ -186,22 +191,52 @@ pub struct ItemQuery {
 
 /// Reads inside the writer's transaction: what a plan is decided on. It sees every write
 /// committed or batched before it.
-pub struct WsReader<'a> {
-    txn: &'a WriteTransaction,
-    /// Item numbers handed out by this reader, so one plan can create several items.
+pub struct WsReader<'t> {
+    /// The tables the plans are also applied through: a batch opens each once, and a read
+    /// sees what an earlier entry of the batch wrote because it goes through the same table.
+    tables: RefCell<WsTables<'t>>,
+    /// Item numbers handed out by this reader for the plan being decided, so one plan can
+    /// create several items.
     allocated: RefCell<HashMap<String, u64>>,
 }
 
-impl WsReader<'_> {
+impl<'t> WsReader<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        WsReader {
+            tables: RefCell::new(WsTables::new(txn)),
+            allocated: RefCell::new(HashMap::new()),
+        }
+    }
+
     pub fn item(&self, workspace: &str, id: &str) -> Result<Option<Item>, StoreError> {
         let Some(n) = item_number(id) else {
             return Ok(None);
         };
-        let t = self
-            .txn
-            .open_table(WS_ITEMS)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        get_item(&t, workspace, n)
+        let mut tables = self.tables.borrow_mut();
+        get_item(tables.items(CTX_READ)?, workspace, n)
+    }
+
+    /// The type of an item, without decoding the rest of it: checking a parent needs only
+    /// that, and an import checks one per issue.
+    pub fn item_type(&self, workspace: &str, id: &str) -> Result<Option<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct TypeOnly {
+            #[serde(rename = "type")]
+            item_type: String,
+        }
+        let Some(n) = item_number(id) else {
+            return Ok(None);
+        };
+        let mut tables = self.tables.borrow_mut();
+        let t = tables.items(CTX_READ)?;
+        let found = t
+            .get((workspace, n))
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .map(|g| serde_json::from_slice::<TypeOnly>(g.value()));
+        found
+            .transpose()
+            .map(|t| t.map(|t| t.item_type))
+            .map_err(|e| corrupt(CTX_READ, e))
     }
 
     pub fn sprint(&self, workspace: &str, name: &str) -> Result<Option<Sprint>, StoreError> {
@@ -218,11 +253,24 @@ impl WsReader<'_> {
         workspace: &str,
         name: &str,
     ) -> Result<Option<T>, StoreError> {
-        let t = self
-            .txn
-            .open_table(T::TABLE)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        get_named(&t, workspace, name)
+        let mut tables = self.tables.borrow_mut();
+        get_named(tables.named::<T>(CTX_READ)?, workspace, name)
+    }
+
+    /// Whether a sprint (`T` = [`Sprint`]) or a release exists, without decoding it: what
+    /// validating an item's sprint and releases needs, once per imported issue.
+    pub(crate) fn named_exists<T: Named>(
+        &self,
+        workspace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables.borrow_mut();
+        let found = tables
+            .named::<T>(CTX_READ)?
+            .get((workspace, name))
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .is_some();
+        Ok(found)
     }
 
     /// Ids of the items whose indexed `field` (`type`, `status`, `parent`, `sprint`,
@@ -234,11 +282,8 @@ impl WsReader<'_> {
         value: &str,
         limit: usize,
     ) -> Result<Vec<ItemId>, StoreError> {
-        let t = self
-            .txn
-            .open_table(WS_ITEM_INDEX)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        index_range(&t, workspace, field, value, 0, limit)
+        let mut tables = self.tables.borrow_mut();
+        index_range(tables.index(CTX_READ)?, workspace, field, value, 0, limit)
             .map(|ns| ns.into_iter().map(item_id).collect())
     }
 
@@ -248,50 +293,303 @@ impl WsReader<'_> {
         integration: &str,
         jira_issue_id: &str,
     ) -> Result<Option<ItemId>, StoreError> {
-        let t = self
-            .txn
-            .open_table(LINKS_BY_JIRA)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        let found = t
-            .get((integration, jira_issue_id))
-            .map_err(|e| StoreError::db(CTX_READ, e))?
-            .map(|g| g.value().to_string());
-        Ok(found)
+        self.tables
+            .borrow_mut()
+            .links
+            .item_of_issue(integration, jira_issue_id, CTX_READ)
     }
 
     /// The integration an item is linked through, if any (see `links`).
     pub fn linked_through(&self, workspace: &str, id: &str) -> Result<Option<String>, StoreError> {
-        let t = self
-            .txn
-            .open_table(LINKED_ITEMS)
-            .map_err(|e| StoreError::db(CTX_READ, e))?;
-        let found = t
-            .get((workspace, id))
-            .map_err(|e| StoreError::db(CTX_READ, e))?
-            .map(|g| g.value().to_string());
-        Ok(found)
+        self.tables
+            .borrow_mut()
+            .links
+            .integration_of_item(workspace, id, CTX_READ)
     }
 
     /// Reserves the id the next created item of `workspace` gets.
     pub fn allocate_item_id(&self, workspace: &str) -> Result<ItemId, StoreError> {
         let mut allocated = self.allocated.borrow_mut();
-        let n = match allocated.get(workspace) {
-            Some(n) => n + 1,
+        let n = match allocated.get_mut(workspace) {
+            Some(n) => {
+                *n += 1;
+                *n
+            }
             None => {
-                let t = self
-                    .txn
-                    .open_table(WS_NEXT_ITEM)
-                    .map_err(|e| StoreError::db(CTX_READ, e))?;
-                let next = t
-                    .get(workspace)
-                    .map_err(|e| StoreError::db(CTX_READ, e))?
-                    .map(|g| g.value())
-                    .unwrap_or(1);
-                next
+                let n = self.tables.borrow_mut().next_item(workspace)?;
+                allocated.insert(workspace.to_string(), n);
+                n
             }
         };
-        allocated.insert(workspace.to_string(), n);
         Ok(item_id(n))
+    }
+
+    /// Applies a decided plan; the next plan starts with no item numbers handed out.
+    fn apply(&self, plan: &WsPlan) -> Result<Vec<u64>, StoreError> {
+        self.allocated.borrow_mut().clear();
+        apply(&mut self.tables.borrow_mut(), plan)
+    }
+
+    /// Stores the counters the applied plans advanced; the transaction must not commit
+    /// without this.
+    fn finish(self) -> Result<(), StoreError> {
+        self.tables.into_inner().finish()
+    }
+}
+
+/// Key of [`WS_ITEM_INDEX`]: (workspace, field, value, item number).
+type IndexKey = (&'static str, &'static str, &'static str, u64);
+
+/// The workspace tables of one write transaction, opened on first use and kept open for every
+/// plan of the job, with the two counters every item write reads and bumps (the next change
+/// sequence, the next item number) held here and stored once by [`WsTables::finish`]. Why: a
+/// one-time import writes a hundred issues per transaction, and opening a table, or reading
+/// and rewriting a counter, per row cost as much as the rows themselves.
+struct WsTables<'t> {
+    txn: &'t WriteTransaction,
+    items: Lazy<'t, (&'static str, u64), &'static [u8]>,
+    index: Lazy<'t, IndexKey, ()>,
+    history: Lazy<'t, (&'static str, u64, u64), &'static [u8]>,
+    changes: Lazy<'t, u64, &'static [u8]>,
+    next_items: Lazy<'t, &'static str, u64>,
+    meta: Lazy<'t, &'static str, u64>,
+    kv: Lazy<'t, (&'static str, &'static str), &'static [u8]>,
+    /// Sprints then releases, by [`Named::SLOT`].
+    named: [Lazy<'t, (&'static str, &'static str), &'static [u8]>; 2],
+    links: LinkTables<'t>,
+    /// The next change sequence number once read, and whether it changed since.
+    next_change: Option<(u64, bool)>,
+    /// Per workspace, the next item number once read, and whether it changed since.
+    next_item: HashMap<String, (u64, bool)>,
+    /// Where values are serialized before they are stored, reused so that a batch does not
+    /// grow a fresh buffer for each of its rows.
+    buf: Vec<u8>,
+}
+
+impl<'t> WsTables<'t> {
+    fn new(txn: &'t WriteTransaction) -> Self {
+        WsTables {
+            txn,
+            items: Lazy::new(WS_ITEMS),
+            index: Lazy::new(WS_ITEM_INDEX),
+            history: Lazy::new(WS_HISTORY),
+            changes: Lazy::new(WS_CHANGES),
+            next_items: Lazy::new(WS_NEXT_ITEM),
+            meta: Lazy::new(META),
+            kv: Lazy::new(KV),
+            named: [Lazy::new(Sprint::TABLE), Lazy::new(Release::TABLE)],
+            links: LinkTables::new(txn),
+            next_change: None,
+            next_item: HashMap::new(),
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    fn items(
+        &mut self,
+        ctx: &'static str,
+    ) -> Result<&mut Table<'t, (&'static str, u64), &'static [u8]>, StoreError> {
+        self.items.get(self.txn, ctx)
+    }
+
+    fn index(&mut self, ctx: &'static str) -> Result<&mut Table<'t, IndexKey, ()>, StoreError> {
+        self.index.get(self.txn, ctx)
+    }
+
+    fn named<T: Named>(
+        &mut self,
+        ctx: &'static str,
+    ) -> Result<&mut Table<'t, (&'static str, &'static str), &'static [u8]>, StoreError> {
+        self.named[T::SLOT].get(self.txn, ctx)
+    }
+
+    /// The number the next created item of `workspace` gets, as stored or as advanced by
+    /// this transaction.
+    fn next_item(&mut self, workspace: &str) -> Result<u64, StoreError> {
+        if let Some((n, _)) = self.next_item.get(workspace) {
+            return Ok(*n);
+        }
+        let n = self
+            .next_items
+            .get(self.txn, CTX_READ)?
+            .get(workspace)
+            .map_err(|e| StoreError::db(CTX_READ, e))?
+            .map(|g| g.value())
+            .unwrap_or(1);
+        self.next_item.insert(workspace.to_string(), (n, false));
+        Ok(n)
+    }
+
+    /// Item numbers only grow: one written at or past the next number moves it.
+    fn saw_item_number(&mut self, workspace: &str, n: u64) -> Result<(), StoreError> {
+        self.next_item(workspace)?;
+        if let Some(next) = self.next_item.get_mut(workspace) {
+            if n >= next.0 {
+                *next = (n + 1, true);
+            }
+        }
+        Ok(())
+    }
+
+    fn next_change_seq(&mut self) -> Result<u64, StoreError> {
+        let seq = match self.next_change {
+            Some((seq, _)) => seq,
+            None => self
+                .meta
+                .get(self.txn, CTX_WRITE)?
+                .get(META_NEXT_CHANGE_SEQ)
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                .map(|g| g.value())
+                .unwrap_or(1),
+        };
+        self.next_change = Some((seq + 1, true));
+        Ok(seq)
+    }
+
+    /// Stores the counters advanced since the tables were opened.
+    fn finish(mut self) -> Result<(), StoreError> {
+        if let Some((seq, true)) = self.next_change {
+            self.meta
+                .get(self.txn, CTX_WRITE)?
+                .insert(META_NEXT_CHANGE_SEQ, seq)
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        }
+        let next = std::mem::take(&mut self.next_item);
+        for (ws, (n, changed)) in &next {
+            if *changed {
+                self.next_items
+                    .get(self.txn, CTX_WRITE)?
+                    .insert(ws.as_str(), *n)
+                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_change(
+        &mut self,
+        origin: &Origin,
+        workspace: &str,
+        target: ChangeTarget,
+        version: u64,
+        op: ChangeOp,
+        fields: &[String],
+    ) -> Result<u64, StoreError> {
+        let seq = self.next_change_seq()?;
+        let change = ChangeRow {
+            seq,
+            workspace,
+            target: &target,
+            version,
+            op,
+            origin,
+            at: Utc::now(),
+            fields,
+        };
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &change).map_err(|e| corrupt(CTX_WRITE, e))?;
+        self.changes
+            .get(self.txn, CTX_WRITE)?
+            .insert(seq, self.buf.as_slice())
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        Ok(seq)
+    }
+
+    fn append_history(
+        &mut self,
+        workspace: &str,
+        n: u64,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let t = self.history.get(self.txn, CTX_WRITE)?;
+        let last = t
+            .range((workspace, n, 0)..=(workspace, n, u64::MAX))
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?
+            .map(|(k, _)| k.value().2);
+        let seq = last.map_or(1, |s| s + 1);
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, entry).map_err(|e| corrupt(CTX_WRITE, e))?;
+        t.insert((workspace, n, seq), self.buf.as_slice())
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        Ok(())
+    }
+
+    /// Replaces the index entries of item `n` from `old` to `new` (either may be absent).
+    fn reindex(
+        &mut self,
+        workspace: &str,
+        n: u64,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<(), StoreError> {
+        let before = old.map(index_entries).unwrap_or_default();
+        let after = new.map(index_entries).unwrap_or_default();
+        let t = self.index(CTX_WRITE)?;
+        for (field, value) in before.difference(&after) {
+            t.remove((workspace, *field, *value, n))
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        }
+        for (field, value) in after.difference(&before) {
+            t.insert((workspace, *field, *value, n), ())
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        }
+        Ok(())
+    }
+
+    /// Stores a sprint or a release and appends its change; returns the change's sequence
+    /// number.
+    fn put_named<T: Named>(
+        &mut self,
+        origin: &Origin,
+        record: &T,
+        op: ChangeOp,
+        fields: &[String],
+    ) -> Result<u64, StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| corrupt(CTX_WRITE, e))?;
+        self.named::<T>(CTX_WRITE)?
+            .insert((record.workspace(), record.name()), bytes.as_slice())
+            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+        self.append_change(
+            origin,
+            record.workspace(),
+            T::target(record.name().to_string()),
+            record.version(),
+            op,
+            fields,
+        )
+    }
+
+    /// Removes a sprint or a release and appends a `delete` change, when it existed; returns
+    /// the change's sequence number.
+    fn delete_named<T: Named>(
+        &mut self,
+        origin: &Origin,
+        workspace: &str,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let old: Option<T> = {
+            let t = self.named::<T>(CTX_WRITE)?;
+            let raw = t
+                .remove((workspace, name))
+                .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                .map(|g| g.value().to_vec());
+            raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
+                .transpose()?
+        };
+        old.map(|old| {
+            self.append_change(
+                origin,
+                workspace,
+                T::target(name.to_string()),
+                old.version() + 1,
+                ChangeOp::Delete,
+                &[],
+            )
+        })
+        .transpose()
     }
 }
 
@@ -310,24 +608,22 @@ where
     T: DeserializeOwned,
     Tab: ReadableTable<(&'static str, &'static str), &'static [u8]>,
 {
-    let raw = t
+    let found = t
         .get((workspace, name))
         .map_err(|e| StoreError::db(CTX_READ, e))?
-        .map(|g| g.value().to_vec());
-    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_READ, e)))
-        .transpose()
+        .map(|g| serde_json::from_slice(g.value()));
+    found.transpose().map_err(|e| corrupt(CTX_READ, e))
 }
 
 fn get_item<T>(t: &T, workspace: &str, n: u64) -> Result<Option<Item>, StoreError>
 where
     T: ReadableTable<(&'static str, u64), &'static [u8]>,
 {
-    let raw = t
+    let found = t
         .get((workspace, n))
         .map_err(|e| StoreError::db(CTX_READ, e))?
-        .map(|g| g.value().to_vec());
-    raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_READ, e)))
-        .transpose()
+        .map(|g| serde_json::from_slice(g.value()));
+    found.transpose().map_err(|e| corrupt(CTX_READ, e))
 }
 
 /// Item numbers in the index under (workspace, field, value), above `after`, at most `limit`.
@@ -340,7 +636,7 @@ fn index_range<T>(
     limit: usize,
 ) -> Result<Vec<u64>, StoreError>
 where
-    T: ReadableTable<(&'static str, &'static str, &'static str, u64), ()>,
+    T: ReadableTable<IndexKey, ()>,
 {
     let Some(from) = after.checked_add(1) else {
         return Ok(Vec::new());
@@ -360,85 +656,35 @@ where
 }
 
 /// The index entries an item contributes: (field, value).
-fn index_entries(item: &Item) -> BTreeSet<(&'static str, String)> {
+fn index_entries(item: &Item) -> BTreeSet<(&'static str, &str)> {
     let mut out = BTreeSet::new();
-    out.insert(("type", item.item_type.clone()));
-    out.insert(("status", item.status.clone()));
+    out.insert(("type", item.item_type.as_str()));
+    out.insert(("status", item.status.as_str()));
     if let Some(p) = &item.parent {
-        out.insert(("parent", p.clone()));
+        out.insert(("parent", p.as_str()));
     }
     if let Some(s) = &item.sprint {
-        out.insert(("sprint", s.clone()));
+        out.insert(("sprint", s.as_str()));
     }
     for r in &item.releases {
-        out.insert(("release", r.clone()));
+        out.insert(("release", r.as_str()));
     }
     out
 }
 
-fn next_change_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    let mut meta = txn
-        .open_table(META)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    let seq = meta
-        .get(META_NEXT_CHANGE_SEQ)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-        .map(|g| g.value())
-        .unwrap_or(1);
-    meta.insert(META_NEXT_CHANGE_SEQ, seq + 1)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    Ok(seq)
-}
-
-fn append_change(
-    txn: &WriteTransaction,
-    origin: &Origin,
-    workspace: &str,
-    target: ChangeTarget,
+/// A change-feed entry as stored: [`Change`] with borrowed parts, so that appending one
+/// copies nothing but its bytes. Same fields, same order, same names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeRow<'a> {
+    seq: u64,
+    workspace: &'a str,
+    target: &'a ChangeTarget,
     version: u64,
     op: ChangeOp,
-    fields: &[String],
-) -> Result<u64, StoreError> {
-    let seq = next_change_seq(txn)?;
-    let change = Change {
-        seq,
-        workspace: workspace.to_string(),
-        target,
-        version,
-        op,
-        origin: origin.clone(),
-        at: Utc::now(),
-        fields: fields.to_vec(),
-    };
-    let bytes = serde_json::to_vec(&change).map_err(|e| corrupt(CTX_WRITE, e))?;
-    txn.open_table(WS_CHANGES)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-        .insert(seq, bytes.as_slice())
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    Ok(seq)
-}
-
-fn append_history(
-    txn: &WriteTransaction,
-    workspace: &str,
-    n: u64,
-    entry: &HistoryEntry,
-) -> Result<(), StoreError> {
-    let mut t = txn
-        .open_table(WS_HISTORY)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    let last = t
-        .range((workspace, n, 0)..=(workspace, n, u64::MAX))
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-        .next_back()
-        .transpose()
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-        .map(|(k, _)| k.value().2);
-    let seq = last.map_or(1, |s| s + 1);
-    let bytes = serde_json::to_vec(entry).map_err(|e| corrupt(CTX_WRITE, e))?;
-    t.insert((workspace, n, seq), bytes.as_slice())
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    Ok(())
+    origin: &'a Origin,
+    at: DateTime<Utc>,
+    fields: &'a [String],
 }
 
 fn bad_id(id: &str) -> StoreError {
@@ -448,88 +694,7 @@ fn bad_id(id: &str) -> StoreError {
     }
 }
 
-/// Replaces the index entries of item `n` from `old` to `new` (either may be absent).
-fn reindex(
-    txn: &WriteTransaction,
-    workspace: &str,
-    n: u64,
-    old: Option<&Item>,
-    new: Option<&Item>,
-) -> Result<(), StoreError> {
-    let before = old.map(index_entries).unwrap_or_default();
-    let after = new.map(index_entries).unwrap_or_default();
-    let mut t = txn
-        .open_table(WS_ITEM_INDEX)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    for (field, value) in before.difference(&after) {
-        t.remove((workspace, *field, value.as_str(), n))
-            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    }
-    for (field, value) in after.difference(&before) {
-        t.insert((workspace, *field, value.as_str(), n), ())
-            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    }
-    Ok(())
-}
-
-/// Stores a sprint or a release and appends its change; returns the change's sequence number.
-fn put_named<T: Named>(
-    txn: &WriteTransaction,
-    origin: &Origin,
-    record: &T,
-    op: ChangeOp,
-    fields: &[String],
-) -> Result<u64, StoreError> {
-    let bytes = serde_json::to_vec(record).map_err(|e| corrupt(CTX_WRITE, e))?;
-    txn.open_table(T::TABLE)
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?
-        .insert((record.workspace(), record.name()), bytes.as_slice())
-        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-    append_change(
-        txn,
-        origin,
-        record.workspace(),
-        T::target(record.name().to_string()),
-        record.version(),
-        op,
-        fields,
-    )
-}
-
-/// Removes a sprint or a release and appends a `delete` change, when it existed; returns the
-/// change's sequence number.
-fn delete_named<T: Named>(
-    txn: &WriteTransaction,
-    origin: &Origin,
-    workspace: &str,
-    name: &str,
-) -> Result<Option<u64>, StoreError> {
-    let old: Option<T> = {
-        let mut t = txn
-            .open_table(T::TABLE)
-            .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-        let raw = t
-            .remove((workspace, name))
-            .map_err(|e| StoreError::db(CTX_WRITE, e))?
-            .map(|g| g.value().to_vec());
-        raw.map(|b| serde_json::from_slice(&b).map_err(|e| corrupt(CTX_WRITE, e)))
-            .transpose()?
-    };
-    old.map(|old| {
-        append_change(
-            txn,
-            origin,
-            workspace,
-            T::target(name.to_string()),
-            old.version() + 1,
-            ChangeOp::Delete,
-            &[],
-        )
-    })
-    .transpose()
-}
-
-fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> {
+fn apply(tables: &mut WsTables<'_>, plan: &WsPlan) -> Result<Vec<u64>, StoreError> {
     let origin = &plan.origin;
     let mut seqs = Vec::new();
     for op in &plan.ops {
@@ -537,36 +702,26 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
             WsOp::PutItem { item, op, fields } => {
                 let n = item_number(&item.id).ok_or_else(|| bad_id(&item.id))?;
                 let ws = item.workspace.as_str();
-                let old = {
-                    let t = txn
-                        .open_table(WS_ITEMS)
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                    get_item(&t, ws, n)?
-                };
-                let mut stored = item.clone();
+                let t = tables.items.get(tables.txn, CTX_WRITE)?;
+                let old = get_item(t, ws, n)?;
                 // The link is read from the links table; a copy here could only go stale.
-                stored.jira = None;
-                let bytes = serde_json::to_vec(&stored).map_err(|e| corrupt(CTX_WRITE, e))?;
-                txn.open_table(WS_ITEMS)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                    .insert((ws, n), bytes.as_slice())
+                let unlinked;
+                let stored: &Item = if item.jira.is_some() {
+                    let mut copy = (**item).clone();
+                    copy.jira = None;
+                    unlinked = copy;
+                    &unlinked
+                } else {
+                    item
+                };
+                tables.buf.clear();
+                serde_json::to_writer(&mut tables.buf, stored)
+                    .map_err(|e| corrupt(CTX_WRITE, e))?;
+                t.insert((ws, n), tables.buf.as_slice())
                     .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                reindex(txn, ws, n, old.as_ref(), Some(&stored))?;
-                let mut next = txn
-                    .open_table(WS_NEXT_ITEM)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                let current = next
-                    .get(ws)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
-                    .map(|g| g.value())
-                    .unwrap_or(1);
-                if n >= current {
-                    next.insert(ws, n + 1)
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
-                }
-                drop(next);
-                seqs.push(append_change(
-                    txn,
+                tables.reindex(ws, n, old.as_ref(), Some(stored))?;
+                tables.saw_item_number(ws, n)?;
+                seqs.push(tables.append_change(
                     origin,
                     ws,
                     ChangeTarget::Item(item.id.clone()),
@@ -582,9 +737,7 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
             } => {
                 let n = item_number(id).ok_or_else(|| bad_id(id))?;
                 let old = {
-                    let mut t = txn
-                        .open_table(WS_ITEMS)
-                        .map_err(|e| StoreError::db(CTX_WRITE, e))?;
+                    let t = tables.items(CTX_WRITE)?;
                     let raw = t
                         .remove((workspace.as_str(), n))
                         .map_err(|e| StoreError::db(CTX_WRITE, e))?
@@ -595,10 +748,9 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                     .transpose()?
                 };
                 let Some(old) = old else { continue };
-                reindex(txn, workspace, n, Some(&old), None)?;
-                append_history(txn, workspace, n, history)?;
-                seqs.push(append_change(
-                    txn,
+                tables.reindex(workspace, n, Some(&old), None)?;
+                tables.append_history(workspace, n, history)?;
+                seqs.push(tables.append_change(
                     origin,
                     workspace,
                     ChangeTarget::Item(id.clone()),
@@ -608,20 +760,20 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                 )?);
             }
             WsOp::PutSprint { sprint, op, fields } => {
-                seqs.push(put_named(txn, origin, sprint, *op, fields)?);
+                seqs.push(tables.put_named(origin, sprint, *op, fields)?);
             }
             WsOp::DeleteSprint { workspace, name } => {
-                seqs.extend(delete_named::<Sprint>(txn, origin, workspace, name)?);
+                seqs.extend(tables.delete_named::<Sprint>(origin, workspace, name)?);
             }
             WsOp::PutRelease {
                 release,
                 op,
                 fields,
             } => {
-                seqs.push(put_named(txn, origin, release, *op, fields)?);
+                seqs.push(tables.put_named(origin, release, *op, fields)?);
             }
             WsOp::DeleteRelease { workspace, name } => {
-                seqs.extend(delete_named::<Release>(txn, origin, workspace, name)?);
+                seqs.extend(tables.delete_named::<Release>(origin, workspace, name)?);
             }
             WsOp::AppendHistory {
                 workspace,
@@ -629,16 +781,17 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                 entry,
             } => {
                 let n = item_number(id).ok_or_else(|| bad_id(id))?;
-                append_history(txn, workspace, n, entry)?;
+                tables.append_history(workspace, n, entry)?;
             }
-            WsOp::PutLink(link) => put_link_in(txn, link)?,
+            WsOp::PutLink(link) => tables.links.put(link)?,
             WsOp::PutKv {
                 namespace,
                 key,
                 value,
             } => {
-                txn.open_table(KV)
-                    .map_err(|e| StoreError::db(CTX_WRITE, e))?
+                tables
+                    .kv
+                    .get(tables.txn, CTX_WRITE)?
                     .insert((namespace.as_str(), key.as_str()), value.as_slice())
                     .map_err(|e| StoreError::db(CTX_WRITE, e))?;
             }
@@ -646,7 +799,7 @@ fn apply(txn: &WriteTransaction, plan: &WsPlan) -> Result<Vec<u64>, StoreError> 
                 integration,
                 item_id,
             } => {
-                remove_link_in(txn, integration, item_id)?;
+                tables.links.remove(integration, item_id)?;
             }
         }
     }
@@ -670,15 +823,12 @@ impl Store {
         F: FnMut(&WsReader<'_>) -> Result<(WsPlan, T), E> + Send + 'static,
     {
         self.write(move |txn| {
-            let reader = WsReader {
-                txn,
-                allocated: RefCell::new(HashMap::new()),
-            };
+            let reader = WsReader::new(txn);
             match decide(&reader) {
                 Err(e) => Ok(Err(e)),
                 Ok((plan, out)) => {
-                    drop(reader);
-                    let seqs = apply(txn, &plan)?;
+                    let seqs = reader.apply(&plan)?;
+                    reader.finish()?;
                     Ok(Ok((out, seqs)))
                 }
             }
@@ -708,20 +858,20 @@ impl Store {
     {
         self.write(move |txn| {
             let mut out = Vec::with_capacity(entries);
+            let reader = WsReader::new(txn);
             for i in 0..entries {
-                let reader = WsReader {
-                    txn,
-                    allocated: RefCell::new(HashMap::new()),
-                };
                 match decide(i, &reader) {
-                    Err(e) => out.push(Err(e)),
+                    Err(e) => {
+                        reader.allocated.borrow_mut().clear();
+                        out.push(Err(e));
+                    }
                     Ok((plan, t)) => {
-                        drop(reader);
-                        let seqs = apply(txn, &plan)?;
+                        let seqs = reader.apply(&plan)?;
                         out.push(Ok((t, seqs)));
                     }
                 }
             }
+            reader.finish()?;
             Ok(out)
         })
         .await
@@ -985,4 +1135,37 @@ where
         out.push(serde_json::from_slice(v.value()).map_err(|e| corrupt(CTX_READ, e))?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_change_row_reads_back_as_the_change_it_stands_for() {
+        let change = Change {
+            seq: 7,
+            workspace: "w \"1\"".into(),
+            target: ChangeTarget::Item("ITEM-3".into()),
+            version: 2,
+            op: ChangeOp::Update,
+            origin: Origin::Sync("demo".into()),
+            at: Utc::now(),
+            fields: vec!["title".into(), "fields.Risk".into()],
+        };
+        let row = ChangeRow {
+            seq: change.seq,
+            workspace: &change.workspace,
+            target: &change.target,
+            version: change.version,
+            op: change.op,
+            origin: &change.origin,
+            at: change.at,
+            fields: &change.fields,
+        };
+        let bytes = serde_json::to_vec(&row).expect("row");
+        assert_eq!(bytes, serde_json::to_vec(&change).expect("change"));
+        let back: Change = serde_json::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, change);
+    }
 }

@@ -1403,15 +1403,15 @@ fn validate_item(
             if *parent_id == item.id {
                 return Err(invalid("parent", "an item cannot be its own parent"));
             }
-            let parent = r
-                .item(&w.name, parent_id)?
+            let found = r
+                .item_type(&w.name, parent_id)?
                 .ok_or_else(|| invalid("parent", format!("item {parent_id} does not exist")))?;
-            if parent.item_type != parent_type {
+            if found != parent_type {
                 return Err(invalid(
                     "parent",
                     format!(
-                        "the parent of a {} must be a {parent_type}; {parent_id} is a {}",
-                        ty.name, parent.item_type
+                        "the parent of a {} must be a {parent_type}; {parent_id} is a {found}",
+                        ty.name
                     ),
                 ));
             }
@@ -1419,7 +1419,7 @@ fn validate_item(
     }
     if has("sprint") {
         if let Some(s) = &item.sprint {
-            if r.sprint(&w.name, s)?.is_none() {
+            if !r.named_exists::<Sprint>(&w.name, s)? {
                 return Err(invalid("sprint", format!("sprint {s:?} does not exist")));
             }
         }
@@ -1427,7 +1427,7 @@ fn validate_item(
     if has("releases") {
         no_duplicates("releases", &item.releases)?;
         for (i, rel) in item.releases.iter().enumerate() {
-            if r.release(&w.name, rel)?.is_none() {
+            if !r.named_exists::<Release>(&w.name, rel)? {
                 return Err(invalid(
                     format!("releases[{i}]"),
                     format!("release {rel:?} does not exist"),
