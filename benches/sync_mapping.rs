@@ -2,6 +2,11 @@
 //! issue's canonical snapshot, and `to_jira` plus the item's snapshot, over realistic issues
 //! the simulator generates (fetched once through the client), in both dialects. Prints medians
 //! of several runs; no assertions.
+//!
+//! `import` is what the one-time import spends per issue besides I/O: `from_jira`, then
+//! `baseline::after_import` and `baseline::encoded`, over the issues read with the import's
+//! own field selection (`*navigable,comment`). `TANDEM_BENCH_MAPPING_IMPORT_ONLY=N` measures
+//! only that, N runs, for a profiler.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +14,7 @@ use tandem::jira::{check_integration, Credentials, Deployment, Issue, JiraClient
 use tandem::manifest::{validate, SourceFile};
 use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, Simulator};
+use tandem::sync::engine::baseline;
 use tandem::sync::{
     fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, JiraCatalog, MappingContext,
 };
@@ -81,7 +87,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>) {
+async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>, Vec<Issue>) {
     let mut config = SimConfig::new(match deployment {
         Deployment::Cloud => sim::Deployment::Cloud,
         Deployment::DataCenter => sim::Deployment::DataCenter,
@@ -114,13 +120,19 @@ async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>) {
         fields: client.fields().await.expect("fields"),
     };
     let ctx = MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog);
-    let mut pager = client.search("project = DEMO ORDER BY key ASC", &["*all"]);
     let mut issues = Vec::new();
-    while let Some(page) = pager.next_page().await.expect("search page") {
-        issues.extend(page);
+    let mut imported = Vec::new();
+    for (fields, out) in [
+        (&["*all"][..], &mut issues),
+        (&["*navigable", "comment"][..], &mut imported),
+    ] {
+        let mut pager = client.search("project = DEMO ORDER BY key ASC", fields);
+        while let Some(page) = pager.next_page().await.expect("search page") {
+            out.extend(page);
+        }
     }
     sim.shutdown().await.expect("shutdown");
-    (ctx, issues)
+    (ctx, issues, imported)
 }
 
 fn blank() -> Item {
@@ -151,10 +163,44 @@ fn blank() -> Item {
     }
 }
 
+/// µs per issue of what the import spends mapping `issues` (the median of `runs`), and how
+/// many issues it mapped.
+fn import(ctx: &MappingContext, issues: &[Issue], runs: usize) -> (f64, usize) {
+    let mut mapped = 0;
+    let times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            mapped = 0;
+            let t = Instant::now();
+            for issue in issues {
+                let Ok(patch) = from_jira(issue, ctx) else {
+                    continue;
+                };
+                let parent = patch.parent_key.clone().flatten();
+                if let Ok(base) = baseline::after_import(issue, ctx, &patch, parent) {
+                    mapped += 1;
+                    std::hint::black_box(baseline::encoded("demo", &base));
+                }
+                std::hint::black_box(&patch);
+            }
+            t.elapsed()
+        })
+        .collect();
+    let t = median(times);
+    (t.as_secs_f64() * 1e6 / mapped.max(1) as f64, mapped)
+}
+
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let import_only: Option<usize> = std::env::var("TANDEM_BENCH_MAPPING_IMPORT_ONLY")
+        .ok()
+        .and_then(|n| n.parse().ok());
     for deployment in [Deployment::Cloud, Deployment::DataCenter] {
-        let (ctx, issues) = rt.block_on(setup(deployment));
+        let (ctx, issues, imported) = rt.block_on(setup(deployment));
+        if let Some(runs) = import_only {
+            let (per, mapped) = import(&ctx, &imported, runs);
+            println!("{deployment}: import {mapped} issues, {per:.1} µs/issue");
+            continue;
+        }
         let mut mapped = 0;
         let read: Vec<Duration> = (0..RUNS)
             .map(|_| {
@@ -195,6 +241,7 @@ fn main() {
                 t.elapsed()
             })
             .collect();
+        let (im, baselines) = import(&ctx, &imported, RUNS);
         let (r, w) = (median(read), median(write));
         let per = |d: Duration, n: usize| d.as_secs_f64() * 1e6 / n.max(1) as f64;
         println!(
@@ -205,6 +252,10 @@ fn main() {
             mapped as f64 / r.as_secs_f64(),
             per(w, written),
             written as f64 / w.as_secs_f64(),
+        );
+        println!(
+            "{deployment}: import (from_jira+after_import+encoded) {baselines}/{} issues, {im:.1} µs/issue",
+            imported.len(),
         );
     }
 }

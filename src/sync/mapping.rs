@@ -174,6 +174,102 @@ pub struct MappingContext {
     epic_name_field: Option<String>,
     /// Team name → id (`primary.teams`): an Atlassian team field takes only ids.
     team_ids: std::collections::BTreeMap<String, String>,
+    /// Every field [`read_issue`] looks at, in the field map's order (see [`ReadKeys`]).
+    read_keys: ReadKeys,
+}
+
+/// The fields an issue is read from, by position: [`FIXED_KEYS`], then the sprint and Epic
+/// Link fields, then each rule's field. Sorted by name, they are found in one ordered walk of
+/// the issue's field map, where a search per field (a few dozen of them, in a map of a few
+/// dozen to hundreds of fields) cost more than the rest of reading the issue.
+#[derive(Debug, Clone, Default)]
+struct ReadKeys {
+    /// (field id, position), sorted by field id; one id may serve several positions.
+    sorted: Vec<(String, usize)>,
+    len: usize,
+}
+
+/// Positions of the fields every read looks at.
+const FIXED_KEYS: [&str; 10] = [
+    "issuetype",
+    "summary",
+    "description",
+    "status",
+    "parent",
+    "issuelinks",
+    "timespent",
+    "timetracking",
+    "worklog",
+    "comment",
+];
+const K_ISSUETYPE: usize = 0;
+const K_SUMMARY: usize = 1;
+const K_DESCRIPTION: usize = 2;
+const K_STATUS: usize = 3;
+const K_PARENT: usize = 4;
+const K_ISSUELINKS: usize = 5;
+const K_TIMESPENT: usize = 6;
+const K_TIMETRACKING: usize = 7;
+const K_WORKLOG: usize = 8;
+const K_COMMENT: usize = 9;
+const K_SPRINT: usize = 10;
+const K_EPIC_LINK: usize = 11;
+/// The position of rule `n`'s field.
+const fn k_rule(n: usize) -> usize {
+    12 + n
+}
+
+impl ReadKeys {
+    fn new(sprint: Option<&str>, epic_link: Option<&str>, rules: &[FieldRule]) -> ReadKeys {
+        let mut sorted: Vec<(String, usize)> = FIXED_KEYS
+            .iter()
+            .enumerate()
+            .map(|(n, k)| ((*k).to_owned(), n))
+            .collect();
+        sorted.extend(sprint.map(|k| (k.to_owned(), K_SPRINT)));
+        sorted.extend(epic_link.map(|k| (k.to_owned(), K_EPIC_LINK)));
+        sorted.extend(
+            rules
+                .iter()
+                .enumerate()
+                .map(|(n, r)| (r.jira.id.clone(), k_rule(n))),
+        );
+        sorted.sort();
+        ReadKeys {
+            sorted,
+            len: k_rule(rules.len()),
+        }
+    }
+
+    /// The value of each field by position (`None`: not in the map), as `fields.get(id)`
+    /// gives it.
+    fn find<'a>(&self, fields: &'a Map<String, Value>) -> Vec<Option<&'a Value>> {
+        let mut found = vec![None; self.len];
+        let mut wanted = self.sorted.as_slice();
+        for (key, value) in fields {
+            while let Some(((id, at), rest)) = wanted.split_first() {
+                match order(id, key) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => found[*at] = Some(value),
+                    std::cmp::Ordering::Greater => break,
+                }
+                wanted = rest;
+            }
+            if wanted.is_empty() {
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// `a.cmp(b)`, deciding by the first byte where it differs: most of an issue's fields are not
+/// read, and most of those differ from the next field read in their first letter.
+fn order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 /// The parent of an item as the engine knows it: the linked Jira issue of the parent item.
@@ -485,6 +581,7 @@ impl MappingContext {
             .iter()
             .find(|f| has_custom(f, ":gh-epic-label"))
             .map(|f| f.id.clone());
+        let read_keys = ReadKeys::new(sprint_field.as_deref(), epic_link_field.as_deref(), &rules);
 
         MappingContext {
             integration: integration.name.clone(),
@@ -503,6 +600,7 @@ impl MappingContext {
             team_ids: field_mapping
                 .map(|fm| fm.primary.teams.clone())
                 .unwrap_or_default(),
+            read_keys,
         }
     }
 
@@ -690,7 +788,10 @@ impl MappingContext {
 }
 
 fn issue_type_of(fields: &Map<String, Value>) -> (&str, &str) {
-    let t = fields.get("issuetype");
+    issue_type_in(fields.get("issuetype"))
+}
+
+fn issue_type_in(t: Option<&Value>) -> (&str, &str) {
     let id = t
         .and_then(|t| t.get("id"))
         .and_then(Value::as_str)
@@ -1027,8 +1128,9 @@ pub(crate) fn read_issue(
     ctx: &MappingContext,
     respect_direction: bool,
 ) -> Result<ItemPatch, MappingError> {
-    let f = &issue.fields;
-    let (type_id, type_name) = issue_type_of(f);
+    let found = ctx.read_keys.find(&issue.fields);
+    let f = |at: usize| found[at];
+    let (type_id, type_name) = issue_type_in(f(K_ISSUETYPE));
     if type_id.is_empty() && type_name.is_empty() {
         return Err(MappingError::Malformed("issuetype"));
     }
@@ -1054,37 +1156,36 @@ pub(crate) fn read_issue(
     };
 
     if core {
-        if let Some(s) = f.get("summary").and_then(Value::as_str) {
+        if let Some(s) = f(K_SUMMARY).and_then(Value::as_str) {
             patch.title = Some(s.trim().to_owned());
         }
-        if let Some(d) = f.get("description") {
+        if let Some(d) = f(K_DESCRIPTION) {
             patch.description = Some(richtext::from_jira_text(d));
         }
         if ctx.maps_statuses() {
-            if let Some(st) = f.get("status") {
+            if let Some(st) = f(K_STATUS) {
                 let id = st.get("id").and_then(Value::as_str).unwrap_or("");
                 let name = st.get("name").and_then(Value::as_str).unwrap_or("");
                 patch.status = ctx.workspace_status(id, name).map(str::to_owned);
             }
         }
-        patch.parent_key = read_parent(f, ctx);
-        if ctx.maps_sprints() {
-            if let Some(field) = &ctx.sprint_field {
-                if let Some(v) = f.get(field) {
-                    patch.sprint = Some(current_sprint(v));
-                }
+        let epic = ctx.epic_link_field.as_ref().and(f(K_EPIC_LINK));
+        patch.parent_key = read_parent(f(K_PARENT), epic, f(K_ISSUELINKS));
+        if ctx.maps_sprints() && ctx.sprint_field.is_some() {
+            if let Some(v) = f(K_SPRINT) {
+                patch.sprint = Some(current_sprint(v));
             }
         }
-        if let Some(spent) = read_time_spent(f) {
+        if let Some(spent) = read_time_spent(f(K_TIMESPENT), f(K_TIMETRACKING), f(K_WORKLOG)) {
             patch.time_spent_seconds = Some(spent);
         }
-        if let Some(c) = f.get("comment") {
+        if let Some(c) = f(K_COMMENT) {
             patch.comments = Some(read_comments(c));
         }
     }
 
-    for rule in ctx.rules.iter().filter(|r| reads(r)) {
-        let Some(raw) = f.get(&rule.jira.id) else {
+    for (n, rule) in ctx.rules.iter().enumerate().filter(|(_, r)| reads(r)) {
+        let Some(raw) = f(k_rule(n)) else {
             continue;
         };
         match &rule.slot {
@@ -1108,20 +1209,21 @@ pub(crate) fn read_issue(
     Ok(patch)
 }
 
-fn read_parent(f: &Map<String, Value>, ctx: &MappingContext) -> Option<Option<String>> {
-    if let Some(key) = f
-        .get("parent")
-        .and_then(|p| p.get("key"))
-        .and_then(Value::as_str)
-    {
+/// The parent from the issue's `parent`, Epic Link (when the instance has one) and
+/// `issuelinks` fields.
+fn read_parent(
+    parent: Option<&Value>,
+    epic: Option<&Value>,
+    issuelinks: Option<&Value>,
+) -> Option<Option<String>> {
+    if let Some(key) = parent.and_then(|p| p.get("key")).and_then(Value::as_str) {
         return Some(Some(key.to_owned()));
     }
-    let epic = ctx.epic_link_field.as_ref().and_then(|e| f.get(e));
     if let Some(key) = epic.and_then(Value::as_str) {
         return Some(Some(key.to_owned()));
     }
     // A parent Jira's hierarchy cannot hold: the child is the inward side of the link.
-    let links = f.get("issuelinks").and_then(Value::as_array);
+    let links = issuelinks.and_then(Value::as_array);
     let linked = links.into_iter().flatten().find_map(|l| {
         let name = l.pointer("/type/name").and_then(Value::as_str)?;
         if !name.eq_ignore_ascii_case(HIERARCHY_LINK_TYPE) {
@@ -1133,21 +1235,25 @@ fn read_parent(f: &Map<String, Value>, ctx: &MappingContext) -> Option<Option<St
         return Some(Some(key.to_owned()));
     }
     // No parent, if the issue was read with the fields that would show one; else unknown.
-    (f.contains_key("parent") || f.contains_key("issuelinks") || epic.is_some()).then_some(None)
+    (parent.is_some() || issuelinks.is_some() || epic.is_some()).then_some(None)
 }
 
-fn read_time_spent(f: &Map<String, Value>) -> Option<u64> {
-    if let Some(v) = f.get("timespent") {
+/// Time spent from the issue's `timespent`, `timetracking` or `worklog` field.
+fn read_time_spent(
+    timespent: Option<&Value>,
+    timetracking: Option<&Value>,
+    worklog: Option<&Value>,
+) -> Option<u64> {
+    if let Some(v) = timespent {
         return Some(v.as_u64().unwrap_or(0));
     }
-    if let Some(v) = f
-        .get("timetracking")
+    if let Some(v) = timetracking
         .filter(|t| t.is_object())
         .map(|t| t.get("timeSpentSeconds").and_then(Value::as_u64))
     {
         return Some(v.unwrap_or(0));
     }
-    f.get("worklog")
+    worklog
         .and_then(|w| w.get("worklogs"))
         .and_then(Value::as_array)
         .map(|ws| {
@@ -1217,30 +1323,39 @@ pub fn sprint_values(v: &Value) -> Vec<SprintValue> {
 fn parse_greenhopper_sprint(s: &str) -> Option<SprintValue> {
     let start = s.find('[')? + 1;
     let body = s[start..].strip_suffix(']').unwrap_or(&s[start..]);
+    // Without building `key=` or searching the value once per known key: a Data Center sprint
+    // field is read for every issue.
     let get = |key: &str| -> Option<&str> {
-        let pat = format!("{key}=");
         let at = body
-            .match_indices(&pat)
-            .find(|(i, _)| *i == 0 || body.as_bytes()[i - 1] == b',')?
+            .match_indices(key)
+            .find(|(i, _)| {
+                body[i + key.len()..].starts_with('=')
+                    && (*i == 0 || body.as_bytes()[i - 1] == b',')
+            })?
             .0
-            + pat.len();
+            + key.len()
+            + 1;
         let rest = &body[at..];
         // Names may contain commas: the value runs to the next `,key=` of a known key.
-        let end = [
-            ",startDate=",
-            ",endDate=",
-            ",completeDate=",
-            ",activatedDate=",
-            ",sequence=",
-            ",goal=",
-            ",state=",
-            ",name=",
-            ",rapidViewId=",
-        ]
-        .iter()
-        .filter_map(|k| rest.find(k))
-        .min()
-        .unwrap_or(rest.len());
+        let end = rest
+            .match_indices(',')
+            .map(|(i, _)| i)
+            .find(|i| {
+                [
+                    ",startDate=",
+                    ",endDate=",
+                    ",completeDate=",
+                    ",activatedDate=",
+                    ",sequence=",
+                    ",goal=",
+                    ",state=",
+                    ",name=",
+                    ",rapidViewId=",
+                ]
+                .iter()
+                .any(|k| rest[*i..].starts_with(k))
+            })
+            .unwrap_or(rest.len());
         Some(&rest[..end])
     };
     Some(SprintValue {

@@ -21,6 +21,8 @@
 //! Jira's document back, an unchanged item text means no write at all, and an edit rewrites
 //! only the blocks it touched.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 /// A block of rich text.
@@ -61,6 +63,35 @@ pub struct Marks {
 
 /// Merges adjacent runs with equal marks and drops empty ones, so equal content has one form.
 fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
+    if inlines_are_normal(&inlines) {
+        return inlines;
+    }
+    normalize_inlines_anew(inlines)
+}
+
+/// Whether [`normalize_inlines`] gives `inlines` back as they are. Most runs it sees were
+/// normalised already (a paragraph's lines, then its block, a heading or item twice more), and
+/// checking allocates nothing where rebuilding allocates every run. May answer `false` for a
+/// normal form, never `true` for another.
+fn inlines_are_normal(inlines: &[Inline]) -> bool {
+    let last = inlines.len().wrapping_sub(1);
+    inlines.iter().enumerate().all(|(i, inline)| match inline {
+        Inline::Break => i != 0 && i != last,
+        Inline::Adf(_) => true,
+        Inline::Text(t, m) => {
+            let marked = !m.code && *m != Marks::default();
+            let before_break = i == last || matches!(inlines.get(i + 1), Some(Inline::Break));
+            !t.is_empty()
+                && m.link.as_deref().is_none_or(is_url)
+                && !(m.code && (m.strong || m.em))
+                && !(marked && t.trim().len() != t.len())
+                && !(before_break && !m.code && t.trim_end().len() != t.len())
+                && !matches!(i.checked_sub(1).map(|p| &inlines[p]), Some(Inline::Text(_, pm)) if pm == m)
+        }
+    })
+}
+
+fn normalize_inlines_anew(inlines: Vec<Inline>) -> Vec<Inline> {
     // Whitespace at the edge of a bold, italic or link span belongs outside it: no markup can
     // write `** a**`, and it means the same.
     let mut split = Vec::with_capacity(inlines.len());
@@ -133,6 +164,45 @@ fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
 }
 
 fn normalize_blocks(blocks: Vec<Block>) -> Vec<Block> {
+    if blocks_are_normal(&blocks) {
+        return blocks;
+    }
+    normalize_blocks_anew(blocks)
+}
+
+/// Whether [`normalize_blocks`] gives `blocks` back as they are (see [`inlines_are_normal`]:
+/// what the parsers return is normal, and it is checked again before every rendering).
+fn blocks_are_normal(blocks: &[Block]) -> bool {
+    // What `single_line` leaves alone.
+    let line = |i: &[Inline]| {
+        !i.is_empty()
+            && !i.contains(&Inline::Break)
+            && inlines_are_normal(i)
+            && !matches!(i.first(), Some(Inline::Text(t, m)) if !m.code && t.trim_start().len() != t.len())
+    };
+    blocks.iter().all(|b| match b {
+        Block::Paragraph(i) => {
+            !i.is_empty()
+                && inlines_are_normal(i)
+                && !i
+                    .windows(2)
+                    .any(|w| w[0] == Inline::Break && w[1] == Inline::Break)
+        }
+        Block::Heading(l, i) => (1..=6).contains(l) && line(i),
+        Block::Bullets(items) | Block::Numbered(items) => {
+            !items.is_empty() && items.iter().all(|i| line(i))
+        }
+        Block::Code(lang, c) => {
+            !c.ends_with('\n')
+                && lang.trim().len() == lang.len()
+                && !lang.contains(['{', '}', '`'])
+                && !c.trim().is_empty()
+        }
+        Block::Adf(_) | Block::Wiki(_) => true,
+    })
+}
+
+fn normalize_blocks_anew(blocks: Vec<Block>) -> Vec<Block> {
     let items = |items: Vec<Vec<Inline>>| -> Vec<Vec<Inline>> {
         items
             .into_iter()
@@ -313,9 +383,18 @@ fn json_node_prefix(s: &str) -> Option<(Value, usize)> {
 // ---------------------------------------------------------------------------------------------
 // Markdown-ish (the workspace side).
 
+/// Line ends as `\n`, copying only text that has another.
+fn lf(text: &str) -> Cow<'_, str> {
+    if text.contains("\r\n") {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// Parses workspace text.
 pub fn parse_markdown(text: &str) -> Vec<Block> {
-    let text = text.replace("\r\n", "\n");
+    let text = lf(text);
     let lines: Vec<&str> = text.split('\n').collect();
     let mut blocks = Vec::new();
     let mut para: Vec<&str> = Vec::new();
@@ -436,6 +515,16 @@ fn parse_md_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
         }
     };
     while let Some(c) = rest.chars().next() {
+        // Text up to the next character that may start markup goes over as it is.
+        let plain = rest
+            .bytes()
+            .position(|b| matches!(b, b'\\' | b'{' | b'`' | b'*' | b'['))
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            buf.push_str(&rest[..plain]);
+            rest = &rest[plain..];
+            continue;
+        }
         if c == '\\' {
             let mut chars = rest[1..].chars();
             if let Some(next) = chars.next().filter(|n| "\\*`[]_#-.{".contains(*n)) {
@@ -577,11 +666,34 @@ fn md_link(inner: &str) -> Option<(&str, &str, usize)> {
 
 /// Renders blocks as workspace text; the result parses back to the same blocks.
 pub fn render_markdown(blocks: &[Block]) -> String {
+    render_markdown_read_back(blocks).0
+}
+
+/// [`render_markdown`], and whether the text parses back to exactly `blocks`. Choosing the
+/// rendering parses it already, so the callers that check the round trip (exact ADF nodes and
+/// wiki parts) need not parse it a second time.
+fn render_markdown_read_back(blocks: &[Block]) -> (String, bool) {
     let plain_try = render_markdown_with(blocks, false);
-    if parse_markdown(&plain_try) == normalize_blocks(blocks.to_vec()) {
-        plain_try
+    let parsed = parse_markdown(&plain_try);
+    chosen_rendering(blocks, plain_try, parsed)
+}
+
+/// The choice of [`render_markdown`] given the plain rendering and its parse.
+fn chosen_rendering(blocks: &[Block], plain_try: String, parsed: Vec<Block>) -> (String, bool) {
+    let normal = blocks_are_normal(blocks);
+    let plain = if normal {
+        parsed == blocks
     } else {
-        render_markdown_with(blocks, true)
+        parsed == normalize_blocks_anew(blocks.to_vec())
+    };
+    if plain {
+        // It parses to the normal form of `blocks`, which is `blocks` when they are normal.
+        let back = normal || parsed == blocks;
+        (plain_try, back)
+    } else {
+        let escaped = render_markdown_with(blocks, true);
+        let back = parse_markdown(&escaped) == blocks;
+        (escaped, back)
     }
 }
 
@@ -619,18 +731,17 @@ fn render_markdown_with(blocks: &[Block], escape: bool) -> String {
 }
 
 fn md_inlines(inlines: &[Inline], escape: bool) -> String {
-    let text = |t: &str| {
+    let text = |t: &str, out: &mut String| {
         if !escape {
-            return t.to_owned();
+            out.push_str(t);
+            return;
         }
-        let mut e = String::with_capacity(t.len());
         for c in t.chars() {
             if "\\*`[]{".contains(c) {
-                e.push('\\');
+                out.push('\\');
             }
-            e.push(c);
+            out.push(c);
         }
-        e
     };
     render_spans(
         inlines,
@@ -638,32 +749,45 @@ fn md_inlines(inlines: &[Inline], escape: bool) -> String {
             strong: ("**", "**"),
             em: ("*", "*"),
             link_open: "[",
-            link_close: &|url| format!("]({url})"),
-            code: &|t| format!("`{t}`"),
+            link_close: &|url, out| {
+                out.push_str("](");
+                out.push_str(url);
+                out.push(')');
+            },
+            code: &|t, out| {
+                out.push('`');
+                out.push_str(t);
+                out.push('`');
+            },
             text: &text,
-            raw: &|node| format!("{ADF_TOKEN}{}}}", compact(node)),
+            raw: &|node, out| {
+                out.push_str(ADF_TOKEN);
+                out.push_str(&compact(node));
+                out.push('}');
+            },
             braces: false,
         },
     )
 }
 
-/// How one markup writes marks.
+/// How one markup writes marks. Each writer appends to the text being rendered: a rendering
+/// is built in one string, not one string per run.
 struct Syntax<'a> {
     strong: (&'a str, &'a str),
     em: (&'a str, &'a str),
     link_open: &'a str,
-    link_close: &'a dyn Fn(&str) -> String,
-    code: &'a dyn Fn(&str) -> String,
-    text: &'a dyn Fn(&str) -> String,
+    link_close: &'a dyn Fn(&str, &mut String),
+    code: &'a dyn Fn(&str, &mut String),
+    text: &'a dyn Fn(&str, &mut String),
     /// An ADF inline node kept whole.
-    raw: &'a dyn Fn(&Value) -> String,
+    raw: &'a dyn Fn(&Value, &mut String),
     /// Wiki: write `{*}` instead of `*` where a letter or digit touches the delimiter.
     braces: bool,
 }
 
-#[derive(Clone, PartialEq)]
-enum Open {
-    Link(String),
+#[derive(Clone, Copy, PartialEq)]
+enum Open<'a> {
+    Link(&'a str),
     Strong,
     Em,
 }
@@ -671,57 +795,59 @@ enum Open {
 /// Renders runs with marks opened and closed as spans (link outermost, then strong, then
 /// em; code innermost), so `**a `b` c**` stays one bold span instead of three.
 fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
-    let delim = |d: &str, touching: bool| {
+    let delim = |s: &mut String, d: &str, touching: bool| {
         if syntax.braces && touching {
-            format!("{{{d}}}")
+            s.push('{');
+            s.push_str(d);
+            s.push('}');
         } else {
-            d.to_owned()
+            s.push_str(d);
         }
     };
     let close = |stack: &mut Vec<Open>, s: &mut String, keep: usize, next: Option<char>| {
         let touching = next.is_some_and(char::is_alphanumeric);
         while stack.len() > keep {
             match stack.pop() {
-                Some(Open::Link(url)) => s.push_str(&(syntax.link_close)(&url)),
-                Some(Open::Strong) => s.push_str(&delim(syntax.strong.1, touching)),
-                Some(Open::Em) => s.push_str(&delim(syntax.em.1, touching)),
+                Some(Open::Link(url)) => (syntax.link_close)(url, s),
+                Some(Open::Strong) => delim(s, syntax.strong.1, touching),
+                Some(Open::Em) => delim(s, syntax.em.1, touching),
                 None => {}
             }
         }
     };
     let mut s = String::new();
     let mut stack: Vec<Open> = Vec::new();
+    let mut wanted: Vec<Open> = Vec::new();
+    let mut missing: Vec<Open> = Vec::new();
+    let mut rendered = String::new();
     for inline in inlines {
-        let (wanted, rendered) = match inline {
-            Inline::Break => (Vec::new(), "\n".to_owned()),
-            Inline::Adf(node) => (Vec::new(), (syntax.raw)(node)),
+        wanted.clear();
+        rendered.clear();
+        match inline {
+            Inline::Break => rendered.push('\n'),
+            Inline::Adf(node) => (syntax.raw)(node, &mut rendered),
             Inline::Text(t, m) => {
-                let mut w = Vec::new();
                 if let Some(url) = &m.link {
-                    w.push(Open::Link(url.clone()));
+                    wanted.push(Open::Link(url));
                 }
                 if m.strong {
-                    w.push(Open::Strong);
+                    wanted.push(Open::Strong);
                 }
                 if m.em {
-                    w.push(Open::Em);
+                    wanted.push(Open::Em);
                 }
-                let r = if m.code {
-                    (syntax.code)(t)
+                if m.code {
+                    (syntax.code)(t, &mut rendered)
                 } else {
-                    (syntax.text)(t)
-                };
-                (w, r)
+                    (syntax.text)(t, &mut rendered)
+                }
             }
-        };
+        }
         // Spans still wanted stay open, whatever their order: closing and reopening them
         // would write ambiguous runs such as `****`.
         let common = stack.iter().take_while(|o| wanted.contains(o)).count();
-        let missing: Vec<Open> = wanted
-            .iter()
-            .filter(|w| !stack[..common].contains(w))
-            .cloned()
-            .collect();
+        missing.clear();
+        missing.extend(wanted.iter().filter(|w| !stack[..common].contains(w)));
         let opening = !missing.is_empty();
         let next = if opening {
             // What follows a closing delimiter is the opening one.
@@ -734,10 +860,10 @@ fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
             let touching = s.chars().next_back().is_some_and(char::is_alphanumeric);
             match open {
                 Open::Link(_) => s.push_str(syntax.link_open),
-                Open::Strong => s.push_str(&delim(syntax.strong.0, touching)),
-                Open::Em => s.push_str(&delim(syntax.em.0, touching)),
+                Open::Strong => delim(&mut s, syntax.strong.0, touching),
+                Open::Em => delim(&mut s, syntax.em.0, touching),
             }
-            stack.push(open.clone());
+            stack.push(*open);
         }
         s.push_str(&rendered);
     }
@@ -751,7 +877,22 @@ fn render_spans(inlines: &[Inline], syntax: &Syntax) -> String {
 /// delimiters (`****`, `***x**`) one pass may still move, so this repeats until the text stops
 /// changing (a few passes at most), which makes it idempotent.
 pub fn canonical_markdown(text: &str) -> String {
-    let mut current = render_markdown(&parse_markdown(text));
+    if known_canonical::contains(text) {
+        return text.to_owned();
+    }
+    let blocks = parse_markdown(text);
+    let plain_try = render_markdown_with(&blocks, false);
+    if plain_try == text && blocks_are_normal(&blocks) {
+        // The plain rendering is `text` itself, which parses to `blocks`, their normal form:
+        // `render_markdown` would choose it.
+        return plain_try;
+    }
+    let parsed = if plain_try == text {
+        blocks.clone()
+    } else {
+        parse_markdown(&plain_try)
+    };
+    let mut current = chosen_rendering(&blocks, plain_try, parsed).0;
     if current == text {
         // Already canonical (the usual case): rendering it again gives it again.
         return current;
@@ -950,13 +1091,162 @@ fn exact_block(node: &Value) -> Option<Block> {
         let [block] = normal.as_slice() else {
             return None;
         };
-        let mut nodes = Vec::new();
-        adf_block_nodes(block, &mut nodes);
-        let same = nodes.len() == 1
-            && nodes[0] == *node
-            && parse_markdown(&render_markdown(&normal)) == normal;
-        same.then(|| block.clone())
+        let same = adf_block_is(block, node) && render_markdown_read_back(&normal).1;
+        same.then(|| normal.into_iter().next()).flatten()
     })
+}
+
+/// Whether [`adf_block_nodes`] writes `block` as exactly `node` and nothing else. Every node
+/// read is checked against what writing it back would give, and comparing in place spares
+/// building that JSON each time.
+fn adf_block_is(block: &Block, node: &Value) -> bool {
+    let Some(o) = node.as_object() else {
+        return false;
+    };
+    let content_is = |check: &dyn Fn(&Value) -> bool| o.get("content").is_some_and(check);
+    let list_is = |kind: &str, items: &[Vec<Inline>]| {
+        o.len() == 2
+            && str_at(o, "type") == Some(kind)
+            && content_is(&|c| {
+                c.as_array().is_some_and(|c| {
+                    c.len() == items.len()
+                        && c.iter().zip(items).all(|(item, i)| {
+                            item.as_object().is_some_and(|item| {
+                                item.len() == 2
+                                    && str_at(item, "type") == Some("listItem")
+                                    && item.get("content").and_then(Value::as_array).is_some_and(
+                                        |paras| {
+                                            paras.len() == 1
+                                                && paras[0].as_object().is_some_and(|p| {
+                                                    p.len() == 2
+                                                        && str_at(p, "type") == Some("paragraph")
+                                                        && p.get("content").is_some_and(|pc| {
+                                                            adf_inlines_are(i, pc)
+                                                        })
+                                                })
+                                        },
+                                    )
+                            })
+                        })
+                })
+            })
+    };
+    match block {
+        Block::Paragraph(i) => {
+            o.len() == 2
+                && str_at(o, "type") == Some("paragraph")
+                && content_is(&|c| adf_inlines_are(i, c))
+        }
+        Block::Heading(l, i) => {
+            o.len() == 3
+                && str_at(o, "type") == Some("heading")
+                && o.get("attrs")
+                    .and_then(Value::as_object)
+                    .is_some_and(|a| a.len() == 1 && a.get("level") == Some(&Value::from(*l)))
+                && content_is(&|c| adf_inlines_are(i, c))
+        }
+        Block::Bullets(items) => list_is("bulletList", items),
+        Block::Numbered(items) => list_is("orderedList", items),
+        Block::Code(lang, c) => {
+            o.len() == 1 + usize::from(!lang.is_empty()) + usize::from(!c.is_empty())
+                && str_at(o, "type") == Some("codeBlock")
+                && (lang.is_empty()
+                    || o.get("attrs").and_then(Value::as_object).is_some_and(|a| {
+                        a.len() == 1 && str_at(a, "language") == Some(lang.as_str())
+                    }))
+                && (c.is_empty()
+                    || content_is(&|content| {
+                        content.as_array().is_some_and(|t| {
+                            t.len() == 1
+                                && t[0].as_object().is_some_and(|t| {
+                                    t.len() == 2
+                                        && str_at(t, "type") == Some("text")
+                                        && str_at(t, "text") == Some(c.as_str())
+                                })
+                        })
+                    }))
+        }
+        Block::Adf(_) | Block::Wiki(_) => {
+            let mut nodes = Vec::new();
+            adf_block_nodes(block, &mut nodes);
+            nodes.len() == 1 && nodes[0] == *node
+        }
+    }
+}
+
+fn str_at<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    o.get(key).and_then(Value::as_str)
+}
+
+/// Whether [`adf_inlines`] writes `inlines` as exactly the array `content`.
+fn adf_inlines_are(inlines: &[Inline], content: &Value) -> bool {
+    let Some(nodes) = content.as_array() else {
+        return false;
+    };
+    nodes.len() == inlines.len()
+        && inlines.iter().zip(nodes).all(|(i, node)| match i {
+            Inline::Break => node
+                .as_object()
+                .is_some_and(|o| o.len() == 1 && str_at(o, "type") == Some("hardBreak")),
+            Inline::Adf(n) if ADF_INLINE.contains(&node_type(n)) => n == node,
+            Inline::Adf(n) => node.as_object().is_some_and(|o| {
+                o.len() == 2
+                    && str_at(o, "type") == Some("text")
+                    && str_at(o, "text") == Some(compact(n).as_str())
+            }),
+            Inline::Text(t, m) => adf_text_is(node, t, m),
+        })
+}
+
+/// Whether [`adf_text`] writes `t` with `m` as exactly `node`.
+fn adf_text_is(node: &Value, t: &str, m: &Marks) -> bool {
+    let Some(o) = node.as_object() else {
+        return false;
+    };
+    let marks_len = usize::from(m.link.is_some())
+        + if m.code {
+            1
+        } else {
+            usize::from(m.em) + usize::from(m.strong)
+        };
+    if o.len() != 2 + usize::from(marks_len > 0)
+        || str_at(o, "type") != Some("text")
+        || str_at(o, "text") != Some(t)
+    {
+        return false;
+    }
+    if marks_len == 0 {
+        return true;
+    }
+    let Some(marks) = o.get("marks").and_then(Value::as_array) else {
+        return false;
+    };
+    if marks.len() != marks_len {
+        return false;
+    }
+    let simple = |mark: &Value, kind: &str| {
+        mark.as_object()
+            .is_some_and(|o| o.len() == 1 && str_at(o, "type") == Some(kind))
+    };
+    let mut marks = marks.iter();
+    let mut next = || marks.next();
+    if let Some(href) = &m.link {
+        let link = next().and_then(Value::as_object).is_some_and(|o| {
+            o.len() == 2
+                && str_at(o, "type") == Some("link")
+                && o.get("attrs")
+                    .and_then(Value::as_object)
+                    .is_some_and(|a| a.len() == 1 && str_at(a, "href") == Some(href.as_str()))
+        });
+        if !link {
+            return false;
+        }
+    }
+    if m.code {
+        return next().is_some_and(|k| simple(k, "code"));
+    }
+    (!m.em || next().is_some_and(|k| simple(k, "em")))
+        && (!m.strong || next().is_some_and(|k| simple(k, "strong")))
 }
 
 /// The block model's reading of a node, or `None` when it has no such block.
@@ -1029,11 +1319,12 @@ fn adf_inline_list(nodes: &[Value], strict: bool) -> Vec<Inline> {
                     }
                 }
                 let run = Inline::Text(text.to_owned(), m.clone());
-                let written = adf_text(text, &m) == *node;
+                let written = adf_text_is(node, text, &m);
                 let last_on_line = nodes
                     .get(n + 1)
                     .is_none_or(|next| node_type(next) == "hardBreak");
-                let moves = normalize_inlines(vec![run.clone()]) != vec![run.clone()]
+                let moves = (!inlines_are_normal(std::slice::from_ref(&run))
+                    && normalize_inlines_anew(vec![run.clone()]) != vec![run.clone()])
                     || (last_on_line && text.ends_with(char::is_whitespace))
                     || (n == 0 && text.starts_with(char::is_whitespace));
                 if written && !(strict && moves) {
@@ -1083,7 +1374,13 @@ fn wiki_block(block: &Block) -> String {
         )])),
         other => {
             let plain = wiki_block_with(other, false);
-            if parse_wiki_blocks(&plain) == normalize_blocks(vec![other.clone()]) {
+            let parsed = parse_wiki_blocks(&plain);
+            let reads_back = if blocks_are_normal(std::slice::from_ref(other)) {
+                parsed.as_slice() == std::slice::from_ref(other)
+            } else {
+                parsed == normalize_blocks_anew(vec![other.clone()])
+            };
+            if reads_back {
                 plain
             } else {
                 wiki_block_with(other, true)
@@ -1117,18 +1414,17 @@ fn wiki_block_with(block: &Block, escape: bool) -> String {
 }
 
 fn wiki_inlines(inlines: &[Inline], escape: bool) -> String {
-    let text = |t: &str| {
+    let text = |t: &str, out: &mut String| {
         if !escape {
-            return t.to_owned();
+            out.push_str(t);
+            return;
         }
-        let mut e = String::with_capacity(t.len());
         for c in t.chars() {
             if "*_{}[]|\\".contains(c) {
-                e.push('\\');
+                out.push('\\');
             }
-            e.push(c);
+            out.push(c);
         }
-        e
     };
     render_spans(
         inlines,
@@ -1136,19 +1432,23 @@ fn wiki_inlines(inlines: &[Inline], escape: bool) -> String {
             strong: ("*", "*"),
             em: ("_", "_"),
             link_open: "[",
-            link_close: &|url| format!("|{url}]"),
-            code: &|t| {
-                let mut e = String::with_capacity(t.len() + 4);
+            link_close: &|url, out| {
+                out.push('|');
+                out.push_str(url);
+                out.push(']');
+            },
+            code: &|t, out| {
+                out.push_str("{{");
                 for c in t.chars() {
                     if "{}\\".contains(c) {
-                        e.push('\\');
+                        out.push('\\');
                     }
-                    e.push(c);
+                    out.push(c);
                 }
-                format!("{{{{{e}}}}}")
+                out.push_str("}}");
             },
             text: &text,
-            raw: &|node| text(&adf_node_text(node)),
+            raw: &|node, out| text(&adf_node_text(node), out),
             braces: true,
         },
     )
@@ -1158,13 +1458,13 @@ fn wiki_inlines(inlines: &[Inline], escape: bool) -> String {
 /// the block model writes back exactly becomes markdown, every other part is kept as
 /// written. Line ends are read as `\n`.
 pub fn from_wiki(text: &str) -> Vec<Block> {
-    let text = text.replace("\r\n", "\n");
+    let text = lf(text);
     let mut out = Vec::new();
     for chunk in wiki_chunks(&text) {
         let blocks = parse_wiki_blocks(chunk);
         let exact = !blocks.is_empty()
-            && to_wiki(&blocks) == chunk
-            && parse_markdown(&render_markdown(&blocks)) == blocks;
+            && writes_wiki(&blocks, chunk)
+            && render_markdown_read_back(&blocks).1;
         if exact {
             out.extend(blocks);
         } else {
@@ -1172,6 +1472,26 @@ pub fn from_wiki(text: &str) -> Vec<Block> {
         }
     }
     out
+}
+
+/// Whether [`to_wiki`] gives `wiki`: block by block, so a part that reads as more than one
+/// block (a heading with its paragraph under it, written without the blank line between) is
+/// told apart without rendering all of it.
+fn writes_wiki(blocks: &[Block], wiki: &str) -> bool {
+    let mut rest = wiki;
+    for (n, block) in blocks.iter().enumerate() {
+        if n > 0 {
+            match rest.strip_prefix("\n\n") {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(wiki_block(block).as_str()) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Splits wiki text at single empty lines outside `{code}` and `{noformat}`; blank lines
@@ -1215,7 +1535,7 @@ fn wiki_chunks(text: &str) -> Vec<&str> {
 /// Parses Jira wiki markup into the block model (the subset above; other macros stay as
 /// text): a lossy reading, for what cannot be kept as written.
 fn parse_wiki_blocks(text: &str) -> Vec<Block> {
-    let text = text.replace("\r\n", "\n");
+    let text = lf(text);
     let lines: Vec<&str> = text.split('\n').collect();
     let mut blocks = Vec::new();
     let mut para: Vec<&str> = Vec::new();
@@ -1324,6 +1644,16 @@ fn parse_wiki_into(s: &str, marks: &Marks, out: &mut Vec<Inline>) {
         }
     };
     while let Some(c) = rest.chars().next() {
+        // Text up to the next character that may start markup goes over as it is.
+        let plain = rest
+            .bytes()
+            .position(|b| matches!(b, b'\\' | b'{' | b'*' | b'_' | b'['))
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            buf.push_str(&rest[..plain]);
+            rest = &rest[plain..];
+            continue;
+        }
         if c == '\\' {
             if let Some(next) = rest[1..].chars().next() {
                 if "*_{}[]|\\-+^~?#h".contains(next) {
@@ -1491,10 +1821,53 @@ pub fn to_jira_text(text: &str, cloud: bool) -> Value {
 
 /// Jira's rich text value (ADF object or wiki string; null = empty) to workspace text.
 pub fn from_jira_text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => render_markdown(&from_wiki(s)),
-        other => render_markdown(&from_adf(other)),
+    let blocks = match value {
+        Value::Null => return String::new(),
+        Value::String(s) => from_wiki(s),
+        other => from_adf(other),
+    };
+    let (text, back) = render_markdown_read_back(&blocks);
+    if back && blocks_are_normal(&blocks) {
+        // It parses to `blocks`, which render to it: canonical.
+        known_canonical::remember(&text);
+    }
+    text
+}
+
+/// Texts known to be canonical because [`from_jira_text`] just proved it. Whatever reads an
+/// issue canonicalises what it read right after (the import's baseline and every snapshot of
+/// Jira's side: descriptions, comments, rich fields), and proving it again would parse and
+/// render each text once or twice more. Per thread, so no lock; a text read on another thread
+/// is only canonicalised the long way. Bounded: forgotten all at once when full.
+mod known_canonical {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    /// Bytes kept at most per thread; an import batch's texts fit many times over.
+    const CAPACITY: usize = 1 << 20;
+
+    thread_local! {
+        static KNOWN: RefCell<(HashSet<String>, usize)> = RefCell::new((HashSet::new(), 0));
+    }
+
+    pub(super) fn remember(text: &str) {
+        if text.len() > CAPACITY / 16 {
+            return;
+        }
+        KNOWN.with_borrow_mut(|(texts, bytes)| {
+            if *bytes + text.len() > CAPACITY {
+                texts.clear();
+                *bytes = 0;
+            }
+            if !texts.contains(text) {
+                *bytes += text.len();
+                texts.insert(text.to_owned());
+            }
+        });
+    }
+
+    pub(super) fn contains(text: &str) -> bool {
+        KNOWN.with_borrow(|(texts, _)| texts.contains(text))
     }
 }
 
@@ -1694,6 +2067,64 @@ mod tests {
             let wiki_in = s.replace("\r\n", "\n");
             let kept = to_wiki(&from_wiki(&wiki_in));
             assert_eq!(kept, wiki_chunks(&wiki_in).join("\n\n"), "wiki in {s:?}");
+        }
+    }
+
+    /// The checks that let normalisation return its input must never say "normal" of what
+    /// normalising would change; and what the parsers return passes them (else the fast
+    /// paths would not be taken).
+    #[test]
+    fn normal_form_checks_never_skip_a_change() {
+        use rand::{Rng, SeedableRng};
+        let texts = ["", " ", "a", " a", "a ", " a b ", "\t", "x y"];
+        let links = [None, Some("https://a.example"), Some("rel/path")];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let inline = |rng: &mut rand::rngs::StdRng| match rng.random_range(0..10) {
+            0 => Inline::Break,
+            1 => Inline::Adf(json!({"type": "emoji"})),
+            _ => Inline::Text(
+                texts[rng.random_range(0..texts.len())].to_owned(),
+                Marks {
+                    strong: rng.random_bool(0.3),
+                    em: rng.random_bool(0.3),
+                    code: rng.random_bool(0.2),
+                    link: links[rng.random_range(0..links.len())].map(str::to_owned),
+                },
+            ),
+        };
+        let (mut normal, mut normal_blocks) = (0, 0);
+        for _ in 0..20_000 {
+            let n = rng.random_range(0..5);
+            let inlines: Vec<Inline> = (0..n).map(|_| inline(&mut rng)).collect();
+            if inlines_are_normal(&inlines) {
+                normal += 1;
+                assert_eq!(normalize_inlines_anew(inlines.clone()), inlines);
+            }
+            let block = match rng.random_range(0..5) {
+                0 => Block::Paragraph(inlines),
+                1 => Block::Heading(rng.random_range(0..8), inlines),
+                2 => Block::Bullets(vec![inlines]),
+                3 => Block::Numbered(vec![inlines, vec![inline(&mut rng)]]),
+                _ => Block::Code(
+                    texts[rng.random_range(0..texts.len())].to_owned(),
+                    ["", "x", "x\n", " \n", "{code}"][rng.random_range(0..5)].to_owned(),
+                ),
+            };
+            let blocks = vec![block];
+            if blocks_are_normal(&blocks) {
+                normal_blocks += 1;
+                assert_eq!(normalize_blocks_anew(blocks.clone()), blocks);
+            }
+        }
+        // Both answers come up, so both were checked.
+        assert!(
+            normal > 1000 && normal_blocks > 1000,
+            "{normal} {normal_blocks}"
+        );
+        for s in SAMPLES {
+            assert!(blocks_are_normal(&parse_markdown(s)), "{s:?}");
+            let once = canonical_markdown(s);
+            assert!(blocks_are_normal(&parse_markdown(&once)), "{s:?}");
         }
     }
 

@@ -105,11 +105,65 @@ pub async fn save(
 /// The key/value namespace and bytes [`save`] stores, for a caller that writes the baseline in
 /// a transaction of its own (an import batch writes it with the item, keyed by the item's id).
 pub fn encoded(integration: &str, baseline: &Baseline) -> (String, Vec<u8>) {
-    let mut baseline = baseline.clone();
     // A baseline is agreed on when it is saved, unless the caller knows better.
-    baseline.synced_at.get_or_insert_with(chrono::Utc::now);
-    let bytes = serde_json::to_vec(&baseline).unwrap_or_default();
+    let synced_at = baseline.synced_at.unwrap_or_else(chrono::Utc::now);
+    let bytes = serde_json::to_vec(&Stamped::new(baseline, synced_at)).unwrap_or_default();
     (namespace(integration), bytes)
+}
+
+/// A [`Baseline`] with its `syncedAt`, serialized as the baseline itself would be (same
+/// fields, order, names and omissions) but borrowed: an import saves a baseline per issue, and
+/// copying each one only to stamp it cost more than writing it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stamped<'a> {
+    fields: &'a BTreeMap<String, Value>,
+    parent: &'a Option<String>,
+    comments: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "no_entries")]
+    in_flight: &'a BTreeMap<String, Value>,
+    #[serde(skip_serializing_if = "nothing")]
+    in_flight_read: &'a Option<String>,
+    #[serde(skip_serializing_if = "no_entries")]
+    ws_in_flight: &'a BTreeMap<String, Value>,
+    synced_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "nothing")]
+    jira_updated: &'a Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'a> Stamped<'a> {
+    fn new(baseline: &'a Baseline, synced_at: chrono::DateTime<chrono::Utc>) -> Stamped<'a> {
+        // Every field named: a field added to Baseline fails to compile here until it is
+        // written here too.
+        let Baseline {
+            fields,
+            parent,
+            comments,
+            in_flight,
+            in_flight_read,
+            ws_in_flight,
+            synced_at: _,
+            jira_updated,
+        } = baseline;
+        Stamped {
+            fields,
+            parent,
+            comments,
+            in_flight,
+            in_flight_read,
+            ws_in_flight,
+            synced_at,
+            jira_updated,
+        }
+    }
+}
+
+fn no_entries<V>(map: &&BTreeMap<String, V>) -> bool {
+    map.is_empty()
+}
+
+fn nothing<T>(value: &&Option<T>) -> bool {
+    value.is_none()
 }
 
 pub async fn remove(store: &Store, integration: &str, item_id: &str) -> Result<(), StoreError> {
@@ -179,5 +233,51 @@ pub fn after_push(
                 Some((id, crate::sync::richtext::canonical_markdown(&c.body)))
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `encoded` writes what serializing the stamped baseline itself writes.
+    #[test]
+    fn encoded_is_the_baseline_serialized() {
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&chrono::Utc)
+        };
+        let full = Baseline {
+            fields: [
+                ("title".to_owned(), Value::from("T")),
+                ("n".into(), Value::from(3)),
+            ]
+            .into(),
+            parent: Some("P-1".into()),
+            comments: [("1".to_owned(), "c \"q\"".to_owned())].into(),
+            in_flight: [("title".to_owned(), Value::Null)].into(),
+            in_flight_read: Some("2026-01-01T00:00:00.000+0000".into()),
+            ws_in_flight: [("labels".to_owned(), serde_json::json!(["a"]))].into(),
+            synced_at: Some(at("2026-02-03T04:05:06.789Z")),
+            jira_updated: Some(at("2026-02-03T01:00:00Z")),
+        };
+        let bare = Baseline {
+            synced_at: Some(at("2026-02-03T04:05:06Z")),
+            ..Baseline::default()
+        };
+        for b in [full, bare] {
+            let (ns, bytes) = encoded("demo", &b);
+            assert_eq!(ns, "sync-baseline/demo");
+            assert_eq!(bytes, serde_json::to_vec(&b).expect("JSON"));
+            assert_eq!(
+                serde_json::from_slice::<Baseline>(&bytes).expect("reads"),
+                b
+            );
+        }
+        // Without a time, now.
+        let (_, bytes) = encoded("demo", &Baseline::default());
+        let back: Baseline = serde_json::from_slice(&bytes).expect("reads");
+        assert!(back.synced_at.is_some());
     }
 }
