@@ -5,7 +5,7 @@
 //!
 //! `import` is what the one-time import spends per issue besides I/O: `from_jira`, then
 //! `baseline::after_import` and `baseline::encoded`, over the issues read with the import's
-//! own field selection (`*navigable,comment`). `TANDEM_BENCH_MAPPING_IMPORT_ONLY=N` measures
+//! own field selection (`MappingContext::issue_fields_read`). `TANDEM_BENCH_MAPPING_IMPORT_ONLY=N` measures
 //! only that, N runs, for a profiler.
 
 use std::time::{Duration, Instant};
@@ -122,10 +122,9 @@ async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>, Vec<Issue
     let ctx = MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog);
     let mut issues = Vec::new();
     let mut imported = Vec::new();
-    for (fields, out) in [
-        (&["*all"][..], &mut issues),
-        (&["*navigable", "comment"][..], &mut imported),
-    ] {
+    let read = ctx.issue_fields_read();
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+    for (fields, out) in [(&["*all"][..], &mut issues), (&read[..], &mut imported)] {
         let mut pager = client.search("project = DEMO ORDER BY key ASC", fields);
         while let Some(page) = pager.next_page().await.expect("search page") {
             out.extend(page);

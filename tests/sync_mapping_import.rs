@@ -237,10 +237,9 @@ async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>) {
     };
     let ctx = MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog);
     // What the import reads of each issue.
-    let mut pager = client.search(
-        "project = DEMO ORDER BY key ASC",
-        &["*navigable", "comment"],
-    );
+    let read = ctx.issue_fields_read();
+    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+    let mut pager = client.search("project = DEMO ORDER BY key ASC", &read);
     let mut issues = Vec::new();
     while let Some(page) = pager.next_page().await.expect("search page") {
         issues.extend(page);

@@ -639,41 +639,22 @@ impl MappingContext {
         self.epic_link_field.as_deref()
     }
 
-    /// Every Jira field [`read_issue`] (and the import's baseline and parent resolution) reads,
-    /// so a bulk read can ask Jira for those alone: a generated Cloud issue under `*navigable`
-    /// carries 52 fields, of which a mapping reads a dozen, and Jira renders, sends and tandem
-    /// decodes every one. `comment` must be named in any case: Jira never navigates it.
-    /// Kept next to `read_issue` on purpose: a field read there and missing here would be read
-    /// as absent. `sync_mapping_fields` checks that mapping an issue read with these fields
-    /// alone gives what mapping it read whole gives.
+    /// Every Jira field [`read_issue`] reads (the import's baseline and parent resolution read
+    /// no other), so a bulk read can ask Jira for those alone: a generated Cloud issue under
+    /// `*navigable` carries 52 fields, of which a mapping reads about 17, and Jira renders,
+    /// sends and tandem decodes every one. `comment` is among them, as Jira never navigates
+    /// it. The list is [`ReadKeys`]' own, so a field `read_issue` reads cannot be missing here;
+    /// `sync_mapping_fields` checks that an issue read with these alone maps as the whole issue.
     pub fn issue_fields_read(&self) -> Vec<String> {
-        let core = [
-            "issuetype",
-            "summary",
-            "description",
-            "status",
-            "parent",
-            "issuelinks",
-            "timespent",
-            "timetracking",
-            "worklog",
-            "comment",
-            "project",
-            "updated",
-        ];
-        let mut out: Vec<String> = core.iter().map(|f| (*f).to_owned()).collect();
-        let extra = self
-            .rules
+        let mut ids: Vec<String> = self
+            .read_keys
+            .sorted
             .iter()
-            .map(|r| r.jira.id.as_str())
-            .chain(self.sprint_field.as_deref())
-            .chain(self.epic_link_field.as_deref());
-        for f in extra {
-            if !out.iter().any(|o| o == f) {
-                out.push(f.to_owned());
-            }
-        }
-        out
+            .map(|(id, _)| id.clone())
+            .collect();
+        // Sorted, so an id serving several positions is repeated side by side.
+        ids.dedup();
+        ids
     }
 
     /// The Jira type of a workspace type: `Err` when ignored or unknown.
