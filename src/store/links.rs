@@ -422,6 +422,57 @@ pub(crate) fn build_indexes(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Who holds a Jira issue of a connection, from its holder row.
+fn holder_in(
+    issues: &impl ReadableTable<
+        (&'static str, &'static str),
+        (&'static str, &'static str, &'static str),
+    >,
+    connection: &str,
+    issue: &str,
+) -> Result<Option<Holder>, redb::StorageError> {
+    Ok(issues.get((connection, issue))?.map(|g| {
+        let (i, w, it) = g.value();
+        Holder {
+            integration: i.to_owned(),
+            workspace: w.to_owned(),
+            item: it.to_owned(),
+        }
+    }))
+}
+
+/// An item's link in an integration, from the links table and the issue's holder row (which
+/// names the item's workspace); shared by the one-off and the batched reads.
+fn link_in(
+    links: &impl ReadableTable<(&'static str, &'static str), (&'static str, &'static str, &'static str)>,
+    issues: &impl ReadableTable<
+        (&'static str, &'static str),
+        (&'static str, &'static str, &'static str),
+    >,
+    integration: &str,
+    item: &str,
+) -> Result<Option<Link>, redb::StorageError> {
+    let Some(row) = links.get((integration, item))? else {
+        return Ok(None);
+    };
+    let (conn, issue, key) = row.value();
+    let workspace = issues
+        .get((conn, issue))?
+        .and_then(|g| {
+            let (i, w, it) = g.value();
+            (i == integration && it == item).then(|| w.to_owned())
+        })
+        .unwrap_or_default();
+    Ok(Some(Link {
+        integration: integration.to_owned(),
+        connection: conn.to_owned(),
+        workspace,
+        workspace_item_id: item.to_owned(),
+        jira_issue_id: issue.to_owned(),
+        jira_issue_key: key.to_owned(),
+    }))
+}
+
 impl Store {
     /// Creates or replaces the link of `link.workspace_item_id` in its integration; refused
     /// with [`StoreError::LinkRefused`] when it would break an invariant.
@@ -436,29 +487,9 @@ impl Store {
         item_id: &str,
     ) -> Result<Option<Link>, StoreError> {
         self.read("reading a link", |txn| {
-            let t = txn.open_table(LINKS)?;
-            let Some((conn, id, key)) = t.get((integration, item_id))?.map(|g| {
-                let (c, i, k) = g.value();
-                (c.to_owned(), i.to_owned(), k.to_owned())
-            }) else {
-                return Ok(None);
-            };
+            let links = txn.open_table(LINKS)?;
             let issues = txn.open_table(LINKED_ISSUES)?;
-            let workspace = issues
-                .get((conn.as_str(), id.as_str()))?
-                .and_then(|g| {
-                    let (i, w, it) = g.value();
-                    (i == integration && it == item_id).then(|| w.to_owned())
-                })
-                .unwrap_or_default();
-            Ok(Some(Link {
-                integration: integration.to_string(),
-                connection: conn,
-                workspace,
-                workspace_item_id: item_id.to_string(),
-                jira_issue_id: id,
-                jira_issue_key: key,
-            }))
+            Ok(link_in(&links, &issues, integration, item_id)?)
         })
     }
 
@@ -495,42 +526,11 @@ impl Store {
             let issues = txn.open_table(LINKED_ISSUES)?;
             let mut out = Vec::with_capacity(jira_issue_ids.len());
             for id in jira_issue_ids {
-                let holder = issues.get((connection, *id))?.map(|g| {
-                    let (i, w, it) = g.value();
-                    Holder {
-                        integration: i.to_owned(),
-                        workspace: w.to_owned(),
-                        item: it.to_owned(),
-                    }
-                });
-                let item = by_jira
-                    .get((integration, *id))?
-                    .map(|g| g.value().to_owned());
-                let mut link = None;
-                if let Some(item) = item {
-                    let row = links.get((integration, item.as_str()))?.map(|g| {
-                        let (c, i, k) = g.value();
-                        (c.to_owned(), i.to_owned(), k.to_owned())
-                    });
-                    if let Some((conn, issue, key)) = row {
-                        // As `link_by_item`: the workspace comes from the issue's holder row.
-                        let workspace = issues
-                            .get((conn.as_str(), issue.as_str()))?
-                            .and_then(|g| {
-                                let (i, w, it) = g.value();
-                                (i == integration && it == item).then(|| w.to_owned())
-                            })
-                            .unwrap_or_default();
-                        link = Some(Link {
-                            integration: integration.to_owned(),
-                            connection: conn,
-                            workspace,
-                            workspace_item_id: item,
-                            jira_issue_id: issue,
-                            jira_issue_key: key,
-                        });
-                    }
-                }
+                let holder = holder_in(&issues, connection, id)?;
+                let link = match by_jira.get((integration, *id))? {
+                    Some(item) => link_in(&links, &issues, integration, item.value())?,
+                    None => None,
+                };
                 out.push((link, holder));
             }
             Ok(out)
@@ -589,15 +589,8 @@ impl Store {
         jira_issue_id: &str,
     ) -> Result<Option<Holder>, StoreError> {
         self.read("reading a link", |txn| {
-            let t = txn.open_table(LINKED_ISSUES)?;
-            Ok(t.get((connection, jira_issue_id))?.map(|g| {
-                let (i, w, it) = g.value();
-                Holder {
-                    integration: i.to_owned(),
-                    workspace: w.to_owned(),
-                    item: it.to_owned(),
-                }
-            }))
+            let issues = txn.open_table(LINKED_ISSUES)?;
+            Ok(holder_in(&issues, connection, jira_issue_id)?)
         })
     }
 
