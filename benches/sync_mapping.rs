@@ -14,9 +14,10 @@ use tandem::jira::{check_integration, Credentials, Deployment, Issue, JiraClient
 use tandem::manifest::{validate, SourceFile};
 use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, Simulator};
+use tandem::sync::context::fetch_catalog;
 use tandem::sync::engine::baseline;
 use tandem::sync::{
-    fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, JiraCatalog, MappingContext,
+    fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, MappingContext,
 };
 use tandem::workspace::model::Item;
 
@@ -113,12 +114,7 @@ async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>, Vec<Issue
         .await
         .expect("check");
     assert!(report.is_ok(), "{:?}", report.failures);
-    let catalog = JiraCatalog {
-        sprints: client.board_sprints(1, None).await.expect("sprints"),
-        versions: client.project_versions("DEMO").await.expect("versions"),
-        components: client.project_components("DEMO").await.expect("components"),
-        fields: client.fields().await.expect("fields"),
-    };
+    let catalog = fetch_catalog(&client, pi).await.expect("catalog");
     let ctx = MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog);
     let mut issues = Vec::new();
     let mut imported = Vec::new();

@@ -14,9 +14,10 @@ use tandem::jira::{check_integration, Credentials, Deployment, Issue, JiraClient
 use tandem::manifest::{validate, SourceFile};
 use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, Simulator};
+use tandem::sync::context::fetch_catalog;
 use tandem::sync::engine::baseline;
 use tandem::sync::richtext::{canonical_markdown, from_jira_text, to_jira_text};
-use tandem::sync::{from_jira, JiraCatalog, MappingContext};
+use tandem::sync::{from_jira, MappingContext};
 
 const MANIFESTS: &str = r#"
 apiVersion: tandem/v1
@@ -229,12 +230,7 @@ async fn setup(deployment: Deployment) -> (MappingContext, Vec<Issue>) {
         .await
         .expect("check");
     assert!(report.is_ok(), "{:?}", report.failures);
-    let catalog = JiraCatalog {
-        sprints: client.board_sprints(1, None).await.expect("sprints"),
-        versions: client.project_versions("DEMO").await.expect("versions"),
-        components: client.project_components("DEMO").await.expect("components"),
-        fields: client.fields().await.expect("fields"),
-    };
+    let catalog = fetch_catalog(&client, pi).await.expect("catalog");
     let ctx = MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog);
     // What the import reads of each issue.
     let read = ctx.issue_fields_read();

@@ -14,12 +14,13 @@ use tandem::manifest::model::Model;
 use tandem::manifest::{validate, SourceFile};
 use tandem::reconcile::spec::integration_spec;
 use tandem::sim::{self, SimConfig, SimHandle, Simulator};
+use tandem::sync::context::fetch_catalog;
 use tandem::sync::mapping::{Origin, HIERARCHY_LINK_TYPE};
 use tandem::sync::sprints::apply_sprint_moves;
 use tandem::sync::transitions::{apply_status, StatusPolicy, WorkflowGraph};
 use tandem::sync::{
-    fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, IssueRef, JiraCatalog,
-    MappingContext, MappingError, SprintMove,
+    fields_snapshot, fields_snapshot_from_issue, from_jira, to_jira, IssueRef, MappingContext,
+    MappingError, SprintMove,
 };
 use tandem::workspace::model::Item;
 
@@ -143,12 +144,7 @@ async fn context(client: &JiraClient, deployment: Deployment, direction: &str) -
         .await
         .expect("check runs");
     assert!(report.is_ok(), "{deployment}: {:#?}", report.failures);
-    let catalog = JiraCatalog {
-        sprints: client.board_sprints(1, None).await.expect("sprints"),
-        versions: client.project_versions("DEMO").await.expect("versions"),
-        components: client.project_components("DEMO").await.expect("components"),
-        fields: client.fields().await.expect("fields"),
-    };
+    let catalog = fetch_catalog(client, pi).await.expect("catalog");
     MappingContext::new(pi, ws, fm, &report.resolved, deployment, catalog)
 }
 
