@@ -22,7 +22,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Wri
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use links::{remove_links_where, Lazy, LinkTables};
-pub use links::{Holder, Link, LinkConflict};
+pub use links::{Holder, Link, LinkAndHolder, LinkConflict};
 pub use schema::MigrationReport;
 pub(crate) use workspace::Named;
 pub use workspace::{ItemQuery, WsOp, WsPlan, WsReader};

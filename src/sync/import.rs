@@ -26,7 +26,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use serde_json::Value;
 
 use crate::jira::{BulkRead, Issue, JiraError};
-use crate::store::{Holder, Link, Store, StoreError};
+use crate::store::{Link, LinkAndHolder, Store, StoreError};
 use crate::workspace::model::{Comment, Item, Origin};
 use crate::workspace::{
     ImportEntry, ImportTarget, ItemPatch as WsPatch, ReleasePatch, SprintPatch, WorkspaceError,
@@ -230,9 +230,18 @@ pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
             source,
         })?;
         remember_keys(&keys, &batch);
-        for issue in &batch.issues {
-            let verdict = plan_issue(env, issue, &keys).await;
-            record.plan(&issue.key, verdict);
+        match batch_links(env, &batch.issues) {
+            Ok(found) => {
+                for (issue, found) in batch.issues.iter().zip(found) {
+                    let verdict = plan_issue(env, issue, found, &keys).await;
+                    record.plan(&issue.key, verdict);
+                }
+            }
+            Err(e) => {
+                for issue in &batch.issues {
+                    record.plan(&issue.key, Planned::Fail(e.to_string()));
+                }
+            }
         }
         for (id, message) in &batch.errors {
             record.plan(
@@ -257,10 +266,10 @@ pub async fn dry_run(env: &ImportEnv<'_>, record: &mut JobRecord) -> Result<(), 
 async fn plan_issue(
     env: &ImportEnv<'_>,
     issue: &Issue,
+    (link, holder): LinkAndHolder,
     keys: &Mutex<HashMap<String, String>>,
 ) -> Planned {
     let run = env.run;
-    let integration = &run.integration.name;
     let ws = &run.workspace.name;
     let patch = match from_jira(issue, &run.ctx) {
         Ok(p) => p,
@@ -272,9 +281,8 @@ async fn plan_issue(
         Ok((parent, _unlinked)) => parent,
         Err(e) => return Planned::Fail(e.to_string()),
     };
-    match env.store.link_by_jira_issue(integration, &issue.id) {
-        Err(e) => Planned::Fail(e.to_string()),
-        Ok(Some(link)) => {
+    match link {
+        Some(link) => {
             let item = match env.workspace.get_item(ws, &link.workspace_item_id) {
                 Ok(i) => i,
                 Err(e) => return Planned::Fail(e.to_string()),
@@ -290,21 +298,17 @@ async fn plan_issue(
                 Err(e) => Planned::Fail(e.to_string()),
             }
         }
-        Ok(None) => match env
-            .store
-            .holder_of_issue(&run.integration.connection, &issue.id)
-        {
-            Ok(Some(h)) => Planned::Skip(format!(
+        None => match holder {
+            Some(h) => Planned::Skip(format!(
                 "already linked to item {} through integration {}",
                 h.item, h.integration
             )),
-            Ok(None) if patch.title.is_none() => Planned::Fail("the issue has no summary".into()),
-            Ok(None) => Planned::Create(format!(
+            None if patch.title.is_none() => Planned::Fail("the issue has no summary".into()),
+            None => Planned::Create(format!(
                 "{} \"{}\"",
                 patch.item_type,
                 patch.title.as_deref().unwrap_or_default()
             )),
-            Err(e) => Planned::Fail(e.to_string()),
         },
     }
 }
@@ -334,13 +338,7 @@ async fn write_batch(
         .map(|issue| from_jira(issue, &env.run.ctx))
         .collect();
     resolve_parent_keys(env, &batch.issues, &mapped, keys).await;
-    let ids: Vec<&str> = batch.issues.iter().map(|i| i.id.as_str()).collect();
-    let found = env.store.links_and_holders(
-        &env.run.integration.name,
-        &env.run.integration.connection,
-        &ids,
-    );
-    let prepared = match found {
+    let prepared = match batch_links(env, &batch.issues) {
         Ok(found) => {
             join_all(
                 batch
@@ -376,6 +374,17 @@ async fn write_batch(
         after: batch.after,
         total: batch.total,
     })
+}
+
+/// Each issue's link in this integration and its holder on the connection, for a batch: one
+/// read transaction, shared by the import and its dry run so both decide from the same read.
+fn batch_links(env: &ImportEnv<'_>, issues: &[Issue]) -> Result<Vec<LinkAndHolder>, StoreError> {
+    let ids: Vec<&str> = issues.iter().map(|i| i.id.as_str()).collect();
+    env.store.links_and_holders(
+        &env.run.integration.name,
+        &env.run.integration.connection,
+        &ids,
+    )
 }
 
 /// Counts a written batch into the record and moves its cursor past it.
@@ -498,7 +507,7 @@ async fn prepare_issue(
     env: &ImportEnv<'_>,
     issue: &Issue,
     mapped: Result<ItemPatch, MappingError>,
-    (link, holder): (Option<Link>, Option<Holder>),
+    (link, holder): LinkAndHolder,
     keys: &Mutex<HashMap<String, String>>,
     ns: &str,
 ) -> Prepared {
